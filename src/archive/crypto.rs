@@ -1,0 +1,246 @@
+//! age encryption for archives: parsing recipients and identities, and the two directions of
+//! the age stream (with optional ASCII armor).
+//!
+//! Recipients are age X25519 (`age1…`) or SSH public keys (`ssh-ed25519`, `ssh-rsa`); a
+//! passphrase (scrypt) is the alternative and cannot be mixed with them. Identities are age
+//! identity files or unencrypted SSH private keys. Passphrases are [`SecretString`]s and are
+//! asked for through an injected callback, so the library never touches a terminal.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use age::armor::{ArmoredReader, ArmoredWriter, Format};
+use age::secrecy::SecretString;
+
+use crate::error::{Error, Result};
+
+/// How an archive is encrypted.
+pub enum Encryption {
+    /// To one or more public keys.
+    Recipients(Vec<Box<dyn age::Recipient + Send>>),
+    /// To a passphrase (scrypt).
+    Passphrase(SecretString),
+}
+
+impl std::fmt::Debug for Encryption {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Encryption::Recipients(r) => write!(f, "Recipients({} keys)", r.len()),
+            Encryption::Passphrase(_) => f.write_str("Passphrase(<redacted>)"),
+        }
+    }
+}
+
+/// Parses one recipient: `age1…`, `ssh-ed25519 …` or `ssh-rsa …`.
+pub fn parse_recipient(s: &str) -> Result<Box<dyn age::Recipient + Send>> {
+    let s = s.trim();
+    let err = |message: &str| Error::Recipient {
+        recipient: s.chars().take(80).collect(),
+        message: message.to_string(),
+    };
+    if s.starts_with("age1") {
+        age::x25519::Recipient::from_str(s)
+            .map(|r| Box::new(r) as _)
+            .map_err(|e| err(&format!("not a valid age X25519 recipient ({e})")))
+    } else if s.starts_with("ssh-") {
+        age::ssh::Recipient::from_str(s)
+            .map(|r| Box::new(r) as _)
+            .map_err(|e| err(&format!("not a usable SSH public key ({e:?}); only ssh-ed25519 and ssh-rsa are supported")))
+    } else if s.starts_with("AGE-SECRET-KEY-") {
+        Err(err(
+            "this is a private identity, not a recipient; pass its public key (age1…) with -r, as `trustkeep keygen` prints it",
+        ))
+    } else {
+        Err(err("expected an age recipient (age1…) or an SSH public key (ssh-ed25519 …, ssh-rsa …)"))
+    }
+}
+
+/// Reads a recipients file: one recipient per line, `#` comments and blank lines ignored.
+pub fn read_recipients_file(path: &Path) -> Result<Vec<Box<dyn age::Recipient + Send>>> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io("cannot read", path, e))?;
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        out.push(parse_recipient(line).map_err(|e| match e {
+            Error::Recipient { recipient, message } => Error::Recipient {
+                recipient: format!("{}:{}: {recipient}", path.display(), i + 1),
+                message,
+            },
+            e => e,
+        })?);
+    }
+    if out.is_empty() {
+        return Err(Error::Usage(format!(
+            "recipients file {} holds no recipient",
+            path.display()
+        )));
+    }
+    Ok(out)
+}
+
+/// Identities loaded from `-i` files.
+#[derive(Default)]
+pub struct Identities {
+    pub keys: Vec<Box<dyn age::Identity>>,
+    /// Files whose permissions let group or others read them.
+    pub warnings: Vec<String>,
+}
+
+impl std::fmt::Debug for Identities {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Identities({} keys)", self.keys.len())
+    }
+}
+
+/// Loads an age identity file or an unencrypted SSH private key.
+pub fn load_identity(path: &Path, ids: &mut Identities) -> Result<()> {
+    let err = |message: String| Error::Identity {
+        path: PathBuf::from(path),
+        message,
+    };
+    let file = std::fs::File::open(path).map_err(|e| Error::io("cannot read identity", path, e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = file.metadata() {
+            if meta.permissions().mode() & 0o077 != 0 {
+                ids.warnings.push(format!(
+                    "identity {} is readable by group or others (mode {:o}); run chmod 600 on it",
+                    path.display(),
+                    meta.permissions().mode() & 0o777
+                ));
+            }
+        }
+    }
+    let mut data = zeroize::Zeroizing::new(Vec::new());
+    BufReader::new(file)
+        .take(1024 * 1024)
+        .read_to_end(&mut data)
+        .map_err(|e| Error::io("cannot read identity", path, e))?;
+    let text = String::from_utf8_lossy(&data);
+    if text.trim_start().starts_with("-----BEGIN") {
+        let ident = age::ssh::Identity::from_buffer(&data[..], Some(path.display().to_string()))
+            .map_err(|e| err(format!("not a usable SSH private key ({e})")))?;
+        match ident {
+            age::ssh::Identity::Unencrypted(_) => {
+                ids.keys.push(Box::new(ident.with_callbacks(NoCallbacks)));
+                Ok(())
+            }
+            age::ssh::Identity::Encrypted(_) => Err(err(
+                "passphrase-protected SSH keys are not supported; use an age identity (trustkeep keygen) or an unencrypted copy of the key".into(),
+            )),
+            age::ssh::Identity::Unsupported(k) => {
+                Err(err(format!("unsupported SSH key type ({k:?})")))
+            }
+        }
+    } else {
+        let file = age::IdentityFile::from_buffer(&data[..])
+            .map_err(|e| err(format!("not an age identity file ({e})")))?;
+        let keys = file
+            .into_identities()
+            .map_err(|e| err(format!("cannot use identity ({e})")))?;
+        if keys.is_empty() {
+            return Err(err(
+                "holds no identity (expected a line starting with AGE-SECRET-KEY-1)".into(),
+            ));
+        }
+        for k in keys {
+            ids.keys.push(k);
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Copy)]
+struct NoCallbacks;
+
+impl age::Callbacks for NoCallbacks {
+    fn display_message(&self, _: &str) {}
+    fn confirm(&self, _: &str, _: &str, _: Option<&str>) -> Option<bool> {
+        None
+    }
+    fn request_public_string(&self, _: &str) -> Option<String> {
+        None
+    }
+    fn request_passphrase(&self, _: &str) -> Option<SecretString> {
+        None
+    }
+}
+
+/// Encrypts `plaintext` into an age file in memory.
+pub fn encrypt(plaintext: &[u8], enc: &Encryption, armor: bool) -> Result<Vec<u8>> {
+    let encryptor = match enc {
+        Encryption::Recipients(rs) => {
+            age::Encryptor::with_recipients(rs.iter().map(|r| r.as_ref() as &dyn age::Recipient))
+                .map_err(|e| Error::Encrypt(e.to_string()))?
+        }
+        Encryption::Passphrase(p) => age::Encryptor::with_user_passphrase(p.clone()),
+    };
+    let io_err = |e: std::io::Error| Error::Encrypt(e.to_string());
+    let format = if armor {
+        Format::AsciiArmor
+    } else {
+        Format::Binary
+    };
+    let armored = ArmoredWriter::wrap_output(Vec::new(), format).map_err(io_err)?;
+    let mut w = encryptor.wrap_output(armored).map_err(io_err)?;
+    w.write_all(plaintext).map_err(io_err)?;
+    // finish() writes the last chunk; without it the archive would be silently truncated.
+    let armored = w.finish().map_err(io_err)?;
+    armored.finish().map_err(io_err)
+}
+
+/// How to get a passphrase if the archive turns out to need one.
+pub type PassphraseSource<'a> = &'a dyn Fn() -> Option<SecretString>;
+
+/// Opens an age file (binary or armored) and returns a reader of its plaintext.
+pub fn decrypt<'a, R: BufRead + 'a>(
+    input: R,
+    ids: &Identities,
+    passphrase: PassphraseSource<'_>,
+    archive: &str,
+) -> Result<Box<dyn Read + 'a>> {
+    let corrupt = |message: String| Error::Corrupt {
+        archive: archive.to_string(),
+        message,
+    };
+    let decryptor = age::Decryptor::new_buffered(ArmoredReader::new(input)).map_err(|e| {
+        corrupt(format!(
+            "not an age-encrypted archive or its header is damaged ({e})"
+        ))
+    })?;
+    let map_err = |e: age::DecryptError| match e {
+        age::DecryptError::NoMatchingKeys => Error::NoMatchingIdentity {
+            archive: archive.to_string(),
+        },
+        other => corrupt(format!("cannot decrypt ({other})")),
+    };
+    if decryptor.is_scrypt() {
+        let pass = passphrase().ok_or_else(|| Error::PassphraseNeeded {
+            archive: archive.to_string(),
+        })?;
+        let id = age::scrypt::Identity::new(pass);
+        let r = decryptor
+            .decrypt(std::iter::once(&id as &dyn age::Identity))
+            .map_err(|e| match e {
+                age::DecryptError::DecryptionFailed | age::DecryptError::NoMatchingKeys => {
+                    corrupt("wrong passphrase, or the archive header is damaged".into())
+                }
+                other => map_err(other),
+            })?;
+        return Ok(Box::new(r));
+    }
+    if ids.keys.is_empty() {
+        return Err(Error::Usage(format!(
+            "{archive}: no identity given; pass the key the archive was encrypted to with -i FILE"
+        )));
+    }
+    let r = decryptor
+        .decrypt(ids.keys.iter().map(|k| k.as_ref()))
+        .map_err(map_err)?;
+    Ok(Box::new(r))
+}

@@ -1,0 +1,108 @@
+//! `manifest.json`, the first entry of every archive: what the archive holds and the size and
+//! SHA-256 of every other entry. Documented in docs/archive-format.md; change both together.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::findings::Finding;
+use crate::pki::CertSummary;
+use crate::select::{ClusterKind, Role};
+use crate::source::Origin;
+
+/// The value of `format` in every manifest.
+pub const FORMAT: &str = "trustkeep-archive";
+/// The format version this build writes and reads.
+pub const VERSION: u64 = 1;
+
+/// The whole manifest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// Format version; readers refuse versions they do not know.
+    pub version: u64,
+    pub tool: Tool,
+    /// When the snapshot was taken (UTC, RFC 3339).
+    pub created: DateTime<Utc>,
+    /// Where the secrets were read.
+    pub source: Origin,
+    pub cluster: ClusterInfo,
+    pub secrets: Vec<SecretEntry>,
+    /// What selection found missing or noteworthy when the archive was written.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<Finding>,
+}
+
+/// The program that wrote the archive.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tool {
+    pub name: String,
+    pub version: String,
+}
+
+/// The cluster the secrets belong to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterInfo {
+    pub name: String,
+    pub kind: ClusterKind,
+}
+
+/// Size and digest of one tar entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileEntry {
+    /// Path inside the tar.
+    pub path: String,
+    pub size: u64,
+    /// SHA-256 of the entry's bytes, lowercase hex.
+    pub sha256: String,
+}
+
+/// One secret.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SecretEntry {
+    pub namespace: String,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub role: Role,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub immutable: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_version: Option<String>,
+    /// `Kind/name` of owner references the source had; they are not restored.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub owner_references: Vec<String>,
+    /// `secrets/<ns>/<name>/secret.yaml`, a manifest `kubectl apply -f` accepts.
+    pub manifest: FileEntry,
+    /// Every data key, sorted.
+    pub data: Vec<DataEntry>,
+}
+
+/// One data key of a secret.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataEntry {
+    pub key: String,
+    #[serde(flatten)]
+    pub file: FileEntry,
+    /// Certificates found in the value, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub certificates: Vec<CertSummary>,
+    /// Why the value looked like a certificate PEM but did not parse.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pem_error: Option<String>,
+}
+
+impl Manifest {
+    /// Every entry the tar must hold after `manifest.json`, in order.
+    pub fn entries(&self) -> impl Iterator<Item = &FileEntry> {
+        self.secrets
+            .iter()
+            .flat_map(|s| std::iter::once(&s.manifest).chain(s.data.iter().map(|d| &d.file)))
+    }
+}

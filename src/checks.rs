@@ -1,0 +1,1 @@
+//! Checks over snapshots (placeholder while the archive core lands).

@@ -1,0 +1,434 @@
+//! The command line: what the user typed (clap structs) and turning it into what it means
+//! (options, keys, sources), then calling one command and rendering its result.
+//!
+//! This is the only module that reads the clock, the environment or the terminal; everything
+//! below it gets them as arguments.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use age::secrecy::SecretString;
+use chrono::{DateTime, Utc};
+use clap::{Args, Parser, Subcommand};
+
+use crate::archive::{self, crypto, Encryption, Identities};
+use crate::commands;
+use crate::error::{Error, Result};
+use crate::render::OutputFormat;
+use crate::select::{ClusterKind, SelectOptions, DEFAULT_NAMESPACE};
+use crate::source;
+use crate::Outcome;
+
+/// Environment variable holding a passphrase for `--passphrase` archives.
+pub const PASSPHRASE_ENV: &str = "TRUSTKEEP_PASSPHRASE";
+
+/// Keep a Gloo Mesh Enterprise trust setup recoverable: back up, verify and restore the relay
+/// and root-trust secrets.
+#[derive(Debug, Parser)]
+#[command(name = "trustkeep", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// More log output on stderr (-v info, -vv debug). Logs never contain secret values.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Back up a cluster's trust secrets into an encrypted archive.
+    Backup(BackupArgs),
+    /// Show what an archive holds, after checking its integrity.
+    Inspect(InspectArgs),
+    /// Write an archive's files to a directory (the only way to get plaintext on disk).
+    Export(ExportArgs),
+    /// Archive folders made by the manual backup procedure, checking their keys.
+    Import(ImportArgs),
+    /// Generate an age identity for encrypting archives.
+    Keygen(KeygenArgs),
+    /// Check archives: integrity, then every chain, key and expiry.
+    Verify(VerifyArgs),
+    /// Check the trust secrets of one or more clusters as they are now.
+    Audit(AuditArgs),
+}
+
+/// Who can open the archive.
+#[derive(Debug, Args)]
+pub struct EncryptArgs {
+    /// Encrypt to this age recipient (age1…) or SSH public key (ssh-ed25519, ssh-rsa). Repeatable.
+    #[arg(short = 'r', long = "recipient", value_name = "KEY")]
+    pub recipients: Vec<String>,
+    /// Encrypt to every recipient listed in FILE (one per line). Repeatable.
+    #[arg(short = 'R', long = "recipients-file", value_name = "FILE")]
+    pub recipients_files: Vec<PathBuf>,
+    /// Encrypt with a passphrase, read from TRUSTKEEP_PASSPHRASE or asked on the terminal.
+    #[arg(long, conflicts_with_all = ["recipients", "recipients_files"])]
+    pub passphrase: bool,
+    /// Write ASCII-armored age output.
+    #[arg(short, long)]
+    pub armor: bool,
+}
+
+/// Which keys can open an archive.
+#[derive(Debug, Args)]
+pub struct DecryptArgs {
+    /// An age identity file or unencrypted SSH private key. Repeatable.
+    #[arg(short = 'i', long = "identity", value_name = "FILE")]
+    pub identities: Vec<PathBuf>,
+}
+
+/// Which secrets to take from a source.
+#[derive(Debug, Args)]
+pub struct SelectArgs {
+    /// Namespace of the Gloo Mesh relay secrets.
+    #[arg(short, long, default_value = DEFAULT_NAMESPACE)]
+    pub namespace: String,
+    /// Also take this secret: NAME (in --namespace) or NAMESPACE/NAME. Repeatable.
+    #[arg(long, value_name = "SECRET")]
+    pub include: Vec<String>,
+    /// The cluster's side, instead of inferring it from the secrets found.
+    #[arg(long, value_enum)]
+    pub cluster_kind: Option<KindArg>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum KindArg {
+    Management,
+    Workload,
+}
+
+impl SelectArgs {
+    fn options(&self) -> SelectOptions {
+        SelectOptions {
+            namespace: self.namespace.clone(),
+            include: self.include.clone(),
+            kind: self.cluster_kind.map(|k| match k {
+                KindArg::Management => ClusterKind::Management,
+                KindArg::Workload => ClusterKind::Workload,
+            }),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// Read secrets from FILE, as printed by `kubectl get secret -o yaml|json` (`-` for stdin).
+    #[arg(long, value_name = "FILE")]
+    pub from: String,
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// The cluster's name, recorded in the archive (default: the file's stem).
+    #[arg(long)]
+    pub cluster: Option<String>,
+    #[command(flatten)]
+    pub encrypt: EncryptArgs,
+    /// Archive file to write, or a directory to name it in (<cluster>-<UTC time>.tar.gz.age).
+    #[arg(short, long, value_name = "PATH")]
+    pub output: PathBuf,
+    /// Report format.
+    #[arg(long = "output-format", alias = "format", value_enum, default_value_t)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The archive.
+    pub archive: PathBuf,
+    #[command(flatten)]
+    pub decrypt: DecryptArgs,
+    /// Report format.
+    #[arg(long = "output", value_enum, default_value_t)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The archive.
+    pub archive: PathBuf,
+    #[command(flatten)]
+    pub decrypt: DecryptArgs,
+    /// Directory to write into (created 0700 if absent).
+    #[arg(long, value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Write into a non-empty directory, overwriting files of the same name.
+    #[arg(long)]
+    pub force: bool,
+    /// Only this secret (NAME or NAMESPACE/NAME). Repeatable.
+    #[arg(long, value_name = "SECRET")]
+    pub only: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Folders made by the manual procedure: one secret's folder, or a folder of them.
+    #[arg(required = true, value_name = "DIR")]
+    pub dirs: Vec<PathBuf>,
+    /// Namespace the secrets belong to.
+    #[arg(short, long, default_value = DEFAULT_NAMESPACE)]
+    pub namespace: String,
+    /// The cluster's name, recorded in the archive.
+    #[arg(long, default_value = "import")]
+    pub cluster: String,
+    #[command(flatten)]
+    pub encrypt: EncryptArgs,
+    /// Archive file to write, or a directory to name it in.
+    #[arg(short, long, value_name = "PATH")]
+    pub output: PathBuf,
+    /// Report format.
+    #[arg(long = "output-format", alias = "format", value_enum, default_value_t)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Write the identity to FILE (mode 0600; never overwritten). Default: standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// Options shared by the checking commands.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Check as of this time (RFC 3339), e.g. to ask what breaks next month. Default: now.
+    #[arg(long, value_name = "RFC3339", value_parser = parse_time)]
+    pub at: Option<DateTime<Utc>>,
+    /// Warn about certificates expiring within this many days.
+    #[arg(long, default_value_t = 30, value_name = "DAYS")]
+    pub warn_days: u32,
+    /// Count warnings as errors for the exit status.
+    #[arg(long)]
+    pub strict: bool,
+    /// Report format.
+    #[arg(long = "output", value_enum, default_value_t)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Archives, or directories of archives (*.age).
+    #[arg(required = true, value_name = "ARCHIVE")]
+    pub archives: Vec<PathBuf>,
+    #[command(flatten)]
+    pub decrypt: DecryptArgs,
+    #[command(flatten)]
+    pub check: CheckArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// A cluster's secrets: [NAME=]FILE as printed by kubectl get -o yaml|json. Repeatable;
+    /// NAME (default: the file's stem) must be the cluster's registered name.
+    #[arg(long = "from", required = true, value_name = "[NAME=]FILE")]
+    pub from: Vec<String>,
+    #[command(flatten)]
+    pub select: SelectArgs,
+    #[command(flatten)]
+    pub check: CheckArgs,
+}
+
+fn parse_time(s: &str) -> std::result::Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| format!("not an RFC 3339 time such as 2026-12-01T00:00:00Z ({e})"))
+}
+
+/// Reads a passphrase from the environment, or from the terminal when there is one.
+fn passphrase_from_world(confirm: bool) -> Option<SecretString> {
+    if let Ok(p) = std::env::var(PASSPHRASE_ENV) {
+        return Some(SecretString::from(p));
+    }
+    if !std::io::stdin().is_terminal() {
+        return None;
+    }
+    let p = rpassword::prompt_password("passphrase: ").ok()?;
+    if confirm {
+        let again = rpassword::prompt_password("passphrase (again): ").ok()?;
+        if again != p {
+            eprintln!("trustkeep: passphrases differ");
+            return None;
+        }
+    }
+    (!p.is_empty()).then(|| SecretString::from(p))
+}
+
+fn encryption(args: &EncryptArgs) -> Result<Encryption> {
+    if args.passphrase {
+        let p = passphrase_from_world(true).ok_or_else(|| {
+            Error::Usage(format!(
+                "--passphrase needs {PASSPHRASE_ENV} set or a terminal to ask on"
+            ))
+        })?;
+        return Ok(Encryption::Passphrase(p));
+    }
+    let mut rs = Vec::new();
+    for r in &args.recipients {
+        rs.push(crypto::parse_recipient(r)?);
+    }
+    for f in &args.recipients_files {
+        rs.extend(crypto::read_recipients_file(f)?);
+    }
+    if rs.is_empty() {
+        return Err(Error::Usage(
+            "no recipient: pass -r KEY, -R FILE or --passphrase (archives are always encrypted; make a key with trustkeep keygen)".into(),
+        ));
+    }
+    Ok(Encryption::Recipients(rs))
+}
+
+fn identities(args: &DecryptArgs) -> Result<Identities> {
+    let mut ids = Identities::default();
+    for p in &args.identities {
+        crypto::load_identity(p, &mut ids)?;
+    }
+    for w in &ids.warnings {
+        tracing::warn!("{w}");
+        eprintln!("trustkeep: warning: {w}");
+    }
+    Ok(ids)
+}
+
+/// Runs the parsed command, writing reports to `out`.
+pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome> {
+    let now = Utc::now();
+    let passphrase = || passphrase_from_world(false);
+    let res: std::io::Result<Outcome> = match cli.command {
+        Command::Backup(a) => {
+            let enc = encryption(&a.encrypt)?;
+            let inv = source::read_file(&a.from, &a.select.namespace)?;
+            let opts = commands::backup::Options {
+                select: a.select.options(),
+                cluster: a.cluster,
+                output: a.output,
+                armor: a.encrypt.armor,
+            };
+            let b = commands::backup::run(&inv, &opts, &enc, now)?;
+            commands::backup::render(out, &b, a.format).map(|_| Outcome::from_ok(b.ok))
+        }
+        Command::Import(a) => {
+            let enc = encryption(&a.encrypt)?;
+            let (inv, findings) = commands::import::read_folders(&a.dirs, &a.namespace)?;
+            let opts = commands::backup::Options {
+                select: SelectOptions {
+                    namespace: a.namespace.clone(),
+                    include: inv.secrets.iter().map(|s| s.id.to_string()).collect(),
+                    kind: None,
+                },
+                cluster: Some(a.cluster),
+                output: a.output,
+                armor: a.encrypt.armor,
+            };
+            let mut b = commands::backup::run(&inv, &opts, &enc, now)?;
+            b.findings.extend(findings);
+            b.ok = b.findings.iter().all(|f| f.severity < crate::findings::Severity::Error);
+            commands::backup::render(out, &b, a.format).map(|_| Outcome::from_ok(b.ok))
+        }
+        Command::Inspect(a) => {
+            let ids = identities(&a.decrypt)?;
+            let opened = archive::open_file(&a.archive, &ids, &passphrase)?;
+            commands::inspect::render(out, &a.archive.display().to_string(), &opened, a.format)
+                .map(|_| Outcome::Success)
+        }
+        Command::Export(a) => {
+            let ids = identities(&a.decrypt)?;
+            let opened = archive::open_file(&a.archive, &ids, &passphrase)?;
+            let opts = commands::export::Options {
+                dir: a.dir,
+                force: a.force,
+                only: a.only,
+            };
+            let written = commands::export::run(&opened, &opts)?;
+            writeln!(out, "wrote {} files under {}", written.len(), opts.dir.display())
+                .map(|_| Outcome::Success)
+        }
+        Command::Keygen(a) => {
+            let g = commands::keygen::generate(now);
+            match &a.output {
+                Some(path) => {
+                    commands::keygen::write(path, &g)?;
+                    eprintln!("trustkeep: wrote identity to {} (keep it secret; mode 0600)", path.display());
+                    writeln!(out, "{}", g.recipient)
+                }
+                None => out.write_all(g.text.as_bytes()),
+            }
+            .map(|_| Outcome::Success)
+        }
+        Command::Verify(_) | Command::Audit(_) => {
+            return Err(Error::Usage("not yet available".into()));
+        }
+    };
+    match res {
+        Ok(o) => Ok(o),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(Outcome::Success),
+        Err(e) => Err(Error::io("cannot write to", "standard output", e)),
+    }
+}
+
+/// Sets up logging on stderr; `-v` raises the level, `RUST_LOG` overrides it.
+pub fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("trustkeep={level}")));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> std::result::Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("trustkeep").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn cli_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn backup_flags() {
+        let c = parse(&["backup", "--from", "m.yaml", "-r", "age1x", "-r", "ssh-ed25519 y", "-o", "out/", "--include", "extra", "--armor"]).unwrap();
+        let Command::Backup(b) = c.command else { panic!() };
+        assert_eq!(b.from, "m.yaml");
+        assert_eq!(b.encrypt.recipients.len(), 2);
+        assert!(b.encrypt.armor);
+        assert_eq!(b.select.namespace, "gloo-mesh");
+        assert_eq!(b.select.include, ["extra"]);
+        assert!(parse(&["backup", "--from", "m", "-o", "x", "--passphrase", "-r", "age1x"]).is_err());
+        assert!(parse(&["backup", "--from", "m"]).is_err(), "-o is required");
+    }
+
+    #[test]
+    fn check_flags() {
+        let c = parse(&["audit", "--from", "mgmt=m.yaml", "--from", "c1.yaml", "--at", "2026-12-01T00:00:00Z", "--warn-days", "10", "--strict", "--output", "json"]).unwrap();
+        let Command::Audit(a) = c.command else { panic!() };
+        assert_eq!(a.from.len(), 2);
+        assert_eq!(a.check.warn_days, 10);
+        assert!(a.check.strict);
+        assert_eq!(a.check.format, OutputFormat::Json);
+        assert_eq!(a.check.at.unwrap().to_rfc3339(), "2026-12-01T00:00:00+00:00");
+        assert!(parse(&["audit", "--from", "m", "--at", "yesterday"]).is_err());
+        let c = parse(&["verify", "a.age", "b.age", "-i", "id.txt"]).unwrap();
+        let Command::Verify(v) = c.command else { panic!() };
+        assert_eq!(v.archives.len(), 2);
+        assert_eq!(v.decrypt.identities.len(), 1);
+    }
+
+    #[test]
+    fn other_flags() {
+        assert!(parse(&["export", "a.age", "-i", "k", "--dir", "d", "--force", "--only", "x"]).is_ok());
+        assert!(parse(&["import", "-r", "age1x", "-o", "o"]).is_err(), "DIR is required");
+        assert!(parse(&["keygen", "-o", "k.txt"]).is_ok());
+        assert!(parse(&["inspect", "a.age", "-i", "k", "--output", "json"]).is_ok());
+    }
+}

@@ -1,0 +1,1 @@
+//! `trustkeep audit` (placeholder while the archive core lands).

@@ -1,0 +1,121 @@
+//! `trustkeep backup`: source → selection → snapshot → archive → store.
+//!
+//! Reads one cluster's secrets, selects the trust set, writes an encrypted archive and its
+//! `.sha256` sidecar atomically, and reports what it took. Missing core secrets are findings
+//! (exit 1) but the archive of what was found is still written.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::archive::{self, manifest::Manifest, Encryption};
+use crate::error::Result;
+use crate::findings::{Finding, Report};
+use crate::render::{self, OutputFormat, Table};
+use crate::select::{self, SelectOptions};
+use crate::snapshot::Snapshot;
+use crate::source::Inventory;
+
+/// What to back up and where.
+#[derive(Debug, Default)]
+pub struct Options {
+    pub select: SelectOptions,
+    /// Cluster name recorded in the archive; defaults to the source's short name.
+    pub cluster: Option<String>,
+    /// An archive path, or a directory to name the archive in.
+    pub output: PathBuf,
+    /// ASCII-armored age output.
+    pub armor: bool,
+}
+
+/// What a backup wrote.
+#[derive(Debug, Serialize)]
+pub struct Backup {
+    pub archive: PathBuf,
+    pub sidecar: PathBuf,
+    /// SHA-256 of the ciphertext.
+    pub sha256: String,
+    pub manifest: Manifest,
+    pub ok: bool,
+    pub findings: Vec<Finding>,
+}
+
+/// Backs up an inventory already read from its source.
+pub fn run(inv: &Inventory, opts: &Options, enc: &Encryption, now: DateTime<Utc>) -> Result<Backup> {
+    let selection = select::select(inv, &opts.select);
+    let cluster = opts
+        .cluster
+        .clone()
+        .unwrap_or_else(|| inv.origin.short_name());
+    let snapshot = Snapshot::new(inv, selection, cluster.clone(), now);
+    let (manifest, cipher) = archive::write(&snapshot, enc, opts.armor)?;
+    let path = super::archive_path(&opts.output, &cluster, now);
+    let sidecar = archive::sidecar_path(&path);
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let line = archive::sidecar_line(&cipher, &file_name);
+    archive::write_atomic(&path, &cipher, false)?;
+    archive::write_atomic(&sidecar, line.as_bytes(), false)?;
+    let mut report = Report::default();
+    report.extend(snapshot.findings.iter().cloned());
+    report.sort();
+    Ok(Backup {
+        archive: path,
+        sidecar,
+        sha256: line.split_whitespace().next().unwrap_or("").to_string(),
+        ok: report.ok(false),
+        findings: report.findings,
+        manifest,
+    })
+}
+
+/// Prints the archive path, a table of what was taken, and the findings.
+pub fn render(out: &mut dyn Write, b: &Backup, format: OutputFormat) -> std::io::Result<()> {
+    if format == OutputFormat::Json {
+        return render::json(out, b);
+    }
+    writeln!(out, "{}", b.archive.display())?;
+    write_contents(out, &b.manifest)?;
+    write_findings(out, &b.findings)
+}
+
+/// The table of secrets in a manifest (shared with `import` and `inspect`).
+pub fn write_contents(out: &mut dyn Write, m: &Manifest) -> std::io::Result<()> {
+    let mut t = Table::new(["SECRET", "ROLE", "TYPE", "KEYS", "EXPIRES"]);
+    for s in &m.secrets {
+        let keys: Vec<&str> = s.data.iter().map(|d| d.key.as_str()).collect();
+        t.row([
+            format!("{}/{}", s.namespace, s.name),
+            s.role.to_string(),
+            s.type_.clone(),
+            keys.join(","),
+            super::short_date(super::earliest_expiry(m, &s.namespace, &s.name)),
+        ]);
+    }
+    if t.is_empty() {
+        writeln!(out, "(no secrets selected)")
+    } else {
+        t.write(out)
+    }
+}
+
+/// Findings, one per line, after a blank line.
+pub fn write_findings(out: &mut dyn Write, findings: &[Finding]) -> std::io::Result<()> {
+    if findings.is_empty() {
+        return Ok(());
+    }
+    writeln!(out)?;
+    for f in findings {
+        writeln!(out, "{f}")?;
+    }
+    Ok(())
+}
+
+/// True when `path` names an existing directory (used by the CLI to pick file names).
+pub fn is_dir(path: &Path) -> bool {
+    path.is_dir()
+}

@@ -1,0 +1,70 @@
+//! `trustkeep inspect`: what an archive holds (secrets, keys, certificate subjects and
+//! expiry), after checking its integrity. Writes nothing to disk and prints no secret value.
+
+use std::io::Write;
+
+use serde::Serialize;
+
+use crate::archive::{manifest::Manifest, Opened};
+use crate::render::{self, OutputFormat, Table};
+
+#[derive(Serialize)]
+struct JsonView<'a> {
+    archive: &'a str,
+    integrity: &'static str,
+    manifest: &'a Manifest,
+}
+
+/// Prints an opened archive.
+pub fn render(out: &mut dyn Write, name: &str, opened: &Opened, format: OutputFormat) -> std::io::Result<()> {
+    let m = &opened.manifest;
+    if format == OutputFormat::Json {
+        return render::json(
+            out,
+            &JsonView {
+                archive: name,
+                integrity: "ok",
+                manifest: m,
+            },
+        );
+    }
+    writeln!(out, "archive:  {name} (integrity ok)")?;
+    writeln!(out, "format:   {} v{}, written by {} {}", m.format, m.version, m.tool.name, m.tool.version)?;
+    writeln!(out, "created:  {}", m.created.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))?;
+    writeln!(out, "source:   {}", m.source)?;
+    writeln!(out, "cluster:  {} ({:?})", m.cluster.name, m.cluster.kind)?;
+    writeln!(out)?;
+    super::backup::write_contents(out, m)?;
+    let mut t = Table::new(["SECRET", "KEY", "SUBJECT", "ISSUER", "NOT AFTER", "CA", "KEY TYPE"]);
+    for s in &m.secrets {
+        for d in &s.data {
+            for c in &d.certificates {
+                t.row([
+                    format!("{}/{}", s.namespace, s.name),
+                    d.key.clone(),
+                    c.subject.clone(),
+                    c.issuer.clone(),
+                    c.not_after.format("%Y-%m-%d %H:%M").to_string(),
+                    if c.is_ca { "yes".into() } else { "no".into() },
+                    c.key.clone(),
+                ]);
+            }
+            if let Some(e) = &d.pem_error {
+                t.row([
+                    format!("{}/{}", s.namespace, s.name),
+                    d.key.clone(),
+                    format!("(unparsable: {e})"),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                ]);
+            }
+        }
+    }
+    if !t.is_empty() {
+        writeln!(out)?;
+        t.write(out)?;
+    }
+    super::backup::write_findings(out, &m.findings)
+}

@@ -1,0 +1,1 @@
+//! `trustkeep verify` (placeholder while the archive core lands).

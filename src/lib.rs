@@ -1,0 +1,42 @@
+//! trustkeep keeps a Gloo Mesh Enterprise trust setup recoverable: it backs up the relay and
+//! root-trust secrets into age-encrypted archives, verifies archives and live trust setups,
+//! and restores secrets exactly.
+//!
+//! The data flows source → selection → snapshot → archive → store, and back. Each stage is a
+//! module: [`source`] reads secrets, [`select`] picks the trust set, [`snapshot`] freezes it,
+//! [`archive`] owns the file format, [`checks`] produces [`findings`]. Commands in
+//! [`commands`] are thin layers over them; `main.rs` only parses and maps exit codes.
+
+pub mod archive;
+pub mod checks;
+pub mod cli;
+pub mod commands;
+pub mod error;
+pub mod findings;
+pub mod pki;
+pub mod render;
+pub mod secret;
+pub mod select;
+pub mod snapshot;
+pub mod source;
+
+pub use error::{Error, Result};
+
+/// How a command ended, when it did not fail: this decides the exit status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Exit 0.
+    Success,
+    /// Exit 1: problems were found (failed checks, missing secrets, refused restore).
+    Problems,
+}
+
+impl Outcome {
+    pub fn from_ok(ok: bool) -> Self {
+        if ok {
+            Outcome::Success
+        } else {
+            Outcome::Problems
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! The `trustkeep` binary: parse, run one command, map the result to an exit status
+//! (0 success, 1 problems found, 2 error) and print an error once.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = trustkeep::cli::Cli::parse();
+    trustkeep::cli::init_logging(cli.verbose);
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match trustkeep::cli::run(cli, &mut out) {
+        Ok(trustkeep::Outcome::Success) => ExitCode::SUCCESS,
+        Ok(trustkeep::Outcome::Problems) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("trustkeep: error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,243 @@
+//! The in-memory form of one Kubernetes Secret, as trustkeep carries it from a source to an
+//! archive and back.
+//!
+//! [`SecretRecord`] keeps exactly what a restore needs (namespace, name, type, labels,
+//! annotations, every data key) and drops what the API server owns (uid, resourceVersion,
+//! managedFields, ...). Its data lives in [`SecretBytes`], which zeroizes on drop and never
+//! prints its contents: `Debug` shows key names and sizes only.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::ByteString;
+use zeroize::Zeroizing;
+
+/// The secret type Kubernetes assumes when none is given.
+pub const OPAQUE: &str = "Opaque";
+/// The type of TLS secrets, which must hold `tls.crt` and `tls.key`.
+pub const TLS: &str = "kubernetes.io/tls";
+
+/// Bytes of one data key of a Secret: zeroized on drop, redacted in `Debug`.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct SecretBytes(Zeroizing<Vec<u8>>);
+
+impl SecretBytes {
+    /// Wraps bytes; the caller's copy should be dropped (it is moved here).
+    pub fn new(bytes: Vec<u8>) -> Self {
+        SecretBytes(Zeroizing::new(bytes))
+    }
+
+    /// The raw bytes.
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when there are no bytes (Istio's `cacerts` has an empty `key.pem`).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for SecretBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<{} bytes redacted>", self.0.len())
+    }
+}
+
+/// `namespace/name` of a Secret: how every message names it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub struct SecretId {
+    pub namespace: String,
+    pub name: String,
+}
+
+impl SecretId {
+    pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
+        SecretId {
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+    }
+}
+
+impl fmt::Display for SecretId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+/// One Secret, reduced to what can and must be restored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SecretRecord {
+    pub id: SecretId,
+    /// The Secret's `type`; `Opaque` when the source did not say.
+    pub type_: String,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    /// Every data key, decoded. `stringData` of hand-written manifests is merged in.
+    pub data: BTreeMap<String, SecretBytes>,
+    /// Whether the object was `immutable: true`.
+    pub immutable: bool,
+    /// The resourceVersion the source had, for the record (never restored).
+    pub resource_version: Option<String>,
+    /// Kinds and names of owner references the source had (never restored).
+    pub owner_references: Vec<String>,
+}
+
+impl SecretRecord {
+    /// Builds a record from a Kubernetes Secret; `default_namespace` applies when the object
+    /// has none (hand-written manifests).
+    pub fn from_k8s(secret: Secret, default_namespace: &str) -> Self {
+        let Secret {
+            data,
+            immutable,
+            metadata,
+            string_data,
+            type_,
+        } = secret;
+        let mut map: BTreeMap<String, SecretBytes> = data
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, ByteString(v))| (k, SecretBytes::new(v)))
+            .collect();
+        for (k, v) in string_data.unwrap_or_default() {
+            map.insert(k, SecretBytes::new(v.into_bytes()));
+        }
+        let ObjectMeta {
+            name,
+            namespace,
+            labels,
+            annotations,
+            resource_version,
+            owner_references,
+            ..
+        } = metadata;
+        SecretRecord {
+            id: SecretId::new(
+                namespace.unwrap_or_else(|| default_namespace.to_string()),
+                name.unwrap_or_default(),
+            ),
+            type_: type_.filter(|t| !t.is_empty()).unwrap_or_else(|| OPAQUE.to_string()),
+            labels: labels.unwrap_or_default(),
+            annotations: annotations.unwrap_or_default(),
+            data: map,
+            immutable: immutable.unwrap_or(false),
+            resource_version,
+            owner_references: owner_references
+                .unwrap_or_default()
+                .into_iter()
+                .map(|o| format!("{}/{}", o.kind, o.name))
+                .collect(),
+        }
+    }
+
+    /// The Kubernetes object to create or apply: name, namespace, type, labels, annotations and
+    /// data, nothing the server owns. `extra_annotations` are added (e.g. provenance).
+    pub fn to_k8s(&self, extra_annotations: &BTreeMap<String, String>) -> Secret {
+        let mut annotations = self.annotations.clone();
+        annotations.extend(extra_annotations.clone());
+        Secret {
+            data: Some(
+                self.data
+                    .iter()
+                    .map(|(k, v)| (k.clone(), ByteString(v.expose().to_vec())))
+                    .collect(),
+            ),
+            immutable: self.immutable.then_some(true),
+            metadata: ObjectMeta {
+                name: Some(self.id.name.clone()),
+                namespace: Some(self.id.namespace.clone()),
+                labels: (!self.labels.is_empty()).then(|| self.labels.clone()),
+                annotations: (!annotations.is_empty()).then_some(annotations),
+                ..ObjectMeta::default()
+            },
+            string_data: None,
+            type_: Some(self.type_.clone()),
+        }
+    }
+
+    /// A data key's bytes, if present.
+    pub fn get(&self, key: &str) -> Option<&SecretBytes> {
+        self.data.get(key)
+    }
+}
+
+/// Checks a data key the way the API server does (`IsConfigMapKey`), so that it is safe as a
+/// file name: `[-._a-zA-Z0-9]+`, not `.` or `..`, not starting with `..`, at most 253 bytes.
+pub fn valid_data_key(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= 253
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && key != "."
+        && !key.starts_with("..")
+}
+
+/// Checks a namespace or Secret name (DNS subdomain: lowercase alphanumerics, `-` and `.`).
+pub fn valid_object_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'.'))
+        && !name.starts_with(['-', '.'])
+        && !name.ends_with(['-', '.'])
+        && !name.contains("..")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_data() {
+        let mut s = Secret::default();
+        s.metadata.name = Some("relay-server-tls-secret".into());
+        s.data = Some(BTreeMap::from([(
+            "tls.key".to_string(),
+            ByteString(b"SUPER-SECRET-KEY".to_vec()),
+        )]));
+        let rec = SecretRecord::from_k8s(s, "gloo-mesh");
+        let dbg = format!("{rec:?}");
+        assert!(!dbg.contains("SUPER-SECRET"), "{dbg}");
+        assert!(dbg.contains("16 bytes redacted"), "{dbg}");
+        assert_eq!(rec.id.to_string(), "gloo-mesh/relay-server-tls-secret");
+        assert_eq!(rec.type_, OPAQUE);
+    }
+
+    #[test]
+    fn string_data_is_merged_and_round_trips() {
+        let mut s = Secret::default();
+        s.metadata.name = Some("x".into());
+        s.metadata.namespace = Some("ns".into());
+        s.string_data = Some(BTreeMap::from([("token".to_string(), "abc".to_string())]));
+        s.type_ = Some(TLS.into());
+        let rec = SecretRecord::from_k8s(s, "gloo-mesh");
+        assert_eq!(rec.get("token").unwrap().expose(), b"abc");
+        let back = rec.to_k8s(&BTreeMap::new());
+        assert_eq!(back.type_.as_deref(), Some(TLS));
+        assert_eq!(back.data.unwrap()["token"].0, b"abc");
+    }
+
+    #[test]
+    fn data_keys_and_names() {
+        for ok in ["tls.crt", "ca-cert.pem", "token", "a_b", ".hidden"] {
+            assert!(valid_data_key(ok), "{ok}");
+        }
+        for bad in ["", ".", "..", "../x", "a/b", "..x", "a b"] {
+            assert!(!valid_data_key(bad), "{bad}");
+        }
+        assert!(valid_object_name("root-trust-policy.gloo-mesh"));
+        for bad in ["", "A", "a/b", "..", "-a", "a..b"] {
+            assert!(!valid_object_name(bad), "{bad}");
+        }
+    }
+}

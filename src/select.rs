@@ -1,0 +1,378 @@
+//! Selection: which of a source's secrets make up the Gloo Mesh trust set.
+//!
+//! Given an [`Inventory`], picks the relay secrets, the root-trust secrets (found through the
+//! RootTrustPolicies, by the `root-trust.*` name pattern, or by Gloo's generated type) and the
+//! workload-cluster secrets, gives each a [`Role`], and reports what is missing as findings.
+//! Unrelated secrets (licenses, Helm releases, other namespaces) are never taken. This module
+//! does no I/O.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::findings::{Finding, Severity};
+use crate::secret::{SecretId, SecretRecord};
+use crate::source::{Inventory, RootSource};
+
+pub const RELAY_SERVER: &str = "relay-server-tls-secret";
+pub const RELAY_SIGNING: &str = "relay-tls-signing-secret";
+pub const RELAY_ROOT: &str = "relay-root-tls-secret";
+pub const RELAY_TOKEN: &str = "relay-identity-token-secret";
+pub const RELAY_CLIENT: &str = "relay-client-tls-secret";
+pub const ISTIO_NAMESPACE: &str = "istio-system";
+pub const CACERTS: &str = "cacerts";
+/// The type Gloo Mesh gives the root-trust secrets it generates.
+pub const GENERATED_SIGNING_CERT: &str = "certificates.mesh.gloo.solo.io/generated_signing_cert";
+/// The type Gloo Mesh gives `istio-system/cacerts`.
+pub const ISSUED_CERTIFICATE: &str = "certificates.mesh.gloo.solo.io/issued_certificate";
+/// Gloo Mesh's default namespace.
+pub const DEFAULT_NAMESPACE: &str = "gloo-mesh";
+
+/// What a secret is for in a Gloo Mesh trust setup.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// `relay-server-tls-secret`: the management server's TLS certificate.
+    RelayServer,
+    /// `relay-tls-signing-secret`: the CA that signs agents' client certificates.
+    RelaySigning,
+    /// `relay-root-tls-secret`: the relay root CA (or a copy of its certificate).
+    RelayRoot,
+    /// `relay-identity-token-secret`: the shared registration token.
+    RelayIdentityToken,
+    /// `relay-client-tls-secret`: an agent's client certificate.
+    RelayClient,
+    /// The Istio root CA made or used by a RootTrustPolicy.
+    RootTrust,
+    /// `istio-system/cacerts`: a workload cluster's Istio intermediate CA.
+    IstioCacerts,
+    /// Added by `--include`.
+    Included,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::RelayServer => "relay-server",
+            Role::RelaySigning => "relay-signing",
+            Role::RelayRoot => "relay-root",
+            Role::RelayIdentityToken => "relay-token",
+            Role::RelayClient => "relay-client",
+            Role::RootTrust => "root-trust",
+            Role::IstioCacerts => "istio-cacerts",
+            Role::Included => "included",
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which side of Gloo Mesh a cluster is on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClusterKind {
+    /// Runs gloo-mesh-mgmt-server: relay server, signing CA, roots.
+    Management,
+    /// Runs gloo-mesh-agent and Istio: relay client, `cacerts`.
+    Workload,
+}
+
+/// What the user asked to select.
+#[derive(Clone, Debug)]
+pub struct SelectOptions {
+    /// Namespace of the relay secrets (`--namespace`, default `gloo-mesh`).
+    pub namespace: String,
+    /// Extra secrets (`--include`): `NAME` (in `namespace`) or `NAMESPACE/NAME`.
+    pub include: Vec<String>,
+    /// Force the cluster kind instead of inferring it.
+    pub kind: Option<ClusterKind>,
+}
+
+impl Default for SelectOptions {
+    fn default() -> Self {
+        SelectOptions {
+            namespace: DEFAULT_NAMESPACE.to_string(),
+            include: Vec::new(),
+            kind: None,
+        }
+    }
+}
+
+/// One chosen secret.
+#[derive(Clone, Debug)]
+pub struct Selected {
+    pub role: Role,
+    pub record: SecretRecord,
+}
+
+/// The trust set of one source.
+#[derive(Clone, Debug)]
+pub struct Selection {
+    pub kind: ClusterKind,
+    /// Sorted by namespace, then name.
+    pub secrets: Vec<Selected>,
+    /// Missing secrets and notes (check ids `selection.*`).
+    pub findings: Vec<Finding>,
+}
+
+/// Picks the trust set out of an inventory.
+pub fn select(inv: &Inventory, opts: &SelectOptions) -> Selection {
+    let ns = opts.namespace.as_str();
+    let mut findings = Vec::new();
+    let mut chosen: Vec<Selected> = Vec::new();
+    let mut taken: BTreeSet<SecretId> = BTreeSet::new();
+    let find = |id: &SecretId| inv.secrets.iter().find(|s| &s.id == id);
+    let mut take = |role: Role, rec: &SecretRecord, chosen: &mut Vec<Selected>| {
+        if taken.insert(rec.id.clone()) {
+            chosen.push(Selected {
+                role,
+                record: rec.clone(),
+            });
+        }
+    };
+
+    // Roots named by RootTrustPolicies come first: a policy-named secret is required.
+    let mut policy_roots = Vec::new();
+    for pol in &inv.policies {
+        match (&pol.root, pol.root_secret()) {
+            (_, Some(id)) => {
+                match find(&id) {
+                    Some(rec) => take(Role::RootTrust, rec, &mut chosen),
+                    None => findings.push(
+                        Finding::error(
+                            "selection.missing",
+                            format!(
+                                "RootTrustPolicy {}/{} uses root secret {id}, which is not in the source",
+                                pol.namespace, pol.name
+                            ),
+                        )
+                        .secret(&id),
+                    ),
+                }
+                policy_roots.push(id);
+            }
+            (RootSource::Vault, None) => findings.push(Finding::info(
+                "selection.vault",
+                format!(
+                    "RootTrustPolicy {}/{} keeps its root in Vault: nothing in the cluster to back up for it",
+                    pol.namespace, pol.name
+                ),
+            )),
+            (_, None) => findings.push(Finding::warning(
+                "selection.policy",
+                format!(
+                    "RootTrustPolicy {}/{} names no root secret trustkeep understands; its root was not located",
+                    pol.namespace, pol.name
+                ),
+            )),
+        }
+    }
+    if !inv.policies_known {
+        findings.push(Finding::warning(
+            "selection.policies-unknown",
+            "RootTrustPolicies could not be listed (is the admin.gloo.solo.io CRD installed?); root-trust secrets were found by name and type only",
+        ));
+    }
+
+    let named = |name: &str| SecretId::new(ns, name);
+    let fixed = [
+        (named(RELAY_SERVER), Role::RelayServer),
+        (named(RELAY_SIGNING), Role::RelaySigning),
+        (named(RELAY_ROOT), Role::RelayRoot),
+        (named(RELAY_TOKEN), Role::RelayIdentityToken),
+        (named(RELAY_CLIENT), Role::RelayClient),
+        (SecretId::new(ISTIO_NAMESPACE, CACERTS), Role::IstioCacerts),
+    ];
+    for (id, role) in &fixed {
+        if let Some(rec) = find(id) {
+            take(*role, rec, &mut chosen);
+        }
+    }
+    for rec in &inv.secrets {
+        let by_name = rec.id.namespace == ns && rec.id.name.starts_with("root-trust.");
+        if by_name || rec.type_ == GENERATED_SIGNING_CERT {
+            take(Role::RootTrust, rec, &mut chosen);
+        }
+    }
+    for inc in &opts.include {
+        let id = match inc.split_once('/') {
+            Some((n, name)) => SecretId::new(n, name),
+            None => named(inc),
+        };
+        match find(&id) {
+            Some(rec) => take(Role::Included, rec, &mut chosen),
+            None => findings.push(
+                Finding::error(
+                    "selection.missing",
+                    format!("--include {inc}: secret {id} is not in the source"),
+                )
+                .secret(&id),
+            ),
+        }
+    }
+
+    let has = |role: Role| chosen.iter().any(|s| s.role == role);
+    let kind = opts.kind.unwrap_or({
+        let mgmt = has(Role::RelayServer) || has(Role::RelaySigning) || !inv.policies.is_empty();
+        let workload = has(Role::RelayClient) || has(Role::IstioCacerts);
+        if workload && !mgmt {
+            ClusterKind::Workload
+        } else {
+            ClusterKind::Management
+        }
+    });
+    let expected: &[(&str, Role, Severity)] = match kind {
+        ClusterKind::Management => &[
+            (RELAY_SERVER, Role::RelayServer, Severity::Error),
+            (RELAY_SIGNING, Role::RelaySigning, Severity::Error),
+            (RELAY_ROOT, Role::RelayRoot, Severity::Warning),
+            (RELAY_TOKEN, Role::RelayIdentityToken, Severity::Warning),
+        ],
+        ClusterKind::Workload => &[
+            (RELAY_CLIENT, Role::RelayClient, Severity::Error),
+            (RELAY_ROOT, Role::RelayRoot, Severity::Warning),
+            (CACERTS, Role::IstioCacerts, Severity::Warning),
+        ],
+    };
+    for (name, role, severity) in expected {
+        if !has(*role) {
+            let id = if *role == Role::IstioCacerts {
+                SecretId::new(ISTIO_NAMESPACE, *name)
+            } else {
+                named(name)
+            };
+            findings.push(
+                Finding::new(
+                    *severity,
+                    "selection.missing",
+                    format!(
+                        "{} cluster has no secret {id}",
+                        match kind {
+                            ClusterKind::Management => "management",
+                            ClusterKind::Workload => "workload",
+                        }
+                    ),
+                )
+                .secret(&id),
+            );
+        }
+    }
+    if kind == ClusterKind::Management && !has(Role::RootTrust) && policy_roots.is_empty() {
+        findings.push(Finding::info(
+            "selection.no-root-trust",
+            "no RootTrustPolicy and no root-trust secret found: Istio roots are not managed by this cluster, or live outside it",
+        ));
+    }
+
+    chosen.sort_by(|a, b| a.record.id.cmp(&b.record.id));
+    Selection {
+        kind,
+        secrets: chosen,
+        findings,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::parse_objects;
+
+    fn secret(ns: &str, name: &str, type_: &str) -> String {
+        format!("---\nkind: Secret\nmetadata: {{name: {name}, namespace: {ns}}}\ntype: {type_}\ndata: {{k: dg==}}\n")
+    }
+
+    #[test]
+    fn picks_the_trust_set_and_nothing_else() {
+        let mut y = String::new();
+        for (ns, name, t) in [
+            ("gloo-mesh", RELAY_SERVER, "kubernetes.io/tls"),
+            ("gloo-mesh", RELAY_SIGNING, "kubernetes.io/tls"),
+            ("gloo-mesh", RELAY_ROOT, "Opaque"),
+            ("gloo-mesh", RELAY_TOKEN, "Opaque"),
+            ("gloo-mesh", "my-policy.gloo-mesh", "Opaque"),
+            ("gloo-mesh", "root-trust.extra", "Opaque"),
+            ("other", "generated", GENERATED_SIGNING_CERT),
+            ("gloo-mesh", "gloo-mesh-enterprise-license", "Opaque"),
+            ("gloo-mesh", "sh.helm.release.v1.gloo-platform.v1", "helm.sh/release.v1"),
+            ("default", RELAY_SERVER, "Opaque"),
+        ] {
+            y.push_str(&secret(ns, name, t));
+        }
+        y.push_str("---\nkind: RootTrustPolicy\nmetadata: {name: my-policy, namespace: gloo-mesh}\nspec: {config: {mgmtServerCa: {generated: {}}}}\n");
+        let inv = parse_objects(y.as_bytes(), "t", "gloo-mesh").unwrap();
+        let sel = select(&inv, &SelectOptions::default());
+        let names: Vec<String> = sel
+            .secrets
+            .iter()
+            .map(|s| format!("{}={}", s.record.id, s.role))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "gloo-mesh/my-policy.gloo-mesh=root-trust",
+                "gloo-mesh/relay-identity-token-secret=relay-token",
+                "gloo-mesh/relay-root-tls-secret=relay-root",
+                "gloo-mesh/relay-server-tls-secret=relay-server",
+                "gloo-mesh/relay-tls-signing-secret=relay-signing",
+                "gloo-mesh/root-trust.extra=root-trust",
+                "other/generated=root-trust",
+            ]
+        );
+        assert_eq!(sel.kind, ClusterKind::Management);
+        assert!(sel.findings.is_empty(), "{:?}", sel.findings);
+    }
+
+    #[test]
+    fn missing_core_secrets_are_errors() {
+        let y = "kind: RootTrustPolicy\nmetadata: {name: p, namespace: gloo-mesh}\nspec: {config: {mgmtServerCa: {generated: {}}}}\n";
+        let inv = parse_objects(y.as_bytes(), "t", "gloo-mesh").unwrap();
+        let sel = select(&inv, &SelectOptions::default());
+        let errors: Vec<_> = sel
+            .findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+            .map(|f| f.secret.clone().unwrap())
+            .collect();
+        assert_eq!(
+            errors,
+            [
+                "gloo-mesh/p.gloo-mesh",
+                "gloo-mesh/relay-server-tls-secret",
+                "gloo-mesh/relay-tls-signing-secret"
+            ]
+        );
+    }
+
+    #[test]
+    fn workload_cluster_is_inferred() {
+        let y = secret("gloo-mesh", RELAY_CLIENT, "kubernetes.io/tls")
+            + &secret("istio-system", CACERTS, ISSUED_CERTIFICATE);
+        let inv = parse_objects(y.as_bytes(), "t", "gloo-mesh").unwrap();
+        let sel = select(&inv, &SelectOptions::default());
+        assert_eq!(sel.kind, ClusterKind::Workload);
+        assert_eq!(sel.secrets.len(), 2);
+        assert_eq!(sel.findings.len(), 1, "{:?}", sel.findings); // relay-root warning
+        assert_eq!(sel.findings[0].severity, Severity::Warning);
+    }
+
+    #[test]
+    fn include_adds_and_reports_missing() {
+        let y = secret("gloo-mesh", "extra", "Opaque");
+        let inv = parse_objects(y.as_bytes(), "t", "gloo-mesh").unwrap();
+        let opts = SelectOptions {
+            include: vec!["extra".into(), "x/absent".into()],
+            kind: Some(ClusterKind::Workload),
+            ..Default::default()
+        };
+        let sel = select(&inv, &opts);
+        assert_eq!(sel.secrets[0].role, Role::Included);
+        assert!(sel
+            .findings
+            .iter()
+            .any(|f| f.secret.as_deref() == Some("x/absent") && f.severity == Severity::Error));
+    }
+}

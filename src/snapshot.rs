@@ -1,0 +1,51 @@
+//! A snapshot: the selected trust set of one cluster at one moment, ready to be archived or
+//! checked.
+//!
+//! It is the meeting point of the data path: sources and selection produce it, the archive
+//! module writes and reads it, and the checks and restore planning consume it, whether it came
+//! from a file, a live cluster or an archive.
+
+use chrono::{DateTime, Utc};
+
+use crate::findings::Finding;
+use crate::select::{ClusterKind, Selected, Selection};
+use crate::source::{Inventory, Origin};
+
+/// The trust set of one cluster at one moment.
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    /// When it was taken (injected, never read from the clock here).
+    pub created: DateTime<Utc>,
+    pub origin: Origin,
+    /// The cluster's name as Gloo Mesh knows it (agents' SAN), or the source's short name.
+    pub cluster: String,
+    pub kind: ClusterKind,
+    /// Sorted by namespace, then name.
+    pub secrets: Vec<Selected>,
+    /// What selection found missing or noteworthy.
+    pub findings: Vec<Finding>,
+}
+
+impl Snapshot {
+    /// Freezes a selection made from `inventory`.
+    pub fn new(
+        inventory: &Inventory,
+        selection: Selection,
+        cluster: impl Into<String>,
+        created: DateTime<Utc>,
+    ) -> Self {
+        let cluster = cluster.into();
+        Snapshot {
+            created,
+            origin: inventory.origin.clone(),
+            kind: selection.kind,
+            secrets: selection.secrets,
+            findings: selection
+                .findings
+                .into_iter()
+                .map(|f| f.cluster(cluster.clone()))
+                .collect(),
+            cluster,
+        }
+    }
+}

@@ -28,12 +28,17 @@ pub enum PkiError {
         label: String,
         reason: String,
     },
-    #[error("no private key block found (expected PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY)")]
+    #[error(
+        "no private key block found (expected PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY)"
+    )]
     NoKey,
     #[error("encrypted private keys are not supported; decrypt it first (openssl pkey)")]
     EncryptedKey,
     #[error("private key does not parse as {format} ({reason})")]
-    BadKey { format: &'static str, reason: String },
+    BadKey {
+        format: &'static str,
+        reason: String,
+    },
     #[error("unsupported key algorithm {0}")]
     UnsupportedAlgorithm(String),
 }
@@ -212,7 +217,10 @@ fn count(hay: &[u8], needle: &[u8]) -> usize {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PublicKeyId {
     /// Modulus and exponent, big-endian without leading zeros.
-    Rsa { n: Vec<u8>, e: Vec<u8> },
+    Rsa {
+        n: Vec<u8>,
+        e: Vec<u8>,
+    },
     /// Uncompressed SEC1 point.
     P256(Vec<u8>),
     P384(Vec<u8>),
@@ -368,7 +376,9 @@ fn sec1_public(der: &[u8]) -> Result<PublicKeyId, PkiError> {
         OID_P384 => p384::SecretKey::from_sec1_der(der)
             .map(|s| PublicKeyId::P384(sec1_uncompressed_p384(&s.public_key())))
             .map_err(|e| bad(e.to_string())),
-        other => Err(PkiError::UnsupportedAlgorithm(format!("EC curve {other:?}"))),
+        other => Err(PkiError::UnsupportedAlgorithm(format!(
+            "EC curve {other:?}"
+        ))),
     }
 }
 
@@ -400,7 +410,9 @@ fn pkcs8_public(der: &[u8]) -> Result<PublicKeyId, PkiError> {
                         .map(|s| PublicKeyId::P384(sec1_uncompressed_p384(&s.public_key())))
                         .map_err(|e| bad(e.to_string()))
                 }
-                other => Err(PkiError::UnsupportedAlgorithm(format!("EC curve {other:?}"))),
+                other => Err(PkiError::UnsupportedAlgorithm(format!(
+                    "EC curve {other:?}"
+                ))),
             }
         }
         OID_ED25519 => {
@@ -456,15 +468,22 @@ mod tests {
     fn truncated_and_garbage_pem_are_errors() {
         let (cert, _) = gen(&rcgen::PKCS_ECDSA_P256_SHA256);
         let half = &cert[..cert.len() / 2];
-        assert!(matches!(parse_certs(half.as_bytes()), Err(PkiError::BadPem(_))));
+        assert!(matches!(
+            parse_certs(half.as_bytes()),
+            Err(PkiError::BadPem(_))
+        ));
         let garbage = "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n";
         assert!(matches!(
             parse_certs(garbage.as_bytes()),
             Err(PkiError::BadCertificate { .. })
         ));
         assert_eq!(parse_private_key(b"nothing"), Err(PkiError::NoKey));
-        let enc = "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n";
-        assert_eq!(parse_private_key(enc.as_bytes()), Err(PkiError::EncryptedKey));
+        let enc =
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n";
+        assert_eq!(
+            parse_private_key(enc.as_bytes()),
+            Err(PkiError::EncryptedKey)
+        );
     }
 
     #[test]

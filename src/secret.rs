@@ -124,7 +124,9 @@ impl SecretRecord {
                 namespace.unwrap_or_else(|| default_namespace.to_string()),
                 name.unwrap_or_default(),
             ),
-            type_: type_.filter(|t| !t.is_empty()).unwrap_or_else(|| OPAQUE.to_string()),
+            type_: type_
+                .filter(|t| !t.is_empty())
+                .unwrap_or_else(|| OPAQUE.to_string()),
             labels: labels.unwrap_or_default(),
             annotations: annotations.unwrap_or_default(),
             data: map,

@@ -297,7 +297,11 @@ mod tests {
             ("gloo-mesh", "root-trust.extra", "Opaque"),
             ("other", "generated", GENERATED_SIGNING_CERT),
             ("gloo-mesh", "gloo-mesh-enterprise-license", "Opaque"),
-            ("gloo-mesh", "sh.helm.release.v1.gloo-platform.v1", "helm.sh/release.v1"),
+            (
+                "gloo-mesh",
+                "sh.helm.release.v1.gloo-platform.v1",
+                "helm.sh/release.v1",
+            ),
             ("default", RELAY_SERVER, "Opaque"),
         ] {
             y.push_str(&secret(ns, name, t));

@@ -106,7 +106,11 @@ impl RootTrustPolicy {
         let mgmt = config.and_then(|c| c.get("mgmtServerCa"));
         let root = if let Some(r) = mgmt.and_then(|m| m.get("secretRef")) {
             RootSource::SecretRef {
-                name: r.get("name").and_then(Value::as_str).unwrap_or("").to_string(),
+                name: r
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
                 namespace: r
                     .get("namespace")
                     .and_then(Value::as_str)
@@ -115,10 +119,7 @@ impl RootTrustPolicy {
             }
         } else if mgmt.and_then(|m| m.get("generated")).is_some() {
             RootSource::Generated
-        } else if config
-            .and_then(|c| c.pointer("/agentCa/vault"))
-            .is_some()
-        {
+        } else if config.and_then(|c| c.pointer("/agentCa/vault")).is_some() {
             RootSource::Vault
         } else if config.is_none() || mgmt.is_none() {
             // No config at all means the management server generates the root.
@@ -140,9 +141,10 @@ impl RootTrustPolicy {
                 self.namespace.clone(),
                 format!("{}.{}", self.name, self.namespace),
             )),
-            RootSource::SecretRef { namespace, name } => {
-                Some(crate::secret::SecretId::new(namespace.clone(), name.clone()))
-            }
+            RootSource::SecretRef { namespace, name } => Some(crate::secret::SecretId::new(
+                namespace.clone(),
+                name.clone(),
+            )),
             RootSource::Vault | RootSource::Unknown => None,
         }
     }
@@ -176,8 +178,7 @@ fn read_limited(path: &str) -> Result<Vec<u8>> {
             .take(MAX_SOURCE_BYTES + 1)
             .read_to_end(&mut buf)
     } else {
-        std::fs::File::open(path)
-            .and_then(|f| f.take(MAX_SOURCE_BYTES + 1).read_to_end(&mut buf))
+        std::fs::File::open(path).and_then(|f| f.take(MAX_SOURCE_BYTES + 1).read_to_end(&mut buf))
     };
     res.map_err(|e| Error::io("cannot read", PathBuf::from(path), e))?;
     if buf.len() as u64 > MAX_SOURCE_BYTES {
@@ -206,7 +207,10 @@ pub fn parse_objects(bytes: &[u8], path: &str, default_namespace: &str) -> Resul
             path: path.to_string(),
             // The user formatter prints the position without a snippet of the input, which
             // could contain secret data.
-            message: e.render_with_formatter(&serde_saphyr::UserMessageFormatter),
+            message: e.render_with_options(serde_saphyr::render_options! {
+                formatter: &serde_saphyr::UserMessageFormatter,
+                snippets: serde_saphyr::SnippetMode::Off,
+            }),
         })?
     };
     let mut inventory = Inventory {
@@ -259,13 +263,14 @@ fn collect(doc: Value, path: &str, default_namespace: &str, inv: &mut Inventory)
                     Ok(())
                 }
                 "RootTrustPolicy" => {
-                    let pol = RootTrustPolicy::from_value(&doc, default_namespace).ok_or_else(
-                        || Error::Object {
-                            origin: path.to_string(),
-                            object: object_label(&doc, "roottrustpolicy", default_namespace),
-                            message: "has no metadata.name".into(),
-                        },
-                    )?;
+                    let pol =
+                        RootTrustPolicy::from_value(&doc, default_namespace).ok_or_else(|| {
+                            Error::Object {
+                                origin: path.to_string(),
+                                object: object_label(&doc, "roottrustpolicy", default_namespace),
+                                message: "has no metadata.name".into(),
+                            }
+                        })?;
                     inv.policies.push(pol);
                     Ok(())
                 }
@@ -275,8 +280,7 @@ fn collect(doc: Value, path: &str, default_namespace: &str, inv: &mut Inventory)
         }
         _ => Err(Error::Parse {
             path: path.to_string(),
-            message: "expected Kubernetes objects (a Secret, a List, or several documents)"
-                .into(),
+            message: "expected Kubernetes objects (a Secret, a List, or several documents)".into(),
         }),
     }
 }
@@ -334,7 +338,21 @@ metadata: {name: other}
             inv.policies[0].root_secret().unwrap().to_string(),
             "gloo-mesh/root-trust-policy.gloo-mesh"
         );
-        assert_eq!(inv.resource_versions["gloo-mesh/relay-server-tls-secret"], "7");
+        assert_eq!(
+            inv.resource_versions["gloo-mesh/relay-server-tls-secret"],
+            "7"
+        );
+    }
+
+    #[test]
+    fn yaml_errors_do_not_echo_the_input() {
+        let y = "kind: Secret\ndata:\n  tls.key: \"TOPSECRETVALUE\n";
+        let msg = parse_objects(y.as_bytes(), "t.yaml", "gloo-mesh")
+            .unwrap_err()
+            .to_string();
+        assert!(!msg.contains("TOPSECRET"), "{msg}");
+        assert!(msg.starts_with("t.yaml: not valid YAML or JSON: "), "{msg}");
+        assert_eq!(msg.lines().count(), 1, "{msg}");
     }
 
     #[test]
@@ -346,7 +364,8 @@ metadata: {name: other}
 
     #[test]
     fn bad_base64_names_the_secret_and_hides_the_value() {
-        let y = "kind: Secret\nmetadata: {name: s1, namespace: ns}\ndata: {k: 'SECRET!!notbase64'}\n";
+        let y =
+            "kind: Secret\nmetadata: {name: s1, namespace: ns}\ndata: {k: 'SECRET!!notbase64'}\n";
         let err = parse_objects(y.as_bytes(), "t.yaml", "gloo-mesh").unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("secret ns/s1"), "{msg}");

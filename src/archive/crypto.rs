@@ -52,7 +52,9 @@ pub fn parse_recipient(s: &str) -> Result<Box<dyn age::Recipient + Send>> {
             "this is a private identity, not a recipient; pass its public key (age1…) with -r, as `trustkeep keygen` prints it",
         ))
     } else {
-        Err(err("expected an age recipient (age1…) or an SSH public key (ssh-ed25519 …, ssh-rsa …)"))
+        Err(err(
+            "expected an age recipient (age1…) or an SSH public key (ssh-ed25519 …, ssh-rsa …)",
+        ))
     }
 }
 

@@ -62,7 +62,10 @@ fn sha256_hex(b: &[u8]) -> String {
 
 /// The YAML Kubernetes manifest of a record, as stored in `secret.yaml` and written by
 /// `restore --to-manifests`: `kubectl apply -f` accepts it as is.
-pub fn secret_yaml(rec: &SecretRecord, extra_annotations: &BTreeMap<String, String>) -> Result<Zeroizing<String>> {
+pub fn secret_yaml(
+    rec: &SecretRecord,
+    extra_annotations: &BTreeMap<String, String>,
+) -> Result<Zeroizing<String>> {
     let obj = rec.to_k8s(extra_annotations);
     serde_saphyr::to_string(&obj)
         .map(Zeroizing::new)
@@ -155,7 +158,8 @@ pub fn build(snapshot: &Snapshot) -> Result<(Manifest, Zeroizing<Vec<u8>>)> {
     let mtime = snapshot.created.timestamp().max(0) as u64;
     // Reserve enough up front that the buffer is not reallocated (which would leave copies of
     // plaintext behind); it is zeroized when dropped.
-    let total: usize = files.iter().map(|(_, b)| b.len() + 1024).sum::<usize>() + manifest_json.len() + 4096;
+    let total: usize =
+        files.iter().map(|(_, b)| b.len() + 1024).sum::<usize>() + manifest_json.len() + 4096;
     let gz = GzEncoder::new(Vec::with_capacity(total), Compression::default());
     let mut tar = tar::Builder::new(gz);
     tar.mode(tar::HeaderMode::Deterministic);
@@ -192,7 +196,12 @@ pub fn sidecar_line(ciphertext: &[u8], file_name: &str) -> String {
 }
 
 /// Checks ciphertext against the content of a `.sha256` sidecar.
-pub fn check_sidecar(ciphertext: &[u8], sidecar_text: &str, archive: &str, sidecar: &str) -> Result<()> {
+pub fn check_sidecar(
+    ciphertext: &[u8],
+    sidecar_text: &str,
+    archive: &str,
+    sidecar: &str,
+) -> Result<()> {
     let expected = sidecar_text
         .split_whitespace()
         .next()
@@ -261,7 +270,11 @@ pub fn read_tar(plain: impl Read, name: &str) -> Result<Opened> {
                 .into_owned();
             let path = raw_path.to_string_lossy().into_owned();
             if count >= MAX_ENTRIES {
-                return Err(entry_err(name, &path, format!("more than {MAX_ENTRIES} entries")));
+                return Err(entry_err(
+                    name,
+                    &path,
+                    format!("more than {MAX_ENTRIES} entries"),
+                ));
             }
             if !safe_path(&raw_path) {
                 return Err(entry_err(
@@ -275,11 +288,20 @@ pub fn read_tar(plain: impl Read, name: &str) -> Result<Opened> {
                 return Err(entry_err(
                     name,
                     &path,
-                    format!("is a {kind:?} entry, not a regular file (links and devices are refused)"),
+                    format!(
+                        "is a {kind:?} entry, not a regular file (links and devices are refused)"
+                    ),
                 ));
             }
-            let size = entry.header().size().map_err(|e| corrupt(name, "bad entry size", e))?;
-            let limit = if count == 0 { MAX_MANIFEST_BYTES } else { MAX_ENTRY_BYTES };
+            let size = entry
+                .header()
+                .size()
+                .map_err(|e| corrupt(name, "bad entry size", e))?;
+            let limit = if count == 0 {
+                MAX_MANIFEST_BYTES
+            } else {
+                MAX_ENTRY_BYTES
+            };
             if size > limit {
                 return Err(entry_err(
                     name,
@@ -311,7 +333,11 @@ pub fn read_tar(plain: impl Read, name: &str) -> Result<Opened> {
                 continue;
             }
             let Some(want) = expected.get(&path) else {
-                return Err(entry_err(name, &path, "is not listed in the manifest (extra entry)"));
+                return Err(entry_err(
+                    name,
+                    &path,
+                    "is not listed in the manifest (extra entry)",
+                ));
             };
             if !seen.insert(path.clone()) {
                 return Err(entry_err(name, &path, "appears twice"));
@@ -340,7 +366,11 @@ pub fn read_tar(plain: impl Read, name: &str) -> Result<Opened> {
         message: "empty archive: no manifest.json".into(),
     })?;
     if let Some(missing) = expected.keys().find(|p| !seen.contains(*p)) {
-        return Err(entry_err(name, missing, "is listed in the manifest but missing from the archive"));
+        return Err(entry_err(
+            name,
+            missing,
+            "is listed in the manifest but missing from the archive",
+        ));
     }
     let snapshot = rebuild(&manifest, &files, name)?;
     Ok(Opened {
@@ -357,7 +387,10 @@ fn parse_manifest(buf: &[u8], name: &str) -> Result<Manifest> {
         return Err(entry_err(
             name,
             MANIFEST_PATH,
-            format!("format is not {:?}; this is not a trustkeep archive", manifest::FORMAT),
+            format!(
+                "format is not {:?}; this is not a trustkeep archive",
+                manifest::FORMAT
+            ),
         ));
     }
     let version = value.get("version").and_then(|v| v.as_u64()).unwrap_or(0);
@@ -374,14 +407,26 @@ fn parse_manifest(buf: &[u8], name: &str) -> Result<Manifest> {
         let id = SecretId::new(s.namespace.clone(), s.name.clone());
         let dir = secret_dir(&id);
         if !valid_object_name(&s.namespace) || !valid_object_name(&s.name) {
-            return Err(entry_err(name, MANIFEST_PATH, format!("secret {id} has an invalid name")));
+            return Err(entry_err(
+                name,
+                MANIFEST_PATH,
+                format!("secret {id} has an invalid name"),
+            ));
         }
         if s.manifest.path != format!("{dir}/{SECRET_YAML}") {
-            return Err(entry_err(name, &s.manifest.path, format!("unexpected path for secret {id}")));
+            return Err(entry_err(
+                name,
+                &s.manifest.path,
+                format!("unexpected path for secret {id}"),
+            ));
         }
         for d in &s.data {
             if !valid_data_key(&d.key) || d.file.path != format!("{dir}/{}", d.key) {
-                return Err(entry_err(name, &d.file.path, format!("unexpected path for data key {:?} of secret {id}", d.key)));
+                return Err(entry_err(
+                    name,
+                    &d.file.path,
+                    format!("unexpected path for data key {:?} of secret {id}", d.key),
+                ));
             }
         }
     }
@@ -391,7 +436,8 @@ fn parse_manifest(buf: &[u8], name: &str) -> Result<Manifest> {
 /// Rebuilds the secrets from the manifest and the data entries, and checks that each
 /// `secret.yaml` says the same thing.
 fn rebuild(m: &Manifest, files: &[(String, SecretBytes)], name: &str) -> Result<Snapshot> {
-    let by_path: BTreeMap<&str, &SecretBytes> = files.iter().map(|(p, b)| (p.as_str(), b)).collect();
+    let by_path: BTreeMap<&str, &SecretBytes> =
+        files.iter().map(|(p, b)| (p.as_str(), b)).collect();
     let mut secrets = Vec::new();
     for s in &m.secrets {
         let id = SecretId::new(s.namespace.clone(), s.name.clone());
@@ -430,7 +476,10 @@ fn rebuild(m: &Manifest, files: &[(String, SecretBytes)], name: &str) -> Result<
                 format!("disagrees with the manifest and data files of secret {id}"),
             ));
         }
-        secrets.push(Selected { role: s.role, record });
+        secrets.push(Selected {
+            role: s.role,
+            record,
+        });
     }
     Ok(Snapshot {
         created: m.created,
@@ -491,7 +540,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8], overwrite: bool) -> Result<()> {
         .and_then(|_| tmp.as_file().sync_all())
         .map_err(|e| Error::io("cannot write", tmp.path().to_path_buf(), e))?;
     if overwrite {
-        tmp.persist(path).map_err(|e| Error::io("cannot rename into", path, e.error))?;
+        tmp.persist(path)
+            .map_err(|e| Error::io("cannot rename into", path, e.error))?;
     } else {
         tmp.persist_noclobber(path).map_err(|e| {
             if e.error.kind() == std::io::ErrorKind::AlreadyExists {

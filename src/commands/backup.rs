@@ -43,7 +43,12 @@ pub struct Backup {
 }
 
 /// Backs up an inventory already read from its source.
-pub fn run(inv: &Inventory, opts: &Options, enc: &Encryption, now: DateTime<Utc>) -> Result<Backup> {
+pub fn run(
+    inv: &Inventory,
+    opts: &Options,
+    enc: &Encryption,
+    now: DateTime<Utc>,
+) -> Result<Backup> {
     let selection = select::select(inv, &opts.select);
     let cluster = opts
         .cluster
@@ -62,6 +67,23 @@ pub fn run(inv: &Inventory, opts: &Options, enc: &Encryption, now: DateTime<Utc>
     archive::write_atomic(&sidecar, line.as_bytes(), false)?;
     let mut report = Report::default();
     report.extend(snapshot.findings.iter().cloned());
+    // A value that looks like a certificate but does not parse is archived as it is (a backup
+    // keeps whatever is there) and reported.
+    for s in &manifest.secrets {
+        for d in &s.data {
+            if let Some(e) = &d.pem_error {
+                report.push(
+                    Finding::error(
+                        "pem.parse",
+                        format!("{} holds a certificate PEM that does not parse: {e}", d.key),
+                    )
+                    .cluster(cluster.clone())
+                    .secret(format!("{}/{}", s.namespace, s.name))
+                    .key(d.key.clone()),
+                );
+            }
+        }
+    }
     report.sort();
     Ok(Backup {
         archive: path,

@@ -66,7 +66,8 @@ fn create_dir(dir: &Path) -> Result<()> {
         use std::os::unix::fs::DirBuilderExt;
         b.mode(0o700);
     }
-    b.create(dir).map_err(|e| Error::io("cannot create directory", dir, e))
+    b.create(dir)
+        .map_err(|e| Error::io("cannot create directory", dir, e))
 }
 
 fn create_dirs_private(root: &Path, dir: &Path) -> Result<()> {
@@ -86,7 +87,9 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         o.mode(0o600);
     }
-    let mut f = o.open(path).map_err(|e| Error::io("cannot write", path, e))?;
+    let mut f = o
+        .open(path)
+        .map_err(|e| Error::io("cannot write", path, e))?;
     #[cfg(unix)]
     {
         // An existing file keeps its mode on open; make sure it is private.
@@ -94,5 +97,6 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
         f.set_permissions(std::fs::Permissions::from_mode(0o600))
             .map_err(|e| Error::io("cannot set permissions of", path, e))?;
     }
-    f.write_all(bytes).map_err(|e| Error::io("cannot write", path, e))
+    f.write_all(bytes)
+        .map_err(|e| Error::io("cannot write", path, e))
 }

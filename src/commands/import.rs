@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::findings::Finding;
 use crate::pki;
-use crate::secret::{valid_data_key, valid_object_name, SecretBytes, SecretId, SecretRecord, OPAQUE, TLS};
+use crate::secret::{
+    valid_data_key, valid_object_name, SecretBytes, SecretId, SecretRecord, OPAQUE, TLS,
+};
 use crate::select::{RELAY_CLIENT, RELAY_SERVER, RELAY_SIGNING};
 use crate::source::{Inventory, Origin};
 
@@ -86,13 +88,22 @@ fn read_one(dir: &Path, namespace: &str) -> Result<(SecretRecord, Vec<Finding>)>
         if !path.is_file() {
             continue;
         }
-        let key = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let key = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         if !valid_data_key(&key) {
-            return Err(Error::Usage(format!("file {}: {key:?} is not a valid data key name", path.display())));
+            return Err(Error::Usage(format!(
+                "file {}: {key:?} is not a valid data key name",
+                path.display()
+            )));
         }
         let meta = std::fs::metadata(&path).map_err(|e| Error::io("cannot read", &path, e))?;
         if meta.len() > MAX_FILE {
-            return Err(Error::Usage(format!("file {} is larger than 1 MiB; not a secret value", path.display())));
+            return Err(Error::Usage(format!(
+                "file {} is larger than 1 MiB; not a secret value",
+                path.display()
+            )));
         }
         let bytes = std::fs::read(&path).map_err(|e| Error::io("cannot read", &path, e))?;
         data.insert(key, SecretBytes::new(bytes));
@@ -126,7 +137,11 @@ fn read_one(dir: &Path, namespace: &str) -> Result<(SecretRecord, Vec<Finding>)>
         let private = match pki::parse_private_key(value.expose()) {
             Ok(p) => p,
             Err(e) => {
-                findings.push(f(Finding::error("key.parse", format!("{key} is not a usable private key: {e}")).key(key)));
+                findings.push(f(Finding::error(
+                    "key.parse",
+                    format!("{key} is not a usable private key: {e}"),
+                )
+                .key(key)));
                 continue;
             }
         };
@@ -140,13 +155,20 @@ fn read_one(dir: &Path, namespace: &str) -> Result<(SecretRecord, Vec<Finding>)>
                 .iter()
                 .map(|(k, c)| {
                     let s = c.summary();
-                    format!("{k} ({}{})", s.subject, if s.is_ca { ", a CA certificate" } else { "" })
+                    format!(
+                        "{k} ({}{})",
+                        s.subject,
+                        if s.is_ca { ", a CA certificate" } else { "" }
+                    )
                 })
                 .collect();
             let mut msg = if described.is_empty() {
                 format!("{key} has no certificate beside it to match")
             } else {
-                format!("{key} does not match any certificate saved with it: {}", described.join(", "))
+                format!(
+                    "{key} does not match any certificate saved with it: {}",
+                    described.join(", ")
+                )
             };
             if data.contains_key("ca.crt") && !data.contains_key("tls.crt") {
                 msg.push_str("; the manual procedure saved the root CA's ca.crt instead of tls.crt, so `kubectl create secret tls --cert=ca.crt --key=tls.key` fails. Back up tls.crt too (trustkeep backup does)");

@@ -16,7 +16,12 @@ struct JsonView<'a> {
 }
 
 /// Prints an opened archive.
-pub fn render(out: &mut dyn Write, name: &str, opened: &Opened, format: OutputFormat) -> std::io::Result<()> {
+pub fn render(
+    out: &mut dyn Write,
+    name: &str,
+    opened: &Opened,
+    format: OutputFormat,
+) -> std::io::Result<()> {
     let m = &opened.manifest;
     if format == OutputFormat::Json {
         return render::json(
@@ -29,13 +34,29 @@ pub fn render(out: &mut dyn Write, name: &str, opened: &Opened, format: OutputFo
         );
     }
     writeln!(out, "archive:  {name} (integrity ok)")?;
-    writeln!(out, "format:   {} v{}, written by {} {}", m.format, m.version, m.tool.name, m.tool.version)?;
-    writeln!(out, "created:  {}", m.created.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))?;
+    writeln!(
+        out,
+        "format:   {} v{}, written by {} {}",
+        m.format, m.version, m.tool.name, m.tool.version
+    )?;
+    writeln!(
+        out,
+        "created:  {}",
+        m.created.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    )?;
     writeln!(out, "source:   {}", m.source)?;
     writeln!(out, "cluster:  {} ({:?})", m.cluster.name, m.cluster.kind)?;
     writeln!(out)?;
     super::backup::write_contents(out, m)?;
-    let mut t = Table::new(["SECRET", "KEY", "SUBJECT", "ISSUER", "NOT AFTER", "CA", "KEY TYPE"]);
+    let mut t = Table::new([
+        "SECRET",
+        "KEY",
+        "SUBJECT",
+        "ISSUER",
+        "NOT AFTER",
+        "CA",
+        "KEY TYPE",
+    ]);
     for s in &m.secrets {
         for d in &s.data {
             for c in &d.certificates {

@@ -23,9 +23,18 @@ pub fn archive_path(output: &Path, stem: &str, now: DateTime<Utc>) -> PathBuf {
     if is_dir {
         let safe: String = stem
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
-        output.join(format!("{safe}-{}.tar.gz.age", now.format("%Y%m%dT%H%M%SZ")))
+        output.join(format!(
+            "{safe}-{}.tar.gz.age",
+            now.format("%Y%m%dT%H%M%SZ")
+        ))
     } else {
         output.to_path_buf()
     }
@@ -62,7 +71,10 @@ mod tests {
             archive_path(dir.path(), "mgmt", now),
             dir.path().join("mgmt-20261128T100500Z.tar.gz.age")
         );
-        assert_eq!(archive_path(Path::new("x.age"), "mgmt", now), PathBuf::from("x.age"));
+        assert_eq!(
+            archive_path(Path::new("x.age"), "mgmt", now),
+            PathBuf::from("x.age")
+        );
         assert_eq!(
             archive_path(Path::new("out/"), "a b", now),
             PathBuf::from("out/a_b-20261128T100500Z.tar.gz.age")

@@ -1,0 +1,332 @@
+//! One fixture per failure mode of archive reading, driven by tables: each case damages a
+//! genuine archive in one way and asserts the exact error kind, and that the CLI says so in
+//! one line naming the archive, with exit status 2.
+
+use std::io::Read;
+
+use trustkeep::archive::{self, crypto, Identities};
+use trustkeep::select::{self, SelectOptions};
+use trustkeep::snapshot::Snapshot;
+use trustkeep::source;
+use trustkeep::Error;
+
+use crate::util::{self, fixture, tk, Work};
+
+/// One tar entry, written raw so that hostile names and types can be made.
+#[derive(Clone)]
+struct Raw {
+    name: Vec<u8>,
+    data: Vec<u8>,
+    kind: tar::EntryType,
+}
+
+fn created() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(util::AT)
+        .unwrap()
+        .into()
+}
+
+/// The entries of a genuine archive of the sample mgmt cluster.
+fn genuine() -> Vec<Raw> {
+    let inv =
+        source::read_file(fixture("sample/mgmt.yaml").to_str().unwrap(), "gloo-mesh").unwrap();
+    let sel = select::select(&inv, &SelectOptions::default());
+    let snap = Snapshot::new(&inv, sel, "mgmt", created());
+    let (_, gz) = archive::build(&snap).unwrap();
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(&gz[..]));
+    tar.entries()
+        .unwrap()
+        .map(|e| {
+            let mut e = e.unwrap();
+            let mut data = Vec::new();
+            e.read_to_end(&mut data).unwrap();
+            Raw {
+                name: e.path_bytes().into_owned(),
+                data,
+                kind: e.header().entry_type(),
+            }
+        })
+        .collect()
+}
+
+fn pack(entries: &[Raw]) -> Vec<u8> {
+    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let mut b = tar::Builder::new(gz);
+    for e in entries {
+        let mut h = tar::Header::new_old();
+        let name = &mut h.as_old_mut().name;
+        name[..e.name.len()].copy_from_slice(&e.name);
+        h.set_size(e.data.len() as u64);
+        h.set_mode(0o600);
+        h.set_entry_type(e.kind);
+        if e.kind.is_symlink() || e.kind.is_hard_link() {
+            h.as_old_mut().linkname[..6].copy_from_slice(b"target");
+        }
+        h.set_cksum();
+        b.append(&h, &e.data[..]).unwrap();
+    }
+    b.into_inner().unwrap().finish().unwrap()
+}
+
+fn encrypt(plain: &[u8]) -> Vec<u8> {
+    let enc =
+        archive::Encryption::Recipients(vec![crypto::parse_recipient(&util::recipient()).unwrap()]);
+    crypto::encrypt(plain, &enc, false).unwrap()
+}
+
+fn ids(w: &Work) -> Identities {
+    let mut ids = Identities::default();
+    crypto::load_identity(&w.id(), &mut ids).unwrap();
+    ids
+}
+
+fn open(w: &Work, cipher: &[u8]) -> Result<archive::Opened, Error> {
+    archive::open(cipher, &ids(w), &|| None, "case.age")
+}
+
+/// Rewrites the manifest JSON.
+fn edit_manifest(e: &mut [Raw], f: impl FnOnce(&mut serde_json::Value)) {
+    let mut v: serde_json::Value = serde_json::from_slice(&e[0].data).unwrap();
+    f(&mut v);
+    e[0].data = serde_json::to_vec(&v).unwrap();
+}
+
+fn sha(b: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(b))
+}
+
+fn index_of(e: &[Raw], suffix: &str) -> usize {
+    e.iter()
+        .position(|r| r.name.ends_with(suffix.as_bytes()))
+        .unwrap_or_else(|| panic!("no entry {suffix}"))
+}
+
+#[test]
+fn the_genuine_archive_opens() {
+    let w = Work::new();
+    let opened = open(&w, &encrypt(&pack(&genuine()))).unwrap();
+    assert_eq!(opened.snapshot.secrets.len(), 5);
+    assert_eq!(opened.manifest.cluster.name, "mgmt");
+}
+
+#[test]
+fn damaged_tar_contents_are_refused_with_the_right_error() {
+    type Case = (&'static str, fn(&mut Vec<Raw>), &'static str);
+    let cases: &[Case] = &[
+        ("tampered entry", |e| {
+            let i = index_of(e, "relay-server-tls-secret/tls.key");
+            e[i].data[40] ^= 1;
+        }, "entry secrets/gloo-mesh/relay-server-tls-secret/tls.key: altered"),
+        ("missing entry", |e| {
+            let i = index_of(e, "relay-server-tls-secret/ca.crt");
+            e.remove(i);
+        }, "entry secrets/gloo-mesh/relay-server-tls-secret/ca.crt: is listed in the manifest but missing"),
+        ("extra entry", |e| e.push(Raw { name: b"secrets/gloo-mesh/x/y".to_vec(), data: b"x".to_vec(), kind: tar::EntryType::Regular }),
+            "entry secrets/gloo-mesh/x/y: is not listed in the manifest"),
+        ("absolute path", |e| e.push(Raw { name: b"/etc/passwd".to_vec(), data: b"x".to_vec(), kind: tar::EntryType::Regular }),
+            "entry /etc/passwd: absolute path"),
+        ("dot-dot path", |e| e.push(Raw { name: b"secrets/../../evil".to_vec(), data: b"x".to_vec(), kind: tar::EntryType::Regular }),
+            "entry secrets/../../evil: absolute path or `..`"),
+        ("symlink", |e| e.push(Raw { name: b"secrets/link".to_vec(), data: vec![], kind: tar::EntryType::Symlink }),
+            "entry secrets/link: is a Symlink entry, not a regular file"),
+        ("hard link", |e| e.push(Raw { name: b"secrets/hard".to_vec(), data: vec![], kind: tar::EntryType::Link }),
+            "entry secrets/hard: is a Link entry, not a regular file"),
+        ("oversize entry", |e| e.push(Raw { name: b"secrets/big".to_vec(), data: vec![0; 5 * 1024 * 1024], kind: tar::EntryType::Regular }),
+            "entry secrets/big: is 5242880 bytes, over the limit"),
+        ("manifest not first", |e| e.swap(0, 1), "the first entry must be manifest.json"),
+        ("not a trustkeep manifest", |e| edit_manifest(e, |v| v["format"] = "other".into()),
+            "this is not a trustkeep archive"),
+        ("unknown version", |e| edit_manifest(e, |v| v["version"] = 2.into()),
+            "unknown archive format version 2 (this trustkeep reads version 1)"),
+        ("secret.yaml disagrees", |e| {
+            let i = index_of(e, "relay-server-tls-secret/secret.yaml");
+            let text = String::from_utf8(e[i].data.clone()).unwrap().replace("kubernetes.io/tls", "Opaque");
+            e[i].data = text.into_bytes();
+            let (size, digest) = (e[i].data.len(), sha(&e[i].data));
+            edit_manifest(e, |v| {
+                for s in v["secrets"].as_array_mut().unwrap() {
+                    if s["name"] == "relay-server-tls-secret" {
+                        s["manifest"]["size"] = size.into();
+                        s["manifest"]["sha256"] = digest.clone().into();
+                    }
+                }
+            });
+        }, "disagrees with the manifest and data files of secret gloo-mesh/relay-server-tls-secret"),
+        ("empty tar", |e| e.clear(), "empty archive: no manifest.json"),
+    ];
+    let w = Work::new();
+    for (name, mutate, expected) in cases {
+        let mut e = genuine();
+        mutate(&mut e);
+        let err = match open(&w, &encrypt(&pack(&e))) {
+            Ok(_) => panic!("case {name}: the damaged archive was accepted"),
+            Err(err) => err,
+        };
+        let msg = err.to_string();
+        assert!(
+            msg.contains(expected),
+            "case {name}: got {msg:?}, expected {expected:?}"
+        );
+        assert!(
+            msg.starts_with("case.age"),
+            "case {name}: error must name the archive: {msg}"
+        );
+        let kind_ok = match *name {
+            "unknown version" => matches!(err, Error::UnknownVersion { version: 2, .. }),
+            "empty tar" => matches!(err, Error::Corrupt { .. }),
+            _ => matches!(err, Error::Entry { .. }),
+        };
+        assert!(kind_ok, "case {name}: wrong error kind {err:?}");
+    }
+}
+
+#[test]
+fn damaged_ciphertext_and_wrong_keys_are_refused() {
+    let w = Work::new();
+    let good = encrypt(&pack(&genuine()));
+    type Case = (
+        &'static str,
+        Box<dyn Fn(&[u8]) -> Vec<u8>>,
+        fn(&Error) -> bool,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "truncated",
+            Box::new(|c: &[u8]| c[..c.len() - 200].to_vec()),
+            |e| matches!(e, Error::Corrupt { .. }),
+        ),
+        (
+            "flipped byte in the payload",
+            Box::new(|c: &[u8]| {
+                let mut c = c.to_vec();
+                let n = c.len();
+                c[n - 500] ^= 0x40;
+                c
+            }),
+            |e| matches!(e, Error::Corrupt { .. }),
+        ),
+        (
+            "flipped byte in the header",
+            Box::new(|c: &[u8]| {
+                let mut c = c.to_vec();
+                c[60] ^= 0x01;
+                c
+            }),
+            |e| matches!(e, Error::Corrupt { .. } | Error::NoMatchingIdentity { .. }),
+        ),
+        (
+            "not age at all",
+            Box::new(|_: &[u8]| b"hello, world\n".to_vec()),
+            |e| matches!(e, Error::Corrupt { .. }),
+        ),
+        ("empty file", Box::new(|_: &[u8]| Vec::new()), |e| {
+            matches!(e, Error::Corrupt { .. })
+        }),
+        (
+            "age file that is not a tar.gz",
+            Box::new(|_: &[u8]| encrypt(b"plain text, not gzip")),
+            |e| matches!(e, Error::Corrupt { .. }),
+        ),
+    ];
+    for (name, damage, kind) in &cases {
+        let err = open(&w, &damage(&good))
+            .err()
+            .unwrap_or_else(|| panic!("case {name} accepted"));
+        assert!(kind(&err), "case {name}: wrong error {err:?}");
+    }
+
+    // Wrong identity: the message says what to do.
+    let mut other = Identities::default();
+    crypto::load_identity(&w.path("other-id.txt"), &mut other).unwrap();
+    let err = archive::open(&good[..], &other, &|| None, "case.age").unwrap_err();
+    assert!(matches!(err, Error::NoMatchingIdentity { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "case.age: no identity matches this archive; did you pass the key it was encrypted to (-i FILE)?"
+    );
+}
+
+#[test]
+fn cli_reports_each_failure_in_one_line_with_exit_2() {
+    let w = Work::new();
+    let good = w.backup_sample("good.age");
+    let bytes = std::fs::read(&good).unwrap();
+    let id = w.id();
+    let id = id.to_str().unwrap();
+
+    // Sidecar mismatch: the ciphertext was swapped for another valid archive.
+    let swapped = w.path("swapped.age");
+    std::fs::write(&swapped, encrypt(&pack(&genuine()))).unwrap();
+    std::fs::copy(
+        archive::sidecar_path(&good),
+        archive::sidecar_path(&swapped),
+    )
+    .unwrap();
+    // Truncated, with its sidecar removed so the age layer is what catches it.
+    let truncated = w.path("truncated.age");
+    std::fs::write(&truncated, &bytes[..bytes.len() - 100]).unwrap();
+
+    let other = w.path("other-id.txt");
+    let absent = w.path("absent.age");
+    let cases: &[(&std::path::Path, &str, &str)] = &[
+        (&swapped, id, "does not match"),
+        (&truncated, id, "truncated.age: "),
+        (
+            &good,
+            other.to_str().unwrap(),
+            "no identity matches this archive",
+        ),
+        (&absent, id, "cannot read archive"),
+    ];
+    for (archive, identity, expected) in cases {
+        let r = tk(&["inspect", archive.to_str().unwrap(), "-i", identity]);
+        assert_eq!(r.code, 2, "{archive:?}: {r:?}");
+        assert!(r.stderr.contains(expected), "{archive:?}: {}", r.stderr);
+        let errors: Vec<&str> = r
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with("trustkeep: error: "))
+            .collect();
+        assert_eq!(errors.len(), 1, "one error line: {}", r.stderr);
+        assert!(
+            !r.stderr.contains('\x1b'),
+            "no terminal colours when stderr is not a terminal"
+        );
+        assert!(r.stdout.is_empty(), "nothing on stdout: {}", r.stdout);
+    }
+}
+
+#[test]
+fn identity_problems_are_clear() {
+    let w = Work::new();
+    let good = w.backup_sample("good.age");
+    let g = good.to_str().unwrap();
+    // Unreadable identity file.
+    let r = tk(&["inspect", g, "-i", w.path("nope.txt").to_str().unwrap()]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("cannot read identity"), "{}", r.stderr);
+    // A file that is not an identity.
+    std::fs::write(w.path("junk.txt"), "hello\n").unwrap();
+    util::set_mode(&w.path("junk.txt"), 0o600);
+    let r = tk(&["inspect", g, "-i", w.path("junk.txt").to_str().unwrap()]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr.contains("identity") && r.stderr.contains("junk.txt"),
+        "{}",
+        r.stderr
+    );
+    // No identity at all.
+    let r = tk(&["inspect", g]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("no identity given"), "{}", r.stderr);
+    // An identity readable by others still works, with a warning.
+    util::set_mode(&w.id(), 0o644);
+    let r = tk(&["inspect", g, "-i", w.id().to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr.contains("readable by group or others"),
+        "{}",
+        r.stderr
+    );
+}

@@ -1,0 +1,467 @@
+//! `backup`, `inspect`, `export` and `keygen` end to end through the binary, plus the
+//! archive's exactness and determinism through the library.
+
+use std::os::unix::fs::PermissionsExt;
+
+use trustkeep::archive::{self, crypto, Identities};
+use trustkeep::select::{self, SelectOptions};
+use trustkeep::snapshot::Snapshot;
+use trustkeep::source;
+
+use crate::util::{self, fixture, tk, tk_env, Work};
+
+fn mode(p: &std::path::Path) -> u32 {
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn backup_takes_the_trust_set_and_nothing_else() {
+    let w = Work::new();
+    let out = w.path("a.age");
+    let r = tk(&[
+        "backup",
+        "--from",
+        fixture("sample/mgmt.yaml").to_str().unwrap(),
+        "-r",
+        &util::recipient(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.stdout.lines().next().unwrap(), out.to_str().unwrap());
+    for name in [
+        "relay-server-tls-secret",
+        "relay-tls-signing-secret",
+        "relay-root-tls-secret",
+        "relay-identity-token-secret",
+        "root-trust-policy.gloo-mesh",
+    ] {
+        assert!(
+            r.stdout.contains(&format!("gloo-mesh/{name} ")),
+            "{name} missing from:\n{}",
+            r.stdout
+        );
+    }
+    for unrelated in ["license", "helm", "db-password"] {
+        assert!(
+            !r.stdout.contains(unrelated),
+            "{unrelated} was taken:\n{}",
+            r.stdout
+        );
+    }
+    assert!(out.exists() && archive::sidecar_path(&out).exists());
+    // Nothing but the archive and its sidecar (no temporary files left behind).
+    let mut names: Vec<String> = std::fs::read_dir(w.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["a.age", "a.age.sha256", "id.txt", "other-id.txt"]);
+}
+
+#[test]
+fn archive_names_itself_in_a_directory_and_never_overwrites() {
+    let w = Work::new();
+    let dir = w.path("backups");
+    std::fs::create_dir(&dir).unwrap();
+    let r = tk(&[
+        "backup",
+        "--from",
+        fixture("sample/mgmt.yaml").to_str().unwrap(),
+        "-r",
+        &util::recipient(),
+        "-o",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let path = std::path::PathBuf::from(r.stdout.lines().next().unwrap());
+    let name = path.file_name().unwrap().to_str().unwrap();
+    assert!(
+        name.starts_with("mgmt-")
+            && name.ends_with("Z.tar.gz.age")
+            && name.len() == "mgmt-20261128T104624Z.tar.gz.age".len(),
+        "{name}"
+    );
+    let before = std::fs::read(&path).unwrap();
+    let r = tk(&[
+        "backup",
+        "--from",
+        fixture("sample/mgmt.yaml").to_str().unwrap(),
+        "-r",
+        &util::recipient(),
+        "-o",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr.contains("already exists; refusing to overwrite"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        before,
+        "existing archive untouched"
+    );
+}
+
+#[test]
+fn missing_core_secret_is_exit_1_but_the_archive_is_written() {
+    let w = Work::new();
+    let out = w.path("partial.age");
+    let r = tk(&[
+        "backup",
+        "--from",
+        fixture("malformed/single-secret.yaml").to_str().unwrap(),
+        "-r",
+        &util::recipient(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stdout.contains("error   [selection.missing]")
+            && r.stdout.contains("gloo-mesh/relay-tls-signing-secret"),
+        "{}",
+        r.stdout
+    );
+    assert!(out.exists());
+    let r = tk(&[
+        "inspect",
+        out.to_str().unwrap(),
+        "-i",
+        w.id().to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("relay-server-tls-secret"));
+    assert!(
+        r.stdout.contains("selection.missing"),
+        "inspect shows what was missing:\n{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn no_recipient_is_refused_and_nothing_is_written() {
+    let w = Work::new();
+    let out = w.path("x.age");
+    let r = tk(&[
+        "backup",
+        "--from",
+        fixture("sample/mgmt.yaml").to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("no recipient"), "{}", r.stderr);
+    let r = tk(&[
+        "backup",
+        "--from",
+        fixture("sample/mgmt.yaml").to_str().unwrap(),
+        "-r",
+        "AGE-SECRET-KEY-1XYZ",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr
+            .contains("this is a private identity, not a recipient"),
+        "{}",
+        r.stderr
+    );
+    assert!(!out.exists());
+    assert_eq!(
+        std::fs::read_dir(w.dir.path()).unwrap().count(),
+        2,
+        "only the identities"
+    );
+}
+
+#[test]
+fn restored_secrets_equal_the_source_exactly() {
+    let w = Work::new();
+    let out = w.backup_sample("a.age");
+    let mut ids = Identities::default();
+    crypto::load_identity(&w.id(), &mut ids).unwrap();
+    let opened = archive::open_file(&out, &ids, &|| None).unwrap();
+    let inv =
+        source::read_file(fixture("sample/mgmt.yaml").to_str().unwrap(), "gloo-mesh").unwrap();
+    let sel = select::select(&inv, &SelectOptions::default());
+    assert_eq!(opened.snapshot.secrets.len(), sel.secrets.len());
+    for (a, b) in opened.snapshot.secrets.iter().zip(&sel.secrets) {
+        assert_eq!(a.record, b.record, "{}", b.record.id);
+        assert_eq!(a.role, b.role);
+    }
+    // Labels and annotations survive (the fixtures carry some).
+    assert!(opened
+        .snapshot
+        .secrets
+        .iter()
+        .any(|s| !s.record.labels.is_empty()));
+    assert!(opened
+        .snapshot
+        .secrets
+        .iter()
+        .any(|s| !s.record.annotations.is_empty()));
+}
+
+#[test]
+fn same_snapshot_gives_the_same_tar() {
+    let inv =
+        source::read_file(fixture("sample/mgmt.yaml").to_str().unwrap(), "gloo-mesh").unwrap();
+    let at = chrono::DateTime::parse_from_rfc3339(util::AT)
+        .unwrap()
+        .into();
+    let build = || {
+        let sel = select::select(&inv, &SelectOptions::default());
+        archive::build(&Snapshot::new(&inv, sel, "mgmt", at))
+            .unwrap()
+            .1
+    };
+    assert_eq!(*build(), *build());
+}
+
+#[test]
+fn passphrase_armor_and_ssh_recipients_round_trip() {
+    let w = Work::new();
+    let from = fixture("sample/mgmt.yaml");
+    let from = from.to_str().unwrap();
+    // Passphrase from the environment, armored.
+    let p = w.path("p.age");
+    let env = [("TRUSTKEEP_PASSPHRASE", "correct horse battery staple")];
+    let r = tk_env(
+        &[
+            "backup",
+            "--from",
+            from,
+            "--passphrase",
+            "--armor",
+            "-o",
+            p.to_str().unwrap(),
+        ],
+        &env,
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(std::fs::read_to_string(&p)
+        .unwrap()
+        .starts_with("-----BEGIN AGE ENCRYPTED FILE-----"));
+    let r = tk_env(&["inspect", p.to_str().unwrap()], &env);
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = tk_env(
+        &["inspect", p.to_str().unwrap()],
+        &[("TRUSTKEEP_PASSPHRASE", "wrong")],
+    );
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("wrong passphrase"), "{}", r.stderr);
+    let r = tk(&["inspect", p.to_str().unwrap()]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr
+            .contains("encrypted with a passphrase; set TRUSTKEEP_PASSPHRASE"),
+        "{}",
+        r.stderr
+    );
+    // SSH ed25519 recipient from a recipients file, opened with the SSH private key.
+    let ssh_pub = std::fs::read_to_string(fixture("identities/test-only-ssh-ed25519.pub")).unwrap();
+    std::fs::write(
+        w.path("recipients.txt"),
+        format!("# backup keys\n\n{ssh_pub}"),
+    )
+    .unwrap();
+    let s = w.path("s.age");
+    let r = tk(&[
+        "backup",
+        "--from",
+        from,
+        "-R",
+        w.path("recipients.txt").to_str().unwrap(),
+        "-r",
+        &util::recipient(),
+        "-o",
+        s.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let key = w.copy_private("identities/test-only-ssh-ed25519", "ssh-key");
+    for id in [key, w.id()] {
+        let r = tk(&["inspect", s.to_str().unwrap(), "-i", id.to_str().unwrap()]);
+        assert_eq!(r.code, 0, "{id:?}: {r:?}");
+    }
+}
+
+#[test]
+fn inspect_shows_certificates_but_no_secret_values() {
+    let w = Work::new();
+    let out = w.backup_sample("a.age");
+    for format in ["table", "json"] {
+        let r = tk(&[
+            "inspect",
+            out.to_str().unwrap(),
+            "-i",
+            w.id().to_str().unwrap(),
+            "--output",
+            format,
+        ]);
+        assert_eq!(r.code, 0, "{r:?}");
+        assert!(
+            r.stdout.contains("CN=gloo-mesh-mgmt-server"),
+            "{}",
+            r.stdout
+        );
+        assert!(
+            !r.stdout.contains("PRIVATE KEY") && !r.stdout.contains("BEGIN CERTIFICATE"),
+            "values leaked:\n{}",
+            r.stdout
+        );
+        assert!(!r.stdout.contains("LS0tLS1"), "base64 values leaked");
+        if format == "json" {
+            let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+            assert_eq!(v["integrity"], "ok");
+            assert_eq!(v["manifest"]["version"], 1);
+            assert_eq!(v["manifest"]["secrets"].as_array().unwrap().len(), 5);
+        }
+    }
+}
+
+#[test]
+fn export_writes_private_files_and_refuses_a_non_empty_dir() {
+    let w = Work::new();
+    let out = w.backup_sample("a.age");
+    let dir = w.path("export");
+    let r = tk(&[
+        "export",
+        out.to_str().unwrap(),
+        "-i",
+        w.id().to_str().unwrap(),
+        "--dir",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let key = dir.join("secrets/gloo-mesh/relay-server-tls-secret/tls.key");
+    assert_eq!(mode(&key), 0o600);
+    assert_eq!(mode(key.parent().unwrap()), 0o700);
+    assert_eq!(mode(&dir), 0o700);
+    let inv =
+        source::read_file(fixture("sample/mgmt.yaml").to_str().unwrap(), "gloo-mesh").unwrap();
+    let orig = inv
+        .secrets
+        .iter()
+        .find(|s| s.id.name == "relay-server-tls-secret")
+        .unwrap();
+    assert_eq!(
+        std::fs::read(&key).unwrap(),
+        orig.get("tls.key").unwrap().expose()
+    );
+    assert!(dir.join("manifest.json").exists());
+    // Non-empty: refused, untouched.
+    std::fs::write(&key, b"changed").unwrap();
+    let r = tk(&[
+        "export",
+        out.to_str().unwrap(),
+        "-i",
+        w.id().to_str().unwrap(),
+        "--dir",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("is not empty; refusing"), "{}", r.stderr);
+    assert_eq!(std::fs::read(&key).unwrap(), b"changed");
+    let r = tk(&[
+        "export",
+        out.to_str().unwrap(),
+        "-i",
+        w.id().to_str().unwrap(),
+        "--dir",
+        dir.to_str().unwrap(),
+        "--force",
+        "--only",
+        "relay-server-tls-secret",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        std::fs::read(&key).unwrap(),
+        orig.get("tls.key").unwrap().expose()
+    );
+    // --only limits what is written.
+    let only = w.path("only");
+    tk(&[
+        "export",
+        out.to_str().unwrap(),
+        "-i",
+        w.id().to_str().unwrap(),
+        "--dir",
+        only.to_str().unwrap(),
+        "--only",
+        "gloo-mesh/relay-root-tls-secret",
+    ]);
+    let secrets: Vec<_> = std::fs::read_dir(only.join("secrets/gloo-mesh"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(secrets, ["relay-root-tls-secret"]);
+}
+
+#[test]
+fn keygen_writes_a_private_identity_once() {
+    let w = Work::new();
+    let p = w.path("new-id.txt");
+    let r = tk(&["keygen", "-o", p.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let recipient = r.stdout.trim();
+    assert!(recipient.starts_with("age1"), "{recipient}");
+    assert_eq!(mode(&p), 0o600);
+    let text = std::fs::read_to_string(&p).unwrap();
+    assert!(
+        text.contains(&format!("# public key: {recipient}")) && text.contains("AGE-SECRET-KEY-1")
+    );
+    let r = tk(&["keygen", "-o", p.to_str().unwrap()]);
+    assert_eq!(r.code, 2);
+    assert_eq!(
+        std::fs::read_to_string(&p).unwrap(),
+        text,
+        "not overwritten"
+    );
+    // The new key works for a backup.
+    let a = w.path("k.age");
+    assert_eq!(
+        tk(&[
+            "backup",
+            "--from",
+            fixture("sample/mgmt.yaml").to_str().unwrap(),
+            "-r",
+            recipient,
+            "-o",
+            a.to_str().unwrap()
+        ])
+        .code,
+        0
+    );
+    assert_eq!(
+        tk(&["inspect", a.to_str().unwrap(), "-i", p.to_str().unwrap()]).code,
+        0
+    );
+}
+
+#[test]
+fn backup_json_report() {
+    let w = Work::new();
+    let out = w.path("a.age");
+    let r = tk(&[
+        "backup",
+        "--from",
+        fixture("sample/mgmt.yaml").to_str().unwrap(),
+        "-r",
+        &util::recipient(),
+        "-o",
+        out.to_str().unwrap(),
+        "--output-format",
+        "json",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["archive"], out.to_str().unwrap());
+    let sidecar = std::fs::read_to_string(archive::sidecar_path(&out)).unwrap();
+    assert!(sidecar.starts_with(v["sha256"].as_str().unwrap()));
+    assert_eq!(v["manifest"]["source"]["kind"], "file");
+}

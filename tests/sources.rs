@@ -1,0 +1,176 @@
+//! `--from` inputs: every shape kubectl prints gives the same secrets; malformed input is a
+//! one-line error naming the file or object, exit 2, with nothing written.
+
+use crate::util::{self, fixture, tk, Work};
+
+fn manifest_of(w: &Work, archive: &std::path::Path) -> serde_json::Value {
+    let r = tk(&[
+        "inspect",
+        archive.to_str().unwrap(),
+        "-i",
+        w.id().to_str().unwrap(),
+        "--output",
+        "json",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    v["manifest"]["secrets"].clone()
+}
+
+#[test]
+fn yaml_list_json_list_multi_doc_and_stdin_agree() {
+    let w = Work::new();
+    let mut seen = Vec::new();
+    for (name, from) in [
+        ("yaml", "sample/mgmt.yaml"),
+        ("json", "sample/mgmt.json"),
+        ("multi", "malformed/multi-doc.yaml"),
+    ] {
+        let out = w.path(&format!("{name}.age"));
+        let r = tk(&[
+            "backup",
+            "--from",
+            fixture(from).to_str().unwrap(),
+            "-r",
+            &util::recipient(),
+            "-o",
+            out.to_str().unwrap(),
+            "--cluster",
+            "mgmt",
+        ]);
+        assert!(r.code <= 1, "{name}: {r:?}");
+        seen.push((name, manifest_of(&w, &out)));
+    }
+    // stdin
+    let out = w.path("stdin.age");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_trustkeep"));
+    cmd.args([
+        "backup",
+        "--from",
+        "-",
+        "-r",
+        &util::recipient(),
+        "-o",
+        out.to_str().unwrap(),
+    ])
+    .stdin(std::fs::File::open(fixture("sample/mgmt.yaml")).unwrap());
+    let o = cmd.output().unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(out.exists());
+    seen.push(("stdin", manifest_of(&w, &out)));
+
+    let digests = |v: &serde_json::Value| -> Vec<(String, String, String)> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| {
+                s["data"].as_array().unwrap().iter().map(move |d| {
+                    (
+                        s["name"].as_str().unwrap().to_string(),
+                        d["key"].as_str().unwrap().to_string(),
+                        d["sha256"].as_str().unwrap().to_string(),
+                    )
+                })
+            })
+            .collect()
+    };
+    let reference = digests(&seen[0].1);
+    assert_eq!(reference.len(), 12, "{reference:?}");
+    // The JSON file lacks the RootTrustPolicy but the root-trust secret is still found by type.
+    for (name, v) in &seen[1..] {
+        assert_eq!(digests(v), reference, "{name}");
+    }
+}
+
+#[test]
+fn malformed_inputs_are_clear_errors_and_write_nothing() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "malformed/not-yaml.yaml",
+            "not-yaml.yaml: not valid YAML or JSON",
+        ),
+        (
+            "malformed/bad-base64.yaml",
+            "secret gloo-mesh/relay-server-tls-secret: not a valid Secret",
+        ),
+        ("does-not-exist.yaml", "cannot read"),
+    ];
+    let w = Work::new();
+    for (from, expected) in cases {
+        let out = w.path("x.age");
+        let r = tk(&[
+            "backup",
+            "--from",
+            fixture(from).to_str().unwrap(),
+            "-r",
+            &util::recipient(),
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(r.code, 2, "{from}: {r:?}");
+        assert!(r.stderr.contains(expected), "{from}: {}", r.stderr);
+        assert_eq!(
+            r.stderr.trim_end().lines().count(),
+            1,
+            "{from}: one line: {}",
+            r.stderr
+        );
+        assert!(!out.exists(), "{from}: nothing written");
+    }
+    // The bad base64 value itself is never echoed.
+    let r = tk(&[
+        "backup",
+        "--from",
+        fixture("malformed/bad-base64.yaml").to_str().unwrap(),
+        "-r",
+        &util::recipient(),
+        "-o",
+        w.path("y.age").to_str().unwrap(),
+    ]);
+    let raw = std::fs::read_to_string(fixture("malformed/bad-base64.yaml")).unwrap();
+    let value = raw
+        .lines()
+        .find(|l| l.contains("tls.crt:"))
+        .unwrap()
+        .split(':')
+        .nth(1)
+        .unwrap()
+        .trim()
+        .trim_matches('"')
+        .to_string();
+    assert!(
+        value.len() > 4 && !r.stderr.contains(&value),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn a_pem_that_does_not_parse_is_backed_up_as_is_and_reported() {
+    // A backup must keep whatever is there: the broken certificate is archived byte for byte,
+    // and the run ends with exit 1 and a finding naming the secret and key.
+    let w = Work::new();
+    let out = w.path("bad-pem.age");
+    let r = tk(&[
+        "backup",
+        "--from",
+        fixture("malformed/bad-pem.yaml").to_str().unwrap(),
+        "-r",
+        &util::recipient(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stdout
+            .contains("[pem.parse] bad-pem:gloo-mesh/relay-server-tls-secret[tls.crt]"),
+        "{}",
+        r.stdout
+    );
+    assert!(out.exists());
+}

@@ -1,0 +1,11 @@
+//! The one integration-test binary: topic modules over the `trustkeep` binary and library.
+//! Tests that need an external program are `#[ignore = "needs X"]`; CI installs X and runs
+//! them with `--include-ignored`.
+
+mod util;
+
+mod archive_errors;
+mod backup;
+mod import;
+mod interop;
+mod sources;

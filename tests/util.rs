@@ -1,0 +1,122 @@
+//! Helpers shared by the integration tests: fixture paths, temporary directories, running the
+//! `trustkeep` binary, and the test-only identities.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The fixed "now" every fixture is made for.
+pub const AT: &str = "2026-12-01T00:00:00Z";
+
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+pub fn fixture(rel: &str) -> PathBuf {
+    fixtures().join(rel)
+}
+
+/// A temporary directory holding a private copy (mode 0600) of the test identity.
+pub struct Work {
+    pub dir: tempfile::TempDir,
+}
+
+impl Work {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let w = Work { dir };
+        w.copy_private("identities/test-only-age-identity.txt", "id.txt");
+        w.copy_private(
+            "identities/test-only-other-age-identity.txt",
+            "other-id.txt",
+        );
+        w
+    }
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+    pub fn copy_private(&self, fixture_rel: &str, name: &str) -> PathBuf {
+        let to = self.path(name);
+        std::fs::copy(fixture(fixture_rel), &to).expect("copy fixture");
+        set_mode(&to, 0o600);
+        to
+    }
+    pub fn id(&self) -> PathBuf {
+        self.path("id.txt")
+    }
+    /// Backs up the sample management cluster to `name`; returns its path.
+    pub fn backup_sample(&self, name: &str) -> PathBuf {
+        let out = self.path(name);
+        let r = tk(&[
+            "backup",
+            "--from",
+            fixture("sample/mgmt.yaml").to_str().unwrap(),
+            "-r",
+            &recipient(),
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(r.code, 0, "backup failed: {}", r.stderr);
+        out
+    }
+}
+
+pub fn set_mode(p: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+/// The recipient of the test-only identity.
+pub fn recipient() -> String {
+    std::fs::read_to_string(fixture("identities/test-only-age-recipient.txt"))
+        .expect("recipient fixture")
+        .trim()
+        .to_string()
+}
+
+/// What a run of the binary did.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+pub fn tk(args: &[&str]) -> Run {
+    tk_env(args, &[])
+}
+
+pub fn tk_env(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_trustkeep"));
+    cmd.args(args)
+        .env_remove("TRUSTKEEP_PASSPHRASE")
+        .env_remove("RUST_LOG");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    run(cmd)
+}
+
+pub fn run(mut cmd: Command) -> Run {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    }
+}
+
+/// Runs an external program; panics with its output if it fails to start.
+pub fn ext(program: &str, args: &[&str]) -> Run {
+    let mut cmd = Command::new(program);
+    cmd.args(args);
+    run(cmd)
+}

@@ -15,6 +15,7 @@ pub mod error;
 pub mod findings;
 pub mod pki;
 pub mod render;
+pub mod sandbox;
 pub mod secret;
 pub mod select;
 pub mod snapshot;

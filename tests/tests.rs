@@ -8,4 +8,5 @@ mod archive_errors;
 mod backup;
 mod import;
 mod interop;
+mod sandbox;
 mod sources;

@@ -1,0 +1,1 @@
+//! `trustkeep sandbox` (being written).

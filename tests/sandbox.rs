@@ -1,0 +1,1 @@
+//! Sandbox API server tests (being written).

@@ -1,1 +1,764 @@
-//! Checks over snapshots (placeholder while the archive core lands).
+//! The checks run by `audit`, `verify` and before a restore: over one or more clusters'
+//! snapshots, they collect [`Finding`]s instead of stopping at the first problem.
+//!
+//! Per secret: PEM parsing, key↔certificate match, validity window, signature chains, CA
+//! constraints, weak crypto and the Gloo Mesh certificate profiles. Across secrets and
+//! clusters: the relay server, signing CA and every agent share the management cluster's
+//! relay root; every workload `cacerts` chains to a root-trust root of the management cluster;
+//! tokens agree. Check ids are stable and documented in docs/checks.md. The checks do not
+//! care where a snapshot came from (file, live cluster, archive) and never print secret values.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+
+use crate::findings::{Finding, Report, Severity};
+use crate::pki::{self, Cert, CertSummary, ChainError};
+use crate::select::{ClusterKind, Role};
+use crate::snapshot::Snapshot;
+
+/// The relay server's DNS name in the seed's profile.
+pub const RELAY_SERVER_SAN: &str = "*.gloo-mesh";
+/// The Istio intermediate's DNS name in the seed's profile.
+pub const ISTIOD_SAN: &str = "istiod.istio-system.svc";
+
+/// What the checks need from the world.
+#[derive(Clone, Debug)]
+pub struct CheckOptions {
+    /// The time certificates are checked at.
+    pub at: DateTime<Utc>,
+    /// Certificates expiring within this many days are warnings.
+    pub warn_days: u32,
+}
+
+/// One certificate seen, for the report.
+#[derive(Clone, Debug, Serialize)]
+pub struct CertificateRow {
+    pub cluster: String,
+    pub secret: String,
+    pub key: String,
+    /// Position in the PEM bundle.
+    pub index: usize,
+    #[serde(flatten)]
+    pub summary: CertSummary,
+}
+
+/// Everything the checks found.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct CheckResult {
+    pub report: Report,
+    pub certificates: Vec<CertificateRow>,
+}
+
+/// Certificates parsed from one secret's data, by key.
+struct Parsed {
+    /// Every data key of the secret, parsed or not.
+    present: Vec<String>,
+    certs: BTreeMap<String, Vec<Cert>>,
+    keys: BTreeMap<String, pki::PrivateKey>,
+}
+
+/// The trust anchors of the management cluster, used for the cross-cluster checks.
+#[derive(Default)]
+struct Anchors {
+    cluster: Option<String>,
+    relay_root: Option<Cert>,
+    relay_signing: Vec<Cert>,
+    root_trust: Vec<Cert>,
+    token: Option<Vec<u8>>,
+}
+
+/// Where a finding is, as the checks go.
+#[derive(Clone)]
+struct At<'a> {
+    cluster: &'a str,
+    secret: String,
+}
+
+impl At<'_> {
+    fn f(
+        &self,
+        severity: Severity,
+        check: &str,
+        key: Option<&str>,
+        msg: impl Into<String>,
+    ) -> Finding {
+        let mut f = Finding::new(severity, check, msg)
+            .cluster(self.cluster)
+            .secret(&self.secret);
+        if let Some(k) = key {
+            f = f.key(k);
+        }
+        f
+    }
+}
+
+/// Runs every check over the clusters given. The management cluster is the one holding
+/// `relay-server-tls-secret` (or marked as management); the others are workload clusters whose
+/// name is checked against their agent's certificate.
+pub fn check(clusters: &[Snapshot], opts: &CheckOptions) -> CheckResult {
+    let mut out = CheckResult::default();
+    let mgmt = clusters
+        .iter()
+        .find(|c| c.secrets.iter().any(|s| s.role == Role::RelayServer))
+        .or_else(|| clusters.iter().find(|c| c.kind == ClusterKind::Management));
+    let mut parsed_all = Vec::new();
+    for c in clusters {
+        let mut per = Vec::new();
+        for s in &c.secrets {
+            let at = At {
+                cluster: &c.cluster,
+                secret: s.record.id.to_string(),
+            };
+            per.push(parse_secret(&at, &s.record.data, &mut out));
+        }
+        parsed_all.push(per);
+    }
+    let anchors = mgmt
+        .map(|m| {
+            let i = clusters
+                .iter()
+                .position(|c| std::ptr::eq(c, m))
+                .expect("from the list");
+            anchors_of(m, &parsed_all[i])
+        })
+        .unwrap_or_default();
+    for (c, parsed) in clusters.iter().zip(&parsed_all) {
+        out.report.extend(c.findings.iter().cloned());
+        for (s, p) in c.secrets.iter().zip(parsed) {
+            let at = At {
+                cluster: &c.cluster,
+                secret: s.record.id.to_string(),
+            };
+            generic(&at, p, opts, &mut out.report);
+            keys_match(&at, p, &mut out.report);
+            role(
+                &at,
+                s.role,
+                p,
+                &c.cluster,
+                &anchors,
+                &mut out.report,
+                s.record.get("token").map(|t| t.expose()),
+            );
+        }
+    }
+    out.report.sort();
+    out
+}
+
+fn parse_secret(
+    at: &At<'_>,
+    data: &BTreeMap<String, crate::secret::SecretBytes>,
+    out: &mut CheckResult,
+) -> Parsed {
+    let mut certs = BTreeMap::new();
+    let mut keys = BTreeMap::new();
+    for (k, v) in data {
+        let bytes = v.expose();
+        if pki::has_pem_certificate(bytes) {
+            match pki::parse_certs(bytes) {
+                Ok(cs) => {
+                    for (i, c) in cs.iter().enumerate() {
+                        out.certificates.push(CertificateRow {
+                            cluster: at.cluster.to_string(),
+                            secret: at.secret.clone(),
+                            key: k.clone(),
+                            index: i,
+                            summary: c.summary(),
+                        });
+                    }
+                    certs.insert(k.clone(), cs);
+                }
+                Err(e) => out.report.push(at.f(
+                    Severity::Error,
+                    "pem.parse",
+                    Some(k),
+                    format!("{k} holds a certificate PEM that does not parse: {e}"),
+                )),
+            }
+        } else if pki::has_pem_private_key(bytes) {
+            match pki::parse_private_key(bytes) {
+                Ok(key) => {
+                    keys.insert(k.clone(), key);
+                }
+                Err(e) => out.report.push(at.f(
+                    Severity::Error,
+                    "key.parse",
+                    Some(k),
+                    format!("{k} is not a usable private key: {e}"),
+                )),
+            }
+        } else if is_cert_key(k) && !bytes.is_empty() {
+            out.report.push(at.f(
+                Severity::Error,
+                "pem.parse",
+                Some(k),
+                format!("{k} should hold a PEM certificate but holds none"),
+            ));
+        }
+    }
+    Parsed {
+        present: data.keys().cloned().collect(),
+        certs,
+        keys,
+    }
+}
+
+fn is_cert_key(k: &str) -> bool {
+    matches!(
+        k,
+        "tls.crt" | "ca.crt" | "root-cert.pem" | "ca-cert.pem" | "cert-chain.pem"
+    )
+}
+
+fn anchors_of(m: &Snapshot, parsed: &[Parsed]) -> Anchors {
+    let mut a = Anchors {
+        cluster: Some(m.cluster.clone()),
+        ..Anchors::default()
+    };
+    let first = |p: &Parsed, k: &str| p.certs.get(k).and_then(|v| v.first().cloned());
+    for (s, p) in m.secrets.iter().zip(parsed) {
+        match s.role {
+            Role::RelayRoot => {
+                a.relay_root = a
+                    .relay_root
+                    .take()
+                    .or_else(|| first(p, "ca.crt"))
+                    .or_else(|| first(p, "tls.crt"))
+            }
+            Role::RelaySigning => a.relay_signing.extend(first(p, "tls.crt")),
+            Role::RootTrust => a
+                .root_trust
+                .extend(first(p, "root-cert.pem").or_else(|| first(p, "ca.crt"))),
+            Role::RelayIdentityToken => {
+                a.token = s.record.get("token").map(|t| t.expose().to_vec())
+            }
+            _ => {}
+        }
+    }
+    if a.relay_root.is_none() {
+        // Without relay-root-tls-secret, the server's ca.crt is the best word on the root.
+        if let Some((_, p)) = m
+            .secrets
+            .iter()
+            .zip(parsed)
+            .find(|(s, _)| s.role == Role::RelayServer)
+        {
+            a.relay_root = first(p, "ca.crt");
+        }
+    }
+    a
+}
+
+/// Validity window and weak crypto for every certificate.
+fn generic(at: &At<'_>, p: &Parsed, opts: &CheckOptions, report: &mut Report) {
+    for (k, certs) in &p.certs {
+        for c in certs {
+            let x = c.parse().expect("parsed");
+            let name = x.subject().to_string();
+            let (nb, na) = (
+                pki::asn1_to_chrono(x.validity().not_before),
+                pki::asn1_to_chrono(x.validity().not_after),
+            );
+            if opts.at > na {
+                report.push(at.f(
+                    Severity::Error,
+                    "validity.expired",
+                    Some(k),
+                    format!(
+                        "{name} expired on {} (checked at {})",
+                        rfc(na),
+                        rfc(opts.at)
+                    ),
+                ));
+            } else if opts.at < nb {
+                report.push(at.f(
+                    Severity::Error,
+                    "validity.not-yet-valid",
+                    Some(k),
+                    format!(
+                        "{name} is not valid before {} (checked at {})",
+                        rfc(nb),
+                        rfc(opts.at)
+                    ),
+                ));
+            } else if na - opts.at <= Duration::days(opts.warn_days as i64) {
+                let days = (na - opts.at).num_days();
+                report.push(at.f(
+                    Severity::Warning,
+                    "validity.expiring",
+                    Some(k),
+                    format!(
+                        "{name} expires on {} ({days} days after {}; warning threshold {} days)",
+                        rfc(na),
+                        rfc(opts.at),
+                        opts.warn_days
+                    ),
+                ));
+            }
+            if let Ok(pk) = c.public_key() {
+                if let pki::PublicKeyId::Rsa { .. } = pk {
+                    if pk.bits() < 2048 {
+                        report.push(at.f(
+                            Severity::Error,
+                            "crypto.weak-key",
+                            Some(k),
+                            format!(
+                                "{name} has a {} key; at least RSA 2048 is expected",
+                                pk.describe()
+                            ),
+                        ));
+                    }
+                }
+            } else {
+                report.push(at.f(
+                    Severity::Warning,
+                    "crypto.key-type",
+                    Some(k),
+                    format!("{name} has a key of an unsupported type"),
+                ));
+            }
+            if pki::is_sha1_signature(&x) && !pki::is_self_signed(&x) {
+                report.push(at.f(
+                    Severity::Warning,
+                    "crypto.sha1",
+                    Some(k),
+                    format!("{name} is signed with SHA-1; reissue it with SHA-256"),
+                ));
+            }
+        }
+    }
+}
+
+fn rfc(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// The private key ↔ certificate pairs a secret can hold.
+const PAIRS: &[(&str, &[&str])] = &[
+    ("tls.key", &["tls.crt", "ca.crt"]),
+    ("key.pem", &["root-cert.pem", "ca.crt"]),
+    ("ca-key.pem", &["ca-cert.pem"]),
+];
+
+fn keys_match(at: &At<'_>, p: &Parsed, report: &mut Report) {
+    for (key_name, key) in &p.keys {
+        let candidates = PAIRS
+            .iter()
+            .find(|(k, _)| k == key_name)
+            .map(|(_, c)| *c)
+            .unwrap_or(&[]);
+        // The first candidate the secret holds; if it holds it but it did not parse, that
+        // was reported already and there is nothing sound to compare with.
+        let Some(cert_key) = candidates
+            .iter()
+            .find(|c| p.present.iter().any(|k| k == **c))
+        else {
+            report.push(at.f(
+                Severity::Warning,
+                "key.match",
+                Some(key_name),
+                format!(
+                    "{key_name} has no certificate beside it to match (expected one of {})",
+                    candidates.join(", ")
+                ),
+            ));
+            continue;
+        };
+        let Some(cert) = first(p, cert_key) else {
+            continue;
+        };
+        if cert.public_key().ok().as_ref() != Some(&key.public) {
+            let s = cert.summary();
+            report.push(at.f(
+                Severity::Error,
+                "key.match",
+                Some(key_name),
+                format!("{key_name} ({}) does not match the certificate in {cert_key} ({}, {}); expected the key of that certificate", key.public.describe(), s.subject, s.key),
+            ));
+        }
+    }
+}
+
+fn first<'p>(p: &'p Parsed, k: &str) -> Option<&'p Cert> {
+    p.certs.get(k).and_then(|v| v.first())
+}
+
+fn rest(p: &Parsed, k: &str) -> Vec<Cert> {
+    p.certs.get(k).map(|v| v[1..].to_vec()).unwrap_or_default()
+}
+
+fn chain_finding(at: &At<'_>, key: &str, check: &str, what: &str, e: &ChainError) -> Finding {
+    at.f(Severity::Error, check, Some(key), format!("{what}: {e}"))
+}
+
+struct Profile {
+    ca: bool,
+    dns: Option<String>,
+    server_auth: bool,
+    pathlen0: bool,
+}
+
+fn profile(at: &At<'_>, key: &str, c: &Cert, want: Profile, check: &str, report: &mut Report) {
+    let x = c.parse().expect("parsed");
+    let name = x.subject().to_string();
+    let bc = x
+        .basic_constraints()
+        .ok()
+        .flatten()
+        .map(|b| b.value.clone());
+    let is_ca = bc.as_ref().map(|b| b.ca).unwrap_or(false);
+    if want.ca && !is_ca {
+        report.push(at.f(
+            Severity::Error,
+            "ca.constraints",
+            Some(key),
+            format!("{name} must be a CA (basicConstraints CA:TRUE) but is not"),
+        ));
+    }
+    if !want.ca && is_ca {
+        report.push(at.f(
+            Severity::Error,
+            "ca.constraints",
+            Some(key),
+            format!("{name} is a leaf certificate but has CA:TRUE"),
+        ));
+    }
+    if want.ca {
+        let kcs = x
+            .key_usage()
+            .ok()
+            .flatten()
+            .map(|k| k.value.key_cert_sign());
+        if kcs == Some(false) {
+            report.push(at.f(
+                Severity::Error,
+                "ca.constraints",
+                Some(key),
+                format!("{name} is a CA but its keyUsage lacks keyCertSign"),
+            ));
+        }
+    }
+    if want.pathlen0 {
+        let pl = bc.and_then(|b| b.path_len_constraint);
+        if is_ca && pl != Some(0) {
+            report.push(at.f(
+                Severity::Warning,
+                check,
+                Some(key),
+                format!(
+                    "{name} should have pathlen:0 (found {})",
+                    pl.map(|p| p.to_string()).unwrap_or_else(|| "none".into())
+                ),
+            ));
+        }
+    }
+    if let Some(dns) = &want.dns {
+        let names = pki::dns_names(&x);
+        if !names.iter().any(|n| n == dns) {
+            report.push(at.f(
+                Severity::Error,
+                check,
+                Some(key),
+                format!(
+                    "{name} must have DNS SAN {dns}, found [{}]",
+                    names.join(", ")
+                ),
+            ));
+        }
+    }
+    if want.server_auth {
+        if let Ok(Some(eku)) = x.extended_key_usage() {
+            if !eku.value.server_auth && !eku.value.any {
+                report.push(at.f(
+                    Severity::Error,
+                    check,
+                    Some(key),
+                    format!("{name} lacks extendedKeyUsage serverAuth"),
+                ));
+            }
+        }
+    }
+}
+
+fn self_signed_ca(at: &At<'_>, key: &str, c: &Cert, check: &str, report: &mut Report) {
+    let x = c.parse().expect("parsed");
+    if !pki::is_self_signed(&x) {
+        report.push(at.f(
+            Severity::Error,
+            check,
+            Some(key),
+            format!(
+                "{} must be a self-signed root but is issued by {}",
+                x.subject(),
+                x.issuer()
+            ),
+        ));
+    }
+    profile(
+        at,
+        key,
+        c,
+        Profile {
+            ca: true,
+            dns: None,
+            server_auth: false,
+            pathlen0: false,
+        },
+        check,
+        report,
+    );
+}
+
+#[allow(clippy::too_many_arguments)]
+fn role(
+    at: &At<'_>,
+    role: Role,
+    p: &Parsed,
+    cluster: &str,
+    a: &Anchors,
+    report: &mut Report,
+    token: Option<&[u8]>,
+) {
+    let same_cluster = a.cluster.as_deref() == Some(cluster);
+    match role {
+        Role::RelayServer => {
+            let Some(leaf) = first(p, "tls.crt") else {
+                return;
+            };
+            profile(
+                at,
+                "tls.crt",
+                leaf,
+                Profile {
+                    ca: false,
+                    dns: Some(RELAY_SERVER_SAN.into()),
+                    server_auth: true,
+                    pathlen0: false,
+                },
+                "role.relay-server",
+                report,
+            );
+            chain_to_own_ca(at, p, "tls.crt", report);
+            if let (Some(root), Some(ca)) = (&a.relay_root, first(p, "ca.crt")) {
+                if ca != root {
+                    report.push(at.f(Severity::Error, "trust.relay-root", Some("ca.crt"), format!("ca.crt ({}) is not the relay root of relay-root-tls-secret ({}); server and agents must share one root", ca.summary().sha256, root.summary().sha256)));
+                }
+            }
+            if let Some(root) = &a.relay_root {
+                if let Err(e) =
+                    pki::verify_chain(leaf, &rest(p, "tls.crt"), std::slice::from_ref(root), None)
+                {
+                    report.push(chain_finding(
+                        at,
+                        "tls.crt",
+                        "trust.relay-root",
+                        "does not chain to the relay root",
+                        &e,
+                    ));
+                }
+            }
+        }
+        Role::RelaySigning => {
+            let Some(leaf) = first(p, "tls.crt") else {
+                return;
+            };
+            profile(
+                at,
+                "tls.crt",
+                leaf,
+                Profile {
+                    ca: true,
+                    dns: None,
+                    server_auth: false,
+                    pathlen0: false,
+                },
+                "role.relay-signing",
+                report,
+            );
+            chain_to_own_ca(at, p, "tls.crt", report);
+            if let Some(root) = &a.relay_root {
+                if let Err(e) =
+                    pki::verify_chain(leaf, &rest(p, "tls.crt"), std::slice::from_ref(root), None)
+                {
+                    report.push(chain_finding(
+                        at,
+                        "tls.crt",
+                        "trust.relay-root",
+                        "the relay signing CA does not chain to the relay root",
+                        &e,
+                    ));
+                }
+            }
+        }
+        Role::RelayRoot => {
+            let key = if p.certs.contains_key("ca.crt") {
+                "ca.crt"
+            } else {
+                "tls.crt"
+            };
+            let Some(root) = first(p, key) else { return };
+            self_signed_ca(at, key, root, "role.relay-root", report);
+            if let (Some(tls), true) = (first(p, "tls.crt"), key == "ca.crt") {
+                if tls != root {
+                    report.push(at.f(
+                        Severity::Warning,
+                        "role.relay-root",
+                        Some("tls.crt"),
+                        "tls.crt differs from ca.crt in the relay root secret",
+                    ));
+                }
+            }
+            if !same_cluster {
+                if let Some(mroot) = &a.relay_root {
+                    if root != mroot {
+                        report.push(at.f(Severity::Error, "trust.relay-root", Some(key), format!("this cluster's relay root ({}, sha256 {}) is not the management cluster's ({}, sha256 {})", root.summary().subject, root.fingerprint(), mroot.summary().subject, mroot.fingerprint())));
+                    }
+                }
+            }
+        }
+        Role::RelayClient => {
+            let Some(leaf) = first(p, "tls.crt") else {
+                return;
+            };
+            profile(
+                at,
+                "tls.crt",
+                leaf,
+                Profile {
+                    ca: false,
+                    dns: Some(cluster.to_string()),
+                    server_auth: false,
+                    pathlen0: false,
+                },
+                "role.relay-client",
+                report,
+            );
+            chain_to_own_ca(at, p, "tls.crt", report);
+            if let Some(root) = &a.relay_root {
+                let mut inter = rest(p, "tls.crt");
+                inter.extend(a.relay_signing.iter().cloned());
+                match pki::verify_chain(leaf, &inter, std::slice::from_ref(root), None) {
+                    Err(e) => report.push(chain_finding(at, "tls.crt", "trust.relay-root", "the agent certificate does not chain to the management cluster's relay root", &e)),
+                    Ok(chain) => {
+                        if !a.relay_signing.is_empty() && !chain.path.iter().any(|c| a.relay_signing.contains(c)) {
+                            report.push(at.f(Severity::Error, "role.relay-client", Some("tls.crt"), "the agent certificate is not issued through the relay signing CA of relay-tls-signing-secret"));
+                        }
+                    }
+                }
+            }
+        }
+        Role::RootTrust => {
+            let key = if p.certs.contains_key("root-cert.pem") {
+                "root-cert.pem"
+            } else {
+                "ca.crt"
+            };
+            if let Some(root) = first(p, key) {
+                self_signed_ca(at, key, root, "role.root-trust", report);
+            }
+        }
+        Role::IstioCacerts => {
+            let Some(ca) = first(p, "ca-cert.pem") else {
+                report.push(at.f(
+                    Severity::Error,
+                    "role.istio-cacerts",
+                    Some("ca-cert.pem"),
+                    "cacerts has no ca-cert.pem",
+                ));
+                return;
+            };
+            profile(
+                at,
+                "ca-cert.pem",
+                ca,
+                Profile {
+                    ca: true,
+                    dns: Some(ISTIOD_SAN.into()),
+                    server_auth: false,
+                    pathlen0: true,
+                },
+                "role.istio-cacerts",
+                report,
+            );
+            let own_root: Vec<Cert> = first(p, "root-cert.pem").cloned().into_iter().collect();
+            let chain_rest = rest(p, "cert-chain.pem");
+            if own_root.is_empty() {
+                report.push(at.f(
+                    Severity::Error,
+                    "role.istio-cacerts",
+                    Some("root-cert.pem"),
+                    "cacerts has no root-cert.pem",
+                ));
+            } else if let Err(e) = pki::verify_chain(ca, &chain_rest, &own_root, None) {
+                report.push(chain_finding(
+                    at,
+                    "ca-cert.pem",
+                    "chain.verify",
+                    "ca-cert.pem does not chain to root-cert.pem",
+                    &e,
+                ));
+            }
+            if let Some(chain) = p.certs.get("cert-chain.pem") {
+                if chain.first() != Some(ca) {
+                    report.push(at.f(
+                        Severity::Error,
+                        "role.istio-cacerts",
+                        Some("cert-chain.pem"),
+                        "cert-chain.pem must start with ca-cert.pem",
+                    ));
+                }
+                if !own_root.is_empty() && chain.last() != own_root.first() {
+                    report.push(at.f(
+                        Severity::Error,
+                        "role.istio-cacerts",
+                        Some("cert-chain.pem"),
+                        "cert-chain.pem must end with root-cert.pem",
+                    ));
+                }
+            }
+            if !a.root_trust.is_empty() {
+                if let Err(e) = pki::verify_chain(ca, &chain_rest, &a.root_trust, None) {
+                    let roots: Vec<String> = a
+                        .root_trust
+                        .iter()
+                        .map(|r| {
+                            format!(
+                                "{} (sha256 {})",
+                                r.summary().subject,
+                                &r.fingerprint()[..16]
+                            )
+                        })
+                        .collect();
+                    report.push(chain_finding(at, "ca-cert.pem", "trust.istio-root", &format!("the Istio intermediate does not chain to the management cluster's root-trust root {}; meshes will not trust each other", roots.join(", ")), &e));
+                }
+            }
+        }
+        Role::RelayIdentityToken => {
+            if let (Some(t), Some(mt), false) = (token, &a.token, same_cluster) {
+                if t != mt.as_slice() {
+                    report.push(at.f(Severity::Error, "trust.token", Some("token"), "the relay identity token differs from the management cluster's; the agent cannot register"));
+                }
+            }
+        }
+        Role::Included => {}
+    }
+}
+
+/// The chain of `key` (leaf first, then its bundle) must lead to the secret's own `ca.crt`.
+fn chain_to_own_ca(at: &At<'_>, p: &Parsed, key: &str, report: &mut Report) {
+    let (Some(leaf), Some(ca)) = (first(p, key), p.certs.get("ca.crt")) else {
+        return;
+    };
+    if let Err(e) = pki::verify_chain(leaf, &rest(p, key), ca, None) {
+        report.push(chain_finding(
+            at,
+            key,
+            "chain.verify",
+            &format!("{key} does not chain to ca.crt"),
+            &e,
+        ));
+    }
+}

@@ -211,6 +211,10 @@ pub struct VerifyArgs {
     pub archives: Vec<PathBuf>,
     #[command(flatten)]
     pub decrypt: DecryptArgs,
+    /// Check the archives as one trust setup (one cluster each: management and workloads),
+    /// adding the cross-cluster checks, instead of one by one.
+    #[arg(long)]
+    pub together: bool,
     #[command(flatten)]
     pub check: CheckArgs,
 }
@@ -225,6 +229,15 @@ pub struct AuditArgs {
     pub select: SelectArgs,
     #[command(flatten)]
     pub check: CheckArgs,
+}
+
+impl CheckArgs {
+    fn options(&self, now: DateTime<Utc>) -> crate::checks::CheckOptions {
+        crate::checks::CheckOptions {
+            at: self.at.unwrap_or(now),
+            warn_days: self.warn_days,
+        }
+    }
 }
 
 fn parse_time(s: &str) -> std::result::Result<DateTime<Utc>, String> {
@@ -373,8 +386,41 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome> {
             }
             .map(|_| Outcome::Success)
         }
-        Command::Verify(_) | Command::Audit(_) => {
-            return Err(Error::Usage("not yet available".into()));
+        Command::Audit(a) => {
+            let check = a.check.options(now);
+            let mut sources = Vec::new();
+            for spec in &a.from {
+                let (name, path) = commands::audit::split_named(spec);
+                let inv = source::read_file(&path, &a.select.namespace)?;
+                sources.push((name.unwrap_or_else(|| inv.origin.short_name()), inv));
+            }
+            let snaps = commands::audit::snapshots(sources, &a.select.options(), check.at);
+            let r = commands::audit::run(&snaps, &check, a.check.strict);
+            commands::audit::render(out, &r, a.check.format).map(|_| Outcome::from_ok(r.ok))
+        }
+        Command::Verify(a) => {
+            let check = a.check.options(now);
+            let ids = identities(&a.decrypt)?;
+            let opts = commands::verify::Options {
+                archives: a.archives,
+                together: a.together,
+                strict: a.check.strict,
+            };
+            let r = commands::verify::run(&opts, &ids, &passphrase, &check)?;
+            let rendered = commands::verify::render(out, &r, a.check.format);
+            if r.unreadable > 0 {
+                eprintln!(
+                    "trustkeep: error: {} archive(s) could not be read",
+                    r.unreadable
+                );
+            }
+            rendered.map(|_| {
+                if r.unreadable > 0 {
+                    Outcome::Incomplete
+                } else {
+                    Outcome::from_ok(r.ok)
+                }
+            })
         }
     };
     match res {

@@ -35,13 +35,13 @@ impl std::fmt::Display for Severity {
 pub struct Finding {
     pub severity: Severity,
     /// The cluster (or archive) the secret belongs to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub cluster: Option<String>,
     /// `namespace/name` of the secret.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub secret: Option<String>,
     /// The data key concerned.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub key: Option<String>,
     /// Stable check id, e.g. `key.match` (see docs/checks.md).
     pub check: String,

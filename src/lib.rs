@@ -30,6 +30,8 @@ pub enum Outcome {
     Success,
     /// Exit 1: problems were found (failed checks, missing secrets, refused restore).
     Problems,
+    /// Exit 2 after a report: some inputs could not be checked (e.g. unreadable archives).
+    Incomplete,
 }
 
 impl Outcome {

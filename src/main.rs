@@ -13,6 +13,7 @@ fn main() -> ExitCode {
     match trustkeep::cli::run(cli, &mut out) {
         Ok(trustkeep::Outcome::Success) => ExitCode::SUCCESS,
         Ok(trustkeep::Outcome::Problems) => ExitCode::from(1),
+        Ok(trustkeep::Outcome::Incomplete) => ExitCode::from(2),
         Err(e) => {
             eprintln!("trustkeep: error: {e}");
             ExitCode::from(2)

@@ -493,3 +493,179 @@ mod tests {
         assert_eq!(&parse_certs(c.to_pem().as_bytes()).unwrap()[0], c);
     }
 }
+
+/// Why a chain does not hold. Validity-window problems are reported only when asked for
+/// (`check_time`), since the checks report them separately.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ChainError {
+    #[error("no issuer found for {subject} (issued by {issuer}) among the certificates given")]
+    IssuerNotFound { subject: String, issuer: String },
+    #[error("{subject} is not a CA (basicConstraints CA:TRUE missing) but issued {child}")]
+    IssuerNotCa { subject: String, child: String },
+    #[error("{subject} lacks keyCertSign in its keyUsage but issued {child}")]
+    IssuerNoKeyCertSign { subject: String, child: String },
+    #[error("{subject} allows a path length of {pathlen} but {below} CA certificate(s) follow it")]
+    PathLen {
+        subject: String,
+        pathlen: u32,
+        below: usize,
+    },
+    #[error("{subject} is not valid at {at} (valid {not_before} to {not_after})")]
+    OutsideValidity {
+        subject: String,
+        at: DateTime<Utc>,
+        not_before: DateTime<Utc>,
+        not_after: DateTime<Utc>,
+    },
+    #[error("the chain is longer than {0} certificates")]
+    TooLong(usize),
+}
+
+/// A verified chain: the certificates from the leaf up to the trust anchor.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Chain {
+    pub path: Vec<Cert>,
+}
+
+impl Chain {
+    /// The trust anchor the chain ends at.
+    pub fn anchor(&self) -> &Cert {
+        self.path.last().expect("a chain has at least its leaf")
+    }
+}
+
+fn key_id<'a>(c: &'a X509Certificate<'_>, subject: bool) -> Option<&'a [u8]> {
+    c.extensions()
+        .iter()
+        .find_map(|e| match e.parsed_extension() {
+            ParsedExtension::SubjectKeyIdentifier(k) if subject => Some(k.0),
+            ParsedExtension::AuthorityKeyIdentifier(a) if !subject => {
+                a.key_identifier.as_ref().map(|k| k.0)
+            }
+            _ => None,
+        })
+}
+
+/// True when `issuer` issued `child`: names match, key identifiers agree when both are
+/// present, and the signature verifies with the issuer's key.
+pub fn issued_by(child: &X509Certificate<'_>, issuer: &X509Certificate<'_>) -> bool {
+    if child.issuer().as_raw() != issuer.subject().as_raw()
+        && child.issuer().to_string() != issuer.subject().to_string()
+    {
+        return false;
+    }
+    if let (Some(aki), Some(ski)) = (key_id(child, false), key_id(issuer, true)) {
+        if aki != ski {
+            return false;
+        }
+    }
+    child.verify_signature(Some(issuer.public_key())).is_ok()
+}
+
+/// True when the certificate is self-issued and its signature verifies with its own key.
+pub fn is_self_signed(c: &X509Certificate<'_>) -> bool {
+    issued_by(c, c)
+}
+
+const MAX_CHAIN: usize = 10;
+
+/// Builds and checks the chain from `leaf` through `intermediates` to one of `anchors`, the
+/// way `openssl verify -CAfile anchors -untrusted intermediates leaf` does: every link's
+/// signature and names, every issuer a CA with keyCertSign, path lengths, and (with
+/// `check_time`) every certificate valid at `at`. The chain must end at a self-signed anchor,
+/// or at an anchor that is the leaf itself.
+pub fn verify_chain(
+    leaf: &Cert,
+    intermediates: &[Cert],
+    anchors: &[Cert],
+    at: Option<DateTime<Utc>>,
+) -> Result<Chain, ChainError> {
+    let mut path = vec![leaf.clone()];
+    loop {
+        let current = path.last().expect("non-empty").clone();
+        let cur = current.parse().map_err(|_| ChainError::TooLong(0))?;
+        // Reached a trusted, self-signed anchor?
+        if anchors.contains(&current) && is_self_signed(&cur) {
+            break;
+        }
+        if path.len() > MAX_CHAIN {
+            return Err(ChainError::TooLong(MAX_CHAIN));
+        }
+        // Prefer anchors, then the untrusted intermediates; never reuse a certificate.
+        let next = anchors
+            .iter()
+            .chain(intermediates)
+            .filter(|c| !path.contains(c))
+            .find(|c| c.parse().map(|p| issued_by(&cur, &p)).unwrap_or(false));
+        match next {
+            Some(n) => path.push(n.clone()),
+            None => {
+                return Err(ChainError::IssuerNotFound {
+                    subject: cur.subject().to_string(),
+                    issuer: cur.issuer().to_string(),
+                })
+            }
+        }
+    }
+    // Constraints on every issuer (all but the leaf).
+    for (i, c) in path.iter().enumerate().skip(1) {
+        let p = c.parse().expect("parsed above");
+        let child = path[i - 1].parse().expect("parsed above");
+        let bc = p
+            .basic_constraints()
+            .ok()
+            .flatten()
+            .map(|b| b.value.clone());
+        if !bc.as_ref().map(|b| b.ca).unwrap_or(false) {
+            return Err(ChainError::IssuerNotCa {
+                subject: p.subject().to_string(),
+                child: child.subject().to_string(),
+            });
+        }
+        if let Ok(Some(ku)) = p.key_usage() {
+            if !ku.value.key_cert_sign() {
+                return Err(ChainError::IssuerNoKeyCertSign {
+                    subject: p.subject().to_string(),
+                    child: child.subject().to_string(),
+                });
+            }
+        }
+        if let Some(pathlen) = bc.and_then(|b| b.path_len_constraint) {
+            // CA certificates below this one, not counting the leaf and self-issued ones.
+            let below = path[1..i].len();
+            if below > pathlen as usize {
+                return Err(ChainError::PathLen {
+                    subject: p.subject().to_string(),
+                    pathlen,
+                    below,
+                });
+            }
+        }
+    }
+    if let Some(at) = at {
+        for c in &path {
+            let p = c.parse().expect("parsed above");
+            let (nb, na) = (
+                asn1_to_chrono(p.validity().not_before),
+                asn1_to_chrono(p.validity().not_after),
+            );
+            if at < nb || at > na {
+                return Err(ChainError::OutsideValidity {
+                    subject: p.subject().to_string(),
+                    at,
+                    not_before: nb,
+                    not_after: na,
+                });
+            }
+        }
+    }
+    Ok(Chain { path })
+}
+
+/// OIDs of SHA-1 based signature algorithms.
+pub fn is_sha1_signature(c: &X509Certificate<'_>) -> bool {
+    matches!(
+        c.signature_algorithm.algorithm.to_id_string().as_str(),
+        "1.2.840.113549.1.1.5" | "1.2.840.10045.4.1" | "1.2.840.10040.4.3"
+    )
+}

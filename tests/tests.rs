@@ -6,6 +6,7 @@ mod util;
 
 mod archive_errors;
 mod backup;
+mod checks;
 mod import;
 mod interop;
 mod sandbox;

@@ -1,1 +1,194 @@
-//! `trustkeep verify` (placeholder while the archive core lands).
+//! `trustkeep verify`: checks archives — integrity first (sidecar, manifest, every entry),
+//! then the same checks as `audit` on the archived secrets. A list of archives (or directories
+//! of `*.age` files) is verified in one process; one unreadable archive does not stop the rest.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::archive::{self, crypto::PassphraseSource, Identities};
+use crate::checks::CheckOptions;
+use crate::error::{Error, Result};
+use crate::render::{self, OutputFormat};
+
+use super::audit::{self, AuditReport};
+
+/// What to verify.
+#[derive(Debug, Default)]
+pub struct Options {
+    pub archives: Vec<PathBuf>,
+    /// Check all archives as one trust setup (one cluster each), instead of one by one.
+    pub together: bool,
+    pub strict: bool,
+}
+
+/// The verdict on one archive.
+#[derive(Debug, Serialize)]
+pub struct ArchiveResult {
+    pub archive: String,
+    /// `ok`, or why the archive could not be read.
+    pub integrity: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<AuditReport>,
+}
+
+/// The verdict on all archives.
+#[derive(Debug, Serialize)]
+pub struct VerifyReport {
+    pub ok: bool,
+    /// Archives that could not be read (exit status 2).
+    pub unreadable: usize,
+    pub errors: usize,
+    pub warnings: usize,
+    pub archives: Vec<ArchiveResult>,
+    /// With `--together`: the checks over all archives as one setup.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub together: Option<AuditReport>,
+}
+
+/// Expands directories into their `*.age` files, sorted.
+pub fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(p)
+                .map_err(|e| Error::io("cannot read directory", p, e))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.is_file() && f.extension().is_some_and(|x| x == "age"))
+                .collect();
+            found.sort();
+            if found.is_empty() {
+                return Err(Error::Usage(format!(
+                    "{}: no *.age archives in this directory",
+                    p.display()
+                )));
+            }
+            out.extend(found);
+        } else {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// Verifies every archive.
+pub fn run(
+    opts: &Options,
+    ids: &Identities,
+    passphrase: PassphraseSource<'_>,
+    check: &CheckOptions,
+) -> Result<VerifyReport> {
+    let paths = expand(&opts.archives)?;
+    let mut results = Vec::new();
+    let mut snapshots = Vec::new();
+    for p in &paths {
+        let name = p.display().to_string();
+        match archive::open_file(p, ids, passphrase) {
+            Ok(opened) => {
+                let mut snap = opened.snapshot;
+                if !opts.together {
+                    snap.cluster = label(&snap.cluster, p);
+                    for f in &mut snap.findings {
+                        f.cluster = Some(snap.cluster.clone());
+                    }
+                    let r = audit::run(std::slice::from_ref(&snap), check, opts.strict);
+                    results.push(ArchiveResult {
+                        archive: name,
+                        integrity: "ok".into(),
+                        report: Some(r),
+                    });
+                } else {
+                    results.push(ArchiveResult {
+                        archive: name,
+                        integrity: "ok".into(),
+                        report: None,
+                    });
+                    snapshots.push(snap);
+                }
+            }
+            Err(e) => results.push(ArchiveResult {
+                archive: name,
+                integrity: e.to_string(),
+                report: None,
+            }),
+        }
+    }
+    let together = opts
+        .together
+        .then(|| audit::run(&snapshots, check, opts.strict));
+    let reports = results
+        .iter()
+        .filter_map(|r| r.report.as_ref())
+        .chain(together.as_ref());
+    let (mut errors, mut warnings, mut ok) = (0, 0, true);
+    for r in reports {
+        errors += r.errors;
+        warnings += r.warnings;
+        ok &= r.ok;
+    }
+    let unreadable = results.iter().filter(|r| r.integrity != "ok").count();
+    Ok(VerifyReport {
+        ok: ok && unreadable == 0,
+        unreadable,
+        errors,
+        warnings,
+        archives: results,
+        together,
+    })
+}
+
+/// `cluster@archive-file`, so findings from many archives of one cluster stay apart.
+fn label(cluster: &str, path: &Path) -> String {
+    let file = path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    format!("{cluster}@{file}")
+}
+
+/// Prints the report.
+pub fn render(out: &mut dyn Write, r: &VerifyReport, format: OutputFormat) -> std::io::Result<()> {
+    if format == OutputFormat::Json {
+        return render::json(out, r);
+    }
+    for a in &r.archives {
+        match &a.report {
+            Some(rep) => writeln!(
+                out,
+                "{}: integrity ok, {} error(s), {} warning(s)",
+                a.archive, rep.errors, rep.warnings
+            )?,
+            None if a.integrity == "ok" => writeln!(out, "{}: integrity ok", a.archive)?,
+            None => writeln!(out, "{}: UNREADABLE: {}", a.archive, a.integrity)?,
+        }
+    }
+    let detailed: Vec<&AuditReport> = if r.archives.len() == 1 || r.together.is_some() {
+        r.archives
+            .iter()
+            .filter_map(|a| a.report.as_ref())
+            .chain(r.together.as_ref())
+            .collect()
+    } else {
+        // Many archives: details only for those with findings.
+        r.archives
+            .iter()
+            .filter_map(|a| a.report.as_ref())
+            .filter(|rep| !rep.findings.is_empty())
+            .collect()
+    };
+    for rep in detailed {
+        writeln!(out)?;
+        audit::render(out, rep, OutputFormat::Table)?;
+    }
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{}: {} archive(s), {} unreadable, {} error(s), {} warning(s)",
+        if r.ok { "ok" } else { "FAILED" },
+        r.archives.len(),
+        r.unreadable,
+        r.errors,
+        r.warnings
+    )
+}

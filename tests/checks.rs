@@ -1,0 +1,500 @@
+//! `audit` and `verify` on the fixtures: the healthy sample is clean, every defect fixture
+//! gives exactly its expected findings and exit status, and trustkeep's chain verdicts agree
+//! with `openssl verify` on every chain of every fixture.
+
+use std::collections::BTreeSet;
+
+use trustkeep::pki::{self, Cert};
+use trustkeep::select::{self, Role, SelectOptions};
+use trustkeep::source;
+
+use crate::util::{self, fixture, tk, Work, AT};
+
+fn audit(dir: &str, extra: &[&str]) -> (i32, serde_json::Value) {
+    let mgmt = format!("mgmt={}", fixture(&format!("{dir}/mgmt.yaml")).display());
+    let c1 = format!(
+        "cluster-1={}",
+        fixture(&format!("{dir}/cluster-1.yaml")).display()
+    );
+    let mut args = vec!["audit", "--from", &mgmt, "--from", &c1, "--output", "json"];
+    if !extra.contains(&"--at") {
+        args.extend(["--at", AT]);
+    }
+    args.extend_from_slice(extra);
+    let r = tk(&args);
+    assert!(r.code == 0 || r.code == 1, "{dir}: {r:?}");
+    (
+        r.code,
+        serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{dir}: {e}: {}", r.stdout)),
+    )
+}
+
+/// (cluster, secret, key, check, severity) of every finding above info.
+fn found(v: &serde_json::Value) -> BTreeSet<(String, String, String, String, String)> {
+    v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["severity"] != "info")
+        .map(|f| {
+            let s = |k: &str| f[k].as_str().unwrap_or("").to_string();
+            (
+                s("cluster"),
+                s("secret"),
+                s("key"),
+                s("check"),
+                s("severity"),
+            )
+        })
+        .collect()
+}
+
+const SERVER: &str = "gloo-mesh/relay-server-tls-secret";
+const CLIENT: &str = "gloo-mesh/relay-client-tls-secret";
+
+#[test]
+fn the_sample_setup_is_clean() {
+    let w = Work::new();
+    let _ = w;
+    let args: Vec<String> = ["mgmt", "cluster-1", "cluster-2"]
+        .iter()
+        .map(|c| format!("{c}={}", fixture(&format!("sample/{c}.yaml")).display()))
+        .collect();
+    let r = tk(&[
+        "audit", "--from", &args[0], "--from", &args[1], "--from", &args[2], "--at", AT,
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout
+            .contains("ok: 0 error(s), 0 warning(s), 23 certificate(s) checked"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        r.stdout.lines().filter(|l| l.ends_with(" pass")).count(),
+        13,
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn every_defect_gives_exactly_its_findings() {
+    type Expect = &'static [(
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+    )];
+    let cases: &[(&str, i32, Expect)] = &[
+        (
+            "expired",
+            1,
+            &[("mgmt", SERVER, "tls.crt", "validity.expired", "error")],
+        ),
+        (
+            "not-yet-valid",
+            1,
+            &[(
+                "cluster-1",
+                CLIENT,
+                "tls.crt",
+                "validity.not-yet-valid",
+                "error",
+            )],
+        ),
+        (
+            "expiring-soon",
+            0,
+            &[("mgmt", SERVER, "tls.crt", "validity.expiring", "warning")],
+        ),
+        (
+            "wrong-issuer",
+            1,
+            &[
+                ("mgmt", SERVER, "tls.crt", "chain.verify", "error"),
+                ("mgmt", SERVER, "tls.crt", "trust.relay-root", "error"),
+            ],
+        ),
+        (
+            "key-mismatch",
+            1,
+            &[("mgmt", SERVER, "tls.key", "key.match", "error")],
+        ),
+        (
+            "wrong-san",
+            1,
+            &[("mgmt", SERVER, "tls.crt", "role.relay-server", "error")],
+        ),
+        (
+            "signing-not-ca",
+            1,
+            &[
+                (
+                    "mgmt",
+                    "gloo-mesh/relay-tls-signing-secret",
+                    "tls.crt",
+                    "ca.constraints",
+                    "error",
+                ),
+                ("cluster-1", CLIENT, "tls.crt", "chain.verify", "error"),
+                ("cluster-1", CLIENT, "tls.crt", "trust.relay-root", "error"),
+            ],
+        ),
+        (
+            "root-trust-key-mismatch",
+            1,
+            &[(
+                "mgmt",
+                "gloo-mesh/root-trust-policy.gloo-mesh",
+                "key.pem",
+                "key.match",
+                "error",
+            )],
+        ),
+        (
+            "truncated-pem",
+            1,
+            &[("mgmt", SERVER, "tls.crt", "pem.parse", "error")],
+        ),
+        (
+            "foreign-intermediate",
+            1,
+            &[(
+                "cluster-1",
+                "istio-system/cacerts",
+                "ca-cert.pem",
+                "trust.istio-root",
+                "error",
+            )],
+        ),
+        (
+            "agent-san-mismatch",
+            1,
+            &[("cluster-1", CLIENT, "tls.crt", "role.relay-client", "error")],
+        ),
+        (
+            "weak-key",
+            1,
+            &[("mgmt", SERVER, "tls.crt", "crypto.weak-key", "error")],
+        ),
+        (
+            "sha1-signature",
+            0,
+            &[("mgmt", SERVER, "tls.crt", "crypto.sha1", "warning")],
+        ),
+        (
+            "relay-root-mismatch",
+            1,
+            &[(
+                "cluster-1",
+                "gloo-mesh/relay-root-tls-secret",
+                "ca.crt",
+                "trust.relay-root",
+                "error",
+            )],
+        ),
+    ];
+    let dirs: BTreeSet<String> = std::fs::read_dir(fixture("defects"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    let named: BTreeSet<String> = cases.iter().map(|c| c.0.to_string()).collect();
+    assert_eq!(dirs, named, "every defect fixture has a case");
+    for (case, code, expected) in cases {
+        let (got_code, v) = audit(&format!("defects/{case}"), &[]);
+        let want: BTreeSet<_> = expected
+            .iter()
+            .map(|(a, b, c, d, e)| {
+                (
+                    a.to_string(),
+                    b.to_string(),
+                    c.to_string(),
+                    d.to_string(),
+                    e.to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(found(&v), want, "case {case}");
+        assert_eq!(got_code, *code, "case {case}");
+        assert_eq!(v["ok"], *code == 0, "case {case}");
+    }
+}
+
+#[test]
+fn time_strictness_and_thresholds_are_options() {
+    // What breaks in 2031: every leaf expires on 2031-01-01.
+    let (code, v) = audit("sample", &["--at", "2031-06-01T00:00:00Z"]);
+    assert_eq!(code, 1);
+    let expired: BTreeSet<String> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["check"] == "validity.expired")
+        .map(|f| f["secret"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        expired,
+        BTreeSet::from([SERVER.to_string(), CLIENT.to_string()])
+    );
+    // A warning only fails with --strict, and only within --warn-days.
+    assert_eq!(audit("defects/expiring-soon", &["--strict"]).0, 1);
+    let (code, v) = audit("defects/expiring-soon", &["--warn-days", "10", "--strict"]);
+    assert_eq!((code, v["warnings"].as_u64()), (0, Some(0)));
+}
+
+#[test]
+fn json_report_has_the_documented_shape() {
+    let (_, v) = audit("defects/key-mismatch", &[]);
+    for k in [
+        "ok",
+        "errors",
+        "warnings",
+        "findings",
+        "certificates",
+        "secrets",
+    ] {
+        assert!(v.get(k).is_some(), "missing {k}");
+    }
+    let f = &v["findings"][0];
+    for k in ["severity", "cluster", "secret", "key", "check", "message"] {
+        assert!(f.get(k).is_some(), "finding lacks {k}: {f}");
+    }
+    let c = &v["certificates"][0];
+    for k in [
+        "cluster",
+        "secret",
+        "key",
+        "subject",
+        "issuer",
+        "not_after",
+        "sha256",
+        "is_ca",
+    ] {
+        assert!(c.get(k).is_some(), "certificate lacks {k}: {c}");
+    }
+    assert!(!serde_json::to_string(&v).unwrap().contains("PRIVATE KEY"));
+}
+
+/// Every chain the checks build, as (name, leaf, intermediates, anchors).
+fn chains_of(dir: &str) -> Vec<(String, Cert, Vec<Cert>, Vec<Cert>)> {
+    let load = |f: &str| {
+        let inv = source::read_file(
+            fixture(&format!("{dir}/{f}.yaml")).to_str().unwrap(),
+            "gloo-mesh",
+        )
+        .unwrap();
+        select::select(&inv, &SelectOptions::default()).secrets
+    };
+    let certs = |s: &select::Selected, k: &str| {
+        s.record
+            .get(k)
+            .and_then(|v| pki::parse_certs(v.expose()).ok())
+            .unwrap_or_default()
+    };
+    let mgmt = load("mgmt");
+    let by = |role: Role| mgmt.iter().find(|s| s.role == role);
+    let relay_root = by(Role::RelayRoot)
+        .map(|s| certs(s, "ca.crt"))
+        .unwrap_or_default();
+    let signing = by(Role::RelaySigning)
+        .map(|s| certs(s, "tls.crt"))
+        .unwrap_or_default();
+    let istio_root = by(Role::RootTrust)
+        .map(|s| certs(s, "root-cert.pem"))
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    let mut files = vec![("mgmt", mgmt.clone())];
+    if fixture(&format!("{dir}/cluster-1.yaml")).exists() {
+        files.push(("cluster-1", load("cluster-1")));
+    }
+    for (file, secrets) in files {
+        for s in &secrets {
+            let name = format!("{dir}/{file}/{}", s.record.id);
+            let tls = certs(s, "tls.crt");
+            match s.role {
+                Role::RelayServer | Role::RelaySigning | Role::RelayClient if !tls.is_empty() => {
+                    out.push((
+                        format!("{name} (own ca.crt)"),
+                        tls[0].clone(),
+                        tls[1..].to_vec(),
+                        certs(s, "ca.crt"),
+                    ));
+                    let mut ints = tls[1..].to_vec();
+                    ints.extend(signing.iter().cloned());
+                    out.push((
+                        format!("{name} (mgmt relay root)"),
+                        tls[0].clone(),
+                        ints,
+                        relay_root.clone(),
+                    ));
+                }
+                Role::RelayRoot | Role::RootTrust => {
+                    for k in ["ca.crt", "root-cert.pem"] {
+                        if let Some(c) = certs(s, k).first() {
+                            out.push((format!("{name} {k}"), c.clone(), vec![], vec![c.clone()]));
+                        }
+                    }
+                }
+                Role::IstioCacerts => {
+                    let ca = certs(s, "ca-cert.pem");
+                    let chain = certs(s, "cert-chain.pem");
+                    let ints = chain.get(1..).map(|c| c.to_vec()).unwrap_or_default();
+                    out.push((
+                        format!("{name} (own root)"),
+                        ca[0].clone(),
+                        ints.clone(),
+                        certs(s, "root-cert.pem"),
+                    ));
+                    out.push((
+                        format!("{name} (mgmt root)"),
+                        ca[0].clone(),
+                        ints,
+                        istio_root.clone(),
+                    ));
+                }
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+#[test]
+#[ignore = "needs openssl"]
+fn chain_verdicts_agree_with_openssl_verify() {
+    let w = Work::new();
+    let at = chrono::DateTime::parse_from_rfc3339(AT)
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let mut dirs = vec!["sample".to_string()];
+    for e in std::fs::read_dir(fixture("defects")).unwrap() {
+        dirs.push(format!(
+            "defects/{}",
+            e.unwrap().file_name().into_string().unwrap()
+        ));
+    }
+    let (mut compared, mut failing) = (0, 0);
+    for dir in &dirs {
+        for (i, (name, leaf, ints, anchors)) in chains_of(dir).into_iter().enumerate() {
+            if anchors.is_empty() {
+                continue;
+            }
+            let write = |f: &str, cs: &[Cert]| {
+                let p = w.path(&format!("{i}-{f}.pem"));
+                std::fs::write(&p, cs.iter().map(Cert::to_pem).collect::<String>()).unwrap();
+                p.to_str().unwrap().to_string()
+            };
+            let (l, a) = (
+                write("leaf", std::slice::from_ref(&leaf)),
+                write("anchors", &anchors),
+            );
+            let epoch = at.timestamp().to_string();
+            let mut args = vec!["verify", "-attime", &epoch, "-CAfile", &a];
+            let u;
+            if !ints.is_empty() {
+                u = write("untrusted", &ints);
+                args.extend(["-untrusted", &u]);
+            }
+            args.push(&l);
+            let o = util::ext("openssl", &args);
+            let openssl_ok = o.code == 0;
+            let ours = pki::verify_chain(&leaf, &ints, &anchors, Some(at));
+            assert_eq!(
+                ours.is_ok(),
+                openssl_ok,
+                "{name}: trustkeep {ours:?}, openssl {} {}",
+                o.stdout,
+                o.stderr
+            );
+            compared += 1;
+            failing += usize::from(!openssl_ok);
+        }
+    }
+    assert!(compared >= 80, "only {compared} chains compared");
+    assert!(
+        failing >= 6,
+        "the defects must include failing chains ({failing})"
+    );
+}
+
+#[test]
+fn verify_checks_integrity_then_chains() {
+    let w = Work::new();
+    let dir = w.path("archives");
+    std::fs::create_dir(&dir).unwrap();
+    let backup = |from: &str, name: &str| {
+        let out = dir.join(name);
+        let r = tk(&[
+            "backup",
+            "--from",
+            fixture(from).to_str().unwrap(),
+            "-r",
+            &util::recipient(),
+            "-o",
+            out.to_str().unwrap(),
+            "--cluster",
+            name.split('.').next().unwrap(),
+        ]);
+        assert!(r.code <= 1, "{r:?}");
+        out
+    };
+    let a = backup("sample/mgmt.yaml", "mgmt.age");
+    backup("sample/cluster-1.yaml", "cluster-1.age");
+    let id = w.id();
+    let id = id.to_str().unwrap();
+    let r = tk(&["verify", a.to_str().unwrap(), "-i", id, "--at", AT]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout.contains("integrity ok, 0 error(s), 0 warning(s)"),
+        "{}",
+        r.stdout
+    );
+    // A directory of archives, checked together as one setup.
+    let r = tk(&[
+        "verify",
+        dir.to_str().unwrap(),
+        "-i",
+        id,
+        "--at",
+        AT,
+        "--together",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["archives"].as_array().unwrap().len(), 2);
+    assert!(v["together"]["certificates"].as_array().unwrap().len() >= 10);
+    // A defect inside an archive is found as in audit.
+    let bad = backup("defects/expired/mgmt.yaml", "expired.age");
+    let r = tk(&["verify", bad.to_str().unwrap(), "-i", id, "--at", AT]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stdout.contains(
+            "[validity.expired] expired@expired.age:gloo-mesh/relay-server-tls-secret[tls.crt]"
+        ),
+        "{}",
+        r.stdout
+    );
+    // An unreadable archive among good ones: the rest are still verified, exit 2.
+    let tampered = dir.join("tampered.age");
+    let mut bytes = std::fs::read(&a).unwrap();
+    let n = bytes.len();
+    bytes[n - 300] ^= 1;
+    std::fs::write(&tampered, bytes).unwrap();
+    let r = tk(&["verify", dir.to_str().unwrap(), "-i", id, "--at", AT]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stdout.contains("tampered.age: UNREADABLE"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("mgmt.age: integrity ok"), "{}", r.stdout);
+    assert!(
+        r.stderr.contains("1 archive(s) could not be read"),
+        "{}",
+        r.stderr
+    );
+}

@@ -51,6 +51,28 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Check the trust secrets of one or more clusters as they are now.
     Audit(AuditArgs),
+    /// Restore secrets from an archive into a cluster, with a plan first.
+    Restore(RestoreArgs),
+}
+
+/// Which live cluster to use.
+#[derive(Debug, Args)]
+pub struct ClusterArgs {
+    /// Kubeconfig file (default: KUBECONFIG, ~/.kube/config, then the in-cluster service account).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context (default: the current context).
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+}
+
+impl ClusterArgs {
+    fn target(&self) -> crate::cluster::Target {
+        crate::cluster::Target {
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
+        }
+    }
 }
 
 /// Who can open the archive.
@@ -113,12 +135,16 @@ impl SelectArgs {
 
 #[derive(Debug, Args)]
 pub struct BackupArgs {
-    /// Read secrets from FILE, as printed by `kubectl get secret -o yaml|json` (`-` for stdin).
-    #[arg(long, value_name = "FILE")]
-    pub from: String,
+    /// Read secrets from FILE, as printed by `kubectl get secret -o yaml|json` (`-` for stdin),
+    /// instead of from the live cluster.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["kubeconfig", "context"])]
+    pub from: Option<String>,
+    #[command(flatten)]
+    pub cluster_args: ClusterArgs,
     #[command(flatten)]
     pub select: SelectArgs,
-    /// The cluster's name, recorded in the archive (default: the file's stem).
+    /// The cluster's name as Gloo Mesh knows it, recorded in the archive (default: the file's
+    /// stem or the context).
     #[arg(long)]
     pub cluster: Option<String>,
     #[command(flatten)]
@@ -223,8 +249,15 @@ pub struct VerifyArgs {
 pub struct AuditArgs {
     /// A cluster's secrets: [NAME=]FILE as printed by kubectl get -o yaml|json. Repeatable;
     /// NAME (default: the file's stem) must be the cluster's registered name.
-    #[arg(long = "from", required = true, value_name = "[NAME=]FILE")]
+    #[arg(long = "from", value_name = "[NAME=]FILE", required_unless_present = "contexts")]
     pub from: Vec<String>,
+    /// A live cluster: [NAME=]CONTEXT of the kubeconfig. Repeatable; NAME defaults to the
+    /// context.
+    #[arg(long = "context", value_name = "[NAME=]CONTEXT")]
+    pub contexts: Vec<String>,
+    /// Kubeconfig file for --context.
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
     #[command(flatten)]
     pub select: SelectArgs,
     #[command(flatten)]
@@ -238,6 +271,46 @@ impl CheckArgs {
             warn_days: self.warn_days,
         }
     }
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The archive.
+    pub archive: PathBuf,
+    #[command(flatten)]
+    pub decrypt: DecryptArgs,
+    #[command(flatten)]
+    pub cluster_args: ClusterArgs,
+    /// Only this secret (NAME or NAMESPACE/NAME, as archived). Repeatable.
+    #[arg(long, value_name = "SECRET")]
+    pub only: Vec<String>,
+    /// Restore secrets of namespace FROM into namespace TO. Repeatable.
+    #[arg(long, value_name = "FROM=TO")]
+    pub namespace_map: Vec<String>,
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Overwrite secrets that exist and differ (delete and create when the type differs).
+    #[arg(long)]
+    pub replace: bool,
+    /// Restore even if the archived secrets fail the checks.
+    #[arg(long)]
+    pub allow_invalid: bool,
+    /// Write the secrets as YAML manifests under DIR (files 0600) instead of into a cluster.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["kubeconfig", "context", "replace"])]
+    pub to_manifests: Option<PathBuf>,
+    /// Report format.
+    #[arg(long = "output", value_enum, default_value_t)]
+    pub format: OutputFormat,
+}
+
+/// A tokio runtime for the commands that talk to clusters.
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("cannot start the async runtime", "tokio", e))
 }
 
 fn parse_time(s: &str) -> std::result::Result<DateTime<Utc>, String> {
@@ -308,7 +381,21 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome> {
     let res: std::io::Result<Outcome> = match cli.command {
         Command::Backup(a) => {
             let enc = encryption(&a.encrypt)?;
-            let inv = source::read_file(&a.from, &a.select.namespace)?;
+            let inv = match &a.from {
+                Some(f) => source::read_file(f, &a.select.namespace)?,
+                None => {
+                    let rt = runtime()?;
+                    rt.block_on(async {
+                        let c = crate::cluster::Cluster::connect(&a.cluster_args.target()).await?;
+                        let inv = c.read_inventory(&a.select.options()).await;
+                        tracing::info!(cluster = %c.name(), calls = c.calls().len(), "read the cluster");
+                        for call in c.calls() {
+                            tracing::debug!("API call: {} {}", call.verb, call.what);
+                        }
+                        inv
+                    })?
+                }
+            };
             let opts = commands::backup::Options {
                 select: a.select.options(),
                 cluster: a.cluster,
@@ -394,9 +481,47 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome> {
                 let inv = source::read_file(&path, &a.select.namespace)?;
                 sources.push((name.unwrap_or_else(|| inv.origin.short_name()), inv));
             }
+            if !a.contexts.is_empty() {
+                let rt = runtime()?;
+                for spec in &a.contexts {
+                    let (name, ctx) = commands::audit::split_named(spec);
+                    let target = crate::cluster::Target { kubeconfig: a.kubeconfig.clone(), context: Some(ctx.clone()) };
+                    let inv = rt.block_on(async {
+                        let c = crate::cluster::Cluster::connect(&target).await?;
+                        let inv = c.read_inventory(&a.select.options()).await;
+                        tracing::info!(cluster = %c.name(), calls = c.calls().len(), "read the cluster");
+                        inv
+                    })?;
+                    sources.push((name.unwrap_or(ctx), inv));
+                }
+            }
             let snaps = commands::audit::snapshots(sources, &a.select.options(), check.at);
             let r = commands::audit::run(&snaps, &check, a.check.strict);
             commands::audit::render(out, &r, a.check.format).map(|_| Outcome::from_ok(r.ok))
+        }
+        Command::Restore(a) => {
+            let ids = identities(&a.decrypt)?;
+            let opened = archive::open_file(&a.archive, &ids, &passphrase)?;
+            let opts = commands::restore::Options {
+                restore: crate::restore::Options {
+                    only: a.only.clone(),
+                    namespace_map: crate::restore::parse_namespace_map(&a.namespace_map)?,
+                    replace: a.replace,
+                },
+                dry_run: a.dry_run,
+                allow_invalid: a.allow_invalid,
+                to_manifests: a.to_manifests.clone(),
+            };
+            let name = a.archive.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let r = if opts.to_manifests.is_some() {
+                runtime()?.block_on(commands::restore::run(&opened, &name, None, &opts, now))?
+            } else {
+                runtime()?.block_on(async {
+                    let c = crate::cluster::Cluster::connect(&a.cluster_args.target()).await?;
+                    commands::restore::run(&opened, &name, Some(&c), &opts, now).await
+                })?
+            };
+            commands::restore::render(out, &r, a.format, cli.verbose > 0).map(|_| Outcome::from_ok(r.ok))
         }
         Command::Verify(a) => {
             let check = a.check.options(now);
@@ -536,6 +661,17 @@ mod tests {
         };
         assert_eq!(v.archives.len(), 2);
         assert_eq!(v.decrypt.identities.len(), 1);
+    }
+
+    #[test]
+    fn restore_flags() {
+        let c = parse(&["restore", "a.age", "-i", "k", "--context", "mgmt", "--only", "relay-server-tls-secret", "--namespace-map", "gloo-mesh=drill", "--dry-run", "--replace", "--allow-invalid", "--output", "json"]).unwrap();
+        let Command::Restore(r) = c.command else { panic!() };
+        assert!(r.dry_run && r.replace && r.allow_invalid);
+        assert_eq!(r.namespace_map, ["gloo-mesh=drill"]);
+        assert!(parse(&["restore", "a.age", "--to-manifests", "d", "--context", "c"]).is_err());
+        assert!(parse(&["audit"]).is_err(), "--from or --context needed");
+        assert!(parse(&["audit", "--context", "a=b", "--context", "c"]).is_ok());
     }
 
     #[test]

@@ -10,11 +10,13 @@
 pub mod archive;
 pub mod checks;
 pub mod cli;
+pub mod cluster;
 pub mod commands;
 pub mod error;
 pub mod findings;
 pub mod pki;
 pub mod render;
+pub mod restore;
 pub mod sandbox;
 pub mod secret;
 pub mod select;

@@ -6,6 +6,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // One TLS provider for kube's client and the sandbox's server.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = trustkeep::cli::Cli::parse();
     trustkeep::cli::init_logging(cli.verbose);
     let stdout = std::io::stdout();

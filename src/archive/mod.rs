@@ -547,7 +547,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8], overwrite: bool) -> Result<()> {
             if e.error.kind() == std::io::ErrorKind::AlreadyExists {
                 Error::Refused {
                     path: path.to_path_buf(),
-                    message: "already exists; refusing to overwrite it (choose another -o)".into(),
+                    message: "already exists; refusing to overwrite it".into(),
                 }
             } else {
                 Error::io("cannot rename into", path, e.error)

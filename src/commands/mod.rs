@@ -8,6 +8,7 @@ pub mod export;
 pub mod import;
 pub mod inspect;
 pub mod keygen;
+pub mod restore;
 pub mod sandbox;
 pub mod verify;
 

@@ -1,0 +1,145 @@
+//! The kinds of objects the sandbox serves (Namespace, Secret, RootTrustPolicy) and their API
+//! names: group, version, plural, list kind, scope and verbs.
+
+/// The API group of Gloo Mesh's admin resources.
+pub const GLOO_ADMIN_GROUP: &str = "admin.gloo.solo.io";
+/// The served version of [`GLOO_ADMIN_GROUP`].
+pub const GLOO_ADMIN_VERSION: &str = "v2";
+
+/// One kind of object the sandbox stores. The order is the storage (and listing) order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    Namespace,
+    Secret,
+    RootTrustPolicy,
+}
+
+impl Kind {
+    /// Every kind, core kinds first.
+    pub const ALL: [Kind; 3] = [Kind::Namespace, Kind::Secret, Kind::RootTrustPolicy];
+
+    /// The `kind` field, e.g. `Secret`.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Kind::Namespace => "Namespace",
+            Kind::Secret => "Secret",
+            Kind::RootTrustPolicy => "RootTrustPolicy",
+        }
+    }
+
+    /// The resource name in URLs, e.g. `secrets`.
+    pub fn plural(self) -> &'static str {
+        match self {
+            Kind::Namespace => "namespaces",
+            Kind::Secret => "secrets",
+            Kind::RootTrustPolicy => "roottrustpolicies",
+        }
+    }
+
+    pub fn singular(self) -> &'static str {
+        match self {
+            Kind::Namespace => "namespace",
+            Kind::Secret => "secret",
+            Kind::RootTrustPolicy => "roottrustpolicy",
+        }
+    }
+
+    /// The API group: empty for the core group.
+    pub fn group(self) -> &'static str {
+        match self {
+            Kind::Namespace | Kind::Secret => "",
+            Kind::RootTrustPolicy => GLOO_ADMIN_GROUP,
+        }
+    }
+
+    pub fn version(self) -> &'static str {
+        match self {
+            Kind::Namespace | Kind::Secret => "v1",
+            Kind::RootTrustPolicy => GLOO_ADMIN_VERSION,
+        }
+    }
+
+    /// The `apiVersion` field, e.g. `v1` or `admin.gloo.solo.io/v2`.
+    pub fn api_version(self) -> String {
+        match self.group() {
+            "" => self.version().to_string(),
+            g => format!("{g}/{}", self.version()),
+        }
+    }
+
+    /// The kind of a list of these, e.g. `SecretList`.
+    pub fn list_kind(self) -> String {
+        format!("{}List", self.kind())
+    }
+
+    pub fn namespaced(self) -> bool {
+        !matches!(self, Kind::Namespace)
+    }
+
+    /// Whether this kind is a custom resource (served by a CRD on a real cluster).
+    pub fn is_custom(self) -> bool {
+        !self.group().is_empty()
+    }
+
+    /// The resource as the API server names it in messages: `secrets` or
+    /// `roottrustpolicies.admin.gloo.solo.io`.
+    pub fn qualified(self) -> String {
+        match self.group() {
+            "" => self.plural().to_string(),
+            g => format!("{}.{g}", self.plural()),
+        }
+    }
+
+    /// The verbs discovery advertises (watch is not served).
+    pub fn verbs(self) -> &'static [&'static str] {
+        match self {
+            Kind::Namespace => &["create", "delete", "get", "list", "patch", "update"],
+            Kind::Secret | Kind::RootTrustPolicy => &[
+                "create",
+                "delete",
+                "deletecollection",
+                "get",
+                "list",
+                "patch",
+                "update",
+            ],
+        }
+    }
+
+    /// The kind served at `plural` in `group` (empty for core).
+    pub fn from_plural(group: &str, plural: &str) -> Option<Kind> {
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.group() == group && k.plural() == plural)
+    }
+
+    /// The kind of an object with this `kind` field (and `apiVersion`'s group).
+    pub fn from_kind(api_version: &str, kind: &str) -> Option<Kind> {
+        let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.kind() == kind && k.group() == group)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert_eq!(Kind::Secret.qualified(), "secrets");
+        assert_eq!(
+            Kind::RootTrustPolicy.qualified(),
+            "roottrustpolicies.admin.gloo.solo.io"
+        );
+        assert_eq!(
+            Kind::from_kind("admin.gloo.solo.io/v2", "RootTrustPolicy"),
+            Some(Kind::RootTrustPolicy)
+        );
+        assert_eq!(Kind::from_kind("v1", "Secret"), Some(Kind::Secret));
+        assert_eq!(Kind::from_kind("v1", "ConfigMap"), None);
+        assert_eq!(Kind::from_plural("", "namespaces"), Some(Kind::Namespace));
+        assert_eq!(Kind::RootTrustPolicy.list_kind(), "RootTrustPolicyList");
+    }
+}

@@ -607,7 +607,7 @@ mod tests {
         let Command::Backup(b) = c.command else {
             panic!()
         };
-        assert_eq!(b.from, "m.yaml");
+        assert_eq!(b.from.as_deref(), Some("m.yaml"));
         assert_eq!(b.encrypt.recipients.len(), 2);
         assert!(b.encrypt.armor);
         assert_eq!(b.select.namespace, "gloo-mesh");
@@ -624,6 +624,13 @@ mod tests {
         ])
         .is_err());
         assert!(parse(&["backup", "--from", "m"]).is_err(), "-o is required");
+        let file_and_cluster = ["backup", "--from", "m", "--context", "c", "-r", "age1x", "-o", "x"];
+        assert!(parse(&file_and_cluster).is_err(), "a file or a cluster, not both");
+        let c = parse(&["backup", "--context", "mgmt", "--kubeconfig", "k", "-r", "age1x", "-o", "x"]).unwrap();
+        let Command::Backup(b) = c.command else {
+            panic!()
+        };
+        assert_eq!(b.cluster_args.context.as_deref(), Some("mgmt"));
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod findings;
 pub mod pki;
 pub mod render;
 pub mod restore;
+pub mod sample;
 pub mod sandbox;
 pub mod secret;
 pub mod select;

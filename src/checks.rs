@@ -99,6 +99,7 @@ impl At<'_> {
 /// name is checked against their agent's certificate.
 pub fn check(clusters: &[Snapshot], opts: &CheckOptions) -> CheckResult {
     let mut out = CheckResult::default();
+    let sig = pki::SignatureCache::default();
     let mgmt = clusters
         .iter()
         .find(|c| c.secrets.iter().any(|s| s.role == Role::RelayServer))
@@ -131,7 +132,7 @@ pub fn check(clusters: &[Snapshot], opts: &CheckOptions) -> CheckResult {
                 cluster: &c.cluster,
                 secret: s.record.id.to_string(),
             };
-            generic(&at, p, opts, &mut out.report);
+            generic(&at, p, opts, &mut out.report, &sig);
             keys_match(&at, p, &mut out.report);
             role(
                 &at,
@@ -141,6 +142,7 @@ pub fn check(clusters: &[Snapshot], opts: &CheckOptions) -> CheckResult {
                 &anchors,
                 &mut out.report,
                 s.record.get("token").map(|t| t.expose()),
+                &sig,
             );
         }
     }
@@ -253,7 +255,13 @@ fn anchors_of(m: &Snapshot, parsed: &[Parsed]) -> Anchors {
 }
 
 /// Validity window and weak crypto for every certificate.
-fn generic(at: &At<'_>, p: &Parsed, opts: &CheckOptions, report: &mut Report) {
+fn generic(
+    at: &At<'_>,
+    p: &Parsed,
+    opts: &CheckOptions,
+    report: &mut Report,
+    sig: &pki::SignatureCache,
+) {
     for (k, certs) in &p.certs {
         for c in certs {
             let x = c.parse().expect("parsed");
@@ -320,7 +328,7 @@ fn generic(at: &At<'_>, p: &Parsed, opts: &CheckOptions, report: &mut Report) {
                     format!("{name} has a key of an unsupported type"),
                 ));
             }
-            if pki::is_sha1_signature(&x) && !pki::is_self_signed(&x) {
+            if pki::is_sha1_signature(&x) && !sig.issued_by(c, c) {
                 report.push(at.f(
                     Severity::Warning,
                     "crypto.sha1",
@@ -483,9 +491,16 @@ fn profile(at: &At<'_>, key: &str, c: &Cert, want: Profile, check: &str, report:
     }
 }
 
-fn self_signed_ca(at: &At<'_>, key: &str, c: &Cert, check: &str, report: &mut Report) {
+fn self_signed_ca(
+    at: &At<'_>,
+    key: &str,
+    c: &Cert,
+    check: &str,
+    report: &mut Report,
+    sig: &pki::SignatureCache,
+) {
     let x = c.parse().expect("parsed");
-    if !pki::is_self_signed(&x) {
+    if !sig.issued_by(c, c) {
         report.push(at.f(
             Severity::Error,
             check,
@@ -521,6 +536,7 @@ fn role(
     a: &Anchors,
     report: &mut Report,
     token: Option<&[u8]>,
+    sig: &pki::SignatureCache,
 ) {
     let same_cluster = a.cluster.as_deref() == Some(cluster);
     match role {
@@ -541,16 +557,20 @@ fn role(
                 "role.relay-server",
                 report,
             );
-            chain_to_own_ca(at, p, "tls.crt", report);
+            chain_to_own_ca(at, p, "tls.crt", report, sig);
             if let (Some(root), Some(ca)) = (&a.relay_root, first(p, "ca.crt")) {
                 if ca != root {
                     report.push(at.f(Severity::Error, "trust.relay-root", Some("ca.crt"), format!("ca.crt ({}) is not the relay root of relay-root-tls-secret ({}); server and agents must share one root", ca.summary().sha256, root.summary().sha256)));
                 }
             }
             if let Some(root) = &a.relay_root {
-                if let Err(e) =
-                    pki::verify_chain(leaf, &rest(p, "tls.crt"), std::slice::from_ref(root), None)
-                {
+                if let Err(e) = pki::verify_chain_cached(
+                    leaf,
+                    &rest(p, "tls.crt"),
+                    std::slice::from_ref(root),
+                    None,
+                    sig,
+                ) {
                     report.push(chain_finding(
                         at,
                         "tls.crt",
@@ -578,11 +598,15 @@ fn role(
                 "role.relay-signing",
                 report,
             );
-            chain_to_own_ca(at, p, "tls.crt", report);
+            chain_to_own_ca(at, p, "tls.crt", report, sig);
             if let Some(root) = &a.relay_root {
-                if let Err(e) =
-                    pki::verify_chain(leaf, &rest(p, "tls.crt"), std::slice::from_ref(root), None)
-                {
+                if let Err(e) = pki::verify_chain_cached(
+                    leaf,
+                    &rest(p, "tls.crt"),
+                    std::slice::from_ref(root),
+                    None,
+                    sig,
+                ) {
                     report.push(chain_finding(
                         at,
                         "tls.crt",
@@ -600,7 +624,7 @@ fn role(
                 "tls.crt"
             };
             let Some(root) = first(p, key) else { return };
-            self_signed_ca(at, key, root, "role.relay-root", report);
+            self_signed_ca(at, key, root, "role.relay-root", report, sig);
             if let (Some(tls), true) = (first(p, "tls.crt"), key == "ca.crt") {
                 if tls != root {
                     report.push(at.f(
@@ -636,11 +660,11 @@ fn role(
                 "role.relay-client",
                 report,
             );
-            chain_to_own_ca(at, p, "tls.crt", report);
+            chain_to_own_ca(at, p, "tls.crt", report, sig);
             if let Some(root) = &a.relay_root {
                 let mut inter = rest(p, "tls.crt");
                 inter.extend(a.relay_signing.iter().cloned());
-                match pki::verify_chain(leaf, &inter, std::slice::from_ref(root), None) {
+                match pki::verify_chain_cached(leaf, &inter, std::slice::from_ref(root), None, sig) {
                     Err(e) => report.push(chain_finding(at, "tls.crt", "trust.relay-root", "the agent certificate does not chain to the management cluster's relay root", &e)),
                     Ok(chain) => {
                         if !a.relay_signing.is_empty() && !chain.path.iter().any(|c| a.relay_signing.contains(c)) {
@@ -657,7 +681,7 @@ fn role(
                 "ca.crt"
             };
             if let Some(root) = first(p, key) {
-                self_signed_ca(at, key, root, "role.root-trust", report);
+                self_signed_ca(at, key, root, "role.root-trust", report, sig);
             }
         }
         Role::IstioCacerts => {
@@ -692,7 +716,7 @@ fn role(
                     Some("root-cert.pem"),
                     "cacerts has no root-cert.pem",
                 ));
-            } else if let Err(e) = pki::verify_chain(ca, &chain_rest, &own_root, None) {
+            } else if let Err(e) = pki::verify_chain_cached(ca, &chain_rest, &own_root, None, sig) {
                 report.push(chain_finding(
                     at,
                     "ca-cert.pem",
@@ -720,7 +744,8 @@ fn role(
                 }
             }
             if !a.root_trust.is_empty() {
-                if let Err(e) = pki::verify_chain(ca, &chain_rest, &a.root_trust, None) {
+                if let Err(e) = pki::verify_chain_cached(ca, &chain_rest, &a.root_trust, None, sig)
+                {
                     let roots: Vec<String> = a
                         .root_trust
                         .iter()
@@ -748,11 +773,17 @@ fn role(
 }
 
 /// The chain of `key` (leaf first, then its bundle) must lead to the secret's own `ca.crt`.
-fn chain_to_own_ca(at: &At<'_>, p: &Parsed, key: &str, report: &mut Report) {
+fn chain_to_own_ca(
+    at: &At<'_>,
+    p: &Parsed,
+    key: &str,
+    report: &mut Report,
+    sig: &pki::SignatureCache,
+) {
     let (Some(leaf), Some(ca)) = (first(p, key), p.certs.get("ca.crt")) else {
         return;
     };
-    if let Err(e) = pki::verify_chain(leaf, &rest(p, key), ca, None) {
+    if let Err(e) = pki::verify_chain_cached(leaf, &rest(p, key), ca, None, sig) {
         report.push(chain_finding(
             at,
             key,

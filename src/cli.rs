@@ -249,7 +249,11 @@ pub struct VerifyArgs {
 pub struct AuditArgs {
     /// A cluster's secrets: [NAME=]FILE as printed by kubectl get -o yaml|json. Repeatable;
     /// NAME (default: the file's stem) must be the cluster's registered name.
-    #[arg(long = "from", value_name = "[NAME=]FILE", required_unless_present = "contexts")]
+    #[arg(
+        long = "from",
+        value_name = "[NAME=]FILE",
+        required_unless_present = "contexts"
+    )]
     pub from: Vec<String>,
     /// A live cluster: [NAME=]CONTEXT of the kubeconfig. Repeatable; NAME defaults to the
     /// context.
@@ -485,7 +489,10 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome> {
                 let rt = runtime()?;
                 for spec in &a.contexts {
                     let (name, ctx) = commands::audit::split_named(spec);
-                    let target = crate::cluster::Target { kubeconfig: a.kubeconfig.clone(), context: Some(ctx.clone()) };
+                    let target = crate::cluster::Target {
+                        kubeconfig: a.kubeconfig.clone(),
+                        context: Some(ctx.clone()),
+                    };
                     let inv = rt.block_on(async {
                         let c = crate::cluster::Cluster::connect(&target).await?;
                         let inv = c.read_inventory(&a.select.options()).await;
@@ -512,7 +519,11 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome> {
                 allow_invalid: a.allow_invalid,
                 to_manifests: a.to_manifests.clone(),
             };
-            let name = a.archive.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = a
+                .archive
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             let r = if opts.to_manifests.is_some() {
                 runtime()?.block_on(commands::restore::run(&opened, &name, None, &opts, now))?
             } else {
@@ -521,7 +532,8 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome> {
                     commands::restore::run(&opened, &name, Some(&c), &opts, now).await
                 })?
             };
-            commands::restore::render(out, &r, a.format, cli.verbose > 0).map(|_| Outcome::from_ok(r.ok))
+            commands::restore::render(out, &r, a.format, cli.verbose > 0)
+                .map(|_| Outcome::from_ok(r.ok))
         }
         Command::Verify(a) => {
             let check = a.check.options(now);
@@ -624,9 +636,33 @@ mod tests {
         ])
         .is_err());
         assert!(parse(&["backup", "--from", "m"]).is_err(), "-o is required");
-        let file_and_cluster = ["backup", "--from", "m", "--context", "c", "-r", "age1x", "-o", "x"];
-        assert!(parse(&file_and_cluster).is_err(), "a file or a cluster, not both");
-        let c = parse(&["backup", "--context", "mgmt", "--kubeconfig", "k", "-r", "age1x", "-o", "x"]).unwrap();
+        let file_and_cluster = [
+            "backup",
+            "--from",
+            "m",
+            "--context",
+            "c",
+            "-r",
+            "age1x",
+            "-o",
+            "x",
+        ];
+        assert!(
+            parse(&file_and_cluster).is_err(),
+            "a file or a cluster, not both"
+        );
+        let c = parse(&[
+            "backup",
+            "--context",
+            "mgmt",
+            "--kubeconfig",
+            "k",
+            "-r",
+            "age1x",
+            "-o",
+            "x",
+        ])
+        .unwrap();
         let Command::Backup(b) = c.command else {
             panic!()
         };
@@ -672,8 +708,27 @@ mod tests {
 
     #[test]
     fn restore_flags() {
-        let c = parse(&["restore", "a.age", "-i", "k", "--context", "mgmt", "--only", "relay-server-tls-secret", "--namespace-map", "gloo-mesh=drill", "--dry-run", "--replace", "--allow-invalid", "--output", "json"]).unwrap();
-        let Command::Restore(r) = c.command else { panic!() };
+        let c = parse(&[
+            "restore",
+            "a.age",
+            "-i",
+            "k",
+            "--context",
+            "mgmt",
+            "--only",
+            "relay-server-tls-secret",
+            "--namespace-map",
+            "gloo-mesh=drill",
+            "--dry-run",
+            "--replace",
+            "--allow-invalid",
+            "--output",
+            "json",
+        ])
+        .unwrap();
+        let Command::Restore(r) = c.command else {
+            panic!()
+        };
         assert!(r.dry_run && r.replace && r.allow_invalid);
         assert_eq!(r.namespace_map, ["gloo-mesh=drill"]);
         assert!(parse(&["restore", "a.age", "--to-manifests", "d", "--context", "c"]).is_err());

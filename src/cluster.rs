@@ -19,7 +19,10 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::secret::{SecretId, SecretRecord};
-use crate::select::{SelectOptions, ISTIO_NAMESPACE, RELAY_CLIENT, RELAY_ROOT, RELAY_SERVER, RELAY_SIGNING, RELAY_TOKEN, CACERTS};
+use crate::select::{
+    SelectOptions, CACERTS, ISTIO_NAMESPACE, RELAY_CLIENT, RELAY_ROOT, RELAY_SERVER, RELAY_SIGNING,
+    RELAY_TOKEN,
+};
 use crate::source::{Inventory, Origin, RootTrustPolicy};
 
 /// Which cluster to talk to: a kubeconfig (default `KUBECONFIG` or `~/.kube/config`, then the
@@ -62,27 +65,60 @@ enum Got<T> {
 
 /// The group, version and plural of Gloo Mesh's RootTrustPolicy.
 pub fn root_trust_policy_resource() -> ApiResource {
-    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("admin.gloo.solo.io", "v2", "RootTrustPolicy"), "roottrustpolicies")
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("admin.gloo.solo.io", "v2", "RootTrustPolicy"),
+        "roottrustpolicies",
+    )
 }
 
 impl Cluster {
     /// Connects (nothing is sent until the first call).
     pub async fn connect(target: &Target) -> Result<Cluster> {
-        let label = target.context.clone().unwrap_or_else(|| "current context".into());
-        let err = |message: String| Error::Cluster { cluster: label.clone(), message };
+        let label = target
+            .context
+            .clone()
+            .unwrap_or_else(|| "current context".into());
+        let err = |message: String| Error::Cluster {
+            cluster: label.clone(),
+            message,
+        };
         let config = if target.kubeconfig.is_none() && target.context.is_none() {
             kube::Config::infer().await.map_err(|e| err(format!("no usable kubeconfig or in-cluster service account ({e}); pass --kubeconfig or --context")))?
         } else {
             let kc = match &target.kubeconfig {
-                Some(p) => Kubeconfig::read_from(p).map_err(|e| err(format!("cannot read kubeconfig {} ({e})", p.display())))?,
-                None => Kubeconfig::read().map_err(|e| err(format!("cannot read the kubeconfig ({e}); pass --kubeconfig")))?,
+                Some(p) => Kubeconfig::read_from(p)
+                    .map_err(|e| err(format!("cannot read kubeconfig {} ({e})", p.display())))?,
+                None => Kubeconfig::read().map_err(|e| {
+                    err(format!(
+                        "cannot read the kubeconfig ({e}); pass --kubeconfig"
+                    ))
+                })?,
             };
-            let opts = KubeConfigOptions { context: target.context.clone(), ..Default::default() };
-            kube::Config::from_custom_kubeconfig(kc, &opts).await.map_err(|e| err(format!("cannot use the kubeconfig ({e}); is the context name right?")))?
+            let opts = KubeConfigOptions {
+                context: target.context.clone(),
+                ..Default::default()
+            };
+            kube::Config::from_custom_kubeconfig(kc, &opts)
+                .await
+                .map_err(|e| {
+                    err(format!(
+                        "cannot use the kubeconfig ({e}); is the context name right?"
+                    ))
+                })?
         };
-        let server = config.cluster_url.to_string().trim_end_matches('/').to_string();
-        let client = kube::Client::try_from(config).map_err(|e| err(format!("cannot build a client ({e})")))?;
-        Ok(Cluster { client, context: target.context.clone(), server, calls: Mutex::new(Vec::new()) })
+        let server = config
+            .cluster_url
+            .to_string()
+            .trim_end_matches('/')
+            .to_string();
+        let client = kube::Client::try_from(config)
+            .map_err(|e| err(format!("cannot build a client ({e})")))?;
+        Ok(Cluster {
+            client,
+            context: target.context.clone(),
+            server,
+            calls: Mutex::new(Vec::new()),
+        })
     }
 
     /// The name used in messages: the context, or the server URL.
@@ -96,7 +132,10 @@ impl Cluster {
     }
 
     fn record(&self, verb: &'static str, what: impl Into<String>) {
-        self.calls.lock().expect("calls lock").push(ApiCall { verb, what: what.into() });
+        self.calls.lock().expect("calls lock").push(ApiCall {
+            verb,
+            what: what.into(),
+        });
     }
 
     fn api_error(&self, object: &str, e: kube::Error) -> Error {
@@ -106,7 +145,10 @@ impl Cluster {
             kube::Error::Api(s) => format!("{object}: {} ({} {})", s.message, s.code, s.reason),
             other => format!("{object}: cannot reach the API server at {} ({other}); is it running and is the kubeconfig right?", self.server),
         };
-        Error::Cluster { cluster: self.name(), message }
+        Error::Cluster {
+            cluster: self.name(),
+            message,
+        }
     }
 
     /// Lists the secrets of a namespace; `None` when RBAC forbids listing.
@@ -158,7 +200,11 @@ impl Cluster {
     pub async fn cluster_uid(&self) -> Option<String> {
         self.record("get", "namespace kube-system");
         let api: Api<Namespace> = Api::all(self.client.clone());
-        api.get_opt("kube-system").await.ok().flatten().and_then(|n| n.metadata.uid)
+        api.get_opt("kube-system")
+            .await
+            .ok()
+            .flatten()
+            .and_then(|n| n.metadata.uid)
     }
 
     /// RootTrustPolicies of all namespaces (or of `ns` when listing cluster-wide is
@@ -199,10 +245,22 @@ impl Cluster {
         let policies = policies.unwrap_or_default();
         // Namespaces to read and the names that matter in each, for the GET fallback.
         let mut wanted: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        for name in [RELAY_SERVER, RELAY_SIGNING, RELAY_ROOT, RELAY_TOKEN, RELAY_CLIENT] {
-            wanted.entry(ns.to_string()).or_default().insert(name.to_string());
+        for name in [
+            RELAY_SERVER,
+            RELAY_SIGNING,
+            RELAY_ROOT,
+            RELAY_TOKEN,
+            RELAY_CLIENT,
+        ] {
+            wanted
+                .entry(ns.to_string())
+                .or_default()
+                .insert(name.to_string());
         }
-        wanted.entry(ISTIO_NAMESPACE.to_string()).or_default().insert(CACERTS.to_string());
+        wanted
+            .entry(ISTIO_NAMESPACE.to_string())
+            .or_default()
+            .insert(CACERTS.to_string());
         for p in &policies {
             if let Some(id) = p.root_secret() {
                 wanted.entry(id.namespace).or_default().insert(id.name);
@@ -219,7 +277,10 @@ impl Cluster {
         for (namespace, names) in &wanted {
             match self.list_secrets(namespace).await? {
                 Some(items) => {
-                    if items.is_empty() && namespace == ns && self.namespace_exists(ns).await? == Some(false) {
+                    if items.is_empty()
+                        && namespace == ns
+                        && self.namespace_exists(ns).await? == Some(false)
+                    {
                         return Err(Error::Cluster {
                             cluster: self.name(),
                             message: format!("namespace {ns} does not exist; is Gloo Mesh installed there? (use --namespace)"),
@@ -261,7 +322,11 @@ impl Cluster {
             })
             .collect();
         Ok(Inventory {
-            origin: Origin::Cluster { context: self.context.clone(), server: self.server.clone(), cluster_uid },
+            origin: Origin::Cluster {
+                context: self.context.clone(),
+                server: self.server.clone(),
+                cluster_uid,
+            },
             secrets: records,
             policies,
             policies_known,
@@ -274,7 +339,10 @@ impl Cluster {
         let id = id_of(s);
         self.record("create", format!("secret {id}"));
         let api: Api<Secret> = Api::namespaced(self.client.clone(), &id.namespace);
-        api.create(&PostParams::default(), s).await.map(|_| ()).map_err(|e| self.api_error(&format!("create secret {id}"), e))
+        api.create(&PostParams::default(), s)
+            .await
+            .map(|_| ())
+            .map_err(|e| self.api_error(&format!("create secret {id}"), e))
     }
 
     /// Replaces a secret (same type), guarded by the resourceVersion that was read.
@@ -282,17 +350,26 @@ impl Cluster {
         let id = id_of(s);
         self.record("update", format!("secret {id}"));
         let api: Api<Secret> = Api::namespaced(self.client.clone(), &id.namespace);
-        api.replace(&id.name, &PostParams::default(), s).await.map(|_| ()).map_err(|e| self.api_error(&format!("update secret {id}"), e))
+        api.replace(&id.name, &PostParams::default(), s)
+            .await
+            .map(|_| ())
+            .map_err(|e| self.api_error(&format!("update secret {id}"), e))
     }
 
     /// Deletes a secret.
     pub async fn delete_secret(&self, id: &SecretId) -> Result<()> {
         self.record("delete", format!("secret {id}"));
         let api: Api<Secret> = Api::namespaced(self.client.clone(), &id.namespace);
-        api.delete(&id.name, &DeleteParams::default()).await.map(|_| ()).map_err(|e| self.api_error(&format!("delete secret {id}"), e))
+        api.delete(&id.name, &DeleteParams::default())
+            .await
+            .map(|_| ())
+            .map_err(|e| self.api_error(&format!("delete secret {id}"), e))
     }
 }
 
 fn id_of(s: &Secret) -> SecretId {
-    SecretId::new(s.metadata.namespace.clone().unwrap_or_default(), s.metadata.name.clone().unwrap_or_default())
+    SecretId::new(
+        s.metadata.namespace.clone().unwrap_or_default(),
+        s.metadata.name.clone().unwrap_or_default(),
+    )
 }

@@ -546,6 +546,29 @@ fn key_id<'a>(c: &'a X509Certificate<'_>, subject: bool) -> Option<&'a [u8]> {
         })
 }
 
+/// Remembers signature verdicts within one run of the checks, where the same root signs and
+/// is checked many times (a management set verifies each relay-root signature 3 times).
+#[derive(Default)]
+pub struct SignatureCache {
+    verdicts: std::cell::RefCell<std::collections::HashMap<(Vec<u8>, Vec<u8>), bool>>,
+}
+
+impl SignatureCache {
+    /// `issued_by`, remembered by the two certificates' DER.
+    pub fn issued_by(&self, child: &Cert, issuer: &Cert) -> bool {
+        let key = (child.der.clone(), issuer.der.clone());
+        if let Some(v) = self.verdicts.borrow().get(&key) {
+            return *v;
+        }
+        let v = match (child.parse(), issuer.parse()) {
+            (Ok(c), Ok(i)) => issued_by(&c, &i),
+            _ => false,
+        };
+        self.verdicts.borrow_mut().insert(key, v);
+        v
+    }
+}
+
 /// True when `issuer` issued `child`: names match, key identifiers agree when both are
 /// present, and the signature verifies with the issuer's key.
 pub fn issued_by(child: &X509Certificate<'_>, issuer: &X509Certificate<'_>) -> bool {
@@ -580,12 +603,23 @@ pub fn verify_chain(
     anchors: &[Cert],
     at: Option<DateTime<Utc>>,
 ) -> Result<Chain, ChainError> {
+    verify_chain_cached(leaf, intermediates, anchors, at, &SignatureCache::default())
+}
+
+/// [`verify_chain`] with signature verdicts shared through `cache`.
+pub fn verify_chain_cached(
+    leaf: &Cert,
+    intermediates: &[Cert],
+    anchors: &[Cert],
+    at: Option<DateTime<Utc>>,
+    cache: &SignatureCache,
+) -> Result<Chain, ChainError> {
     let mut path = vec![leaf.clone()];
     loop {
         let current = path.last().expect("non-empty").clone();
         let cur = current.parse().map_err(|_| ChainError::TooLong(0))?;
         // Reached a trusted, self-signed anchor?
-        if anchors.contains(&current) && is_self_signed(&cur) {
+        if anchors.contains(&current) && cache.issued_by(&current, &current) {
             break;
         }
         if path.len() > MAX_CHAIN {
@@ -596,7 +630,7 @@ pub fn verify_chain(
             .iter()
             .chain(intermediates)
             .filter(|c| !path.contains(c))
-            .find(|c| c.parse().map(|p| issued_by(&cur, &p)).unwrap_or(false));
+            .find(|c| cache.issued_by(&current, c));
         match next {
             Some(n) => path.push(n.clone()),
             None => {

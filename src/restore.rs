@@ -39,7 +39,10 @@ pub enum Action {
 
 impl std::fmt::Display for Action {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let s = serde_json::to_value(self).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        let s = serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
         f.write_str(&s)
     }
 }
@@ -80,11 +83,16 @@ pub struct Options {
 }
 
 /// The secrets to restore, renamed into their target namespaces.
-pub fn targets(secrets: &[Selected], opts: &Options) -> Result<Vec<(Option<SecretId>, SecretRecord)>> {
+pub fn targets(
+    secrets: &[Selected],
+    opts: &Options,
+) -> Result<Vec<(Option<SecretId>, SecretRecord)>> {
     for o in &opts.only {
         let known = secrets.iter().any(|s| matches_only(&s.record.id, o));
         if !known {
-            return Err(Error::Usage(format!("--only {o}: the archive holds no such secret (see trustkeep inspect)")));
+            return Err(Error::Usage(format!(
+                "--only {o}: the archive holds no such secret (see trustkeep inspect)"
+            )));
         }
     }
     Ok(secrets
@@ -111,10 +119,16 @@ pub fn parse_namespace_map(specs: &[String]) -> Result<BTreeMap<String, String>>
     let mut m = BTreeMap::new();
     for s in specs {
         match s.split_once('=') {
-            Some((a, b)) if crate::secret::valid_object_name(a) && crate::secret::valid_object_name(b) => {
+            Some((a, b))
+                if crate::secret::valid_object_name(a) && crate::secret::valid_object_name(b) =>
+            {
                 m.insert(a.to_string(), b.to_string());
             }
-            _ => return Err(Error::Usage(format!("--namespace-map {s}: expected FROM=TO, two namespace names"))),
+            _ => {
+                return Err(Error::Usage(format!(
+                    "--namespace-map {s}: expected FROM=TO, two namespace names"
+                )))
+            }
         }
     }
     Ok(m)
@@ -124,15 +138,26 @@ pub fn parse_namespace_map(specs: &[String]) -> Result<BTreeMap<String, String>>
 fn differences(want: &SecretRecord, live: &SecretRecord) -> Option<String> {
     let mut diffs = Vec::new();
     if want.type_ != live.type_ {
-        diffs.push(format!("type differs (live {}, archived {})", live.type_, want.type_));
+        diffs.push(format!(
+            "type differs (live {}, archived {})",
+            live.type_, want.type_
+        ));
     }
-    let keys: std::collections::BTreeSet<&String> = want.data.keys().chain(live.data.keys()).collect();
-    let changed: Vec<&str> = keys.into_iter().filter(|k| want.data.get(*k) != live.data.get(*k)).map(|k| k.as_str()).collect();
+    let keys: std::collections::BTreeSet<&String> =
+        want.data.keys().chain(live.data.keys()).collect();
+    let changed: Vec<&str> = keys
+        .into_iter()
+        .filter(|k| want.data.get(*k) != live.data.get(*k))
+        .map(|k| k.as_str())
+        .collect();
     if !changed.is_empty() {
         diffs.push(format!("data differs in {}", changed.join(", ")));
     }
     let missing = |a: &BTreeMap<String, String>, b: &BTreeMap<String, String>| -> Vec<String> {
-        a.iter().filter(|(k, v)| k.as_str() != SOURCE_ANNOTATION && b.get(*k) != Some(v)).map(|(k, _)| k.clone()).collect()
+        a.iter()
+            .filter(|(k, v)| k.as_str() != SOURCE_ANNOTATION && b.get(*k) != Some(v))
+            .map(|(k, _)| k.clone())
+            .collect()
     };
     let l = missing(&want.labels, &live.labels);
     if !l.is_empty() {
@@ -140,7 +165,10 @@ fn differences(want: &SecretRecord, live: &SecretRecord) -> Option<String> {
     }
     let a = missing(&want.annotations, &live.annotations);
     if !a.is_empty() {
-        diffs.push(format!("annotations missing or different: {}", a.join(", ")));
+        diffs.push(format!(
+            "annotations missing or different: {}",
+            a.join(", ")
+        ));
     }
     (!diffs.is_empty()).then(|| diffs.join("; "))
 }
@@ -149,11 +177,20 @@ fn notes(r: &SecretRecord) -> String {
     if r.owner_references.is_empty() {
         String::new()
     } else {
-        format!("; owner references ({}) are not restored", r.owner_references.join(", "))
+        format!(
+            "; owner references ({}) are not restored",
+            r.owner_references.join(", ")
+        )
     }
 }
 
-fn item(archived: Option<SecretId>, record: SecretRecord, action: Action, reason: String, live_rv: Option<String>) -> Item {
+fn item(
+    archived: Option<SecretId>,
+    record: SecretRecord,
+    action: Action,
+    reason: String,
+    live_rv: Option<String>,
+) -> Item {
     let reason = format!("{reason}{}", notes(&record));
     Item {
         secret: record.id.to_string(),
@@ -170,9 +207,14 @@ fn item(archived: Option<SecretId>, record: SecretRecord, action: Action, reason
 
 /// Plans against a live cluster: one LIST per target namespace (GETs when listing is
 /// forbidden).
-pub async fn plan(cluster: &Cluster, wanted: Vec<(Option<SecretId>, SecretRecord)>, opts: &Options) -> Result<Vec<Item>> {
+pub async fn plan(
+    cluster: &Cluster,
+    wanted: Vec<(Option<SecretId>, SecretRecord)>,
+    opts: &Options,
+) -> Result<Vec<Item>> {
     let mut live: BTreeMap<SecretId, SecretRecord> = BTreeMap::new();
-    let namespaces: std::collections::BTreeSet<String> = wanted.iter().map(|(_, r)| r.id.namespace.clone()).collect();
+    let namespaces: std::collections::BTreeSet<String> =
+        wanted.iter().map(|(_, r)| r.id.namespace.clone()).collect();
     for ns in &namespaces {
         match cluster.list_secrets(ns).await? {
             Some(items) => {
@@ -193,13 +235,37 @@ pub async fn plan(cluster: &Cluster, wanted: Vec<(Option<SecretId>, SecretRecord
     Ok(wanted
         .into_iter()
         .map(|(archived, r)| match live.get(&r.id) {
-            None => item(archived, r, Action::Create, "absent from the cluster".into(), None),
+            None => item(
+                archived,
+                r,
+                Action::Create,
+                "absent from the cluster".into(),
+                None,
+            ),
             Some(l) => {
                 let rv = l.resource_version.clone();
                 match differences(&r, l) {
-                    None => item(archived, r, Action::Unchanged, "identical type, data, labels and annotations".into(), rv),
-                    Some(d) if !opts.replace => item(archived, r, Action::Conflict, format!("exists and differs: {d}; refused without --replace"), rv),
-                    Some(d) if l.type_ != r.type_ => item(archived, r, Action::Recreate, format!("{d}; a type cannot be updated, so delete and create"), rv),
+                    None => item(
+                        archived,
+                        r,
+                        Action::Unchanged,
+                        "identical type, data, labels and annotations".into(),
+                        rv,
+                    ),
+                    Some(d) if !opts.replace => item(
+                        archived,
+                        r,
+                        Action::Conflict,
+                        format!("exists and differs: {d}; refused without --replace"),
+                        rv,
+                    ),
+                    Some(d) if l.type_ != r.type_ => item(
+                        archived,
+                        r,
+                        Action::Recreate,
+                        format!("{d}; a type cannot be updated, so delete and create"),
+                        rv,
+                    ),
                     Some(d) => item(archived, r, Action::Replace, d, rv),
                 }
             }
@@ -209,7 +275,18 @@ pub async fn plan(cluster: &Cluster, wanted: Vec<(Option<SecretId>, SecretRecord
 
 /// Plans writing manifests instead of touching a cluster.
 pub fn plan_manifests(wanted: Vec<(Option<SecretId>, SecretRecord)>) -> Vec<Item> {
-    wanted.into_iter().map(|(a, r)| item(a, r, Action::Write, "manifest for review or GitOps".into(), None)).collect()
+    wanted
+        .into_iter()
+        .map(|(a, r)| {
+            item(
+                a,
+                r,
+                Action::Write,
+                "manifest for review or GitOps".into(),
+                None,
+            )
+        })
+        .collect()
 }
 
 /// Marks every item blocked (the checks found errors).
@@ -222,7 +299,10 @@ pub fn block(items: &mut [Item], why: &str) {
 
 /// The annotation every restored object carries.
 pub fn provenance(archive_name: &str, created: &str) -> BTreeMap<String, String> {
-    BTreeMap::from([(SOURCE_ANNOTATION.to_string(), format!("{archive_name} ({created})"))])
+    BTreeMap::from([(
+        SOURCE_ANNOTATION.to_string(),
+        format!("{archive_name} ({created})"),
+    )])
 }
 
 /// Carries out the plan on the cluster, secret by secret.
@@ -260,7 +340,11 @@ pub async fn apply(cluster: &Cluster, items: &mut [Item], extra: &BTreeMap<Strin
 
 /// Writes each planned secret as `DIR/<namespace>/<name>.yaml` (files 0600), refusing to
 /// overwrite existing files.
-pub fn write_manifests(dir: &Path, items: &mut [Item], extra: &BTreeMap<String, String>) -> Result<Vec<PathBuf>> {
+pub fn write_manifests(
+    dir: &Path,
+    items: &mut [Item],
+    extra: &BTreeMap<String, String>,
+) -> Result<Vec<PathBuf>> {
     let mut written = Vec::new();
     for it in items.iter_mut().filter(|i| i.action == Action::Write) {
         let sub = dir.join(&it.record.id.namespace);
@@ -268,7 +352,8 @@ pub fn write_manifests(dir: &Path, items: &mut [Item], extra: &BTreeMap<String, 
         b.recursive(true);
         #[cfg(unix)]
         std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
-        b.create(&sub).map_err(|e| Error::io("cannot create directory", &sub, e))?;
+        b.create(&sub)
+            .map_err(|e| Error::io("cannot create directory", &sub, e))?;
         let path = sub.join(format!("{}.yaml", it.record.id.name));
         let yaml = archive::secret_yaml(&it.record, extra)?;
         archive::write_atomic(&path, yaml.as_bytes(), false)?;
@@ -303,25 +388,39 @@ mod tests {
         assert_eq!(differences(&a, &a), None);
         let mut live = rec("Opaque", b"y");
         live.labels.clear();
-        live.annotations.insert(SOURCE_ANNOTATION.into(), "old".into());
+        live.annotations
+            .insert(SOURCE_ANNOTATION.into(), "old".into());
         let d = differences(&a, &live).unwrap();
         assert_eq!(d, "type differs (live Opaque, archived kubernetes.io/tls); data differs in tls.crt; labels missing or different: a");
         // Extra live labels and our own provenance annotation do not count.
         let mut live = a.clone();
         live.labels.insert("extra".into(), "x".into());
-        live.annotations.insert(SOURCE_ANNOTATION.into(), "old".into());
+        live.annotations
+            .insert(SOURCE_ANNOTATION.into(), "old".into());
         assert_eq!(differences(&a, &live), None);
     }
 
     #[test]
     fn only_and_namespace_map() {
-        let s = vec![Selected { role: crate::select::Role::RelayServer, record: rec("Opaque", b"x") }];
-        let opts = Options { namespace_map: parse_namespace_map(&["gloo-mesh=drill".into()]).unwrap(), ..Default::default() };
+        let s = vec![Selected {
+            role: crate::select::Role::RelayServer,
+            record: rec("Opaque", b"x"),
+        }];
+        let opts = Options {
+            namespace_map: parse_namespace_map(&["gloo-mesh=drill".into()]).unwrap(),
+            ..Default::default()
+        };
         let t = targets(&s, &opts).unwrap();
         assert_eq!(t[0].1.id.to_string(), "drill/s");
         assert_eq!(t[0].0.as_ref().unwrap().to_string(), "gloo-mesh/s");
-        let bad = Options { only: vec!["nope".into()], ..Default::default() };
-        assert!(targets(&s, &bad).unwrap_err().to_string().contains("--only nope"));
+        let bad = Options {
+            only: vec!["nope".into()],
+            ..Default::default()
+        };
+        assert!(targets(&s, &bad)
+            .unwrap_err()
+            .to_string()
+            .contains("--only nope"));
         assert!(parse_namespace_map(&["x".into()]).is_err());
     }
 }

@@ -9,7 +9,10 @@
 
 use base64::Engine;
 use chrono::{DateTime, Datelike, Duration, Utc};
-use rcgen::{BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose,
+};
 use serde_json::{json, Value};
 
 /// Generated objects for each cluster.
@@ -40,7 +43,8 @@ mod time_like {
 }
 
 fn params(cn: &str, o: &str, sans: &[&str], now: DateTime<Utc>, days: i64) -> CertificateParams {
-    let mut p = CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>()).expect("valid SANs");
+    let mut p = CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        .expect("valid SANs");
     let mut dn = DistinguishedName::new();
     dn.push(DnType::OrganizationName, o);
     dn.push(DnType::CommonName, cn);
@@ -59,17 +63,32 @@ fn key() -> KeyPair {
 fn root(cn: &str, o: &str, now: DateTime<Utc>) -> Ca {
     let mut p = params(cn, o, &[], now, 3650);
     p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    p.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     let k = key();
     let pem = p.self_signed(&k).expect("self-signed root").pem();
-    Ca { params: p, key: k, pem }
+    Ca {
+        params: p,
+        key: k,
+        pem,
+    }
 }
 
 fn issue(mut p: CertificateParams, by: &Ca) -> Ca {
     p.use_authority_key_identifier_extension = true;
     let k = key();
-    let pem = p.signed_by(&k, &by.issuer()).expect("signed certificate").pem();
-    Ca { params: p, key: k, pem }
+    let pem = p
+        .signed_by(&k, &by.issuer())
+        .expect("signed certificate")
+        .pem();
+    Ca {
+        params: p,
+        key: k,
+        pem,
+    }
 }
 
 fn b64(s: &str) -> String {
@@ -77,7 +96,10 @@ fn b64(s: &str) -> String {
 }
 
 fn secret(ns: &str, name: &str, type_: &str, labels: Value, data: &[(&str, String)]) -> Value {
-    let data: serde_json::Map<String, Value> = data.iter().map(|(k, v)| (k.to_string(), Value::String(b64(v)))).collect();
+    let data: serde_json::Map<String, Value> = data
+        .iter()
+        .map(|(k, v)| (k.to_string(), Value::String(b64(v))))
+        .collect();
     json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": ns, "labels": labels}, "type": type_, "data": data})
 }
 
@@ -87,22 +109,77 @@ pub fn generate(now: DateTime<Utc>, workloads: usize) -> SampleSetup {
     let relay_root = root("relay-root-ca", O, now);
     let mut p = params("gloo-mesh-mgmt-server", O, &["*.gloo-mesh"], now, 365);
     p.is_ca = IsCa::ExplicitNoCa;
-    p.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
-    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth, ExtendedKeyUsagePurpose::ServerAuth];
+    p.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
+    p.extended_key_usages = vec![
+        ExtendedKeyUsagePurpose::ClientAuth,
+        ExtendedKeyUsagePurpose::ServerAuth,
+    ];
     let server = issue(p, &relay_root);
     let mut p = params("relay-tls-signing-ca", O, &["*.gloo-mesh"], now, 3650);
     p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    p.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment, KeyUsagePurpose::KeyCertSign];
+    p.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+        KeyUsagePurpose::KeyCertSign,
+    ];
     let signing = issue(p, &relay_root);
     let istio_root = root("Root CA", "Istio", now);
     let token = uuid::Uuid::new_v4().simple().to_string();
     let labels = json!({"app": "gloo-mesh-mgmt-server"});
     let mgmt = vec![
-        secret("gloo-mesh", "relay-root-tls-secret", "Opaque", labels.clone(), &[("ca.crt", relay_root.pem.clone()), ("tls.crt", relay_root.pem.clone()), ("tls.key", relay_root.key.serialize_pem())]),
-        secret("gloo-mesh", "relay-server-tls-secret", "kubernetes.io/tls", labels.clone(), &[("tls.crt", server.pem.clone()), ("tls.key", server.key.serialize_pem()), ("ca.crt", relay_root.pem.clone())]),
-        secret("gloo-mesh", "relay-tls-signing-secret", "kubernetes.io/tls", labels.clone(), &[("tls.crt", signing.pem.clone()), ("tls.key", signing.key.serialize_pem()), ("ca.crt", relay_root.pem.clone())]),
-        secret("gloo-mesh", "relay-identity-token-secret", "Opaque", labels, &[("token", token.clone())]),
-        secret("gloo-mesh", "root-trust-policy.gloo-mesh", "certificates.mesh.gloo.solo.io/generated_signing_cert", json!({"owner.gloo.solo.io/name": "root-trust-policy"}), &[("root-cert.pem", istio_root.pem.clone()), ("key.pem", istio_root.key.serialize_pem())]),
+        secret(
+            "gloo-mesh",
+            "relay-root-tls-secret",
+            "Opaque",
+            labels.clone(),
+            &[
+                ("ca.crt", relay_root.pem.clone()),
+                ("tls.crt", relay_root.pem.clone()),
+                ("tls.key", relay_root.key.serialize_pem()),
+            ],
+        ),
+        secret(
+            "gloo-mesh",
+            "relay-server-tls-secret",
+            "kubernetes.io/tls",
+            labels.clone(),
+            &[
+                ("tls.crt", server.pem.clone()),
+                ("tls.key", server.key.serialize_pem()),
+                ("ca.crt", relay_root.pem.clone()),
+            ],
+        ),
+        secret(
+            "gloo-mesh",
+            "relay-tls-signing-secret",
+            "kubernetes.io/tls",
+            labels.clone(),
+            &[
+                ("tls.crt", signing.pem.clone()),
+                ("tls.key", signing.key.serialize_pem()),
+                ("ca.crt", relay_root.pem.clone()),
+            ],
+        ),
+        secret(
+            "gloo-mesh",
+            "relay-identity-token-secret",
+            "Opaque",
+            labels,
+            &[("token", token.clone())],
+        ),
+        secret(
+            "gloo-mesh",
+            "root-trust-policy.gloo-mesh",
+            "certificates.mesh.gloo.solo.io/generated_signing_cert",
+            json!({"owner.gloo.solo.io/name": "root-trust-policy"}),
+            &[
+                ("root-cert.pem", istio_root.pem.clone()),
+                ("key.pem", istio_root.key.serialize_pem()),
+            ],
+        ),
         json!({"apiVersion": "admin.gloo.solo.io/v2", "kind": "RootTrustPolicy", "metadata": {"name": "root-trust-policy", "namespace": "gloo-mesh"}, "spec": {"config": {"autoRestartPods": true, "mgmtServerCa": {"generated": {}}}}}),
     ];
     let workloads = (1..=workloads)
@@ -157,7 +234,13 @@ mod tests {
             let sel = select(&inv, &SelectOptions::default());
             snaps.push(Snapshot::new(&inv, sel, name, now));
         }
-        let r = check(&snaps, &CheckOptions { at: now, warn_days: 30 });
+        let r = check(
+            &snaps,
+            &CheckOptions {
+                at: now,
+                warn_days: 30,
+            },
+        );
         assert!(r.report.findings.is_empty(), "{:#?}", r.report.findings);
         assert_eq!(r.certificates.len(), 23);
     }

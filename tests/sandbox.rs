@@ -1,1 +1,1124 @@
-//! Sandbox API server tests (being written).
+//! The sandbox Kubernetes API server, driven as clients drive real clusters: the `kube` crate
+//! in-process, and kubectl (ignored unless kubectl is installed) against an in-process
+//! sandbox or the `trustkeep sandbox` binary.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::ByteString;
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch,
+    PatchParams, PostParams,
+};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::Client;
+use serde_json::{json, Value};
+use trustkeep::sandbox::{load_objects, Forbid, Options, Sandbox, SandboxError};
+
+use crate::util::{ext, fixture, run, Run};
+
+const NS: &str = "gloo-mesh";
+const SERVER_TLS: &str = "relay-server-tls-secret";
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Runtime::new().expect("tokio runtime")
+}
+
+fn sample_objects() -> Vec<Value> {
+    let text = std::fs::read_to_string(fixture("sample/mgmt.yaml")).expect("sample fixture");
+    load_objects(&text).expect("sample objects")
+}
+
+/// A field of the sample's Secret `name` in gloo-mesh (base64, as stored).
+fn sample_data(name: &str, key: &str) -> String {
+    sample_objects()
+        .into_iter()
+        .find(|o| o["kind"] == "Secret" && o["metadata"]["name"] == name)
+        .and_then(|o| o["data"][key].as_str().map(str::to_string))
+        .unwrap_or_else(|| panic!("sample has no {name} {key}"))
+}
+
+async fn client_with(kubeconfig: &str) -> Client {
+    let kc = Kubeconfig::from_yaml(kubeconfig).expect("kubeconfig parses");
+    let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .expect("kube config");
+    Client::try_from(config).expect("kube client")
+}
+
+async fn client(sb: &Sandbox) -> Client {
+    client_with(&sb.kubeconfig("test")).await
+}
+
+/// A sandbox serving the sample management cluster, and a client for it.
+async fn sample() -> (Sandbox, Client) {
+    sandbox(Options {
+        objects: sample_objects(),
+        ..Options::default()
+    })
+    .await
+}
+
+async fn sandbox(opts: Options) -> (Sandbox, Client) {
+    let sb = Sandbox::start(opts).await.expect("sandbox starts");
+    let c = client(&sb).await;
+    (sb, c)
+}
+
+/// The Status of a failed call.
+fn status(e: kube::Error) -> Box<kube::core::Status> {
+    match e {
+        kube::Error::Api(s) => s,
+        other => panic!("expected an API error, got {other:?}"),
+    }
+}
+
+fn secret(name: &str, data: &[(&str, &str)]) -> Secret {
+    let mut s = Secret::default();
+    s.metadata.name = Some(name.to_string());
+    s.data = Some(
+        data.iter()
+            .map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec())))
+            .collect(),
+    );
+    s
+}
+
+fn rtp_resource() -> ApiResource {
+    ApiResource::from_gvk(&GroupVersionKind::gvk(
+        "admin.gloo.solo.io",
+        "v2",
+        "RootTrustPolicy",
+    ))
+}
+
+fn names(list: &kube::core::ObjectList<Secret>) -> Vec<String> {
+    list.items
+        .iter()
+        .filter_map(|s| s.metadata.name.clone())
+        .collect()
+}
+
+#[test]
+fn serves_the_loaded_sample() {
+    runtime().block_on(async {
+        let (sb, c) = sample().await;
+        let secrets: Api<Secret> = Api::namespaced(c.clone(), NS);
+        let list = secrets.list(&ListParams::default()).await.expect("list");
+        assert_eq!(names(&list).len(), 7, "{:?}", names(&list));
+        assert!(names(&list).contains(&SERVER_TLS.to_string()));
+        let list_rv: u64 = list
+            .metadata
+            .resource_version
+            .as_deref()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(
+            list_rv >= 923_440,
+            "the counter is above every loaded resourceVersion"
+        );
+
+        let all: Api<Secret> = Api::all(c.clone());
+        assert_eq!(
+            all.list(&ListParams::default()).await.unwrap().items.len(),
+            8
+        );
+
+        let tls = secrets.get(SERVER_TLS).await.expect("get");
+        let crt = &tls.data.as_ref().unwrap()["tls.crt"].0;
+        assert_eq!(STANDARD.encode(crt), sample_data(SERVER_TLS, "tls.crt"));
+        assert_eq!(tls.type_.as_deref(), Some("kubernetes.io/tls"));
+        assert_eq!(
+            tls.metadata.resource_version.as_deref(),
+            Some("471943"),
+            "kept as loaded"
+        );
+        assert_eq!(
+            tls.metadata.uid.as_deref(),
+            sb.secret(NS, SERVER_TLS).unwrap()["metadata"]["uid"].as_str()
+        );
+
+        let rtps: Api<DynamicObject> = Api::namespaced_with(c.clone(), NS, &rtp_resource());
+        let rtp = rtps.get("root-trust-policy").await.expect("rtp");
+        assert_eq!(rtp.data["spec"]["config"]["autoRestartPods"], true);
+        let all_rtps: Api<DynamicObject> = Api::all_with(c, &rtp_resource());
+        assert_eq!(
+            all_rtps
+                .list(&ListParams::default())
+                .await
+                .unwrap()
+                .items
+                .len(),
+            1
+        );
+        sb.shutdown().await;
+    });
+}
+
+#[test]
+fn namespaces_are_precreated_and_kube_system_identifies_the_cluster() {
+    runtime().block_on(async {
+        let (sb, c) = sample().await;
+        let namespaces: Api<Namespace> = Api::all(c.clone());
+        let mut names: Vec<String> = namespaces
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter_map(|n| n.metadata.name)
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            ["default", "gloo-mesh", "istio-system", "kube-system"]
+        );
+        let ks = namespaces.get("kube-system").await.unwrap();
+        assert_eq!(ks.metadata.uid.as_deref(), Some(sb.cluster_uid().as_str()));
+        let again = namespaces.get("kube-system").await.unwrap();
+        assert_eq!(again.metadata.uid, ks.metadata.uid, "stable");
+
+        let mut ns = Namespace::default();
+        ns.metadata.name = Some("drill".into());
+        let created = namespaces
+            .create(&PostParams::default(), &ns)
+            .await
+            .unwrap();
+        assert_eq!(created.status.unwrap().phase.as_deref(), Some("Active"));
+        let secrets: Api<Secret> = Api::namespaced(c, "drill");
+        secrets
+            .create(&PostParams::default(), &secret("s", &[("k", "v")]))
+            .await
+            .expect("create in the new namespace");
+        sb.shutdown().await;
+    });
+}
+
+#[test]
+fn create_sets_server_fields() {
+    runtime().block_on(async {
+        let (sb, c) = sample().await;
+        let secrets: Api<Secret> = Api::namespaced(c, NS);
+        let mut s = secret("new", &[]);
+        s.data = None;
+        s.string_data = Some([("password".to_string(), "hunter2".to_string())].into());
+        let created = secrets.create(&PostParams::default(), &s).await.unwrap();
+        let m = &created.metadata;
+        assert_eq!(
+            uuid::Uuid::parse_str(m.uid.as_deref().unwrap())
+                .unwrap()
+                .get_version_num(),
+            4
+        );
+        let rv: u64 = m.resource_version.as_deref().unwrap().parse().unwrap();
+        assert!(rv > 923_440);
+        let ts = m.creation_timestamp.as_ref().unwrap().0;
+        assert!((now_secs() - ts.as_second()).abs() < 60);
+        assert_eq!(created.type_.as_deref(), Some("Opaque"));
+        assert!(created.string_data.is_none());
+        assert_eq!(created.data.unwrap()["password"].0, b"hunter2");
+        let stored = sb.secret(NS, "new").unwrap();
+        assert_eq!(stored["data"]["password"], STANDARD.encode("hunter2"));
+        let raw_ts = stored["metadata"]["creationTimestamp"].as_str().unwrap();
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(raw_ts).is_ok()
+                && raw_ts.ends_with('Z')
+                && raw_ts.len() == 20,
+            "{raw_ts}"
+        );
+        sb.shutdown().await;
+    });
+}
+
+fn now_secs() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+#[test]
+fn replace_checks_resource_versions() {
+    runtime().block_on(async {
+        let (sb, c) = sample().await;
+        let secrets: Api<Secret> = Api::namespaced(c, NS);
+        let current = secrets.get(SERVER_TLS).await.unwrap();
+        let mut changed = current.clone();
+        changed.data.as_mut().unwrap().insert("extra".into(), ByteString(b"x".to_vec()));
+        let replaced = secrets.replace(SERVER_TLS, &PostParams::default(), &changed).await.unwrap();
+        assert_ne!(replaced.metadata.resource_version, current.metadata.resource_version);
+        assert_eq!(replaced.metadata.uid, current.metadata.uid);
+        assert_eq!(replaced.metadata.creation_timestamp, current.metadata.creation_timestamp);
+
+        // `changed` still carries the old resourceVersion.
+        let e = status(secrets.replace(SERVER_TLS, &PostParams::default(), &changed).await.unwrap_err());
+        assert_eq!((e.code, e.reason.as_str()), (409, "Conflict"));
+        assert_eq!(
+            e.message,
+            "Operation cannot be fulfilled on secrets \"relay-server-tls-secret\": the object has been modified; please apply your changes to the latest version and try again"
+        );
+
+        // No resourceVersion: an unconditional update.
+        let mut unconditional = replaced.clone();
+        unconditional.metadata.resource_version = None;
+        unconditional.data.as_mut().unwrap().remove("extra");
+        let done = secrets.replace(SERVER_TLS, &PostParams::default(), &unconditional).await.unwrap();
+        assert!(!done.data.unwrap().contains_key("extra"));
+
+        let e = status(secrets.replace("absent", &PostParams::default(), &secret("absent", &[])).await.unwrap_err());
+        assert_eq!(e.code, 404);
+        sb.shutdown().await;
+    });
+}
+
+#[test]
+fn create_errors_are_the_api_servers() {
+    runtime().block_on(async {
+        let (sb, c) = sample().await;
+        let secrets: Api<Secret> = Api::namespaced(c.clone(), NS);
+        let pp = PostParams::default();
+
+        let e = status(
+            secrets
+                .create(&pp, &secret(SERVER_TLS, &[]))
+                .await
+                .unwrap_err(),
+        );
+        assert_eq!((e.code, e.reason.as_str()), (409, "AlreadyExists"));
+        assert_eq!(
+            e.message,
+            "secrets \"relay-server-tls-secret\" already exists"
+        );
+
+        let mut tls = secret("half-tls", &[("tls.crt", "CERT")]);
+        tls.type_ = Some("kubernetes.io/tls".into());
+        let e = status(secrets.create(&pp, &tls).await.unwrap_err());
+        assert_eq!((e.code, e.reason.as_str()), (422, "Invalid"));
+        assert_eq!(
+            e.message,
+            "Secret \"half-tls\" is invalid: data[tls.key]: Required value"
+        );
+        let cause = &e.details.unwrap().causes[0];
+        assert_eq!(cause.field, "data[tls.key]");
+
+        let e = status(
+            secrets
+                .create(&pp, &secret("Bad_Name", &[]))
+                .await
+                .unwrap_err(),
+        );
+        assert_eq!(e.code, 422);
+        assert!(
+            e.message
+                .contains("metadata.name: Invalid value: \"Bad_Name\""),
+            "{}",
+            e.message
+        );
+
+        let e = status(
+            secrets
+                .create(&pp, &secret("k", &[("a/b", "x")]))
+                .await
+                .unwrap_err(),
+        );
+        assert_eq!(e.code, 422);
+        assert!(e.message.contains("data[a/b]"), "{}", e.message);
+
+        let elsewhere: Api<Secret> = Api::namespaced(c.clone(), "nope");
+        let e = status(elsewhere.create(&pp, &secret("x", &[])).await.unwrap_err());
+        assert_eq!((e.code, e.reason.as_str()), (404, "NotFound"));
+        assert_eq!(e.message, "namespaces \"nope\" not found");
+        let details = e.details.unwrap();
+        assert_eq!(
+            (details.name.as_str(), details.kind.as_str()),
+            ("nope", "namespaces")
+        );
+        assert!(elsewhere
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty());
+
+        let e = status(secrets.get("absent").await.unwrap_err());
+        assert_eq!(e.message, "secrets \"absent\" not found");
+
+        // Bad base64 cannot come from typed clients: send it as a dynamic object.
+        let raw: Api<DynamicObject> =
+            Api::namespaced_with(c, NS, &ApiResource::erase::<Secret>(&()));
+        let bad: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "bad-b64"}, "data": {"k": "not base64!"}
+        }))
+        .unwrap();
+        let e = status(raw.create(&pp, &bad).await.unwrap_err());
+        assert_eq!(e.code, 400);
+        assert!(e.message.contains("illegal base64 data"), "{}", e.message);
+        assert!(sb.secret(NS, "bad-b64").is_none());
+        sb.shutdown().await;
+    });
+}
+
+#[test]
+fn type_is_immutable() {
+    runtime().block_on(async {
+        let (sb, c) = sample().await;
+        let secrets: Api<Secret> = Api::namespaced(c, NS);
+        let mut s = secrets.get("relay-root-tls-secret").await.unwrap();
+        s.type_ = Some("kubernetes.io/tls".into());
+        let e = status(secrets.replace("relay-root-tls-secret", &PostParams::default(), &s).await.unwrap_err());
+        assert_eq!(e.code, 422);
+        assert_eq!(
+            e.message,
+            "Secret \"relay-root-tls-secret\" is invalid: type: Invalid value: \"kubernetes.io/tls\": field is immutable"
+        );
+        let patch = Patch::Merge(json!({"type": "Opaque"}));
+        let e = status(secrets.patch(SERVER_TLS, &PatchParams::default(), &patch).await.unwrap_err());
+        assert_eq!(e.code, 422);
+        assert!(e.message.ends_with("field is immutable"), "{}", e.message);
+        assert_eq!(sb.secret(NS, SERVER_TLS).unwrap()["type"], "kubernetes.io/tls");
+        sb.shutdown().await;
+    });
+}
+
+#[test]
+fn patches() {
+    runtime().block_on(async {
+        let (sb, c) = sample().await;
+        let secrets: Api<Secret> = Api::namespaced(c.clone(), NS);
+        let pp = PatchParams::default();
+        let before = secrets.get(SERVER_TLS).await.unwrap();
+
+        let merge = Patch::Merge(json!({"data": {"ca.crt": null, "note": STANDARD.encode("m")}}));
+        let p = secrets.patch(SERVER_TLS, &pp, &merge).await.unwrap();
+        let data = p.data.unwrap();
+        assert!(!data.contains_key("ca.crt"));
+        assert_eq!(data["note"].0, b"m");
+        assert_ne!(
+            p.metadata.resource_version,
+            before.metadata.resource_version
+        );
+
+        let strategic = Patch::Strategic(json!({"metadata": {"labels": {"drill": "yes"}}}));
+        let p = secrets.patch(SERVER_TLS, &pp, &strategic).await.unwrap();
+        assert_eq!(p.metadata.labels.unwrap()["drill"], "yes");
+
+        let ops = json!([
+            {"op": "test", "path": "/type", "value": "kubernetes.io/tls"},
+            {"op": "remove", "path": "/data/note"}
+        ]);
+        let p: Secret = c
+            .request(
+                http::Request::patch(format!("/api/v1/namespaces/{NS}/secrets/{SERVER_TLS}"))
+                    .header("content-type", "application/json-patch+json")
+                    .body(serde_json::to_vec(&ops).unwrap())
+                    .unwrap(),
+            )
+            .await
+            .expect("json patch");
+        assert!(!p.data.unwrap().contains_key("note"));
+
+        let stale = Patch::Merge(json!({"metadata": {"resourceVersion": "1"}, "data": {}}));
+        let e = status(secrets.patch(SERVER_TLS, &pp, &stale).await.unwrap_err());
+        assert_eq!(e.code, 409);
+
+        let apply = Patch::Apply(json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "applied", "namespace": NS}, "stringData": {"k": "v"}}));
+        let p = secrets
+            .patch("applied", &PatchParams::apply("trustkeep-test"), &apply)
+            .await
+            .expect("server-side apply creates");
+        assert_eq!(p.data.unwrap()["k"].0, b"v");
+
+        let e = status(secrets.patch("absent", &pp, &merge).await.unwrap_err());
+        assert_eq!(e.code, 404);
+        sb.shutdown().await;
+    });
+}
+
+#[test]
+fn delete_and_dry_runs() {
+    runtime().block_on(async {
+        let (sb, c) = sample().await;
+        let secrets: Api<Secret> = Api::namespaced(c, NS);
+        let dry = secrets
+            .delete(
+                SERVER_TLS,
+                &DeleteParams {
+                    dry_run: true,
+                    ..DeleteParams::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert!(dry.is_right());
+        assert!(
+            sb.secret(NS, SERVER_TLS).is_some(),
+            "a dry run deletes nothing"
+        );
+
+        let pp = PostParams {
+            dry_run: true,
+            ..PostParams::default()
+        };
+        let created = secrets
+            .create(&pp, &secret("dry", &[("k", "v")]))
+            .await
+            .unwrap();
+        assert!(created.metadata.uid.is_some());
+        assert!(sb.secret(NS, "dry").is_none(), "a dry run creates nothing");
+
+        let deleted = secrets
+            .delete(SERVER_TLS, &DeleteParams::default())
+            .await
+            .unwrap();
+        let status_ok = deleted.right().expect("a Status");
+        assert_eq!(status_ok.details.unwrap().name, SERVER_TLS);
+        assert!(sb.secret(NS, SERVER_TLS).is_none());
+        let e = status(
+            secrets
+                .delete(SERVER_TLS, &DeleteParams::default())
+                .await
+                .unwrap_err(),
+        );
+        assert_eq!(e.code, 404);
+
+        let stale = DeleteParams {
+            preconditions: Some(kube::api::Preconditions {
+                resource_version: Some("1".into()),
+                uid: None,
+            }),
+            ..DeleteParams::default()
+        };
+        let e = status(
+            secrets
+                .delete("relay-root-tls-secret", &stale)
+                .await
+                .unwrap_err(),
+        );
+        assert_eq!(e.code, 409);
+        sb.shutdown().await;
+    });
+}
+
+#[test]
+fn selectors() {
+    runtime().block_on(async {
+        let (sb, c) = sample().await;
+        let all: Api<Secret> = Api::all(c.clone());
+        let gm: Api<Secret> = Api::namespaced(c, NS);
+        let count = |api: Api<Secret>, lp: ListParams| async move {
+            names(&api.list(&lp).await.expect("list"))
+        };
+        let l = |s: &str| ListParams::default().labels(s);
+        let f = |s: &str| ListParams::default().fields(s);
+        assert_eq!(
+            count(all.clone(), l("app=orders-db")).await,
+            ["db-password"]
+        );
+        assert_eq!(
+            count(gm.clone(), l("app.kubernetes.io/managed-by==Helm"))
+                .await
+                .len(),
+            2
+        );
+        assert_eq!(
+            count(gm.clone(), l("app=gloo-mesh-mgmt-server,!owner"))
+                .await
+                .len(),
+            4
+        );
+        assert_eq!(
+            count(gm.clone(), l("app!=gloo-mesh-mgmt-server"))
+                .await
+                .len(),
+            3
+        );
+        assert_eq!(
+            count(gm.clone(), l("owner")).await,
+            ["sh.helm.release.v1.gloo-platform.v1"]
+        );
+        assert_eq!(
+            count(all.clone(), l("app in (orders-db, nothing)")).await,
+            ["db-password"]
+        );
+        assert_eq!(
+            count(gm.clone(), f("metadata.name=relay-server-tls-secret")).await,
+            [SERVER_TLS]
+        );
+        assert_eq!(
+            count(gm.clone(), f("type=kubernetes.io/tls")).await.len(),
+            2
+        );
+        assert_eq!(
+            count(all.clone(), f("metadata.namespace=default")).await,
+            ["db-password"]
+        );
+        assert_eq!(
+            count(
+                gm.clone(),
+                f("type=kubernetes.io/tls,metadata.name!=relay-server-tls-secret")
+            )
+            .await,
+            ["relay-tls-signing-secret"]
+        );
+        let e = status(gm.list(&f("spec.bogus=1")).await.unwrap_err());
+        assert_eq!(e.code, 400);
+        let e = status(gm.list(&l("a b c")).await.unwrap_err());
+        assert_eq!(e.code, 400);
+        sb.shutdown().await;
+    });
+}
+
+#[test]
+fn wrong_token_is_unauthorized() {
+    runtime().block_on(async {
+        let sb = Sandbox::start(Options {
+            token: Some("right-token".into()),
+            ..Options::default()
+        })
+        .await
+        .unwrap();
+        assert_eq!(sb.token(), "right-token");
+        let kubeconfig = sb.kubeconfig("t").replace("right-token", "wrong-token");
+        let c = client_with(&kubeconfig).await;
+        let secrets: Api<Secret> = Api::namespaced(c, NS);
+        let e = status(secrets.list(&ListParams::default()).await.unwrap_err());
+        assert_eq!((e.code, e.reason.as_str()), (401, "Unauthorized"));
+        let records = sb.requests();
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].status, 401);
+        sb.shutdown().await;
+    });
+}
+
+#[test]
+fn forbid_rules_answer_403() {
+    runtime().block_on(async {
+        let forbid: Vec<Forbid> = ["list:secrets", "get:secrets:gloo-mesh/relay-server-tls-secret", "*:secrets:istio-system"]
+            .iter()
+            .map(|r| r.parse().expect("rule"))
+            .collect();
+        let (sb, c) = sandbox(Options { objects: sample_objects(), forbid, ..Options::default() }).await;
+        let gm: Api<Secret> = Api::namespaced(c.clone(), NS);
+        let e = status(gm.list(&ListParams::default()).await.unwrap_err());
+        assert_eq!((e.code, e.reason.as_str()), (403, "Forbidden"));
+        assert_eq!(
+            e.message,
+            "secrets is forbidden: User \"trustkeep-sandbox\" cannot list resource \"secrets\" in API group \"\" in the namespace \"gloo-mesh\""
+        );
+        let e = status(gm.get(SERVER_TLS).await.unwrap_err());
+        assert_eq!(
+            e.message,
+            "secrets \"relay-server-tls-secret\" is forbidden: User \"trustkeep-sandbox\" cannot get resource \"secrets\" in API group \"\" in the namespace \"gloo-mesh\""
+        );
+        gm.get("relay-root-tls-secret").await.expect("other secrets are readable");
+        let istio: Api<Secret> = Api::namespaced(c, "istio-system");
+        let e = status(istio.create(&PostParams::default(), &secret("cacerts", &[])).await.unwrap_err());
+        assert_eq!(e.code, 403);
+        assert!(sb.secret("istio-system", "cacerts").is_none());
+        let forbidden: Vec<_> = sb.requests().into_iter().filter(|r| r.status == 403).collect();
+        assert_eq!(forbidden.len(), 3);
+        sb.shutdown().await;
+    });
+}
+
+#[test]
+fn forbid_rules_parse_errors_name_the_rule() {
+    let e = "read:secrets".parse::<Forbid>().unwrap_err();
+    assert!(matches!(e, SandboxError::Forbid { .. }));
+    assert!(
+        e.to_string()
+            .starts_with("invalid --forbid rule \"read:secrets\": unknown verb"),
+        "{e}"
+    );
+}
+
+#[test]
+fn without_crd_the_gloo_group_is_absent() {
+    runtime().block_on(async {
+        let (sb, c) = sandbox(Options {
+            objects: sample_objects(),
+            without_crd: true,
+            ..Options::default()
+        })
+        .await;
+        let rtps: Api<DynamicObject> = Api::all_with(c.clone(), &rtp_resource());
+        let e = status(rtps.list(&ListParams::default()).await.unwrap_err());
+        assert_eq!((e.code, e.reason.as_str()), (404, "NotFound"));
+        assert_eq!(
+            e.message,
+            "the server could not find the requested resource"
+        );
+        let groups = c.list_api_groups().await.unwrap();
+        assert!(groups.groups.is_empty());
+        assert!(!sb.objects().iter().any(|o| o["kind"] == "RootTrustPolicy"));
+        // Secrets still load and serve.
+        let gm: Api<Secret> = Api::namespaced(c, NS);
+        assert_eq!(
+            gm.list(&ListParams::default()).await.unwrap().items.len(),
+            7
+        );
+        sb.shutdown().await;
+
+        let (sb, c) = sample().await;
+        let groups = c.list_api_groups().await.unwrap();
+        assert_eq!(groups.groups[0].name, "admin.gloo.solo.io");
+        let resources = c
+            .list_api_group_resources("admin.gloo.solo.io/v2")
+            .await
+            .unwrap();
+        assert_eq!(resources.resources[0].kind, "RootTrustPolicy");
+        assert!(resources.resources[0].namespaced);
+        let version = c.apiserver_version().await.unwrap();
+        assert_eq!(version.git_version, "v1.32.0-trustkeep-sandbox");
+        sb.shutdown().await;
+    });
+}
+
+#[test]
+fn requests_are_recorded() {
+    runtime().block_on(async {
+        let (sb, c) = sample().await;
+        sb.reset_requests();
+        let gm: Api<Secret> = Api::namespaced(c, NS);
+        gm.get(SERVER_TLS).await.unwrap();
+        gm.get("relay-root-tls-secret").await.unwrap();
+        gm.list(&ListParams::default().labels("app=x"))
+            .await
+            .unwrap();
+        let _ = gm.get("absent").await;
+        let records = sb.requests();
+        let verbs: Vec<&str> = records.iter().map(|r| r.verb.as_str()).collect();
+        assert_eq!(verbs, ["get", "get", "list", "get"]);
+        let first = &records[0];
+        assert_eq!(first.method, "GET");
+        assert_eq!(
+            first.path,
+            "/api/v1/namespaces/gloo-mesh/secrets/relay-server-tls-secret"
+        );
+        assert_eq!(first.resource.as_deref(), Some("secrets"));
+        assert_eq!(first.namespace.as_deref(), Some(NS));
+        assert_eq!(first.name.as_deref(), Some(SERVER_TLS));
+        assert_eq!(first.status, 200);
+        assert!(records[2]
+            .query
+            .as_deref()
+            .unwrap()
+            .contains("labelSelector=app%3Dx"));
+        assert_eq!(records[3].status, 404);
+        sb.reset_requests();
+        assert!(sb.requests().is_empty());
+        sb.shutdown().await;
+    });
+}
+
+#[test]
+fn test_helpers_put_and_remove() {
+    runtime().block_on(async {
+        let (sb, c) = sandbox(Options::default()).await;
+        sb.put(json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "planted", "namespace": "fresh-ns"}, "data": {"k": "dg=="}}));
+        let api: Api<Secret> = Api::namespaced(c.clone(), "fresh-ns");
+        let got = api.get("planted").await.unwrap();
+        assert_eq!(got.type_.as_deref(), Some("Opaque"));
+        let namespaces: Api<Namespace> = Api::all(c);
+        namespaces
+            .get("fresh-ns")
+            .await
+            .expect("put creates the namespace");
+        assert!(sb.remove("secrets", "fresh-ns", "planted"));
+        assert!(!sb.remove("secrets", "fresh-ns", "planted"));
+        assert_eq!(status(api.get("planted").await.unwrap_err()).code, 404);
+        let e =
+            sb.try_put(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}));
+        assert!(e
+            .unwrap_err()
+            .to_string()
+            .starts_with("object ConfigMap c: kind \"ConfigMap\""));
+        sb.shutdown().await;
+    });
+}
+
+#[test]
+fn bad_objects_stop_the_start() {
+    runtime().block_on(async {
+        let e = Sandbox::start(Options {
+            objects: vec![
+                json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"namespace": "x"}}),
+            ],
+            ..Options::default()
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(e.to_string(), "object #1: the object has no metadata.name");
+        let e = load_objects("kind: [").unwrap_err();
+        assert!(e.to_string().starts_with("not valid YAML or JSON"), "{e}");
+    });
+}
+
+#[test]
+fn shutdown_stops_serving() {
+    runtime().block_on(async {
+        let sb = Sandbox::start(Options::default()).await.unwrap();
+        let addr = sb.address();
+        assert!(sb.url().starts_with("https://127.0.0.1:"));
+        assert!(sb.ca_pem().starts_with("-----BEGIN CERTIFICATE-----"));
+        tokio::net::TcpStream::connect(addr)
+            .await
+            .expect("listening");
+        sb.shutdown().await;
+        assert!(
+            tokio::net::TcpStream::connect(addr).await.is_err(),
+            "no longer listening"
+        );
+    });
+}
+
+// ---------------------------------------------------------------------------------------
+// kubectl
+
+/// kubectl against one kubeconfig, with a private discovery cache.
+struct Kubectl {
+    kubeconfig: PathBuf,
+    cache: tempfile::TempDir,
+}
+
+impl Kubectl {
+    fn new(kubeconfig: &Path) -> Kubectl {
+        Kubectl {
+            kubeconfig: kubeconfig.to_path_buf(),
+            cache: tempfile::tempdir().expect("cache dir"),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        let mut cmd = Command::new("kubectl");
+        cmd.arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .arg("--cache-dir")
+            .arg(self.cache.path())
+            .args(args);
+        run(cmd)
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let r = self.run(args);
+        assert_eq!(r.code, 0, "kubectl {args:?} failed: {}", r.stderr);
+        r.stdout
+    }
+}
+
+/// An in-process sandbox serving the sample, its kubeconfig file and the runtime serving it.
+struct Served {
+    sandbox: Sandbox,
+    dir: tempfile::TempDir,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Served {
+    fn sample() -> Served {
+        let runtime = runtime();
+        let sandbox = runtime
+            .block_on(Sandbox::start(Options {
+                objects: sample_objects(),
+                ..Options::default()
+            }))
+            .expect("sandbox");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("kubeconfig"), sandbox.kubeconfig("drill")).unwrap();
+        Served {
+            sandbox,
+            dir,
+            runtime,
+        }
+    }
+
+    fn kubectl(&self) -> Kubectl {
+        Kubectl::new(&self.dir.path().join("kubeconfig"))
+    }
+
+    fn stop(self) {
+        self.runtime.block_on(self.sandbox.shutdown());
+    }
+}
+
+#[test]
+#[ignore = "needs kubectl"]
+fn kubectl_reads_the_sandbox() {
+    let s = Served::sample();
+    let k = s.kubectl();
+    let out = k.ok(&["get", "secret", "-n", NS]);
+    let header: Vec<&str> = out.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["NAME", "TYPE", "DATA", "AGE"]);
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with(SERVER_TLS) && l.contains("kubernetes.io/tls")),
+        "{out}"
+    );
+    assert_eq!(out.lines().count(), 8);
+    let crt = k.ok(&[
+        "get",
+        "secret",
+        SERVER_TLS,
+        "-n",
+        NS,
+        "-o",
+        "jsonpath={.data.tls\\.crt}",
+    ]);
+    assert_eq!(crt, sample_data(SERVER_TLS, "tls.crt"));
+    let ns = k.ok(&["get", "ns"]);
+    assert!(
+        ns.lines()
+            .any(|l| l.starts_with("gloo-mesh ") && l.contains("Active")),
+        "{ns}"
+    );
+    let rtp = k.ok(&["get", "roottrustpolicies", "-A", "-o", "name"]);
+    assert_eq!(
+        rtp.trim(),
+        "roottrustpolicy.admin.gloo.solo.io/root-trust-policy"
+    );
+    let r = k.run(&["get", "secret", "absent", "-n", NS]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("secrets \"absent\" not found"),
+        "{}",
+        r.stderr
+    );
+    s.stop();
+}
+
+/// The sample's server certificate and key, as PEM files in `dir`.
+fn export_fixture_tls(dir: &Path) -> (PathBuf, PathBuf) {
+    let write = |key: &str, file: &str| {
+        let pem = STANDARD
+            .decode(sample_data(SERVER_TLS, key))
+            .expect("base64");
+        let path = dir.join(file);
+        std::fs::write(&path, pem).unwrap();
+        path
+    };
+    (write("tls.crt", "tls.crt"), write("tls.key", "tls.key"))
+}
+
+#[test]
+#[ignore = "needs kubectl"]
+fn kubectl_creates_and_deletes_secrets() {
+    let s = Served::sample();
+    let k = s.kubectl();
+    let (crt, key) = export_fixture_tls(s.dir.path());
+    let (crt, key) = (crt.to_str().unwrap(), key.to_str().unwrap());
+    let out = k.ok(&[
+        "create", "secret", "tls", "restored", "-n", NS, "--cert", crt, "--key", key,
+    ]);
+    assert_eq!(out.trim(), "secret/restored created");
+    let stored = s.sandbox.secret(NS, "restored").expect("stored");
+    assert_eq!(stored["type"], "kubernetes.io/tls");
+    assert_eq!(
+        stored["data"]["tls.crt"],
+        sample_data(SERVER_TLS, "tls.crt")
+    );
+    assert_eq!(
+        stored["data"]["tls.key"],
+        sample_data(SERVER_TLS, "tls.key")
+    );
+    assert_eq!(stored["metadata"]["managedFields"], Value::Null);
+
+    let r = k.run(&[
+        "create", "secret", "tls", "restored", "-n", NS, "--cert", crt, "--key", key,
+    ]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("secrets \"restored\" already exists"),
+        "{}",
+        r.stderr
+    );
+
+    k.ok(&["create", "namespace", "drill"]);
+    k.ok(&[
+        "create",
+        "secret",
+        "generic",
+        "g",
+        "-n",
+        "drill",
+        "--from-literal=password=s3cret",
+    ]);
+    assert_eq!(
+        s.sandbox.secret("drill", "g").unwrap()["data"]["password"],
+        STANDARD.encode("s3cret")
+    );
+
+    let out = k.ok(&["delete", "secret", "restored", "-n", NS]);
+    assert_eq!(out.trim(), "secret \"restored\" deleted");
+    assert!(s.sandbox.secret(NS, "restored").is_none());
+    let r = k.run(&["delete", "secret", "restored", "-n", NS]);
+    assert_eq!(r.code, 1);
+    s.stop();
+}
+
+#[test]
+#[ignore = "needs kubectl"]
+fn kubectl_apply_validates_on_the_server() {
+    let s = Served::sample();
+    let k = s.kubectl();
+    let manifest = s.dir.path().join("secret.yaml");
+    let write = |data: &str, extra: &str| {
+        std::fs::write(
+            &manifest,
+            format!("apiVersion: v1\nkind: Secret\nmetadata:\n  name: applied\n  namespace: gloo-mesh\n  labels: {{app: drill}}\ntype: Opaque\ndata:\n  k: {data}\n{extra}"),
+        )
+        .unwrap();
+    };
+    let file = manifest.to_str().unwrap();
+    write("dg==", "");
+    assert_eq!(
+        k.ok(&["apply", "-f", file]).trim(),
+        "secret/applied created"
+    );
+    let rv = s.sandbox.secret(NS, "applied").unwrap()["metadata"]["resourceVersion"].clone();
+    assert_eq!(
+        k.ok(&["apply", "-f", file]).trim(),
+        "secret/applied unchanged"
+    );
+    assert_eq!(
+        s.sandbox.secret(NS, "applied").unwrap()["metadata"]["resourceVersion"],
+        rv
+    );
+    write("dw==", "");
+    assert_eq!(
+        k.ok(&["apply", "-f", file]).trim(),
+        "secret/applied configured"
+    );
+    assert_eq!(
+        s.sandbox.secret(NS, "applied").unwrap()["data"]["k"],
+        "dw=="
+    );
+
+    // Validation happens on the server (fieldValidation=Strict), no --validate=false needed.
+    write("dw==", "bogus: 1\n");
+    let r = k.run(&["apply", "-f", file]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("unknown field \"bogus\""), "{}", r.stderr);
+    let used_openapi_v2 = s
+        .sandbox
+        .requests()
+        .iter()
+        .any(|r| r.path.starts_with("/openapi/v2"));
+    assert!(!used_openapi_v2, "kubectl needed no OpenAPI v2");
+    s.stop();
+}
+
+// ---------------------------------------------------------------------------------------
+// the `trustkeep sandbox` binary
+
+/// A `trustkeep sandbox` child process, killed when dropped (even when a test panics).
+struct Running {
+    child: Child,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `trustkeep sandbox ARGS`; returns it and its first stdout line.
+fn spawn_sandbox(args: &[&str]) -> (Running, String) {
+    let child = Command::new(env!("CARGO_BIN_EXE_trustkeep"))
+        .arg("sandbox")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn trustkeep sandbox");
+    let mut guard = Running { child };
+    let stdout = guard.child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read stdout");
+    if line.is_empty() {
+        let _ = guard.child.wait();
+        let mut err = String::new();
+        if let Some(mut e) = guard.child.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut e, &mut err);
+        }
+        panic!("trustkeep sandbox printed nothing; stderr: {err}");
+    }
+    (guard, line)
+}
+
+#[test]
+fn the_binary_serves_until_sigterm() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kc.yaml");
+    let sample = fixture("sample/mgmt.yaml");
+    let (mut child, line) = spawn_sandbox(&[
+        "--load",
+        sample.to_str().unwrap(),
+        "--kubeconfig-out",
+        kubeconfig.to_str().unwrap(),
+        "--context",
+        "drill",
+    ]);
+    let expected_tail = format!("; kubeconfig: {}\n", kubeconfig.display());
+    assert!(
+        line.starts_with("sandbox listening on https://127.0.0.1:"),
+        "{line}"
+    );
+    assert!(line.ends_with(&expected_tail), "{line}");
+    let mode = std::fs::metadata(&kubeconfig).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let text = std::fs::read_to_string(&kubeconfig).unwrap();
+    assert!(text.contains("current-context: drill"), "{text}");
+
+    runtime().block_on(async {
+        let c = client_with(&text).await;
+        let gm: Api<Secret> = Api::namespaced(c, NS);
+        let tls = gm.get(SERVER_TLS).await.expect("served");
+        assert_eq!(
+            STANDARD.encode(&tls.data.unwrap()["tls.crt"].0),
+            sample_data(SERVER_TLS, "tls.crt")
+        );
+    });
+
+    let pid = child.child.id().to_string();
+    assert_eq!(ext("kill", &["-TERM", &pid]).code, 0);
+    let status = child.child.wait().expect("wait");
+    assert_eq!(status.code(), Some(0), "a clean exit on SIGTERM");
+}
+
+#[test]
+fn the_binary_reports_bad_load_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.yaml");
+    let r = crate::util::tk(&["sandbox", "--load", missing.to_str().unwrap()]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr
+            .contains(&format!("cannot read --load file {}", missing.display())),
+        "{}",
+        r.stderr
+    );
+    let r = crate::util::tk(&["sandbox", "--forbid", "get"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("invalid --forbid rule"), "{}", r.stderr);
+}
+
+// DEV-HARNESS-START
+#[test]
+#[ignore = "dev harness"]
+fn dev_serve() {
+    let s = Served::sample();
+    std::fs::copy(s.dir.path().join("kubeconfig"), "/tmp/sbkc").unwrap();
+    eprintln!("up {}", s.sandbox.url());
+    std::thread::sleep(std::time::Duration::from_secs(3000));
+    s.stop();
+}
+// DEV-HARNESS-END

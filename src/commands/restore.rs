@@ -50,31 +50,78 @@ pub struct RestoreReport {
 }
 
 /// Plans and (unless dry-run) applies a restore of an opened archive.
-pub async fn run(opened: &Opened, archive_name: &str, cluster: Option<&Cluster>, opts: &Options, now: DateTime<Utc>) -> Result<RestoreReport> {
+pub async fn run(
+    opened: &Opened,
+    archive_name: &str,
+    cluster: Option<&Cluster>,
+    opts: &Options,
+    now: DateTime<Utc>,
+) -> Result<RestoreReport> {
     let wanted = restore::targets(&opened.snapshot.secrets, &opts.restore)?;
     // Check what will be restored, as archived.
     let chosen: Vec<Selected> = opened
         .snapshot
         .secrets
         .iter()
-        .filter(|s| opts.restore.only.is_empty() || opts.restore.only.iter().any(|o| *o == s.record.id.name || *o == s.record.id.to_string()))
+        .filter(|s| {
+            opts.restore.only.is_empty()
+                || opts
+                    .restore
+                    .only
+                    .iter()
+                    .any(|o| *o == s.record.id.name || *o == s.record.id.to_string())
+        })
         .cloned()
         .collect();
-    let snap = Snapshot { secrets: chosen, findings: Vec::new(), ..opened.snapshot.clone() };
-    let result = checks::check(std::slice::from_ref(&snap), &CheckOptions { at: now, warn_days: 30 });
-    let findings: Vec<Finding> = result.report.findings.into_iter().filter(|f| f.severity >= Severity::Warning).collect();
-    let errors = findings.iter().filter(|f| f.severity == Severity::Error).count();
+    let snap = Snapshot {
+        secrets: chosen,
+        findings: Vec::new(),
+        ..opened.snapshot.clone()
+    };
+    let result = checks::check(
+        std::slice::from_ref(&snap),
+        &CheckOptions {
+            at: now,
+            warn_days: 30,
+        },
+    );
+    let findings: Vec<Finding> = result
+        .report
+        .findings
+        .into_iter()
+        .filter(|f| f.severity >= Severity::Warning)
+        .collect();
+    let errors = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .count();
     let blocked = errors > 0 && !opts.allow_invalid;
 
     let mut plan = match (&opts.to_manifests, cluster) {
         (Some(_), _) => restore::plan_manifests(wanted),
         (None, Some(c)) => restore::plan(c, wanted, &opts.restore).await?,
-        (None, None) => return Err(crate::Error::Usage("restore needs a target cluster (--context/--kubeconfig) or --to-manifests DIR".into())),
+        (None, None) => {
+            return Err(crate::Error::Usage(
+                "restore needs a target cluster (--context/--kubeconfig) or --to-manifests DIR"
+                    .into(),
+            ))
+        }
     };
     if blocked {
-        restore::block(&mut plan, &format!("the archive's secrets fail {errors} check(s); fix them or pass --allow-invalid"));
+        restore::block(
+            &mut plan,
+            &format!(
+                "the archive's secrets fail {errors} check(s); fix them or pass --allow-invalid"
+            ),
+        );
     }
-    let extra = restore::provenance(archive_name, &opened.manifest.created.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    let extra = restore::provenance(
+        archive_name,
+        &opened
+            .manifest
+            .created
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    );
     if !opts.dry_run && !blocked {
         match (&opts.to_manifests, cluster) {
             (Some(dir), _) => {
@@ -91,7 +138,9 @@ pub async fn run(opened: &Opened, archive_name: &str, cluster: Option<&Cluster>,
         });
     Ok(RestoreReport {
         archive: archive_name.to_string(),
-        cluster: cluster.filter(|_| opts.to_manifests.is_none()).map(|c| c.name()),
+        cluster: cluster
+            .filter(|_| opts.to_manifests.is_none())
+            .map(|c| c.name()),
         dry_run: opts.dry_run,
         ok,
         plan,
@@ -101,15 +150,36 @@ pub async fn run(opened: &Opened, archive_name: &str, cluster: Option<&Cluster>,
 }
 
 /// Prints the plan (and results), then the check findings.
-pub fn render(out: &mut dyn Write, r: &RestoreReport, format: OutputFormat, verbose: bool) -> std::io::Result<()> {
+pub fn render(
+    out: &mut dyn Write,
+    r: &RestoreReport,
+    format: OutputFormat,
+    verbose: bool,
+) -> std::io::Result<()> {
     if format == OutputFormat::Json {
         return render::json(out, r);
     }
     let target = r.cluster.clone().unwrap_or_else(|| "manifests".into());
-    writeln!(out, "restore plan: {} -> {}{}", r.archive, target, if r.dry_run { " (dry run: nothing written)" } else { "" })?;
+    writeln!(
+        out,
+        "restore plan: {} -> {}{}",
+        r.archive,
+        target,
+        if r.dry_run {
+            " (dry run: nothing written)"
+        } else {
+            ""
+        }
+    )?;
     let mut t = Table::new(["SECRET", "TYPE", "ACTION", "RESULT", "REASON"]);
     for i in &r.plan {
-        t.row([i.secret.clone(), i.type_.clone(), i.action.to_string(), i.result.clone().unwrap_or_else(|| "-".into()), i.reason.clone()]);
+        t.row([
+            i.secret.clone(),
+            i.type_.clone(),
+            i.action.to_string(),
+            i.result.clone().unwrap_or_else(|| "-".into()),
+            i.reason.clone(),
+        ]);
     }
     t.write(out)?;
     if !r.findings.is_empty() {
@@ -128,8 +198,26 @@ pub fn render(out: &mut dyn Write, r: &RestoreReport, format: OutputFormat, verb
     let not = r.plan.iter().filter(|i| !i.restored).count();
     writeln!(out)?;
     if r.dry_run {
-        writeln!(out, "{}: dry run; {} conflict(s), {} blocked", if r.ok { "ok" } else { "REFUSED" }, r.plan.iter().filter(|i| i.action == Action::Conflict).count(), r.plan.iter().filter(|i| i.action == Action::Blocked).count())
+        writeln!(
+            out,
+            "{}: dry run; {} conflict(s), {} blocked",
+            if r.ok { "ok" } else { "REFUSED" },
+            r.plan
+                .iter()
+                .filter(|i| i.action == Action::Conflict)
+                .count(),
+            r.plan
+                .iter()
+                .filter(|i| i.action == Action::Blocked)
+                .count()
+        )
     } else {
-        writeln!(out, "{}: {} secret(s) as archived, {} not restored", if r.ok { "ok" } else { "INCOMPLETE" }, r.plan.len() - not, not)
+        writeln!(
+            out,
+            "{}: {} secret(s) as archived, {} not restored",
+            if r.ok { "ok" } else { "INCOMPLETE" },
+            r.plan.len() - not,
+            not
+        )
     }
 }

@@ -81,6 +81,14 @@ impl Kind {
         !self.group().is_empty()
     }
 
+    /// Abbreviations kubectl accepts (`kubectl get ns`).
+    pub fn short_names(self) -> Option<&'static [&'static str]> {
+        match self {
+            Kind::Namespace => Some(&["ns"]),
+            Kind::Secret | Kind::RootTrustPolicy => None,
+        }
+    }
+
     /// The resource as the API server names it in messages: `secrets` or
     /// `roottrustpolicies.admin.gloo.solo.io`.
     pub fn qualified(self) -> String {

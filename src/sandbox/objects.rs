@@ -61,12 +61,8 @@ impl Shape {
             Shape::StrMap => v
                 .as_object()
                 .is_some_and(|m| m.values().all(|x| x.is_string() || x.is_null())),
-            Shape::StrList => v
-                .as_array()
-                .is_some_and(|a| a.iter().all(Value::is_string)),
-            Shape::ObjList => v
-                .as_array()
-                .is_some_and(|a| a.iter().all(Value::is_object)),
+            Shape::StrList => v.as_array().is_some_and(|a| a.iter().all(Value::is_string)),
+            Shape::ObjList => v.as_array().is_some_and(|a| a.iter().all(Value::is_object)),
             Shape::Object => v.is_object(),
             Shape::Any => true,
         }
@@ -211,16 +207,14 @@ pub fn decode(kind: Kind, body: Value) -> Result<Decoded, ApiError> {
     let mut metadata = match map.remove("metadata") {
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(m)) => m,
-        Some(other) => {
-            return Err(ApiError::undecodable(
-                kind,
-                &format!(
-                    "json: cannot unmarshal {} into Go struct field {}.metadata of type v1.ObjectMeta",
-                    json_type(&other),
-                    kind.kind()
-                ),
-            ))
-        }
+        Some(other) => return Err(ApiError::undecodable(
+            kind,
+            &format!(
+                "json: cannot unmarshal {} into Go struct field {}.metadata of type v1.ObjectMeta",
+                json_type(&other),
+                kind.kind()
+            ),
+        )),
     };
     let mut unknown = prune(kind, &mut map, kind_fields(kind), "")?;
     unknown.extend(prune(kind, &mut metadata, METADATA_FIELDS, "metadata.")?);
@@ -278,7 +272,11 @@ pub fn normalize_secret(secret: &mut Value) -> Result<(), ApiError> {
     if !data.is_empty() {
         map.insert("data".into(), Value::Object(data));
     }
-    if !map.get("type").is_some_and(|t| t.as_str().is_some_and(|s| !s.is_empty())) {
+    let typed = map
+        .get("type")
+        .and_then(Value::as_str)
+        .is_some_and(|s| !s.is_empty());
+    if !typed {
         map.insert("type".into(), Value::String("Opaque".into()));
     }
     Ok(())
@@ -298,7 +296,9 @@ pub fn normalize(kind: Kind, object: &mut Value) -> Result<(), ApiError> {
 }
 
 fn normalize_namespace(ns: &mut Value) {
-    let name = str_at(ns, &["metadata", "name"]).unwrap_or_default().to_string();
+    let name = str_at(ns, &["metadata", "name"])
+        .unwrap_or_default()
+        .to_string();
     let Some(map) = ns.as_object_mut() else {
         return;
     };
@@ -458,18 +458,23 @@ mod tests {
 
     #[test]
     fn decode_rejects_wrong_types() {
-        let e = decode(Kind::Secret, json!({"metadata": {"name": "a"}, "data": {"k": 1}}))
-            .err()
-            .unwrap();
+        let e = decode(
+            Kind::Secret,
+            json!({"metadata": {"name": "a"}, "data": {"k": 1}}),
+        )
+        .err()
+        .unwrap();
         assert_eq!(e.code, 400);
         assert!(e.message.contains("Secret.data"), "{}", e.message);
-        let e = decode(Kind::Secret, json!({"kind": "ConfigMap"})).err().unwrap();
+        let e = decode(Kind::Secret, json!({"kind": "ConfigMap"}))
+            .err()
+            .unwrap();
         assert_eq!(e.code, 400);
     }
 
     #[test]
     fn secrets_are_normalized() {
-        let mut s = json!({"metadata": {"name": "a"}, "data": {"a": "eA"},
+        let mut s = json!({"metadata": {"name": "a"}, "data": {"a": "eB=="},
             "stringData": {"b": "hello"}});
         normalize_secret(&mut s).unwrap();
         assert_eq!(s["data"]["a"], "eA==", "canonical base64");

@@ -48,10 +48,7 @@ pub fn merge(target: &mut Value, patch: &Value) {
         if value.is_null() {
             target_map.remove(key);
         } else {
-            merge(
-                target_map.entry(key.clone()).or_insert(Value::Null),
-                value,
-            );
+            merge(target_map.entry(key.clone()).or_insert(Value::Null), value);
         }
     }
 }
@@ -131,7 +128,11 @@ fn array_index(token: &str, len: usize, allow_end: bool) -> Result<usize, String
     let i: usize = token
         .parse()
         .map_err(|_| format!("invalid array index {token:?}"))?;
-    let max = if allow_end { len } else { len.saturating_sub(1) };
+    let max = if allow_end {
+        len
+    } else {
+        len.saturating_sub(1)
+    };
     if i > max || (!allow_end && len == 0) {
         return Err(format!("array index {i} out of bounds"));
     }
@@ -139,14 +140,19 @@ fn array_index(token: &str, len: usize, allow_end: bool) -> Result<usize, String
 }
 
 /// The container holding the last token of `tokens`, and that token.
-fn parent<'a>(doc: &'a mut Value, tokens: &'a [String]) -> Result<(&'a mut Value, &'a str), String> {
+fn parent<'a>(
+    doc: &'a mut Value,
+    tokens: &'a [String],
+) -> Result<(&'a mut Value, &'a str), String> {
     let (last, path) = tokens
         .split_last()
         .ok_or_else(|| "the whole document cannot be the target".to_string())?;
     let mut cur = doc;
     for t in path {
         cur = match cur {
-            Value::Object(m) => m.get_mut(t).ok_or_else(|| format!("missing path element {t:?}"))?,
+            Value::Object(m) => m
+                .get_mut(t)
+                .ok_or_else(|| format!("missing path element {t:?}"))?,
             Value::Array(a) => {
                 let i = array_index(t, a.len(), false)?;
                 &mut a[i]
@@ -265,7 +271,10 @@ mod tests {
             &mut t,
             &json!({"$setElementOrder/finalizers": [], "metadata": {"labels": {"$patch": "replace", "y": "2"}}}),
         );
-        assert_eq!(t, json!({"metadata": {"finalizers": ["a"], "labels": {"y": "2"}}}));
+        assert_eq!(
+            t,
+            json!({"metadata": {"finalizers": ["a"], "labels": {"y": "2"}}})
+        );
     }
 
     #[test]
@@ -284,7 +293,10 @@ mod tests {
             ]),
         )
         .unwrap();
-        assert_eq!(t, json!({"data": {"a": "x", "b": "2", "d/e": "2"}, "list": [2, 3]}));
+        assert_eq!(
+            t,
+            json!({"data": {"a": "x", "b": "2", "d/e": "2"}, "list": [2, 3]})
+        );
         let before = t.clone();
         let e = json_patch(
             &mut t,

@@ -115,7 +115,8 @@ fn parse_labels(selector: &str) -> Result<Vec<LabelReq>, ApiError> {
 }
 
 fn check_key(req: &str, key: &str) -> Result<String, ApiError> {
-    names::qualified_name(key).map_err(|m| bad_label(req, &format!("invalid label key {key:?}: {m}")))?;
+    names::qualified_name(key)
+        .map_err(|m| bad_label(req, &format!("invalid label key {key:?}: {m}")))?;
     Ok(key.to_string())
 }
 
@@ -130,19 +131,29 @@ fn parse_label_req(req: &str) -> Result<LabelReq, ApiError> {
     let r = req.trim();
     if let Some(key) = r.strip_prefix('!') {
         let key = check_key(req, key.trim())?;
-        return Ok(LabelReq { key, op: LabelOp::NotExists });
+        return Ok(LabelReq {
+            key,
+            op: LabelOp::NotExists,
+        });
     }
     for (sep, neg) in [("!=", true), ("==", false), ("=", false)] {
         if let Some((k, v)) = r.split_once(sep) {
             let key = check_key(req, k.trim())?;
             let value = check_value(req, v)?;
-            let op = if neg { LabelOp::NotEq(value) } else { LabelOp::Eq(value) };
+            let op = if neg {
+                LabelOp::NotEq(value)
+            } else {
+                LabelOp::Eq(value)
+            };
             return Ok(LabelReq { key, op });
         }
     }
     let words: Vec<&str> = r.splitn(2, char::is_whitespace).collect();
     match words.as_slice() {
-        [key] => Ok(LabelReq { key: check_key(req, key)?, op: LabelOp::Exists }),
+        [key] => Ok(LabelReq {
+            key: check_key(req, key)?,
+            op: LabelOp::Exists,
+        }),
         [key, rest] => parse_set_req(req, key, rest.trim()),
         _ => Err(bad_label(req, "found '', expected: identifier")),
     }
@@ -154,7 +165,10 @@ fn parse_set_req(req: &str, key: &str, rest: &str) -> Result<LabelReq, ApiError>
     } else if let Some(l) = rest.strip_prefix("in") {
         (false, l)
     } else {
-        return Err(bad_label(req, "expected one of '=', '==', '!=', 'in', 'notin'"));
+        return Err(bad_label(
+            req,
+            "expected one of '=', '==', '!=', 'in', 'notin'",
+        ));
     };
     let inner = list
         .trim()
@@ -166,7 +180,11 @@ fn parse_set_req(req: &str, key: &str, rest: &str) -> Result<LabelReq, ApiError>
         .map(|v| check_value(req, v))
         .collect::<Result<Vec<_>, _>>()?;
     let key = check_key(req, key)?;
-    let op = if neg { LabelOp::NotIn(values) } else { LabelOp::In(values) };
+    let op = if neg {
+        LabelOp::NotIn(values)
+    } else {
+        LabelOp::In(values)
+    };
     Ok(LabelReq { key, op })
 }
 

@@ -315,11 +315,16 @@ mod tests {
             "secrets \"x\" is forbidden: User \"trustkeep-sandbox\" cannot get resource \"secrets\" in API group \"\" in the namespace \"gloo-mesh\""
         );
         let e = ApiError::forbidden("list", Kind::RootTrustPolicy, None, None);
-        assert!(e.message.ends_with("in API group \"admin.gloo.solo.io\" at the cluster scope"));
+        assert!(e
+            .message
+            .ends_with("in API group \"admin.gloo.solo.io\" at the cluster scope"));
         let e = ApiError::invalid(
             Kind::Secret,
             "s",
-            vec![Cause::required("data[tls.crt]"), Cause::required("data[tls.key]")],
+            vec![
+                Cause::required("data[tls.crt]"),
+                Cause::required("data[tls.key]"),
+            ],
         );
         assert_eq!(
             e.message,

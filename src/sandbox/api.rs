@@ -1,0 +1,414 @@
+//! Serving one request, independent of the network: authentication (bearer token),
+//! `--forbid` rules, routing to discovery documents or to the store, Table answers for
+//! kubectl, and the record of every request.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use http::{HeaderMap, Method};
+use serde_json::Value;
+
+use super::discovery;
+use super::forbid::Forbid;
+use super::kinds::Kind;
+use super::patch::{PatchKind, PATCH_TYPES};
+use super::proto;
+use super::route::{self, ResourceRoute, Route};
+use super::select::Selector;
+use super::status::ApiError;
+use super::store::{list_of, FieldValidation, Preconditions, Store, WriteOptions, Written};
+use super::table::{self, IncludeObject};
+
+/// One request the sandbox served.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestRecord {
+    /// `GET`, `POST`, ...
+    pub method: String,
+    pub path: String,
+    /// The raw query string, if any.
+    pub query: Option<String>,
+    /// The Kubernetes verb (`get`, `list`, `create`, `update`, `patch`, `delete`,
+    /// `deletecollection`, `watch`); for other paths the method in lowercase.
+    pub verb: String,
+    /// The resource (`secrets`, `namespaces`, `roottrustpolicies`), if the path names one.
+    pub resource: Option<String>,
+    /// The namespace as RBAC sees it (for a Namespace, its name).
+    pub namespace: Option<String>,
+    pub name: Option<String>,
+    /// The HTTP status answered.
+    pub status: u16,
+}
+
+/// A request, as far as serving it is concerned.
+pub struct Request<'a> {
+    pub method: &'a Method,
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+    pub headers: &'a HeaderMap,
+    pub body: &'a [u8],
+}
+
+/// The answer: status, JSON body and `Warning` headers.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+    pub warnings: Vec<String>,
+}
+
+impl Reply {
+    fn ok(body: Value) -> Reply {
+        Reply {
+            status: 200,
+            body,
+            warnings: vec![],
+        }
+    }
+
+    fn written(status: u16, w: Written) -> Reply {
+        Reply {
+            status,
+            body: w.object,
+            warnings: w.warnings,
+        }
+    }
+
+    fn error(e: &ApiError) -> Reply {
+        Reply {
+            status: e.code,
+            body: e.status(),
+            warnings: vec![],
+        }
+    }
+}
+
+/// Everything the request handlers share.
+pub struct Shared {
+    pub store: Mutex<Store>,
+    pub records: Mutex<Vec<RequestRecord>>,
+    pub token: String,
+    pub forbid: Vec<Forbid>,
+    pub crd: bool,
+    /// `host:port` the server listens on, for `/api`.
+    pub address: String,
+}
+
+/// Locks a mutex, ignoring poisoning (no handler panics while holding one).
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+}
+
+/// The Kubernetes verb of a request on a resource route, if the method is served.
+fn resource_verb(
+    method: &Method,
+    r: &ResourceRoute,
+    query: &HashMap<String, String>,
+) -> Option<&'static str> {
+    let watch = r.watch || matches!(query.get("watch").map(String::as_str), Some("true" | "1"));
+    let named = r.name.is_some();
+    Some(match *method {
+        Method::GET if watch => "watch",
+        Method::GET if named => "get",
+        Method::GET => "list",
+        Method::POST if !named => "create",
+        Method::PUT if named => "update",
+        Method::PATCH if named => "patch",
+        Method::DELETE if named => "delete",
+        Method::DELETE => "deletecollection",
+        _ => return None,
+    })
+}
+
+fn dry_run(query: &HashMap<String, String>) -> Result<bool, ApiError> {
+    match query.get("dryRun").map(String::as_str) {
+        None | Some("") => Ok(false),
+        Some("All") => Ok(true),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "dryRun: Unsupported value: {other:?}: supported values: \"All\""
+        ))),
+    }
+}
+
+fn write_options(query: &HashMap<String, String>) -> Result<WriteOptions, ApiError> {
+    Ok(WriteOptions {
+        dry_run: dry_run(query)?,
+        validation: FieldValidation::parse(query.get("fieldValidation").map(String::as_str))?,
+    })
+}
+
+/// Parses a JSON, YAML or (for Secrets and Namespaces) protobuf request body.
+fn parse_body(kind: Kind, req: &Request) -> Result<Value, ApiError> {
+    if req.body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request("the request body is empty"));
+    }
+    let content_type = header(req.headers, "content-type");
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    if essence == "application/vnd.kubernetes.protobuf" && !kind.is_custom() {
+        return proto::decode(kind, req.body).map_err(|m| ApiError::undecodable(kind, &m));
+    }
+    let text = std::str::from_utf8(req.body)
+        .map_err(|_| ApiError::undecodable(kind, "the body is not valid UTF-8"))?;
+    match essence {
+        "" | "application/json" | "*/*" => {
+            serde_json::from_str(text).map_err(|e| ApiError::undecodable(kind, &e.to_string()))
+        }
+        "application/yaml" | "application/apply-patch+yaml" => serde_saphyr::from_str(text)
+            .map_err(|e| ApiError::undecodable(kind, &format!("invalid YAML: {e}"))),
+        other => Err(ApiError::unsupported_media(
+            other,
+            "application/json, application/yaml, application/vnd.kubernetes.protobuf",
+        )),
+    }
+}
+
+/// The preconditions and dry-run flag of a DeleteOptions body (optional).
+fn delete_options(req: &Request) -> Result<(Preconditions, bool), ApiError> {
+    if req.body.iter().all(u8::is_ascii_whitespace) {
+        return Ok((Preconditions::default(), false));
+    }
+    let v: Value = serde_json::from_slice(req.body)
+        .map_err(|e| ApiError::bad_request(format!("invalid DeleteOptions: {e}")))?;
+    let text = |k: &str| {
+        v.get("preconditions")
+            .and_then(|p| p.get(k))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let dry_run = v
+        .get("dryRun")
+        .and_then(Value::as_array)
+        .is_some_and(|a| a.iter().any(|x| x == "All"));
+    Ok((
+        Preconditions {
+            uid: text("uid"),
+            resource_version: text("resourceVersion"),
+        },
+        dry_run,
+    ))
+}
+
+impl Shared {
+    /// Serves `req`, records it and returns the answer.
+    pub fn serve(&self, req: &Request) -> Reply {
+        let route = route::route(req.path, self.crd);
+        let mut record = RequestRecord {
+            method: req.method.to_string(),
+            path: req.path.to_string(),
+            query: req.query.map(str::to_string),
+            verb: req.method.as_str().to_ascii_lowercase(),
+            resource: None,
+            namespace: None,
+            name: None,
+            status: 0,
+        };
+        let reply = self
+            .answer(req, &route, &mut record)
+            .unwrap_or_else(|e| Reply::error(&e));
+        record.status = reply.status;
+        tracing::debug!(
+            method = %record.method,
+            path = %record.path,
+            verb = %record.verb,
+            status = record.status,
+            "sandbox request"
+        );
+        lock(&self.records).push(record);
+        reply
+    }
+
+    fn authenticated(&self, headers: &HeaderMap) -> bool {
+        header(headers, "authorization")
+            .strip_prefix("Bearer ")
+            .is_some_and(|t| t.trim() == self.token)
+    }
+
+    fn answer(
+        &self,
+        req: &Request,
+        route: &Route,
+        record: &mut RequestRecord,
+    ) -> Result<Reply, ApiError> {
+        let query = route::query(req.query);
+        if let Route::Resource(r) = route {
+            record.resource = Some(r.kind.plural().to_string());
+            record.namespace = r.rbac_namespace().map(str::to_string);
+            record.name = r.name.clone();
+            if let Ok(q) = &query {
+                if let Some(verb) = resource_verb(req.method, r, q) {
+                    record.verb = verb.to_string();
+                }
+            }
+        }
+        if !self.authenticated(req.headers) {
+            return Err(ApiError::unauthorized());
+        }
+        let query = query?;
+        match route {
+            Route::Resource(r) => self.resource(req, r, &record.verb, &query),
+            Route::Unknown => Err(ApiError::no_such_path()),
+            other if *req.method == Method::GET => self.document(other),
+            _ => Err(ApiError::method_not_allowed()),
+        }
+    }
+
+    fn document(&self, route: &Route) -> Result<Reply, ApiError> {
+        let body = match route {
+            Route::Version => discovery::version(),
+            Route::CoreVersions => discovery::core_versions(&self.address),
+            Route::CoreResources => discovery::core_resources(),
+            Route::Groups => discovery::groups(self.crd),
+            Route::GlooGroup => discovery::gloo_group_document(),
+            Route::GlooResources => discovery::gloo_resources(),
+            Route::OpenApiRoot => discovery::openapi_root(self.crd),
+            Route::OpenApi(path) => {
+                discovery::openapi_document(path, self.crd).ok_or_else(ApiError::no_such_path)?
+            }
+            Route::Resource(_) | Route::Unknown => return Err(ApiError::no_such_path()),
+        };
+        Ok(Reply::ok(body))
+    }
+
+    fn check_forbid(&self, verb: &str, r: &ResourceRoute) -> Result<(), ApiError> {
+        let (ns, name) = (r.rbac_namespace(), r.name.as_deref());
+        if self
+            .forbid
+            .iter()
+            .any(|f| f.matches(verb, r.kind.plural(), ns, name))
+        {
+            return Err(ApiError::forbidden(verb, r.kind, ns, name));
+        }
+        Ok(())
+    }
+
+    fn resource(
+        &self,
+        req: &Request,
+        r: &ResourceRoute,
+        verb: &str,
+        query: &HashMap<String, String>,
+    ) -> Result<Reply, ApiError> {
+        if resource_verb(req.method, r, query).is_none() {
+            return Err(ApiError::method_not_allowed());
+        }
+        self.check_forbid(verb, r)?;
+        let (kind, ns) = (r.kind, r.namespace.as_deref());
+        let name = r.name.as_deref().unwrap_or_default();
+        let table = table::wants_table(header(req.headers, "accept"))
+            .then(|| IncludeObject::parse(query.get("includeObject").map(String::as_str)));
+        let mut store = lock(&self.store);
+        match verb {
+            "get" => {
+                let object = store.get(kind, ns, name)?;
+                Ok(Reply::ok(match table {
+                    Some(inc) => table::table(kind, &[object], &store.revision(), inc),
+                    None => object,
+                }))
+            }
+            "list" => {
+                let selector = selector(kind, query)?;
+                let items = store.list(kind, ns, &selector);
+                Ok(Reply::ok(match table {
+                    Some(inc) => table::table(kind, &items, &store.revision(), inc),
+                    None => list_of(kind, items, &store.revision()),
+                }))
+            }
+            "create" => {
+                let body = parse_body(kind, req)?;
+                let written = store.create(kind, ns, body, &write_options(query)?)?;
+                Ok(Reply::written(201, written))
+            }
+            "update" => {
+                let body = parse_body(kind, req)?;
+                let written = store.update(kind, ns, name, body, &write_options(query)?)?;
+                Ok(Reply::written(200, written))
+            }
+            "patch" => self.patch(&mut store, req, r, query),
+            "delete" => {
+                let (preconditions, body_dry_run) = delete_options(req)?;
+                let dry = dry_run(query)? || body_dry_run;
+                Ok(Reply::ok(store.delete(
+                    kind,
+                    ns,
+                    name,
+                    &preconditions,
+                    dry,
+                )?))
+            }
+            "deletecollection" => {
+                let (_, body_dry_run) = delete_options(req)?;
+                let dry = dry_run(query)? || body_dry_run;
+                Ok(Reply::ok(store.delete_collection(
+                    kind,
+                    ns,
+                    &selector(kind, query)?,
+                    dry,
+                )?))
+            }
+            _ => Err(ApiError::new(
+                405,
+                "MethodNotAllowed",
+                "the trustkeep sandbox does not serve watch requests",
+            )),
+        }
+    }
+
+    fn patch(
+        &self,
+        store: &mut Store,
+        req: &Request,
+        r: &ResourceRoute,
+        query: &HashMap<String, String>,
+    ) -> Result<Reply, ApiError> {
+        let content_type = header(req.headers, "content-type");
+        let patch_kind = PatchKind::from_content_type(content_type)
+            .ok_or_else(|| ApiError::unsupported_media(content_type, PATCH_TYPES))?;
+        if patch_kind == PatchKind::Apply && query.get("fieldManager").is_none_or(String::is_empty)
+        {
+            return Err(ApiError::bad_request(
+                "PATCH requests with apply content type require a fieldManager",
+            ));
+        }
+        let (kind, ns) = (r.kind, r.namespace.as_deref());
+        let name = r.name.as_deref().unwrap_or_default();
+        let body = parse_body(
+            kind,
+            &Request {
+                headers: &json_content(patch_kind),
+                ..*req
+            },
+        )?;
+        let existed = store.get(kind, ns, name).is_ok();
+        let written = store.patch(kind, ns, name, patch_kind, &body, &write_options(query)?)?;
+        Ok(Reply::written(if existed { 200 } else { 201 }, written))
+    }
+}
+
+/// Headers making `parse_body` read a patch body as JSON or (for apply) YAML.
+fn json_content(kind: PatchKind) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    let ct = if kind == PatchKind::Apply {
+        "application/apply-patch+yaml"
+    } else {
+        "application/json"
+    };
+    h.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static(ct),
+    );
+    h
+}
+
+fn selector(kind: Kind, query: &HashMap<String, String>) -> Result<Selector, ApiError> {
+    Selector::parse(
+        kind,
+        query.get("labelSelector").map(String::as_str),
+        query.get("fieldSelector").map(String::as_str),
+    )
+}

@@ -53,6 +53,17 @@ pub enum Command {
     Audit(AuditArgs),
     /// Restore secrets from an archive into a cluster, with a plan first.
     Restore(RestoreArgs),
+    /// Serve a sandbox Kubernetes API (secrets, RootTrustPolicies) for tests and restore drills.
+    Sandbox(commands::sandbox::SandboxArgs),
+    /// Run the whole backup → loss → restore story on an embedded sandbox, in a few seconds.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Keep the demo's identity, kubeconfig and archive in DIR (default: a temporary directory).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 /// Which live cluster to use.
@@ -535,6 +546,15 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome> {
             commands::restore::render(out, &r, a.format, cli.verbose > 0)
                 .map(|_| Outcome::from_ok(r.ok))
         }
+        Command::Sandbox(a) => {
+            commands::sandbox::run(a, out).map_err(|e| Error::Usage(e.to_string()))?;
+            Ok(Outcome::Success)
+        }
+        Command::Demo(a) => {
+            let opts = commands::demo::Options { dir: a.dir };
+            let outcome = runtime()?.block_on(commands::demo::run(&opts, out, now))?;
+            Ok(outcome)
+        }
         Command::Verify(a) => {
             let check = a.check.options(now);
             let ids = identities(&a.decrypt)?;
@@ -704,6 +724,45 @@ mod tests {
         };
         assert_eq!(v.archives.len(), 2);
         assert_eq!(v.decrypt.identities.len(), 1);
+    }
+
+    #[test]
+    fn the_packaged_cronjob_runs_a_valid_command() {
+        let text = include_str!("../packaging/kubernetes/cronjob.yaml");
+        let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(text).unwrap();
+        let job = docs.iter().find(|d| d["kind"] == "CronJob").unwrap();
+        let args: Vec<&str> = job
+            .pointer("/spec/jobTemplate/spec/template/spec/containers/0/args")
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        let c = parse(&args).unwrap();
+        let Command::Backup(b) = c.command else {
+            panic!("the CronJob must run backup")
+        };
+        assert!(
+            b.from.is_none(),
+            "reads the live cluster (in-cluster service account)"
+        );
+        assert_eq!(
+            b.encrypt.recipients_files,
+            [PathBuf::from("/etc/trustkeep/recipients.txt")]
+        );
+        // The placeholder recipient is refused, so nobody runs it unedited.
+        let cm = docs.iter().find(|d| d["kind"] == "ConfigMap").unwrap();
+        let line = cm["data"]["recipients.txt"]
+            .as_str()
+            .unwrap()
+            .lines()
+            .last()
+            .unwrap();
+        assert!(crypto::parse_recipient(line).is_err());
+        let rbac: Vec<serde_json::Value> =
+            serde_saphyr::from_multiple(include_str!("../packaging/kubernetes/rbac.yaml")).unwrap();
+        assert_eq!(rbac.len(), 7);
     }
 
     #[test]

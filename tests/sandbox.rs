@@ -777,6 +777,127 @@ fn shutdown_stops_serving() {
     });
 }
 
+/// Sends a raw request through the client (TLS and token included).
+async fn raw(
+    c: &Client,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<Value, Box<kube::core::Status>> {
+    let mut builder = http::Request::builder().method(method).uri(path);
+    for (k, v) in headers {
+        builder = builder.header(*k, *v);
+    }
+    let req = builder.body(body.to_vec()).expect("request");
+    c.request::<Value>(req).await.map_err(status)
+}
+
+#[test]
+fn malformed_and_unserved_requests_get_statuses() {
+    runtime().block_on(async {
+        let (sb, c) = sample().await;
+        let secrets = format!("/api/v1/namespaces/{NS}/secrets");
+        let json_type = [("content-type", "application/json")];
+
+        let e = raw(&c, "POST", &secrets, &json_type, b"{not json").await.unwrap_err();
+        assert_eq!((e.code, e.reason.as_str()), (400, "BadRequest"));
+        let e = raw(&c, "GET", "/api/v1/configmaps", &[], b"").await.unwrap_err();
+        assert_eq!(e.code, 404);
+        assert_eq!(e.message, "the server could not find the requested resource");
+        let body = br#"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"x","namespace":"gloo-mesh"}}"#;
+        let e = raw(&c, "POST", "/api/v1/secrets", &json_type, body).await.unwrap_err();
+        assert_eq!(e.code, 405);
+        let e = raw(&c, "GET", &format!("{secrets}?watch=true"), &[], b"").await.unwrap_err();
+        assert_eq!(e.code, 405);
+        let e = raw(&c, "PATCH", &format!("{secrets}/{SERVER_TLS}"), &json_type, b"{}").await.unwrap_err();
+        assert_eq!(e.code, 415);
+        let big = vec![b' '; 3 * 1024 * 1024 + 1];
+        let e = raw(&c, "POST", &secrets, &json_type, &big).await.unwrap_err();
+        assert_eq!(e.code, 413);
+
+        let strict = format!("{secrets}?fieldValidation=Strict");
+        let unknown = br#"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"u"},"bogus":1}"#;
+        let e = raw(&c, "POST", &strict, &json_type, unknown).await.unwrap_err();
+        assert_eq!(e.code, 400);
+        assert!(e.message.ends_with("strict decoding error: unknown field \"bogus\""), "{}", e.message);
+        let created = raw(&c, "POST", &secrets, &json_type, unknown).await.expect("unknown fields dropped");
+        assert!(created.get("bogus").is_none());
+
+        let yaml = b"apiVersion: v1\nkind: Secret\nmetadata:\n  name: from-yaml\nstringData:\n  k: v\n";
+        raw(&c, "POST", &secrets, &[("content-type", "application/yaml")], yaml)
+            .await
+            .expect("YAML bodies");
+        assert_eq!(sb.secret(NS, "from-yaml").unwrap()["data"]["k"], "dg==");
+        sb.shutdown().await;
+    });
+}
+
+#[test]
+fn kubectl_documents_tables_and_openapi() {
+    runtime().block_on(async {
+        let (sb, c) = sample().await;
+        let accept = [(
+            "accept",
+            "application/json;as=Table;v=v1;g=meta.k8s.io,application/json",
+        )];
+        let t = raw(
+            &c,
+            "GET",
+            &format!("/api/v1/namespaces/{NS}/secrets"),
+            &accept,
+            b"",
+        )
+        .await
+        .unwrap();
+        assert_eq!(t["kind"], "Table");
+        let columns: Vec<&str> = t["columnDefinitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(columns, ["Name", "Type", "Data", "Age"]);
+        assert_eq!(t["rows"].as_array().unwrap().len(), 7);
+        let list = raw(
+            &c,
+            "GET",
+            &format!("/api/v1/namespaces/{NS}/secrets"),
+            &[],
+            b"",
+        )
+        .await
+        .unwrap();
+        assert_eq!(list["kind"], "SecretList");
+        assert!(
+            list["items"][0].get("kind").is_none(),
+            "core list items omit kind, like the API server"
+        );
+
+        let root = raw(&c, "GET", "/openapi/v3", &[], b"").await.unwrap();
+        let url = root["paths"]["api/v1"]["serverRelativeURL"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let doc = raw(&c, "GET", &url, &[], b"").await.unwrap();
+        let patch = &doc["paths"]["/api/v1/namespaces/{namespace}/secrets/{name}"]["patch"];
+        assert!(patch["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "fieldValidation"));
+        assert!(patch["requestBody"]["content"]
+            .get("application/strategic-merge-patch+json")
+            .is_some());
+        let groups = raw(&c, "GET", "/apis", &[], b"").await.unwrap();
+        assert_eq!(
+            groups["groups"][0]["preferredVersion"]["groupVersion"],
+            "admin.gloo.solo.io/v2"
+        );
+        sb.shutdown().await;
+    });
+}
+
 // ---------------------------------------------------------------------------------------
 // kubectl
 

@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod backup;
+pub mod demo;
 pub mod export;
 pub mod import;
 pub mod inspect;

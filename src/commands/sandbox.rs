@@ -96,6 +96,8 @@ async fn serve(
         }
     };
     write_private(&path, &sandbox.kubeconfig(&args.context))?;
+    // Handle the signals before announcing readiness: whoever reads the line may signal at once.
+    let signals = Signals::new()?;
     writeln!(
         out,
         "sandbox listening on {}; kubeconfig: {}",
@@ -104,9 +106,9 @@ async fn serve(
     )
     .and_then(|()| out.flush())
     .map_err(SandboxError::Output)?;
-    let waited = wait_for_signal().await;
+    signals.wait().await;
     sandbox.shutdown().await;
-    waited
+    Ok(())
 }
 
 fn kubeconfig_error(path: &Path, e: &dyn std::fmt::Display) -> SandboxError {
@@ -132,12 +134,26 @@ fn write_private(path: &Path, text: &str) -> Result<(), SandboxError> {
         .map_err(|e| kubeconfig_error(path, &e))
 }
 
-/// Returns at the first Ctrl-C or SIGTERM.
-async fn wait_for_signal() -> Result<(), SandboxError> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).map_err(SandboxError::Signal)?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r.map_err(SandboxError::Signal),
-        _ = term.recv() => Ok(()),
+/// Ctrl-C (SIGINT) and SIGTERM, handled from creation on.
+struct Signals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> Result<Signals, SandboxError> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            interrupt: signal(SignalKind::interrupt()).map_err(SandboxError::Signal)?,
+            terminate: signal(SignalKind::terminate()).map_err(SandboxError::Signal)?,
+        })
+    }
+
+    /// Returns at the first of either.
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
     }
 }

@@ -105,25 +105,53 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
         .unwrap_or_default()
 }
 
-/// The Kubernetes verb of a request on a resource route, if the method is served.
-fn resource_verb(
-    method: &Method,
-    r: &ResourceRoute,
-    query: &HashMap<String, String>,
-) -> Option<&'static str> {
-    let watch = r.watch || matches!(query.get("watch").map(String::as_str), Some("true" | "1"));
-    let named = r.name.is_some();
-    Some(match *method {
-        Method::GET if watch => "watch",
-        Method::GET if named => "get",
-        Method::GET => "list",
-        Method::POST if !named => "create",
-        Method::PUT if named => "update",
-        Method::PATCH if named => "patch",
-        Method::DELETE if named => "delete",
-        Method::DELETE => "deletecollection",
-        _ => return None,
-    })
+/// What a request on a resource does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Verb {
+    Get,
+    List,
+    Watch,
+    Create,
+    Update,
+    Patch,
+    Delete,
+    DeleteCollection,
+}
+
+impl Verb {
+    /// The verb of `method` on `r`, if served. Across all namespaces, objects of namespaced
+    /// kinds can only be read.
+    fn of(method: &Method, r: &ResourceRoute, query: &HashMap<String, String>) -> Option<Verb> {
+        let watch = r.watch || matches!(query.get("watch").map(String::as_str), Some("true" | "1"));
+        let named = r.name.is_some();
+        let across_namespaces = r.kind.namespaced() && r.namespace.is_none();
+        Some(match *method {
+            Method::GET if watch => Verb::Watch,
+            Method::GET if named => Verb::Get,
+            Method::GET => Verb::List,
+            _ if across_namespaces => return None,
+            Method::POST if !named => Verb::Create,
+            Method::PUT if named => Verb::Update,
+            Method::PATCH if named => Verb::Patch,
+            Method::DELETE if named => Verb::Delete,
+            Method::DELETE => Verb::DeleteCollection,
+            _ => return None,
+        })
+    }
+
+    /// The RBAC name, e.g. `deletecollection`.
+    fn as_str(self) -> &'static str {
+        match self {
+            Verb::Get => "get",
+            Verb::List => "list",
+            Verb::Watch => "watch",
+            Verb::Create => "create",
+            Verb::Update => "update",
+            Verb::Patch => "patch",
+            Verb::Delete => "delete",
+            Verb::DeleteCollection => "deletecollection",
+        }
+    }
 }
 
 fn dry_run(query: &HashMap<String, String>) -> Result<bool, ApiError> {
@@ -143,29 +171,38 @@ fn write_options(query: &HashMap<String, String>) -> Result<WriteOptions, ApiErr
     })
 }
 
-/// Parses a JSON, YAML or (for Secrets and Namespaces) protobuf request body.
-fn parse_body(kind: Kind, req: &Request) -> Result<Value, ApiError> {
-    if req.body.iter().all(u8::is_ascii_whitespace) {
+/// The media type of a Content-Type header, without parameters.
+fn essence(content_type: &str) -> &str {
+    content_type.split(';').next().unwrap_or("").trim()
+}
+
+/// Parses a request body of media type `media`: JSON, YAML or (for Secrets and Namespaces)
+/// protobuf.
+fn parse_body(kind: Kind, media: &str, body: &[u8]) -> Result<Value, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::bad_request("the request body is empty"));
     }
-    let content_type = header(req.headers, "content-type");
-    let essence = content_type.split(';').next().unwrap_or("").trim();
-    if essence == "application/vnd.kubernetes.protobuf" && !kind.is_custom() {
-        return proto::decode(kind, req.body).map_err(|m| ApiError::undecodable(kind, &m));
+    if media == "application/vnd.kubernetes.protobuf" && !kind.is_custom() {
+        return proto::decode(kind, body).map_err(|m| ApiError::undecodable(kind, &m));
     }
-    let text = std::str::from_utf8(req.body)
+    let text = std::str::from_utf8(body)
         .map_err(|_| ApiError::undecodable(kind, "the body is not valid UTF-8"))?;
-    match essence {
+    match media {
         "" | "application/json" | "*/*" => {
             serde_json::from_str(text).map_err(|e| ApiError::undecodable(kind, &e.to_string()))
         }
-        "application/yaml" | "application/apply-patch+yaml" => serde_saphyr::from_str(text)
+        "application/yaml" => serde_saphyr::from_str(text)
             .map_err(|e| ApiError::undecodable(kind, &format!("invalid YAML: {e}"))),
         other => Err(ApiError::unsupported_media(
             other,
             "application/json, application/yaml, application/vnd.kubernetes.protobuf",
         )),
     }
+}
+
+/// Parses the body of a write request according to its Content-Type.
+fn request_body(kind: Kind, req: &Request) -> Result<Value, ApiError> {
+    parse_body(kind, essence(header(req.headers, "content-type")), req.body)
 }
 
 /// The preconditions and dry-run flag of a DeleteOptions body (optional).
@@ -236,24 +273,25 @@ impl Shared {
         record: &mut RequestRecord,
     ) -> Result<Reply, ApiError> {
         let query = route::query(req.query);
+        let mut verb = None;
         if let Route::Resource(r) = route {
             record.resource = Some(r.kind.plural().to_string());
             record.namespace = r.rbac_namespace().map(str::to_string);
             record.name = r.name.clone();
-            if let Ok(q) = &query {
-                if let Some(verb) = resource_verb(req.method, r, q) {
-                    record.verb = verb.to_string();
-                }
+            verb = query.as_ref().ok().and_then(|q| Verb::of(req.method, r, q));
+            if let Some(v) = verb {
+                record.verb = v.as_str().to_string();
             }
         }
         if !self.authenticated(req.headers) {
             return Err(ApiError::unauthorized());
         }
         let query = query?;
-        match route {
-            Route::Resource(r) => self.resource(req, r, &record.verb, &query),
-            Route::Unknown => Err(ApiError::no_such_path()),
-            other if *req.method == Method::GET => self.document(other),
+        match (route, verb) {
+            (Route::Resource(r), Some(verb)) => self.resource(req, r, verb, &query),
+            (Route::Resource(_), None) => Err(ApiError::method_not_allowed()),
+            (Route::Unknown, _) => Err(ApiError::no_such_path()),
+            (other, _) if *req.method == Method::GET => self.document(other),
             _ => Err(ApiError::method_not_allowed()),
         }
     }
@@ -275,14 +313,14 @@ impl Shared {
         Ok(Reply::ok(body))
     }
 
-    fn check_forbid(&self, verb: &str, r: &ResourceRoute) -> Result<(), ApiError> {
+    fn check_forbid(&self, verb: Verb, r: &ResourceRoute) -> Result<(), ApiError> {
         let (ns, name) = (r.rbac_namespace(), r.name.as_deref());
         if self
             .forbid
             .iter()
-            .any(|f| f.matches(verb, r.kind.plural(), ns, name))
+            .any(|f| f.matches(verb.as_str(), r.kind.plural(), ns, name))
         {
-            return Err(ApiError::forbidden(verb, r.kind, ns, name));
+            return Err(ApiError::forbidden(verb.as_str(), r.kind, ns, name));
         }
         Ok(())
     }
@@ -291,118 +329,125 @@ impl Shared {
         &self,
         req: &Request,
         r: &ResourceRoute,
-        verb: &str,
+        verb: Verb,
         query: &HashMap<String, String>,
     ) -> Result<Reply, ApiError> {
-        if resource_verb(req.method, r, query).is_none() {
-            return Err(ApiError::method_not_allowed());
-        }
         self.check_forbid(verb, r)?;
-        let (kind, ns) = (r.kind, r.namespace.as_deref());
-        let name = r.name.as_deref().unwrap_or_default();
-        let table = table::wants_table(header(req.headers, "accept"))
-            .then(|| IncludeObject::parse(query.get("includeObject").map(String::as_str)));
         let mut store = lock(&self.store);
         match verb {
-            "get" => {
-                let object = store.get(kind, ns, name)?;
-                Ok(Reply::ok(match table {
-                    Some(inc) => table::table(kind, &[object], &store.revision(), inc),
-                    None => object,
-                }))
-            }
-            "list" => {
-                let selector = selector(kind, query)?;
-                let items = store.list(kind, ns, &selector);
-                Ok(Reply::ok(match table {
-                    Some(inc) => table::table(kind, &items, &store.revision(), inc),
-                    None => list_of(kind, items, &store.revision()),
-                }))
-            }
-            "create" => {
-                let body = parse_body(kind, req)?;
-                let written = store.create(kind, ns, body, &write_options(query)?)?;
-                Ok(Reply::written(201, written))
-            }
-            "update" => {
-                let body = parse_body(kind, req)?;
-                let written = store.update(kind, ns, name, body, &write_options(query)?)?;
-                Ok(Reply::written(200, written))
-            }
-            "patch" => self.patch(&mut store, req, r, query),
-            "delete" => {
-                let (preconditions, body_dry_run) = delete_options(req)?;
-                let dry = dry_run(query)? || body_dry_run;
-                Ok(Reply::ok(store.delete(
-                    kind,
-                    ns,
-                    name,
-                    &preconditions,
-                    dry,
-                )?))
-            }
-            "deletecollection" => {
-                let (_, body_dry_run) = delete_options(req)?;
-                let dry = dry_run(query)? || body_dry_run;
-                Ok(Reply::ok(store.delete_collection(
-                    kind,
-                    ns,
-                    &selector(kind, query)?,
-                    dry,
-                )?))
-            }
-            _ => Err(ApiError::new(
+            Verb::Get | Verb::List => read(&store, req, r, query),
+            Verb::Watch => Err(ApiError::new(
                 405,
                 "MethodNotAllowed",
                 "the trustkeep sandbox does not serve watch requests",
             )),
+            _ => write(&mut store, req, r, verb, query),
         }
-    }
-
-    fn patch(
-        &self,
-        store: &mut Store,
-        req: &Request,
-        r: &ResourceRoute,
-        query: &HashMap<String, String>,
-    ) -> Result<Reply, ApiError> {
-        let content_type = header(req.headers, "content-type");
-        let patch_kind = PatchKind::from_content_type(content_type)
-            .ok_or_else(|| ApiError::unsupported_media(content_type, PATCH_TYPES))?;
-        if patch_kind == PatchKind::Apply && query.get("fieldManager").is_none_or(String::is_empty)
-        {
-            return Err(ApiError::bad_request(
-                "PATCH requests with apply content type require a fieldManager",
-            ));
-        }
-        let (kind, ns) = (r.kind, r.namespace.as_deref());
-        let name = r.name.as_deref().unwrap_or_default();
-        let body = parse_body(
-            kind,
-            &Request {
-                headers: &json_content(patch_kind),
-                ..*req
-            },
-        )?;
-        let existed = store.get(kind, ns, name).is_ok();
-        let written = store.patch(kind, ns, name, patch_kind, &body, &write_options(query)?)?;
-        Ok(Reply::written(if existed { 200 } else { 201 }, written))
     }
 }
 
-/// Headers making `parse_body` read a patch body as JSON or (for apply) YAML.
-fn json_content(kind: PatchKind) -> HeaderMap {
-    let mut h = HeaderMap::new();
-    let ct = if kind == PatchKind::Apply {
-        "application/apply-patch+yaml"
+/// A get or list, answered as objects or (for kubectl) as a Table.
+fn read(
+    store: &Store,
+    req: &Request,
+    r: &ResourceRoute,
+    query: &HashMap<String, String>,
+) -> Result<Reply, ApiError> {
+    let (kind, ns) = (r.kind, r.namespace.as_deref());
+    let table = table::wants_table(header(req.headers, "accept"))
+        .then(|| IncludeObject::parse(query.get("includeObject").map(String::as_str)));
+    let revision = store.revision();
+    let body = match (r.name.as_deref(), table) {
+        (Some(name), None) => store.get(kind, ns, name)?,
+        (Some(name), Some(include)) => {
+            let object = store.get(kind, ns, name)?;
+            table::table(kind, std::slice::from_ref(&object), &revision, include)
+        }
+        (None, None) => list_of(
+            kind,
+            store.list(kind, ns, &selector(kind, query)?),
+            &revision,
+        ),
+        (None, Some(include)) => {
+            let items = store.list(kind, ns, &selector(kind, query)?);
+            table::table(kind, &items, &revision, include)
+        }
+    };
+    Ok(Reply::ok(body))
+}
+
+/// A create, update, patch, delete or deletecollection.
+fn write(
+    store: &mut Store,
+    req: &Request,
+    r: &ResourceRoute,
+    verb: Verb,
+    query: &HashMap<String, String>,
+) -> Result<Reply, ApiError> {
+    let (kind, ns) = (r.kind, r.namespace.as_deref());
+    let name = r.name.as_deref().unwrap_or_default();
+    match verb {
+        Verb::Create => {
+            let body = request_body(kind, req)?;
+            let written = store.create(kind, ns, body, &write_options(query)?)?;
+            Ok(Reply::written(201, written))
+        }
+        Verb::Update => {
+            let body = request_body(kind, req)?;
+            let written = store.update(kind, ns, name, body, &write_options(query)?)?;
+            Ok(Reply::written(200, written))
+        }
+        Verb::Patch => patch(store, req, r, query),
+        Verb::Delete => {
+            let (preconditions, body_dry_run) = delete_options(req)?;
+            let dry = dry_run(query)? || body_dry_run;
+            Ok(Reply::ok(store.delete(
+                kind,
+                ns,
+                name,
+                &preconditions,
+                dry,
+            )?))
+        }
+        Verb::DeleteCollection => {
+            let (_, body_dry_run) = delete_options(req)?;
+            let dry = dry_run(query)? || body_dry_run;
+            let selector = selector(kind, query)?;
+            Ok(Reply::ok(
+                store.delete_collection(kind, ns, &selector, dry)?,
+            ))
+        }
+        Verb::Get | Verb::List | Verb::Watch => Err(ApiError::method_not_allowed()),
+    }
+}
+
+/// A patch in any of the supported formats; server-side apply may create (201).
+fn patch(
+    store: &mut Store,
+    req: &Request,
+    r: &ResourceRoute,
+    query: &HashMap<String, String>,
+) -> Result<Reply, ApiError> {
+    let content_type = header(req.headers, "content-type");
+    let patch_kind = PatchKind::from_content_type(content_type)
+        .ok_or_else(|| ApiError::unsupported_media(content_type, PATCH_TYPES))?;
+    if patch_kind == PatchKind::Apply && query.get("fieldManager").is_none_or(String::is_empty) {
+        return Err(ApiError::bad_request(
+            "PATCH requests with apply content type require a fieldManager",
+        ));
+    }
+    let (kind, ns) = (r.kind, r.namespace.as_deref());
+    let name = r.name.as_deref().unwrap_or_default();
+    // Apply configurations are YAML (JSON is YAML too); the other patches are JSON.
+    let media = if patch_kind == PatchKind::Apply {
+        "application/yaml"
     } else {
         "application/json"
     };
-    h.insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static(ct),
-    );
-    h
+    let body = parse_body(kind, media, req.body)?;
+    let existed = store.get(kind, ns, name).is_ok();
+    let written = store.patch(kind, ns, name, patch_kind, &body, &write_options(query)?)?;
+    Ok(Reply::written(if existed { 200 } else { 201 }, written))
 }
 
 fn selector(kind: Kind, query: &HashMap<String, String>) -> Result<Selector, ApiError> {

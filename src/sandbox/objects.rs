@@ -207,14 +207,16 @@ pub fn decode(kind: Kind, body: Value) -> Result<Decoded, ApiError> {
     let mut metadata = match map.remove("metadata") {
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(m)) => m,
-        Some(other) => return Err(ApiError::undecodable(
-            kind,
-            &format!(
+        Some(other) => {
+            return Err(ApiError::undecodable(
+                kind,
+                &format!(
                 "json: cannot unmarshal {} into Go struct field {}.metadata of type v1.ObjectMeta",
                 json_type(&other),
                 kind.kind()
             ),
-        )),
+            ))
+        }
     };
     let mut unknown = prune(kind, &mut map, kind_fields(kind), "")?;
     unknown.extend(prune(kind, &mut metadata, METADATA_FIELDS, "metadata.")?);

@@ -191,7 +191,13 @@ fn item(
     reason: String,
     live_rv: Option<String>,
 ) -> Item {
-    let reason = format!("{reason}{}", notes(&record));
+    // Only a write loses owner references; an unchanged secret keeps what it has.
+    let reason = match action {
+        Action::Create | Action::Replace | Action::Recreate | Action::Write => {
+            format!("{reason}{}", notes(&record))
+        }
+        _ => reason,
+    };
     Item {
         secret: record.id.to_string(),
         archived_as: archived.map(|a| a.to_string()),

@@ -9,5 +9,6 @@ mod backup;
 mod checks;
 mod import;
 mod interop;
+mod live;
 mod sandbox;
 mod sources;

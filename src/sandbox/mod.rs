@@ -9,9 +9,15 @@
 //! [`Options::forbid`] rules answer 403 like RBAC would; every request is recorded
 //! ([`Sandbox::requests`]) so tests can count API calls.
 //!
-//! Not served: watch, server-side apply's field ownership (apply is a merge of the applied
-//! configuration), strategic-merge list semantics (lists are replaced), subresources,
-//! protobuf answers (protobuf request bodies of Secrets and Namespaces are decoded).
+//! Kubernetes clients see a real API server: kubectl 1.32 works without flags (`get`,
+//! `describe`, `create secret`, `apply` with server-side field validation, `edit`, `diff`,
+//! `delete`); it falls back from aggregated to legacy discovery, reads a minimal OpenAPI v3
+//! and sends protobuf bodies for typed creates, which are decoded.
+//!
+//! Not served: watch (405), aggregated discovery (legacy documents answer), protobuf
+//! answers, subresources, managedFields tracking. Approximated: server-side apply (a merge
+//! of the applied configuration, no field ownership), strategic merge patch (lists are
+//! replaced), namespace deletion (immediate, contents included).
 
 mod api;
 mod discovery;

@@ -1,0 +1,690 @@
+//! trustkeep against live clusters: the `trustkeep` binary talks over real HTTPS (the kube
+//! client) to a sandbox API server running in the test process. Backup, audit and restore
+//! are checked end to end, including least-privilege RBAC, a missing CRD, conflicts, type
+//! changes, namespace mapping, dry runs, idempotence and API call counts.
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+use trustkeep::sandbox::{self, Forbid, Sandbox};
+
+use crate::util::{self, fixture, tk, Work};
+
+/// A sandbox loaded with fixture files, served from a runtime owned by the test, and a
+/// kubeconfig for it.
+pub struct Live {
+    pub rt: tokio::runtime::Runtime,
+    pub sb: Option<Sandbox>,
+    pub kubeconfig: PathBuf,
+}
+
+pub const CONTEXT: &str = "sandbox";
+
+impl Live {
+    pub fn start(w: &Work, files: &[&str], forbid: &[&str], without_crd: bool) -> Live {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut objects = Vec::new();
+        for f in files {
+            objects.extend(
+                sandbox::load_objects(&std::fs::read_to_string(fixture(f)).unwrap()).unwrap(),
+            );
+        }
+        let forbid = forbid
+            .iter()
+            .map(|f| f.parse::<Forbid>().unwrap())
+            .collect();
+        let sb = rt
+            .block_on(Sandbox::start(sandbox::Options {
+                objects,
+                forbid,
+                without_crd,
+                ..Default::default()
+            }))
+            .unwrap();
+        let kubeconfig = w.path("kubeconfig");
+        std::fs::write(&kubeconfig, sb.kubeconfig(CONTEXT)).unwrap();
+        Live {
+            rt,
+            sb: Some(sb),
+            kubeconfig,
+        }
+    }
+    pub fn sb(&self) -> &Sandbox {
+        self.sb.as_ref().unwrap()
+    }
+    pub fn kc(&self) -> String {
+        self.kubeconfig.to_str().unwrap().to_string()
+    }
+    /// `--kubeconfig K --context sandbox`
+    pub fn target(&self) -> Vec<String> {
+        vec![
+            "--kubeconfig".into(),
+            self.kc(),
+            "--context".into(),
+            CONTEXT.into(),
+        ]
+    }
+    /// Writes of any kind the sandbox received since the last reset.
+    pub fn writes(&self) -> Vec<String> {
+        self.sb()
+            .requests()
+            .into_iter()
+            .filter(|r| !matches!(r.verb.as_str(), "get" | "list"))
+            .map(|r| format!("{} {}", r.verb, r.path))
+            .collect()
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        if let Some(sb) = self.sb.take() {
+            self.rt.block_on(sb.shutdown());
+        }
+    }
+}
+
+fn args<'a>(base: &[&'a str], extra: &'a [String]) -> Vec<&'a str> {
+    let mut v = base.to_vec();
+    v.extend(extra.iter().map(String::as_str));
+    v
+}
+
+fn backup_live(w: &Work, live: &Live, name: &str, extra: &[&str]) -> (util::Run, PathBuf) {
+    let out = w.path(name);
+    let t = live.target();
+    let mut a = args(&["backup", "-r"], &t);
+    let r = util::recipient();
+    a.insert(2, &r);
+    a.extend(["-o", out.to_str().unwrap(), "--cluster", "mgmt"]);
+    a.extend_from_slice(extra);
+    (tk(&a), out)
+}
+
+fn manifest(w: &Work, archive: &std::path::Path) -> Value {
+    let r = tk(&[
+        "inspect",
+        archive.to_str().unwrap(),
+        "-i",
+        w.id().to_str().unwrap(),
+        "--output",
+        "json",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    serde_json::from_str::<Value>(&r.stdout).unwrap()["manifest"].clone()
+}
+
+/// What must be equal between two archives of the same secrets.
+fn essence(m: &Value) -> Vec<Value> {
+    m["secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            serde_json::json!([
+                s["namespace"],
+                s["name"],
+                s["type"],
+                s["role"],
+                s["labels"],
+                s["annotations"],
+                s["data"]
+            ])
+        })
+        .collect()
+}
+
+#[test]
+fn live_backup_equals_file_backup_with_few_api_calls() {
+    let w = Work::new();
+    let live = Live::start(&w, &["sample/mgmt.yaml"], &[], false);
+    live.sb().reset_requests();
+    let (r, archive) = backup_live(&w, &live, "live.age", &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    // One LIST of policies, one LIST of secrets per namespace, one GET of kube-system.
+    let calls: Vec<String> = live
+        .sb()
+        .requests()
+        .iter()
+        .map(|r| format!("{} {}", r.verb, r.resource.clone().unwrap_or_default()))
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            "list roottrustpolicies",
+            "list secrets",
+            "list secrets",
+            "get namespaces"
+        ],
+        "{calls:?}"
+    );
+    let file = w.path("file.age");
+    let fr = tk(&[
+        "backup",
+        "--from",
+        fixture("sample/mgmt.yaml").to_str().unwrap(),
+        "-r",
+        &util::recipient(),
+        "-o",
+        file.to_str().unwrap(),
+        "--cluster",
+        "mgmt",
+    ]);
+    assert_eq!(fr.code, 0, "{fr:?}");
+    let (lm, fm) = (manifest(&w, &archive), manifest(&w, &file));
+    assert_eq!(essence(&lm), essence(&fm));
+    assert_eq!(lm["source"]["kind"], "cluster");
+    assert_eq!(lm["source"]["context"], CONTEXT);
+    assert_eq!(lm["source"]["cluster_uid"], live.sb().cluster_uid());
+    assert!(lm["source"]["server"]
+        .as_str()
+        .unwrap()
+        .starts_with("https://127.0.0.1:"));
+}
+
+#[test]
+fn least_privilege_backup_gets_known_names_and_missing_crd_is_a_warning() {
+    let w = Work::new();
+    // Listing secrets is forbidden; only GETs of names work. No Gloo CRD either.
+    let live = Live::start(&w, &["sample/mgmt.yaml"], &["list:secrets"], true);
+    live.sb().reset_requests();
+    let (r, archive) = backup_live(&w, &live, "lp.age", &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout.contains("warning [selection.policies-unknown]"),
+        "{}",
+        r.stdout
+    );
+    let reqs = live.sb().requests();
+    let gets = reqs
+        .iter()
+        .filter(|r| r.verb == "get" && r.resource.as_deref() == Some("secrets"))
+        .count();
+    assert_eq!(gets, 6, "5 relay names in gloo-mesh and cacerts: {reqs:?}");
+    // The generated root is still found (by its type) only when listed; with GETs only and no
+    // CRD its name is unknown, so it is not in the archive, and the report says why.
+    let names: Vec<String> = manifest(&w, &archive)["secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "relay-identity-token-secret",
+            "relay-root-tls-secret",
+            "relay-server-tls-secret",
+            "relay-tls-signing-secret"
+        ]
+    );
+    // With the CRD, the policy names the root and a GET fetches it.
+    let live2 = Live::start(&w, &["sample/mgmt.yaml"], &["list:secrets"], false);
+    let (r, archive) = backup_live(&w, &live2, "lp2.age", &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        manifest(&w, &archive)["secrets"].as_array().unwrap().len(),
+        5
+    );
+}
+
+#[test]
+fn delete_then_restore_is_exact_and_idempotent() {
+    let w = Work::new();
+    let live = Live::start(&w, &["sample/mgmt.yaml"], &[], false);
+    let (r, archive) = backup_live(&w, &live, "a.age", &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let before: Vec<Value> = ["relay-server-tls-secret", "root-trust-policy.gloo-mesh"]
+        .iter()
+        .map(|n| live.sb().secret("gloo-mesh", n).unwrap())
+        .collect();
+    for n in ["relay-server-tls-secret", "root-trust-policy.gloo-mesh"] {
+        assert!(live.sb().remove("secrets", "gloo-mesh", n));
+    }
+    let t = live.target();
+    let id = w.id();
+    let base = [
+        "restore",
+        archive.to_str().unwrap(),
+        "-i",
+        id.to_str().unwrap(),
+    ];
+    // Dry run: a plan, and nothing written.
+    live.sb().reset_requests();
+    let r = tk(&args(
+        &[&base[..], &["--dry-run", "--output", "json"]].concat(),
+        &t,
+    ));
+    assert_eq!(r.code, 0, "{r:?}");
+    let plan: Value = serde_json::from_str(&r.stdout).unwrap();
+    let actions: Vec<(String, String)> = plan["plan"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["secret"].as_str().unwrap().into(),
+                i["action"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions.iter().filter(|(_, a)| a == "create").count(),
+        2,
+        "{actions:?}"
+    );
+    assert_eq!(
+        actions.iter().filter(|(_, a)| a == "unchanged").count(),
+        3,
+        "{actions:?}"
+    );
+    assert!(
+        live.writes().is_empty(),
+        "dry run wrote: {:?}",
+        live.writes()
+    );
+    assert!(live
+        .sb()
+        .secret("gloo-mesh", "relay-server-tls-secret")
+        .is_none());
+    // The restore.
+    let r = tk(&args(&base, &t));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout
+            .contains("ok: 5 secret(s) as archived, 0 not restored"),
+        "{}",
+        r.stdout
+    );
+    for old in &before {
+        let name = old["metadata"]["name"].as_str().unwrap();
+        let new = live.sb().secret("gloo-mesh", name).unwrap();
+        assert_eq!(new["type"], old["type"], "{name}");
+        assert_eq!(new["data"], old["data"], "{name}");
+        assert_eq!(
+            new["metadata"]["labels"], old["metadata"]["labels"],
+            "{name}"
+        );
+        let mut ann = new["metadata"]["annotations"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        assert!(ann
+            .remove("trustkeep.io/restored-from")
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .starts_with("a.age ("));
+        let old_ann = old["metadata"]["annotations"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(ann, old_ann, "{name}");
+        assert!(
+            new["metadata"].get("ownerReferences").is_none(),
+            "owner references are not restored"
+        );
+    }
+    assert!(
+        r.stdout
+            .contains("owner references (RootTrustPolicy/root-trust-policy) are not restored"),
+        "{}",
+        r.stdout
+    );
+    // Again: all unchanged, no writes.
+    live.sb().reset_requests();
+    let r = tk(&args(&base, &t));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        r.stdout
+            .lines()
+            .filter(|l| l.contains(" unchanged  unchanged "))
+            .count(),
+        5,
+        "{}",
+        r.stdout
+    );
+    assert!(live.writes().is_empty(), "{:?}", live.writes());
+}
+
+#[test]
+fn conflicts_are_refused_and_replace_recreates_a_changed_type() {
+    let w = Work::new();
+    let live = Live::start(&w, &["sample/mgmt.yaml"], &[], false);
+    let (_, archive) = backup_live(&w, &live, "a.age", &[]);
+    let original = live
+        .sb()
+        .secret("gloo-mesh", "relay-server-tls-secret")
+        .unwrap();
+    // Someone recreated it by hand, as the seed's procedure would: wrong type, wrong data.
+    let mut changed = original.clone();
+    changed["type"] = "Opaque".into();
+    changed["data"]["tls.crt"] = changed["data"]["ca.crt"].clone();
+    changed["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("resourceVersion");
+    assert!(live
+        .sb()
+        .remove("secrets", "gloo-mesh", "relay-server-tls-secret"));
+    live.sb().put(changed.clone());
+    let t = live.target();
+    let id = w.id();
+    let base = [
+        "restore",
+        archive.to_str().unwrap(),
+        "-i",
+        id.to_str().unwrap(),
+        "--only",
+        "relay-server-tls-secret",
+    ];
+    live.sb().reset_requests();
+    let r = tk(&args(&base, &t));
+    assert_eq!(r.code, 1, "a refused secret is exit 1: {r:?}");
+    assert!(
+        r.stdout.contains("conflict")
+            && r.stdout.contains(
+                "type differs (live Opaque, archived kubernetes.io/tls); data differs in tls.crt"
+            ),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        live.writes().is_empty(),
+        "nothing overwritten: {:?}",
+        live.writes()
+    );
+    assert_eq!(
+        live.sb()
+            .secret("gloo-mesh", "relay-server-tls-secret")
+            .unwrap()["type"],
+        "Opaque"
+    );
+    // --replace: a type cannot be updated, so delete and create.
+    let r = tk(&args(&[&base[..], &["--replace"]].concat(), &t));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout.contains("recreate") && r.stdout.contains("recreated"),
+        "{}",
+        r.stdout
+    );
+    let now = live
+        .sb()
+        .secret("gloo-mesh", "relay-server-tls-secret")
+        .unwrap();
+    assert_eq!(
+        (&now["type"], &now["data"]),
+        (&original["type"], &original["data"])
+    );
+    // Same type, different data: an update guarded by resourceVersion.
+    let mut edited = now.clone();
+    edited["data"]["ca.crt"] = Value::String("eA==".into());
+    live.sb().put(edited);
+    let r = tk(&args(&[&base[..], &["--replace"]].concat(), &t));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout.contains(" replace ") && r.stdout.contains("replaced"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        live.sb()
+            .secret("gloo-mesh", "relay-server-tls-secret")
+            .unwrap()["data"],
+        original["data"]
+    );
+}
+
+#[test]
+fn namespace_map_and_manifests() {
+    let w = Work::new();
+    let live = Live::start(&w, &["sample/mgmt.yaml"], &[], false);
+    let (_, archive) = backup_live(&w, &live, "a.age", &[]);
+    live.sb().put(
+        serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "drill"}}),
+    );
+    let t = live.target();
+    let r = tk(&args(
+        &[
+            "restore",
+            archive.to_str().unwrap(),
+            "-i",
+            w.id().to_str().unwrap(),
+            "--namespace-map",
+            "gloo-mesh=drill",
+        ],
+        &t,
+    ));
+    assert_eq!(r.code, 0, "{r:?}");
+    for n in [
+        "relay-server-tls-secret",
+        "relay-tls-signing-secret",
+        "root-trust-policy.gloo-mesh",
+    ] {
+        assert_eq!(
+            live.sb().secret("drill", n).unwrap()["data"],
+            live.sb().secret("gloo-mesh", n).unwrap()["data"],
+            "{n}"
+        );
+    }
+    // Into a namespace that does not exist: each secret fails and says why, exit 1.
+    let r = tk(&args(
+        &[
+            "restore",
+            archive.to_str().unwrap(),
+            "-i",
+            w.id().to_str().unwrap(),
+            "--namespace-map",
+            "gloo-mesh=nowhere",
+        ],
+        &t,
+    ));
+    assert_eq!(r.code, 1, "{r:?}");
+    assert_eq!(
+        r.stdout
+            .matches("failed: cluster sandbox: create secret nowhere/")
+            .count(),
+        5,
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn restore_refuses_secrets_that_fail_the_checks() {
+    let w = Work::new();
+    let live = Live::start(&w, &["sample/mgmt.yaml"], &[], false);
+    // An archive of the key-mismatch defect: tls.key is not the key of tls.crt.
+    let bad = w.path("bad.age");
+    tk(&[
+        "backup",
+        "--from",
+        fixture("defects/key-mismatch/mgmt.yaml").to_str().unwrap(),
+        "-r",
+        &util::recipient(),
+        "-o",
+        bad.to_str().unwrap(),
+    ]);
+    assert!(live
+        .sb()
+        .remove("secrets", "gloo-mesh", "relay-server-tls-secret"));
+    let t = live.target();
+    let id = w.id();
+    let base = [
+        "restore",
+        bad.to_str().unwrap(),
+        "-i",
+        id.to_str().unwrap(),
+        "--only",
+        "relay-server-tls-secret",
+    ];
+    let r = tk(&args(&base, &t));
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stdout.contains("blocked") && r.stdout.contains("[key.match]"),
+        "{}",
+        r.stdout
+    );
+    assert!(live
+        .sb()
+        .secret("gloo-mesh", "relay-server-tls-secret")
+        .is_none());
+    let r = tk(&args(&[&base[..], &["--allow-invalid"]].concat(), &t));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(live
+        .sb()
+        .secret("gloo-mesh", "relay-server-tls-secret")
+        .is_some());
+}
+
+#[test]
+fn audit_reads_live_clusters_like_files() {
+    let w = Work::new();
+    let mgmt = Live::start(&w, &["sample/mgmt.yaml"], &[], false);
+    let w1 = Work::new();
+    let c1 = Live::start(
+        &w1,
+        &["defects/agent-san-mismatch/cluster-1.yaml"],
+        &[],
+        false,
+    );
+    // Two clusters in one KUBECONFIG list, as operators have them.
+    let renamed = std::fs::read_to_string(&c1.kubeconfig)
+        .unwrap()
+        .replace(CONTEXT, "c1");
+    std::fs::write(w.path("kc2"), renamed).unwrap();
+    let merged = format!("{}:{}", mgmt.kc(), w.path("kc2").display());
+    let r = util::tk_env(
+        &[
+            "audit",
+            "--context",
+            &format!("mgmt={CONTEXT}"),
+            "--context",
+            "cluster-1=c1",
+            "--at",
+            util::AT,
+        ],
+        &[("KUBECONFIG", &merged)],
+    );
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stdout.contains(
+            "error   [role.relay-client] cluster-1:gloo-mesh/relay-client-tls-secret[tls.crt]"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("FAILED: 1 error(s)"), "{}", r.stdout);
+}
+
+#[test]
+fn cluster_faults_are_clear_errors() {
+    let w = Work::new();
+    let live = Live::start(
+        &w,
+        &["sample/mgmt.yaml"],
+        &[
+            "get:secrets:gloo-mesh/relay-server-tls-secret",
+            "list:secrets",
+        ],
+        false,
+    );
+    // 403 on a secret the backup needs.
+    let (r, out) = backup_live(&w, &live, "x.age", &[]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("cluster sandbox: secret gloo-mesh/relay-server-tls-secret: forbidden (403)"),
+        "{}",
+        r.stderr
+    );
+    assert!(!out.exists(), "nothing written");
+    // A namespace that does not exist.
+    let ok = Live::start(&w, &["sample/mgmt.yaml"], &[], false);
+    let (r, _) = backup_live(&w, &ok, "y.age", &["--namespace", "no-such-ns"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr.contains("namespace no-such-ns does not exist"),
+        "{}",
+        r.stderr
+    );
+    // Expired or wrong credentials.
+    let text = std::fs::read_to_string(&ok.kubeconfig)
+        .unwrap()
+        .replace(ok.sb().token(), "expired-token");
+    std::fs::write(w.path("bad-token"), text).unwrap();
+    let r = tk(&[
+        "backup",
+        "--kubeconfig",
+        w.path("bad-token").to_str().unwrap(),
+        "--context",
+        CONTEXT,
+        "-r",
+        &util::recipient(),
+        "-o",
+        w.path("z.age").to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr.contains("credentials rejected (401"),
+        "{}",
+        r.stderr
+    );
+    // An API server that is not there (the sandbox is stopped).
+    drop(ok);
+    std::fs::copy(w.path("bad-token"), w.path("gone")).unwrap();
+    let r = tk(&[
+        "backup",
+        "--kubeconfig",
+        w.path("gone").to_str().unwrap(),
+        "--context",
+        CONTEXT,
+        "-r",
+        &util::recipient(),
+        "-o",
+        w.path("z.age").to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("cannot reach the API server at https://127.0.0.1:"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        r.stderr
+            .lines()
+            .filter(|l| l.starts_with("trustkeep: error:"))
+            .count(),
+        1,
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn demo_runs_the_whole_story() {
+    let w = Work::new();
+    let r = tk(&["demo", "--dir", w.path("demo").to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{r:?}");
+    for step in 1..=9 {
+        assert!(
+            r.stdout.contains(&format!("== {step}. ")),
+            "step {step} missing:\n{}",
+            r.stdout
+        );
+    }
+    assert!(r
+        .stdout
+        .contains("restored secrets identical to the originals (type, data, labels): yes"));
+    assert!(r.stdout.contains("demo complete"));
+    assert!(std::fs::read_dir(w.path("demo")).unwrap().any(|e| e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .ends_with(".tar.gz.age")));
+}

@@ -174,7 +174,7 @@ pub fn parse_certs(bytes: &[u8]) -> Result<Vec<Cert>, PkiError> {
             continue;
         }
         match X509Certificate::from_der(&pem.contents) {
-            Ok((rest, _)) if rest.is_empty() => out.push(Cert {
+            Ok(([], _)) => out.push(Cert {
                 der: pem.contents.clone(),
             }),
             Ok(_) => {
@@ -550,8 +550,11 @@ fn key_id<'a>(c: &'a X509Certificate<'_>, subject: bool) -> Option<&'a [u8]> {
 /// is checked many times (a management set verifies each relay-root signature 3 times).
 #[derive(Default)]
 pub struct SignatureCache {
-    verdicts: std::cell::RefCell<std::collections::HashMap<(Vec<u8>, Vec<u8>), bool>>,
+    verdicts: std::cell::RefCell<std::collections::HashMap<CertPair, bool>>,
 }
+
+/// The DER of a child certificate and of its candidate issuer.
+type CertPair = (Vec<u8>, Vec<u8>);
 
 impl SignatureCache {
     /// `issued_by`, remembered by the two certificates' DER.

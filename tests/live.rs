@@ -695,34 +695,97 @@ fn the_seeds_scenario_with_real_kubectl() {
     let w = Work::new();
     let live = Live::start(&w, &["sample/mgmt.yaml"], &[], false);
     let kubectl = |args: &[&str]| {
-        let mut a = vec!["--kubeconfig", &live.kubeconfig.to_str().unwrap()[..], "--context", CONTEXT];
+        let mut a = vec![
+            "--kubeconfig",
+            live.kubeconfig.to_str().unwrap(),
+            "--context",
+            CONTEXT,
+        ];
         a.extend_from_slice(args);
         util::ext("kubectl", &a)
     };
-    let jsonpath = |key: &str| kubectl(&["get", "secret", "-n", "gloo-mesh", "relay-server-tls-secret", "-o", &format!("jsonpath={{.data.{}}}", key.replace('.', "\\."))]);
-    let before: Vec<String> = ["tls.crt", "tls.key", "ca.crt"].iter().map(|k| jsonpath(k).stdout).collect();
+    let jsonpath = |key: &str| {
+        kubectl(&[
+            "get",
+            "secret",
+            "-n",
+            "gloo-mesh",
+            "relay-server-tls-secret",
+            "-o",
+            &format!("jsonpath={{.data.{}}}", key.replace('.', "\\.")),
+        ])
+    };
+    let before: Vec<String> = ["tls.crt", "tls.key", "ca.crt"]
+        .iter()
+        .map(|k| jsonpath(k).stdout)
+        .collect();
     assert!(before.iter().all(|v| v.len() > 100), "{before:?}");
     let (r, archive) = backup_live(&w, &live, "a.age", &[]);
     assert_eq!(r.code, 0, "{r:?}");
     // The accident, with kubectl.
-    let r = kubectl(&["delete", "secret", "-n", "gloo-mesh", "relay-server-tls-secret"]);
+    let r = kubectl(&[
+        "delete",
+        "secret",
+        "-n",
+        "gloo-mesh",
+        "relay-server-tls-secret",
+    ]);
     assert_eq!(r.code, 0, "{r:?}");
     assert_ne!(jsonpath("tls.crt").code, 0);
     // One command restores it exactly.
     let t = live.target();
-    let r = tk(&args(&["restore", archive.to_str().unwrap(), "-i", w.id().to_str().unwrap()], &t));
+    let r = tk(&args(
+        &[
+            "restore",
+            archive.to_str().unwrap(),
+            "-i",
+            w.id().to_str().unwrap(),
+        ],
+        &t,
+    ));
     assert_eq!(r.code, 0, "{r:?}");
-    let after: Vec<String> = ["tls.crt", "tls.key", "ca.crt"].iter().map(|k| jsonpath(k).stdout).collect();
+    let after: Vec<String> = ["tls.crt", "tls.key", "ca.crt"]
+        .iter()
+        .map(|k| jsonpath(k).stdout)
+        .collect();
     assert_eq!(after, before);
-    let r = kubectl(&["get", "secret", "-n", "gloo-mesh", "relay-server-tls-secret", "-o", "jsonpath={.type} {.metadata.labels.app}"]);
+    let r = kubectl(&[
+        "get",
+        "secret",
+        "-n",
+        "gloo-mesh",
+        "relay-server-tls-secret",
+        "-o",
+        "jsonpath={.type} {.metadata.labels.app}",
+    ]);
     assert_eq!(r.stdout, "kubernetes.io/tls gloo-mesh-mgmt-server", "{r:?}");
     // Manifests written by --to-manifests are accepted by kubectl apply.
     let dir = w.path("manifests");
-    let r = tk(&["restore", archive.to_str().unwrap(), "-i", w.id().to_str().unwrap(), "--to-manifests", dir.to_str().unwrap(), "--only", "relay-tls-signing-secret"]);
+    let r = tk(&[
+        "restore",
+        archive.to_str().unwrap(),
+        "-i",
+        w.id().to_str().unwrap(),
+        "--to-manifests",
+        dir.to_str().unwrap(),
+        "--only",
+        "relay-tls-signing-secret",
+    ]);
     assert_eq!(r.code, 0, "{r:?}");
-    assert!(live.sb().remove("secrets", "gloo-mesh", "relay-tls-signing-secret"));
-    let r = kubectl(&["apply", "-f", dir.join("gloo-mesh/relay-tls-signing-secret.yaml").to_str().unwrap()]);
+    assert!(live
+        .sb()
+        .remove("secrets", "gloo-mesh", "relay-tls-signing-secret"));
+    let r = kubectl(&[
+        "apply",
+        "-f",
+        dir.join("gloo-mesh/relay-tls-signing-secret.yaml")
+            .to_str()
+            .unwrap(),
+    ]);
     assert_eq!(r.code, 0, "{r:?}");
-    let restored = live.sb().secret("gloo-mesh", "relay-tls-signing-secret").unwrap();
+    let restored = live
+        .sb()
+        .secret("gloo-mesh", "relay-tls-signing-secret")
+        .unwrap();
     assert_eq!(restored["type"], "kubernetes.io/tls");
 }

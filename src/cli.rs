@@ -161,10 +161,10 @@ pub struct BackupArgs {
     #[command(flatten)]
     pub encrypt: EncryptArgs,
     /// Archive file to write, or a directory to name it in (<cluster>-<UTC time>.tar.gz.age).
-    #[arg(short, long, value_name = "PATH")]
+    #[arg(short = 'o', long = "out", value_name = "PATH")]
     pub output: PathBuf,
     /// Report format.
-    #[arg(long = "output-format", alias = "format", value_enum, default_value_t)]
+    #[arg(long = "output", value_enum, default_value_t)]
     pub format: OutputFormat,
 }
 
@@ -210,10 +210,10 @@ pub struct ImportArgs {
     #[command(flatten)]
     pub encrypt: EncryptArgs,
     /// Archive file to write, or a directory to name it in.
-    #[arg(short, long, value_name = "PATH")]
+    #[arg(short = 'o', long = "out", value_name = "PATH")]
     pub output: PathBuf,
     /// Report format.
-    #[arg(long = "output-format", alias = "format", value_enum, default_value_t)]
+    #[arg(long = "output", value_enum, default_value_t)]
     pub format: OutputFormat,
 }
 

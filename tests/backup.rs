@@ -454,7 +454,7 @@ fn backup_json_report() {
         &util::recipient(),
         "-o",
         out.to_str().unwrap(),
-        "--output-format",
+        "--output",
         "json",
     ]);
     assert_eq!(r.code, 0, "{r:?}");

@@ -789,3 +789,107 @@ fn the_seeds_scenario_with_real_kubectl() {
         .unwrap();
     assert_eq!(restored["type"], "kubernetes.io/tls");
 }
+
+#[test]
+fn imported_manual_folders_restore_as_tls_or_are_refused_with_the_reason() {
+    let w = Work::new();
+    let live = Live::start(&w, &["sample/mgmt.yaml"], &[], false);
+    let t = live.target();
+    let id = w.id();
+    // A folder that kept tls.crt too: restored as kubernetes.io/tls with its three keys.
+    let (_, full) = backup_live(&w, &live, "full.age", &[]);
+    let ex = w.path("ex");
+    assert_eq!(
+        tk(&[
+            "export",
+            full.to_str().unwrap(),
+            "-i",
+            id.to_str().unwrap(),
+            "--dir",
+            ex.to_str().unwrap()
+        ])
+        .code,
+        0
+    );
+    let folder = w.path("manual/relay-server-tls-secret");
+    std::fs::create_dir_all(&folder).unwrap();
+    for k in ["tls.crt", "tls.key", "ca.crt"] {
+        std::fs::copy(
+            ex.join("secrets/gloo-mesh/relay-server-tls-secret").join(k),
+            folder.join(k),
+        )
+        .unwrap();
+    }
+    let imported = w.path("imported.age");
+    let r = tk(&[
+        "import",
+        w.path("manual").to_str().unwrap(),
+        "-r",
+        &util::recipient(),
+        "-o",
+        imported.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let original = live
+        .sb()
+        .secret("gloo-mesh", "relay-server-tls-secret")
+        .unwrap();
+    assert!(live
+        .sb()
+        .remove("secrets", "gloo-mesh", "relay-server-tls-secret"));
+    let r = tk(&args(
+        &[
+            "restore",
+            imported.to_str().unwrap(),
+            "-i",
+            id.to_str().unwrap(),
+        ],
+        &t,
+    ));
+    assert_eq!(r.code, 0, "{r:?}");
+    let s = live
+        .sb()
+        .secret("gloo-mesh", "relay-server-tls-secret")
+        .unwrap();
+    assert_eq!(s["type"], "kubernetes.io/tls");
+    assert_eq!(s["data"], original["data"]);
+    // The seed's own folders (ca.crt + tls.key, no tls.crt) are refused, and the report says why.
+    let seed = w.path("seed.age");
+    tk(&[
+        "import",
+        fixture("seed-manual").to_str().unwrap(),
+        "-r",
+        &util::recipient(),
+        "-o",
+        seed.to_str().unwrap(),
+    ]);
+    assert!(live
+        .sb()
+        .remove("secrets", "gloo-mesh", "relay-server-tls-secret"));
+    let r = tk(&args(
+        &[
+            "restore",
+            seed.to_str().unwrap(),
+            "-i",
+            id.to_str().unwrap(),
+            "--only",
+            "relay-server-tls-secret",
+        ],
+        &t,
+    ));
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stdout.contains("blocked"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("[key.match]")
+            && r.stdout
+                .contains("does not match the certificate in ca.crt"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        live.sb()
+            .secret("gloo-mesh", "relay-server-tls-secret")
+            .is_none(),
+        "nothing half-restored"
+    );
+}

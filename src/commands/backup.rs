@@ -57,6 +57,14 @@ pub fn run(
     let snapshot = Snapshot::new(inv, selection, cluster.clone(), now);
     let (manifest, cipher) = archive::write(&snapshot, enc, opts.armor)?;
     let path = super::archive_path(&opts.output, &cluster, now);
+    if let Some(dir) = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty() && !d.exists())
+    {
+        // `-o backups/` names a directory that may not exist yet.
+        std::fs::create_dir_all(dir)
+            .map_err(|e| crate::Error::io("cannot create directory", dir, e))?;
+    }
     let sidecar = archive::sidecar_path(&path);
     let file_name = path
         .file_name()

@@ -18,15 +18,7 @@ fn mode(p: &std::path::Path) -> u32 {
 fn backup_takes_the_trust_set_and_nothing_else() {
     let w = Work::new();
     let out = w.path("a.age");
-    let r = tk(&[
-        "backup",
-        "--from",
-        fixture("sample/mgmt.yaml").to_str().unwrap(),
-        "-r",
-        &util::recipient(),
-        "-o",
-        out.to_str().unwrap(),
-    ]);
+    let r = util::backup("sample/mgmt.yaml", &out, &[]);
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(r.stdout.lines().next().unwrap(), out.to_str().unwrap());
     for name in [
@@ -64,15 +56,7 @@ fn archive_names_itself_in_a_directory_and_never_overwrites() {
     let w = Work::new();
     let dir = w.path("backups");
     std::fs::create_dir(&dir).unwrap();
-    let r = tk(&[
-        "backup",
-        "--from",
-        fixture("sample/mgmt.yaml").to_str().unwrap(),
-        "-r",
-        &util::recipient(),
-        "-o",
-        dir.to_str().unwrap(),
-    ]);
+    let r = util::backup("sample/mgmt.yaml", &dir, &[]);
     assert_eq!(r.code, 0, "{r:?}");
     let path = std::path::PathBuf::from(r.stdout.lines().next().unwrap());
     let name = path.file_name().unwrap().to_str().unwrap();
@@ -83,15 +67,7 @@ fn archive_names_itself_in_a_directory_and_never_overwrites() {
         "{name}"
     );
     let before = std::fs::read(&path).unwrap();
-    let r = tk(&[
-        "backup",
-        "--from",
-        fixture("sample/mgmt.yaml").to_str().unwrap(),
-        "-r",
-        &util::recipient(),
-        "-o",
-        path.to_str().unwrap(),
-    ]);
+    let r = util::backup("sample/mgmt.yaml", &path, &[]);
     assert_eq!(r.code, 2, "{r:?}");
     assert!(
         r.stderr.contains("already exists; refusing to overwrite"),
@@ -109,15 +85,7 @@ fn archive_names_itself_in_a_directory_and_never_overwrites() {
 fn missing_core_secret_is_exit_1_but_the_archive_is_written() {
     let w = Work::new();
     let out = w.path("partial.age");
-    let r = tk(&[
-        "backup",
-        "--from",
-        fixture("malformed/single-secret.yaml").to_str().unwrap(),
-        "-r",
-        &util::recipient(),
-        "-o",
-        out.to_str().unwrap(),
-    ]);
+    let r = util::backup("malformed/single-secret.yaml", &out, &[]);
     assert_eq!(r.code, 1, "{r:?}");
     assert!(
         r.stdout.contains("error   [selection.missing]")
@@ -446,17 +414,7 @@ fn keygen_writes_a_private_identity_once() {
 fn backup_json_report() {
     let w = Work::new();
     let out = w.path("a.age");
-    let r = tk(&[
-        "backup",
-        "--from",
-        fixture("sample/mgmt.yaml").to_str().unwrap(),
-        "-r",
-        &util::recipient(),
-        "-o",
-        out.to_str().unwrap(),
-        "--output",
-        "json",
-    ]);
+    let r = util::backup("sample/mgmt.yaml", &out, &["--output", "json"]);
     assert_eq!(r.code, 0, "{r:?}");
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(v["ok"], true);

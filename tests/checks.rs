@@ -426,17 +426,7 @@ fn verify_checks_integrity_then_chains() {
     std::fs::create_dir(&dir).unwrap();
     let backup = |from: &str, name: &str| {
         let out = dir.join(name);
-        let r = tk(&[
-            "backup",
-            "--from",
-            fixture(from).to_str().unwrap(),
-            "-r",
-            &util::recipient(),
-            "-o",
-            out.to_str().unwrap(),
-            "--cluster",
-            name.split('.').next().unwrap(),
-        ]);
+        let r = util::backup(from, &out, &["--cluster", name.split('.').next().unwrap()]);
         assert!(r.code <= 1, "{r:?}");
         out
     };

@@ -163,17 +163,7 @@ fn live_backup_equals_file_backup_with_few_api_calls() {
         "{calls:?}"
     );
     let file = w.path("file.age");
-    let fr = tk(&[
-        "backup",
-        "--from",
-        fixture("sample/mgmt.yaml").to_str().unwrap(),
-        "-r",
-        &util::recipient(),
-        "-o",
-        file.to_str().unwrap(),
-        "--cluster",
-        "mgmt",
-    ]);
+    let fr = util::backup("sample/mgmt.yaml", &file, &["--cluster", "mgmt"]);
     assert_eq!(fr.code, 0, "{fr:?}");
     let (lm, fm) = (manifest(&w, &archive), manifest(&w, &file));
     assert_eq!(essence(&lm), essence(&fm));
@@ -500,15 +490,7 @@ fn restore_refuses_secrets_that_fail_the_checks() {
     let live = Live::start(&w, &["sample/mgmt.yaml"], &[], false);
     // An archive of the key-mismatch defect: tls.key is not the key of tls.crt.
     let bad = w.path("bad.age");
-    tk(&[
-        "backup",
-        "--from",
-        fixture("defects/key-mismatch/mgmt.yaml").to_str().unwrap(),
-        "-r",
-        &util::recipient(),
-        "-o",
-        bad.to_str().unwrap(),
-    ]);
+    util::backup("defects/key-mismatch/mgmt.yaml", &bad, &[]);
     assert!(live
         .sb()
         .remove("secrets", "gloo-mesh", "relay-server-tls-secret"));

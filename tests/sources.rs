@@ -27,17 +27,7 @@ fn yaml_list_json_list_multi_doc_and_stdin_agree() {
         ("multi", "malformed/multi-doc.yaml"),
     ] {
         let out = w.path(&format!("{name}.age"));
-        let r = tk(&[
-            "backup",
-            "--from",
-            fixture(from).to_str().unwrap(),
-            "-r",
-            &util::recipient(),
-            "-o",
-            out.to_str().unwrap(),
-            "--cluster",
-            "mgmt",
-        ]);
+        let r = util::backup(from, &out, &["--cluster", "mgmt"]);
         assert!(r.code <= 1, "{name}: {r:?}");
         seen.push((name, manifest_of(&w, &out)));
     }
@@ -103,15 +93,7 @@ fn malformed_inputs_are_clear_errors_and_write_nothing() {
     let w = Work::new();
     for (from, expected) in cases {
         let out = w.path("x.age");
-        let r = tk(&[
-            "backup",
-            "--from",
-            fixture(from).to_str().unwrap(),
-            "-r",
-            &util::recipient(),
-            "-o",
-            out.to_str().unwrap(),
-        ]);
+        let r = util::backup(from, &out, &[]);
         assert_eq!(r.code, 2, "{from}: {r:?}");
         assert!(r.stderr.contains(expected), "{from}: {}", r.stderr);
         assert_eq!(
@@ -123,15 +105,7 @@ fn malformed_inputs_are_clear_errors_and_write_nothing() {
         assert!(!out.exists(), "{from}: nothing written");
     }
     // The bad base64 value itself is never echoed.
-    let r = tk(&[
-        "backup",
-        "--from",
-        fixture("malformed/bad-base64.yaml").to_str().unwrap(),
-        "-r",
-        &util::recipient(),
-        "-o",
-        w.path("y.age").to_str().unwrap(),
-    ]);
+    let r = util::backup("malformed/bad-base64.yaml", &w.path("y.age"), &[]);
     let raw = std::fs::read_to_string(fixture("malformed/bad-base64.yaml")).unwrap();
     let value = raw
         .lines()
@@ -156,15 +130,7 @@ fn a_pem_that_does_not_parse_is_backed_up_as_is_and_reported() {
     // and the run ends with exit 1 and a finding naming the secret and key.
     let w = Work::new();
     let out = w.path("bad-pem.age");
-    let r = tk(&[
-        "backup",
-        "--from",
-        fixture("malformed/bad-pem.yaml").to_str().unwrap(),
-        "-r",
-        &util::recipient(),
-        "-o",
-        out.to_str().unwrap(),
-    ]);
+    let r = util::backup("malformed/bad-pem.yaml", &out, &[]);
     assert_eq!(r.code, 1, "{r:?}");
     assert!(
         r.stdout

@@ -75,6 +75,17 @@ pub fn recipient() -> String {
         .to_string()
 }
 
+/// `trustkeep backup --from fixtures/<from> -r <test recipient> -o <out> <extra…>`
+pub fn backup(from: &str, out: &Path, extra: &[&str]) -> Run {
+    let from = fixture(from);
+    let mut args = vec!["backup", "--from", from.to_str().unwrap(), "-r"];
+    let r = recipient();
+    args.push(&r);
+    args.extend(["-o", out.to_str().unwrap()]);
+    args.extend_from_slice(extra);
+    tk(&args)
+}
+
 /// What a run of the binary did.
 #[derive(Debug)]
 pub struct Run {

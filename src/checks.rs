@@ -66,7 +66,7 @@ struct Anchors {
     relay_root: Option<Cert>,
     relay_signing: Vec<Cert>,
     root_trust: Vec<Cert>,
-    token: Option<Vec<u8>>,
+    token: Option<crate::secret::SecretBytes>,
 }
 
 /// Where a finding is, as the checks go.
@@ -134,6 +134,7 @@ pub fn check(clusters: &[Snapshot], opts: &CheckOptions) -> CheckResult {
             };
             generic(&at, p, opts, &mut out.report, &sig);
             keys_match(&at, p, &mut out.report);
+            keys_present(&at, s.role, p, &mut out.report);
             role(
                 &at,
                 s.role,
@@ -180,7 +181,7 @@ fn parse_secret(
                     format!("{k} holds a certificate PEM that does not parse: {e}"),
                 )),
             }
-        } else if pki::has_pem_private_key(bytes) {
+        } else if pki::has_pem_private_key(bytes) || (is_key_key(k) && !bytes.is_empty()) {
             match pki::parse_private_key(bytes) {
                 Ok(key) => {
                     keys.insert(k.clone(), key);
@@ -206,6 +207,10 @@ fn parse_secret(
         certs,
         keys,
     }
+}
+
+fn is_key_key(k: &str) -> bool {
+    matches!(k, "tls.key" | "key.pem" | "ca-key.pem")
 }
 
 fn is_cert_key(k: &str) -> bool {
@@ -234,9 +239,7 @@ fn anchors_of(m: &Snapshot, parsed: &[Parsed]) -> Anchors {
             Role::RootTrust => a
                 .root_trust
                 .extend(first(p, "root-cert.pem").or_else(|| first(p, "ca.crt"))),
-            Role::RelayIdentityToken => {
-                a.token = s.record.get("token").map(|t| t.expose().to_vec())
-            }
+            Role::RelayIdentityToken => a.token = s.record.get("token").cloned(),
             _ => {}
         }
     }
@@ -351,6 +354,27 @@ const PAIRS: &[(&str, &[&str])] = &[
     ("ca-key.pem", &["ca-cert.pem"]),
 ];
 
+/// The private key a certificate key must have beside it, for the roles that hold keys.
+fn expected_key(role: Role, cert_key: &str) -> Option<&'static str> {
+    match (role, cert_key) {
+        (Role::RelayServer | Role::RelaySigning | Role::RelayClient, "tls.crt") => Some("tls.key"),
+        (Role::RootTrust, "root-cert.pem") => Some("key.pem"),
+        (Role::IstioCacerts, "ca-cert.pem") => Some("ca-key.pem"),
+        _ => None,
+    }
+}
+
+/// A certificate whose role needs its private key beside it, without one.
+fn keys_present(at: &At<'_>, role: Role, p: &Parsed, report: &mut Report) {
+    for cert_key in p.certs.keys() {
+        if let Some(key) = expected_key(role, cert_key) {
+            if !p.present.iter().any(|k| k == key) {
+                report.push(at.f(Severity::Error, "key.missing", Some(key), format!("{cert_key} has no private key beside it: {key} is missing; Gloo Mesh cannot use the certificate without it")));
+            }
+        }
+    }
+}
+
 fn keys_match(at: &At<'_>, p: &Parsed, report: &mut Report) {
     for (key_name, key) in &p.keys {
         let candidates = PAIRS
@@ -453,11 +477,11 @@ fn profile(at: &At<'_>, key: &str, c: &Cert, want: Profile, check: &str, report:
         let pl = bc.and_then(|b| b.path_len_constraint);
         if is_ca && pl != Some(0) {
             report.push(at.f(
-                Severity::Warning,
+                Severity::Error,
                 check,
                 Some(key),
                 format!(
-                    "{name} should have pathlen:0 (found {})",
+                    "{name} must have pathlen:0 (found {})",
                     pl.map(|p| p.to_string()).unwrap_or_else(|| "none".into())
                 ),
             ));
@@ -625,6 +649,15 @@ fn role(
             };
             let Some(root) = first(p, key) else { return };
             self_signed_ca(at, key, root, "role.relay-root", report, sig);
+            // The root's key must match the root certificate, wherever the secret keeps it.
+            if let (Some(k), true) = (
+                p.keys.get("tls.key"),
+                key == "ca.crt" && p.certs.contains_key("tls.crt"),
+            ) {
+                if root.public_key().ok().as_ref() != Some(&k.public) {
+                    report.push(at.f(Severity::Error, "key.match", Some("tls.key"), format!("tls.key ({}) does not match the relay root in ca.crt ({}); the relay root cannot sign with it", k.public.describe(), root.summary().subject)));
+                }
+            }
             if let (Some(tls), true) = (first(p, "tls.crt"), key == "ca.crt") {
                 if tls != root {
                     report.push(at.f(
@@ -763,7 +796,7 @@ fn role(
         }
         Role::RelayIdentityToken => {
             if let (Some(t), Some(mt), false) = (token, &a.token, same_cluster) {
-                if t != mt.as_slice() {
+                if t != mt.expose() {
                     report.push(at.f(Severity::Error, "trust.token", Some("token"), "the relay identity token differs from the management cluster's; the agent cannot register"));
                 }
             }

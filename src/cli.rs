@@ -342,15 +342,16 @@ fn passphrase_from_world(confirm: bool) -> Option<SecretString> {
     if !std::io::stdin().is_terminal() {
         return None;
     }
-    let p = rpassword::prompt_password("passphrase: ").ok()?;
+    let p = zeroize::Zeroizing::new(rpassword::prompt_password("passphrase: ").ok()?);
     if confirm {
-        let again = rpassword::prompt_password("passphrase (again): ").ok()?;
-        if again != p {
+        let again =
+            zeroize::Zeroizing::new(rpassword::prompt_password("passphrase (again): ").ok()?);
+        if *again != *p {
             eprintln!("trustkeep: passphrases differ");
             return None;
         }
     }
-    (!p.is_empty()).then(|| SecretString::from(p))
+    (!p.is_empty()).then(|| SecretString::from(p.to_string()))
 }
 
 fn encryption(args: &EncryptArgs) -> Result<Encryption> {
@@ -433,21 +434,21 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome> {
                 output: a.output,
                 armor: a.encrypt.armor,
             };
-            let mut b = commands::backup::run(&inv, &opts, &enc, now)?;
+            let mut snap = commands::backup::snapshot(&inv, &opts, now);
             // The folders hold what the manual procedure saved; secrets it did not save are
-            // worth a warning, not a failed import.
-            for f in &mut b.findings {
+            // worth a warning, not a failed import. The archive records the same findings as
+            // the report.
+            snap.findings
+                .retain(|f| f.check != "selection.policies-unknown");
+            for f in &mut snap.findings {
                 if f.check == "selection.missing" {
                     f.severity = crate::findings::Severity::Warning;
                 }
             }
-            b.findings
-                .retain(|f| f.check != "selection.policies-unknown");
-            b.findings.extend(findings);
-            b.ok = b
-                .findings
-                .iter()
-                .all(|f| f.severity < crate::findings::Severity::Error);
+            let cluster = snap.cluster.clone();
+            snap.findings
+                .extend(findings.into_iter().map(|f| f.cluster(cluster.clone())));
+            let b = commands::backup::write(&snap, &opts, &enc, now)?;
             commands::backup::render(out, &b, a.format).map(|_| Outcome::from_ok(b.ok))
         }
         Command::Inspect(a) => {

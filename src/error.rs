@@ -89,6 +89,10 @@ pub enum Error {
     #[error("cluster {cluster}: {message}")]
     Cluster { cluster: String, message: String },
 
+    /// The archive could not be assembled in memory.
+    #[error("cannot build the archive of cluster {cluster}: {message}")]
+    Build { cluster: String, message: String },
+
     /// Encryption failed.
     #[error("encryption failed: {0}")]
     Encrypt(String),

@@ -519,6 +519,8 @@ pub enum ChainError {
     },
     #[error("the chain is longer than {0} certificates")]
     TooLong(usize),
+    #[error("a certificate of the chain does not parse ({0})")]
+    Unparsable(String),
 }
 
 /// A verified chain: the certificates from the leaf up to the trust anchor.
@@ -585,7 +587,40 @@ pub fn issued_by(child: &X509Certificate<'_>, issuer: &X509Certificate<'_>) -> b
             return false;
         }
     }
-    child.verify_signature(Some(issuer.public_key())).is_ok()
+    verify_signature(child, issuer)
+}
+
+/// Verifies `child`'s signature with `issuer`'s key. RSA PKCS#1 signatures are checked with
+/// ring's verifiers that accept keys from 1024 bits, as `openssl verify` does: a small key is a
+/// `crypto.weak-key` finding, not a broken chain. Everything else goes through x509-parser.
+fn verify_signature(child: &X509Certificate<'_>, issuer: &X509Certificate<'_>) -> bool {
+    use ring::signature as sig;
+    let alg: Option<&'static dyn sig::VerificationAlgorithm> =
+        match child.signature_algorithm.algorithm.to_id_string().as_str() {
+            "1.2.840.113549.1.1.5" => Some(&sig::RSA_PKCS1_1024_8192_SHA1_FOR_LEGACY_USE_ONLY),
+            "1.2.840.113549.1.1.11" => Some(&sig::RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY),
+            "1.2.840.113549.1.1.13" => Some(&sig::RSA_PKCS1_1024_8192_SHA512_FOR_LEGACY_USE_ONLY),
+            _ => None,
+        };
+    let spki = issuer.public_key();
+    match alg {
+        Some(alg) if spki.algorithm.algorithm.to_id_string() == OID_RSA => {
+            sig::UnparsedPublicKey::new(alg, &spki.subject_public_key.data)
+                .verify(child.tbs_certificate.as_ref(), &child.signature_value.data)
+                .is_ok()
+        }
+        _ => child.verify_signature(Some(spki)).is_ok(),
+    }
+}
+
+/// A version 1 certificate that signs itself: `openssl verify` takes it as a CA root even
+/// without extensions.
+fn is_v1_root(c: &X509Certificate<'_>) -> bool {
+    c.version() == X509Version::V1 && is_self_issued(c)
+}
+
+fn is_self_issued(c: &X509Certificate<'_>) -> bool {
+    c.subject().as_raw() == c.issuer().as_raw()
 }
 
 /// True when the certificate is self-issued and its signature verifies with its own key.
@@ -620,7 +655,9 @@ pub fn verify_chain_cached(
     let mut path = vec![leaf.clone()];
     loop {
         let current = path.last().expect("non-empty").clone();
-        let cur = current.parse().map_err(|_| ChainError::TooLong(0))?;
+        let cur = current
+            .parse()
+            .map_err(|e| ChainError::Unparsable(e.to_string()))?;
         // Reached a trusted, self-signed anchor?
         if anchors.contains(&current) && cache.issued_by(&current, &current) {
             break;
@@ -653,6 +690,9 @@ pub fn verify_chain_cached(
             .ok()
             .flatten()
             .map(|b| b.value.clone());
+        if is_v1_root(&p) {
+            continue;
+        }
         if !bc.as_ref().map(|b| b.ca).unwrap_or(false) {
             return Err(ChainError::IssuerNotCa {
                 subject: p.subject().to_string(),
@@ -668,8 +708,12 @@ pub fn verify_chain_cached(
             }
         }
         if let Some(pathlen) = bc.and_then(|b| b.path_len_constraint) {
-            // CA certificates below this one, not counting the leaf and self-issued ones.
-            let below = path[1..i].len();
+            // CA certificates below this one, not counting the leaf and self-issued ones
+            // (RFC 5280, 4.2.1.9).
+            let below = path[1..i]
+                .iter()
+                .filter(|c| c.parse().map(|x| !is_self_issued(&x)).unwrap_or(true))
+                .count();
             if below > pathlen as usize {
                 return Err(ChainError::PathLen {
                     subject: p.subject().to_string(),

@@ -137,6 +137,12 @@ pub fn parse_namespace_map(specs: &[String]) -> Result<BTreeMap<String, String>>
 /// Compares the archived record with the live secret; `None` when they are the same.
 fn differences(want: &SecretRecord, live: &SecretRecord) -> Option<String> {
     let mut diffs = Vec::new();
+    if want.immutable != live.immutable {
+        diffs.push(format!(
+            "immutable differs (live {}, archived {})",
+            live.immutable, want.immutable
+        ));
+    }
     if want.type_ != live.type_ {
         diffs.push(format!(
             "type differs (live {}, archived {})",
@@ -224,6 +230,14 @@ pub async fn plan(
     for ns in &namespaces {
         match cluster.list_secrets(ns).await? {
             Some(items) => {
+                // A LIST in a namespace that does not exist answers an empty list: ask, once,
+                // before planning creates that would all fail.
+                if items.is_empty() && cluster.namespace_exists(ns).await? == Some(false) {
+                    return Err(Error::Cluster {
+                        cluster: cluster.name(),
+                        message: format!("namespace {ns} does not exist; create it first (kubectl create namespace {ns}) or choose another with --namespace-map"),
+                    });
+                }
                 for s in items {
                     let r = SecretRecord::from_k8s(s, ns);
                     live.insert(r.id.clone(), r);
@@ -265,11 +279,18 @@ pub async fn plan(
                         format!("exists and differs: {d}; refused without --replace"),
                         rv,
                     ),
-                    Some(d) if l.type_ != r.type_ => item(
+                    Some(d) if l.type_ != r.type_ || l.immutable => item(
                         archived,
                         r,
                         Action::Recreate,
-                        format!("{d}; a type cannot be updated, so delete and create"),
+                        format!(
+                            "{d}; {} cannot be updated, so delete and create",
+                            if l.immutable {
+                                "an immutable secret"
+                            } else {
+                                "a type"
+                            }
+                        ),
                         rv,
                     ),
                     Some(d) => item(archived, r, Action::Replace, d, rv),

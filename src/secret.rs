@@ -73,8 +73,9 @@ impl fmt::Display for SecretId {
     }
 }
 
-/// One Secret, reduced to what can and must be restored.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One Secret, reduced to what can and must be restored. `Debug` shows data keys and
+/// annotation keys only (`kubectl.kubernetes.io/last-applied-configuration` holds the data).
+#[derive(Clone, PartialEq, Eq)]
 pub struct SecretRecord {
     pub id: SecretId,
     /// The Secret's `type`; `Opaque` when the source did not say.
@@ -89,6 +90,32 @@ pub struct SecretRecord {
     pub resource_version: Option<String>,
     /// Kinds and names of owner references the source had (never restored).
     pub owner_references: Vec<String>,
+}
+
+impl fmt::Debug for SecretRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretRecord")
+            .field("id", &self.id.to_string())
+            .field("type_", &self.type_)
+            .field("labels", &self.labels)
+            .field("annotations", &self.annotations.keys().collect::<Vec<_>>())
+            .field("data", &self.data)
+            .field("immutable", &self.immutable)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The annotation `kubectl apply` adds: a copy of the whole object, data included.
+pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// An annotation value as reports may show it: `kubectl apply`'s copy of the object (which
+/// holds the data) is replaced by its size.
+pub fn reportable_annotation(key: &str, value: &str) -> String {
+    if key == LAST_APPLIED {
+        format!("<{} bytes redacted: holds the secret's data>", value.len())
+    } else {
+        value.to_string()
+    }
 }
 
 impl SecretRecord {
@@ -207,8 +234,13 @@ mod tests {
             "tls.key".to_string(),
             ByteString(b"SUPER-SECRET-KEY".to_vec()),
         )]));
+        s.metadata.annotations = Some(BTreeMap::from([(
+            LAST_APPLIED.to_string(),
+            "{\"data\":{\"tls.key\":\"U1VQRVItU0VDUkVU\"}}".to_string(),
+        )]));
         let rec = SecretRecord::from_k8s(s, "gloo-mesh");
         let dbg = format!("{rec:?}");
+        assert!(!dbg.contains("U1VQRVIt"), "{dbg}");
         assert!(!dbg.contains("SUPER-SECRET"), "{dbg}");
         assert!(dbg.contains("16 bytes redacted"), "{dbg}");
         assert_eq!(rec.id.to_string(), "gloo-mesh/relay-server-tls-secret");

@@ -170,8 +170,8 @@ pub fn read_file(path: &str, default_namespace: &str) -> Result<Inventory> {
     parse_objects(&bytes, path, default_namespace)
 }
 
-fn read_limited(path: &str) -> Result<Vec<u8>> {
-    let mut buf = Vec::new();
+fn read_limited(path: &str) -> Result<zeroize::Zeroizing<Vec<u8>>> {
+    let mut buf = zeroize::Zeroizing::new(Vec::new());
     let res = if path == "-" {
         std::io::stdin()
             .lock()

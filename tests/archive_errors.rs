@@ -96,6 +96,21 @@ fn sha(b: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(b))
 }
 
+/// Rewrites a secret's `secret.yaml` and updates the manifest so only the content is wrong.
+fn rewrite_yaml(e: &mut [Raw], secret: &str, f: impl Fn(String) -> String) {
+    let i = index_of(e, &format!("{secret}/secret.yaml"));
+    e[i].data = f(String::from_utf8(e[i].data.clone()).unwrap()).into_bytes();
+    let (size, digest) = (e[i].data.len(), sha(&e[i].data));
+    edit_manifest(e, |v| {
+        for s in v["secrets"].as_array_mut().unwrap() {
+            if s["name"] == secret {
+                s["manifest"]["size"] = size.into();
+                s["manifest"]["sha256"] = digest.clone().into();
+            }
+        }
+    });
+}
+
 fn index_of(e: &[Raw], suffix: &str) -> usize {
     e.iter()
         .position(|r| r.name.ends_with(suffix.as_bytes()))
@@ -154,6 +169,13 @@ fn damaged_tar_contents_are_refused_with_the_right_error() {
             });
         }, "disagrees with the manifest and data files of secret gloo-mesh/relay-server-tls-secret"),
         ("empty tar", |e| e.clear(), "empty archive: no manifest.json"),
+        ("secret.yaml with a second document", |e| rewrite_yaml(e, "relay-server-tls-secret", |y| {
+            format!("{y}---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {{name: evil}}\n")
+        }), "holds 2 documents; a secret.yaml holds exactly one Secret"),
+        ("secret.yaml with an unexpected field", |e| rewrite_yaml(e, "relay-server-tls-secret", |y| y.replace("metadata:\n", "metadata:\n  ownerReferences: []\n")),
+            "has an unexpected field metadata.ownerReferences"),
+        ("secret.yaml made immutable", |e| rewrite_yaml(e, "relay-server-tls-secret", |y| format!("{y}immutable: true\n")),
+            "disagrees with the manifest and data files of secret gloo-mesh/relay-server-tls-secret"),
     ];
     let w = Work::new();
     for (name, mutate, expected) in cases {

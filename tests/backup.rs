@@ -423,3 +423,145 @@ fn backup_json_report() {
     assert!(sidecar.starts_with(v["sha256"].as_str().unwrap()));
     assert_eq!(v["manifest"]["source"]["kind"], "file");
 }
+
+#[test]
+fn reports_never_show_values_digests_or_kubectls_copy_of_the_data() {
+    let w = Work::new();
+    // A secret created with `kubectl apply` carries its whole data in an annotation.
+    let yaml = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: relay-identity-token-secret\n  namespace: gloo-mesh\n  annotations:\n    kubectl.kubernetes.io/last-applied-configuration: '{\"data\":{\"token\":\"c2VjcmV0LXRva2Vu\"}}'\n    team: platform\ntype: Opaque\ndata:\n  token: c2VjcmV0LXRva2Vu\n";
+    std::fs::write(w.path("s.yaml"), yaml).unwrap();
+    let out = w.path("a.age");
+    let r = tk(&[
+        "backup",
+        "--from",
+        w.path("s.yaml").to_str().unwrap(),
+        "-r",
+        &util::recipient(),
+        "-o",
+        out.to_str().unwrap(),
+        "--include",
+        "relay-identity-token-secret",
+        "--output",
+        "json",
+    ]);
+    assert!(r.code <= 1, "{r:?}");
+    let i = tk(&[
+        "inspect",
+        out.to_str().unwrap(),
+        "-i",
+        w.id().to_str().unwrap(),
+        "--output",
+        "json",
+    ]);
+    assert_eq!(i.code, 0, "{i:?}");
+    use sha2::Digest;
+    let digest = hex::encode(sha2::Sha256::digest(b"secret-token"));
+    for (what, text) in [("backup", &r.stdout), ("inspect", &i.stdout)] {
+        assert!(
+            !text.contains("c2VjcmV0LXRva2Vu") && !text.contains("secret-token"),
+            "{what} leaks the value:\n{text}"
+        );
+        assert!(!text.contains(&digest), "{what} prints the value's sha256");
+        assert!(
+            text.contains("bytes redacted: holds the secret's data")
+                && text.contains("\"team\": \"platform\""),
+            "{what}:\n{text}"
+        );
+    }
+    // The archive itself keeps the annotation exactly, for the restore.
+    let mut ids = Identities::default();
+    crypto::load_identity(&w.id(), &mut ids).unwrap();
+    let opened = archive::open_file(&out, &ids, &|| None).unwrap();
+    let ann = &opened.snapshot.secrets[0].record.annotations;
+    assert!(ann["kubectl.kubernetes.io/last-applied-configuration"].contains("c2VjcmV0LXRva2Vu"));
+}
+
+#[test]
+fn export_never_writes_through_symlinks_and_checks_only() {
+    let w = Work::new();
+    let out = w.backup_sample("a.age");
+    let dir = w.path("export");
+    let id = w.id();
+    assert_eq!(
+        tk(&[
+            "export",
+            out.to_str().unwrap(),
+            "-i",
+            id.to_str().unwrap(),
+            "--dir",
+            dir.to_str().unwrap()
+        ])
+        .code,
+        0
+    );
+    // Someone plants a symlink where a key will be written, and loosens a directory.
+    let key = dir.join("secrets/gloo-mesh/relay-server-tls-secret/tls.key");
+    let victim = w.path("victim");
+    std::fs::write(&victim, b"untouched").unwrap();
+    std::fs::remove_file(&key).unwrap();
+    std::os::unix::fs::symlink(&victim, &key).unwrap();
+    util::set_mode(&dir.join("secrets/gloo-mesh"), 0o755);
+    let r = tk(&[
+        "export",
+        out.to_str().unwrap(),
+        "-i",
+        id.to_str().unwrap(),
+        "--dir",
+        dir.to_str().unwrap(),
+        "--force",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        std::fs::read(&victim).unwrap(),
+        b"untouched",
+        "wrote through the symlink"
+    );
+    assert!(!std::fs::symlink_metadata(&key)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(mode(&key), 0o600);
+    assert_eq!(mode(&dir.join("secrets/gloo-mesh")), 0o700);
+    // A symlinked directory is refused.
+    let d = dir.join("secrets/gloo-mesh/relay-root-tls-secret");
+    std::fs::remove_dir_all(&d).unwrap();
+    std::os::unix::fs::symlink(w.dir.path(), &d).unwrap();
+    let r = tk(&[
+        "export",
+        out.to_str().unwrap(),
+        "-i",
+        id.to_str().unwrap(),
+        "--dir",
+        dir.to_str().unwrap(),
+        "--force",
+    ]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("is a symbolic link; refusing to export through it"),
+        "{}",
+        r.stderr
+    );
+    // --only naming a secret the archive lacks is an error, and nothing is written.
+    let empty = w.path("empty");
+    let r = tk(&[
+        "export",
+        out.to_str().unwrap(),
+        "-i",
+        id.to_str().unwrap(),
+        "--dir",
+        empty.to_str().unwrap(),
+        "--only",
+        "nope",
+    ]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("--only nope: the archive holds no such secret"),
+        "{}",
+        r.stderr
+    );
+    assert!(std::fs::read_dir(&empty)
+        .map(|d| d.count() == 0)
+        .unwrap_or(true));
+}

@@ -488,3 +488,280 @@ fn verify_checks_integrity_then_chains() {
         r.stderr
     );
 }
+
+/// Makes a chain with the openssl CLI in `dir`: returns (leaf, anchors) PEM paths.
+fn openssl_chain(dir: &std::path::Path, case: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let d = dir.join(case);
+    std::fs::create_dir_all(&d).unwrap();
+    let p = |f: &str| d.join(f).to_str().unwrap().to_string();
+    let run = |args: &[&str]| {
+        let r = util::ext("openssl", args);
+        assert_eq!(r.code, 0, "openssl {args:?}: {r:?}");
+    };
+    let (root_kind, leaf_ext) = match case {
+        "rsa1024-root" => ("rsa:1024", "basicConstraints=CA:FALSE"),
+        "v1-root" => ("rsa:2048", ""),
+        "non-ca-issuer" => ("rsa:2048", "basicConstraints=CA:FALSE"),
+        other => panic!("{other}"),
+    };
+    if case == "v1-root" {
+        // No extensions at all: a version 1 certificate.
+        run(&[
+            "req",
+            "-new",
+            "-newkey",
+            root_kind,
+            "-nodes",
+            "-keyout",
+            &p("root.key"),
+            "-out",
+            &p("root.csr"),
+            "-subj",
+            "/CN=v1-root",
+        ]);
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            &p("root.csr"),
+            "-signkey",
+            &p("root.key"),
+            "-out",
+            &p("root.pem"),
+            "-days",
+            "3650",
+        ]);
+    } else {
+        let bc = if case == "non-ca-issuer" {
+            "basicConstraints=critical,CA:FALSE"
+        } else {
+            "basicConstraints=critical,CA:TRUE"
+        };
+        run(&[
+            "req",
+            "-x509",
+            "-newkey",
+            root_kind,
+            "-nodes",
+            "-keyout",
+            &p("root.key"),
+            "-out",
+            &p("root.pem"),
+            "-subj",
+            &format!("/CN={case}"),
+            "-days",
+            "3650",
+            "-addext",
+            bc,
+        ]);
+    }
+    run(&[
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        &p("leaf.key"),
+        "-out",
+        &p("leaf.csr"),
+        "-subj",
+        "/CN=leaf",
+    ]);
+    let mut args: Vec<String> = [
+        "x509",
+        "-req",
+        "-in",
+        &p("leaf.csr"),
+        "-CA",
+        &p("root.pem"),
+        "-CAkey",
+        &p("root.key"),
+        "-CAcreateserial",
+        "-out",
+        &p("leaf.pem"),
+        "-days",
+        "365",
+        "-sha256",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    if !leaf_ext.is_empty() {
+        std::fs::write(p("leaf.ext"), format!("{leaf_ext}\n")).unwrap();
+        args.extend(["-extfile".to_string(), p("leaf.ext")]);
+    }
+    run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    (d.join("leaf.pem"), d.join("root.pem"))
+}
+
+#[test]
+#[ignore = "needs openssl"]
+fn chain_verdicts_agree_with_openssl_on_edge_cases() {
+    let w = Work::new();
+    let now = chrono::Utc::now();
+    for case in ["rsa1024-root", "v1-root", "non-ca-issuer"] {
+        let (leaf, root) = openssl_chain(w.dir.path(), case);
+        let leaf_c = pki::parse_certs(&std::fs::read(&leaf).unwrap())
+            .unwrap()
+            .remove(0);
+        let root_c = pki::parse_certs(&std::fs::read(&root).unwrap()).unwrap();
+        let o = util::ext(
+            "openssl",
+            &[
+                "verify",
+                "-CAfile",
+                root.to_str().unwrap(),
+                leaf.to_str().unwrap(),
+            ],
+        );
+        let ours = pki::verify_chain(&leaf_c, &[], &root_c, Some(now));
+        assert_eq!(
+            ours.is_ok(),
+            o.code == 0,
+            "{case}: trustkeep {ours:?}, openssl {o:?}"
+        );
+        let expected_ok = case != "non-ca-issuer";
+        assert_eq!(
+            o.code == 0,
+            expected_ok,
+            "{case}: the case is what it says: {o:?}"
+        );
+    }
+}
+
+/// The sample management cluster with one secret's data changed, as a JSON file.
+fn sample_with(w: &Work, name: &str, edit: impl Fn(&mut serde_json::Value)) -> String {
+    let text = std::fs::read_to_string(fixture("sample/mgmt.yaml")).unwrap();
+    let mut docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text).unwrap();
+    for item in docs[0]["items"].as_array_mut().unwrap() {
+        if item["metadata"]["name"] == name {
+            edit(&mut item["data"]);
+        }
+    }
+    let path = w.path(&format!("{name}.json"));
+    std::fs::write(&path, serde_json::to_string(&docs[0]).unwrap()).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+fn b64(s: &[u8]) -> serde_json::Value {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(s).into()
+}
+
+#[test]
+fn broken_missing_or_foreign_private_keys_are_errors() {
+    let w = Work::new();
+    let other_key = std::fs::read(fixture("keys/test-only-relay-root-other-p384.pem")).unwrap();
+    type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+    let cases: Vec<(&str, Edit, &str, &str)> = vec![
+        (
+            "relay-server-tls-secret",
+            Box::new(|d| d["tls.key"] = b64(b"-----BEGIN PRIVATE K")),
+            "tls.key",
+            "key.parse",
+        ),
+        (
+            "relay-server-tls-secret",
+            Box::new(|d| d["tls.key"] = b64(b"not a key at all")),
+            "tls.key",
+            "key.parse",
+        ),
+        (
+            "relay-tls-signing-secret",
+            Box::new(|d| {
+                d.as_object_mut().unwrap().remove("tls.key");
+            }),
+            "tls.key",
+            "key.missing",
+        ),
+        (
+            "root-trust-policy.gloo-mesh",
+            Box::new(|d| {
+                d.as_object_mut().unwrap().remove("key.pem");
+            }),
+            "key.pem",
+            "key.missing",
+        ),
+        (
+            "relay-root-tls-secret",
+            Box::new(move |d| d["tls.key"] = b64(&other_key)),
+            "tls.key",
+            "key.match",
+        ),
+    ];
+    for (secret, edit, key, check) in cases {
+        let from = format!("mgmt={}", sample_with(&w, secret, edit));
+        let r = tk(&["audit", "--from", &from, "--at", AT, "--output", "json"]);
+        assert_eq!(r.code, 1, "{secret} {check}: {r:?}");
+        let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        let errors: Vec<(String, String, String)> = v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["severity"] == "error")
+            .map(|f| {
+                (
+                    f["secret"].as_str().unwrap().to_string(),
+                    f["key"].as_str().unwrap().to_string(),
+                    f["check"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        assert!(
+            errors.contains(&(
+                format!("gloo-mesh/{secret}"),
+                key.to_string(),
+                check.to_string()
+            )),
+            "{secret} {check}: {errors:?}"
+        );
+    }
+}
+
+#[test]
+fn a_workload_archive_verifies_on_its_own() {
+    let w = Work::new();
+    let out = w.path("cluster-1.age");
+    let r = util::backup("sample/cluster-1.yaml", &out, &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = tk(&[
+        "verify",
+        out.to_str().unwrap(),
+        "-i",
+        w.id().to_str().unwrap(),
+        "--at",
+        AT,
+    ]);
+    assert_eq!(
+        r.code, 0,
+        "the agent SAN is checked against the archived cluster name: {r:?}"
+    );
+    assert!(
+        r.stdout
+            .contains("cluster-1@cluster-1.age  gloo-mesh/relay-client-tls-secret"),
+        "{}",
+        r.stdout
+    );
+    // The same archive with a wrong cluster name fails exactly that check.
+    let bad = w.path("bad.age");
+    util::backup("sample/cluster-1.yaml", &bad, &["--cluster", "cluster-9"]);
+    let r = tk(&[
+        "verify",
+        bad.to_str().unwrap(),
+        "-i",
+        w.id().to_str().unwrap(),
+        "--at",
+        AT,
+    ]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stdout.contains(
+            "[role.relay-client] cluster-9@bad.age:gloo-mesh/relay-client-tls-secret[tls.crt]"
+        ),
+        "{}",
+        r.stdout
+    );
+}

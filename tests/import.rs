@@ -129,3 +129,49 @@ fn a_single_folder_with_matching_files_is_clean() {
         r.stdout
     );
 }
+
+#[test]
+fn every_key_gets_a_verdict_and_the_archive_keeps_the_findings() {
+    let w = Work::new();
+    let out = w.path("i.age");
+    let r = tk(&[
+        "import",
+        fixture("seed-manual").to_str().unwrap(),
+        "-r",
+        &util::recipient(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(r.stdout.contains("info    [import.key-match] import:gloo-mesh/root-trust.root-trust-policy[key.pem]: key.pem matches the certificate in root-cert.pem (O=Istio, CN=Root CA)"), "{}", r.stdout);
+    let r = tk(&[
+        "inspect",
+        out.to_str().unwrap(),
+        "-i",
+        w.id().to_str().unwrap(),
+        "--output",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let checks: Vec<&str> = v["manifest"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["check"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        checks
+            .iter()
+            .filter(|c| **c == "import.key-mismatch")
+            .count(),
+        2,
+        "{checks:?}"
+    );
+    assert!(
+        !checks.contains(&"selection.policies-unknown"),
+        "{checks:?}"
+    );
+    // Nothing local (such as the folder's path) is stored as an annotation to be restored.
+    for s in v["manifest"]["secrets"].as_array().unwrap() {
+        assert_eq!(s["annotations"], serde_json::json!({}), "{s}");
+    }
+}

@@ -438,6 +438,7 @@ fn namespace_map_and_manifests() {
         serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "drill"}}),
     );
     let t = live.target();
+    let id = w.id();
     let r = tk(&args(
         &[
             "restore",
@@ -461,27 +462,31 @@ fn namespace_map_and_manifests() {
             "{n}"
         );
     }
-    // Into a namespace that does not exist: each secret fails and says why, exit 1.
-    let r = tk(&args(
-        &[
+    // Into a namespace that does not exist: refused before anything is written, even in a
+    // dry run, naming the namespace.
+    for dry in [true, false] {
+        live.sb().reset_requests();
+        let mut a = vec![
             "restore",
             archive.to_str().unwrap(),
             "-i",
-            w.id().to_str().unwrap(),
+            id.to_str().unwrap(),
             "--namespace-map",
             "gloo-mesh=nowhere",
-        ],
-        &t,
-    ));
-    assert_eq!(r.code, 1, "{r:?}");
-    assert_eq!(
-        r.stdout
-            .matches("failed: cluster sandbox: create secret nowhere/")
-            .count(),
-        5,
-        "{}",
-        r.stdout
-    );
+        ];
+        if dry {
+            a.push("--dry-run");
+        }
+        let r = tk(&args(&a, &t));
+        assert_eq!(r.code, 2, "{r:?}");
+        assert!(
+            r.stderr
+                .contains("cluster sandbox: namespace nowhere does not exist; create it first"),
+            "{}",
+            r.stderr
+        );
+        assert!(live.writes().is_empty(), "{:?}", live.writes());
+    }
 }
 
 #[test]
@@ -660,9 +665,9 @@ fn demo_runs_the_whole_story() {
             r.stdout
         );
     }
-    assert!(r
-        .stdout
-        .contains("restored secrets identical to the originals (type, data, labels): yes"));
+    assert!(r.stdout.contains(
+        "restored secrets identical to the originals (type, data, labels, annotations): yes"
+    ));
     assert!(r.stdout.contains("demo complete"));
     assert!(std::fs::read_dir(w.path("demo")).unwrap().any(|e| e
         .unwrap()
@@ -874,4 +879,52 @@ fn imported_manual_folders_restore_as_tls_or_are_refused_with_the_reason() {
             .is_none(),
         "nothing half-restored"
     );
+}
+
+#[test]
+fn an_immutable_live_secret_is_recreated_with_replace() {
+    let w = Work::new();
+    let live = Live::start(&w, &["sample/mgmt.yaml"], &[], false);
+    let (_, archive) = backup_live(&w, &live, "a.age", &[]);
+    let original = live
+        .sb()
+        .secret("gloo-mesh", "relay-tls-signing-secret")
+        .unwrap();
+    let mut frozen = original.clone();
+    frozen["immutable"] = true.into();
+    frozen["data"]["ca.crt"] = Value::String("eA==".into());
+    live.sb().put(frozen);
+    let t = live.target();
+    let id = w.id();
+    let base = [
+        "restore",
+        archive.to_str().unwrap(),
+        "-i",
+        id.to_str().unwrap(),
+        "--only",
+        "relay-tls-signing-secret",
+    ];
+    let r = tk(&args(&base, &t));
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stdout
+            .contains("immutable differs (live true, archived false)"),
+        "{}",
+        r.stdout
+    );
+    let r = tk(&args(&[&base[..], &["--replace"]].concat(), &t));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout
+            .contains("an immutable secret cannot be updated, so delete and create")
+            && r.stdout.contains("recreated"),
+        "{}",
+        r.stdout
+    );
+    let now = live
+        .sb()
+        .secret("gloo-mesh", "relay-tls-signing-secret")
+        .unwrap();
+    assert_eq!(now["data"], original["data"]);
+    assert_ne!(now["immutable"], true);
 }

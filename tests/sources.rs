@@ -54,6 +54,7 @@ fn yaml_list_json_list_multi_doc_and_stdin_agree() {
     assert!(out.exists());
     seen.push(("stdin", manifest_of(&w, &out)));
 
+    // Reports carry no digest of values; compare sizes and certificate fingerprints.
     let digests = |v: &serde_json::Value| -> Vec<(String, String, String)> {
         v.as_array()
             .unwrap()
@@ -63,7 +64,7 @@ fn yaml_list_json_list_multi_doc_and_stdin_agree() {
                     (
                         s["name"].as_str().unwrap().to_string(),
                         d["key"].as_str().unwrap().to_string(),
-                        d["sha256"].as_str().unwrap().to_string(),
+                        format!("{} {}", d["size"], d["certificates"]),
                     )
                 })
             })

@@ -35,8 +35,15 @@ impl std::fmt::Debug for Encryption {
 /// Parses one recipient: `age1…`, `ssh-ed25519 …` or `ssh-rsa …`.
 pub fn parse_recipient(s: &str) -> Result<Box<dyn age::Recipient + Send>> {
     let s = s.trim();
+    // Public keys are echoed to say which one failed; anything else may be a secret pasted in
+    // the wrong place, so only its first characters are shown.
+    let shown: String = if s.starts_with("age1") || s.starts_with("ssh-") {
+        s.chars().take(80).collect()
+    } else {
+        format!("{}…", s.chars().take(4).collect::<String>())
+    };
     let err = |message: &str| Error::Recipient {
-        recipient: s.chars().take(80).collect(),
+        recipient: shown.clone(),
         message: message.to_string(),
     };
     if s.starts_with("age1") {
@@ -245,4 +252,30 @@ pub fn decrypt<'a, R: BufRead + 'a>(
         .decrypt(ids.keys.iter().map(|k| k.as_ref()))
         .map_err(map_err)?;
     Ok(Box::new(r))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_key_given_as_recipient_is_not_echoed() {
+        let key = "AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ";
+        let msg = parse_recipient(key).err().unwrap().to_string();
+        assert!(!msg.contains("QQQQ"), "{msg}");
+        assert!(
+            msg.contains("this is a private identity, not a recipient"),
+            "{msg}"
+        );
+        let msg = parse_recipient("hunter2-password")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            !msg.contains("hunter2-password") && msg.contains("\"hunt…\""),
+            "{msg}"
+        );
+        let msg = parse_recipient("age1notvalid").err().unwrap().to_string();
+        assert!(msg.contains("age1notvalid"), "public keys are named: {msg}");
+    }
 }

@@ -98,7 +98,90 @@ pub struct DataEntry {
     pub pem_error: Option<String>,
 }
 
+/// What reports (`inspect`, `backup --output json`) show of a manifest: no digest of a secret
+/// value (an unsalted sha256 of a weak secret can be brute-forced) and no annotation that
+/// copies the data. The archive itself keeps everything.
+#[derive(Clone, Debug, Serialize)]
+pub struct ManifestReport {
+    pub format: String,
+    pub version: u64,
+    pub tool: Tool,
+    pub created: DateTime<Utc>,
+    pub source: Origin,
+    pub cluster: ClusterInfo,
+    pub secrets: Vec<SecretReport>,
+    pub findings: Vec<Finding>,
+}
+
+/// One secret in a report.
+#[derive(Clone, Debug, Serialize)]
+pub struct SecretReport {
+    pub namespace: String,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub role: Role,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    pub immutable: bool,
+    pub resource_version: Option<String>,
+    pub owner_references: Vec<String>,
+    pub data: Vec<DataReport>,
+}
+
+/// One data key in a report: its size and certificates, never its digest or value.
+#[derive(Clone, Debug, Serialize)]
+pub struct DataReport {
+    pub key: String,
+    pub size: u64,
+    pub certificates: Vec<CertSummary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pem_error: Option<String>,
+}
+
 impl Manifest {
+    /// The view of this manifest that reports print.
+    pub fn report(&self) -> ManifestReport {
+        ManifestReport {
+            format: self.format.clone(),
+            version: self.version,
+            tool: self.tool.clone(),
+            created: self.created,
+            source: self.source.clone(),
+            cluster: self.cluster.clone(),
+            findings: self.findings.clone(),
+            secrets: self
+                .secrets
+                .iter()
+                .map(|s| SecretReport {
+                    namespace: s.namespace.clone(),
+                    name: s.name.clone(),
+                    type_: s.type_.clone(),
+                    role: s.role,
+                    labels: s.labels.clone(),
+                    annotations: s
+                        .annotations
+                        .iter()
+                        .map(|(k, v)| (k.clone(), crate::secret::reportable_annotation(k, v)))
+                        .collect(),
+                    immutable: s.immutable,
+                    resource_version: s.resource_version.clone(),
+                    owner_references: s.owner_references.clone(),
+                    data: s
+                        .data
+                        .iter()
+                        .map(|d| DataReport {
+                            key: d.key.clone(),
+                            size: d.file.size,
+                            certificates: d.certificates.clone(),
+                            pem_error: d.pem_error.clone(),
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+
     /// Every entry the tar must hold after `manifest.json`, in order.
     pub fn entries(&self) -> impl Iterator<Item = &FileEntry> {
         self.secrets

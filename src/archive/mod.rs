@@ -69,7 +69,7 @@ pub fn secret_yaml(
     let obj = rec.to_k8s(extra_annotations);
     serde_saphyr::to_string(&obj)
         .map(Zeroizing::new)
-        .map_err(|e| Error::Encrypt(format!("cannot render {}: {e}", rec.id)))
+        .map_err(|e| Error::Usage(format!("secret {}: cannot render it as YAML ({e})", rec.id)))
 }
 
 /// Builds the manifest and the gzip'd tar of a snapshot (plaintext, in memory).
@@ -173,7 +173,10 @@ pub fn build(snapshot: &Snapshot) -> Result<(Manifest, Zeroizing<Vec<u8>>)> {
         h.set_entry_type(tar::EntryType::Regular);
         tar.append_data(&mut h, path, bytes)
     };
-    let io = |e: std::io::Error| Error::Encrypt(format!("cannot build tar: {e}"));
+    let io = |e: std::io::Error| Error::Build {
+        cluster: snapshot.cluster.clone(),
+        message: format!("tar/gzip: {e}"),
+    };
     append(MANIFEST_PATH, &manifest_json).map_err(io)?;
     for (path, bytes) in &files {
         append(path, bytes).map_err(io)?;
@@ -459,6 +462,11 @@ fn rebuild(m: &Manifest, files: &[(String, SecretBytes)], name: &str) -> Result<
         let yaml = by_path[s.manifest.path.as_str()];
         let text = std::str::from_utf8(yaml.expose())
             .map_err(|_| entry_err(name, &s.manifest.path, "is not UTF-8"))?;
+        if let Err(why) = secret_yaml_only_holds(text) {
+            // `kubectl apply -f secret.yaml` is the documented manual restore: the file must
+            // hold this one Secret and nothing else.
+            return Err(entry_err(name, &s.manifest.path, why));
+        }
         let inv = crate::source::parse_objects(text.as_bytes(), &s.manifest.path, &s.namespace)
             .map_err(|e| entry_err(name, &s.manifest.path, format!("does not parse ({e})")))?;
         let same = inv.secrets.len() == 1 && {
@@ -468,6 +476,7 @@ fn rebuild(m: &Manifest, files: &[(String, SecretBytes)], name: &str) -> Result<
                 && y.labels == record.labels
                 && y.annotations == record.annotations
                 && y.data == record.data
+                && y.immutable == record.immutable
         };
         if !same {
             return Err(entry_err(
@@ -489,6 +498,49 @@ fn rebuild(m: &Manifest, files: &[(String, SecretBytes)], name: &str) -> Result<
         secrets,
         findings: m.findings.clone(),
     })
+}
+
+/// Checks that a `secret.yaml` is one Secret document with only the fields trustkeep writes.
+fn secret_yaml_only_holds(text: &str) -> std::result::Result<(), String> {
+    let docs: Vec<serde_json::Value> =
+        serde_saphyr::from_multiple(text).map_err(|_| "does not parse as YAML".to_string())?;
+    let docs: Vec<&serde_json::Value> = docs.iter().filter(|d| !d.is_null()).collect();
+    let [doc] = docs.as_slice() else {
+        return Err(format!(
+            "holds {} documents; a secret.yaml holds exactly one Secret",
+            docs.len()
+        ));
+    };
+    let allowed =
+        |v: &serde_json::Value, keys: &[&str], what: &str| -> std::result::Result<(), String> {
+            match v.as_object() {
+                Some(m) => match m.keys().find(|k| !keys.contains(&k.as_str())) {
+                    Some(k) => Err(format!("has an unexpected field {what}{k}")),
+                    None => Ok(()),
+                },
+                None => Err(format!("{what} is not a mapping")),
+            }
+        };
+    allowed(
+        doc,
+        &[
+            "apiVersion",
+            "kind",
+            "metadata",
+            "type",
+            "data",
+            "immutable",
+        ],
+        "",
+    )?;
+    if doc["kind"] != "Secret" || doc["apiVersion"] != "v1" {
+        return Err("is not a v1 Secret".into());
+    }
+    allowed(
+        &doc["metadata"],
+        &["name", "namespace", "labels", "annotations"],
+        "metadata.",
+    )
 }
 
 /// Reads an archive file, checks its `.sha256` sidecar when present, and opens it.

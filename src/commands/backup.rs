@@ -37,9 +37,15 @@ pub struct Backup {
     pub sidecar: PathBuf,
     /// SHA-256 of the ciphertext.
     pub sha256: String,
+    /// What the archive holds (no digests of values; see [`Manifest::report`]).
+    #[serde(serialize_with = "manifest_report")]
     pub manifest: Manifest,
     pub ok: bool,
     pub findings: Vec<Finding>,
+}
+
+fn manifest_report<S: serde::Serializer>(m: &Manifest, s: S) -> Result<S::Ok, S::Error> {
+    serde::Serialize::serialize(&m.report(), s)
 }
 
 /// Backs up an inventory already read from its source.
@@ -49,13 +55,28 @@ pub fn run(
     enc: &Encryption,
     now: DateTime<Utc>,
 ) -> Result<Backup> {
+    write(&snapshot(inv, opts, now), opts, enc, now)
+}
+
+/// Selects the trust set of an inventory and freezes it.
+pub fn snapshot(inv: &Inventory, opts: &Options, now: DateTime<Utc>) -> Snapshot {
     let selection = select::select(inv, &opts.select);
     let cluster = opts
         .cluster
         .clone()
         .unwrap_or_else(|| inv.origin.short_name());
-    let snapshot = Snapshot::new(inv, selection, cluster.clone(), now);
-    let (manifest, cipher) = archive::write(&snapshot, enc, opts.armor)?;
+    Snapshot::new(inv, selection, cluster, now)
+}
+
+/// Writes a snapshot as an archive and its sidecar, and reports.
+pub fn write(
+    snapshot: &Snapshot,
+    opts: &Options,
+    enc: &Encryption,
+    now: DateTime<Utc>,
+) -> Result<Backup> {
+    let cluster = snapshot.cluster.clone();
+    let (manifest, cipher) = archive::write(snapshot, enc, opts.armor)?;
     let path = super::archive_path(&opts.output, &cluster, now);
     if let Some(dir) = path
         .parent()

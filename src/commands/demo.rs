@@ -207,15 +207,23 @@ async fn story(
     let after_inv = cluster.read_inventory(&select).await?;
     let after = audit(after_inv.clone());
     super::audit::render(out, &after, OutputFormat::Table).map_err(io)?;
+    let without_provenance = |a: &std::collections::BTreeMap<String, String>| {
+        let mut a = a.clone();
+        a.remove(crate::archive::SOURCE_ANNOTATION);
+        a
+    };
     let identical = originals.iter().all(|o| {
-        after_inv
-            .secrets
-            .iter()
-            .any(|a| a.id == o.id && a.type_ == o.type_ && a.data == o.data && a.labels == o.labels)
+        after_inv.secrets.iter().any(|a| {
+            a.id == o.id
+                && a.type_ == o.type_
+                && a.data == o.data
+                && a.labels == o.labels
+                && without_provenance(&a.annotations) == o.annotations
+        })
     });
     writeln!(
         out,
-        "restored secrets identical to the originals (type, data, labels): {}",
+        "restored secrets identical to the originals (type, data, labels, annotations): {}",
         if identical { "yes" } else { "NO" }
     )
     .map_err(io)?;

@@ -2,7 +2,6 @@
 //! entries under a directory (files 0600, directories 0700), exactly as `age -d | tar x`
 //! would, and refuses a non-empty directory unless forced.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::archive::Opened;
@@ -33,6 +32,18 @@ pub fn run(opened: &Opened, opts: &Options) -> Result<Vec<PathBuf>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_dir(dir)?,
         Err(e) => return Err(Error::io("cannot read", dir.clone(), e)),
     }
+    for o in &opts.only {
+        if !opened
+            .snapshot
+            .secrets
+            .iter()
+            .any(|s| *o == s.record.id.name || *o == s.record.id.to_string())
+        {
+            return Err(Error::Usage(format!(
+                "--only {o}: the archive holds no such secret (see trustkeep inspect)"
+            )));
+        }
+    }
     let wanted = |path: &str| -> bool {
         if opts.only.is_empty() || path == crate::archive::MANIFEST_PATH {
             return true;
@@ -49,10 +60,10 @@ pub fn run(opened: &Opened, opts: &Options) -> Result<Vec<PathBuf>> {
             continue;
         }
         let target = dir.join(path);
-        if let Some(parent) = target.parent() {
-            create_dirs_private(dir, parent)?;
-        }
-        write_private(&target, bytes.expose())?;
+        private_dirs(dir, Path::new(path))?;
+        // A temporary file renamed over the target: an existing symlink is replaced, never
+        // written through, and the file is 0600 from its first byte.
+        crate::archive::write_atomic(&target, bytes.expose(), true)?;
         written.push(target);
     }
     Ok(written)
@@ -70,33 +81,39 @@ fn create_dir(dir: &Path) -> Result<()> {
         .map_err(|e| Error::io("cannot create directory", dir, e))
 }
 
-fn create_dirs_private(root: &Path, dir: &Path) -> Result<()> {
-    if dir.is_dir() {
-        return Ok(());
+/// Creates (0700) or tightens to 0700 every directory between `root` and the file `rel`, and
+/// refuses to go through a symbolic link.
+fn private_dirs(root: &Path, rel: &Path) -> Result<()> {
+    let mut cur = root.to_path_buf();
+    let parents: Vec<_> = rel
+        .parent()
+        .map(|p| p.components().collect())
+        .unwrap_or_default();
+    for c in parents {
+        cur.push(c);
+        match std::fs::symlink_metadata(&cur) {
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(Error::Refused {
+                    path: cur,
+                    message: "is a symbolic link; refusing to export through it".into(),
+                })
+            }
+            Ok(m) if m.is_dir() => {
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt;
+                    std::fs::set_permissions(&cur, std::fs::Permissions::from_mode(0o700))
+                        .map_err(|e| Error::io("cannot set permissions of", &cur, e))?;
+                }
+            }
+            Ok(_) => {
+                return Err(Error::Refused {
+                    path: cur,
+                    message: "exists and is not a directory".into(),
+                })
+            }
+            Err(_) => create_dir(&cur)?,
+        }
     }
-    create_dir(dir)?;
-    let _ = root;
     Ok(())
-}
-
-fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut o = std::fs::OpenOptions::new();
-    o.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        o.mode(0o600);
-    }
-    let mut f = o
-        .open(path)
-        .map_err(|e| Error::io("cannot write", path, e))?;
-    #[cfg(unix)]
-    {
-        // An existing file keeps its mode on open; make sure it is private.
-        use std::os::unix::fs::PermissionsExt;
-        f.set_permissions(std::fs::Permissions::from_mode(0o600))
-            .map_err(|e| Error::io("cannot set permissions of", path, e))?;
-    }
-    f.write_all(bytes)
-        .map_err(|e| Error::io("cannot write", path, e))
 }

@@ -174,6 +174,20 @@ fn read_one(dir: &Path, namespace: &str) -> Result<(SecretRecord, Vec<Finding>)>
                 msg.push_str("; the manual procedure saved the root CA's ca.crt instead of tls.crt, so `kubectl create secret tls --cert=ca.crt --key=tls.key` fails. Back up tls.crt too (trustkeep backup does)");
             }
             findings.push(f(Finding::error("import.key-mismatch", msg).key(key)));
+        } else {
+            let subject = certs
+                .iter()
+                .find(|(k, _)| k == matching[0])
+                .map(|(_, c)| c.summary().subject)
+                .unwrap_or_default();
+            findings.push(f(Finding::info(
+                "import.key-match",
+                format!(
+                    "{key} matches the certificate in {} ({subject})",
+                    matching[0]
+                ),
+            )
+            .key(key)));
         }
     }
 
@@ -194,10 +208,8 @@ fn read_one(dir: &Path, namespace: &str) -> Result<(SecretRecord, Vec<Finding>)>
         id: id.clone(),
         type_: type_.to_string(),
         labels: BTreeMap::new(),
-        annotations: BTreeMap::from([(
-            "trustkeep.io/imported-from".to_string(),
-            dir.display().to_string(),
-        )]),
+        // Where it came from is in the manifest's source; nothing local goes into the cluster.
+        annotations: BTreeMap::new(),
         data,
         immutable: false,
         resource_version: None,

@@ -5,14 +5,14 @@ use std::io::Write;
 
 use serde::Serialize;
 
-use crate::archive::{manifest::Manifest, Opened};
+use crate::archive::{manifest::ManifestReport, Opened};
 use crate::render::{self, OutputFormat, Table};
 
 #[derive(Serialize)]
 struct JsonView<'a> {
     archive: &'a str,
     integrity: &'static str,
-    manifest: &'a Manifest,
+    manifest: ManifestReport,
 }
 
 /// Prints an opened archive.
@@ -29,7 +29,7 @@ pub fn render(
             &JsonView {
                 archive: name,
                 integrity: "ok",
-                manifest: m,
+                manifest: m.report(),
             },
         );
     }

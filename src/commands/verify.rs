@@ -86,13 +86,12 @@ pub fn run(
         let name = p.display().to_string();
         match archive::open_file(p, ids, passphrase) {
             Ok(opened) => {
-                let mut snap = opened.snapshot;
+                let snap = opened.snapshot;
                 if !opts.together {
-                    snap.cluster = label(&snap.cluster, p);
-                    for f in &mut snap.findings {
-                        f.cluster = Some(snap.cluster.clone());
-                    }
-                    let r = audit::run(std::slice::from_ref(&snap), check, opts.strict);
+                    // Checks see the archived cluster name (agents' SANs are checked against
+                    // it); the report then says which archive each finding came from.
+                    let mut r = audit::run(std::slice::from_ref(&snap), check, opts.strict);
+                    relabel(&mut r, &label(&snap.cluster, p));
                     results.push(ArchiveResult {
                         archive: name,
                         integrity: "ok".into(),
@@ -136,6 +135,18 @@ pub fn run(
         archives: results,
         together,
     })
+}
+
+fn relabel(r: &mut AuditReport, name: &str) {
+    for f in &mut r.findings {
+        f.cluster = Some(name.to_string());
+    }
+    for c in &mut r.certificates {
+        c.cluster = name.to_string();
+    }
+    for s in &mut r.secrets {
+        s.cluster = name.to_string();
+    }
 }
 
 /// `cluster@archive-file`, so findings from many archives of one cluster stay apart.

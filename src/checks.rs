@@ -426,11 +426,28 @@ fn chain_finding(at: &At<'_>, key: &str, check: &str, what: &str, e: &ChainError
     at.f(Severity::Error, check, Some(key), format!("{what}: {e}"))
 }
 
+/// What a certificate of a Gloo Mesh role must look like (the seed's profiles).
+#[derive(Default)]
 struct Profile {
     ca: bool,
     dns: Option<String>,
     server_auth: bool,
     pathlen0: bool,
+}
+
+impl Profile {
+    fn ca() -> Self {
+        Profile {
+            ca: true,
+            ..Default::default()
+        }
+    }
+    fn leaf(dns: &str) -> Self {
+        Profile {
+            dns: Some(dns.to_string()),
+            ..Default::default()
+        }
+    }
 }
 
 fn profile(at: &At<'_>, key: &str, c: &Cert, want: Profile, check: &str, report: &mut Report) {
@@ -536,19 +553,7 @@ fn self_signed_ca(
             ),
         ));
     }
-    profile(
-        at,
-        key,
-        c,
-        Profile {
-            ca: true,
-            dns: None,
-            server_auth: false,
-            pathlen0: false,
-        },
-        check,
-        report,
-    );
+    profile(at, key, c, Profile::ca(), check, report);
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -573,10 +578,8 @@ fn role(
                 "tls.crt",
                 leaf,
                 Profile {
-                    ca: false,
-                    dns: Some(RELAY_SERVER_SAN.into()),
                     server_auth: true,
-                    pathlen0: false,
+                    ..Profile::leaf(RELAY_SERVER_SAN)
                 },
                 "role.relay-server",
                 report,
@@ -613,12 +616,7 @@ fn role(
                 at,
                 "tls.crt",
                 leaf,
-                Profile {
-                    ca: true,
-                    dns: None,
-                    server_auth: false,
-                    pathlen0: false,
-                },
+                Profile::ca(),
                 "role.relay-signing",
                 report,
             );
@@ -684,12 +682,7 @@ fn role(
                 at,
                 "tls.crt",
                 leaf,
-                Profile {
-                    ca: false,
-                    dns: Some(cluster.to_string()),
-                    server_auth: false,
-                    pathlen0: false,
-                },
+                Profile::leaf(cluster),
                 "role.relay-client",
                 report,
             );
@@ -733,9 +726,8 @@ fn role(
                 ca,
                 Profile {
                     ca: true,
-                    dns: Some(ISTIOD_SAN.into()),
-                    server_auth: false,
                     pathlen0: true,
+                    ..Profile::leaf(ISTIOD_SAN)
                 },
                 "role.istio-cacerts",
                 report,

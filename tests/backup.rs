@@ -94,12 +94,7 @@ fn missing_core_secret_is_exit_1_but_the_archive_is_written() {
         r.stdout
     );
     assert!(out.exists());
-    let r = tk(&[
-        "inspect",
-        out.to_str().unwrap(),
-        "-i",
-        w.id().to_str().unwrap(),
-    ]);
+    let r = w.with_id("inspect", &out, &[]);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.stdout.contains("relay-server-tls-secret"));
     assert!(
@@ -252,7 +247,7 @@ fn passphrase_armor_and_ssh_recipients_round_trip() {
     assert_eq!(r.code, 0, "{r:?}");
     let key = w.copy_private("identities/test-only-ssh-ed25519", "ssh-key");
     for id in [key, w.id()] {
-        let r = tk(&["inspect", s.to_str().unwrap(), "-i", id.to_str().unwrap()]);
+        let r = w.with_id("inspect", &s, &[]);
         assert_eq!(r.code, 0, "{id:?}: {r:?}");
     }
 }
@@ -262,14 +257,7 @@ fn inspect_shows_certificates_but_no_secret_values() {
     let w = Work::new();
     let out = w.backup_sample("a.age");
     for format in ["table", "json"] {
-        let r = tk(&[
-            "inspect",
-            out.to_str().unwrap(),
-            "-i",
-            w.id().to_str().unwrap(),
-            "--output",
-            format,
-        ]);
+        let r = w.with_id("inspect", &out, &["--output", format]);
         assert_eq!(r.code, 0, "{r:?}");
         assert!(
             r.stdout.contains("CN=gloo-mesh-mgmt-server"),
@@ -296,14 +284,7 @@ fn export_writes_private_files_and_refuses_a_non_empty_dir() {
     let w = Work::new();
     let out = w.backup_sample("a.age");
     let dir = w.path("export");
-    let r = tk(&[
-        "export",
-        out.to_str().unwrap(),
-        "-i",
-        w.id().to_str().unwrap(),
-        "--dir",
-        dir.to_str().unwrap(),
-    ]);
+    let r = w.with_id("export", &out, &["--dir", dir.to_str().unwrap()]);
     assert_eq!(r.code, 0, "{r:?}");
     let key = dir.join("secrets/gloo-mesh/relay-server-tls-secret/tls.key");
     assert_eq!(mode(&key), 0o600);
@@ -323,28 +304,21 @@ fn export_writes_private_files_and_refuses_a_non_empty_dir() {
     assert!(dir.join("manifest.json").exists());
     // Non-empty: refused, untouched.
     std::fs::write(&key, b"changed").unwrap();
-    let r = tk(&[
-        "export",
-        out.to_str().unwrap(),
-        "-i",
-        w.id().to_str().unwrap(),
-        "--dir",
-        dir.to_str().unwrap(),
-    ]);
+    let r = w.with_id("export", &out, &["--dir", dir.to_str().unwrap()]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("is not empty; refusing"), "{}", r.stderr);
     assert_eq!(std::fs::read(&key).unwrap(), b"changed");
-    let r = tk(&[
+    let r = w.with_id(
         "export",
-        out.to_str().unwrap(),
-        "-i",
-        w.id().to_str().unwrap(),
-        "--dir",
-        dir.to_str().unwrap(),
-        "--force",
-        "--only",
-        "relay-server-tls-secret",
-    ]);
+        &out,
+        &[
+            "--dir",
+            dir.to_str().unwrap(),
+            "--force",
+            "--only",
+            "relay-server-tls-secret",
+        ],
+    );
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(
         std::fs::read(&key).unwrap(),
@@ -352,16 +326,16 @@ fn export_writes_private_files_and_refuses_a_non_empty_dir() {
     );
     // --only limits what is written.
     let only = w.path("only");
-    tk(&[
+    w.with_id(
         "export",
-        out.to_str().unwrap(),
-        "-i",
-        w.id().to_str().unwrap(),
-        "--dir",
-        only.to_str().unwrap(),
-        "--only",
-        "gloo-mesh/relay-root-tls-secret",
-    ]);
+        &out,
+        &[
+            "--dir",
+            only.to_str().unwrap(),
+            "--only",
+            "gloo-mesh/relay-root-tls-secret",
+        ],
+    );
     let secrets: Vec<_> = std::fs::read_dir(only.join("secrets/gloo-mesh"))
         .unwrap()
         .map(|e| e.unwrap().file_name())
@@ -445,14 +419,7 @@ fn reports_never_show_values_digests_or_kubectls_copy_of_the_data() {
         "json",
     ]);
     assert!(r.code <= 1, "{r:?}");
-    let i = tk(&[
-        "inspect",
-        out.to_str().unwrap(),
-        "-i",
-        w.id().to_str().unwrap(),
-        "--output",
-        "json",
-    ]);
+    let i = w.with_id("inspect", &out, &["--output", "json"]);
     assert_eq!(i.code, 0, "{i:?}");
     use sha2::Digest;
     let digest = hex::encode(sha2::Sha256::digest(b"secret-token"));
@@ -481,17 +448,9 @@ fn export_never_writes_through_symlinks_and_checks_only() {
     let w = Work::new();
     let out = w.backup_sample("a.age");
     let dir = w.path("export");
-    let id = w.id();
     assert_eq!(
-        tk(&[
-            "export",
-            out.to_str().unwrap(),
-            "-i",
-            id.to_str().unwrap(),
-            "--dir",
-            dir.to_str().unwrap()
-        ])
-        .code,
+        w.with_id("export", &out, &["--dir", dir.to_str().unwrap()])
+            .code,
         0
     );
     // Someone plants a symlink where a key will be written, and loosens a directory.
@@ -501,15 +460,7 @@ fn export_never_writes_through_symlinks_and_checks_only() {
     std::fs::remove_file(&key).unwrap();
     std::os::unix::fs::symlink(&victim, &key).unwrap();
     util::set_mode(&dir.join("secrets/gloo-mesh"), 0o755);
-    let r = tk(&[
-        "export",
-        out.to_str().unwrap(),
-        "-i",
-        id.to_str().unwrap(),
-        "--dir",
-        dir.to_str().unwrap(),
-        "--force",
-    ]);
+    let r = w.with_id("export", &out, &["--dir", dir.to_str().unwrap(), "--force"]);
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(
         std::fs::read(&victim).unwrap(),
@@ -526,15 +477,7 @@ fn export_never_writes_through_symlinks_and_checks_only() {
     let d = dir.join("secrets/gloo-mesh/relay-root-tls-secret");
     std::fs::remove_dir_all(&d).unwrap();
     std::os::unix::fs::symlink(w.dir.path(), &d).unwrap();
-    let r = tk(&[
-        "export",
-        out.to_str().unwrap(),
-        "-i",
-        id.to_str().unwrap(),
-        "--dir",
-        dir.to_str().unwrap(),
-        "--force",
-    ]);
+    let r = w.with_id("export", &out, &["--dir", dir.to_str().unwrap(), "--force"]);
     assert_eq!(r.code, 2, "{r:?}");
     assert!(
         r.stderr
@@ -544,16 +487,11 @@ fn export_never_writes_through_symlinks_and_checks_only() {
     );
     // --only naming a secret the archive lacks is an error, and nothing is written.
     let empty = w.path("empty");
-    let r = tk(&[
+    let r = w.with_id(
         "export",
-        out.to_str().unwrap(),
-        "-i",
-        id.to_str().unwrap(),
-        "--dir",
-        empty.to_str().unwrap(),
-        "--only",
-        "nope",
-    ]);
+        &out,
+        &["--dir", empty.to_str().unwrap(), "--only", "nope"],
+    );
     assert_eq!(r.code, 2, "{r:?}");
     assert!(
         r.stderr

@@ -727,14 +727,7 @@ fn a_workload_archive_verifies_on_its_own() {
     let out = w.path("cluster-1.age");
     let r = util::backup("sample/cluster-1.yaml", &out, &[]);
     assert_eq!(r.code, 0, "{r:?}");
-    let r = tk(&[
-        "verify",
-        out.to_str().unwrap(),
-        "-i",
-        w.id().to_str().unwrap(),
-        "--at",
-        AT,
-    ]);
+    let r = w.with_id("verify", &out, &["--at", AT]);
     assert_eq!(
         r.code, 0,
         "the agent SAN is checked against the archived cluster name: {r:?}"
@@ -748,14 +741,7 @@ fn a_workload_archive_verifies_on_its_own() {
     // The same archive with a wrong cluster name fails exactly that check.
     let bad = w.path("bad.age");
     util::backup("sample/cluster-1.yaml", &bad, &["--cluster", "cluster-9"]);
-    let r = tk(&[
-        "verify",
-        bad.to_str().unwrap(),
-        "-i",
-        w.id().to_str().unwrap(),
-        "--at",
-        AT,
-    ]);
+    let r = w.with_id("verify", &bad, &["--at", AT]);
     assert_eq!(r.code, 1, "{r:?}");
     assert!(
         r.stdout.contains(

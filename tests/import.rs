@@ -41,14 +41,7 @@ fn seed_manual_folders_are_archived_and_mismatches_named() {
         r.stdout
     );
     assert!(r.stdout.contains("[import.renamed]"), "{}", r.stdout);
-    let r = tk(&[
-        "inspect",
-        out.to_str().unwrap(),
-        "-i",
-        w.id().to_str().unwrap(),
-        "--output",
-        "json",
-    ]);
+    let r = w.with_id("inspect", &out, &["--output", "json"]);
     assert_eq!(r.code, 0, "{r:?}");
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     let secrets = v["manifest"]["secrets"].as_array().unwrap();
@@ -76,15 +69,8 @@ fn a_single_folder_with_matching_files_is_clean() {
     let a = w.backup_sample("a.age");
     let ex = w.path("ex");
     assert_eq!(
-        tk(&[
-            "export",
-            a.to_str().unwrap(),
-            "-i",
-            w.id().to_str().unwrap(),
-            "--dir",
-            ex.to_str().unwrap()
-        ])
-        .code,
+        w.with_id("export", &a, &["--dir", ex.to_str().unwrap()])
+            .code,
         0
     );
     for k in ["tls.crt", "tls.key", "ca.crt"] {
@@ -143,14 +129,7 @@ fn every_key_gets_a_verdict_and_the_archive_keeps_the_findings() {
         out.to_str().unwrap(),
     ]);
     assert!(r.stdout.contains("info    [import.key-match] import:gloo-mesh/root-trust.root-trust-policy[key.pem]: key.pem matches the certificate in root-cert.pem (O=Istio, CN=Root CA)"), "{}", r.stdout);
-    let r = tk(&[
-        "inspect",
-        out.to_str().unwrap(),
-        "-i",
-        w.id().to_str().unwrap(),
-        "--output",
-        "json",
-    ]);
+    let r = w.with_id("inspect", &out, &["--output", "json"]);
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     let checks: Vec<&str> = v["manifest"]["findings"]
         .as_array()

@@ -135,15 +135,8 @@ fn kubectl_accepts_the_exported_tls_pair_and_rejects_the_seeds() {
     let archive = w.backup_sample("a.age");
     let dir = w.path("ex");
     assert_eq!(
-        tk(&[
-            "export",
-            archive.to_str().unwrap(),
-            "-i",
-            w.id().to_str().unwrap(),
-            "--dir",
-            dir.to_str().unwrap()
-        ])
-        .code,
+        w.with_id("export", &archive, &["--dir", dir.to_str().unwrap()])
+            .code,
         0
     );
     let s = dir.join("secrets/gloo-mesh/relay-server-tls-secret");

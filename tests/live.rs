@@ -105,19 +105,6 @@ fn backup_live(w: &Work, live: &Live, name: &str, extra: &[&str]) -> (util::Run,
     (tk(&a), out)
 }
 
-fn manifest(w: &Work, archive: &std::path::Path) -> Value {
-    let r = tk(&[
-        "inspect",
-        archive.to_str().unwrap(),
-        "-i",
-        w.id().to_str().unwrap(),
-        "--output",
-        "json",
-    ]);
-    assert_eq!(r.code, 0, "{r:?}");
-    serde_json::from_str::<Value>(&r.stdout).unwrap()["manifest"].clone()
-}
-
 /// What must be equal between two archives of the same secrets.
 fn essence(m: &Value) -> Vec<Value> {
     m["secrets"]
@@ -165,7 +152,7 @@ fn live_backup_equals_file_backup_with_few_api_calls() {
     let file = w.path("file.age");
     let fr = util::backup("sample/mgmt.yaml", &file, &["--cluster", "mgmt"]);
     assert_eq!(fr.code, 0, "{fr:?}");
-    let (lm, fm) = (manifest(&w, &archive), manifest(&w, &file));
+    let (lm, fm) = (w.manifest(&archive), w.manifest(&file));
     assert_eq!(essence(&lm), essence(&fm));
     assert_eq!(lm["source"]["kind"], "cluster");
     assert_eq!(lm["source"]["context"], CONTEXT);
@@ -197,7 +184,7 @@ fn least_privilege_backup_gets_known_names_and_missing_crd_is_a_warning() {
     assert_eq!(gets, 6, "5 relay names in gloo-mesh and cacerts: {reqs:?}");
     // The generated root is still found (by its type) only when listed; with GETs only and no
     // CRD its name is unknown, so it is not in the archive, and the report says why.
-    let names: Vec<String> = manifest(&w, &archive)["secrets"]
+    let names: Vec<String> = w.manifest(&archive)["secrets"]
         .as_array()
         .unwrap()
         .iter()
@@ -216,10 +203,7 @@ fn least_privilege_backup_gets_known_names_and_missing_crd_is_a_warning() {
     let live2 = Live::start(&w, &["sample/mgmt.yaml"], &["list:secrets"], false);
     let (r, archive) = backup_live(&w, &live2, "lp2.age", &[]);
     assert_eq!(r.code, 0, "{r:?}");
-    assert_eq!(
-        manifest(&w, &archive)["secrets"].as_array().unwrap().len(),
-        5
-    );
+    assert_eq!(w.manifest(&archive)["secrets"].as_array().unwrap().len(), 5);
 }
 
 #[test]
@@ -748,16 +732,16 @@ fn the_seeds_scenario_with_real_kubectl() {
     assert_eq!(r.stdout, "kubernetes.io/tls gloo-mesh-mgmt-server", "{r:?}");
     // Manifests written by --to-manifests are accepted by kubectl apply.
     let dir = w.path("manifests");
-    let r = tk(&[
+    let r = w.with_id(
         "restore",
-        archive.to_str().unwrap(),
-        "-i",
-        w.id().to_str().unwrap(),
-        "--to-manifests",
-        dir.to_str().unwrap(),
-        "--only",
-        "relay-tls-signing-secret",
-    ]);
+        &archive,
+        &[
+            "--to-manifests",
+            dir.to_str().unwrap(),
+            "--only",
+            "relay-tls-signing-secret",
+        ],
+    );
     assert_eq!(r.code, 0, "{r:?}");
     assert!(live
         .sb()
@@ -787,15 +771,8 @@ fn imported_manual_folders_restore_as_tls_or_are_refused_with_the_reason() {
     let (_, full) = backup_live(&w, &live, "full.age", &[]);
     let ex = w.path("ex");
     assert_eq!(
-        tk(&[
-            "export",
-            full.to_str().unwrap(),
-            "-i",
-            id.to_str().unwrap(),
-            "--dir",
-            ex.to_str().unwrap()
-        ])
-        .code,
+        w.with_id("export", &full, &["--dir", ex.to_str().unwrap()])
+            .code,
         0
     );
     let folder = w.path("manual/relay-server-tls-secret");

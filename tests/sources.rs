@@ -1,21 +1,7 @@
 //! `--from` inputs: every shape kubectl prints gives the same secrets; malformed input is a
 //! one-line error naming the file or object, exit 2, with nothing written.
 
-use crate::util::{self, fixture, tk, Work};
-
-fn manifest_of(w: &Work, archive: &std::path::Path) -> serde_json::Value {
-    let r = tk(&[
-        "inspect",
-        archive.to_str().unwrap(),
-        "-i",
-        w.id().to_str().unwrap(),
-        "--output",
-        "json",
-    ]);
-    assert_eq!(r.code, 0, "{r:?}");
-    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
-    v["manifest"]["secrets"].clone()
-}
+use crate::util::{self, fixture, Work};
 
 #[test]
 fn yaml_list_json_list_multi_doc_and_stdin_agree() {
@@ -29,7 +15,7 @@ fn yaml_list_json_list_multi_doc_and_stdin_agree() {
         let out = w.path(&format!("{name}.age"));
         let r = util::backup(from, &out, &["--cluster", "mgmt"]);
         assert!(r.code <= 1, "{name}: {r:?}");
-        seen.push((name, manifest_of(&w, &out)));
+        seen.push((name, w.manifest(&out)["secrets"].clone()));
     }
     // stdin
     let out = w.path("stdin.age");
@@ -52,7 +38,7 @@ fn yaml_list_json_list_multi_doc_and_stdin_agree() {
         String::from_utf8_lossy(&o.stderr)
     );
     assert!(out.exists());
-    seen.push(("stdin", manifest_of(&w, &out)));
+    seen.push(("stdin", w.manifest(&out)["secrets"].clone()));
 
     // Reports carry no digest of values; compare sizes and certificate fingerprints.
     let digests = |v: &serde_json::Value| -> Vec<(String, String, String)> {

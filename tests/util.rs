@@ -45,6 +45,19 @@ impl Work {
     pub fn id(&self) -> PathBuf {
         self.path("id.txt")
     }
+    /// `trustkeep VERB ARCHIVE -i <test identity> <extra…>`
+    pub fn with_id(&self, verb: &str, archive: &Path, extra: &[&str]) -> Run {
+        let id = self.id();
+        let mut args = vec![verb, archive.to_str().unwrap(), "-i", id.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        tk(&args)
+    }
+    /// The manifest of an archive, as `inspect --output json` reports it.
+    pub fn manifest(&self, archive: &Path) -> serde_json::Value {
+        let r = self.with_id("inspect", archive, &["--output", "json"]);
+        assert_eq!(r.code, 0, "inspect {archive:?}: {r:?}");
+        serde_json::from_str::<serde_json::Value>(&r.stdout).unwrap()["manifest"].clone()
+    }
     /// Backs up the sample management cluster to `name`; returns its path.
     pub fn backup_sample(&self, name: &str) -> PathBuf {
         let out = self.path(name);

@@ -57,6 +57,30 @@ pub enum Command {
     Sandbox(commands::sandbox::SandboxArgs),
     /// Run the whole backup → loss → restore story on an embedded sandbox, in a few seconds.
     Demo(DemoArgs),
+    /// Delete old archives of a backup directory, keeping the newest per cluster.
+    Prune(PruneArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// The directory `backup -o DIR/` writes to.
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Keep the newest N archives of each cluster (at least 1 is always kept).
+    #[arg(long, value_name = "N")]
+    pub keep_last: usize,
+    /// Also keep every archive younger than DAYS days.
+    #[arg(long, value_name = "DAYS")]
+    pub keep_within: Option<u32>,
+    /// Only this cluster's archives.
+    #[arg(long)]
+    pub cluster: Option<String>,
+    /// Say what would be deleted, delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Report format.
+    #[arg(long = "output", value_enum, default_value_t)]
+    pub format: OutputFormat,
 }
 
 #[derive(Debug, Args)]
@@ -163,6 +187,10 @@ pub struct BackupArgs {
     /// Archive file to write, or a directory to name it in (<cluster>-<UTC time>.tar.gz.age).
     #[arg(short = 'o', long = "out", value_name = "PATH")]
     pub output: PathBuf,
+    /// After a successful backup into a directory, delete this cluster's archives there
+    /// beyond the newest N (see `trustkeep prune`).
+    #[arg(long, value_name = "N")]
+    pub keep_last: Option<usize>,
     /// Report format.
     #[arg(long = "output", value_enum, default_value_t)]
     pub format: OutputFormat,
@@ -419,7 +447,23 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome> {
                 armor: a.encrypt.armor,
             };
             let b = commands::backup::run(&inv, &opts, &enc, now)?;
-            commands::backup::render(out, &b, a.format).map(|_| Outcome::from_ok(b.ok))
+            let rendered = commands::backup::render(out, &b, a.format);
+            // Only after a complete backup: if secrets went missing, the older archives may be
+            // the only good ones left.
+            if let (Some(n), Some(dir), true) = (a.keep_last, b.archive.parent(), b.ok) {
+                let p = commands::prune::Options {
+                    dir: dir.to_path_buf(),
+                    keep_last: n,
+                    keep_within: None,
+                    cluster: Some(b.manifest.cluster.name.clone()),
+                    dry_run: false,
+                };
+                for d in commands::prune::run(&p, now)?.iter().filter(|d| d.deleted) {
+                    tracing::info!(archive = %d.archive.display(), "pruned");
+                    eprintln!("trustkeep: pruned {}", d.archive.display());
+                }
+            }
+            rendered.map(|_| Outcome::from_ok(b.ok))
         }
         Command::Import(a) => {
             let enc = encryption(&a.encrypt)?;
@@ -546,6 +590,17 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome> {
             };
             commands::restore::render(out, &r, a.format, cli.verbose > 0)
                 .map(|_| Outcome::from_ok(r.ok))
+        }
+        Command::Prune(a) => {
+            let opts = commands::prune::Options {
+                dir: a.dir,
+                keep_last: a.keep_last,
+                keep_within: a.keep_within.map(|d| chrono::Duration::days(d as i64)),
+                cluster: a.cluster,
+                dry_run: a.dry_run,
+            };
+            let ds = commands::prune::run(&opts, now)?;
+            commands::prune::render(out, &ds, opts.dry_run, a.format).map(|_| Outcome::Success)
         }
         Command::Sandbox(a) => {
             commands::sandbox::run(a, out).map_err(|e| Error::Usage(e.to_string()))?;
@@ -748,6 +803,7 @@ mod tests {
             b.from.is_none(),
             "reads the live cluster (in-cluster service account)"
         );
+        assert_eq!(b.keep_last, Some(30));
         assert_eq!(
             b.encrypt.recipients_files,
             [PathBuf::from("/etc/trustkeep/recipients.txt")]

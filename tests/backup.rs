@@ -503,3 +503,83 @@ fn export_never_writes_through_symlinks_and_checks_only() {
         .map(|d| d.count() == 0)
         .unwrap_or(true));
 }
+
+#[test]
+fn retention_keeps_the_newest_and_never_follows_a_partial_backup() {
+    let w = Work::new();
+    let dir = w.path("backups");
+    std::fs::create_dir(&dir).unwrap();
+    // Three old archives of mgmt, one of cluster-1, and an unrelated file.
+    let seed = w.backup_sample("seed.age");
+    for name in [
+        "mgmt-20250101T000000Z",
+        "mgmt-20250201T000000Z",
+        "mgmt-20250301T000000Z",
+        "cluster-1-20250101T000000Z",
+    ] {
+        let a = dir.join(format!("{name}.tar.gz.age"));
+        std::fs::copy(&seed, &a).unwrap();
+        std::fs::write(archive::sidecar_path(&a), "x").unwrap();
+    }
+    std::fs::write(dir.join("README"), "keep me").unwrap();
+    let r = tk(&[
+        "prune",
+        dir.to_str().unwrap(),
+        "--keep-last",
+        "2",
+        "--dry-run",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout.contains("1 archive(s) would be deleted (dry run)"),
+        "{}",
+        r.stdout
+    );
+    assert!(dir.join("mgmt-20250101T000000Z.tar.gz.age").exists());
+    // A partial backup (a core secret missing) prunes nothing.
+    let r = util::backup(
+        "malformed/single-secret.yaml",
+        &dir,
+        &["--cluster", "mgmt", "--keep-last", "1"],
+    );
+    assert_eq!(r.code, 1, "{r:?}");
+    assert_eq!(
+        std::fs::read_dir(&dir)
+            .unwrap()
+            .filter(|e| e
+                .as_ref()
+                .unwrap()
+                .path()
+                .to_string_lossy()
+                .ends_with(".age"))
+            .count(),
+        5
+    );
+    // A complete one keeps the newest of mgmt only; cluster-1 and other files are left alone.
+    let r = util::backup(
+        "sample/mgmt.yaml",
+        &dir,
+        &["--cluster", "mgmt", "--keep-last", "1"],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    let mut left: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    left.sort();
+    let new = std::path::Path::new(r.stdout.lines().next().unwrap())
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert_eq!(
+        left,
+        [
+            "README".to_string(),
+            "cluster-1-20250101T000000Z.tar.gz.age".into(),
+            "cluster-1-20250101T000000Z.tar.gz.age.sha256".into(),
+            new.clone(),
+            format!("{new}.sha256")
+        ]
+    );
+}

@@ -9,6 +9,7 @@ pub mod export;
 pub mod import;
 pub mod inspect;
 pub mod keygen;
+pub mod prune;
 pub mod restore;
 pub mod sandbox;
 pub mod verify;
@@ -20,7 +21,8 @@ use chrono::{DateTime, Utc};
 use crate::archive::manifest::Manifest;
 
 /// Where a new archive goes: `output` itself, or `<output>/<stem>-<UTC timestamp>.tar.gz.age`
-/// when `output` is a directory (or ends with `/`).
+/// when `output` is a directory (or ends with `/`), with `.N` before `.tar.gz.age` when that
+/// name is taken.
 pub fn archive_path(output: &Path, stem: &str, now: DateTime<Utc>) -> PathBuf {
     let is_dir = output.is_dir() || output.as_os_str().to_string_lossy().ends_with('/');
     if is_dir {
@@ -34,10 +36,15 @@ pub fn archive_path(output: &Path, stem: &str, now: DateTime<Utc>) -> PathBuf {
                 }
             })
             .collect();
-        output.join(format!(
-            "{safe}-{}.tar.gz.age",
-            now.format("%Y%m%dT%H%M%SZ")
-        ))
+        let ts = now.format("%Y%m%dT%H%M%SZ");
+        // Two backups within one second get `.1`, `.2`, ... rather than failing.
+        let first = output.join(format!("{safe}-{ts}.tar.gz.age"));
+        (1..100)
+            .map(|n| output.join(format!("{safe}-{ts}.{n}.tar.gz.age")))
+            .fold(
+                first,
+                |chosen, next| if chosen.exists() { next } else { chosen },
+            )
     } else {
         output.to_path_buf()
     }

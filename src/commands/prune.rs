@@ -1,0 +1,249 @@
+//! `trustkeep prune`: retention for a directory of archives written by `backup -o DIR/`.
+//!
+//! Only files named `<cluster>-<YYYYMMDDTHHMMSSZ>.tar.gz.age` (and their `.sha256`
+//! sidecars) are considered; anything else in the directory is left alone. For each cluster,
+//! the newest `keep_last` archives are kept (at least one, always), and with `keep_within` so is
+//! every archive younger than that. Archives are not opened: the name's time decides.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use serde::Serialize;
+
+use crate::archive;
+use crate::error::{Error, Result};
+use crate::render::{self, OutputFormat, Table};
+
+/// What to keep.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub dir: PathBuf,
+    /// Newest archives kept per cluster (at least 1).
+    pub keep_last: usize,
+    /// Also keep every archive younger than this.
+    pub keep_within: Option<Duration>,
+    /// Only this cluster's archives.
+    pub cluster: Option<String>,
+    pub dry_run: bool,
+}
+
+/// The decision on one archive.
+#[derive(Clone, Debug, Serialize)]
+pub struct Decision {
+    pub archive: PathBuf,
+    pub cluster: String,
+    pub created: DateTime<Utc>,
+    pub keep: bool,
+    pub reason: String,
+    /// Set once the archive (and its sidecar) was deleted.
+    pub deleted: bool,
+}
+
+/// `<cluster>-<time>[.N].tar.gz.age` → (cluster, time, N).
+pub fn parse_name(name: &str) -> Option<(String, DateTime<Utc>, u32)> {
+    let stem = name.strip_suffix(".tar.gz.age")?;
+    let (stem, n) = match stem.rsplit_once('.') {
+        Some((s, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => {
+            (s, n.parse().ok()?)
+        }
+        _ => (stem, 0),
+    };
+    let (cluster, ts) = stem.rsplit_once('-')?;
+    let t = NaiveDateTime::parse_from_str(ts, "%Y%m%dT%H%M%SZ").ok()?;
+    (!cluster.is_empty()).then(|| (cluster.to_string(), t.and_utc(), n))
+}
+
+/// Decides, without touching anything.
+pub fn plan(names: &[PathBuf], opts: &Options, now: DateTime<Utc>) -> Vec<Decision> {
+    let mut by_cluster: BTreeMap<String, Vec<(DateTime<Utc>, u32, PathBuf)>> = BTreeMap::new();
+    for p in names {
+        let Some((cluster, t, n)) = p.file_name().and_then(|n| n.to_str()).and_then(parse_name)
+        else {
+            continue;
+        };
+        if opts.cluster.as_ref().is_some_and(|c| *c != cluster) {
+            continue;
+        }
+        by_cluster
+            .entry(cluster)
+            .or_default()
+            .push((t, n, p.clone()));
+    }
+    let keep_last = opts.keep_last.max(1);
+    let mut out = Vec::new();
+    for (cluster, mut list) in by_cluster {
+        // Newest first; within one second, the higher `.N` is the later one.
+        list.sort_by_key(|(t, n, _)| std::cmp::Reverse((*t, *n)));
+        for (i, (t, _, path)) in list.into_iter().enumerate() {
+            let (keep, reason) = if i < keep_last {
+                (true, format!("among the newest {keep_last}"))
+            } else if opts.keep_within.is_some_and(|d| now - t <= d) {
+                (true, "younger than --keep-within".to_string())
+            } else {
+                (false, format!("older than the newest {keep_last}"))
+            };
+            out.push(Decision {
+                archive: path,
+                cluster: cluster.clone(),
+                created: t,
+                keep,
+                reason,
+                deleted: false,
+            });
+        }
+    }
+    out
+}
+
+/// Lists the directory, decides, and (unless dry-run) deletes archives and their sidecars.
+pub fn run(opts: &Options, now: DateTime<Utc>) -> Result<Vec<Decision>> {
+    let names: Vec<PathBuf> = std::fs::read_dir(&opts.dir)
+        .map_err(|e| Error::io("cannot read directory", &opts.dir, e))?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().map(|t| t.is_file()).unwrap_or(false))
+        .map(|e| e.path())
+        .collect();
+    let mut decisions = plan(&names, opts, now);
+    if !opts.dry_run {
+        for d in decisions.iter_mut().filter(|d| !d.keep) {
+            remove(&d.archive)?;
+            let sidecar = archive::sidecar_path(&d.archive);
+            if sidecar.exists() {
+                remove(&sidecar)?;
+            }
+            d.deleted = true;
+        }
+    }
+    Ok(decisions)
+}
+
+fn remove(p: &Path) -> Result<()> {
+    std::fs::remove_file(p).map_err(|e| Error::io("cannot delete", p, e))
+}
+
+/// Prints the decisions.
+pub fn render(
+    out: &mut dyn Write,
+    ds: &[Decision],
+    dry_run: bool,
+    format: OutputFormat,
+) -> std::io::Result<()> {
+    if format == OutputFormat::Json {
+        return render::json(out, &ds);
+    }
+    let mut t = Table::new(["ARCHIVE", "CLUSTER", "CREATED", "ACTION", "REASON"]);
+    for d in ds {
+        let action = match (d.keep, d.deleted) {
+            (true, _) => "keep",
+            (false, true) => "deleted",
+            (false, false) => "delete",
+        };
+        t.row([
+            d.archive.display().to_string(),
+            d.cluster.clone(),
+            d.created.format("%Y-%m-%d %H:%M").to_string(),
+            action.to_string(),
+            d.reason.clone(),
+        ]);
+    }
+    if t.is_empty() {
+        writeln!(out, "(no archives named <cluster>-<UTC time>.tar.gz.age)")?;
+    } else {
+        t.write(out)?;
+    }
+    let n = ds.iter().filter(|d| !d.keep).count();
+    writeln!(
+        out,
+        "{} archive(s) {}",
+        n,
+        if dry_run {
+            "would be deleted (dry run)"
+        } else {
+            "deleted"
+        }
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn opts(keep_last: usize, within: Option<i64>) -> Options {
+        Options {
+            dir: PathBuf::new(),
+            keep_last,
+            keep_within: within.map(Duration::days),
+            cluster: None,
+            dry_run: true,
+        }
+    }
+
+    #[test]
+    fn keeps_the_newest_per_cluster_and_ignores_other_files() {
+        let names: Vec<PathBuf> = [
+            "mgmt-20261101T000000Z.tar.gz.age",
+            "mgmt-20261127T000000Z.tar.gz.age",
+            "mgmt-20261128T000000Z.tar.gz.age",
+            "cluster-1-20261101T000000Z.tar.gz.age",
+            "mgmt-20261128T000000Z.tar.gz.age.sha256",
+            "notes.txt",
+            "mgmt-yesterday.tar.gz.age",
+        ]
+        .iter()
+        .map(PathBuf::from)
+        .collect();
+        let now = Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap();
+        let d = plan(&names, &opts(2, None), now);
+        let kept: Vec<(String, bool)> = d
+            .iter()
+            .map(|d| (d.archive.display().to_string(), d.keep))
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                ("cluster-1-20261101T000000Z.tar.gz.age".to_string(), true),
+                ("mgmt-20261128T000000Z.tar.gz.age".to_string(), true),
+                ("mgmt-20261127T000000Z.tar.gz.age".to_string(), true),
+                ("mgmt-20261101T000000Z.tar.gz.age".to_string(), false),
+            ]
+        );
+        // keep_last 0 still keeps one; keep_within keeps the young.
+        assert_eq!(
+            plan(&names, &opts(0, None), now)
+                .iter()
+                .filter(|d| d.keep)
+                .count(),
+            2
+        );
+        assert_eq!(
+            plan(&names, &opts(1, Some(30)), now)
+                .iter()
+                .filter(|d| d.keep)
+                .count(),
+            4
+        );
+        assert_eq!(
+            parse_name("a-b-20261128T000000Z.tar.gz.age").unwrap().0,
+            "a-b"
+        );
+        assert_eq!(
+            parse_name("mgmt-20261128T000000Z.2.tar.gz.age").unwrap().2,
+            2
+        );
+        let same_second: Vec<PathBuf> = [
+            "m-20261128T000000Z.tar.gz.age",
+            "m-20261128T000000Z.1.tar.gz.age",
+        ]
+        .iter()
+        .map(PathBuf::from)
+        .collect();
+        let d = plan(&same_second, &opts(1, None), now);
+        assert_eq!(
+            (d[0].archive.to_str().unwrap(), d[0].keep),
+            ("m-20261128T000000Z.1.tar.gz.age", true)
+        );
+    }
+}

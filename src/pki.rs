@@ -529,13 +529,6 @@ pub struct Chain {
     pub path: Vec<Cert>,
 }
 
-impl Chain {
-    /// The trust anchor the chain ends at.
-    pub fn anchor(&self) -> &Cert {
-        self.path.last().expect("a chain has at least its leaf")
-    }
-}
-
 fn key_id<'a>(c: &'a X509Certificate<'_>, subject: bool) -> Option<&'a [u8]> {
     c.extensions()
         .iter()
@@ -621,11 +614,6 @@ fn is_v1_root(c: &X509Certificate<'_>) -> bool {
 
 fn is_self_issued(c: &X509Certificate<'_>) -> bool {
     c.subject().as_raw() == c.issuer().as_raw()
-}
-
-/// True when the certificate is self-issued and its signature verifies with its own key.
-pub fn is_self_signed(c: &X509Certificate<'_>) -> bool {
-    issued_by(c, c)
 }
 
 const MAX_CHAIN: usize = 10;

@@ -5,7 +5,7 @@
 //! (exit 1) but the archive of what was found is still written.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -164,9 +164,4 @@ pub fn write_findings(out: &mut dyn Write, findings: &[Finding]) -> std::io::Res
         writeln!(out, "{f}")?;
     }
     Ok(())
-}
-
-/// True when `path` names an existing directory (used by the CLI to pick file names).
-pub fn is_dir(path: &Path) -> bool {
-    path.is_dir()
 }

@@ -345,7 +345,7 @@ fn conflicts_are_refused_and_replace_recreates_a_changed_type() {
     assert!(live
         .sb()
         .remove("secrets", "gloo-mesh", "relay-server-tls-secret"));
-    live.sb().put(changed.clone());
+    live.sb().put(changed.clone()).unwrap();
     let t = live.target();
     let id = w.id();
     let base = [
@@ -397,7 +397,7 @@ fn conflicts_are_refused_and_replace_recreates_a_changed_type() {
     // Same type, different data: an update guarded by resourceVersion.
     let mut edited = now.clone();
     edited["data"]["ca.crt"] = Value::String("eA==".into());
-    live.sb().put(edited);
+    live.sb().put(edited).unwrap();
     let r = tk(&args(&[&base[..], &["--replace"]].concat(), &t));
     assert_eq!(r.code, 0, "{r:?}");
     assert!(
@@ -418,9 +418,9 @@ fn namespace_map_and_manifests() {
     let w = Work::new();
     let live = Live::start(&w, &["sample/mgmt.yaml"], &[], false);
     let (_, archive) = backup_live(&w, &live, "a.age", &[]);
-    live.sb().put(
-        serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "drill"}}),
-    );
+    live.sb()
+        .put(serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "drill"}}))
+        .unwrap();
     let t = live.target();
     let id = w.id();
     let r = tk(&args(
@@ -870,7 +870,7 @@ fn an_immutable_live_secret_is_recreated_with_replace() {
     let mut frozen = original.clone();
     frozen["immutable"] = true.into();
     frozen["data"]["ca.crt"] = Value::String("eA==".into());
-    live.sb().put(frozen);
+    live.sb().put(frozen).unwrap();
     let t = live.target();
     let id = w.id();
     let base = [

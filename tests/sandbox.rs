@@ -720,7 +720,8 @@ fn test_helpers_put_and_remove() {
     runtime().block_on(async {
         let (sb, c) = sandbox(Options::default()).await;
         sb.put(json!({"apiVersion": "v1", "kind": "Secret",
-            "metadata": {"name": "planted", "namespace": "fresh-ns"}, "data": {"k": "dg=="}}));
+            "metadata": {"name": "planted", "namespace": "fresh-ns"}, "data": {"k": "dg=="}}))
+            .unwrap();
         let api: Api<Secret> = Api::namespaced(c.clone(), "fresh-ns");
         let got = api.get("planted").await.unwrap();
         assert_eq!(got.type_.as_deref(), Some("Opaque"));
@@ -732,12 +733,15 @@ fn test_helpers_put_and_remove() {
         assert!(sb.remove("secrets", "fresh-ns", "planted"));
         assert!(!sb.remove("secrets", "fresh-ns", "planted"));
         assert_eq!(status(api.get("planted").await.unwrap_err()).code, 404);
-        let e =
-            sb.try_put(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}));
+        let e = sb.put(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}));
         assert!(e
             .unwrap_err()
             .to_string()
             .starts_with("object ConfigMap c: kind \"ConfigMap\""));
+        assert!(
+            sb.try_put(json!({"kind": "Secret"})).is_err(),
+            "try_put is put"
+        );
         sb.shutdown().await;
     });
 }
@@ -894,6 +898,265 @@ fn kubectl_documents_tables_and_openapi() {
             groups["groups"][0]["preferredVersion"]["groupVersion"],
             "admin.gloo.solo.io/v2"
         );
+        sb.shutdown().await;
+    });
+}
+
+// ---------------------------------------------------------------------------------------
+// limits and hardening
+
+/// A TLS connection (HTTP/1.1, no ALPN) to the sandbox, trusting its CA.
+async fn tls_connect(sb: &Sandbox) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName};
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(sb.ca_pem().as_bytes()).expect("CA PEM"))
+        .expect("CA");
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(sb.address())
+        .await
+        .expect("connect");
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect(ServerName::IpAddress(sb.address().ip().into()), tcp)
+        .await
+        .expect("TLS handshake")
+}
+
+/// Reads until the end of the response headers (or EOF); returns them.
+async fn response_head(stream: &mut (impl tokio::io::AsyncRead + Unpin)) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte).await {
+            Ok(1) => head.push(byte[0]),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&head).into_owned()
+}
+
+#[test]
+fn unauthenticated_requests_are_answered_before_their_body() {
+    use tokio::io::AsyncWriteExt;
+    runtime().block_on(async {
+        let sb = Sandbox::start(Options::default()).await.unwrap();
+        let mut tls = tls_connect(&sb).await;
+        // Announce a 3 MB body, send none of it: the 401 must not wait for it.
+        let head = format!(
+            "POST /api/v1/namespaces/{NS}/secrets HTTP/1.1\r\nhost: x\r\nauthorization: Bearer wrong\r\ncontent-type: application/json\r\ncontent-length: 3000000\r\n\r\n"
+        );
+        tls.write_all(head.as_bytes()).await.unwrap();
+        let answer = tokio::time::timeout(std::time::Duration::from_secs(5), response_head(&mut tls))
+            .await
+            .expect("answered without waiting for the body");
+        assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+        sb.shutdown().await;
+    });
+}
+
+#[test]
+fn unauthenticated_requests_are_recorded_briefly() {
+    use tokio::io::AsyncWriteExt;
+    runtime().block_on(async {
+        let sb = Sandbox::start(Options::default()).await.unwrap();
+        // 60 KB in all (hyper refuses URIs of 64 KiB and more).
+        let long = "x".repeat(20_000);
+        let mut tls = tls_connect(&sb).await;
+        let head = format!(
+            "GET /api/v1/namespaces/{long}/secrets/{long}?q={long} HTTP/1.1\r\nhost: x\r\n\r\n"
+        );
+        tls.write_all(head.as_bytes()).await.unwrap();
+        let answer = response_head(&mut tls).await;
+        assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+        let records = sb.requests();
+        assert_eq!(records.len(), 1);
+        let r = &records[0];
+        assert_eq!(r.status, 401);
+        let stored = r.path.len()
+            + r.query.as_ref().map_or(0, String::len)
+            + r.namespace.as_ref().map_or(0, String::len)
+            + r.name.as_ref().map_or(0, String::len);
+        assert!(
+            stored <= 1024,
+            "{stored} bytes kept of an unauthenticated request"
+        );
+        assert!(r.path.starts_with("/api/v1/namespaces/xxx"), "{}", r.path);
+        sb.shutdown().await;
+    });
+}
+
+/// The resourceVersion of the Secret list in `ns`.
+async fn list_revision(api: &Api<Secret>) -> u64 {
+    api.list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn deletes_advance_the_resource_version() {
+    runtime().block_on(async {
+        let (sb, c) = sample().await;
+        let gm: Api<Secret> = Api::namespaced(c.clone(), NS);
+        let before = list_revision(&gm).await;
+        gm.delete(SERVER_TLS, &DeleteParams::default()).await.unwrap();
+        let after_delete = list_revision(&gm).await;
+        assert!(after_delete > before, "{after_delete} > {before}");
+
+        let dry = DeleteParams { dry_run: true, ..DeleteParams::default() };
+        gm.delete("relay-root-tls-secret", &dry).await.unwrap();
+        assert_eq!(list_revision(&gm).await, after_delete, "a dry run changes nothing");
+
+        gm.delete_collection(&DeleteParams::default(), &ListParams::default())
+            .await
+            .unwrap();
+        let after_collection = list_revision(&gm).await;
+        assert!(after_collection > after_delete);
+
+        let namespaces: Api<Namespace> = Api::all(c.clone());
+        namespaces.delete("istio-system", &DeleteParams::default()).await.unwrap();
+        let ns_rv: u64 = namespaces
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .metadata
+            .resource_version
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(ns_rv > after_collection);
+
+        assert!(!sb.remove("secrets", "default", "absent"));
+        sb.put(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "p", "namespace": NS}}))
+            .unwrap();
+        let planted = list_revision(&gm).await;
+        assert!(sb.remove("secrets", NS, "p"));
+        assert!(list_revision(&gm).await > planted, "removing is a change too");
+        sb.shutdown().await;
+    });
+}
+
+/// PATCHes `name` in gloo-mesh with a JSON patch; the status code.
+async fn json_patch_status(c: &Client, name: &str, ops: &Value) -> u16 {
+    let req = http::Request::patch(format!("/api/v1/namespaces/{NS}/secrets/{name}"))
+        .header("content-type", "application/json-patch+json")
+        .body(serde_json::to_vec(ops).unwrap())
+        .unwrap();
+    match c.request::<Value>(req).await {
+        Ok(_) => 200,
+        Err(e) => status(e).code,
+    }
+}
+
+#[test]
+fn json_patches_are_bounded() {
+    runtime().block_on(async {
+        let (sb, c) = sample().await;
+        // Each copy doubles /metadata/annotations/x: 2^20 copies of 100 bytes unbounded.
+        let mut ops = vec![json!({"op": "add", "path": "/metadata/annotations", "value": {"x": ["a".repeat(100)]}})];
+        ops.extend((0..20).map(|_| json!({"op": "copy", "from": "/metadata/annotations/x", "path": "/metadata/annotations/x/-"})));
+        assert_eq!(json_patch_status(&c, SERVER_TLS, &Value::Array(ops)).await, 413);
+
+        let too_many: Vec<Value> = (0..10_001)
+            .map(|_| json!({"op": "test", "path": "/type", "value": "kubernetes.io/tls"}))
+            .collect();
+        assert_eq!(json_patch_status(&c, SERVER_TLS, &Value::Array(too_many)).await, 413);
+        let enough: Vec<Value> = (0..10_000)
+            .map(|_| json!({"op": "test", "path": "/type", "value": "kubernetes.io/tls"}))
+            .collect();
+        assert_eq!(json_patch_status(&c, SERVER_TLS, &Value::Array(enough)).await, 200);
+
+        // A document grown past the limit by adds alone.
+        let chunk = "a".repeat(1024 * 1024);
+        let grow: Vec<Value> = (0..4)
+            .map(|i| json!({"op": "add", "path": format!("/data/k{i}"), "value": chunk}))
+            .collect();
+        assert_eq!(json_patch_status(&c, SERVER_TLS, &Value::Array(grow)).await, 413);
+        assert!(sb.secret(NS, SERVER_TLS).unwrap()["data"].get("k0").is_none());
+        sb.shutdown().await;
+    });
+}
+
+#[test]
+fn yaml_errors_do_not_quote_the_input() {
+    let text = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: x\ndata:\n  tls.key: TOPSECRETKEYMATERIAL\n  tls.crt: [unclosed\n  other: MORESECRET\n";
+    let e = load_objects(text).unwrap_err().to_string();
+    assert!(e.starts_with("not valid YAML or JSON"), "{e}");
+    assert!(!e.contains("TOPSECRET") && !e.contains("MORESECRET"), "{e}");
+
+    runtime().block_on(async {
+        let (sb, c) = sample().await;
+        let e = raw(
+            &c,
+            "POST",
+            &format!("/api/v1/namespaces/{NS}/secrets"),
+            &[("content-type", "application/yaml")],
+            text.as_bytes(),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.code, 400);
+        assert!(e.message.contains("invalid YAML"), "{}", e.message);
+        assert!(
+            !e.message.contains("TOPSECRET") && !e.message.contains("MORESECRET"),
+            "{}",
+            e.message
+        );
+        sb.shutdown().await;
+    });
+}
+
+#[test]
+fn a_specific_listen_address_is_in_the_certificate() {
+    runtime().block_on(async {
+        // 127.0.0.2 is loopback on Linux but not in the default SANs.
+        let (sb, c) = sandbox(Options {
+            listen: "127.0.0.2:0".parse().unwrap(),
+            ..Options::default()
+        })
+        .await;
+        assert!(sb.url().starts_with("https://127.0.0.2:"), "{}", sb.url());
+        let namespaces: Api<Namespace> = Api::all(c);
+        namespaces
+            .list(&ListParams::default())
+            .await
+            .expect("the server certificate is valid for the URL");
+        assert!(!sb.reachable_from_network());
+        sb.shutdown().await;
+    });
+}
+
+#[test]
+fn path_segments_must_be_names() {
+    runtime().block_on(async {
+        let (sb, c) = sample().await;
+        for path in [
+            "/api/v1/namespaces/../secrets",
+            "/api/v1/namespaces/./secrets",
+            "/api/v1/namespaces//secrets",
+            "/api/v1/namespaces/gloo-mesh/secrets/..",
+            "/api/v1/namespaces/..",
+            "/api/v1/namespaces/gloo-mesh/secrets/a%2Fb",
+        ] {
+            let e = raw(&c, "GET", path, &[], b"").await.unwrap_err();
+            assert_eq!(
+                (e.code, e.reason.as_str()),
+                (400, "BadRequest"),
+                "{path}: {}",
+                e.message
+            );
+        }
         sb.shutdown().await;
     });
 }
@@ -1148,9 +1411,16 @@ impl Drop for Running {
 
 /// Starts `trustkeep sandbox ARGS`; returns it and its first stdout line.
 fn spawn_sandbox(args: &[&str]) -> (Running, String) {
+    spawn_sandbox_env(args, &[])
+}
+
+/// [`spawn_sandbox`] with environment variables (`RUST_LOG` is unset unless given).
+fn spawn_sandbox_env(args: &[&str], env: &[(&str, &str)]) -> (Running, String) {
     let child = Command::new(env!("CARGO_BIN_EXE_trustkeep"))
         .arg("sandbox")
         .args(args)
+        .env_remove("RUST_LOG")
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -1229,6 +1499,58 @@ fn the_binary_reports_bad_load_files() {
     let r = crate::util::tk(&["sandbox", "--forbid", "get"]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("invalid --forbid rule"), "{}", r.stderr);
+}
+
+#[test]
+fn the_binary_never_overwrites_a_kubeconfig_unless_forced() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let existing = dir.path().join("config");
+    std::fs::write(&existing, "precious").unwrap();
+    let r = crate::util::tk(&["sandbox", "--kubeconfig-out", existing.to_str().unwrap()]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr.contains(&format!(
+            "cannot write kubeconfig {}: it already exists; use --force to replace it",
+            existing.display()
+        )),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(std::fs::read_to_string(&existing).unwrap(), "precious");
+
+    // --force replaces a symlink itself, never the file it points to.
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink(&existing, &link).unwrap();
+    let (mut child, line) = spawn_sandbox(&["--kubeconfig-out", link.to_str().unwrap(), "--force"]);
+    assert!(
+        line.starts_with("sandbox listening on https://127.0.0.1:"),
+        "{line}"
+    );
+    assert_eq!(std::fs::read_to_string(&existing).unwrap(), "precious");
+    let meta = std::fs::symlink_metadata(&link).unwrap();
+    assert!(meta.file_type().is_file());
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    assert!(std::fs::read_to_string(&link)
+        .unwrap()
+        .contains("current-context: trustkeep-sandbox"));
+    let _ = child.child.kill();
+}
+
+#[test]
+fn the_binary_stays_quiet_about_reachability_on_loopback() {
+    // Which addresses are reachable from the network is unit-tested
+    // (sandbox::tests::reachability); tests never bind a non-loopback address.
+    let (mut child, line) = spawn_sandbox(&[]);
+    assert!(
+        line.starts_with("sandbox listening on https://127.0.0.1:"),
+        "{line}"
+    );
+    let pid = child.child.id().to_string();
+    assert_eq!(ext("kill", &["-TERM", &pid]).code, 0);
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(!stderr.contains("reachable"), "{stderr}");
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! `trustkeep sandbox`: runs the sandbox Kubernetes API server ([`crate::sandbox`]) in the
-//! foreground for demos and restore drills: loads objects, writes a kubeconfig (mode 0600),
-//! prints where it listens, and serves until Ctrl-C or SIGTERM.
+//! foreground for demos and restore drills: loads objects, writes a kubeconfig (mode 0600,
+//! atomically, never over an existing file without `--force`), prints where it listens, and
+//! serves until Ctrl-C or SIGTERM.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -18,13 +19,17 @@ pub struct SandboxArgs {
     /// Lists of them. Repeatable.
     #[arg(long = "load", value_name = "FILE")]
     pub load: Vec<PathBuf>,
-    /// Listen on ADDR (port 0 picks a free port).
+    /// Listen on ADDR (port 0 picks a free port). An address other than loopback makes the
+    /// sandbox reachable from the network (a warning is printed).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
     pub listen: SocketAddr,
-    /// Write a kubeconfig for the sandbox to PATH (mode 0600); default: a temporary file
-    /// removed on exit.
+    /// Write a kubeconfig for the sandbox to PATH (mode 0600), which must not exist unless
+    /// --force is given; default: a temporary file removed on exit.
     #[arg(long, value_name = "PATH")]
     pub kubeconfig_out: Option<PathBuf>,
+    /// Replace the --kubeconfig-out file if it exists (a symlink is replaced, not followed).
+    #[arg(long, requires = "kubeconfig_out")]
+    pub force: bool,
     /// Name of the kubeconfig's cluster, user and context.
     #[arg(long, value_name = "NAME", default_value = "trustkeep-sandbox")]
     pub context: String,
@@ -48,6 +53,12 @@ pub struct SandboxArgs {
 /// Starts the sandbox, writes the kubeconfig, prints
 /// `sandbox listening on URL; kubeconfig: PATH` and serves until Ctrl-C or SIGTERM.
 pub fn run(args: SandboxArgs, out: &mut dyn Write) -> Result<(), SandboxError> {
+    if let (Some(path), false) = (&args.kubeconfig_out, args.force) {
+        // Checked again, without a race, when the file is written.
+        if path.symlink_metadata().is_ok() {
+            return Err(exists_error(path));
+        }
+    }
     let objects = read_objects(&args.load)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -95,9 +106,26 @@ async fn serve(
             (dir.path().join("kubeconfig"), Some(dir))
         }
     };
-    write_private(&path, &sandbox.kubeconfig(&args.context))?;
+    if let Err(e) = write_kubeconfig(&path, &sandbox.kubeconfig(&args.context), args.force) {
+        sandbox.shutdown().await;
+        return Err(e);
+    }
+    // The sandbox logs this warning; say it here when logging would not show it.
+    let logged = tracing::enabled!(target: "trustkeep::sandbox", tracing::Level::WARN);
+    if sandbox.reachable_from_network() && !logged {
+        eprintln!(
+            "trustkeep: warning: the sandbox is reachable from the network (it listens on {}): anyone with its token can read and change its secrets",
+            sandbox.address()
+        );
+    }
     // Handle the signals before announcing readiness: whoever reads the line may signal at once.
-    let signals = Signals::new()?;
+    let signals = match Signals::new() {
+        Ok(signals) => signals,
+        Err(e) => {
+            sandbox.shutdown().await;
+            return Err(e);
+        }
+    };
     writeln!(
         out,
         "sandbox listening on {}; kubeconfig: {}",
@@ -118,20 +146,40 @@ fn kubeconfig_error(path: &Path, e: &dyn std::fmt::Display) -> SandboxError {
     }
 }
 
-/// Writes `text` to `path` readable by its owner only (it holds the token).
-fn write_private(path: &Path, text: &str) -> Result<(), SandboxError> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
+fn exists_error(path: &Path) -> SandboxError {
+    kubeconfig_error(path, &"it already exists; use --force to replace it")
+}
+
+/// Writes `text` to `path` readable by its owner only (it holds the token), atomically: a
+/// temporary file (mode 0600) in the same directory, synced, then renamed into place. An
+/// existing `path` is replaced only when `force`; a symlink is then replaced, not followed.
+fn write_kubeconfig(path: &Path, text: &str, force: bool) -> Result<(), SandboxError> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".trustkeep-kubeconfig-")
+        .permissions(std::fs::Permissions::from_mode(0o600))
+        .tempfile_in(dir)
         .map_err(|e| kubeconfig_error(path, &e))?;
-    file.set_permissions(std::fs::Permissions::from_mode(0o600))
-        .and_then(|()| file.write_all(text.as_bytes()))
-        .and_then(|()| file.sync_all())
-        .map_err(|e| kubeconfig_error(path, &e))
+    tmp.write_all(text.as_bytes())
+        .and_then(|()| tmp.as_file().sync_all())
+        .map_err(|e| kubeconfig_error(path, &e))?;
+    let persisted = if force {
+        tmp.persist(path)
+    } else {
+        tmp.persist_noclobber(path)
+    };
+    persisted.map_err(|e| match e.error.kind() {
+        std::io::ErrorKind::AlreadyExists => exists_error(path),
+        _ => kubeconfig_error(path, &e.error),
+    })?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
 }
 
 /// Ctrl-C (SIGINT) and SIGTERM, handled from creation on.
@@ -155,5 +203,54 @@ impl Signals {
             _ = self.interrupt.recv() => {}
             _ = self.terminate.recv() => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn kubeconfigs_are_written_privately_and_never_clobbered() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kc");
+        write_kubeconfig(&path, "one", false).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "one");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+
+        let e = write_kubeconfig(&path, "two", false).unwrap_err();
+        assert!(
+            e.to_string()
+                .ends_with("it already exists; use --force to replace it"),
+            "{e}"
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "one");
+
+        // --force replaces a symlink, not the file it points to.
+        let real = dir.path().join("real-config");
+        std::fs::write(&real, "precious").unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        assert!(write_kubeconfig(&link, "three", false).is_err());
+        write_kubeconfig(&link, "three", true).unwrap();
+        assert_eq!(std::fs::read_to_string(&real).unwrap(), "precious");
+        assert!(!std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(std::fs::read_to_string(&link).unwrap(), "three");
+        let leftovers = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with('.')
+            })
+            .count();
+        assert_eq!(leftovers, 0, "no temporary files left");
     }
 }

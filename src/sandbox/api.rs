@@ -1,16 +1,18 @@
 //! Serving one request, independent of the network: authentication (bearer token),
 //! `--forbid` rules, routing to discovery documents or to the store, Table answers for
-//! kubectl, and the record of every request.
+//! kubectl, and the record of the latest requests.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use http::{HeaderMap, Method};
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 use super::discovery;
 use super::forbid::Forbid;
 use super::kinds::Kind;
+use super::load::yaml_error;
 use super::patch::{PatchKind, PATCH_TYPES};
 use super::proto;
 use super::route::{self, ResourceRoute, Route};
@@ -19,7 +21,15 @@ use super::status::ApiError;
 use super::store::{list_of, FieldValidation, Preconditions, Store, WriteOptions, Written};
 use super::table::{self, IncludeObject};
 
-/// One request the sandbox served.
+/// How many requests are remembered; the oldest are forgotten first.
+pub const MAX_RECORDS: usize = 10_000;
+/// How many bytes of a request's path, query, namespace and name are remembered.
+const RECORDED_LEN: usize = 4096;
+/// The same for requests without the right token, which anyone can send.
+const UNAUTHENTICATED_RECORDED_LEN: usize = 128;
+
+/// One request the sandbox served. Its path, query, namespace and name are truncated to 4 KiB
+/// (128 bytes for requests without the right token).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RequestRecord {
     /// `GET`, `POST`, ...
@@ -37,6 +47,31 @@ pub struct RequestRecord {
     pub name: Option<String>,
     /// The HTTP status answered.
     pub status: u16,
+}
+
+/// Shortens `s` to at most `max` bytes, at a character boundary.
+fn truncate(s: &mut String, max: usize) {
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+        s.shrink_to_fit();
+    }
+}
+
+impl RequestRecord {
+    /// Bounds what the record keeps of the request's text.
+    fn truncate(&mut self, max: usize) {
+        truncate(&mut self.path, max);
+        for text in [&mut self.query, &mut self.namespace, &mut self.name]
+            .into_iter()
+            .flatten()
+        {
+            truncate(text, max);
+        }
+    }
 }
 
 /// A request, as far as serving it is concerned.
@@ -73,7 +108,7 @@ impl Reply {
         }
     }
 
-    fn error(e: &ApiError) -> Reply {
+    pub fn error(e: &ApiError) -> Reply {
         Reply {
             status: e.code,
             body: e.status(),
@@ -85,12 +120,24 @@ impl Reply {
 /// Everything the request handlers share.
 pub struct Shared {
     pub store: Mutex<Store>,
-    pub records: Mutex<Vec<RequestRecord>>,
-    pub token: String,
-    pub forbid: Vec<Forbid>,
-    pub crd: bool,
+    /// The latest requests, at most [`MAX_RECORDS`].
+    records: Mutex<VecDeque<RequestRecord>>,
+    /// The SHA-256 digest of the bearer token, compared in constant time.
+    token_digest: [u8; 32],
+    forbid: Vec<Forbid>,
+    crd: bool,
     /// `host:port` the server listens on, for `/api`.
-    pub address: String,
+    address: String,
+}
+
+fn digest(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// Whether two digests are equal, in a time that does not depend on where they differ.
+fn same_digest(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    let difference = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(difference) == 0
 }
 
 /// Locks a mutex, ignoring poisoning (no handler panics while holding one).
@@ -171,13 +218,18 @@ fn write_options(query: &HashMap<String, String>) -> Result<WriteOptions, ApiErr
     })
 }
 
-/// The media type of a Content-Type header, without parameters.
-fn essence(content_type: &str) -> &str {
-    content_type.split(';').next().unwrap_or("").trim()
+/// The media type of the request's Content-Type, lowercase, without parameters.
+fn media_type(headers: &HeaderMap) -> String {
+    header(headers, "content-type")
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase()
 }
 
-/// Parses a request body of media type `media`: JSON, YAML or (for Secrets and Namespaces)
-/// protobuf.
+/// Parses a request body of media type `media` (see [`media_type`]): JSON, YAML or (for
+/// Secrets and Namespaces) protobuf. Error messages never quote the body.
 fn parse_body(kind: Kind, media: &str, body: &[u8]) -> Result<Value, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::bad_request("the request body is empty"));
@@ -192,7 +244,7 @@ fn parse_body(kind: Kind, media: &str, body: &[u8]) -> Result<Value, ApiError> {
             serde_json::from_str(text).map_err(|e| ApiError::undecodable(kind, &e.to_string()))
         }
         "application/yaml" => serde_saphyr::from_str(text)
-            .map_err(|e| ApiError::undecodable(kind, &format!("invalid YAML: {e}"))),
+            .map_err(|e| ApiError::undecodable(kind, &format!("invalid YAML: {}", yaml_error(&e)))),
         other => Err(ApiError::unsupported_media(
             other,
             "application/json, application/yaml, application/vnd.kubernetes.protobuf",
@@ -202,7 +254,7 @@ fn parse_body(kind: Kind, media: &str, body: &[u8]) -> Result<Value, ApiError> {
 
 /// Parses the body of a write request according to its Content-Type.
 fn request_body(kind: Kind, req: &Request) -> Result<Value, ApiError> {
-    parse_body(kind, essence(header(req.headers, "content-type")), req.body)
+    parse_body(kind, &media_type(req.headers), req.body)
 }
 
 /// The preconditions and dry-run flag of a DeleteOptions body (optional).
@@ -232,8 +284,38 @@ fn delete_options(req: &Request) -> Result<(Preconditions, bool), ApiError> {
 }
 
 impl Shared {
+    /// The state of a sandbox serving `store`, with bearer token `token`, answering 403 to
+    /// `forbid`, with the Gloo group when `crd`, listening on `address` (`host:port`).
+    pub fn new(
+        store: Store,
+        token: &str,
+        forbid: Vec<Forbid>,
+        crd: bool,
+        address: String,
+    ) -> Shared {
+        Shared {
+            store: Mutex::new(store),
+            records: Mutex::new(VecDeque::new()),
+            token_digest: digest(token),
+            forbid,
+            crd,
+            address,
+        }
+    }
+
+    /// The latest requests served (at most [`MAX_RECORDS`]), oldest first.
+    pub fn records(&self) -> Vec<RequestRecord> {
+        lock(&self.records).iter().cloned().collect()
+    }
+
+    /// Forgets the requests served so far.
+    pub fn clear_records(&self) {
+        lock(&self.records).clear();
+    }
+
     /// Serves `req`, records it and returns the answer.
     pub fn serve(&self, req: &Request) -> Reply {
+        let authenticated = self.authenticated(req.headers);
         let route = route::route(req.path, self.crd);
         let mut record = RequestRecord {
             method: req.method.to_string(),
@@ -246,9 +328,14 @@ impl Shared {
             status: 0,
         };
         let reply = self
-            .answer(req, &route, &mut record)
+            .answer(req, authenticated, &route, &mut record)
             .unwrap_or_else(|e| Reply::error(&e));
         record.status = reply.status;
+        record.truncate(if authenticated {
+            RECORDED_LEN
+        } else {
+            UNAUTHENTICATED_RECORDED_LEN
+        });
         tracing::debug!(
             method = %record.method,
             path = %record.path,
@@ -256,19 +343,26 @@ impl Shared {
             status = record.status,
             "sandbox request"
         );
-        lock(&self.records).push(record);
+        let mut records = lock(&self.records);
+        if records.len() >= MAX_RECORDS {
+            records.pop_front();
+        }
+        records.push_back(record);
         reply
     }
 
-    fn authenticated(&self, headers: &HeaderMap) -> bool {
+    /// Whether the request carries the bearer token (compared as SHA-256 digests, in
+    /// constant time).
+    pub fn authenticated(&self, headers: &HeaderMap) -> bool {
         header(headers, "authorization")
             .strip_prefix("Bearer ")
-            .is_some_and(|t| t.trim() == self.token)
+            .is_some_and(|t| same_digest(&digest(t.trim()), &self.token_digest))
     }
 
     fn answer(
         &self,
         req: &Request,
+        authenticated: bool,
         route: &Route,
         record: &mut RequestRecord,
     ) -> Result<Reply, ApiError> {
@@ -283,10 +377,13 @@ impl Shared {
                 record.verb = v.as_str().to_string();
             }
         }
-        if !self.authenticated(req.headers) {
+        if !authenticated {
             return Err(ApiError::unauthorized());
         }
         let query = query?;
+        if let Route::Resource(r) = route {
+            r.check_segments()?;
+        }
         match (route, verb) {
             (Route::Resource(r), Some(verb)) => self.resource(req, r, verb, &query),
             (Route::Resource(_), None) => Err(ApiError::method_not_allowed()),
@@ -428,9 +525,9 @@ fn patch(
     r: &ResourceRoute,
     query: &HashMap<String, String>,
 ) -> Result<Reply, ApiError> {
-    let content_type = header(req.headers, "content-type");
-    let patch_kind = PatchKind::from_content_type(content_type)
-        .ok_or_else(|| ApiError::unsupported_media(content_type, PATCH_TYPES))?;
+    let patch_kind = PatchKind::from_media_type(&media_type(req.headers)).ok_or_else(|| {
+        ApiError::unsupported_media(header(req.headers, "content-type"), PATCH_TYPES)
+    })?;
     if patch_kind == PatchKind::Apply && query.get("fieldManager").is_none_or(String::is_empty) {
         return Err(ApiError::bad_request(
             "PATCH requests with apply content type require a fieldManager",
@@ -456,4 +553,84 @@ fn selector(kind: Kind, query: &HashMap<String, String>) -> Result<Selector, Api
         query.get("labelSelector").map(String::as_str),
         query.get("fieldSelector").map(String::as_str),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn shared() -> Shared {
+        Shared::new(
+            Store::new(),
+            "the-token",
+            vec![],
+            true,
+            "127.0.0.1:1".into(),
+        )
+    }
+
+    fn bearer(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert("authorization", HeaderValue::from_str(value).unwrap());
+        headers
+    }
+
+    #[test]
+    fn tokens() {
+        let s = shared();
+        assert!(s.authenticated(&bearer("Bearer the-token")));
+        assert!(s.authenticated(&bearer("Bearer  the-token ")));
+        for wrong in [
+            "Bearer the-toke",
+            "Bearer the-token2",
+            "Bearer ",
+            "the-token",
+            "Basic the-token",
+        ] {
+            assert!(!s.authenticated(&bearer(wrong)), "{wrong}");
+        }
+        assert!(!s.authenticated(&HeaderMap::new()));
+        assert!(same_digest(&digest("a"), &digest("a")));
+        assert!(!same_digest(&digest("a"), &digest("b")));
+    }
+
+    #[test]
+    fn records_are_bounded() {
+        let s = shared();
+        let long = format!("/api/v1/namespaces/{}/secrets", "n".repeat(60_000));
+        let headers = HeaderMap::new();
+        for i in 0..MAX_RECORDS + 5 {
+            let query = i.to_string();
+            let req = Request {
+                method: &Method::GET,
+                path: &long,
+                query: Some(&query),
+                headers: &headers,
+                body: b"",
+            };
+            assert_eq!(s.serve(&req).status, 401);
+        }
+        let records = s.records();
+        assert_eq!(records.len(), MAX_RECORDS);
+        assert_eq!(
+            records[0].query.as_deref(),
+            Some("5"),
+            "the oldest are forgotten"
+        );
+        assert!(records[0].path.len() <= UNAUTHENTICATED_RECORDED_LEN);
+        assert!(records[0].namespace.as_ref().unwrap().len() <= UNAUTHENTICATED_RECORDED_LEN);
+
+        let authenticated = bearer("Bearer the-token");
+        let req = Request {
+            method: &Method::GET,
+            path: &long,
+            query: None,
+            headers: &authenticated,
+            body: b"",
+        };
+        s.clear_records();
+        s.serve(&req);
+        assert_eq!(s.records()[0].path.len(), RECORDED_LEN);
+    }
 }

@@ -114,11 +114,10 @@ impl Kind {
         }
     }
 
-    /// The kind served at `plural` in `group` (empty for core).
-    pub fn from_plural(group: &str, plural: &str) -> Option<Kind> {
-        Kind::ALL
-            .into_iter()
-            .find(|k| k.group() == group && k.plural() == plural)
+    /// The kind whose resource is `plural` (e.g. `secrets`); plurals are unique across the
+    /// served groups.
+    pub fn from_plural(plural: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.plural() == plural)
     }
 
     /// The kind of an object with this `kind` field (and `apiVersion`'s group).
@@ -147,7 +146,12 @@ mod tests {
         );
         assert_eq!(Kind::from_kind("v1", "Secret"), Some(Kind::Secret));
         assert_eq!(Kind::from_kind("v1", "ConfigMap"), None);
-        assert_eq!(Kind::from_plural("", "namespaces"), Some(Kind::Namespace));
+        assert_eq!(Kind::from_plural("namespaces"), Some(Kind::Namespace));
+        assert_eq!(
+            Kind::from_plural("roottrustpolicies"),
+            Some(Kind::RootTrustPolicy)
+        );
+        assert_eq!(Kind::from_plural("configmaps"), None);
         assert_eq!(Kind::RootTrustPolicy.list_kind(), "RootTrustPolicyList");
     }
 }

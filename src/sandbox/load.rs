@@ -28,7 +28,16 @@ fn parse(text: &str) -> Result<Vec<Value>, SandboxError> {
         }
     }
     serde_saphyr::from_multiple::<Value>(text)
-        .map_err(|e| SandboxError::Objects(format!("not valid YAML or JSON: {e}")))
+        .map_err(|e| SandboxError::Objects(format!("not valid YAML or JSON: {}", yaml_error(&e))))
+}
+
+/// A YAML error as a position and an explanation, without the snippet of the input that
+/// serde_saphyr's `Display` adds: the lines around an error may hold secret data.
+pub fn yaml_error(e: &serde_saphyr::Error) -> String {
+    e.render_with_options(serde_saphyr::render_options! {
+        formatter: &serde_saphyr::UserMessageFormatter,
+        snippets: serde_saphyr::SnippetMode::Off,
+    })
 }
 
 fn flatten(doc: Value, origin: &str, out: &mut Vec<Value>) -> Result<(), SandboxError> {
@@ -83,6 +92,14 @@ mod tests {
         assert_eq!(objects.len(), 1);
         let e = load_objects("a: [").unwrap_err();
         assert!(e.to_string().starts_with("not valid YAML or JSON"), "{e}");
+        let e = load_objects("data:\n  tls.key: S3CRET\n  x: [\n  y: OTHER\n").unwrap_err();
+        let message = e.to_string();
+        assert!(message.starts_with("not valid YAML or JSON: "), "{message}");
+        assert!(message.contains("line"), "the position is kept: {message}");
+        assert!(
+            !message.contains("S3CRET") && !message.contains("OTHER"),
+            "{message}"
+        );
         let e = load_objects("a: 1").unwrap_err();
         assert_eq!(
             e.to_string(),

@@ -6,8 +6,13 @@
 //! It is independent of the rest of trustkeep: objects are `serde_json::Value`s, kept with
 //! full fidelity. [`Sandbox::start`] generates a CA and a server certificate, listens, and
 //! serves until [`Sandbox::shutdown`] (or drop). Every request needs the bearer token;
-//! [`Options::forbid`] rules answer 403 like RBAC would; every request is recorded
-//! ([`Sandbox::requests`]) so tests can count API calls.
+//! [`Options::forbid`] rules answer 403 like RBAC would; the latest 10,000 requests are
+//! recorded ([`Sandbox::requests`]) so tests can count API calls.
+//!
+//! What clients can make it hold is bounded: at most 64 connections at once; deadlines for
+//! TLS handshakes, headers, bodies and idle connections; no body read before the token is
+//! checked; short records of requests without the token. Bodies are limited to 3 MiB, JSON
+//! patches to 10,000 operations and 3 MiB documents and copies, like the real API server's.
 //!
 //! Kubernetes clients see a real API server: kubectl 1.32 works without flags (`get`,
 //! `describe`, `create secret`, `apply` with server-side field validation, `edit`, `diff`,
@@ -39,7 +44,7 @@ mod table;
 mod tls;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use serde_json::Value;
 use tokio::sync::watch;
@@ -54,7 +59,12 @@ pub use load::load_objects;
 
 use api::{lock, Shared};
 use kinds::Kind;
+use server::Limits;
 use store::{Key, Store};
+
+/// The largest request body accepted, and the largest object a JSON patch may produce (the
+/// real server's limits).
+const MAX_BODY: usize = 3 * 1024 * 1024;
 
 /// Namespaces every sandbox has.
 pub const DEFAULT_NAMESPACES: [&str; 4] = ["default", "kube-system", "gloo-mesh", "istio-system"];
@@ -164,14 +174,24 @@ fn initial_store(opts: &Options) -> Result<Store, SandboxError> {
     Ok(store)
 }
 
+/// Whether clients on other hosts can reach `ip`: any address but a loopback one.
+fn reachable_from_network(ip: IpAddr) -> bool {
+    !ip.to_canonical().is_loopback()
+}
+
 impl Sandbox {
     /// Generates certificates, loads the objects and starts serving on `opts.listen`. Must be
-    /// called within a tokio runtime, which then runs the server.
+    /// called within a tokio runtime, which then runs the server. Listening on an address
+    /// other hosts can reach is logged as a warning.
     pub async fn start(opts: Options) -> Result<Sandbox, SandboxError> {
+        Sandbox::start_with_limits(opts, Limits::default()).await
+    }
+
+    async fn start_with_limits(opts: Options, limits: Limits) -> Result<Sandbox, SandboxError> {
         let token = opts.token.clone().unwrap_or_else(random_token);
         check_token(&token)?;
         let store = initial_store(&opts)?;
-        let identity = tls::generate()?;
+        let identity = tls::generate(opts.listen.ip())?;
         let listener = tokio::net::TcpListener::bind(opts.listen)
             .await
             .map_err(|source| SandboxError::Listen {
@@ -184,18 +204,26 @@ impl Sandbox {
                 addr: opts.listen,
                 source,
             })?;
-        let shared = Arc::new(Shared {
-            store: Mutex::new(store),
-            records: Mutex::new(Vec::new()),
-            token: token.clone(),
-            forbid: opts.forbid.clone(),
-            crd: !opts.without_crd,
-            address: address.to_string(),
-        });
+        let shared = Arc::new(Shared::new(
+            store,
+            &token,
+            opts.forbid.clone(),
+            !opts.without_crd,
+            address.to_string(),
+        ));
         let (stop, stopped) = watch::channel(false);
         let acceptor = TlsAcceptor::from(identity.config);
-        let task = tokio::spawn(server::serve(listener, acceptor, shared.clone(), stopped));
+        let task = tokio::spawn(server::serve(
+            listener,
+            acceptor,
+            shared.clone(),
+            limits,
+            stopped,
+        ));
         tracing::debug!(%address, "sandbox listening");
+        if reachable_from_network(address.ip()) {
+            tracing::warn!(%address, "the sandbox is reachable from the network: anyone with its token can read and change its secrets");
+        }
         Ok(Sandbox {
             address,
             token,
@@ -209,6 +237,11 @@ impl Sandbox {
     /// The address listened on.
     pub fn address(&self) -> SocketAddr {
         self.address
+    }
+
+    /// Whether the sandbox listens on an address other hosts can reach (not loopback).
+    pub fn reachable_from_network(&self) -> bool {
+        reachable_from_network(self.address.ip())
     }
 
     /// `https://127.0.0.1:PORT` (a loopback address when listening on all addresses).
@@ -247,14 +280,15 @@ impl Sandbox {
             .to_string()
     }
 
-    /// Every request served so far, in order.
+    /// Test and drill helper: the requests served so far, oldest first; the latest 10,000
+    /// are kept.
     pub fn requests(&self) -> Vec<RequestRecord> {
-        lock(&self.shared.records).clone()
+        self.shared.records()
     }
 
-    /// Forgets the requests served so far.
+    /// Test and drill helper: forgets the requests served so far.
     pub fn reset_requests(&self) {
-        lock(&self.shared.records).clear();
+        self.shared.clear_records();
     }
 
     /// A snapshot of every stored object (namespaces, then secrets, then root trust
@@ -271,9 +305,10 @@ impl Sandbox {
             .cloned()
     }
 
-    /// Inserts or replaces an object directly, without validation (to set up tests); fills
-    /// what [`Options::objects`] fills and creates its namespace.
-    pub fn try_put(&self, object: Value) -> Result<(), SandboxError> {
+    /// Test and drill helper: inserts or replaces an object directly, bypassing the API's
+    /// validation; fills what [`Options::objects`] fills and creates its namespace. Fails if
+    /// the object is not a Namespace, Secret or RootTrustPolicy with a name.
+    pub fn put(&self, object: Value) -> Result<(), SandboxError> {
         let describe = describe(&object, 0);
         lock(&self.shared.store)
             .insert(object)
@@ -284,23 +319,18 @@ impl Sandbox {
             })
     }
 
-    /// [`Sandbox::try_put`] for test set-up.
-    ///
-    /// # Panics
-    /// If the object is not a Namespace, Secret or RootTrustPolicy with a name.
-    pub fn put(&self, object: Value) {
-        if let Err(e) = self.try_put(object) {
-            panic!("sandbox put: {e}");
-        }
+    /// The same as [`Sandbox::put`] (kept for callers written when `put` panicked).
+    pub fn try_put(&self, object: Value) -> Result<(), SandboxError> {
+        self.put(object)
     }
 
-    /// Removes `namespace/name` of resource `kind_plural` (`secrets`, `roottrustpolicies`,
-    /// `namespaces`: namespace ignored); whether it existed.
+    /// Test and drill helper: removes `namespace/name` of resource `kind_plural` (`secrets`,
+    /// `roottrustpolicies`, `namespaces`: namespace ignored, contents kept) directly; whether
+    /// it existed.
     pub fn remove(&self, kind_plural: &str, namespace: &str, name: &str) -> bool {
-        let Some(kind) = Kind::ALL.into_iter().find(|k| k.plural() == kind_plural) else {
-            return false;
-        };
-        lock(&self.shared.store).remove(&Key::new(kind, Some(namespace), name))
+        Kind::from_plural(kind_plural).is_some_and(|kind| {
+            lock(&self.shared.store).remove(&Key::new(kind, Some(namespace), name))
+        })
     }
 
     /// Stops accepting connections, lets requests in flight finish (up to 5 s) and returns.
@@ -317,5 +347,23 @@ impl std::fmt::Debug for Sandbox {
         f.debug_struct("Sandbox")
             .field("address", &self.address)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reachability() {
+        for local in ["127.0.0.1", "127.0.0.2", "::1", "::ffff:127.0.0.1"] {
+            assert!(!reachable_from_network(local.parse().unwrap()), "{local}");
+        }
+        for exposed in ["0.0.0.0", "::", "192.0.2.1", "2001:db8::1"] {
+            assert!(
+                reachable_from_network(exposed.parse().unwrap()),
+                "{exposed}"
+            );
+        }
     }
 }

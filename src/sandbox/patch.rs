@@ -18,9 +18,9 @@ pub enum PatchKind {
 pub const PATCH_TYPES: &str = "application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json, application/apply-patch+yaml";
 
 impl PatchKind {
-    pub fn from_content_type(content_type: &str) -> Option<PatchKind> {
-        let essence = content_type.split(';').next().unwrap_or("").trim();
-        match essence.to_ascii_lowercase().as_str() {
+    /// The format of a PATCH body of media type `media` (lowercase, without parameters).
+    pub fn from_media_type(media: &str) -> Option<PatchKind> {
+        match media {
             "application/merge-patch+json" => Some(PatchKind::Merge),
             "application/strategic-merge-patch+json" => Some(PatchKind::Strategic),
             "application/json-patch+json" => Some(PatchKind::Json),
@@ -107,6 +107,53 @@ fn strip_directives(v: &Value) -> Value {
     }
 }
 
+/// The most operations a JSON patch may have (the API server's limit).
+pub const MAX_JSON_PATCH_OPS: usize = 10_000;
+
+/// Why a JSON patch was not applied.
+#[derive(Debug, PartialEq, Eq)]
+pub enum PatchError {
+    /// A malformed operation, a missing path, a failed test (422).
+    Invalid(String),
+    /// Too many operations, or a document or copies growing past the limit (413).
+    TooLarge(String),
+}
+
+impl From<String> for PatchError {
+    fn from(message: String) -> Self {
+        PatchError::Invalid(message)
+    }
+}
+
+impl From<&str> for PatchError {
+    fn from(message: &str) -> Self {
+        PatchError::Invalid(message.to_string())
+    }
+}
+
+/// The length of `v` serialized as JSON, without allocating it.
+fn json_size(v: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing a Value to a sink that never fails cannot fail.
+    let _ = serde_json::to_writer(&mut count, v);
+    count.0
+}
+
+/// What an object member adds besides its value: the quoted key, `:` and `,`.
+fn member_overhead(key: &str) -> usize {
+    key.len() + 4
+}
+
 /// The reference tokens of a JSON pointer.
 fn pointer_tokens(pointer: &str) -> Result<Vec<String>, String> {
     if pointer.is_empty() {
@@ -163,45 +210,9 @@ fn parent<'a>(
     Ok((cur, last.as_str()))
 }
 
-fn get(doc: &Value, pointer: &str) -> Result<Value, String> {
+fn find<'a>(doc: &'a Value, pointer: &str) -> Result<&'a Value, String> {
     doc.pointer(pointer)
-        .cloned()
         .ok_or_else(|| format!("no value at {pointer:?}"))
-}
-
-fn add(doc: &mut Value, pointer: &str, value: Value) -> Result<(), String> {
-    let tokens = pointer_tokens(pointer)?;
-    if tokens.is_empty() {
-        *doc = value;
-        return Ok(());
-    }
-    let (container, last) = parent(doc, &tokens)?;
-    match container {
-        Value::Object(m) => {
-            m.insert(last.to_string(), value);
-        }
-        Value::Array(a) => {
-            let i = array_index(last, a.len(), true)?;
-            a.insert(i, value);
-        }
-        _ => return Err(format!("cannot add to a scalar at {pointer:?}")),
-    }
-    Ok(())
-}
-
-fn remove(doc: &mut Value, pointer: &str) -> Result<Value, String> {
-    let tokens = pointer_tokens(pointer)?;
-    let (container, last) = parent(doc, &tokens)?;
-    match container {
-        Value::Object(m) => m
-            .remove(last)
-            .ok_or_else(|| format!("no value at {pointer:?}")),
-        Value::Array(a) => {
-            let i = array_index(last, a.len(), false)?;
-            Ok(a.remove(i))
-        }
-        _ => Err(format!("no value at {pointer:?}")),
-    }
 }
 
 fn op_str<'a>(op: &'a Value, field: &str) -> Result<&'a str, String> {
@@ -210,43 +221,168 @@ fn op_str<'a>(op: &'a Value, field: &str) -> Result<&'a str, String> {
         .ok_or_else(|| format!("operation has no {field:?}"))
 }
 
-fn apply_op(doc: &mut Value, op: &Value) -> Result<(), String> {
-    let path = op_str(op, "path")?;
-    let value = || op.get("value").cloned().ok_or("operation has no \"value\"");
-    match op_str(op, "op")? {
-        "add" => add(doc, path, value()?),
-        "remove" => remove(doc, path).map(drop),
-        "replace" => {
-            remove(doc, path)?;
-            add(doc, path, value()?)
-        }
-        "move" => {
-            let v = remove(doc, op_str(op, "from")?)?;
-            add(doc, path, v)
-        }
-        "copy" => {
-            let v = get(doc, op_str(op, "from")?)?;
-            add(doc, path, v)
-        }
-        "test" => {
-            if get(doc, path)? == value()? {
+/// Applies operations to one document, keeping its serialized size and the bytes copied so
+/// far under `max`, checked before anything grows.
+struct Applier {
+    /// The size of the document as JSON (approximately: exact for what operations add).
+    size: usize,
+    /// The bytes `copy` operations have duplicated.
+    copied: usize,
+    max: usize,
+}
+
+impl Applier {
+    fn too_large(&self) -> PatchError {
+        PatchError::TooLarge(format!(
+            "the patched object would be larger than {} bytes",
+            self.max
+        ))
+    }
+
+    /// Accounts for `by` more bytes, unless that exceeds the limit.
+    fn grow(&mut self, by: usize) -> Result<(), PatchError> {
+        match self.size.checked_add(by) {
+            Some(size) if size <= self.max => {
+                self.size = size;
                 Ok(())
-            } else {
-                Err(format!("testing value {path} failed"))
             }
+            _ => Err(self.too_large()),
         }
-        other => Err(format!("unknown operation {other:?}")),
+    }
+
+    fn shrink(&mut self, by: usize) {
+        self.size = self.size.saturating_sub(by);
+    }
+
+    /// Adds `value`, of serialized size `size`, at `pointer`.
+    fn add(
+        &mut self,
+        doc: &mut Value,
+        pointer: &str,
+        value: Value,
+        size: usize,
+    ) -> Result<(), PatchError> {
+        let tokens = pointer_tokens(pointer)?;
+        if tokens.is_empty() {
+            if size > self.max {
+                return Err(self.too_large());
+            }
+            self.size = size;
+            *doc = value;
+            return Ok(());
+        }
+        let (container, last) = parent(doc, &tokens)?;
+        match container {
+            Value::Object(m) => {
+                match m.get(last) {
+                    Some(old) => {
+                        let old = json_size(old);
+                        self.shrink(old);
+                        self.grow(size)?;
+                    }
+                    None => self.grow(size + member_overhead(last))?,
+                }
+                m.insert(last.to_string(), value);
+            }
+            Value::Array(a) => {
+                let i = array_index(last, a.len(), true)?;
+                self.grow(size + 1)?;
+                a.insert(i, value);
+            }
+            _ => return Err(format!("cannot add to a scalar at {pointer:?}").into()),
+        }
+        Ok(())
+    }
+
+    /// Removes the value at `pointer`; returns it and its serialized size.
+    fn remove(&mut self, doc: &mut Value, pointer: &str) -> Result<(Value, usize), PatchError> {
+        let tokens = pointer_tokens(pointer)?;
+        let (container, last) = parent(doc, &tokens)?;
+        let (value, overhead) = match container {
+            Value::Object(m) => (
+                m.remove(last)
+                    .ok_or_else(|| format!("no value at {pointer:?}"))?,
+                member_overhead(last),
+            ),
+            Value::Array(a) => {
+                let i = array_index(last, a.len(), false)?;
+                (a.remove(i), 1)
+            }
+            _ => return Err(format!("no value at {pointer:?}").into()),
+        };
+        let size = json_size(&value);
+        self.shrink(size + overhead);
+        Ok((value, size))
+    }
+
+    fn apply(&mut self, doc: &mut Value, op: &Value) -> Result<(), PatchError> {
+        let path = op_str(op, "path")?;
+        let value = || op.get("value").ok_or("operation has no \"value\"");
+        match op_str(op, "op")? {
+            "add" => {
+                let v = value()?;
+                self.add(doc, path, v.clone(), json_size(v))
+            }
+            "remove" => self.remove(doc, path).map(drop),
+            "replace" => {
+                let v = value()?;
+                self.remove(doc, path)?;
+                self.add(doc, path, v.clone(), json_size(v))
+            }
+            "move" => {
+                let (v, size) = self.remove(doc, op_str(op, "from")?)?;
+                self.add(doc, path, v, size)
+            }
+            "copy" => {
+                // Measured before anything is cloned: copies can double a document each time.
+                let source = find(doc, op_str(op, "from")?)?;
+                let size = json_size(source);
+                self.copied = self.copied.saturating_add(size);
+                if self.copied > self.max {
+                    return Err(PatchError::TooLarge(format!(
+                        "the copy operations of the patch copy more than {} bytes",
+                        self.max
+                    )));
+                }
+                if self.size.saturating_add(size) > self.max {
+                    return Err(self.too_large());
+                }
+                let v = source.clone();
+                self.add(doc, path, v, size)
+            }
+            "test" => {
+                if find(doc, path)? == value()? {
+                    Ok(())
+                } else {
+                    Err(format!("testing value {path} failed").into())
+                }
+            }
+            other => Err(format!("unknown operation {other:?}").into()),
+        }
     }
 }
 
-/// RFC 6902: applies every operation in order; all or nothing.
-pub fn json_patch(target: &mut Value, ops: &Value) -> Result<(), String> {
+/// RFC 6902: applies every operation in order; all or nothing. At most
+/// [`MAX_JSON_PATCH_OPS`] operations; the document may not grow past `max_bytes` as JSON, nor
+/// may copies duplicate more than `max_bytes` in all (the API server's limits).
+pub fn json_patch(target: &mut Value, ops: &Value, max_bytes: usize) -> Result<(), PatchError> {
     let ops = ops
         .as_array()
         .ok_or("a JSON patch must be an array of operations")?;
+    if ops.len() > MAX_JSON_PATCH_OPS {
+        return Err(PatchError::TooLarge(format!(
+            "The allowed maximum operations in a JSON patch is {MAX_JSON_PATCH_OPS}, got {}",
+            ops.len()
+        )));
+    }
+    let mut applier = Applier {
+        size: json_size(target),
+        copied: 0,
+        max: max_bytes,
+    };
     let mut doc = target.clone();
     for op in ops {
-        apply_op(&mut doc, op)?;
+        applier.apply(&mut doc, op)?;
     }
     *target = doc;
     Ok(())
@@ -277,6 +413,8 @@ mod tests {
         );
     }
 
+    const MAX: usize = 1 << 20;
+
     #[test]
     fn json_patch_ops() {
         let mut t = json!({"data": {"a": "1"}, "list": [1, 2]});
@@ -291,6 +429,7 @@ mod tests {
                 {"op": "test", "path": "/data/c", "value": "2"},
                 {"op": "move", "from": "/data/c", "path": "/data/d~1e"},
             ]),
+            MAX,
         )
         .unwrap();
         assert_eq!(
@@ -301,8 +440,61 @@ mod tests {
         let e = json_patch(
             &mut t,
             &json!([{"op": "remove", "path": "/data/a"}, {"op": "test", "path": "/x", "value": 1}]),
+            MAX,
         );
         assert!(e.is_err());
         assert_eq!(t, before, "failed patches change nothing");
+    }
+
+    #[test]
+    fn json_patch_limits() {
+        let mut doc = json!({"x": ["a".repeat(100)]});
+        let mut ops = vec![];
+        for _ in 0..20 {
+            ops.push(json!({"op": "copy", "from": "/x", "path": "/x/-"}));
+        }
+        let e = json_patch(&mut doc, &Value::Array(ops.clone()), 1 << 16).unwrap_err();
+        assert!(matches!(e, PatchError::TooLarge(_)), "{e:?}");
+        assert_eq!(doc, json!({"x": ["a".repeat(100)]}));
+        json_patch(&mut doc, &Value::Array(ops[..5].to_vec()), 1 << 16).unwrap();
+        assert_eq!(doc["x"].as_array().unwrap().len(), 6);
+        assert!(json_size(&doc) < 1 << 16);
+
+        // Growth through adds, and the size accounting through remove and move.
+        let mut doc = json!({});
+        let big = json!("b".repeat(1000));
+        let grow = |n: usize| -> Value {
+            (0..n)
+                .map(|i| json!({"op": "add", "path": format!("/k{i}"), "value": big}))
+                .collect()
+        };
+        assert!(matches!(
+            json_patch(&mut doc, &grow(5), 4096),
+            Err(PatchError::TooLarge(_))
+        ));
+        json_patch(&mut doc, &grow(3), 4096).unwrap();
+        let churn: Vec<Value> = (0..1000)
+            .flat_map(|_| {
+                [
+                    json!({"op": "move", "from": "/k0", "path": "/k9"}),
+                    json!({"op": "move", "from": "/k9", "path": "/k0"}),
+                    json!({"op": "replace", "path": "/k1", "value": big}),
+                ]
+            })
+            .collect();
+        json_patch(&mut doc, &Value::Array(churn), 4096).expect("no growth, no refusal");
+        assert_eq!(doc.as_object().unwrap().len(), 3);
+        assert_eq!(doc["k0"], big);
+
+        let too_many = Value::Array(vec![
+            json!({"op": "test", "path": "", "value": {}});
+            MAX_JSON_PATCH_OPS + 1
+        ]);
+        assert_eq!(
+            json_patch(&mut json!({}), &too_many, MAX),
+            Err(PatchError::TooLarge(
+                "The allowed maximum operations in a JSON patch is 10000, got 10001".into()
+            ))
+        );
     }
 }

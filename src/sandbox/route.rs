@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use super::kinds::{Kind, GLOO_ADMIN_GROUP, GLOO_ADMIN_VERSION};
-use super::status::ApiError;
+use super::status::{quote, ApiError};
 
 /// A request for objects of one kind: a collection (no name) or one object.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,6 +24,30 @@ impl ResourceRoute {
             Kind::Namespace => self.name.as_deref(),
             _ => self.namespace.as_deref(),
         }
+    }
+
+    /// The namespace and name in the URL must be usable as names (the API server's
+    /// `IsValidPathSegmentName`): not empty, `.` or `..`, without `/` or `%`.
+    pub fn check_segments(&self) -> Result<(), ApiError> {
+        let segments = [("Namespace", &self.namespace), ("Name", &self.name)];
+        for (what, segment) in segments {
+            let Some(segment) = segment else { continue };
+            let problem = match segment.as_str() {
+                "" => Some("may not be empty".to_string()),
+                s @ ("." | "..") => Some(format!("may not be '{s}'")),
+                s => ["/", "%"]
+                    .into_iter()
+                    .find(|c| s.contains(c))
+                    .map(|c| format!("may not contain '{c}'")),
+            };
+            if let Some(problem) = problem {
+                return Err(ApiError::bad_request(format!(
+                    "{what} parameter invalid: {}: {problem}",
+                    quote(segment)
+                )));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -70,7 +94,7 @@ fn resource_route(group: &str, rest: &[&str]) -> Route {
         r => (false, r),
     };
     let found = |plural: &str, namespace: Option<&str>, name: Option<&str>| {
-        let kind = Kind::from_plural(group, plural)?;
+        let kind = Kind::from_plural(plural).filter(|k| k.group() == group)?;
         // Namespaced kinds are also listed across namespaces; cluster-scoped ones never
         // live in a namespace.
         let all_namespaces = namespace.is_none() && name.is_none();
@@ -196,6 +220,26 @@ mod tests {
             route("/api/v1/watch/namespaces/a/secrets", true),
             Route::Resource(ResourceRoute { watch: true, .. })
         ));
+    }
+
+    #[test]
+    fn segments() {
+        let check = |path: &str| match route(path, true) {
+            Route::Resource(r) => r.check_segments().map_err(|e| e.message),
+            other => panic!("{path}: {other:?}"),
+        };
+        assert!(check("/api/v1/namespaces/gloo-mesh/secrets/x").is_ok());
+        assert!(check("/api/v1/namespaces/Odd_But_Safe/secrets").is_ok());
+        assert_eq!(
+            check("/api/v1/namespaces/../secrets").unwrap_err(),
+            "Namespace parameter invalid: \"..\": may not be '..'"
+        );
+        assert!(check("/api/v1/namespaces//secrets").is_err());
+        assert!(check("/api/v1/namespaces/.").is_err());
+        assert_eq!(
+            check("/api/v1/namespaces/a/secrets/b%2Fc").unwrap_err(),
+            "Name parameter invalid: \"b%2Fc\": may not contain '%'"
+        );
     }
 
     #[test]

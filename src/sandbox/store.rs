@@ -9,9 +9,10 @@ use serde_json::{json, Map, Value};
 
 use super::kinds::Kind;
 use super::objects::{self, str_at};
-use super::patch::{self, PatchKind};
+use super::patch::{self, PatchError, PatchKind};
 use super::select::Selector;
 use super::status::{self, ApiError, Cause};
+use super::MAX_BODY;
 
 /// Where an object lives: its kind, namespace (empty for cluster-scoped kinds) and name.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -257,8 +258,14 @@ impl Store {
         self.objects.get(key)
     }
 
+    /// Removes the object at `key` (nothing else: a namespace's contents stay); a removal
+    /// is a change, with a new resourceVersion.
     pub fn remove(&mut self, key: &Key) -> bool {
-        self.objects.remove(key).is_some()
+        let removed = self.objects.remove(key).is_some();
+        if removed {
+            self.next_revision();
+        }
+        removed
     }
 
     /// Stores `object` as given (test set-up and `--load`): any supported kind, filling only
@@ -426,8 +433,14 @@ impl Store {
         match patch_kind {
             PatchKind::Merge | PatchKind::Apply => patch::merge(&mut doc, patch),
             PatchKind::Strategic => patch::strategic(&mut doc, patch),
-            PatchKind::Json => patch::json_patch(&mut doc, patch)
-                .map_err(|m| ApiError::new(422, "Invalid", format!("json patch: {m}")))?,
+            PatchKind::Json => {
+                patch::json_patch(&mut doc, patch, MAX_BODY).map_err(|e| match e {
+                    PatchError::Invalid(m) => {
+                        ApiError::new(422, "Invalid", format!("json patch: {m}"))
+                    }
+                    PatchError::TooLarge(m) => ApiError::new(413, "RequestEntityTooLarge", m),
+                })?
+            }
         }
         self.update(kind, namespace, name, doc, opts)
     }
@@ -508,6 +521,7 @@ impl Store {
         }
         if !dry_run {
             self.objects.remove(&key);
+            self.next_revision();
         }
         Ok(status::deleted(kind, name, meta_str(&old, "uid")))
     }
@@ -531,6 +545,7 @@ impl Store {
             self.objects.retain(|k, _| {
                 !(k.namespace == name || (k.kind == Kind::Namespace && k.name == name))
             });
+            self.next_revision();
         }
         set_meta(&mut old, "deletionTimestamp", json!(now()));
         if let Some(status) = old.get_mut("status").and_then(Value::as_object_mut) {
@@ -551,12 +566,13 @@ impl Store {
             return Err(ApiError::method_not_allowed());
         }
         let doomed = self.list(kind, namespace, selector);
-        if !dry_run {
+        if !dry_run && !doomed.is_empty() {
             for object in &doomed {
                 let ns = meta_str(object, "namespace");
                 let name = meta_str(object, "name").unwrap_or_default();
                 self.objects.remove(&Key::new(kind, ns, name));
             }
+            self.next_revision();
         }
         Ok(list_of(kind, doomed, &self.revision()))
     }
@@ -751,6 +767,39 @@ mod tests {
         assert!(s
             .insert(json!({"kind": "ConfigMap", "apiVersion": "v1", "metadata": {"name": "c"}}))
             .is_err());
+    }
+
+    #[test]
+    fn deletes_are_changes() {
+        let mut s = store();
+        for name in ["a", "b", "c"] {
+            s.create(Kind::Secret, Some("gloo-mesh"), secret(name), &OPTS)
+                .unwrap();
+        }
+        let rv = |s: &Store| s.revision().parse::<u64>().unwrap();
+        let before = rv(&s);
+        let none = Preconditions::default();
+        s.delete(Kind::Secret, Some("gloo-mesh"), "a", &none, true)
+            .unwrap();
+        assert_eq!(rv(&s), before, "a dry run changes nothing");
+        s.delete(Kind::Secret, Some("gloo-mesh"), "a", &none, false)
+            .unwrap();
+        assert_eq!(rv(&s), before + 1);
+        let list = s
+            .delete_collection(Kind::Secret, Some("gloo-mesh"), &Selector::default(), false)
+            .unwrap();
+        assert_eq!(rv(&s), before + 2);
+        assert_eq!(list["metadata"]["resourceVersion"], s.revision());
+        s.delete_collection(Kind::Secret, Some("gloo-mesh"), &Selector::default(), false)
+            .unwrap();
+        assert_eq!(rv(&s), before + 2, "deleting nothing changes nothing");
+        s.delete(Kind::Namespace, None, "gloo-mesh", &none, false)
+            .unwrap();
+        assert_eq!(rv(&s), before + 3);
+        s.ensure_namespace("x", None);
+        let before = rv(&s);
+        assert!(s.remove(&Key::new(Kind::Namespace, None, "x")));
+        assert_eq!(rv(&s), before + 1);
     }
 
     #[test]

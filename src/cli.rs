@@ -473,32 +473,14 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome> {
         }
         Command::Import(a) => {
             let enc = encryption(&a.encrypt)?;
-            let (inv, findings) = commands::import::read_folders(&a.dirs, &a.namespace)?;
-            let opts = commands::backup::Options {
-                select: SelectOptions {
-                    namespace: a.namespace.clone(),
-                    include: inv.secrets.iter().map(|s| s.id.to_string()).collect(),
-                    kind: None,
-                },
-                cluster: Some(a.cluster),
+            let opts = commands::import::Options {
+                dirs: a.dirs,
+                namespace: a.namespace,
+                cluster: a.cluster,
                 output: a.output,
                 armor: a.encrypt.armor,
             };
-            let mut snap = commands::backup::snapshot(&inv, &opts, now);
-            // The folders hold what the manual procedure saved; secrets it did not save are
-            // worth a warning, not a failed import. The archive records the same findings as
-            // the report.
-            snap.findings
-                .retain(|f| f.check != "selection.policies-unknown");
-            for f in &mut snap.findings {
-                if f.check == "selection.missing" {
-                    f.severity = crate::findings::Severity::Warning;
-                }
-            }
-            let cluster = snap.cluster.clone();
-            snap.findings
-                .extend(findings.into_iter().map(|f| f.cluster(cluster.clone())));
-            let b = commands::backup::write(&snap, &opts, &enc, now)?;
+            let b = commands::import::run(&opts, &enc, now)?;
             commands::backup::render(out, &b, a.format).map(|_| Outcome::from_ok(b.ok))
         }
         Command::Inspect(a) => {

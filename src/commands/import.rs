@@ -9,6 +9,13 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use chrono::{DateTime, Utc};
+
+use super::backup::{self, Backup};
+use crate::archive::Encryption;
+use crate::findings::Severity;
+use crate::select::SelectOptions;
+
 use crate::error::{Error, Result};
 use crate::findings::Finding;
 use crate::pki;
@@ -17,6 +24,50 @@ use crate::secret::{
 };
 use crate::select::{RELAY_CLIENT, RELAY_SERVER, RELAY_SIGNING};
 use crate::source::{Inventory, Origin};
+
+/// What to import and where.
+#[derive(Debug, Default)]
+pub struct Options {
+    /// Secret folders, or folders of them.
+    pub dirs: Vec<PathBuf>,
+    /// Namespace the secrets belong to.
+    pub namespace: String,
+    /// The cluster's name, recorded in the archive.
+    pub cluster: String,
+    /// An archive path, or a directory to name it in.
+    pub output: PathBuf,
+    pub armor: bool,
+}
+
+/// Reads the folders, checks their keys, and writes an archive whose manifest records the
+/// same findings as the report.
+pub fn run(opts: &Options, enc: &Encryption, now: DateTime<Utc>) -> Result<Backup> {
+    let (inv, findings) = read_folders(&opts.dirs, &opts.namespace)?;
+    let backup_opts = backup::Options {
+        select: SelectOptions {
+            namespace: opts.namespace.clone(),
+            include: inv.secrets.iter().map(|s| s.id.to_string()).collect(),
+            kind: None,
+        },
+        cluster: Some(opts.cluster.clone()),
+        output: opts.output.clone(),
+        armor: opts.armor,
+    };
+    let mut snap = backup::snapshot(&inv, &backup_opts, now);
+    // The folders hold what the manual procedure saved: a secret it did not save is worth a
+    // warning, not a failed import, and there are no RootTrustPolicies to list.
+    snap.findings
+        .retain(|f| f.check != "selection.policies-unknown");
+    for f in &mut snap.findings {
+        if f.check == "selection.missing" {
+            f.severity = Severity::Warning;
+        }
+    }
+    let cluster = snap.cluster.clone();
+    snap.findings
+        .extend(findings.into_iter().map(|f| f.cluster(cluster.clone())));
+    backup::write(&snap, &backup_opts, enc, now)
+}
 
 /// Largest file read from a folder (a Secret is at most 1 MiB).
 const MAX_FILE: u64 = 1024 * 1024;

@@ -17,6 +17,7 @@ use trustkeep::pki::{self, Cert};
 use trustkeep::select::{self, Role, SelectOptions};
 use trustkeep::snapshot::Snapshot;
 use trustkeep::source;
+use trustkeep::store::{Location, Store};
 
 fn main() {
     let n: usize = std::env::var("BENCH_ARCHIVES")
@@ -46,7 +47,7 @@ fn main() {
         let path = dir.path().join(format!("mgmt-{i:05}.tar.gz.age"));
         std::fs::write(&path, &cipher).unwrap();
         std::fs::write(
-            archive::sidecar_path(&path),
+            trustkeep::store::sidecar_path(&path),
             archive::sidecar_line(&cipher, "x"),
         )
         .unwrap();
@@ -57,7 +58,7 @@ fn main() {
         if p.extension().is_some_and(|x| x == "age") {
             let bytes = std::fs::read(&p).unwrap();
             std::fs::write(
-                archive::sidecar_path(&p),
+                trustkeep::store::sidecar_path(&p),
                 archive::sidecar_line(&bytes, &p.file_name().unwrap().to_string_lossy()),
             )
             .unwrap();
@@ -72,12 +73,15 @@ fn main() {
 
     // trustkeep: one process, every archive: sidecar, decrypt, manifest, entries, all checks.
     let opts = verify::Options {
-        archives: vec![dir.path().to_path_buf()],
+        archives: vec![Location::Local(dir.path().to_path_buf())],
         together: false,
         strict: false,
     };
     let t = Instant::now();
-    let report = verify::run(&opts, &ids, &|| None, &CheckOptions { at, warn_days: 30 }).unwrap();
+    let store = Store::new();
+    let check = CheckOptions { at, warn_days: 30 };
+    let report =
+        futures::executor::block_on(verify::run(&opts, &store, &ids, &|| None, &check)).unwrap();
     let tk = t.elapsed();
     assert!(
         report.ok && report.archives.len() == n,

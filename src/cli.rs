@@ -11,12 +11,13 @@ use age::secrecy::SecretString;
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
 
-use crate::archive::{self, crypto, Encryption, Identities};
+use crate::archive::{crypto, Encryption, Identities};
 use crate::commands;
 use crate::error::{Error, Result};
 use crate::render::OutputFormat;
 use crate::select::{ClusterKind, SelectOptions, DEFAULT_NAMESPACE};
 use crate::source;
+use crate::store::{Location, Store};
 use crate::Outcome;
 
 /// Environment variable holding a passphrase for `--passphrase` archives.
@@ -69,9 +70,9 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct PruneArgs {
-    /// The directory `backup -o DIR/` writes to.
+    /// The directory or `s3://bucket/prefix/` that `backup -o` writes to.
     #[arg(value_name = "DIR")]
-    pub dir: PathBuf,
+    pub dir: String,
     /// Keep the newest N archives of each cluster (at least 1 is always kept).
     #[arg(long, value_name = "N")]
     pub keep_last: usize,
@@ -190,9 +191,10 @@ pub struct BackupArgs {
     pub cluster: Option<String>,
     #[command(flatten)]
     pub encrypt: EncryptArgs,
-    /// Archive file to write, or a directory to name it in (<cluster>-<UTC time>.tar.gz.age).
+    /// Archive file to write, or a directory (or `s3://bucket/prefix/`) to name it in
+    /// (<cluster>-<UTC time>.tar.gz.age).
     #[arg(short = 'o', long = "out", value_name = "PATH")]
-    pub output: PathBuf,
+    pub output: String,
     /// After a successful backup into a directory, delete this cluster's archives there
     /// beyond the newest N (see `trustkeep prune`).
     #[arg(long, value_name = "N")]
@@ -204,8 +206,8 @@ pub struct BackupArgs {
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// The archive.
-    pub archive: PathBuf,
+    /// The archive: a file or `s3://bucket/key`.
+    pub archive: String,
     #[command(flatten)]
     pub decrypt: DecryptArgs,
     /// Report format.
@@ -215,8 +217,8 @@ pub struct InspectArgs {
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
-    /// The archive.
-    pub archive: PathBuf,
+    /// The archive: a file or `s3://bucket/key`.
+    pub archive: String,
     #[command(flatten)]
     pub decrypt: DecryptArgs,
     /// Directory to write into (created 0700 if absent).
@@ -243,9 +245,9 @@ pub struct ImportArgs {
     pub cluster: String,
     #[command(flatten)]
     pub encrypt: EncryptArgs,
-    /// Archive file to write, or a directory to name it in.
+    /// Archive file to write, or a directory (or `s3://bucket/prefix/`) to name it in.
     #[arg(short = 'o', long = "out", value_name = "PATH")]
-    pub output: PathBuf,
+    pub output: String,
     /// Report format.
     #[arg(long = "output", value_enum, default_value_t)]
     pub format: OutputFormat,
@@ -277,9 +279,9 @@ pub struct CheckArgs {
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// Archives, or directories of archives (*.age).
+    /// Archives, or directories / `s3://bucket/prefix/` of archives (*.age).
     #[arg(required = true, value_name = "ARCHIVE")]
-    pub archives: Vec<PathBuf>,
+    pub archives: Vec<String>,
     #[command(flatten)]
     pub decrypt: DecryptArgs,
     /// Check the archives as one trust setup (one cluster each: management and workloads),
@@ -324,8 +326,8 @@ impl CheckArgs {
 
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
-    /// The archive.
-    pub archive: PathBuf,
+    /// The archive: a file or `s3://bucket/key`.
+    pub archive: String,
     #[command(flatten)]
     pub decrypt: DecryptArgs,
     #[command(flatten)]
@@ -449,24 +451,30 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome> {
             let opts = commands::backup::Options {
                 select: a.select.options(),
                 cluster: a.cluster,
-                output: a.output,
+                output: Location::parse(&a.output)?,
                 armor: a.encrypt.armor,
             };
-            let b = commands::backup::run(&inv, &opts, &enc, now)?;
+            let store = Store::new();
+            let rt = runtime()?;
+            let b = rt.block_on(commands::backup::run(&inv, &opts, &enc, &store, now))?;
             let rendered = commands::backup::render(out, &b, a.format);
             // Only after a complete backup: if secrets went missing, the older archives may be
             // the only good ones left.
-            if let (Some(n), Some(dir), true) = (a.keep_last, b.archive.parent(), b.ok) {
+            if let (Some(n), true) = (a.keep_last, b.ok) {
                 let p = commands::prune::Options {
-                    dir: dir.to_path_buf(),
+                    dir: b.archive.parent(),
                     keep_last: n,
                     keep_within: None,
                     cluster: Some(b.manifest.cluster.name.clone()),
                     dry_run: false,
                 };
-                for d in commands::prune::run(&p, now)?.iter().filter(|d| d.deleted) {
-                    tracing::info!(archive = %d.archive.display(), "pruned");
-                    eprintln!("trustkeep: pruned {}", d.archive.display());
+                for d in rt
+                    .block_on(commands::prune::run(&p, &store, now))?
+                    .iter()
+                    .filter(|d| d.deleted)
+                {
+                    tracing::info!(archive = %d.archive, "pruned");
+                    eprintln!("trustkeep: pruned {}", d.archive);
                 }
             }
             rendered.map(|_| Outcome::from_ok(b.ok))
@@ -477,21 +485,23 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome> {
                 dirs: a.dirs,
                 namespace: a.namespace,
                 cluster: a.cluster,
-                output: a.output,
+                output: Location::parse(&a.output)?,
                 armor: a.encrypt.armor,
             };
-            let b = commands::import::run(&opts, &enc, now)?;
+            let b = runtime()?.block_on(commands::import::run(&opts, &enc, &Store::new(), now))?;
             commands::backup::render(out, &b, a.format).map(|_| Outcome::from_ok(b.ok))
         }
         Command::Inspect(a) => {
             let ids = identities(&a.decrypt)?;
-            let opened = archive::open_file(&a.archive, &ids, &passphrase)?;
-            commands::inspect::render(out, &a.archive.display().to_string(), &opened, a.format)
+            let loc = Location::parse(&a.archive)?;
+            let opened = runtime()?.block_on(Store::new().open(&loc, &ids, &passphrase))?;
+            commands::inspect::render(out, &loc.to_string(), &opened, a.format)
                 .map(|_| Outcome::Success)
         }
         Command::Export(a) => {
             let ids = identities(&a.decrypt)?;
-            let opened = archive::open_file(&a.archive, &ids, &passphrase)?;
+            let loc = Location::parse(&a.archive)?;
+            let opened = runtime()?.block_on(Store::new().open(&loc, &ids, &passphrase))?;
             let opts = commands::export::Options {
                 dir: a.dir,
                 force: a.force,
@@ -552,7 +562,9 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome> {
         }
         Command::Restore(a) => {
             let ids = identities(&a.decrypt)?;
-            let opened = archive::open_file(&a.archive, &ids, &passphrase)?;
+            let loc = Location::parse(&a.archive)?;
+            let rt = runtime()?;
+            let opened = rt.block_on(Store::new().open(&loc, &ids, &passphrase))?;
             let opts = commands::restore::Options {
                 restore: crate::restore::Options {
                     only: a.only.clone(),
@@ -563,15 +575,11 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome> {
                 allow_invalid: a.allow_invalid,
                 to_manifests: a.to_manifests.clone(),
             };
-            let name = a
-                .archive
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
+            let name = loc.file_name();
             let r = if opts.to_manifests.is_some() {
-                runtime()?.block_on(commands::restore::run(&opened, &name, None, &opts, now))?
+                rt.block_on(commands::restore::run(&opened, &name, None, &opts, now))?
             } else {
-                runtime()?.block_on(async {
+                rt.block_on(async {
                     let c = crate::cluster::Cluster::connect(&a.cluster_args.target()).await?;
                     commands::restore::run(&opened, &name, Some(&c), &opts, now).await
                 })?
@@ -586,13 +594,13 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome> {
         }
         Command::Prune(a) => {
             let opts = commands::prune::Options {
-                dir: a.dir,
+                dir: Location::parse(&a.dir)?,
                 keep_last: a.keep_last,
                 keep_within: a.keep_within.map(|d| chrono::Duration::days(d as i64)),
                 cluster: a.cluster,
                 dry_run: a.dry_run,
             };
-            let ds = commands::prune::run(&opts, now)?;
+            let ds = runtime()?.block_on(commands::prune::run(&opts, &Store::new(), now))?;
             commands::prune::render(out, &ds, opts.dry_run, a.format).map(|_| Outcome::Success)
         }
         Command::Sandbox(a) => {
@@ -607,12 +615,23 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome> {
         Command::Verify(a) => {
             let check = a.check.options(now);
             let ids = identities(&a.decrypt)?;
+            let archives = a
+                .archives
+                .iter()
+                .map(|s| Location::parse(s))
+                .collect::<Result<Vec<_>>>()?;
             let opts = commands::verify::Options {
-                archives: a.archives,
+                archives,
                 together: a.together,
                 strict: a.check.strict,
             };
-            let r = commands::verify::run(&opts, &ids, &passphrase, &check)?;
+            let r = runtime()?.block_on(commands::verify::run(
+                &opts,
+                &Store::new(),
+                &ids,
+                &passphrase,
+                &check,
+            ))?;
             let rendered = commands::verify::render(out, &r, a.check.format);
             if r.unreadable > 0 {
                 eprintln!(

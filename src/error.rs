@@ -85,6 +85,10 @@ pub enum Error {
     #[error("{path} {message}")]
     Refused { path: PathBuf, message: String },
 
+    /// Object storage refused or could not answer.
+    #[error("{location}: {message}")]
+    Storage { location: String, message: String },
+
     /// A live cluster refused or could not answer.
     #[error("cluster {cluster}: {message}")]
     Cluster { cluster: String, message: String },

@@ -23,6 +23,7 @@ pub mod secret;
 pub mod select;
 pub mod snapshot;
 pub mod source;
+pub mod store;
 
 pub use error::{Error, Result};
 

@@ -383,7 +383,7 @@ pub fn write_manifests(
             .map_err(|e| Error::io("cannot create directory", &sub, e))?;
         let path = sub.join(format!("{}.yaml", it.record.id.name));
         let yaml = archive::secret_yaml(&it.record, extra)?;
-        archive::write_atomic(&path, yaml.as_bytes(), false)?;
+        crate::store::write_atomic(&path, yaml.as_bytes(), false)?;
         it.result = Some(format!("written to {}", path.display()));
         it.restored = true;
         written.push(path);

@@ -10,5 +10,6 @@ mod checks;
 mod import;
 mod interop;
 mod live;
+mod s3;
 mod sandbox;
 mod sources;

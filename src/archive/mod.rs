@@ -11,7 +11,7 @@ pub mod crypto;
 pub mod manifest;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, Read, Write};
+use std::io::{BufRead, Read};
 use std::path::{Component, Path};
 
 use flate2::read::GzDecoder;
@@ -543,71 +543,20 @@ fn secret_yaml_only_holds(text: &str) -> std::result::Result<(), String> {
     )
 }
 
-/// Reads an archive file, checks its `.sha256` sidecar when present, and opens it.
-pub fn open_file(
-    path: &Path,
+/// Checks the ciphertext against its `.sha256` sidecar (text and name) when there is one,
+/// then opens the archive. `name` names it in errors.
+pub fn open_checked(
+    ciphertext: &[u8],
+    sidecar: Option<(&str, String)>,
     ids: &Identities,
     passphrase: crypto::PassphraseSource<'_>,
+    name: &str,
 ) -> Result<Opened> {
-    let name = path.display().to_string();
-    let meta = std::fs::metadata(path).map_err(|e| Error::io("cannot read archive", path, e))?;
-    if meta.len() > 1024 * 1024 * 1024 {
-        return Err(Error::Corrupt {
-            archive: name,
-            message: "larger than 1 GiB; not a trustkeep archive".into(),
-        });
-    }
-    let bytes = std::fs::read(path).map_err(|e| Error::io("cannot read archive", path, e))?;
-    let sidecar = sidecar_path(path);
-    match std::fs::read_to_string(&sidecar) {
-        Ok(text) => check_sidecar(&bytes, &text, &name, &sidecar.display().to_string())?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+    match sidecar {
+        Some((text, sidecar_name)) => check_sidecar(ciphertext, text, name, &sidecar_name)?,
+        None => {
             tracing::warn!(archive = %name, "no .sha256 sidecar; checking the archive's own integrity only");
         }
-        Err(e) => return Err(Error::io("cannot read", sidecar, e)),
     }
-    open(&bytes[..], ids, passphrase, &name)
-}
-
-/// `<archive>.sha256`.
-pub fn sidecar_path(archive: &Path) -> std::path::PathBuf {
-    let mut s = archive.as_os_str().to_owned();
-    s.push(".sha256");
-    s.into()
-}
-
-/// Writes bytes to `path` atomically: a temporary file in the same directory, fsync, rename.
-/// With `overwrite` false an existing file is never replaced.
-pub fn write_atomic(path: &Path, bytes: &[u8], overwrite: bool) -> Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".trustkeep-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(|e| Error::io("cannot create a temporary file in", dir, e))?;
-    tmp.write_all(bytes)
-        .and_then(|_| tmp.as_file().sync_all())
-        .map_err(|e| Error::io("cannot write", tmp.path().to_path_buf(), e))?;
-    if overwrite {
-        tmp.persist(path)
-            .map_err(|e| Error::io("cannot rename into", path, e.error))?;
-    } else {
-        tmp.persist_noclobber(path).map_err(|e| {
-            if e.error.kind() == std::io::ErrorKind::AlreadyExists {
-                Error::Refused {
-                    path: path.to_path_buf(),
-                    message: "already exists; refusing to overwrite it".into(),
-                }
-            } else {
-                Error::io("cannot rename into", path, e.error)
-            }
-        })?;
-    }
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    open(ciphertext, ids, passphrase, name)
 }

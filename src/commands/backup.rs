@@ -5,7 +5,6 @@
 //! (exit 1) but the archive of what was found is still written.
 
 use std::io::Write;
-use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -17,6 +16,7 @@ use crate::render::{self, OutputFormat, Table};
 use crate::select::{self, SelectOptions};
 use crate::snapshot::Snapshot;
 use crate::source::Inventory;
+use crate::store::{Location, Store};
 
 /// What to back up and where.
 #[derive(Debug, Default)]
@@ -25,7 +25,7 @@ pub struct Options {
     /// Cluster name recorded in the archive; defaults to the source's short name.
     pub cluster: Option<String>,
     /// An archive path, or a directory to name the archive in.
-    pub output: PathBuf,
+    pub output: Location,
     /// ASCII-armored age output.
     pub armor: bool,
 }
@@ -33,8 +33,8 @@ pub struct Options {
 /// What a backup wrote.
 #[derive(Debug, Serialize)]
 pub struct Backup {
-    pub archive: PathBuf,
-    pub sidecar: PathBuf,
+    pub archive: Location,
+    pub sidecar: Location,
     /// SHA-256 of the ciphertext.
     pub sha256: String,
     /// What the archive holds (no digests of values; see [`Manifest::report`]).
@@ -49,13 +49,14 @@ fn manifest_report<S: serde::Serializer>(m: &Manifest, s: S) -> Result<S::Ok, S:
 }
 
 /// Backs up an inventory already read from its source.
-pub fn run(
+pub async fn run(
     inv: &Inventory,
     opts: &Options,
     enc: &Encryption,
+    store: &Store,
     now: DateTime<Utc>,
 ) -> Result<Backup> {
-    write(&snapshot(inv, opts, now), opts, enc, now)
+    write(&snapshot(inv, opts, now), opts, enc, store, now).await
 }
 
 /// Selects the trust set of an inventory and freezes it.
@@ -69,31 +70,20 @@ pub fn snapshot(inv: &Inventory, opts: &Options, now: DateTime<Utc>) -> Snapshot
 }
 
 /// Writes a snapshot as an archive and its sidecar, and reports.
-pub fn write(
+pub async fn write(
     snapshot: &Snapshot,
     opts: &Options,
     enc: &Encryption,
+    store: &Store,
     now: DateTime<Utc>,
 ) -> Result<Backup> {
     let cluster = snapshot.cluster.clone();
     let (manifest, cipher) = archive::write(snapshot, enc, opts.armor)?;
-    let path = super::archive_path(&opts.output, &cluster, now);
-    if let Some(dir) = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty() && !d.exists())
-    {
-        // `-o backups/` names a directory that may not exist yet.
-        std::fs::create_dir_all(dir)
-            .map_err(|e| crate::Error::io("cannot create directory", dir, e))?;
-    }
-    let sidecar = archive::sidecar_path(&path);
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let line = archive::sidecar_line(&cipher, &file_name);
-    archive::write_atomic(&path, &cipher, false)?;
-    archive::write_atomic(&sidecar, line.as_bytes(), false)?;
+    let path = super::archive_path(store, &opts.output, &cluster, now).await?;
+    let sidecar = path.sidecar();
+    let line = archive::sidecar_line(&cipher, &path.file_name());
+    store.put_new(&path, &cipher).await?;
+    store.put_new(&sidecar, line.as_bytes()).await?;
     let mut report = Report::default();
     report.extend(snapshot.findings.iter().cloned());
     // A value that looks like a certificate but does not parse is archived as it is (a backup
@@ -129,7 +119,7 @@ pub fn render(out: &mut dyn Write, b: &Backup, format: OutputFormat) -> std::io:
     if format == OutputFormat::Json {
         return render::json(out, b);
     }
-    writeln!(out, "{}", b.archive.display())?;
+    writeln!(out, "{}", b.archive)?;
     write_contents(out, &b.manifest)?;
     write_findings(out, &b.findings)
 }

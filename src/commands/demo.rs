@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
-use crate::archive::{self, crypto, Encryption, Identities};
+use crate::archive::{crypto, Encryption, Identities};
 use crate::checks::CheckOptions;
 use crate::cluster::{Cluster, Target};
 use crate::error::{Error, Result};
@@ -20,6 +20,7 @@ use crate::restore::Action;
 use crate::sandbox::{self, Sandbox};
 use crate::secret::SecretId;
 use crate::select::SelectOptions;
+use crate::store::{Location, Store};
 use crate::Outcome;
 
 /// Where the demo keeps its files.
@@ -69,7 +70,7 @@ pub async fn run(opts: &Options, out: &mut dyn Write, now: DateTime<Utc>) -> Res
     .await
     .map_err(|e| Error::Usage(format!("cannot start the sandbox: {e}")))?;
     let kubeconfig = dir.join("sandbox.kubeconfig");
-    archive::write_atomic(&kubeconfig, sb.kubeconfig(CONTEXT).as_bytes(), true)?;
+    crate::store::write_atomic(&kubeconfig, sb.kubeconfig(CONTEXT).as_bytes(), true)?;
     writeln!(
         out,
         "sandbox: {} (kubeconfig {}, context {CONTEXT})",
@@ -118,10 +119,11 @@ async fn story(
     let backup_opts = super::backup::Options {
         select: select.clone(),
         cluster: Some("mgmt".into()),
-        output: dir.to_path_buf(),
+        output: Location::Local(dir.to_path_buf()),
         armor: false,
     };
-    let b = super::backup::run(&inv, &backup_opts, &enc, now)?;
+    let store = Store::new();
+    let b = super::backup::run(&inv, &backup_opts, &enc, &store, now).await?;
     super::backup::render(out, &b, OutputFormat::Table).map_err(io)?;
     writeln!(out, "({calls} API calls to read the cluster)").map_err(io)?;
     let originals: Vec<_> = inv.secrets.clone();
@@ -157,12 +159,8 @@ async fn story(
 
     let mut ids = Identities::default();
     crypto::load_identity(&identity, &mut ids)?;
-    let opened = archive::open_file(&b.archive, &ids, &|| None)?;
-    let name = b
-        .archive
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let opened = store.open(&b.archive, &ids, &|| None).await?;
+    let name = b.archive.file_name();
     let mut ok = !before.ok;
 
     for (n, dry_run, title) in [

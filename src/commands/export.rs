@@ -63,7 +63,7 @@ pub fn run(opened: &Opened, opts: &Options) -> Result<Vec<PathBuf>> {
         private_dirs(dir, Path::new(path))?;
         // A temporary file renamed over the target: an existing symlink is replaced, never
         // written through, and the file is 0600 from its first byte.
-        crate::archive::write_atomic(&target, bytes.expose(), true)?;
+        crate::store::write_atomic(&target, bytes.expose(), true)?;
         written.push(target);
     }
     Ok(written)

@@ -26,7 +26,7 @@ use crate::select::{RELAY_CLIENT, RELAY_SERVER, RELAY_SIGNING};
 use crate::source::{Inventory, Origin};
 
 /// What to import and where.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Options {
     /// Secret folders, or folders of them.
     pub dirs: Vec<PathBuf>,
@@ -34,14 +34,19 @@ pub struct Options {
     pub namespace: String,
     /// The cluster's name, recorded in the archive.
     pub cluster: String,
-    /// An archive path, or a directory to name it in.
-    pub output: PathBuf,
+    /// An archive path, or a directory or prefix to name it in.
+    pub output: crate::store::Location,
     pub armor: bool,
 }
 
 /// Reads the folders, checks their keys, and writes an archive whose manifest records the
 /// same findings as the report.
-pub fn run(opts: &Options, enc: &Encryption, now: DateTime<Utc>) -> Result<Backup> {
+pub async fn run(
+    opts: &Options,
+    enc: &Encryption,
+    store: &crate::store::Store,
+    now: DateTime<Utc>,
+) -> Result<Backup> {
     let (inv, findings) = read_folders(&opts.dirs, &opts.namespace)?;
     let backup_opts = backup::Options {
         select: SelectOptions {
@@ -66,7 +71,7 @@ pub fn run(opts: &Options, enc: &Encryption, now: DateTime<Utc>) -> Result<Backu
     let cluster = snap.cluster.clone();
     snap.findings
         .extend(findings.into_iter().map(|f| f.cluster(cluster.clone())));
-    backup::write(&snap, &backup_opts, enc, now)
+    backup::write(&snap, &backup_opts, enc, store, now).await
 }
 
 /// Largest file read from a folder (a Secret is at most 1 MiB).

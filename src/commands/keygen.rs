@@ -36,5 +36,5 @@ pub fn generate(now: DateTime<Utc>) -> Generated {
 /// Writes the identity to `path` (mode 0600, atomically, refusing to overwrite).
 pub fn write(path: &Path, g: &Generated) -> Result<()> {
     // tempfile creates files 0600, and the rename keeps that mode.
-    crate::archive::write_atomic(path, g.text.as_bytes(), false)
+    crate::store::write_atomic(path, g.text.as_bytes(), false)
 }

@@ -19,34 +19,61 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 
 use crate::archive::manifest::Manifest;
+use crate::error::{Error, Result};
+use crate::store::{Location, Store};
 
 /// Where a new archive goes: `output` itself, or `<output>/<stem>-<UTC timestamp>.tar.gz.age`
-/// when `output` is a directory (or ends with `/`), with `.N` before `.tar.gz.age` when that
-/// name is taken.
-pub fn archive_path(output: &Path, stem: &str, now: DateTime<Utc>) -> PathBuf {
-    let is_dir = output.is_dir() || output.as_os_str().to_string_lossy().ends_with('/');
-    if is_dir {
-        let safe: String = stem
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        let ts = now.format("%Y%m%dT%H%M%SZ");
-        // Two backups within one second get `.1`, `.2`, ... rather than failing.
-        let first = output.join(format!("{safe}-{ts}.tar.gz.age"));
-        (1..100)
-            .map(|n| output.join(format!("{safe}-{ts}.{n}.tar.gz.age")))
-            .fold(
-                first,
-                |chosen, next| if chosen.exists() { next } else { chosen },
-            )
-    } else {
-        output.to_path_buf()
+/// when `output` is a directory or prefix (or ends with `/`), with `.N` before `.tar.gz.age`
+/// when that name is taken. A local directory that does not exist yet is created.
+pub async fn archive_path(
+    store: &Store,
+    output: &Location,
+    stem: &str,
+    now: DateTime<Utc>,
+) -> Result<Location> {
+    if !output.is_dir() {
+        if let Location::Local(p) = output {
+            create_parent(p)?;
+        }
+        return Ok(output.clone());
+    }
+    if let Location::Local(p) = output {
+        std::fs::create_dir_all(p).map_err(|e| Error::io("cannot create directory", p, e))?;
+    }
+    let safe: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let ts = now.format("%Y%m%dT%H%M%SZ");
+    // Two backups within one second get `.1`, `.2`, ... rather than failing.
+    for n in 0..100 {
+        let name = match n {
+            0 => format!("{safe}-{ts}.tar.gz.age"),
+            n => format!("{safe}-{ts}.{n}.tar.gz.age"),
+        };
+        let candidate = output.join(&name);
+        if !store.exists(&candidate).await? {
+            return Ok(candidate);
+        }
+    }
+    Err(Error::Refused {
+        path: PathBuf::from(output.to_string()),
+        message: "holds 100 archives of this cluster for this second".into(),
+    })
+}
+
+fn create_parent(p: &Path) -> Result<()> {
+    match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() && !d.exists() => {
+            std::fs::create_dir_all(d).map_err(|e| Error::io("cannot create directory", d, e))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -77,17 +104,16 @@ mod tests {
     fn archive_names_in_a_directory() {
         let now = Utc.with_ymd_and_hms(2026, 11, 28, 10, 5, 0).unwrap();
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(
-            archive_path(dir.path(), "mgmt", now),
-            dir.path().join("mgmt-20261128T100500Z.tar.gz.age")
-        );
-        assert_eq!(
-            archive_path(Path::new("x.age"), "mgmt", now),
-            PathBuf::from("x.age")
-        );
-        assert_eq!(
-            archive_path(Path::new("out/"), "a b", now),
-            PathBuf::from("out/a_b-20261128T100500Z.tar.gz.age")
-        );
+        let store = Store::new();
+        let at = |o: &Location| {
+            futures::executor::block_on(archive_path(&store, o, "a b", now)).unwrap()
+        };
+        let d = Location::Local(dir.path().to_path_buf());
+        assert_eq!(at(&d), d.join("a_b-20261128T100500Z.tar.gz.age"));
+        std::fs::write(dir.path().join("a_b-20261128T100500Z.tar.gz.age"), b"x").unwrap();
+        assert_eq!(at(&d), d.join("a_b-20261128T100500Z.1.tar.gz.age"));
+        let f = Location::Local(dir.path().join("new/x.age"));
+        assert_eq!(at(&f), f);
+        assert!(dir.path().join("new").is_dir(), "the parent is created");
     }
 }

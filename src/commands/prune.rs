@@ -7,19 +7,18 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use serde::Serialize;
 
-use crate::archive;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::render::{self, OutputFormat, Table};
+use crate::store::{Location, Store};
 
 /// What to keep.
 #[derive(Clone, Debug)]
 pub struct Options {
-    pub dir: PathBuf,
+    pub dir: Location,
     /// Newest archives kept per cluster (at least 1).
     pub keep_last: usize,
     /// Also keep every archive younger than this.
@@ -32,7 +31,7 @@ pub struct Options {
 /// The decision on one archive.
 #[derive(Clone, Debug, Serialize)]
 pub struct Decision {
-    pub archive: PathBuf,
+    pub archive: Location,
     pub cluster: String,
     pub created: DateTime<Utc>,
     pub keep: bool,
@@ -56,11 +55,10 @@ pub fn parse_name(name: &str) -> Option<(String, DateTime<Utc>, u32)> {
 }
 
 /// Decides, without touching anything.
-pub fn plan(names: &[PathBuf], opts: &Options, now: DateTime<Utc>) -> Vec<Decision> {
-    let mut by_cluster: BTreeMap<String, Vec<(DateTime<Utc>, u32, PathBuf)>> = BTreeMap::new();
+pub fn plan(names: &[Location], opts: &Options, now: DateTime<Utc>) -> Vec<Decision> {
+    let mut by_cluster: BTreeMap<String, Vec<(DateTime<Utc>, u32, Location)>> = BTreeMap::new();
     for p in names {
-        let Some((cluster, t, n)) = p.file_name().and_then(|n| n.to_str()).and_then(parse_name)
-        else {
+        let Some((cluster, t, n)) = parse_name(&p.file_name()) else {
             continue;
         };
         if opts.cluster.as_ref().is_some_and(|c| *c != cluster) {
@@ -97,30 +95,22 @@ pub fn plan(names: &[PathBuf], opts: &Options, now: DateTime<Utc>) -> Vec<Decisi
     out
 }
 
-/// Lists the directory, decides, and (unless dry-run) deletes archives and their sidecars.
-pub fn run(opts: &Options, now: DateTime<Utc>) -> Result<Vec<Decision>> {
-    let names: Vec<PathBuf> = std::fs::read_dir(&opts.dir)
-        .map_err(|e| Error::io("cannot read directory", &opts.dir, e))?
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_type().map(|t| t.is_file()).unwrap_or(false))
-        .map(|e| e.path())
-        .collect();
+/// Lists the directory or prefix, decides, and (unless dry-run) deletes archives and their
+/// sidecars.
+pub async fn run(opts: &Options, store: &Store, now: DateTime<Utc>) -> Result<Vec<Decision>> {
+    let names = store.list(&opts.dir).await?;
     let mut decisions = plan(&names, opts, now);
     if !opts.dry_run {
         for d in decisions.iter_mut().filter(|d| !d.keep) {
-            remove(&d.archive)?;
-            let sidecar = archive::sidecar_path(&d.archive);
-            if sidecar.exists() {
-                remove(&sidecar)?;
+            store.delete(&d.archive).await?;
+            let sidecar = d.archive.sidecar();
+            if names.contains(&sidecar) {
+                store.delete(&sidecar).await?;
             }
             d.deleted = true;
         }
     }
     Ok(decisions)
-}
-
-fn remove(p: &Path) -> Result<()> {
-    std::fs::remove_file(p).map_err(|e| Error::io("cannot delete", p, e))
 }
 
 /// Prints the decisions.
@@ -141,7 +131,7 @@ pub fn render(
             (false, false) => "delete",
         };
         t.row([
-            d.archive.display().to_string(),
+            d.archive.to_string(),
             d.cluster.clone(),
             d.created.format("%Y-%m-%d %H:%M").to_string(),
             action.to_string(),
@@ -173,7 +163,7 @@ mod tests {
 
     fn opts(keep_last: usize, within: Option<i64>) -> Options {
         Options {
-            dir: PathBuf::new(),
+            dir: Location::Local(Default::default()),
             keep_last,
             keep_within: within.map(Duration::days),
             cluster: None,
@@ -183,7 +173,7 @@ mod tests {
 
     #[test]
     fn keeps_the_newest_per_cluster_and_ignores_other_files() {
-        let names: Vec<PathBuf> = [
+        let names: Vec<Location> = [
             "mgmt-20261101T000000Z.tar.gz.age",
             "mgmt-20261127T000000Z.tar.gz.age",
             "mgmt-20261128T000000Z.tar.gz.age",
@@ -193,14 +183,11 @@ mod tests {
             "mgmt-yesterday.tar.gz.age",
         ]
         .iter()
-        .map(PathBuf::from)
+        .map(|n| Location::Local(n.into()))
         .collect();
         let now = Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap();
         let d = plan(&names, &opts(2, None), now);
-        let kept: Vec<(String, bool)> = d
-            .iter()
-            .map(|d| (d.archive.display().to_string(), d.keep))
-            .collect();
+        let kept: Vec<(String, bool)> = d.iter().map(|d| (d.archive.to_string(), d.keep)).collect();
         assert_eq!(
             kept,
             [
@@ -233,17 +220,17 @@ mod tests {
             parse_name("mgmt-20261128T000000Z.2.tar.gz.age").unwrap().2,
             2
         );
-        let same_second: Vec<PathBuf> = [
+        let same_second: Vec<Location> = [
             "m-20261128T000000Z.tar.gz.age",
             "m-20261128T000000Z.1.tar.gz.age",
         ]
         .iter()
-        .map(PathBuf::from)
+        .map(|n| Location::Local(n.into()))
         .collect();
         let d = plan(&same_second, &opts(1, None), now);
         assert_eq!(
-            (d[0].archive.to_str().unwrap(), d[0].keep),
-            ("m-20261128T000000Z.1.tar.gz.age", true)
+            (d[0].archive.to_string(), d[0].keep),
+            ("m-20261128T000000Z.1.tar.gz.age".to_string(), true)
         );
     }
 }

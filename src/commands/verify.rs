@@ -3,21 +3,21 @@
 //! of `*.age` files) is verified in one process; one unreadable archive does not stop the rest.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::archive::{self, crypto::PassphraseSource, Identities};
+use crate::archive::{crypto::PassphraseSource, Identities};
 use crate::checks::CheckOptions;
 use crate::error::{Error, Result};
 use crate::render::{self, OutputFormat};
+use crate::store::{Location, Store};
 
 use super::audit::{self, AuditReport};
 
 /// What to verify.
 #[derive(Debug, Default)]
 pub struct Options {
-    pub archives: Vec<PathBuf>,
+    pub archives: Vec<Location>,
     /// Check all archives as one trust setup (one cluster each), instead of one by one.
     pub together: bool,
     pub strict: bool,
@@ -47,44 +47,42 @@ pub struct VerifyReport {
     pub together: Option<AuditReport>,
 }
 
-/// Expands directories into their `*.age` files, sorted.
-pub fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+/// Expands directories and prefixes into their `*.age` archives, sorted.
+pub async fn expand(store: &Store, locations: &[Location]) -> Result<Vec<Location>> {
     let mut out = Vec::new();
-    for p in paths {
-        if p.is_dir() {
-            let mut found: Vec<PathBuf> = std::fs::read_dir(p)
-                .map_err(|e| Error::io("cannot read directory", p, e))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|f| f.is_file() && f.extension().is_some_and(|x| x == "age"))
+    for l in locations {
+        if l.is_dir() {
+            let found: Vec<Location> = store
+                .list(l)
+                .await?
+                .into_iter()
+                .filter(|f| f.file_name().ends_with(".age"))
                 .collect();
-            found.sort();
             if found.is_empty() {
-                return Err(Error::Usage(format!(
-                    "{}: no *.age archives in this directory",
-                    p.display()
-                )));
+                return Err(Error::Usage(format!("{l}: no *.age archives here")));
             }
             out.extend(found);
         } else {
-            out.push(p.clone());
+            out.push(l.clone());
         }
     }
     Ok(out)
 }
 
 /// Verifies every archive.
-pub fn run(
+pub async fn run(
     opts: &Options,
+    store: &Store,
     ids: &Identities,
     passphrase: PassphraseSource<'_>,
     check: &CheckOptions,
 ) -> Result<VerifyReport> {
-    let paths = expand(&opts.archives)?;
+    let paths = expand(store, &opts.archives).await?;
     let mut results = Vec::new();
     let mut snapshots = Vec::new();
     for p in &paths {
-        let name = p.display().to_string();
-        match archive::open_file(p, ids, passphrase) {
+        let name = p.to_string();
+        match store.open(p, ids, passphrase).await {
             Ok(opened) => {
                 let snap = opened.snapshot;
                 if !opts.together {
@@ -150,12 +148,8 @@ fn relabel(r: &mut AuditReport, name: &str) {
 }
 
 /// `cluster@archive-file`, so findings from many archives of one cluster stay apart.
-fn label(cluster: &str, path: &Path) -> String {
-    let file = path
-        .file_name()
-        .map(|f| f.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    format!("{cluster}@{file}")
+fn label(cluster: &str, path: &Location) -> String {
+    format!("{cluster}@{}", path.file_name())
 }
 
 /// Prints the report.

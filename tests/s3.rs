@@ -1,0 +1,263 @@
+//! Archives in S3-compatible object storage, against a real server: `s3s-fs` (installed by
+//! `.ci/run` with `cargo install s3s-fs`), started per test on a free loopback port. trustkeep
+//! reaches it through the usual `AWS_*` variables.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+
+use crate::live::{Live, CONTEXT};
+use crate::util::{self, tk_env, Run, Work};
+
+/// A running s3s-fs with one bucket, killed on drop.
+struct S3 {
+    child: Child,
+    port: u16,
+    root: std::path::PathBuf,
+}
+
+const BUCKET: &str = "backups";
+
+impl S3 {
+    fn start(w: &Work) -> S3 {
+        let root = w.path("s3");
+        std::fs::create_dir_all(root.join(BUCKET)).unwrap();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("s3s-fs")
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--access-key",
+                "AKIATRUSTKEEP",
+                "--secret-key",
+                "trustkeep-test-only-secret",
+            ])
+            .arg(&root)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("s3s-fs (cargo install s3s-fs --features binary)");
+        // Owned at once, so that Drop kills it whatever happens next.
+        let s3 = S3 { child, port, root };
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return s3;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("s3s-fs did not start on port {port}");
+    }
+
+    fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ACCESS_KEY_ID", "AKIATRUSTKEEP".into()),
+            ("AWS_SECRET_ACCESS_KEY", "trustkeep-test-only-secret".into()),
+            ("AWS_REGION", "us-east-1".into()),
+            (
+                "AWS_ENDPOINT_URL",
+                format!("http://127.0.0.1:{}", self.port),
+            ),
+            ("AWS_ALLOW_HTTP", "true".into()),
+        ]
+    }
+
+    fn tk(&self, args: &[&str]) -> Run {
+        let env = self.env();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        tk_env(args, &env)
+    }
+
+    /// The objects under `prefix/`, as the server stores them (plain files).
+    fn objects(&self, prefix: &str) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.root.join(BUCKET).join(prefix))
+            .map(|d| {
+                d.map(|e| e.unwrap().file_name().into_string().unwrap())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+}
+
+impl Drop for S3 {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn backup(s3: &S3, from: &str, extra: &[&str]) -> Run {
+    let from = util::fixture(from);
+    let r = util::recipient();
+    let mut args = vec![
+        "backup",
+        "--from",
+        from.to_str().unwrap(),
+        "-r",
+        &r,
+        "-o",
+        "s3://backups/gloo/",
+        "--cluster",
+        "mgmt",
+    ];
+    args.extend_from_slice(extra);
+    s3.tk(&args)
+}
+
+#[test]
+#[ignore = "needs s3s-fs"]
+fn archives_round_trip_through_object_storage() {
+    let w = Work::new();
+    let s3 = S3::start(&w);
+    let r = backup(&s3, "sample/mgmt.yaml", &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let first = r.stdout.lines().next().unwrap().to_string();
+    assert!(
+        first.starts_with("s3://backups/gloo/mgmt-") && first.ends_with(".tar.gz.age"),
+        "{first}"
+    );
+    // A second backup in the same second gets its own name; nothing is overwritten.
+    let r = backup(&s3, "sample/mgmt.yaml", &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let objects = s3.objects("gloo");
+    assert_eq!(
+        objects.len(),
+        4,
+        "two archives and two sidecars: {objects:?}"
+    );
+    // The sidecar object is what sha256sum would say of the archive object.
+    let name = first.rsplit('/').next().unwrap();
+    let bytes = std::fs::read(s3.root.join(BUCKET).join("gloo").join(name)).unwrap();
+    use sha2::Digest;
+    let sidecar = std::fs::read_to_string(
+        s3.root
+            .join(BUCKET)
+            .join("gloo")
+            .join(format!("{name}.sha256")),
+    )
+    .unwrap();
+    assert_eq!(
+        sidecar,
+        format!("{}  {name}\n", hex::encode(sha2::Sha256::digest(&bytes)))
+    );
+    let id = w.id();
+    let id = id.to_str().unwrap();
+    let r = s3.tk(&["verify", "s3://backups/gloo/", "-i", id, "--at", util::AT]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout.contains("ok: 2 archive(s), 0 unreadable"),
+        "{}",
+        r.stdout
+    );
+    let r = s3.tk(&["inspect", &first, "-i", id, "--output", "json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let dir = w.path("ex");
+    let r = s3.tk(&["export", &first, "-i", id, "--dir", dir.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(dir
+        .join("secrets/gloo-mesh/relay-server-tls-secret/tls.key")
+        .exists());
+    // Retention on the prefix: keep the newest, delete the other archive and its sidecar.
+    let r = s3.tk(&["prune", "s3://backups/gloo/", "--keep-last", "1"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(s3.objects("gloo").len(), 2, "{:?}", s3.objects("gloo"));
+}
+
+#[test]
+#[ignore = "needs s3s-fs"]
+fn restore_from_object_storage_into_a_cluster() {
+    let w = Work::new();
+    let s3 = S3::start(&w);
+    let live = Live::start(&w, &["sample/mgmt.yaml"], &[], false);
+    let r = backup(&s3, "sample/mgmt.yaml", &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let archive = r.stdout.lines().next().unwrap().to_string();
+    let original = live
+        .sb()
+        .secret("gloo-mesh", "relay-server-tls-secret")
+        .unwrap();
+    assert!(live
+        .sb()
+        .remove("secrets", "gloo-mesh", "relay-server-tls-secret"));
+    let id = w.id();
+    let kc = live.kc();
+    let r = s3.tk(&[
+        "restore",
+        &archive,
+        "-i",
+        id.to_str().unwrap(),
+        "--kubeconfig",
+        &kc,
+        "--context",
+        CONTEXT,
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        live.sb()
+            .secret("gloo-mesh", "relay-server-tls-secret")
+            .unwrap()["data"],
+        original["data"]
+    );
+}
+
+#[test]
+#[ignore = "needs s3s-fs"]
+fn storage_faults_are_clear_errors() {
+    let w = Work::new();
+    let s3 = S3::start(&w);
+    let r = backup(&s3, "sample/mgmt.yaml", &[]);
+    let archive = r.stdout.lines().next().unwrap().to_string();
+    let id = w.id();
+    let id = id.to_str().unwrap();
+    // Wrong credentials: the object and a hint.
+    let mut env = s3.env();
+    env[1].1 = "wrong".into();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = tk_env(&["inspect", &archive, "-i", id], &env);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr.contains(&archive) && r.stderr.contains("check AWS_ACCESS_KEY_ID"),
+        "{}",
+        r.stderr
+    );
+    // No such object.
+    let r = s3.tk(&["inspect", "s3://backups/gloo/absent.tar.gz.age", "-i", id]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("s3://backups/gloo/absent.tar.gz.age: no such object"),
+        "{}",
+        r.stderr
+    );
+    // An altered object is caught by its sidecar.
+    let name = archive.rsplit('/').next().unwrap();
+    let path = s3.root.join(BUCKET).join("gloo").join(name);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let n = bytes.len();
+    bytes[n - 10] ^= 1;
+    std::fs::write(&path, bytes).unwrap();
+    let r = s3.tk(&["verify", &archive, "-i", id]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stdout.contains("does not match") && r.stdout.contains(".sha256"),
+        "{}",
+        r.stdout
+    );
+    // Without any endpoint configured, a clear error rather than a hang on AWS.
+    let r = tk_env(
+        &["inspect", &archive, "-i", id],
+        &[
+            ("AWS_ACCESS_KEY_ID", "x"),
+            ("AWS_SECRET_ACCESS_KEY", "y"),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:1"),
+            ("AWS_ALLOW_HTTP", "true"),
+        ],
+    );
+    assert_eq!(r.code, 2, "{r:?}");
+}

@@ -454,6 +454,12 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome> {
                 output: Location::parse(&a.output)?,
                 armor: a.encrypt.armor,
             };
+            if a.keep_last.is_some() && !opts.output.is_dir() {
+                return Err(Error::Usage(format!(
+                    "--keep-last needs -o to be a directory or prefix (ending in /), not the archive {}",
+                    opts.output
+                )));
+            }
             let store = Store::new();
             let rt = runtime()?;
             let b = rt.block_on(commands::backup::run(&inv, &opts, &enc, &store, now))?;
@@ -467,6 +473,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome> {
                     keep_within: None,
                     cluster: Some(b.manifest.cluster.name.clone()),
                     dry_run: false,
+                    protect: Some(b.archive.clone()),
                 };
                 for d in rt
                     .block_on(commands::prune::run(&p, &store, now))?
@@ -599,6 +606,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome> {
                 keep_within: a.keep_within.map(|d| chrono::Duration::days(d as i64)),
                 cluster: a.cluster,
                 dry_run: a.dry_run,
+                protect: None,
             };
             let ds = runtime()?.block_on(commands::prune::run(&opts, &Store::new(), now))?;
             commands::prune::render(out, &ds, opts.dry_run, a.format).map(|_| Outcome::Success)

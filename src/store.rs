@@ -52,11 +52,13 @@ impl Location {
         }
     }
 
-    /// True when this names a directory (or an S3 prefix) rather than one archive.
+    /// True when this names a directory (or an S3 prefix) rather than one archive. S3 has no
+    /// directories: a key that does not end in `.age` is taken as a prefix, so
+    /// `-o s3://bucket/gloo` writes `gloo/<cluster>-<time>.tar.gz.age`, never an object `gloo`.
     pub fn is_dir(&self) -> bool {
         match self {
             Location::Local(p) => p.is_dir() || p.as_os_str().to_string_lossy().ends_with('/'),
-            Location::S3 { key, .. } => key.is_empty() || key.ends_with('/'),
+            Location::S3 { key, .. } => !key.ends_with(".age"),
         }
     }
 
@@ -154,15 +156,60 @@ impl std::fmt::Debug for Store {
     }
 }
 
-fn s3_path(key: &str) -> object_store::path::Path {
-    object_store::path::Path::from(key)
+/// The object path of a key, taken as written (no second percent-encoding).
+fn s3_path(loc: &Location, key: &str) -> Result<object_store::path::Path> {
+    object_store::path::Path::parse(key.trim_end_matches('/')).map_err(|e| Error::Storage {
+        location: loc.to_string(),
+        message: format!("not a usable object key ({e})"),
+    })
 }
 
-fn storage_err(loc: &Location, e: impl std::fmt::Display) -> Error {
+/// An object_store error as users see it: no credentials from URLs, no server body beyond
+/// its error code, and the configuration hint only where credentials are the likely cause.
+fn storage_err(loc: &Location, e: object_store::Error) -> Error {
+    let auth = matches!(
+        e,
+        object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. }
+    );
+    let mut message = redact_storage_message(&e.to_string());
+    if auth {
+        message.push_str("; check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_REGION (and AWS_ENDPOINT_URL for S3-compatible servers)");
+    } else if message.contains("error sending request") || message.contains("Connect") {
+        message.push_str(
+            "; is the endpoint reachable? (AWS_ENDPOINT_URL, AWS_ALLOW_HTTP=true for http://)",
+        );
+    }
     Error::Storage {
         location: loc.to_string(),
-        message: format!("{e}; check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION and, for S3-compatible servers, AWS_ENDPOINT_URL (AWS_ALLOW_HTTP=true for http://)"),
+        message,
     }
+}
+
+/// Removes `user:password@` from URLs and keeps only `<Code>` of an XML error body.
+fn redact_storage_message(msg: &str) -> String {
+    let mut out = String::new();
+    let mut rest = msg;
+    while let Some(i) = rest.find("://") {
+        out.push_str(&rest[..i + 3]);
+        rest = &rest[i + 3..];
+        let end = rest.find(['/', ' ', '"']).unwrap_or(rest.len());
+        if let Some(at) = rest[..end].rfind('@') {
+            rest = &rest[at + 1..];
+        }
+    }
+    out.push_str(rest);
+    if let Some(i) = out.find("<?xml") {
+        let code = out[i..]
+            .split("<Code>")
+            .nth(1)
+            .and_then(|c| c.split("</Code>").next())
+            .map(str::to_string);
+        out.truncate(i);
+        if let Some(code) = code {
+            out.push_str(&code);
+        }
+    }
+    out
 }
 
 impl Store {
@@ -207,7 +254,7 @@ impl Store {
             },
             Location::S3 { bucket, key } => {
                 let s = self.bucket(loc, bucket)?;
-                match s.get(&s3_path(key)).await {
+                match s.get(&s3_path(loc, key)?).await {
                     Ok(r) if r.meta.size > MAX_ARCHIVE_BYTES => Err(Error::Corrupt {
                         archive: loc.to_string(),
                         message: "larger than 1 GiB; not a trustkeep archive".into(),
@@ -229,7 +276,8 @@ impl Store {
         match loc {
             Location::Local(p) => Ok(p.exists()),
             Location::S3 { bucket, key } => {
-                match self.bucket(loc, bucket)?.head(&s3_path(key)).await {
+                let path = s3_path(loc, key)?;
+                match self.bucket(loc, bucket)?.head(&path).await {
                     Ok(_) => Ok(true),
                     Err(object_store::Error::NotFound { .. }) => Ok(false),
                     Err(e) => Err(storage_err(loc, e)),
@@ -252,14 +300,15 @@ impl Store {
                     mode: PutMode::Create,
                     ..Default::default()
                 };
+                let path = s3_path(loc, key)?;
                 match s
-                    .put_opts(&s3_path(key), PutPayload::from(bytes.to_vec()), opts)
+                    .put_opts(&path, PutPayload::from(bytes.to_vec()), opts)
                     .await
                 {
                     Ok(_) => Ok(()),
                     Err(object_store::Error::AlreadyExists { .. }) => Err(refused(loc)),
                     Err(object_store::Error::NotImplemented { .. }) => s
-                        .put(&s3_path(key), PutPayload::from(bytes.to_vec()))
+                        .put(&path, PutPayload::from(bytes.to_vec()))
                         .await
                         .map(|_| ())
                         .map_err(|e| storage_err(loc, e)),
@@ -280,7 +329,10 @@ impl Store {
                 .collect::<Vec<_>>(),
             Location::S3 { bucket, key } => {
                 let s = self.bucket(dir, bucket)?;
-                let prefix = (!key.is_empty()).then(|| s3_path(key));
+                let prefix = match key.trim_end_matches('/') {
+                    "" => None,
+                    k => Some(s3_path(dir, k)?),
+                };
                 let listed = s
                     .list_with_delimiter(prefix.as_ref())
                     .await
@@ -290,7 +342,7 @@ impl Store {
                     .into_iter()
                     .map(|o| Location::S3 {
                         bucket: bucket.clone(),
-                        key: o.location.to_string(),
+                        key: o.location.as_ref().to_string(),
                     })
                     .collect()
             }
@@ -307,7 +359,7 @@ impl Store {
             }
             Location::S3 { bucket, key } => self
                 .bucket(loc, bucket)?
-                .delete(&s3_path(key))
+                .delete(&s3_path(loc, key)?)
                 .await
                 .map_err(|e| storage_err(loc, e)),
         }
@@ -434,5 +486,19 @@ mod tests {
             Location::Local(PathBuf::from("out/"))
         );
         assert!(Location::parse("out/").unwrap().is_dir());
+        let p = Location::parse("s3://b/gloo").unwrap();
+        assert!(p.is_dir(), "an S3 key that is not an archive is a prefix");
+        assert_eq!(p.join("m.age").to_string(), "s3://b/gloo/m.age");
+    }
+
+    #[test]
+    fn storage_messages_lose_credentials_and_bodies() {
+        let m = redact_storage_message("Error performing GET http://user:hunter2@127.0.0.1:9399/b/k in 2ms - Server returned non-2xx status code: 403 Forbidden: <?xml version=\"1.0\"?><Error><Code>SignatureDoesNotMatch</Code><CanonicalRequest>x-amz-security-token:SECRET</CanonicalRequest></Error>");
+        assert!(!m.contains("hunter2") && !m.contains("SECRET"), "{m}");
+        assert!(
+            m.contains("http://127.0.0.1:9399/b/k")
+                && m.ends_with("403 Forbidden: SignatureDoesNotMatch"),
+            "{m}"
+        );
     }
 }

@@ -583,3 +583,45 @@ fn retention_keeps_the_newest_and_never_follows_a_partial_backup() {
         ]
     );
 }
+
+#[test]
+fn retention_never_deletes_the_new_archive_for_a_future_named_file() {
+    let w = Work::new();
+    let dir = w.path("d");
+    std::fs::create_dir(&dir).unwrap();
+    let first = util::backup("sample/mgmt.yaml", &dir, &["--cluster", "mgmt"]);
+    assert_eq!(first.code, 0, "{first:?}");
+    let first = first.stdout.lines().next().unwrap().to_string();
+    // Junk named in the future (or a host with a skewed clock).
+    std::fs::write(dir.join("mgmt-20991231T000000Z.tar.gz.age"), b"junk").unwrap();
+    // A leftover sidecar where the next archive would go: the backup picks another name.
+    std::fs::write(
+        format!(
+            "{}.1.tar.gz.age.sha256",
+            first.trim_end_matches(".tar.gz.age")
+        ),
+        b"x",
+    )
+    .unwrap();
+    let second = util::backup(
+        "sample/mgmt.yaml",
+        &dir,
+        &["--cluster", "mgmt", "--keep-last", "1"],
+    );
+    assert_eq!(second.code, 0, "{second:?}");
+    let new = second.stdout.lines().next().unwrap();
+    assert!(
+        std::path::Path::new(new).exists(),
+        "the archive just written survives"
+    );
+    assert!(std::path::Path::new(&format!("{new}.sha256")).exists());
+    assert!(
+        dir.join("mgmt-20991231T000000Z.tar.gz.age").exists(),
+        "the future-named file is left alone"
+    );
+    assert_eq!(
+        w.with_id("verify", std::path::Path::new(new), &["--at", util::AT])
+            .code,
+        0
+    );
+}

@@ -171,6 +171,63 @@ fn archives_round_trip_through_object_storage() {
 
 #[test]
 #[ignore = "needs s3s-fs"]
+fn keys_are_prefixes_unless_archives_and_are_stored_as_written() {
+    let w = Work::new();
+    let s3 = S3::start(&w);
+    let from = util::fixture("sample/mgmt.yaml");
+    let r = util::recipient();
+    // No trailing slash: still a prefix, never an object named like the prefix.
+    for out in ["s3://backups/plain", "s3://backups/odd[1]/"] {
+        let res = s3.tk(&[
+            "backup",
+            "--from",
+            from.to_str().unwrap(),
+            "-r",
+            &r,
+            "-o",
+            out,
+            "--cluster",
+            "mgmt",
+        ]);
+        assert_eq!(res.code, 0, "{out}: {res:?}");
+        let written = res.stdout.lines().next().unwrap().to_string();
+        assert!(
+            written.starts_with(&format!("{}/mgmt-", out.trim_end_matches('/'))),
+            "{written}"
+        );
+        let id = w.id();
+        let v = s3.tk(&["verify", out, "-i", id.to_str().unwrap(), "--at", util::AT]);
+        assert_eq!(v.code, 0, "{out}: {v:?}");
+    }
+    assert!(!s3.root.join(BUCKET).join("plain").is_file());
+    assert_eq!(
+        s3.objects("odd[1]").len(),
+        2,
+        "stored under the key as written"
+    );
+    // --keep-last wants a directory or prefix, not one archive.
+    let res = s3.tk(&[
+        "backup",
+        "--from",
+        from.to_str().unwrap(),
+        "-r",
+        &r,
+        "-o",
+        "s3://backups/one.tar.gz.age",
+        "--keep-last",
+        "1",
+    ]);
+    assert_eq!(res.code, 2, "{res:?}");
+    assert!(
+        res.stderr
+            .contains("--keep-last needs -o to be a directory or prefix"),
+        "{}",
+        res.stderr
+    );
+}
+
+#[test]
+#[ignore = "needs s3s-fs"]
 fn restore_from_object_storage_into_a_cluster() {
     let w = Work::new();
     let s3 = S3::start(&w);

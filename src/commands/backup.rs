@@ -83,7 +83,11 @@ pub async fn write(
     let sidecar = path.sidecar();
     let line = archive::sidecar_line(&cipher, &path.file_name());
     store.put_new(&path, &cipher).await?;
-    store.put_new(&sidecar, line.as_bytes()).await?;
+    if let Err(e) = store.put_new(&sidecar, line.as_bytes()).await {
+        // An archive without its sidecar is half a backup: take it back.
+        let _ = store.delete(&path).await;
+        return Err(e);
+    }
     let mut report = Report::default();
     report.extend(snapshot.findings.iter().cloned());
     // A value that looks like a certificate but does not parse is archived as it is (a backup

@@ -40,7 +40,30 @@ pub async fn archive_path(
     if let Location::Local(p) = output {
         std::fs::create_dir_all(p).map_err(|e| Error::io("cannot create directory", p, e))?;
     }
-    let safe: String = stem
+    let safe = file_stem(stem);
+    let ts = now.format("%Y%m%dT%H%M%SZ");
+    // A backup that follows another within the same second gets `.1`, `.2`, ...; a name is
+    // free only when neither the archive nor its sidecar exists.
+    for n in 0..100 {
+        let name = match n {
+            0 => format!("{safe}-{ts}.tar.gz.age"),
+            n => format!("{safe}-{ts}.{n}.tar.gz.age"),
+        };
+        let candidate = output.join(&name);
+        if !store.exists(&candidate).await? && !store.exists(&candidate.sidecar()).await? {
+            return Ok(candidate);
+        }
+    }
+    Err(Error::Refused {
+        path: PathBuf::from(output.to_string()),
+        message: "holds 100 archives of this cluster for this second".into(),
+    })
+}
+
+/// A cluster name as it appears in archive file names (and as `prune` groups them): anything
+/// but ASCII letters, digits, `-`, `_` and `.` becomes `_` (EKS context names hold `:` and `/`).
+pub fn file_stem(cluster: &str) -> String {
+    cluster
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
@@ -49,23 +72,7 @@ pub async fn archive_path(
                 '_'
             }
         })
-        .collect();
-    let ts = now.format("%Y%m%dT%H%M%SZ");
-    // Two backups within one second get `.1`, `.2`, ... rather than failing.
-    for n in 0..100 {
-        let name = match n {
-            0 => format!("{safe}-{ts}.tar.gz.age"),
-            n => format!("{safe}-{ts}.{n}.tar.gz.age"),
-        };
-        let candidate = output.join(&name);
-        if !store.exists(&candidate).await? {
-            return Ok(candidate);
-        }
-    }
-    Err(Error::Refused {
-        path: PathBuf::from(output.to_string()),
-        message: "holds 100 archives of this cluster for this second".into(),
-    })
+        .collect()
 }
 
 fn create_parent(p: &Path) -> Result<()> {

@@ -23,10 +23,15 @@ pub struct Options {
     pub keep_last: usize,
     /// Also keep every archive younger than this.
     pub keep_within: Option<Duration>,
-    /// Only this cluster's archives.
+    /// Only this cluster's archives (compared as it appears in file names).
     pub cluster: Option<String>,
     pub dry_run: bool,
+    /// Never delete this archive (the one a backup just wrote).
+    pub protect: Option<Location>,
 }
+
+/// How far in the future a name's time may be before it is distrusted (clock skew).
+const FUTURE_SLACK_MINUTES: i64 = 10;
 
 /// The decision on one archive.
 #[derive(Clone, Debug, Serialize)]
@@ -61,7 +66,11 @@ pub fn plan(names: &[Location], opts: &Options, now: DateTime<Utc>) -> Vec<Decis
         let Some((cluster, t, n)) = parse_name(&p.file_name()) else {
             continue;
         };
-        if opts.cluster.as_ref().is_some_and(|c| *c != cluster) {
+        if opts
+            .cluster
+            .as_ref()
+            .is_some_and(|c| super::file_stem(c) != cluster)
+        {
             continue;
         }
         by_cluster
@@ -74,8 +83,20 @@ pub fn plan(names: &[Location], opts: &Options, now: DateTime<Utc>) -> Vec<Decis
     for (cluster, mut list) in by_cluster {
         // Newest first; within one second, the higher `.N` is the later one.
         list.sort_by_key(|(t, n, _)| std::cmp::Reverse((*t, *n)));
-        for (i, (t, _, path)) in list.into_iter().enumerate() {
-            let (keep, reason) = if i < keep_last {
+        let mut counted = 0;
+        for (t, _, path) in list {
+            let (keep, reason) = if t > now + Duration::minutes(FUTURE_SLACK_MINUTES) {
+                // A name from the future (another host's clock, or not ours): never delete
+                // it, and do not let it push real archives out.
+                (
+                    true,
+                    "named in the future; not counted, not deleted".to_string(),
+                )
+            } else if opts.protect.as_ref() == Some(&path) {
+                counted += 1;
+                (true, "just written".to_string())
+            } else if counted < keep_last {
+                counted += 1;
                 (true, format!("among the newest {keep_last}"))
             } else if opts.keep_within.is_some_and(|d| now - t <= d) {
                 (true, "younger than --keep-within".to_string())
@@ -164,6 +185,7 @@ mod tests {
     fn opts(keep_last: usize, within: Option<i64>) -> Options {
         Options {
             dir: Location::Local(Default::default()),
+            protect: None,
             keep_last,
             keep_within: within.map(Duration::days),
             cluster: None,
@@ -216,6 +238,31 @@ mod tests {
             parse_name("a-b-20261128T000000Z.tar.gz.age").unwrap().0,
             "a-b"
         );
+        // A name from the future neither counts nor goes; the just-written archive stays.
+        let skewed: Vec<Location> = [
+            "m-20991231T000000Z.tar.gz.age",
+            "m-20261128T110000Z.tar.gz.age",
+            "m-20261127T000000Z.tar.gz.age",
+        ]
+        .iter()
+        .map(|n| Location::Local(n.into()))
+        .collect();
+        let mut o = opts(1, None);
+        o.protect = Some(skewed[2].clone());
+        let d = plan(&skewed, &o, now);
+        assert!(d.iter().all(|d| d.keep), "{d:?}");
+        assert_eq!(d[0].reason, "named in the future; not counted, not deleted");
+        // Cluster names are compared as they appear in file names (EKS contexts hold ':' '/').
+        let eks: Vec<Location> = [
+            "arn_aws_eks_eu_c_mgmt-20261127T000000Z.tar.gz.age",
+            "arn_aws_eks_eu_c_mgmt-20261128T000000Z.tar.gz.age",
+        ]
+        .iter()
+        .map(|n| Location::Local(n.into()))
+        .collect();
+        let mut o = opts(1, None);
+        o.cluster = Some("arn:aws:eks:eu:c/mgmt".into());
+        assert_eq!(plan(&eks, &o, now).iter().filter(|d| !d.keep).count(), 1);
         assert_eq!(
             parse_name("mgmt-20261128T000000Z.2.tar.gz.age").unwrap().2,
             2

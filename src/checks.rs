@@ -590,23 +590,7 @@ fn role(
                     report.push(at.f(Severity::Error, "trust.relay-root", Some("ca.crt"), format!("ca.crt ({}) is not the relay root of relay-root-tls-secret ({}); server and agents must share one root", ca.summary().sha256, root.summary().sha256)));
                 }
             }
-            if let Some(root) = &a.relay_root {
-                if let Err(e) = pki::verify_chain_cached(
-                    leaf,
-                    &rest(p, "tls.crt"),
-                    std::slice::from_ref(root),
-                    None,
-                    sig,
-                ) {
-                    report.push(chain_finding(
-                        at,
-                        "tls.crt",
-                        "trust.relay-root",
-                        "does not chain to the relay root",
-                        &e,
-                    ));
-                }
-            }
+            chain_to_relay_root(at, p, a, "the relay server certificate", report, sig);
         }
         Role::RelaySigning => {
             let Some(leaf) = first(p, "tls.crt") else {
@@ -621,23 +605,7 @@ fn role(
                 report,
             );
             chain_to_own_ca(at, p, "tls.crt", report, sig);
-            if let Some(root) = &a.relay_root {
-                if let Err(e) = pki::verify_chain_cached(
-                    leaf,
-                    &rest(p, "tls.crt"),
-                    std::slice::from_ref(root),
-                    None,
-                    sig,
-                ) {
-                    report.push(chain_finding(
-                        at,
-                        "tls.crt",
-                        "trust.relay-root",
-                        "the relay signing CA does not chain to the relay root",
-                        &e,
-                    ));
-                }
-            }
+            chain_to_relay_root(at, p, a, "the relay signing CA", report, sig);
         }
         Role::RelayRoot => {
             let key = if p.certs.contains_key("ca.crt") {
@@ -794,6 +762,30 @@ fn role(
             }
         }
         Role::Included => {}
+    }
+}
+
+/// `tls.crt` (with its bundle) must chain to the management cluster's relay root.
+fn chain_to_relay_root(
+    at: &At<'_>,
+    p: &Parsed,
+    a: &Anchors,
+    what: &str,
+    report: &mut Report,
+    sig: &pki::SignatureCache,
+) {
+    let (Some(leaf), Some(root)) = (first(p, "tls.crt"), &a.relay_root) else {
+        return;
+    };
+    if let Err(e) = pki::verify_chain_cached(
+        leaf,
+        &rest(p, "tls.crt"),
+        std::slice::from_ref(root),
+        None,
+        sig,
+    ) {
+        let msg = format!("{what} does not chain to the relay root");
+        report.push(chain_finding(at, "tls.crt", "trust.relay-root", &msg, &e));
     }
 }
 

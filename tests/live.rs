@@ -69,6 +69,20 @@ impl Live {
             CONTEXT.into(),
         ]
     }
+    /// `trustkeep restore ARCHIVE -i <test identity> <extra…> --kubeconfig K --context sandbox`
+    pub fn restore(&self, w: &Work, archive: &std::path::Path, extra: &[&str]) -> util::Run {
+        let id = w.id();
+        let mut a = vec![
+            "restore",
+            archive.to_str().unwrap(),
+            "-i",
+            id.to_str().unwrap(),
+        ];
+        a.extend_from_slice(extra);
+        let target = self.target();
+        a.extend(target.iter().map(String::as_str));
+        tk(&a)
+    }
     /// Writes of any kind the sandbox received since the last reset.
     pub fn writes(&self) -> Vec<String> {
         self.sb()
@@ -88,18 +102,12 @@ impl Drop for Live {
     }
 }
 
-fn args<'a>(base: &[&'a str], extra: &'a [String]) -> Vec<&'a str> {
-    let mut v = base.to_vec();
-    v.extend(extra.iter().map(String::as_str));
-    v
-}
-
+/// `trustkeep backup -r <test recipient> --kubeconfig K --context sandbox -o <name> --cluster mgmt <extra…>`
 fn backup_live(w: &Work, live: &Live, name: &str, extra: &[&str]) -> (util::Run, PathBuf) {
     let out = w.path(name);
-    let t = live.target();
-    let mut a = args(&["backup", "-r"], &t);
-    let r = util::recipient();
-    a.insert(2, &r);
+    let (r, target) = (util::recipient(), live.target());
+    let mut a = vec!["backup", "-r", &r];
+    a.extend(target.iter().map(String::as_str));
     a.extend(["-o", out.to_str().unwrap(), "--cluster", "mgmt"]);
     a.extend_from_slice(extra);
     (tk(&a), out)
@@ -219,20 +227,9 @@ fn delete_then_restore_is_exact_and_idempotent() {
     for n in ["relay-server-tls-secret", "root-trust-policy.gloo-mesh"] {
         assert!(live.sb().remove("secrets", "gloo-mesh", n));
     }
-    let t = live.target();
-    let id = w.id();
-    let base = [
-        "restore",
-        archive.to_str().unwrap(),
-        "-i",
-        id.to_str().unwrap(),
-    ];
     // Dry run: a plan, and nothing written.
     live.sb().reset_requests();
-    let r = tk(&args(
-        &[&base[..], &["--dry-run", "--output", "json"]].concat(),
-        &t,
-    ));
+    let r = live.restore(&w, &archive, &["--dry-run", "--output", "json"]);
     assert_eq!(r.code, 0, "{r:?}");
     let plan: Value = serde_json::from_str(&r.stdout).unwrap();
     let actions: Vec<(String, String)> = plan["plan"]
@@ -266,7 +263,7 @@ fn delete_then_restore_is_exact_and_idempotent() {
         .secret("gloo-mesh", "relay-server-tls-secret")
         .is_none());
     // The restore.
-    let r = tk(&args(&base, &t));
+    let r = live.restore(&w, &archive, &[]);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(
         r.stdout
@@ -311,7 +308,7 @@ fn delete_then_restore_is_exact_and_idempotent() {
     );
     // Again: all unchanged, no writes.
     live.sb().reset_requests();
-    let r = tk(&args(&base, &t));
+    let r = live.restore(&w, &archive, &[]);
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(
         r.stdout
@@ -346,18 +343,8 @@ fn conflicts_are_refused_and_replace_recreates_a_changed_type() {
         .sb()
         .remove("secrets", "gloo-mesh", "relay-server-tls-secret"));
     live.sb().put(changed.clone()).unwrap();
-    let t = live.target();
-    let id = w.id();
-    let base = [
-        "restore",
-        archive.to_str().unwrap(),
-        "-i",
-        id.to_str().unwrap(),
-        "--only",
-        "relay-server-tls-secret",
-    ];
     live.sb().reset_requests();
-    let r = tk(&args(&base, &t));
+    let r = live.restore(&w, &archive, &["--only", "relay-server-tls-secret"]);
     assert_eq!(r.code, 1, "a refused secret is exit 1: {r:?}");
     assert!(
         r.stdout.contains("conflict")
@@ -379,7 +366,11 @@ fn conflicts_are_refused_and_replace_recreates_a_changed_type() {
         "Opaque"
     );
     // --replace: a type cannot be updated, so delete and create.
-    let r = tk(&args(&[&base[..], &["--replace"]].concat(), &t));
+    let r = live.restore(
+        &w,
+        &archive,
+        &["--only", "relay-server-tls-secret", "--replace"],
+    );
     assert_eq!(r.code, 0, "{r:?}");
     assert!(
         r.stdout.contains("recreate") && r.stdout.contains("recreated"),
@@ -398,7 +389,11 @@ fn conflicts_are_refused_and_replace_recreates_a_changed_type() {
     let mut edited = now.clone();
     edited["data"]["ca.crt"] = Value::String("eA==".into());
     live.sb().put(edited).unwrap();
-    let r = tk(&args(&[&base[..], &["--replace"]].concat(), &t));
+    let r = live.restore(
+        &w,
+        &archive,
+        &["--only", "relay-server-tls-secret", "--replace"],
+    );
     assert_eq!(r.code, 0, "{r:?}");
     assert!(
         r.stdout.contains(" replace ") && r.stdout.contains("replaced"),
@@ -421,19 +416,7 @@ fn namespace_map_and_manifests() {
     live.sb()
         .put(serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "drill"}}))
         .unwrap();
-    let t = live.target();
-    let id = w.id();
-    let r = tk(&args(
-        &[
-            "restore",
-            archive.to_str().unwrap(),
-            "-i",
-            w.id().to_str().unwrap(),
-            "--namespace-map",
-            "gloo-mesh=drill",
-        ],
-        &t,
-    ));
+    let r = live.restore(&w, &archive, &["--namespace-map", "gloo-mesh=drill"]);
     assert_eq!(r.code, 0, "{r:?}");
     for n in [
         "relay-server-tls-secret",
@@ -450,18 +433,11 @@ fn namespace_map_and_manifests() {
     // dry run, naming the namespace.
     for dry in [true, false] {
         live.sb().reset_requests();
-        let mut a = vec![
-            "restore",
-            archive.to_str().unwrap(),
-            "-i",
-            id.to_str().unwrap(),
-            "--namespace-map",
-            "gloo-mesh=nowhere",
-        ];
+        let mut extra = vec!["--namespace-map", "gloo-mesh=nowhere"];
         if dry {
-            a.push("--dry-run");
+            extra.push("--dry-run");
         }
-        let r = tk(&args(&a, &t));
+        let r = live.restore(&w, &archive, &extra);
         assert_eq!(r.code, 2, "{r:?}");
         assert!(
             r.stderr
@@ -483,17 +459,7 @@ fn restore_refuses_secrets_that_fail_the_checks() {
     assert!(live
         .sb()
         .remove("secrets", "gloo-mesh", "relay-server-tls-secret"));
-    let t = live.target();
-    let id = w.id();
-    let base = [
-        "restore",
-        bad.to_str().unwrap(),
-        "-i",
-        id.to_str().unwrap(),
-        "--only",
-        "relay-server-tls-secret",
-    ];
-    let r = tk(&args(&base, &t));
+    let r = live.restore(&w, &bad, &["--only", "relay-server-tls-secret"]);
     assert_eq!(r.code, 1, "{r:?}");
     assert!(
         r.stdout.contains("blocked") && r.stdout.contains("[key.match]"),
@@ -504,7 +470,11 @@ fn restore_refuses_secrets_that_fail_the_checks() {
         .sb()
         .secret("gloo-mesh", "relay-server-tls-secret")
         .is_none());
-    let r = tk(&args(&[&base[..], &["--allow-invalid"]].concat(), &t));
+    let r = live.restore(
+        &w,
+        &bad,
+        &["--only", "relay-server-tls-secret", "--allow-invalid"],
+    );
     assert_eq!(r.code, 0, "{r:?}");
     assert!(live
         .sb()
@@ -704,16 +674,7 @@ fn the_seeds_scenario_with_real_kubectl() {
     assert_eq!(r.code, 0, "{r:?}");
     assert_ne!(jsonpath("tls.crt").code, 0);
     // One command restores it exactly.
-    let t = live.target();
-    let r = tk(&args(
-        &[
-            "restore",
-            archive.to_str().unwrap(),
-            "-i",
-            w.id().to_str().unwrap(),
-        ],
-        &t,
-    ));
+    let r = live.restore(&w, &archive, &[]);
     assert_eq!(r.code, 0, "{r:?}");
     let after: Vec<String> = ["tls.crt", "tls.key", "ca.crt"]
         .iter()
@@ -765,8 +726,6 @@ fn the_seeds_scenario_with_real_kubectl() {
 fn imported_manual_folders_restore_as_tls_or_are_refused_with_the_reason() {
     let w = Work::new();
     let live = Live::start(&w, &["sample/mgmt.yaml"], &[], false);
-    let t = live.target();
-    let id = w.id();
     // A folder that kept tls.crt too: restored as kubernetes.io/tls with its three keys.
     let (_, full) = backup_live(&w, &live, "full.age", &[]);
     let ex = w.path("ex");
@@ -801,15 +760,7 @@ fn imported_manual_folders_restore_as_tls_or_are_refused_with_the_reason() {
     assert!(live
         .sb()
         .remove("secrets", "gloo-mesh", "relay-server-tls-secret"));
-    let r = tk(&args(
-        &[
-            "restore",
-            imported.to_str().unwrap(),
-            "-i",
-            id.to_str().unwrap(),
-        ],
-        &t,
-    ));
+    let r = live.restore(&w, &imported, &[]);
     assert_eq!(r.code, 0, "{r:?}");
     let s = live
         .sb()
@@ -830,17 +781,7 @@ fn imported_manual_folders_restore_as_tls_or_are_refused_with_the_reason() {
     assert!(live
         .sb()
         .remove("secrets", "gloo-mesh", "relay-server-tls-secret"));
-    let r = tk(&args(
-        &[
-            "restore",
-            seed.to_str().unwrap(),
-            "-i",
-            id.to_str().unwrap(),
-            "--only",
-            "relay-server-tls-secret",
-        ],
-        &t,
-    ));
+    let r = live.restore(&w, &seed, &["--only", "relay-server-tls-secret"]);
     assert_eq!(r.code, 1, "{r:?}");
     assert!(r.stdout.contains("blocked"), "{}", r.stdout);
     assert!(
@@ -871,17 +812,7 @@ fn an_immutable_live_secret_is_recreated_with_replace() {
     frozen["immutable"] = true.into();
     frozen["data"]["ca.crt"] = Value::String("eA==".into());
     live.sb().put(frozen).unwrap();
-    let t = live.target();
-    let id = w.id();
-    let base = [
-        "restore",
-        archive.to_str().unwrap(),
-        "-i",
-        id.to_str().unwrap(),
-        "--only",
-        "relay-tls-signing-secret",
-    ];
-    let r = tk(&args(&base, &t));
+    let r = live.restore(&w, &archive, &["--only", "relay-tls-signing-secret"]);
     assert_eq!(r.code, 1, "{r:?}");
     assert!(
         r.stdout
@@ -889,7 +820,11 @@ fn an_immutable_live_secret_is_recreated_with_replace() {
         "{}",
         r.stdout
     );
-    let r = tk(&args(&[&base[..], &["--replace"]].concat(), &t));
+    let r = live.restore(
+        &w,
+        &archive,
+        &["--only", "relay-tls-signing-secret", "--replace"],
+    );
     assert_eq!(r.code, 0, "{r:?}");
     assert!(
         r.stdout

@@ -11,13 +11,14 @@ use std::process::Command;
 use std::time::Instant;
 
 use trustkeep::archive::{self, crypto, Identities};
-use trustkeep::checks::CheckOptions;
+use trustkeep::checks::{CheckOptions, DEFAULT_WARN_DAYS};
 use trustkeep::commands::verify;
 use trustkeep::pki::{self, Cert};
 use trustkeep::select::{self, Role, SelectOptions};
 use trustkeep::snapshot::Snapshot;
 use trustkeep::source;
-use trustkeep::store::{Location, Store};
+use trustkeep::store::Location;
+use trustkeep::world::World;
 
 fn main() {
     let n: usize = std::env::var("BENCH_ARCHIVES")
@@ -47,7 +48,7 @@ fn main() {
         let path = dir.path().join(format!("mgmt-{i:05}.tar.gz.age"));
         std::fs::write(&path, &cipher).unwrap();
         std::fs::write(
-            trustkeep::store::sidecar_path(&path),
+            trustkeep::archive::sidecar_path(&path),
             archive::sidecar_line(&cipher, "x"),
         )
         .unwrap();
@@ -58,7 +59,7 @@ fn main() {
         if p.extension().is_some_and(|x| x == "age") {
             let bytes = std::fs::read(&p).unwrap();
             std::fs::write(
-                trustkeep::store::sidecar_path(&p),
+                trustkeep::archive::sidecar_path(&p),
                 archive::sidecar_line(&bytes, &p.file_name().unwrap().to_string_lossy()),
             )
             .unwrap();
@@ -74,14 +75,17 @@ fn main() {
     // trustkeep: one process, every archive: sidecar, decrypt, manifest, entries, all checks.
     let opts = verify::Options {
         archives: vec![Location::Local(dir.path().to_path_buf())],
+        identities: ids,
         together: false,
+        check: CheckOptions {
+            at,
+            warn_days: DEFAULT_WARN_DAYS,
+        },
         strict: false,
     };
     let t = Instant::now();
-    let store = Store::new();
-    let check = CheckOptions { at, warn_days: 30 };
-    let report =
-        futures::executor::block_on(verify::run(&opts, &store, &ids, &|| None, &check)).unwrap();
+    let world = World::new(at);
+    let report = futures::executor::block_on(verify::run(&opts, &world)).unwrap();
     let tk = t.elapsed();
     assert!(
         report.ok && report.archives.len() == n,

@@ -23,6 +23,9 @@ pub const RELAY_SERVER_SAN: &str = "*.gloo-mesh";
 /// The Istio intermediate's DNS name in the seed's profile.
 pub const ISTIOD_SAN: &str = "istiod.istio-system.svc";
 
+/// `--warn-days` when not given: certificates expiring within 30 days are warnings.
+pub const DEFAULT_WARN_DAYS: u32 = 30;
+
 /// What the checks need from the world.
 #[derive(Clone, Debug)]
 pub struct CheckOptions {

@@ -19,16 +19,13 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::secret::{SecretId, SecretRecord};
-use crate::select::{
-    SelectOptions, CACERTS, ISTIO_NAMESPACE, RELAY_CLIENT, RELAY_ROOT, RELAY_SERVER, RELAY_SIGNING,
-    RELAY_TOKEN,
-};
+use crate::select::{self, SelectOptions};
 use crate::source::{Inventory, Origin, RootTrustPolicy};
 
 /// Which cluster to talk to: a kubeconfig (default `KUBECONFIG` or `~/.kube/config`, then the
 /// in-cluster service account) and a context in it (default: the current context).
 #[derive(Clone, Debug, Default)]
-pub struct Target {
+pub struct ClusterRef {
     pub kubeconfig: Option<PathBuf>,
     pub context: Option<String>,
 }
@@ -73,7 +70,7 @@ pub fn root_trust_policy_resource() -> ApiResource {
 
 impl Cluster {
     /// Connects (nothing is sent until the first call).
-    pub async fn connect(target: &Target) -> Result<Cluster> {
+    pub async fn connect(target: &ClusterRef) -> Result<Cluster> {
         let label = target
             .context
             .clone()
@@ -243,71 +240,10 @@ impl Cluster {
         let policies = self.root_trust_policies(ns).await?;
         let policies_known = policies.is_some();
         let policies = policies.unwrap_or_default();
-        // Namespaces to read and the names that matter in each, for the GET fallback.
-        let mut wanted: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        for name in [
-            RELAY_SERVER,
-            RELAY_SIGNING,
-            RELAY_ROOT,
-            RELAY_TOKEN,
-            RELAY_CLIENT,
-        ] {
-            wanted
-                .entry(ns.to_string())
-                .or_default()
-                .insert(name.to_string());
-        }
-        wanted
-            .entry(ISTIO_NAMESPACE.to_string())
-            .or_default()
-            .insert(CACERTS.to_string());
-        for p in &policies {
-            if let Some(id) = p.root_secret() {
-                wanted.entry(id.namespace).or_default().insert(id.name);
-            }
-        }
-        for inc in &select.include {
-            let id = match inc.split_once('/') {
-                Some((n, name)) => SecretId::new(n, name),
-                None => SecretId::new(ns, inc.as_str()),
-            };
-            wanted.entry(id.namespace).or_default().insert(id.name);
-        }
+        let wanted = wanted_names(select, &policies);
         let mut secrets: Vec<Secret> = Vec::new();
         for (namespace, names) in &wanted {
-            match self.list_secrets(namespace).await? {
-                Some(items) => {
-                    if items.is_empty()
-                        && namespace == ns
-                        && self.namespace_exists(ns).await? == Some(false)
-                    {
-                        return Err(Error::Cluster {
-                            cluster: self.name(),
-                            message: format!("namespace {ns} does not exist; is Gloo Mesh installed there? (use --namespace)"),
-                        });
-                    }
-                    secrets.extend(items);
-                }
-                None => {
-                    tracing::info!(cluster = %self.name(), namespace, "listing secrets is forbidden; getting {} known names one by one", names.len());
-                    let gets = names.iter().map(|n| {
-                        let id = SecretId::new(namespace.clone(), n.clone());
-                        async move { self.get_secret_inner(&id).await.map(|g| (id, g)) }
-                    });
-                    for r in futures::future::join_all(gets).await {
-                        match r? {
-                            (_, Got::Found(s)) => secrets.push(s),
-                            (_, Got::Absent) => {}
-                            (id, Got::Forbidden) => {
-                                return Err(Error::Cluster {
-                                    cluster: self.name(),
-                                    message: format!("secret {id}: forbidden (403) and listing is forbidden too; grant get on the Gloo Mesh trust secrets"),
-                                })
-                            }
-                        }
-                    }
-                }
-            }
+            secrets.extend(self.read_namespace(namespace, names, ns).await?);
         }
         let cluster_uid = self.cluster_uid().await;
         let mut resource_versions = BTreeMap::new();
@@ -331,7 +267,53 @@ impl Cluster {
             policies,
             policies_known,
             resource_versions,
+            notes: Vec::new(),
         })
+    }
+
+    /// The secrets of one namespace: a LIST, or GETs of `names` when listing is forbidden.
+    /// `relay_ns` is the Gloo Mesh namespace, which must exist.
+    async fn read_namespace(
+        &self,
+        namespace: &str,
+        names: &BTreeSet<String>,
+        relay_ns: &str,
+    ) -> Result<Vec<Secret>> {
+        let mut found = Vec::new();
+        match self.list_secrets(namespace).await? {
+            Some(items) => {
+                if items.is_empty()
+                    && namespace == relay_ns
+                    && self.namespace_exists(relay_ns).await? == Some(false)
+                {
+                    return Err(Error::Cluster {
+                        cluster: self.name(),
+                        message: format!("namespace {relay_ns} does not exist; is Gloo Mesh installed there? (use --namespace)"),
+                    });
+                }
+                return Ok(items);
+            }
+            None => {
+                tracing::info!(cluster = %self.name(), namespace, "listing secrets is forbidden; getting {} known names one by one", names.len());
+                let gets = names.iter().map(|n| {
+                    let id = SecretId::new(namespace, n.clone());
+                    async move { self.get_secret_inner(&id).await.map(|g| (id, g)) }
+                });
+                for r in futures::future::join_all(gets).await {
+                    match r? {
+                        (_, Got::Found(s)) => found.push(s),
+                        (_, Got::Absent) => {}
+                        (id, Got::Forbidden) => {
+                            return Err(Error::Cluster {
+                                cluster: self.name(),
+                                message: format!("secret {id}: forbidden (403) and listing is forbidden too; grant get on the Gloo Mesh trust secrets"),
+                            })
+                        }
+                    }
+                }
+            }
+        }
+        Ok(found)
     }
 
     /// Creates a secret.
@@ -365,6 +347,29 @@ impl Cluster {
             .map(|_| ())
             .map_err(|e| self.api_error(&format!("delete secret {id}"), e))
     }
+}
+
+/// Namespaces to read and the names that matter in each (for the GET fallback): the
+/// well-known Gloo Mesh names, the roots RootTrustPolicies name, and `--include`.
+fn wanted_names(
+    select: &SelectOptions,
+    policies: &[RootTrustPolicy],
+) -> BTreeMap<String, BTreeSet<String>> {
+    let mut wanted: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let ids = select::well_known(&select.namespace)
+        .into_iter()
+        .map(|(id, _)| id)
+        .chain(policies.iter().filter_map(RootTrustPolicy::root_secret))
+        .chain(
+            select
+                .include
+                .iter()
+                .map(|i| SecretId::parse(i, &select.namespace)),
+        );
+    for id in ids {
+        wanted.entry(id.namespace).or_default().insert(id.name);
+    }
+    wanted
 }
 
 fn id_of(s: &Secret) -> SecretId {

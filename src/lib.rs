@@ -24,6 +24,7 @@ pub mod select;
 pub mod snapshot;
 pub mod source;
 pub mod store;
+pub mod world;
 
 pub use error::{Error, Result};
 

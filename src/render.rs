@@ -4,7 +4,7 @@
 use std::io::Write;
 
 /// `--output` of reporting commands.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum OutputFormat {
     /// Human-readable tables.
     #[default]

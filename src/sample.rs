@@ -238,7 +238,7 @@ mod tests {
             &snaps,
             &CheckOptions {
                 at: now,
-                warn_days: 30,
+                warn_days: crate::checks::DEFAULT_WARN_DAYS,
             },
         );
         assert!(r.report.findings.is_empty(), "{:#?}", r.report.findings);

@@ -65,6 +65,20 @@ impl SecretId {
             name: name.into(),
         }
     }
+
+    /// `NAME` (in `default_namespace`) or `NAMESPACE/NAME`, as `--include` takes it.
+    pub fn parse(spec: &str, default_namespace: &str) -> SecretId {
+        match spec.split_once('/') {
+            Some((namespace, name)) => SecretId::new(namespace, name),
+            None => SecretId::new(default_namespace, spec),
+        }
+    }
+
+    /// Whether `spec` names this secret, as `--only` takes it: `NAMESPACE/NAME`, or a bare
+    /// `NAME` in any namespace.
+    pub fn matches(&self, spec: &str) -> bool {
+        spec == self.name || spec == self.to_string()
+    }
 }
 
 impl fmt::Display for SecretId {
@@ -196,7 +210,82 @@ impl SecretRecord {
     pub fn get(&self, key: &str) -> Option<&SecretBytes> {
         self.data.get(key)
     }
+
+    /// Reads the one Secret of a `secret.yaml` (as [`SecretRecord::to_k8s`] renders it).
+    /// The error never quotes the input.
+    pub fn from_yaml(text: &str, default_namespace: &str) -> Result<Self, String> {
+        let secret: Secret = serde_saphyr::from_str(text).map_err(|e| {
+            e.render_with_options(serde_saphyr::render_options! {
+                formatter: &serde_saphyr::UserMessageFormatter,
+                snippets: serde_saphyr::SnippetMode::Off,
+            })
+        })?;
+        Ok(SecretRecord::from_k8s(secret, default_namespace))
+    }
+
+    /// What a restore of `self` over `live` would change, `None` when nothing: the type,
+    /// immutability, every data key, and each label and annotation of `self` that `live`
+    /// lacks or holds otherwise. Metadata that only `live` has (added by controllers) and the
+    /// provenance annotation trustkeep adds are not differences.
+    pub fn differences(&self, live: &SecretRecord) -> Option<String> {
+        let mut diffs = Vec::new();
+        if self.immutable != live.immutable {
+            diffs.push(format!(
+                "immutable differs (live {}, archived {})",
+                live.immutable, self.immutable
+            ));
+        }
+        if self.type_ != live.type_ {
+            diffs.push(format!(
+                "type differs (live {}, archived {})",
+                live.type_, self.type_
+            ));
+        }
+        let keys: std::collections::BTreeSet<&String> =
+            self.data.keys().chain(live.data.keys()).collect();
+        let changed: Vec<&str> = keys
+            .into_iter()
+            .filter(|k| self.data.get(*k) != live.data.get(*k))
+            .map(|k| k.as_str())
+            .collect();
+        if !changed.is_empty() {
+            diffs.push(format!("data differs in {}", changed.join(", ")));
+        }
+        let missing = |a: &BTreeMap<String, String>, b: &BTreeMap<String, String>| -> Vec<String> {
+            a.iter()
+                .filter(|(k, v)| k.as_str() != PROVENANCE_ANNOTATION && b.get(*k) != Some(v))
+                .map(|(k, _)| k.clone())
+                .collect()
+        };
+        let l = missing(&self.labels, &live.labels);
+        if !l.is_empty() {
+            diffs.push(format!("labels missing or different: {}", l.join(", ")));
+        }
+        let a = missing(&self.annotations, &live.annotations);
+        if !a.is_empty() {
+            diffs.push(format!(
+                "annotations missing or different: {}",
+                a.join(", ")
+            ));
+        }
+        (!diffs.is_empty()).then(|| diffs.join("; "))
+    }
+
+    /// The one definition of "the same secret": everything a restore writes is equal
+    /// (namespace, name, type, immutability, data, labels, annotations). What the server owns
+    /// (resourceVersion, owner references) does not count.
+    pub fn identical(&self, other: &SecretRecord) -> bool {
+        self.id == other.id
+            && self.type_ == other.type_
+            && self.immutable == other.immutable
+            && self.data == other.data
+            && self.labels == other.labels
+            && self.annotations == other.annotations
+    }
 }
+
+/// Annotation a restored or exported object carries to say where it came from.
+pub const PROVENANCE_ANNOTATION: &str = "trustkeep.io/restored-from";
 
 /// Checks a data key the way the API server does (`IsConfigMapKey`), so that it is safe as a
 /// file name: `[-._a-zA-Z0-9]+`, not `.` or `..`, not starting with `..`, at most 253 bytes.
@@ -225,6 +314,63 @@ pub fn valid_object_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn rec(type_: &str, v: &[u8]) -> SecretRecord {
+        SecretRecord {
+            id: SecretId::new("gloo-mesh", "s"),
+            type_: type_.into(),
+            labels: BTreeMap::from([("a".into(), "1".into())]),
+            annotations: BTreeMap::new(),
+            data: BTreeMap::from([("tls.crt".into(), SecretBytes::new(v.to_vec()))]),
+            immutable: false,
+            resource_version: None,
+            owner_references: vec![],
+        }
+    }
+
+    #[test]
+    fn differences_name_what_differs() {
+        let a = rec("kubernetes.io/tls", b"x");
+        assert_eq!(a.differences(&a), None);
+        let mut live = rec("Opaque", b"y");
+        live.labels.clear();
+        live.annotations
+            .insert(PROVENANCE_ANNOTATION.into(), "old".into());
+        let d = a.differences(&live).unwrap();
+        assert_eq!(d, "type differs (live Opaque, archived kubernetes.io/tls); data differs in tls.crt; labels missing or different: a");
+        // Extra live labels and our own provenance annotation do not count.
+        let mut live = a.clone();
+        live.labels.insert("extra".into(), "x".into());
+        live.annotations
+            .insert(PROVENANCE_ANNOTATION.into(), "old".into());
+        assert_eq!(a.differences(&live), None);
+    }
+
+    #[test]
+    fn identical_means_everything_restored_is_equal() {
+        let a = rec("kubernetes.io/tls", b"x");
+        assert!(a.identical(&a.clone()));
+        let mut b = a.clone();
+        b.annotations
+            .insert(PROVENANCE_ANNOTATION.into(), "x".into());
+        assert!(
+            !a.identical(&b),
+            "exact: an extra annotation is a difference"
+        );
+        let mut b = a.clone();
+        b.resource_version = Some("9".into());
+        assert!(a.identical(&b), "server-owned fields do not count");
+    }
+
+    #[test]
+    fn secret_ids_parse_and_match() {
+        assert_eq!(SecretId::parse("x", "gloo-mesh").to_string(), "gloo-mesh/x");
+        assert_eq!(SecretId::parse("ns/x", "gloo-mesh").to_string(), "ns/x");
+        let id = SecretId::new("gloo-mesh", "relay-server-tls-secret");
+        assert!(id.matches("relay-server-tls-secret"));
+        assert!(id.matches("gloo-mesh/relay-server-tls-secret"));
+        assert!(!id.matches("other/relay-server-tls-secret"));
+    }
 
     #[test]
     fn debug_never_shows_data() {

@@ -119,6 +119,20 @@ pub struct Selection {
     pub findings: Vec<Finding>,
 }
 
+/// The secrets Gloo Mesh knows by name, with the relay secrets in namespace `ns`: the one list
+/// that selection looks for and that a cluster read GETs when it may not LIST.
+pub fn well_known(ns: &str) -> [(SecretId, Role); 6] {
+    let named = |name: &str| SecretId::new(ns, name);
+    [
+        (named(RELAY_SERVER), Role::RelayServer),
+        (named(RELAY_SIGNING), Role::RelaySigning),
+        (named(RELAY_ROOT), Role::RelayRoot),
+        (named(RELAY_TOKEN), Role::RelayIdentityToken),
+        (named(RELAY_CLIENT), Role::RelayClient),
+        (SecretId::new(ISTIO_NAMESPACE, CACERTS), Role::IstioCacerts),
+    ]
+}
+
 /// Picks the trust set out of an inventory.
 pub fn select(inv: &Inventory, opts: &SelectOptions) -> Selection {
     let ns = opts.namespace.as_str();
@@ -179,17 +193,9 @@ pub fn select(inv: &Inventory, opts: &SelectOptions) -> Selection {
     }
 
     let named = |name: &str| SecretId::new(ns, name);
-    let fixed = [
-        (named(RELAY_SERVER), Role::RelayServer),
-        (named(RELAY_SIGNING), Role::RelaySigning),
-        (named(RELAY_ROOT), Role::RelayRoot),
-        (named(RELAY_TOKEN), Role::RelayIdentityToken),
-        (named(RELAY_CLIENT), Role::RelayClient),
-        (SecretId::new(ISTIO_NAMESPACE, CACERTS), Role::IstioCacerts),
-    ];
-    for (id, role) in &fixed {
-        if let Some(rec) = find(id) {
-            take(*role, rec, &mut chosen);
+    for (id, role) in well_known(ns) {
+        if let Some(rec) = find(&id) {
+            take(role, rec, &mut chosen);
         }
     }
     for rec in &inv.secrets {
@@ -199,10 +205,7 @@ pub fn select(inv: &Inventory, opts: &SelectOptions) -> Selection {
         }
     }
     for inc in &opts.include {
-        let id = match inc.split_once('/') {
-            Some((n, name)) => SecretId::new(n, name),
-            None => named(inc),
-        };
+        let id = SecretId::parse(inc, ns);
         match find(&id) {
             Some(rec) => take(Role::Included, rec, &mut chosen),
             None => findings.push(

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use object_store::aws::AmazonS3Builder;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
-use crate::archive::{self, crypto::PassphraseSource, Identities, Opened};
+use crate::archive::{self, crypto::PassphraseSource, ArchiveName, Identities, Opened};
 use crate::error::{Error, Result};
 
 /// Largest archive read (an archive of a whole trust set is a few hundred KiB).
@@ -58,7 +58,7 @@ impl Location {
     pub fn is_dir(&self) -> bool {
         match self {
             Location::Local(p) => p.is_dir() || p.as_os_str().to_string_lossy().ends_with('/'),
-            Location::S3 { key, .. } => !key.ends_with(".age"),
+            Location::S3 { key, .. } => !archive::is_archive_file(key),
         }
     }
 
@@ -113,10 +113,10 @@ impl Location {
     /// `<archive>.sha256`.
     pub fn sidecar(&self) -> Location {
         match self {
-            Location::Local(p) => Location::Local(sidecar_path(p)),
+            Location::Local(p) => Location::Local(archive::sidecar_path(p)),
             Location::S3 { bucket, key } => Location::S3 {
                 bucket: bucket.clone(),
-                key: format!("{key}.sha256"),
+                key: archive::sidecar_of(key),
             },
         }
     }
@@ -397,6 +397,40 @@ impl Store {
             &name,
         )
     }
+    /// Where a new archive goes: `output` itself, or `<output>/<ArchiveName>` when `output` is
+    /// a directory or prefix (or ends with `/`), with the next free `.N` when that name is
+    /// taken. A name is free only when neither the archive nor its sidecar exists. A local
+    /// directory that does not exist yet is created.
+    pub async fn allocate(&self, output: &Location, name: ArchiveName) -> Result<Location> {
+        if !output.is_dir() {
+            if let Location::Local(p) = output {
+                create_parent(p)?;
+            }
+            return Ok(output.clone());
+        }
+        if let Location::Local(p) = output {
+            std::fs::create_dir_all(p).map_err(|e| Error::io("cannot create directory", p, e))?;
+        }
+        for n in 0..100 {
+            let candidate = output.join(&name.clone().with_n(n).to_string());
+            if !self.exists(&candidate).await? && !self.exists(&candidate.sidecar()).await? {
+                return Ok(candidate);
+            }
+        }
+        Err(Error::Refused {
+            path: PathBuf::from(output.to_string()),
+            message: "holds 100 archives of this cluster for this second".into(),
+        })
+    }
+}
+
+fn create_parent(p: &Path) -> Result<()> {
+    match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() && !d.exists() => {
+            std::fs::create_dir_all(d).map_err(|e| Error::io("cannot create directory", d, e))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn refused(loc: &Location) -> Error {
@@ -414,13 +448,6 @@ pub fn open_file(
 ) -> Result<Opened> {
     let loc = Location::Local(path.to_path_buf());
     futures::executor::block_on(Store::new().open(&loc, ids, passphrase))
-}
-
-/// `<archive>.sha256`.
-pub fn sidecar_path(archive: &Path) -> PathBuf {
-    let mut s = archive.as_os_str().to_owned();
-    s.push(".sha256");
-    s.into()
 }
 
 /// Writes bytes to `path` atomically: a temporary file (mode 0600) in the same directory,
@@ -462,6 +489,26 @@ pub fn write_atomic(path: &Path, bytes: &[u8], overwrite: bool) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn archive_names_in_a_directory() {
+        use chrono::TimeZone;
+        let now = chrono::Utc
+            .with_ymd_and_hms(2026, 11, 28, 10, 5, 0)
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new();
+        let at = |o: &Location| {
+            futures::executor::block_on(store.allocate(o, ArchiveName::new("a b", now))).unwrap()
+        };
+        let d = Location::Local(dir.path().to_path_buf());
+        assert_eq!(at(&d), d.join("a_b-20261128T100500Z.tar.gz.age"));
+        std::fs::write(dir.path().join("a_b-20261128T100500Z.tar.gz.age"), b"x").unwrap();
+        assert_eq!(at(&d), d.join("a_b-20261128T100500Z.1.tar.gz.age"));
+        let f = Location::Local(dir.path().join("new/x.age"));
+        assert_eq!(at(&f), f);
+        assert!(dir.path().join("new").is_dir(), "the parent is created");
+    }
 
     #[test]
     fn locations() {

@@ -281,8 +281,8 @@ fn cli_reports_each_failure_in_one_line_with_exit_2() {
     let swapped = w.path("swapped.age");
     std::fs::write(&swapped, encrypt(&pack(&genuine()))).unwrap();
     std::fs::copy(
-        trustkeep::store::sidecar_path(&good),
-        trustkeep::store::sidecar_path(&swapped),
+        trustkeep::archive::sidecar_path(&good),
+        trustkeep::archive::sidecar_path(&swapped),
     )
     .unwrap();
     // Truncated, with its sidecar removed so the age layer is what catches it.

@@ -41,7 +41,7 @@ fn backup_takes_the_trust_set_and_nothing_else() {
             r.stdout
         );
     }
-    assert!(out.exists() && trustkeep::store::sidecar_path(&out).exists());
+    assert!(out.exists() && trustkeep::archive::sidecar_path(&out).exists());
     // Nothing but the archive and its sidecar (no temporary files left behind).
     let mut names: Vec<String> = std::fs::read_dir(w.dir.path())
         .unwrap()
@@ -393,7 +393,7 @@ fn backup_json_report() {
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(v["ok"], true);
     assert_eq!(v["archive"], out.to_str().unwrap());
-    let sidecar = std::fs::read_to_string(trustkeep::store::sidecar_path(&out)).unwrap();
+    let sidecar = std::fs::read_to_string(trustkeep::archive::sidecar_path(&out)).unwrap();
     assert!(sidecar.starts_with(v["sha256"].as_str().unwrap()));
     assert_eq!(v["manifest"]["source"]["kind"], "file");
 }
@@ -519,7 +519,7 @@ fn retention_keeps_the_newest_and_never_follows_a_partial_backup() {
     ] {
         let a = dir.join(format!("{name}.tar.gz.age"));
         std::fs::copy(&seed, &a).unwrap();
-        std::fs::write(trustkeep::store::sidecar_path(&a), "x").unwrap();
+        std::fs::write(trustkeep::archive::sidecar_path(&a), "x").unwrap();
     }
     std::fs::write(dir.join("README"), "keep me").unwrap();
     let r = tk(&[

@@ -9,6 +9,7 @@
 
 pub mod crypto;
 pub mod manifest;
+mod name;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, Read};
@@ -27,6 +28,7 @@ use crate::select::Selected;
 use crate::snapshot::Snapshot;
 pub use crypto::{Encryption, Identities};
 use manifest::{ClusterInfo, DataEntry, FileEntry, Manifest, SecretEntry, Tool};
+pub use name::{is_archive_file, sidecar_of, sidecar_path, ArchiveName};
 
 /// Name of the first entry.
 pub const MANIFEST_PATH: &str = "manifest.json";
@@ -38,8 +40,6 @@ pub const MAX_MANIFEST_BYTES: u64 = 16 * 1024 * 1024;
 pub const MAX_ENTRIES: usize = 100_000;
 /// Name of a secret's Kubernetes manifest inside its folder.
 pub const SECRET_YAML: &str = "secret.yaml";
-/// Annotation a restored or exported object carries to say where it came from.
-pub const SOURCE_ANNOTATION: &str = "trustkeep.io/restored-from";
 
 /// An archive, opened and checked.
 #[derive(Debug)]
@@ -467,18 +467,9 @@ fn rebuild(m: &Manifest, files: &[(String, SecretBytes)], name: &str) -> Result<
             // hold this one Secret and nothing else.
             return Err(entry_err(name, &s.manifest.path, why));
         }
-        let inv = crate::source::parse_objects(text.as_bytes(), &s.manifest.path, &s.namespace)
+        let from_yaml = SecretRecord::from_yaml(text, &s.namespace)
             .map_err(|e| entry_err(name, &s.manifest.path, format!("does not parse ({e})")))?;
-        let same = inv.secrets.len() == 1 && {
-            let y = &inv.secrets[0];
-            y.id == record.id
-                && y.type_ == record.type_
-                && y.labels == record.labels
-                && y.annotations == record.annotations
-                && y.data == record.data
-                && y.immutable == record.immutable
-        };
-        if !same {
+        if !from_yaml.identical(&record) {
             return Err(entry_err(
                 name,
                 &s.manifest.path,

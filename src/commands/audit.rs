@@ -1,8 +1,8 @@
 //! `trustkeep audit`: checks the trust secrets of one or more clusters as they are now.
 //!
-//! Each source is one cluster; the checks see them together, so cross-cluster trust (shared
-//! relay root, federated Istio root, agent names) is verified too. Sources are read by the
-//! caller (files today, live clusters through the same [`Inventory`]).
+//! Each source is one cluster (a `--from` file or a live context, read through the same
+//! [`Source`]); the checks see them together, so cross-cluster trust (shared relay root,
+//! federated Istio root, agent names) is verified too. `verify` reuses the report.
 
 use std::io::Write;
 
@@ -10,20 +10,39 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::checks::{self, CertificateRow, CheckOptions, CheckResult};
+use crate::error::Result;
 use crate::findings::{Finding, Severity};
 use crate::render::{self, OutputFormat, Table};
 use crate::select::{self, SelectOptions};
 use crate::snapshot::Snapshot;
-use crate::source::Inventory;
+use crate::source::{Inventory, Source};
+use crate::world::World;
 
-/// `[NAME=]FILE`: the cluster's name and where its secrets are.
-pub fn split_named(spec: &str) -> (Option<String>, String) {
-    match spec.split_once('=') {
-        Some((name, path)) if !name.is_empty() && !name.contains('/') => {
-            (Some(name.to_string()), path.to_string())
-        }
-        _ => (None, spec.to_string()),
+/// What to audit.
+#[derive(Debug)]
+pub struct Options {
+    /// One source per cluster, with the cluster's name in Gloo Mesh (default: the file's stem
+    /// or the context).
+    pub sources: Vec<(Option<String>, Source)>,
+    pub select: SelectOptions,
+    pub check: CheckOptions,
+    /// Warnings count as errors for `ok`.
+    pub strict: bool,
+}
+
+/// Reads every source, then checks them as one setup.
+pub async fn run(opts: &Options, _world: &World) -> Result<AuditReport> {
+    let mut named = Vec::new();
+    for (name, source) in &opts.sources {
+        let inv = source.read(&opts.select).await?;
+        let name = name
+            .clone()
+            .or_else(|| source.default_name())
+            .unwrap_or_else(|| inv.origin.short_name());
+        named.push((name, inv));
     }
+    let snaps = snapshots(named, &opts.select, opts.check.at);
+    Ok(check(&snaps, &opts.check, opts.strict))
 }
 
 /// The JSON report of `audit` and `verify` (documented in docs/checks.md).
@@ -64,7 +83,7 @@ pub fn snapshots(
 }
 
 /// Checks snapshots and builds the report.
-pub fn run(snapshots: &[Snapshot], opts: &CheckOptions, strict: bool) -> AuditReport {
+pub fn check(snapshots: &[Snapshot], opts: &CheckOptions, strict: bool) -> AuditReport {
     let result = checks::check(snapshots, opts);
     report(snapshots, result, strict)
 }

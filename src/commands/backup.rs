@@ -9,25 +9,38 @@ use std::io::Write;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::archive::{self, manifest::Manifest, Encryption};
+use super::prune;
+use crate::archive::{self, manifest::Manifest, ArchiveName, Encryption};
 use crate::error::Result;
 use crate::findings::{Finding, Report};
 use crate::render::{self, OutputFormat, Table};
 use crate::select::{self, SelectOptions};
 use crate::snapshot::Snapshot;
-use crate::source::Inventory;
+use crate::source::{Inventory, Source};
 use crate::store::{Location, Store};
+use crate::world::World;
+
+/// Where an archive goes and who can open it (shared with `import`).
+#[derive(Debug)]
+pub struct ArchiveOutput {
+    /// An archive path, or a directory or prefix to name the archive in.
+    pub location: Location,
+    pub encryption: Encryption,
+    /// ASCII-armored age output.
+    pub armor: bool,
+}
 
 /// What to back up and where.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Options {
+    pub source: Source,
     pub select: SelectOptions,
     /// Cluster name recorded in the archive; defaults to the source's short name.
     pub cluster: Option<String>,
-    /// An archive path, or a directory to name the archive in.
-    pub output: Location,
-    /// ASCII-armored age output.
-    pub armor: bool,
+    pub output: ArchiveOutput,
+    /// After a complete backup into a directory (the CLI refuses it for a file), delete this
+    /// cluster's archives there beyond the newest N (see [`prune`]).
+    pub keep_last: Option<usize>,
 }
 
 /// What a backup wrote.
@@ -42,29 +55,54 @@ pub struct Backup {
     pub manifest: Manifest,
     pub ok: bool,
     pub findings: Vec<Finding>,
+    /// Archives deleted by `--keep-last` after the backup.
+    #[serde(skip)]
+    pub pruned: Vec<Location>,
 }
 
 fn manifest_report<S: serde::Serializer>(m: &Manifest, s: S) -> Result<S::Ok, S::Error> {
     serde::Serialize::serialize(&m.report(), s)
 }
 
-/// Backs up an inventory already read from its source.
-pub async fn run(
-    inv: &Inventory,
-    opts: &Options,
-    enc: &Encryption,
-    store: &Store,
-    now: DateTime<Utc>,
-) -> Result<Backup> {
-    write(&snapshot(inv, opts, now), opts, enc, store, now).await
+/// source → selection → snapshot → archive → store, then retention.
+pub async fn run(opts: &Options, world: &World) -> Result<Backup> {
+    let inv = opts.source.read(&opts.select).await?;
+    let snap = snapshot(&inv, &opts.select, opts.cluster.as_deref(), world.now);
+    let mut b = write(&snap, &opts.output, &world.store, world.now).await?;
+    // Only after a complete backup: if secrets went missing, the older archives may be the
+    // only good ones left.
+    if let (Some(n), true) = (opts.keep_last, b.ok) {
+        let p = prune::Options {
+            dir: b.archive.parent(),
+            keep_last: n,
+            keep_within: None,
+            cluster: Some(b.manifest.cluster.name.clone()),
+            dry_run: false,
+            protect: Some(b.archive.clone()),
+        };
+        let decisions = prune::run(&p, world).await?;
+        b.pruned = decisions
+            .into_iter()
+            .filter(|d| d.deleted)
+            .map(|d| d.archive)
+            .collect();
+        for p in &b.pruned {
+            tracing::info!(archive = %p, "pruned");
+        }
+    }
+    Ok(b)
 }
 
 /// Selects the trust set of an inventory and freezes it.
-pub fn snapshot(inv: &Inventory, opts: &Options, now: DateTime<Utc>) -> Snapshot {
-    let selection = select::select(inv, &opts.select);
-    let cluster = opts
-        .cluster
-        .clone()
+pub fn snapshot(
+    inv: &Inventory,
+    select: &SelectOptions,
+    cluster: Option<&str>,
+    now: DateTime<Utc>,
+) -> Snapshot {
+    let selection = select::select(inv, select);
+    let cluster = cluster
+        .map(str::to_string)
         .unwrap_or_else(|| inv.origin.short_name());
     Snapshot::new(inv, selection, cluster, now)
 }
@@ -72,14 +110,15 @@ pub fn snapshot(inv: &Inventory, opts: &Options, now: DateTime<Utc>) -> Snapshot
 /// Writes a snapshot as an archive and its sidecar, and reports.
 pub async fn write(
     snapshot: &Snapshot,
-    opts: &Options,
-    enc: &Encryption,
+    output: &ArchiveOutput,
     store: &Store,
     now: DateTime<Utc>,
 ) -> Result<Backup> {
     let cluster = snapshot.cluster.clone();
-    let (manifest, cipher) = archive::write(snapshot, enc, opts.armor)?;
-    let path = super::archive_path(store, &opts.output, &cluster, now).await?;
+    let (manifest, cipher) = archive::write(snapshot, &output.encryption, output.armor)?;
+    let path = store
+        .allocate(&output.location, ArchiveName::new(&cluster, now))
+        .await?;
     let sidecar = path.sidecar();
     let line = archive::sidecar_line(&cipher, &path.file_name());
     store.put_new(&path, &cipher).await?;
@@ -115,6 +154,7 @@ pub async fn write(
         ok: report.ok(false),
         findings: report.findings,
         manifest,
+        pruned: Vec::new(),
     })
 }
 

@@ -9,18 +9,19 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, Utc};
-
+use super::backup::ArchiveOutput;
+use super::ArchiveInput;
 use crate::archive::{crypto, Encryption, Identities};
-use crate::checks::CheckOptions;
-use crate::cluster::{Cluster, Target};
+use crate::checks::{CheckOptions, DEFAULT_WARN_DAYS};
+use crate::cluster::{Cluster, ClusterRef};
 use crate::error::{Error, Result};
 use crate::render::OutputFormat;
-use crate::restore::Action;
+use crate::restore::{Action, TargetRef};
 use crate::sandbox::{self, Sandbox};
 use crate::secret::SecretId;
 use crate::select::SelectOptions;
-use crate::store::{Location, Store};
+use crate::store::Location;
+use crate::world::World;
 use crate::Outcome;
 
 /// Where the demo keeps its files.
@@ -42,7 +43,8 @@ fn io(e: std::io::Error) -> Error {
 }
 
 /// Runs the demo, printing each step to `out`.
-pub async fn run(opts: &Options, out: &mut dyn Write, now: DateTime<Utc>) -> Result<Outcome> {
+pub async fn run(opts: &Options, out: &mut dyn Write, world: &World) -> Result<Outcome> {
+    let now = world.now;
     let tmp;
     let dir: &Path = match &opts.dir {
         Some(d) => {
@@ -78,11 +80,11 @@ pub async fn run(opts: &Options, out: &mut dyn Write, now: DateTime<Utc>) -> Res
         kubeconfig.display()
     )
     .map_err(io)?;
-    let target = Target {
+    let target = ClusterRef {
         kubeconfig: Some(kubeconfig.clone()),
         context: Some(CONTEXT.into()),
     };
-    let result = story(out, dir, &target, now).await;
+    let result = story(out, dir, &target, world).await;
     sb.shutdown().await;
     result
 }
@@ -90,9 +92,10 @@ pub async fn run(opts: &Options, out: &mut dyn Write, now: DateTime<Utc>) -> Res
 async fn story(
     out: &mut dyn Write,
     dir: &Path,
-    target: &Target,
-    now: DateTime<Utc>,
+    target: &ClusterRef,
+    world: &World,
 ) -> Result<Outcome> {
+    let now = world.now;
     let cluster = Cluster::connect(target).await?;
     let select = SelectOptions::default();
 
@@ -115,15 +118,13 @@ async fn story(
     .map_err(io)?;
     let inv = cluster.read_inventory(&select).await?;
     let calls = cluster.calls().len();
-    let enc = Encryption::Recipients(vec![crypto::parse_recipient(&g.recipient)?]);
-    let backup_opts = super::backup::Options {
-        select: select.clone(),
-        cluster: Some("mgmt".into()),
-        output: Location::Local(dir.to_path_buf()),
+    let output = ArchiveOutput {
+        location: Location::Local(dir.to_path_buf()),
+        encryption: Encryption::Recipients(vec![crypto::parse_recipient(&g.recipient)?]),
         armor: false,
     };
-    let store = Store::new();
-    let b = super::backup::run(&inv, &backup_opts, &enc, &store, now).await?;
+    let snap = super::backup::snapshot(&inv, &select, Some("mgmt"), now);
+    let b = super::backup::write(&snap, &output, &world.store, now).await?;
     super::backup::render(out, &b, OutputFormat::Table).map_err(io)?;
     writeln!(out, "({calls} API calls to read the cluster)").map_err(io)?;
     let originals: Vec<_> = inv.secrets.clone();
@@ -148,19 +149,15 @@ async fn story(
     .map_err(io)?;
     let check = CheckOptions {
         at: now,
-        warn_days: 30,
+        warn_days: DEFAULT_WARN_DAYS,
     };
     let audit = |inv| {
         let snaps = super::audit::snapshots(vec![("mgmt".to_string(), inv)], &select, now);
-        super::audit::run(&snaps, &check, false)
+        super::audit::check(&snaps, &check, false)
     };
     let before = audit(cluster.read_inventory(&select).await?);
     super::audit::render(out, &before, OutputFormat::Table).map_err(io)?;
 
-    let mut ids = Identities::default();
-    crypto::load_identity(&identity, &mut ids)?;
-    let opened = store.open(&b.archive, &ids, &|| None).await?;
-    let name = b.archive.file_name();
     let mut ok = !before.ok;
 
     for (n, dry_run, title) in [
@@ -177,11 +174,19 @@ async fn story(
         (8, false, "the same restore again: nothing to do"),
     ] {
         step(out, n, title).map_err(io)?;
+        let mut identities = Identities::default();
+        crypto::load_identity(&identity, &mut identities)?;
         let ropts = super::restore::Options {
+            archive: ArchiveInput {
+                location: b.archive.clone(),
+                identities,
+            },
+            target: TargetRef::Cluster(target.clone()),
+            restore: Default::default(),
             dry_run,
-            ..Default::default()
+            allow_invalid: false,
         };
-        let r = super::restore::run(&opened, &name, Some(&cluster), &ropts, now).await?;
+        let r = super::restore::run(&ropts, world).await?;
         super::restore::render(out, &r, OutputFormat::Table, false).map_err(io)?;
         let expect = match n {
             6 | 7 => vec![Action::Create, Action::Create],
@@ -205,18 +210,11 @@ async fn story(
     let after_inv = cluster.read_inventory(&select).await?;
     let after = audit(after_inv.clone());
     super::audit::render(out, &after, OutputFormat::Table).map_err(io)?;
-    let without_provenance = |a: &std::collections::BTreeMap<String, String>| {
-        let mut a = a.clone();
-        a.remove(crate::archive::SOURCE_ANNOTATION);
-        a
-    };
     let identical = originals.iter().all(|o| {
         after_inv.secrets.iter().any(|a| {
-            a.id == o.id
-                && a.type_ == o.type_
-                && a.data == o.data
-                && a.labels == o.labels
-                && without_provenance(&a.annotations) == o.annotations
+            let mut a = a.clone();
+            a.annotations.remove(crate::secret::PROVENANCE_ANNOTATION);
+            a.identical(o)
         })
     });
     writeln!(

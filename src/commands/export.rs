@@ -4,12 +4,16 @@
 
 use std::path::{Path, PathBuf};
 
+use super::ArchiveInput;
 use crate::archive::Opened;
 use crate::error::{Error, Result};
+use crate::secret::SecretId;
+use crate::world::World;
 
-/// Where to export.
-#[derive(Debug, Default)]
+/// What to export and where.
+#[derive(Debug)]
 pub struct Options {
+    pub archive: ArchiveInput,
     pub dir: PathBuf,
     /// Overwrite into a non-empty directory.
     pub force: bool,
@@ -17,8 +21,14 @@ pub struct Options {
     pub only: Vec<String>,
 }
 
-/// Writes the files; returns the paths written.
-pub fn run(opened: &Opened, opts: &Options) -> Result<Vec<PathBuf>> {
+/// Opens the archive and writes its files; returns the paths written.
+pub async fn run(opts: &Options, world: &World) -> Result<Vec<PathBuf>> {
+    let opened = opts.archive.open(world).await?;
+    write(&opened, opts)
+}
+
+/// Writes the files of an opened archive; returns the paths written.
+fn write(opened: &Opened, opts: &Options) -> Result<Vec<PathBuf>> {
     let dir = &opts.dir;
     match std::fs::read_dir(dir) {
         Ok(mut it) => {
@@ -37,7 +47,7 @@ pub fn run(opened: &Opened, opts: &Options) -> Result<Vec<PathBuf>> {
             .snapshot
             .secrets
             .iter()
-            .any(|s| *o == s.record.id.name || *o == s.record.id.to_string())
+            .any(|s| s.record.id.matches(o))
         {
             return Err(Error::Usage(format!(
                 "--only {o}: the archive holds no such secret (see trustkeep inspect)"
@@ -48,11 +58,9 @@ pub fn run(opened: &Opened, opts: &Options) -> Result<Vec<PathBuf>> {
         if opts.only.is_empty() || path == crate::archive::MANIFEST_PATH {
             return true;
         }
-        opts.only.iter().any(|o| {
-            let mut parts = path.split('/').skip(1);
-            let (ns, name) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-            o == name || *o == format!("{ns}/{name}")
-        })
+        let mut parts = path.split('/').skip(1);
+        let id = SecretId::new(parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        opts.only.iter().any(|o| id.matches(o))
     };
     let mut written = Vec::new();
     for (path, bytes) in &opened.files {

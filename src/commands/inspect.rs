@@ -5,8 +5,16 @@ use std::io::Write;
 
 use serde::Serialize;
 
+use super::ArchiveInput;
 use crate::archive::{manifest::ManifestReport, Opened};
+use crate::error::Result;
 use crate::render::{self, OutputFormat, Table};
+use crate::world::World;
+
+/// Opens the archive, checking its sidecar and every entry.
+pub async fn run(archive: &ArchiveInput, world: &World) -> Result<Opened> {
+    archive.open(world).await
+}
 
 #[derive(Serialize)]
 struct JsonView<'a> {

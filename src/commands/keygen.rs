@@ -33,8 +33,37 @@ pub fn generate(now: DateTime<Utc>) -> Generated {
     Generated { text, recipient }
 }
 
+/// Makes an identity and, with `output`, writes it there (see [`write`]); without, the
+/// caller prints the text.
+pub fn run(output: Option<&Path>, now: DateTime<Utc>) -> Result<Generated> {
+    let g = generate(now);
+    if let Some(path) = output {
+        write(path, &g)?;
+    }
+    Ok(g)
+}
+
 /// Writes the identity to `path` (mode 0600, atomically, refusing to overwrite).
 pub fn write(path: &Path, g: &Generated) -> Result<()> {
     // tempfile creates files 0600, and the rename keeps that mode.
     crate::store::write_atomic(path, g.text.as_bytes(), false)
+}
+
+/// Prints the recipient when the identity went to a file (and says where), else the whole
+/// identity file text.
+pub fn render(
+    out: &mut dyn std::io::Write,
+    g: &Generated,
+    written_to: Option<&Path>,
+) -> std::io::Result<()> {
+    match written_to {
+        Some(path) => {
+            eprintln!(
+                "trustkeep: wrote identity to {} (keep it secret; mode 0600)",
+                path.display()
+            );
+            writeln!(out, "{}", g.recipient)
+        }
+        None => out.write_all(g.text.as_bytes()),
+    }
 }

@@ -8,12 +8,14 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 
-use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
+use crate::archive::ArchiveName;
 use crate::error::Result;
 use crate::render::{self, OutputFormat, Table};
-use crate::store::{Location, Store};
+use crate::store::Location;
+use crate::world::World;
 
 /// What to keep.
 #[derive(Clone, Debug)]
@@ -45,34 +47,17 @@ pub struct Decision {
     pub deleted: bool,
 }
 
-/// `<cluster>-<time>[.N].tar.gz.age` → (cluster, time, N).
-pub fn parse_name(name: &str) -> Option<(String, DateTime<Utc>, u32)> {
-    let stem = name.strip_suffix(".tar.gz.age")?;
-    let (stem, n) = match stem.rsplit_once('.') {
-        Some((s, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => {
-            (s, n.parse().ok()?)
-        }
-        _ => (stem, 0),
-    };
-    let (cluster, ts) = stem.rsplit_once('-')?;
-    let t = NaiveDateTime::parse_from_str(ts, "%Y%m%dT%H%M%SZ").ok()?;
-    (!cluster.is_empty()).then(|| (cluster.to_string(), t.and_utc(), n))
-}
-
 /// Decides, without touching anything.
 pub fn plan(names: &[Location], opts: &Options, now: DateTime<Utc>) -> Vec<Decision> {
     let mut by_cluster: BTreeMap<String, Vec<(DateTime<Utc>, u32, Location)>> = BTreeMap::new();
     for p in names {
-        let Some((cluster, t, n)) = parse_name(&p.file_name()) else {
+        let Some(name) = ArchiveName::parse(&p.file_name()) else {
             continue;
         };
-        if opts
-            .cluster
-            .as_ref()
-            .is_some_and(|c| super::file_stem(c) != cluster)
-        {
+        if opts.cluster.as_ref().is_some_and(|c| !name.is_of(c)) {
             continue;
         }
+        let (cluster, t, n) = (name.stem, name.created, name.n);
         by_cluster
             .entry(cluster)
             .or_default()
@@ -118,9 +103,10 @@ pub fn plan(names: &[Location], opts: &Options, now: DateTime<Utc>) -> Vec<Decis
 
 /// Lists the directory or prefix, decides, and (unless dry-run) deletes archives and their
 /// sidecars.
-pub async fn run(opts: &Options, store: &Store, now: DateTime<Utc>) -> Result<Vec<Decision>> {
+pub async fn run(opts: &Options, world: &World) -> Result<Vec<Decision>> {
+    let store = &world.store;
     let names = store.list(&opts.dir).await?;
-    let mut decisions = plan(&names, opts, now);
+    let mut decisions = plan(&names, opts, world.now);
     if !opts.dry_run {
         for d in decisions.iter_mut().filter(|d| !d.keep) {
             store.delete(&d.archive).await?;
@@ -235,7 +221,9 @@ mod tests {
             4
         );
         assert_eq!(
-            parse_name("a-b-20261128T000000Z.tar.gz.age").unwrap().0,
+            ArchiveName::parse("a-b-20261128T000000Z.tar.gz.age")
+                .unwrap()
+                .stem,
             "a-b"
         );
         // A name from the future neither counts nor goes; the just-written archive stays.
@@ -264,7 +252,9 @@ mod tests {
         o.cluster = Some("arn:aws:eks:eu:c/mgmt".into());
         assert_eq!(plan(&eks, &o, now).iter().filter(|d| !d.keep).count(), 1);
         assert_eq!(
-            parse_name("mgmt-20261128T000000Z.2.tar.gz.age").unwrap().2,
+            ArchiveName::parse("mgmt-20261128T000000Z.2.tar.gz.age")
+                .unwrap()
+                .n,
             2
         );
         let same_second: Vec<Location> = [

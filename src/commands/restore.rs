@@ -6,31 +6,31 @@
 //! cluster.
 
 use std::io::Write;
-use std::path::PathBuf;
 
-use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::archive::Opened;
+use super::ArchiveInput;
 use crate::checks::{self, CheckOptions};
-use crate::cluster::{ApiCall, Cluster};
+use crate::cluster::ApiCall;
 use crate::error::Result;
 use crate::findings::{Finding, Severity};
 use crate::render::{self, OutputFormat, Table};
-use crate::restore::{self, Action, Item};
+use crate::restore::{self, Action, Item, TargetRef};
 use crate::select::Selected;
 use crate::snapshot::Snapshot;
+use crate::world::World;
 
 /// How to restore.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Options {
+    pub archive: ArchiveInput,
+    /// A cluster, or a directory of manifests.
+    pub target: TargetRef,
     pub restore: restore::Options,
     /// Print the plan and stop.
     pub dry_run: bool,
     /// Restore even when the checks find errors.
     pub allow_invalid: bool,
-    /// Write manifests here instead of restoring into a cluster.
-    pub to_manifests: Option<PathBuf>,
 }
 
 /// What the restore planned and did.
@@ -49,64 +49,20 @@ pub struct RestoreReport {
     pub api_calls: Vec<ApiCall>,
 }
 
-/// Plans and (unless dry-run) applies a restore of an opened archive.
-pub async fn run(
-    opened: &Opened,
-    archive_name: &str,
-    cluster: Option<&Cluster>,
-    opts: &Options,
-    now: DateTime<Utc>,
-) -> Result<RestoreReport> {
+/// store → archive → checks → restore plan → target: opens the archive, checks what will be
+/// restored, plans against the target and (unless dry-run or blocked) applies the plan.
+pub async fn run(opts: &Options, world: &World) -> Result<RestoreReport> {
+    let opened = opts.archive.open(world).await?;
+    let archive_name = opts.archive.location.file_name();
+    let target = opts.target.connect().await?;
     let wanted = restore::targets(&opened.snapshot.secrets, &opts.restore)?;
-    // Check what will be restored, as archived.
-    let chosen: Vec<Selected> = opened
-        .snapshot
-        .secrets
-        .iter()
-        .filter(|s| {
-            opts.restore.only.is_empty()
-                || opts
-                    .restore
-                    .only
-                    .iter()
-                    .any(|o| *o == s.record.id.name || *o == s.record.id.to_string())
-        })
-        .cloned()
-        .collect();
-    let snap = Snapshot {
-        secrets: chosen,
-        findings: Vec::new(),
-        ..opened.snapshot.clone()
-    };
-    let result = checks::check(
-        std::slice::from_ref(&snap),
-        &CheckOptions {
-            at: now,
-            warn_days: 30,
-        },
-    );
-    let findings: Vec<Finding> = result
-        .report
-        .findings
-        .into_iter()
-        .filter(|f| f.severity >= Severity::Warning)
-        .collect();
+    let findings = pre_restore_findings(&opened.snapshot, &opts.restore.only, world);
     let errors = findings
         .iter()
         .filter(|f| f.severity == Severity::Error)
         .count();
     let blocked = errors > 0 && !opts.allow_invalid;
-
-    let mut plan = match (&opts.to_manifests, cluster) {
-        (Some(_), _) => restore::plan_manifests(wanted),
-        (None, Some(c)) => restore::plan(c, wanted, &opts.restore).await?,
-        (None, None) => {
-            return Err(crate::Error::Usage(
-                "restore needs a target cluster (--context/--kubeconfig) or --to-manifests DIR"
-                    .into(),
-            ))
-        }
-    };
+    let mut plan = target.plan(wanted, &opts.restore).await?;
     if blocked {
         restore::block(
             &mut plan,
@@ -116,20 +72,14 @@ pub async fn run(
         );
     }
     let extra = restore::provenance(
-        archive_name,
+        &archive_name,
         &opened
             .manifest
             .created
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     );
     if !opts.dry_run && !blocked {
-        match (&opts.to_manifests, cluster) {
-            (Some(dir), _) => {
-                restore::write_manifests(dir, &mut plan, &extra)?;
-            }
-            (None, Some(c)) => restore::apply(c, &mut plan, &extra).await,
-            (None, None) => unreachable!("checked above"),
-        }
+        target.apply(&mut plan, &extra).await?;
     }
     let ok = !blocked
         && plan.iter().all(|i| match i.action {
@@ -137,16 +87,42 @@ pub async fn run(
             _ => opts.dry_run || i.restored,
         });
     Ok(RestoreReport {
-        archive: archive_name.to_string(),
-        cluster: cluster
-            .filter(|_| opts.to_manifests.is_none())
-            .map(|c| c.name()),
+        archive: archive_name,
+        cluster: target.cluster_name(),
         dry_run: opts.dry_run,
         ok,
         plan,
         findings,
-        api_calls: cluster.map(|c| c.calls()).unwrap_or_default(),
+        api_calls: target.api_calls(),
     })
+}
+
+/// The checks on what will be restored, as archived: errors and warnings.
+fn pre_restore_findings(snapshot: &Snapshot, only: &[String], world: &World) -> Vec<Finding> {
+    let chosen: Vec<Selected> = snapshot
+        .secrets
+        .iter()
+        .filter(|s| only.is_empty() || only.iter().any(|o| s.record.id.matches(o)))
+        .cloned()
+        .collect();
+    let snap = Snapshot {
+        secrets: chosen,
+        findings: Vec::new(),
+        ..snapshot.clone()
+    };
+    let result = checks::check(
+        std::slice::from_ref(&snap),
+        &CheckOptions {
+            at: world.now,
+            warn_days: checks::DEFAULT_WARN_DAYS,
+        },
+    );
+    result
+        .report
+        .findings
+        .into_iter()
+        .filter(|f| f.severity >= Severity::Warning)
+        .collect()
 }
 
 /// Prints the plan (and results), then the check findings.

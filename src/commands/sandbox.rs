@@ -11,48 +11,27 @@ use serde_json::Value;
 
 use crate::sandbox::{load_objects, Forbid, Options, Sandbox, SandboxError};
 
-/// Run a local, in-memory Kubernetes API server (HTTPS) holding trust secrets, for demos and
-/// restore drills.
-#[derive(Debug, clap::Args)]
-pub struct SandboxArgs {
-    /// Serve the objects in FILE: YAML or JSON Secrets, Namespaces, RootTrustPolicies or
-    /// Lists of them. Repeatable.
-    #[arg(long = "load", value_name = "FILE")]
+/// How to serve (see `trustkeep sandbox --help`).
+#[derive(Debug)]
+pub struct ServeOptions {
+    /// Files of objects to serve.
     pub load: Vec<PathBuf>,
-    /// Listen on ADDR (port 0 picks a free port). An address other than loopback makes the
-    /// sandbox reachable from the network (a warning is printed).
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
     pub listen: SocketAddr,
-    /// Write a kubeconfig for the sandbox to PATH (mode 0600), which must not exist unless
-    /// --force is given; default: a temporary file removed on exit.
-    #[arg(long, value_name = "PATH")]
+    /// Where to write the kubeconfig; a temporary file when none.
     pub kubeconfig_out: Option<PathBuf>,
-    /// Replace the --kubeconfig-out file if it exists (a symlink is replaced, not followed).
-    #[arg(long, requires = "kubeconfig_out")]
+    /// Replace an existing kubeconfig file.
     pub force: bool,
     /// Name of the kubeconfig's cluster, user and context.
-    #[arg(long, value_name = "NAME", default_value = "trustkeep-sandbox")]
     pub context: String,
-    /// Bearer token clients must present; random by default.
-    #[arg(
-        long,
-        value_name = "TOKEN",
-        env = "TRUSTKEEP_SANDBOX_TOKEN",
-        hide_env_values = true
-    )]
+    /// Bearer token; random when none.
     pub token: Option<String>,
-    /// Answer 403 to matching requests: VERB:RESOURCE[:NAMESPACE[/NAME]], e.g. list:secrets
-    /// or get:secrets:gloo-mesh/relay-server-tls-secret. Repeatable.
-    #[arg(long = "forbid", value_name = "RULE")]
     pub forbid: Vec<Forbid>,
-    /// Serve no admin.gloo.solo.io API group, like a cluster without the Gloo Mesh CRDs.
-    #[arg(long)]
     pub without_crd: bool,
 }
 
 /// Starts the sandbox, writes the kubeconfig, prints
 /// `sandbox listening on URL; kubeconfig: PATH` and serves until Ctrl-C or SIGTERM.
-pub fn run(args: SandboxArgs, out: &mut dyn Write) -> Result<(), SandboxError> {
+pub async fn run(args: ServeOptions, out: &mut dyn Write) -> Result<(), SandboxError> {
     if let (Some(path), false) = (&args.kubeconfig_out, args.force) {
         // Checked again, without a race, when the file is written.
         if path.symlink_metadata().is_ok() {
@@ -60,11 +39,7 @@ pub fn run(args: SandboxArgs, out: &mut dyn Write) -> Result<(), SandboxError> {
         }
     }
     let objects = read_objects(&args.load)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(SandboxError::Runtime)?;
-    runtime.block_on(serve(args, objects, out))
+    serve(args, objects, out).await
 }
 
 fn read_objects(paths: &[PathBuf]) -> Result<Vec<Value>, SandboxError> {
@@ -84,7 +59,7 @@ fn read_objects(paths: &[PathBuf]) -> Result<Vec<Value>, SandboxError> {
 }
 
 async fn serve(
-    args: SandboxArgs,
+    args: ServeOptions,
     objects: Vec<Value>,
     out: &mut dyn Write,
 ) -> Result<(), SandboxError> {

@@ -6,20 +6,23 @@ use std::io::Write;
 
 use serde::Serialize;
 
-use crate::archive::{crypto::PassphraseSource, Identities};
+use crate::archive::Identities;
 use crate::checks::CheckOptions;
 use crate::error::{Error, Result};
 use crate::render::{self, OutputFormat};
 use crate::store::{Location, Store};
+use crate::world::World;
 
 use super::audit::{self, AuditReport};
 
 /// What to verify.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Options {
     pub archives: Vec<Location>,
+    pub identities: Identities,
     /// Check all archives as one trust setup (one cluster each), instead of one by one.
     pub together: bool,
+    pub check: CheckOptions,
     pub strict: bool,
 }
 
@@ -56,7 +59,7 @@ pub async fn expand(store: &Store, locations: &[Location]) -> Result<Vec<Locatio
                 .list(l)
                 .await?
                 .into_iter()
-                .filter(|f| f.file_name().ends_with(".age"))
+                .filter(|f| crate::archive::is_archive_file(&f.file_name()))
                 .collect();
             if found.is_empty() {
                 return Err(Error::Usage(format!("{l}: no *.age archives here")));
@@ -70,25 +73,20 @@ pub async fn expand(store: &Store, locations: &[Location]) -> Result<Vec<Locatio
 }
 
 /// Verifies every archive.
-pub async fn run(
-    opts: &Options,
-    store: &Store,
-    ids: &Identities,
-    passphrase: PassphraseSource<'_>,
-    check: &CheckOptions,
-) -> Result<VerifyReport> {
+pub async fn run(opts: &Options, world: &World) -> Result<VerifyReport> {
+    let store = &world.store;
     let paths = expand(store, &opts.archives).await?;
     let mut results = Vec::new();
     let mut snapshots = Vec::new();
     for p in &paths {
         let name = p.to_string();
-        match store.open(p, ids, passphrase).await {
+        match store.open(p, &opts.identities, world.passphrase()).await {
             Ok(opened) => {
                 let snap = opened.snapshot;
                 if !opts.together {
                     // Checks see the archived cluster name (agents' SANs are checked against
                     // it); the report then says which archive each finding came from.
-                    let mut r = audit::run(std::slice::from_ref(&snap), check, opts.strict);
+                    let mut r = audit::check(std::slice::from_ref(&snap), &opts.check, opts.strict);
                     relabel(&mut r, &label(&snap.cluster, p));
                     results.push(ArchiveResult {
                         archive: name,
@@ -113,7 +111,7 @@ pub async fn run(
     }
     let together = opts
         .together
-        .then(|| audit::run(&snapshots, check, opts.strict));
+        .then(|| audit::check(&snapshots, &opts.check, opts.strict));
     let reports = results
         .iter()
         .filter_map(|r| r.report.as_ref())
@@ -133,6 +131,15 @@ pub async fn run(
         archives: results,
         together,
     })
+}
+
+/// Exit status: 2 when an archive could not be read, else 1 on problems.
+pub fn outcome(r: &VerifyReport) -> crate::Outcome {
+    if r.unreadable > 0 {
+        crate::Outcome::Incomplete
+    } else {
+        crate::Outcome::from_ok(r.ok)
+    }
 }
 
 fn relabel(r: &mut AuditReport, name: &str) {

@@ -1,167 +1,20 @@
-//! Where secrets come from: the one source abstraction that `backup`, `audit` and `import`
-//! read through.
-//!
-//! A source yields an [`Inventory`]: every Secret it holds (as [`SecretRecord`]s), the
-//! RootTrustPolicies it knows of, and a description of where it came from ([`Origin`]). This
-//! module reads `--from` files (what `kubectl get -o yaml|json` prints: one object, a `List`,
-//! or multi-document YAML); live clusters produce the same `Inventory`. It does not choose
-//! which secrets matter (that is [`crate::select`]) and never logs secret values.
+//! The `--from FILE` source: what `kubectl get secret -o yaml|json` prints (one object, a
+//! `List`, or multi-document YAML), read from a file or standard input into an
+//! [`Inventory`]. Parse errors give a position, never a snippet of the input.
 
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use k8s_openapi::api::core::v1::Secret;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::{Inventory, Origin, RootTrustPolicy};
 use crate::error::{Error, Result};
 use crate::secret::SecretRecord;
 
 /// Largest `--from` file read (Secrets are at most 1 MiB each; a whole namespace fits).
 pub const MAX_SOURCE_BYTES: u64 = 256 * 1024 * 1024;
-
-/// Where an inventory came from, as recorded in an archive's manifest.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Origin {
-    /// A file in the format `kubectl get -o yaml|json` prints (`-` is standard input).
-    File { path: String },
-    /// Folders made by the seed document's manual backup procedure.
-    ManualFolders { paths: Vec<String> },
-    /// A live cluster read through the Kubernetes API.
-    Cluster {
-        context: Option<String>,
-        server: String,
-        /// UID of the `kube-system` namespace: the cluster's identity.
-        cluster_uid: Option<String>,
-    },
-}
-
-impl Origin {
-    /// A short name for file names and reports: the file stem, or the context.
-    pub fn short_name(&self) -> String {
-        match self {
-            Origin::File { path } if path == "-" => "stdin".to_string(),
-            Origin::File { path } => Path::new(path)
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "source".into()),
-            Origin::ManualFolders { .. } => "import".to_string(),
-            Origin::Cluster { context, .. } => {
-                context.clone().unwrap_or_else(|| "cluster".to_string())
-            }
-        }
-    }
-}
-
-impl std::fmt::Display for Origin {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Origin::File { path } => write!(f, "file {path}"),
-            Origin::ManualFolders { paths } => write!(f, "folders {}", paths.join(", ")),
-            Origin::Cluster {
-                context, server, ..
-            } => match context {
-                Some(c) => write!(f, "cluster {c} ({server})"),
-                None => write!(f, "cluster {server}"),
-            },
-        }
-    }
-}
-
-/// What `spec.config.mgmtServerCa` (or `agentCa`) of a RootTrustPolicy says about its root.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum RootSource {
-    /// Gloo Mesh generates the root and keeps it in secret `<policy>.<namespace>`.
-    Generated,
-    /// The root is the named secret.
-    SecretRef { namespace: String, name: String },
-    /// The root lives in Vault: nothing in the cluster to back up.
-    Vault,
-    /// The policy names no root trustkeep understands.
-    Unknown,
-}
-
-/// The parts of an `admin.gloo.solo.io/v2` RootTrustPolicy that locate its root secret.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RootTrustPolicy {
-    pub namespace: String,
-    pub name: String,
-    pub root: RootSource,
-}
-
-impl RootTrustPolicy {
-    /// Reads the policy from its JSON form (as listed by the API or read from a file).
-    pub fn from_value(value: &Value, default_namespace: &str) -> Option<Self> {
-        let meta = value.get("metadata")?;
-        let name = meta.get("name")?.as_str()?.to_string();
-        let namespace = meta
-            .get("namespace")
-            .and_then(Value::as_str)
-            .unwrap_or(default_namespace)
-            .to_string();
-        let config = value.pointer("/spec/config");
-        let mgmt = config.and_then(|c| c.get("mgmtServerCa"));
-        let root = if let Some(r) = mgmt.and_then(|m| m.get("secretRef")) {
-            RootSource::SecretRef {
-                name: r
-                    .get("name")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string(),
-                namespace: r
-                    .get("namespace")
-                    .and_then(Value::as_str)
-                    .unwrap_or(&namespace)
-                    .to_string(),
-            }
-        } else if mgmt.and_then(|m| m.get("generated")).is_some() {
-            RootSource::Generated
-        } else if config.and_then(|c| c.pointer("/agentCa/vault")).is_some() {
-            RootSource::Vault
-        } else if config.is_none() || mgmt.is_none() {
-            // No config at all means the management server generates the root.
-            RootSource::Generated
-        } else {
-            RootSource::Unknown
-        };
-        Some(RootTrustPolicy {
-            namespace,
-            name,
-            root,
-        })
-    }
-
-    /// The secret holding this policy's root, when it lives in the cluster.
-    pub fn root_secret(&self) -> Option<crate::secret::SecretId> {
-        match &self.root {
-            RootSource::Generated => Some(crate::secret::SecretId::new(
-                self.namespace.clone(),
-                format!("{}.{}", self.name, self.namespace),
-            )),
-            RootSource::SecretRef { namespace, name } => Some(crate::secret::SecretId::new(
-                namespace.clone(),
-                name.clone(),
-            )),
-            RootSource::Vault | RootSource::Unknown => None,
-        }
-    }
-}
-
-/// Everything one source holds, before selection.
-#[derive(Clone, Debug)]
-pub struct Inventory {
-    pub origin: Origin,
-    pub secrets: Vec<SecretRecord>,
-    pub policies: Vec<RootTrustPolicy>,
-    /// False when the source could not tell whether RootTrustPolicies exist (e.g. the CRD is
-    /// absent on a live cluster); a file always knows.
-    pub policies_known: bool,
-    /// resourceVersion of each secret read, for the record.
-    pub resource_versions: BTreeMap<String, String>,
-}
 
 /// Reads a `--from` file (`-` for standard input). Secrets without a namespace are placed in
 /// `default_namespace`.
@@ -221,6 +74,7 @@ pub fn parse_objects(bytes: &[u8], path: &str, default_namespace: &str) -> Resul
         policies: Vec::new(),
         policies_known: true,
         resource_versions: BTreeMap::new(),
+        notes: Vec::new(),
     };
     for doc in docs {
         collect(doc, path, default_namespace, &mut inventory)?;
@@ -370,18 +224,5 @@ metadata: {name: other}
         let msg = err.to_string();
         assert!(msg.contains("secret ns/s1"), "{msg}");
         assert!(!msg.contains("SECRET!!"), "{msg}");
-    }
-
-    #[test]
-    fn policies_secret_ref_and_vault() {
-        let v: Value = serde_json::json!({"metadata":{"name":"p","namespace":"gm"},
-            "spec":{"config":{"mgmtServerCa":{"secretRef":{"name":"my-root","namespace":"vault-ns"}}}}});
-        let p = RootTrustPolicy::from_value(&v, "gloo-mesh").unwrap();
-        assert_eq!(p.root_secret().unwrap().to_string(), "vault-ns/my-root");
-        let v: Value = serde_json::json!({"metadata":{"name":"p"},
-            "spec":{"config":{"agentCa":{"vault":{"caPath":"x"}}}}});
-        let p = RootTrustPolicy::from_value(&v, "gloo-mesh").unwrap();
-        assert_eq!(p.root, RootSource::Vault);
-        assert!(p.root_secret().is_none());
     }
 }

@@ -1,0 +1,364 @@
+//! What the user typed: the clap structs of every command and flag, and nothing else. Their
+//! meaning (keys read, sources and targets built, conflicts refused) is [`super::resolve`]'s.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use clap::{Args, Parser, Subcommand};
+
+use crate::checks::DEFAULT_WARN_DAYS;
+use crate::sandbox::Forbid;
+use crate::select::DEFAULT_NAMESPACE;
+
+/// Keep a Gloo Mesh Enterprise trust setup recoverable: back up, verify and restore the relay
+/// and root-trust secrets.
+#[derive(Debug, Parser)]
+#[command(name = "trustkeep", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// More log output on stderr (-v info, -vv debug). Logs never contain secret values.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Back up a cluster's trust secrets into an encrypted archive.
+    Backup(BackupArgs),
+    /// Show what an archive holds, after checking its integrity.
+    Inspect(InspectArgs),
+    /// Write an archive's files to a directory (the only way to get plaintext on disk).
+    Export(ExportArgs),
+    /// Archive folders made by the manual backup procedure, checking their keys.
+    Import(ImportArgs),
+    /// Generate an age identity for encrypting archives.
+    Keygen(KeygenArgs),
+    /// Check archives: integrity, then every chain, key and expiry.
+    Verify(VerifyArgs),
+    /// Check the trust secrets of one or more clusters as they are now.
+    Audit(AuditArgs),
+    /// Restore secrets from an archive into a cluster, with a plan first.
+    Restore(RestoreArgs),
+    /// Serve a sandbox Kubernetes API (secrets, RootTrustPolicies) for tests and restore drills.
+    Sandbox(SandboxArgs),
+    /// Run the whole backup → loss → restore story on an embedded sandbox, in a few seconds.
+    Demo(DemoArgs),
+    /// Delete old archives of a backup directory, keeping the newest per cluster.
+    Prune(PruneArgs),
+    /// Print a shell completion script (e.g. `trustkeep completions bash > /etc/bash_completion.d/trustkeep`).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// The directory or `s3://bucket/prefix/` that `backup -o` writes to.
+    #[arg(value_name = "DIR")]
+    pub dir: String,
+    /// Keep the newest N archives of each cluster (at least 1 is always kept).
+    #[arg(long, value_name = "N")]
+    pub keep_last: usize,
+    /// Also keep every archive younger than DAYS days.
+    #[arg(long, value_name = "DAYS")]
+    pub keep_within: Option<u32>,
+    /// Only this cluster's archives.
+    #[arg(long)]
+    pub cluster: Option<String>,
+    /// Say what would be deleted, delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Report format.
+    #[arg(long = "output", value_enum, default_value_t)]
+    pub format: FormatArg,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Keep the demo's identity, kubeconfig and archive in DIR (default: a temporary directory).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+/// Which live cluster to use.
+#[derive(Debug, Args)]
+pub struct ClusterArgs {
+    /// Kubeconfig file (default: KUBECONFIG, ~/.kube/config, then the in-cluster service account).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context (default: the current context).
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+}
+
+/// Who can open the archive.
+#[derive(Debug, Args)]
+pub struct EncryptArgs {
+    /// Encrypt to this age recipient (age1…) or SSH public key (ssh-ed25519, ssh-rsa). Repeatable.
+    #[arg(short = 'r', long = "recipient", value_name = "KEY")]
+    pub recipients: Vec<String>,
+    /// Encrypt to every recipient listed in FILE (one per line). Repeatable.
+    #[arg(short = 'R', long = "recipients-file", value_name = "FILE")]
+    pub recipients_files: Vec<PathBuf>,
+    /// Encrypt with a passphrase, read from TRUSTKEEP_PASSPHRASE or asked on the terminal.
+    #[arg(long, conflicts_with_all = ["recipients", "recipients_files"])]
+    pub passphrase: bool,
+    /// Write ASCII-armored age output.
+    #[arg(short, long)]
+    pub armor: bool,
+}
+
+/// Which keys can open an archive.
+#[derive(Debug, Args)]
+pub struct DecryptArgs {
+    /// An age identity file or unencrypted SSH private key. Repeatable.
+    #[arg(short = 'i', long = "identity", value_name = "FILE")]
+    pub identities: Vec<PathBuf>,
+}
+
+/// Which secrets to take from a source.
+#[derive(Debug, Args)]
+pub struct SelectArgs {
+    /// Namespace of the Gloo Mesh relay secrets.
+    #[arg(short, long, default_value = DEFAULT_NAMESPACE)]
+    pub namespace: String,
+    /// Also take this secret: NAME (in --namespace) or NAMESPACE/NAME. Repeatable.
+    #[arg(long, value_name = "SECRET")]
+    pub include: Vec<String>,
+    /// The cluster's side, instead of inferring it from the secrets found.
+    #[arg(long, value_enum)]
+    pub cluster_kind: Option<KindArg>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum KindArg {
+    Management,
+    Workload,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// Read secrets from FILE, as printed by `kubectl get secret -o yaml|json` (`-` for stdin),
+    /// instead of from the live cluster.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["kubeconfig", "context"])]
+    pub from: Option<String>,
+    #[command(flatten)]
+    pub cluster_args: ClusterArgs,
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// The cluster's name as Gloo Mesh knows it, recorded in the archive (default: the file's
+    /// stem or the context).
+    #[arg(long)]
+    pub cluster: Option<String>,
+    #[command(flatten)]
+    pub encrypt: EncryptArgs,
+    /// Archive file to write, or a directory (or `s3://bucket/prefix/`) to name it in
+    /// (<cluster>-<UTC time>.tar.gz.age).
+    #[arg(short = 'o', long = "out", value_name = "PATH")]
+    pub output: String,
+    /// After a successful backup into a directory, delete this cluster's archives there
+    /// beyond the newest N (see `trustkeep prune`).
+    #[arg(long, value_name = "N")]
+    pub keep_last: Option<usize>,
+    /// Report format.
+    #[arg(long = "output", value_enum, default_value_t)]
+    pub format: FormatArg,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The archive: a file or `s3://bucket/key`.
+    pub archive: String,
+    #[command(flatten)]
+    pub decrypt: DecryptArgs,
+    /// Report format.
+    #[arg(long = "output", value_enum, default_value_t)]
+    pub format: FormatArg,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The archive: a file or `s3://bucket/key`.
+    pub archive: String,
+    #[command(flatten)]
+    pub decrypt: DecryptArgs,
+    /// Directory to write into (created 0700 if absent).
+    #[arg(long, value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Write into a non-empty directory, overwriting files of the same name.
+    #[arg(long)]
+    pub force: bool,
+    /// Only this secret (NAME or NAMESPACE/NAME). Repeatable.
+    #[arg(long, value_name = "SECRET")]
+    pub only: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Folders made by the manual procedure: one secret's folder, or a folder of them.
+    #[arg(required = true, value_name = "DIR")]
+    pub dirs: Vec<PathBuf>,
+    /// Namespace the secrets belong to.
+    #[arg(short, long, default_value = DEFAULT_NAMESPACE)]
+    pub namespace: String,
+    /// The cluster's name, recorded in the archive.
+    #[arg(long, default_value = "import")]
+    pub cluster: String,
+    #[command(flatten)]
+    pub encrypt: EncryptArgs,
+    /// Archive file to write, or a directory (or `s3://bucket/prefix/`) to name it in.
+    #[arg(short = 'o', long = "out", value_name = "PATH")]
+    pub output: String,
+    /// Report format.
+    #[arg(long = "output", value_enum, default_value_t)]
+    pub format: FormatArg,
+}
+
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Write the identity to FILE (mode 0600; never overwritten). Default: standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// Options shared by the checking commands.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Check as of this time (RFC 3339), e.g. to ask what breaks next month. Default: now.
+    #[arg(long, value_name = "RFC3339", value_parser = super::resolve::parse_time)]
+    pub at: Option<DateTime<Utc>>,
+    /// Warn about certificates expiring within this many days.
+    #[arg(long, default_value_t = DEFAULT_WARN_DAYS, value_name = "DAYS")]
+    pub warn_days: u32,
+    /// Count warnings as errors for the exit status.
+    #[arg(long)]
+    pub strict: bool,
+    /// Report format.
+    #[arg(long = "output", value_enum, default_value_t)]
+    pub format: FormatArg,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Archives, or directories / `s3://bucket/prefix/` of archives (*.age).
+    #[arg(required = true, value_name = "ARCHIVE")]
+    pub archives: Vec<String>,
+    #[command(flatten)]
+    pub decrypt: DecryptArgs,
+    /// Check the archives as one trust setup (one cluster each: management and workloads),
+    /// adding the cross-cluster checks, instead of one by one.
+    #[arg(long)]
+    pub together: bool,
+    #[command(flatten)]
+    pub check: CheckArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// A cluster's secrets: [NAME=]FILE as printed by kubectl get -o yaml|json. Repeatable;
+    /// NAME (default: the file's stem) must be the cluster's registered name.
+    #[arg(
+        long = "from",
+        value_name = "[NAME=]FILE",
+        required_unless_present = "contexts"
+    )]
+    pub from: Vec<String>,
+    /// A live cluster: [NAME=]CONTEXT of the kubeconfig. Repeatable; NAME defaults to the
+    /// context.
+    #[arg(long = "context", value_name = "[NAME=]CONTEXT")]
+    pub contexts: Vec<String>,
+    /// Kubeconfig file for --context.
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    #[command(flatten)]
+    pub select: SelectArgs,
+    #[command(flatten)]
+    pub check: CheckArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The archive: a file or `s3://bucket/key`.
+    pub archive: String,
+    #[command(flatten)]
+    pub decrypt: DecryptArgs,
+    #[command(flatten)]
+    pub cluster_args: ClusterArgs,
+    /// Only this secret (NAME or NAMESPACE/NAME, as archived). Repeatable.
+    #[arg(long, value_name = "SECRET")]
+    pub only: Vec<String>,
+    /// Restore secrets of namespace FROM into namespace TO. Repeatable.
+    #[arg(long, value_name = "FROM=TO")]
+    pub namespace_map: Vec<String>,
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Overwrite secrets that exist and differ (delete and create when the type differs).
+    #[arg(long)]
+    pub replace: bool,
+    /// Restore even if the archived secrets fail the checks.
+    #[arg(long)]
+    pub allow_invalid: bool,
+    /// Write the secrets as YAML manifests under DIR (files 0600) instead of into a cluster.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["kubeconfig", "context", "replace"])]
+    pub to_manifests: Option<PathBuf>,
+    /// Report format.
+    #[arg(long = "output", value_enum, default_value_t)]
+    pub format: FormatArg,
+}
+
+/// A tokio runtime for the commands that talk to clusters.
+
+/// `--output` of reporting commands.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum FormatArg {
+    /// Human-readable tables.
+    #[default]
+    Table,
+    /// One JSON document on standard output.
+    Json,
+}
+
+/// Run a local, in-memory Kubernetes API server (HTTPS) holding trust secrets, for demos and
+/// restore drills.
+#[derive(Debug, Args)]
+pub struct SandboxArgs {
+    /// Serve the objects in FILE: YAML or JSON Secrets, Namespaces, RootTrustPolicies or
+    /// Lists of them. Repeatable.
+    #[arg(long = "load", value_name = "FILE")]
+    pub load: Vec<PathBuf>,
+    /// Listen on ADDR (port 0 picks a free port). An address other than loopback makes the
+    /// sandbox reachable from the network (a warning is printed).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    pub listen: SocketAddr,
+    /// Write a kubeconfig for the sandbox to PATH (mode 0600), which must not exist unless
+    /// --force is given; default: a temporary file removed on exit.
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig_out: Option<PathBuf>,
+    /// Replace the --kubeconfig-out file if it exists (a symlink is replaced, not followed).
+    #[arg(long, requires = "kubeconfig_out")]
+    pub force: bool,
+    /// Name of the kubeconfig's cluster, user and context.
+    #[arg(long, value_name = "NAME", default_value = "trustkeep-sandbox")]
+    pub context: String,
+    /// Bearer token clients must present; random by default.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "TRUSTKEEP_SANDBOX_TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+    /// Answer 403 to matching requests: VERB:RESOURCE[:NAMESPACE[/NAME]], e.g. list:secrets
+    /// or get:secrets:gloo-mesh/relay-server-tls-secret. Repeatable.
+    #[arg(long = "forbid", value_name = "RULE")]
+    pub forbid: Vec<Forbid>,
+    /// Serve no admin.gloo.solo.io API group, like a cluster without the Gloo Mesh CRDs.
+    #[arg(long)]
+    pub without_crd: bool,
+}

@@ -1,0 +1,354 @@
+//! The command line in three parts: [`args`] (what the user typed: clap structs), [`resolve`]
+//! (what it means: typed options per verb) and this dispatcher, which builds the [`World`]
+//! (the clock, the store, the passphrase prompt), starts the one async runtime, runs one
+//! command and renders its result. Logging is set up here too.
+
+mod args;
+mod resolve;
+
+use std::io::{IsTerminal, Write};
+
+use chrono::Utc;
+
+pub use args::Cli;
+use args::Command;
+use resolve::format;
+
+use crate::commands;
+use crate::error::{Error, Result};
+use crate::world::World;
+use crate::Outcome;
+
+/// Runs the parsed command, writing reports to `out`.
+pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome> {
+    let world = World::new(Utc::now()).with_passphrase(|| resolve::passphrase_from_world(false));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("cannot start the async runtime", "tokio", e))?;
+    let verbose = cli.verbose > 0;
+    let rendered = runtime.block_on(dispatch(cli.command, &world, verbose, out))?;
+    match rendered {
+        Ok(o) => Ok(o),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(Outcome::Success),
+        Err(e) => Err(Error::io("cannot write to", "standard output", e)),
+    }
+}
+
+/// Resolves, runs and renders one command. The outer error is the command's; the inner one
+/// is from writing its report.
+async fn dispatch(
+    command: Command,
+    world: &World,
+    verbose: bool,
+    out: &mut dyn Write,
+) -> Result<std::io::Result<Outcome>> {
+    use commands::*;
+    Ok(match command {
+        Command::Backup(a) => {
+            let b = backup::run(&resolve::backup(&a)?, world).await?;
+            for p in &b.pruned {
+                eprintln!("trustkeep: pruned {p}");
+            }
+            backup::render(out, &b, format(a.format)).map(|_| Outcome::from_ok(b.ok))
+        }
+        Command::Import(a) => {
+            let b = import::run(&resolve::import(&a)?, world).await?;
+            backup::render(out, &b, format(a.format)).map(|_| Outcome::from_ok(b.ok))
+        }
+        Command::Inspect(a) => {
+            let input = resolve::inspect(&a.archive, &a.decrypt)?;
+            let opened = inspect::run(&input, world).await?;
+            let name = input.location.to_string();
+            inspect::render(out, &name, &opened, format(a.format)).map(|_| Outcome::Success)
+        }
+        Command::Export(a) => {
+            let opts = resolve::export(&a)?;
+            let written = export::run(&opts, world).await?;
+            let dir = opts.dir.display();
+            writeln!(out, "wrote {} files under {dir}", written.len()).map(|_| Outcome::Success)
+        }
+        Command::Keygen(a) => {
+            let g = keygen::run(a.output.as_deref(), world.now)?;
+            keygen::render(out, &g, a.output.as_deref()).map(|_| Outcome::Success)
+        }
+        Command::Audit(a) => {
+            let r = audit::run(&resolve::audit(&a, world.now), world).await?;
+            audit::render(out, &r, format(a.check.format)).map(|_| Outcome::from_ok(r.ok))
+        }
+        Command::Verify(a) => {
+            let r = verify::run(&resolve::verify(&a, world.now)?, world).await?;
+            let rendered = verify::render(out, &r, format(a.check.format));
+            if r.unreadable > 0 {
+                let n = r.unreadable;
+                eprintln!("trustkeep: error: {n} archive(s) could not be read");
+            }
+            rendered.map(|_| verify::outcome(&r))
+        }
+        Command::Restore(a) => {
+            let r = restore::run(&resolve::restore(&a)?, world).await?;
+            restore::render(out, &r, format(a.format), verbose).map(|_| Outcome::from_ok(r.ok))
+        }
+        Command::Prune(a) => {
+            let opts = resolve::prune(&a)?;
+            let ds = prune::run(&opts, world).await?;
+            prune::render(out, &ds, opts.dry_run, format(a.format)).map(|_| Outcome::Success)
+        }
+        Command::Sandbox(a) => {
+            sandbox::run(resolve::sandbox(a), out)
+                .await
+                .map_err(|e| Error::Usage(e.to_string()))?;
+            Ok(Outcome::Success)
+        }
+        Command::Demo(a) => {
+            let opts = demo::Options { dir: a.dir };
+            Ok(demo::run(&opts, out, world).await?)
+        }
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "trustkeep", out);
+            Ok(Outcome::Success)
+        }
+    })
+}
+
+/// Sets up logging on stderr; `-v` raises the level, `RUST_LOG` overrides it.
+pub fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("trustkeep={level}")));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .without_time()
+        .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::args::*;
+    use super::*;
+    use crate::archive::crypto;
+    use clap::Parser;
+    use std::path::PathBuf;
+
+    fn parse(args: &[&str]) -> std::result::Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("trustkeep").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn cli_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn backup_flags() {
+        let c = parse(&[
+            "backup",
+            "--from",
+            "m.yaml",
+            "-r",
+            "age1x",
+            "-r",
+            "ssh-ed25519 y",
+            "-o",
+            "out/",
+            "--include",
+            "extra",
+            "--armor",
+        ])
+        .unwrap();
+        let Command::Backup(b) = c.command else {
+            panic!()
+        };
+        assert_eq!(b.from.as_deref(), Some("m.yaml"));
+        assert_eq!(b.encrypt.recipients.len(), 2);
+        assert!(b.encrypt.armor);
+        assert_eq!(b.select.namespace, "gloo-mesh");
+        assert_eq!(b.select.include, ["extra"]);
+        assert!(parse(&[
+            "backup",
+            "--from",
+            "m",
+            "-o",
+            "x",
+            "--passphrase",
+            "-r",
+            "age1x"
+        ])
+        .is_err());
+        assert!(parse(&["backup", "--from", "m"]).is_err(), "-o is required");
+        let file_and_cluster = [
+            "backup",
+            "--from",
+            "m",
+            "--context",
+            "c",
+            "-r",
+            "age1x",
+            "-o",
+            "x",
+        ];
+        assert!(
+            parse(&file_and_cluster).is_err(),
+            "a file or a cluster, not both"
+        );
+        let c = parse(&[
+            "backup",
+            "--context",
+            "mgmt",
+            "--kubeconfig",
+            "k",
+            "-r",
+            "age1x",
+            "-o",
+            "x",
+        ])
+        .unwrap();
+        let Command::Backup(b) = c.command else {
+            panic!()
+        };
+        assert_eq!(b.cluster_args.context.as_deref(), Some("mgmt"));
+    }
+
+    #[test]
+    fn check_flags() {
+        let c = parse(&[
+            "audit",
+            "--from",
+            "mgmt=m.yaml",
+            "--from",
+            "c1.yaml",
+            "--at",
+            "2026-12-01T00:00:00Z",
+            "--warn-days",
+            "10",
+            "--strict",
+            "--output",
+            "json",
+        ])
+        .unwrap();
+        let Command::Audit(a) = c.command else {
+            panic!()
+        };
+        assert_eq!(a.from.len(), 2);
+        assert_eq!(a.check.warn_days, 10);
+        assert!(a.check.strict);
+        assert_eq!(a.check.format, FormatArg::Json);
+        assert_eq!(
+            a.check.at.unwrap().to_rfc3339(),
+            "2026-12-01T00:00:00+00:00"
+        );
+        assert!(parse(&["audit", "--from", "m", "--at", "yesterday"]).is_err());
+        let c = parse(&["verify", "a.age", "b.age", "-i", "id.txt"]).unwrap();
+        let Command::Verify(v) = c.command else {
+            panic!()
+        };
+        assert_eq!(v.archives.len(), 2);
+        assert_eq!(v.decrypt.identities.len(), 1);
+    }
+
+    #[test]
+    fn the_packaged_cronjob_runs_a_valid_command() {
+        let text = include_str!("../../packaging/kubernetes/cronjob.yaml");
+        let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(text).unwrap();
+        let job = docs.iter().find(|d| d["kind"] == "CronJob").unwrap();
+        let args: Vec<&str> = job
+            .pointer("/spec/jobTemplate/spec/template/spec/containers/0/args")
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        let c = parse(&args).unwrap();
+        let Command::Backup(b) = c.command else {
+            panic!("the CronJob must run backup")
+        };
+        assert!(
+            b.from.is_none(),
+            "reads the live cluster (in-cluster service account)"
+        );
+        assert_eq!(b.keep_last, Some(30));
+        assert_eq!(
+            b.encrypt.recipients_files,
+            [PathBuf::from("/etc/trustkeep/recipients.txt")]
+        );
+        // The placeholder recipient is refused, so nobody runs it unedited.
+        let cm = docs.iter().find(|d| d["kind"] == "ConfigMap").unwrap();
+        let line = cm["data"]["recipients.txt"]
+            .as_str()
+            .unwrap()
+            .lines()
+            .last()
+            .unwrap();
+        assert!(crypto::parse_recipient(line).is_err());
+        let rbac: Vec<serde_json::Value> =
+            serde_saphyr::from_multiple(include_str!("../../packaging/kubernetes/rbac.yaml"))
+                .unwrap();
+        assert_eq!(rbac.len(), 7);
+    }
+
+    #[test]
+    fn completions_cover_every_command() {
+        let mut out = Vec::new();
+        let c = parse(&["completions", "bash"]).unwrap();
+        run(c, &mut out).unwrap();
+        let script = String::from_utf8(out).unwrap();
+        for verb in ["backup", "restore", "verify", "audit", "prune", "sandbox"] {
+            assert!(script.contains(verb), "{verb}");
+        }
+        assert!(script.contains("--namespace-map"));
+    }
+
+    #[test]
+    fn restore_flags() {
+        let c = parse(&[
+            "restore",
+            "a.age",
+            "-i",
+            "k",
+            "--context",
+            "mgmt",
+            "--only",
+            "relay-server-tls-secret",
+            "--namespace-map",
+            "gloo-mesh=drill",
+            "--dry-run",
+            "--replace",
+            "--allow-invalid",
+            "--output",
+            "json",
+        ])
+        .unwrap();
+        let Command::Restore(r) = c.command else {
+            panic!()
+        };
+        assert!(r.dry_run && r.replace && r.allow_invalid);
+        assert_eq!(r.namespace_map, ["gloo-mesh=drill"]);
+        assert!(parse(&["restore", "a.age", "--to-manifests", "d", "--context", "c"]).is_err());
+        assert!(parse(&["audit"]).is_err(), "--from or --context needed");
+        assert!(parse(&["audit", "--context", "a=b", "--context", "c"]).is_ok());
+    }
+
+    #[test]
+    fn other_flags() {
+        assert!(
+            parse(&["export", "a.age", "-i", "k", "--dir", "d", "--force", "--only", "x"]).is_ok()
+        );
+        assert!(
+            parse(&["import", "-r", "age1x", "-o", "o"]).is_err(),
+            "DIR is required"
+        );
+        assert!(parse(&["keygen", "-o", "k.txt"]).is_ok());
+        assert!(parse(&["inspect", "a.age", "-i", "k", "--output", "json"]).is_ok());
+    }
+}

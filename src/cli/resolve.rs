@@ -1,0 +1,319 @@
+//! What the user typed → what it means: each verb's clap struct becomes that command's typed
+//! `Options` (keys and passphrases read, sources and targets built, `[NAME=]X` specs and
+//! namespace maps parsed). Flags that do not make sense together are refused here with a
+//! [`FlagError`], before any command runs. This is the one place that reads the environment
+//! or asks on the terminal.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+
+use age::secrecy::SecretString;
+use chrono::{DateTime, Duration, Utc};
+
+use super::args::{
+    AuditArgs, BackupArgs, CheckArgs, ClusterArgs, DecryptArgs, EncryptArgs, ExportArgs, FormatArg,
+    ImportArgs, KindArg, PruneArgs, RestoreArgs, SandboxArgs, SelectArgs, VerifyArgs,
+};
+use crate::archive::{crypto, Encryption, Identities};
+use crate::checks::CheckOptions;
+use crate::cluster::ClusterRef;
+use crate::commands::{self, backup::ArchiveOutput, ArchiveInput};
+use crate::error::{Error, Result};
+use crate::render::OutputFormat;
+use crate::restore::TargetRef;
+use crate::secret::valid_object_name;
+use crate::select::{ClusterKind, SelectOptions};
+use crate::source::Source;
+use crate::store::Location;
+
+/// Environment variable holding a passphrase for `--passphrase` archives.
+pub const PASSPHRASE_ENV: &str = "TRUSTKEEP_PASSPHRASE";
+
+/// Flags that cannot be resolved into options.
+#[derive(Debug, thiserror::Error)]
+pub enum FlagError {
+    #[error("--passphrase needs {PASSPHRASE_ENV} set or a terminal to ask on")]
+    NoPassphrase,
+    #[error("no recipient: pass -r KEY, -R FILE or --passphrase (archives are always encrypted; make a key with trustkeep keygen)")]
+    NoRecipient,
+    #[error("--keep-last needs -o to be a directory or prefix (ending in /), not the archive {0}")]
+    KeepLastNeedsDirectory(Location),
+    #[error("--namespace-map {0}: expected FROM=TO, two namespace names")]
+    NamespaceMap(String),
+}
+
+impl From<FlagError> for Error {
+    fn from(e: FlagError) -> Self {
+        Error::Usage(e.to_string())
+    }
+}
+
+/// `--at`: an RFC 3339 time.
+pub fn parse_time(s: &str) -> std::result::Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| format!("not an RFC 3339 time such as 2026-12-01T00:00:00Z ({e})"))
+}
+
+/// Reads a passphrase from the environment, or from the terminal when there is one.
+pub fn passphrase_from_world(confirm: bool) -> Option<SecretString> {
+    if let Ok(p) = std::env::var(PASSPHRASE_ENV) {
+        return Some(SecretString::from(p));
+    }
+    if !std::io::stdin().is_terminal() {
+        return None;
+    }
+    let p = zeroize::Zeroizing::new(rpassword::prompt_password("passphrase: ").ok()?);
+    if confirm {
+        let again =
+            zeroize::Zeroizing::new(rpassword::prompt_password("passphrase (again): ").ok()?);
+        if *again != *p {
+            eprintln!("trustkeep: passphrases differ");
+            return None;
+        }
+    }
+    (!p.is_empty()).then(|| SecretString::from(p.to_string()))
+}
+
+/// `--output`.
+pub fn format(f: FormatArg) -> OutputFormat {
+    match f {
+        FormatArg::Table => OutputFormat::Table,
+        FormatArg::Json => OutputFormat::Json,
+    }
+}
+
+/// `-r`, `-R`, `--passphrase`.
+pub fn encryption(args: &EncryptArgs) -> Result<Encryption> {
+    if args.passphrase {
+        let p = passphrase_from_world(true).ok_or(FlagError::NoPassphrase)?;
+        return Ok(Encryption::Passphrase(p));
+    }
+    let mut rs = Vec::new();
+    for r in &args.recipients {
+        rs.push(crypto::parse_recipient(r)?);
+    }
+    for f in &args.recipients_files {
+        rs.extend(crypto::read_recipients_file(f)?);
+    }
+    if rs.is_empty() {
+        return Err(FlagError::NoRecipient.into());
+    }
+    Ok(Encryption::Recipients(rs))
+}
+
+fn output(location: &str, args: &EncryptArgs) -> Result<ArchiveOutput> {
+    Ok(ArchiveOutput {
+        location: Location::parse(location)?,
+        encryption: encryption(args)?,
+        armor: args.armor,
+    })
+}
+
+/// `-i` files; warns about identity files others can read.
+pub fn identities(args: &DecryptArgs) -> Result<Identities> {
+    let mut ids = Identities::default();
+    for p in &args.identities {
+        crypto::load_identity(p, &mut ids)?;
+    }
+    for w in &ids.warnings {
+        tracing::warn!("{w}");
+        eprintln!("trustkeep: warning: {w}");
+    }
+    Ok(ids)
+}
+
+fn archive(location: &str, args: &DecryptArgs) -> Result<ArchiveInput> {
+    Ok(ArchiveInput {
+        identities: identities(args)?,
+        location: Location::parse(location)?,
+    })
+}
+
+fn cluster(args: &ClusterArgs) -> ClusterRef {
+    ClusterRef {
+        kubeconfig: args.kubeconfig.clone(),
+        context: args.context.clone(),
+    }
+}
+
+fn select(args: &SelectArgs) -> SelectOptions {
+    SelectOptions {
+        namespace: args.namespace.clone(),
+        include: args.include.clone(),
+        kind: args.cluster_kind.map(|k| match k {
+            KindArg::Management => ClusterKind::Management,
+            KindArg::Workload => ClusterKind::Workload,
+        }),
+    }
+}
+
+fn check(args: &CheckArgs, now: DateTime<Utc>) -> CheckOptions {
+    CheckOptions {
+        at: args.at.unwrap_or(now),
+        warn_days: args.warn_days,
+    }
+}
+
+/// `[NAME=]X`: the cluster's name, if given, and the file or context.
+pub fn named(spec: &str) -> (Option<String>, String) {
+    match spec.split_once('=') {
+        Some((name, rest)) if !name.is_empty() && !name.contains('/') => {
+            (Some(name.to_string()), rest.to_string())
+        }
+        _ => (None, spec.to_string()),
+    }
+}
+
+/// `--namespace-map FROM=TO` values.
+pub fn namespace_map(specs: &[String]) -> Result<BTreeMap<String, String>, FlagError> {
+    let mut m = BTreeMap::new();
+    for s in specs {
+        match s.split_once('=') {
+            Some((a, b)) if valid_object_name(a) && valid_object_name(b) => {
+                m.insert(a.to_string(), b.to_string());
+            }
+            _ => return Err(FlagError::NamespaceMap(s.clone())),
+        }
+    }
+    Ok(m)
+}
+
+pub fn backup(a: &BackupArgs) -> Result<commands::backup::Options> {
+    let output = output(&a.output, &a.encrypt)?;
+    if a.keep_last.is_some() && !output.location.is_dir() {
+        return Err(FlagError::KeepLastNeedsDirectory(output.location).into());
+    }
+    let source = match &a.from {
+        Some(f) => Source::File(f.clone()),
+        None => Source::Cluster(cluster(&a.cluster_args)),
+    };
+    Ok(commands::backup::Options {
+        source,
+        select: select(&a.select),
+        cluster: a.cluster.clone(),
+        output,
+        keep_last: a.keep_last,
+    })
+}
+
+pub fn import(a: &ImportArgs) -> Result<commands::import::Options> {
+    Ok(commands::import::Options {
+        dirs: a.dirs.clone(),
+        namespace: a.namespace.clone(),
+        cluster: a.cluster.clone(),
+        output: output(&a.output, &a.encrypt)?,
+    })
+}
+
+/// `--from [NAME=]FILE` then `--context [NAME=]CONTEXT`, in that order.
+pub fn audit(a: &AuditArgs, now: DateTime<Utc>) -> commands::audit::Options {
+    let files = a.from.iter().map(|spec| {
+        let (name, path) = named(spec);
+        (name, Source::File(path))
+    });
+    let contexts = a.contexts.iter().map(|spec| {
+        let (name, context) = named(spec);
+        let target = ClusterRef {
+            kubeconfig: a.kubeconfig.clone(),
+            context: Some(context),
+        };
+        (name, Source::Cluster(target))
+    });
+    commands::audit::Options {
+        sources: files.chain(contexts).collect(),
+        select: select(&a.select),
+        check: check(&a.check, now),
+        strict: a.check.strict,
+    }
+}
+
+pub fn verify(a: &VerifyArgs, now: DateTime<Utc>) -> Result<commands::verify::Options> {
+    Ok(commands::verify::Options {
+        identities: identities(&a.decrypt)?,
+        archives: a
+            .archives
+            .iter()
+            .map(|s| Location::parse(s))
+            .collect::<Result<Vec<_>>>()?,
+        together: a.together,
+        check: check(&a.check, now),
+        strict: a.check.strict,
+    })
+}
+
+pub fn restore(a: &RestoreArgs) -> Result<commands::restore::Options> {
+    let archive = archive(&a.archive, &a.decrypt)?;
+    let restore = crate::restore::Options {
+        only: a.only.clone(),
+        namespace_map: namespace_map(&a.namespace_map)?,
+        replace: a.replace,
+    };
+    let target = match &a.to_manifests {
+        Some(dir) => TargetRef::Manifests(dir.clone()),
+        None => TargetRef::Cluster(cluster(&a.cluster_args)),
+    };
+    Ok(commands::restore::Options {
+        archive,
+        target,
+        restore,
+        dry_run: a.dry_run,
+        allow_invalid: a.allow_invalid,
+    })
+}
+
+pub fn inspect(archive_spec: &str, decrypt: &DecryptArgs) -> Result<ArchiveInput> {
+    archive(archive_spec, decrypt)
+}
+
+pub fn export(a: &ExportArgs) -> Result<commands::export::Options> {
+    Ok(commands::export::Options {
+        archive: archive(&a.archive, &a.decrypt)?,
+        dir: a.dir.clone(),
+        force: a.force,
+        only: a.only.clone(),
+    })
+}
+
+pub fn prune(a: &PruneArgs) -> Result<commands::prune::Options> {
+    Ok(commands::prune::Options {
+        dir: Location::parse(&a.dir)?,
+        keep_last: a.keep_last,
+        keep_within: a.keep_within.map(|d| Duration::days(d as i64)),
+        cluster: a.cluster.clone(),
+        dry_run: a.dry_run,
+        protect: None,
+    })
+}
+
+pub fn sandbox(a: SandboxArgs) -> commands::sandbox::ServeOptions {
+    commands::sandbox::ServeOptions {
+        load: a.load,
+        listen: a.listen,
+        kubeconfig_out: a.kubeconfig_out,
+        force: a.force,
+        context: a.context,
+        token: a.token,
+        forbid: a.forbid,
+        without_crd: a.without_crd,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn named_specs_and_namespace_maps() {
+        assert_eq!(named("mgmt=m.yaml"), (Some("mgmt".into()), "m.yaml".into()));
+        assert_eq!(named("m.yaml"), (None, "m.yaml".into()));
+        assert_eq!(named("dir/a=b.yaml"), (None, "dir/a=b.yaml".into()));
+        let m = namespace_map(&["gloo-mesh=drill".into()]).unwrap();
+        assert_eq!(m["gloo-mesh"], "drill");
+        assert!(namespace_map(&["x".into()]).is_err());
+        assert_eq!(
+            Error::from(namespace_map(&["A=b".into()]).unwrap_err()).to_string(),
+            "--namespace-map A=b: expected FROM=TO, two namespace names"
+        );
+    }
+}

@@ -1,0 +1,209 @@
+//! Restore planning and applying: from an opened archive to a target cluster (or to manifest
+//! files), never overwriting anything unless asked.
+//!
+//! This module owns the plan: [`targets`] picks and renames the archived secrets to restore;
+//! [`Target::plan`] compares each with what the target holds and decides one [`Action`]:
+//! `create` (absent), `unchanged` (same type, data, labels and annotations), `conflict` (exists
+//! and differs; refused without `--replace`), `replace` (update in place) or `recreate` (the type
+//! differs, which an update cannot change: delete, then create). [`Target::apply`] carries the
+//! plan out secret by secret; one failure does not stop the others. The plan is serializable so
+//! it can be reviewed (`--dry-run`, `--output json`) before anything is written. The command
+//! that runs the whole chain is [`crate::commands::restore`].
+
+mod target;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::secret::{SecretId, SecretRecord, PROVENANCE_ANNOTATION};
+use crate::select::Selected;
+pub use target::{Target, TargetRef};
+
+/// What will happen to one secret.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Create,
+    Unchanged,
+    /// Exists and differs; refused without `--replace`.
+    Conflict,
+    /// Update in place (`--replace`).
+    Replace,
+    /// Delete and create, because the type differs (`--replace`).
+    Recreate,
+    /// Written to a manifest file (`--to-manifests`).
+    Write,
+    /// Not restored: the pre-restore checks found errors.
+    Blocked,
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        f.write_str(&s)
+    }
+}
+
+/// One line of the plan.
+#[derive(Clone, Debug, Serialize)]
+pub struct Item {
+    /// Where it goes (`namespace/name`).
+    pub secret: String,
+    /// Where it was archived from, when the namespace was mapped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archived_as: Option<String>,
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub action: Action,
+    /// Why this action (what differs, what is not restored).
+    pub reason: String,
+    /// What happened when applied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<String>,
+    /// Whether the secret ended up as archived (created, replaced, unchanged or written).
+    pub restored: bool,
+    #[serde(skip)]
+    record: SecretRecord,
+    #[serde(skip)]
+    live_resource_version: Option<String>,
+}
+
+/// How to restore.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Only these secrets (`NAME` or `NAMESPACE/NAME`, as archived); all when empty.
+    pub only: Vec<String>,
+    /// Archived namespace → target namespace.
+    pub namespace_map: BTreeMap<String, String>,
+    /// Overwrite secrets that exist and differ.
+    pub replace: bool,
+}
+
+/// The secrets to restore, renamed into their target namespaces.
+pub fn targets(
+    secrets: &[Selected],
+    opts: &Options,
+) -> Result<Vec<(Option<SecretId>, SecretRecord)>> {
+    for o in &opts.only {
+        let known = secrets.iter().any(|s| s.record.id.matches(o));
+        if !known {
+            return Err(Error::Usage(format!(
+                "--only {o}: the archive holds no such secret (see trustkeep inspect)"
+            )));
+        }
+    }
+    Ok(secrets
+        .iter()
+        .filter(|s| opts.only.is_empty() || opts.only.iter().any(|o| s.record.id.matches(o)))
+        .map(|s| {
+            let mut r = s.record.clone();
+            let mapped = opts.namespace_map.get(&r.id.namespace).cloned();
+            let archived = mapped.as_ref().map(|_| r.id.clone());
+            if let Some(ns) = mapped {
+                r.id.namespace = ns;
+            }
+            (archived, r)
+        })
+        .collect())
+}
+
+fn notes(r: &SecretRecord) -> String {
+    if r.owner_references.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; owner references ({}) are not restored",
+            r.owner_references.join(", ")
+        )
+    }
+}
+
+pub(crate) fn item(
+    archived: Option<SecretId>,
+    record: SecretRecord,
+    action: Action,
+    reason: String,
+    live_rv: Option<String>,
+) -> Item {
+    // Only a write loses owner references; an unchanged secret keeps what it has.
+    let reason = match action {
+        Action::Create | Action::Replace | Action::Recreate | Action::Write => {
+            format!("{reason}{}", notes(&record))
+        }
+        _ => reason,
+    };
+    Item {
+        secret: record.id.to_string(),
+        archived_as: archived.map(|a| a.to_string()),
+        type_: record.type_.clone(),
+        action,
+        reason,
+        result: None,
+        restored: false,
+        record,
+        live_resource_version: live_rv,
+    }
+}
+
+/// Marks every item blocked (the checks found errors).
+pub fn block(items: &mut [Item], why: &str) {
+    for i in items {
+        i.action = Action::Blocked;
+        i.reason = why.to_string();
+    }
+}
+
+/// The annotation every restored object carries.
+pub fn provenance(archive_name: &str, created: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([(
+        PROVENANCE_ANNOTATION.to_string(),
+        format!("{archive_name} ({created})"),
+    )])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::SecretBytes;
+
+    fn rec(type_: &str, v: &[u8]) -> SecretRecord {
+        SecretRecord {
+            id: SecretId::new("gloo-mesh", "s"),
+            type_: type_.into(),
+            labels: BTreeMap::from([("a".into(), "1".into())]),
+            annotations: BTreeMap::new(),
+            data: BTreeMap::from([("tls.crt".into(), SecretBytes::new(v.to_vec()))]),
+            immutable: false,
+            resource_version: None,
+            owner_references: vec![],
+        }
+    }
+
+    #[test]
+    fn only_and_namespace_map() {
+        let s = vec![Selected {
+            role: crate::select::Role::RelayServer,
+            record: rec("Opaque", b"x"),
+        }];
+        let opts = Options {
+            namespace_map: BTreeMap::from([("gloo-mesh".into(), "drill".into())]),
+            ..Default::default()
+        };
+        let t = targets(&s, &opts).unwrap();
+        assert_eq!(t[0].1.id.to_string(), "drill/s");
+        assert_eq!(t[0].0.as_ref().unwrap().to_string(), "gloo-mesh/s");
+        let bad = Options {
+            only: vec!["nope".into()],
+            ..Default::default()
+        };
+        assert!(targets(&s, &bad)
+            .unwrap_err()
+            .to_string()
+            .contains("--only nope"));
+    }
+}

@@ -1,0 +1,231 @@
+//! Restore targets: where a restore plan is made against and carried out. A [`Target`] is a
+//! live cluster (the plan compares with what it holds; applying creates, replaces or
+//! recreates) or a directory of manifests (`--to-manifests`: every secret is written as a
+//! YAML file for review or GitOps). A new kind of target is a new variant here.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use super::{item, Action, Item, Options};
+use crate::archive;
+use crate::cluster::{ApiCall, Cluster, ClusterRef};
+use crate::error::{Error, Result};
+use crate::secret::{SecretId, SecretRecord};
+
+/// Where a restore goes, before connecting: what the user named.
+#[derive(Clone, Debug)]
+pub enum TargetRef {
+    Cluster(ClusterRef),
+    Manifests(PathBuf),
+}
+
+impl TargetRef {
+    /// Connects to the cluster (nothing is sent until the first call).
+    pub async fn connect(&self) -> Result<Target> {
+        Ok(match self {
+            TargetRef::Cluster(c) => Target::Cluster(Cluster::connect(c).await?),
+            TargetRef::Manifests(dir) => Target::Manifests(dir.clone()),
+        })
+    }
+}
+
+/// Where a restore goes.
+#[derive(Debug)]
+pub enum Target {
+    /// A live cluster, connected.
+    Cluster(Cluster),
+    /// `DIR/<namespace>/<name>.yaml` files (0600), never over existing files.
+    Manifests(PathBuf),
+}
+
+impl Target {
+    /// The cluster's name (context or server), or none for manifests.
+    pub fn cluster_name(&self) -> Option<String> {
+        match self {
+            Target::Cluster(c) => Some(c.name()),
+            Target::Manifests(_) => None,
+        }
+    }
+
+    /// API calls made so far (none for manifests).
+    pub fn api_calls(&self) -> Vec<ApiCall> {
+        match self {
+            Target::Cluster(c) => c.calls(),
+            Target::Manifests(_) => Vec::new(),
+        }
+    }
+
+    /// Decides an action for each secret: against a cluster, one LIST per target namespace
+    /// (GETs when listing is forbidden); for manifests, `write` each.
+    pub async fn plan(
+        &self,
+        wanted: Vec<(Option<SecretId>, SecretRecord)>,
+        opts: &Options,
+    ) -> Result<Vec<Item>> {
+        match self {
+            Target::Cluster(c) => plan_cluster(c, wanted, opts).await,
+            Target::Manifests(_) => Ok(wanted
+                .into_iter()
+                .map(|(a, r)| {
+                    item(
+                        a,
+                        r,
+                        Action::Write,
+                        "manifest for review or GitOps".into(),
+                        None,
+                    )
+                })
+                .collect()),
+        }
+    }
+
+    /// Carries out the plan, secret by secret; on a cluster one failure does not stop the
+    /// others (each item records its result).
+    pub async fn apply(&self, items: &mut [Item], extra: &BTreeMap<String, String>) -> Result<()> {
+        match self {
+            Target::Cluster(c) => {
+                apply_cluster(c, items, extra).await;
+                Ok(())
+            }
+            Target::Manifests(dir) => write_manifests(dir, items, extra).map(|_| ()),
+        }
+    }
+}
+
+async fn plan_cluster(
+    cluster: &Cluster,
+    wanted: Vec<(Option<SecretId>, SecretRecord)>,
+    opts: &Options,
+) -> Result<Vec<Item>> {
+    let mut live: BTreeMap<SecretId, SecretRecord> = BTreeMap::new();
+    let namespaces: BTreeSet<String> = wanted.iter().map(|(_, r)| r.id.namespace.clone()).collect();
+    for ns in &namespaces {
+        match cluster.list_secrets(ns).await? {
+            Some(items) => {
+                // A LIST in a namespace that does not exist answers an empty list: ask, once,
+                // before planning creates that would all fail.
+                if items.is_empty() && cluster.namespace_exists(ns).await? == Some(false) {
+                    return Err(Error::Cluster {
+                        cluster: cluster.name(),
+                        message: format!("namespace {ns} does not exist; create it first (kubectl create namespace {ns}) or choose another with --namespace-map"),
+                    });
+                }
+                for s in items {
+                    let r = SecretRecord::from_k8s(s, ns);
+                    live.insert(r.id.clone(), r);
+                }
+            }
+            None => {
+                for (_, r) in wanted.iter().filter(|(_, r)| &r.id.namespace == ns) {
+                    if let Some(s) = cluster.get_secret(&r.id).await? {
+                        live.insert(r.id.clone(), SecretRecord::from_k8s(s, ns));
+                    }
+                }
+            }
+        }
+    }
+    Ok(wanted
+        .into_iter()
+        .map(|(archived, r)| match live.get(&r.id) {
+            None => item(
+                archived,
+                r,
+                Action::Create,
+                "absent from the cluster".into(),
+                None,
+            ),
+            Some(l) => {
+                let rv = l.resource_version.clone();
+                match r.differences(l) {
+                    None => item(
+                        archived,
+                        r,
+                        Action::Unchanged,
+                        "identical type, data, labels and annotations".into(),
+                        rv,
+                    ),
+                    Some(d) if !opts.replace => item(
+                        archived,
+                        r,
+                        Action::Conflict,
+                        format!("exists and differs: {d}; refused without --replace"),
+                        rv,
+                    ),
+                    Some(d) if l.type_ != r.type_ || l.immutable => item(
+                        archived,
+                        r,
+                        Action::Recreate,
+                        format!(
+                            "{d}; {} cannot be updated, so delete and create",
+                            if l.immutable {
+                                "an immutable secret"
+                            } else {
+                                "a type"
+                            }
+                        ),
+                        rv,
+                    ),
+                    Some(d) => item(archived, r, Action::Replace, d, rv),
+                }
+            }
+        })
+        .collect())
+}
+
+async fn apply_cluster(cluster: &Cluster, items: &mut [Item], extra: &BTreeMap<String, String>) {
+    for it in items.iter_mut() {
+        let mut obj = it.record.to_k8s(extra);
+        let res: Result<&str> = match it.action {
+            Action::Unchanged => Ok("unchanged"),
+            Action::Create => cluster.create_secret(&obj).await.map(|_| "created"),
+            Action::Replace => {
+                obj.metadata.resource_version = it.live_resource_version.clone();
+                cluster.replace_secret(&obj).await.map(|_| "replaced")
+            }
+            Action::Recreate => match cluster.delete_secret(&it.record.id).await {
+                Ok(()) => cluster.create_secret(&obj).await.map(|_| "recreated").map_err(|e| Error::Cluster {
+                    cluster: cluster.name(),
+                    message: format!("{e}; the old secret was deleted and the new one not created: run the restore again (the archive is unchanged)"),
+                }),
+                Err(e) => Err(e),
+            },
+            Action::Conflict | Action::Blocked | Action::Write => {
+                it.result = Some("not restored".into());
+                continue;
+            }
+        };
+        match res {
+            Ok(r) => {
+                it.result = Some(r.to_string());
+                it.restored = true;
+            }
+            Err(e) => it.result = Some(format!("failed: {e}")),
+        }
+    }
+}
+
+/// Writes each planned secret as `DIR/<namespace>/<name>.yaml` (files 0600), refusing to
+/// overwrite existing files.
+fn write_manifests(
+    dir: &Path,
+    items: &mut [Item],
+    extra: &BTreeMap<String, String>,
+) -> Result<Vec<PathBuf>> {
+    let mut written = Vec::new();
+    for it in items.iter_mut().filter(|i| i.action == Action::Write) {
+        let sub = dir.join(&it.record.id.namespace);
+        let mut b = std::fs::DirBuilder::new();
+        b.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+        b.create(&sub)
+            .map_err(|e| Error::io("cannot create directory", &sub, e))?;
+        let path = sub.join(format!("{}.yaml", it.record.id.name));
+        let yaml = archive::secret_yaml(&it.record, extra)?;
+        crate::store::write_atomic(&path, yaml.as_bytes(), false)?;
+        it.result = Some(format!("written to {}", path.display()));
+        it.restored = true;
+        written.push(path);
+    }
+    Ok(written)
+}

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
+use crate::check_id::CheckId;
 use crate::findings::{Finding, Report, Severity};
 use crate::pki::{self, Cert, CertSummary, ChainError};
 use crate::select::{ClusterKind, Role};
@@ -80,7 +81,7 @@ impl At<'_> {
     fn f(
         &self,
         severity: Severity,
-        check: &str,
+        check: CheckId,
         key: Option<&str>,
         msg: impl Into<String>,
     ) -> Finding {
@@ -176,7 +177,7 @@ fn parse_secret(
                 }
                 Err(e) => out.report.push(at.f(
                     Severity::Error,
-                    "pem.parse",
+                    CheckId::PemParse,
                     Some(k),
                     format!("{k} holds a certificate PEM that does not parse: {e}"),
                 )),
@@ -188,7 +189,7 @@ fn parse_secret(
                 }
                 Err(e) => out.report.push(at.f(
                     Severity::Error,
-                    "key.parse",
+                    CheckId::KeyParse,
                     Some(k),
                     format!("{k} is not a usable private key: {e}"),
                 )),
@@ -196,7 +197,7 @@ fn parse_secret(
         } else if is_cert_key(k) && !bytes.is_empty() {
             out.report.push(at.f(
                 Severity::Error,
-                "pem.parse",
+                CheckId::PemParse,
                 Some(k),
                 format!("{k} should hold a PEM certificate but holds none"),
             ));
@@ -276,7 +277,7 @@ fn generic(
             if opts.at > na {
                 report.push(at.f(
                     Severity::Error,
-                    "validity.expired",
+                    CheckId::ValidityExpired,
                     Some(k),
                     format!(
                         "{name} expired on {} (checked at {})",
@@ -287,7 +288,7 @@ fn generic(
             } else if opts.at < nb {
                 report.push(at.f(
                     Severity::Error,
-                    "validity.not-yet-valid",
+                    CheckId::ValidityNotYetValid,
                     Some(k),
                     format!(
                         "{name} is not valid before {} (checked at {})",
@@ -299,7 +300,7 @@ fn generic(
                 let days = (na - opts.at).num_days();
                 report.push(at.f(
                     Severity::Warning,
-                    "validity.expiring",
+                    CheckId::ValidityExpiring,
                     Some(k),
                     format!(
                         "{name} expires on {} ({days} days after {}; warning threshold {} days)",
@@ -314,7 +315,7 @@ fn generic(
                     if pk.bits() < 2048 {
                         report.push(at.f(
                             Severity::Error,
-                            "crypto.weak-key",
+                            CheckId::CryptoWeakKey,
                             Some(k),
                             format!(
                                 "{name} has a {} key; at least RSA 2048 is expected",
@@ -326,7 +327,7 @@ fn generic(
             } else {
                 report.push(at.f(
                     Severity::Warning,
-                    "crypto.key-type",
+                    CheckId::CryptoKeyType,
                     Some(k),
                     format!("{name} has a key of an unsupported type"),
                 ));
@@ -334,7 +335,7 @@ fn generic(
             if pki::is_sha1_signature(&x) && !sig.issued_by(c, c) {
                 report.push(at.f(
                     Severity::Warning,
-                    "crypto.sha1",
+                    CheckId::CryptoSha1,
                     Some(k),
                     format!("{name} is signed with SHA-1; reissue it with SHA-256"),
                 ));
@@ -369,7 +370,7 @@ fn keys_present(at: &At<'_>, role: Role, p: &Parsed, report: &mut Report) {
     for cert_key in p.certs.keys() {
         if let Some(key) = expected_key(role, cert_key) {
             if !p.present.iter().any(|k| k == key) {
-                report.push(at.f(Severity::Error, "key.missing", Some(key), format!("{cert_key} has no private key beside it: {key} is missing; Gloo Mesh cannot use the certificate without it")));
+                report.push(at.f(Severity::Error, CheckId::KeyMissing, Some(key), format!("{cert_key} has no private key beside it: {key} is missing; Gloo Mesh cannot use the certificate without it")));
             }
         }
     }
@@ -390,7 +391,7 @@ fn keys_match(at: &At<'_>, p: &Parsed, report: &mut Report) {
         else {
             report.push(at.f(
                 Severity::Warning,
-                "key.match",
+                CheckId::KeyMatch,
                 Some(key_name),
                 format!(
                     "{key_name} has no certificate beside it to match (expected one of {})",
@@ -406,7 +407,7 @@ fn keys_match(at: &At<'_>, p: &Parsed, report: &mut Report) {
             let s = cert.summary();
             report.push(at.f(
                 Severity::Error,
-                "key.match",
+                CheckId::KeyMatch,
                 Some(key_name),
                 format!("{key_name} ({}) does not match the certificate in {cert_key} ({}, {}); expected the key of that certificate", key.public.describe(), s.subject, s.key),
             ));
@@ -422,7 +423,7 @@ fn rest(p: &Parsed, k: &str) -> Vec<Cert> {
     p.certs.get(k).map(|v| v[1..].to_vec()).unwrap_or_default()
 }
 
-fn chain_finding(at: &At<'_>, key: &str, check: &str, what: &str, e: &ChainError) -> Finding {
+fn chain_finding(at: &At<'_>, key: &str, check: CheckId, what: &str, e: &ChainError) -> Finding {
     at.f(Severity::Error, check, Some(key), format!("{what}: {e}"))
 }
 
@@ -450,7 +451,7 @@ impl Profile {
     }
 }
 
-fn profile(at: &At<'_>, key: &str, c: &Cert, want: Profile, check: &str, report: &mut Report) {
+fn profile(at: &At<'_>, key: &str, c: &Cert, want: Profile, check: CheckId, report: &mut Report) {
     let x = c.parse().expect("parsed");
     let name = x.subject().to_string();
     let bc = x
@@ -462,7 +463,7 @@ fn profile(at: &At<'_>, key: &str, c: &Cert, want: Profile, check: &str, report:
     if want.ca && !is_ca {
         report.push(at.f(
             Severity::Error,
-            "ca.constraints",
+            CheckId::CaConstraints,
             Some(key),
             format!("{name} must be a CA (basicConstraints CA:TRUE) but is not"),
         ));
@@ -470,7 +471,7 @@ fn profile(at: &At<'_>, key: &str, c: &Cert, want: Profile, check: &str, report:
     if !want.ca && is_ca {
         report.push(at.f(
             Severity::Error,
-            "ca.constraints",
+            CheckId::CaConstraints,
             Some(key),
             format!("{name} is a leaf certificate but has CA:TRUE"),
         ));
@@ -484,7 +485,7 @@ fn profile(at: &At<'_>, key: &str, c: &Cert, want: Profile, check: &str, report:
         if kcs == Some(false) {
             report.push(at.f(
                 Severity::Error,
-                "ca.constraints",
+                CheckId::CaConstraints,
                 Some(key),
                 format!("{name} is a CA but its keyUsage lacks keyCertSign"),
             ));
@@ -536,7 +537,7 @@ fn self_signed_ca(
     at: &At<'_>,
     key: &str,
     c: &Cert,
-    check: &str,
+    check: CheckId,
     report: &mut Report,
     sig: &pki::SignatureCache,
 ) {
@@ -581,13 +582,13 @@ fn role(
                     server_auth: true,
                     ..Profile::leaf(RELAY_SERVER_SAN)
                 },
-                "role.relay-server",
+                CheckId::RoleRelayServer,
                 report,
             );
             chain_to_own_ca(at, p, "tls.crt", report, sig);
             if let (Some(root), Some(ca)) = (&a.relay_root, first(p, "ca.crt")) {
                 if ca != root {
-                    report.push(at.f(Severity::Error, "trust.relay-root", Some("ca.crt"), format!("ca.crt ({}) is not the relay root of relay-root-tls-secret ({}); server and agents must share one root", ca.summary().sha256, root.summary().sha256)));
+                    report.push(at.f(Severity::Error, CheckId::TrustRelayRoot, Some("ca.crt"), format!("ca.crt ({}) is not the relay root of relay-root-tls-secret ({}); server and agents must share one root", ca.summary().sha256, root.summary().sha256)));
                 }
             }
             chain_to_relay_root(at, p, a, "the relay server certificate", report, sig);
@@ -601,7 +602,7 @@ fn role(
                 "tls.crt",
                 leaf,
                 Profile::ca(),
-                "role.relay-signing",
+                CheckId::RoleRelaySigning,
                 report,
             );
             chain_to_own_ca(at, p, "tls.crt", report, sig);
@@ -614,21 +615,21 @@ fn role(
                 "tls.crt"
             };
             let Some(root) = first(p, key) else { return };
-            self_signed_ca(at, key, root, "role.relay-root", report, sig);
+            self_signed_ca(at, key, root, CheckId::RoleRelayRoot, report, sig);
             // The root's key must match the root certificate, wherever the secret keeps it.
             if let (Some(k), true) = (
                 p.keys.get("tls.key"),
                 key == "ca.crt" && p.certs.contains_key("tls.crt"),
             ) {
                 if root.public_key().ok().as_ref() != Some(&k.public) {
-                    report.push(at.f(Severity::Error, "key.match", Some("tls.key"), format!("tls.key ({}) does not match the relay root in ca.crt ({}); the relay root cannot sign with it", k.public.describe(), root.summary().subject)));
+                    report.push(at.f(Severity::Error, CheckId::KeyMatch, Some("tls.key"), format!("tls.key ({}) does not match the relay root in ca.crt ({}); the relay root cannot sign with it", k.public.describe(), root.summary().subject)));
                 }
             }
             if let (Some(tls), true) = (first(p, "tls.crt"), key == "ca.crt") {
                 if tls != root {
                     report.push(at.f(
                         Severity::Warning,
-                        "role.relay-root",
+                        CheckId::RoleRelayRoot,
                         Some("tls.crt"),
                         "tls.crt differs from ca.crt in the relay root secret",
                     ));
@@ -637,7 +638,7 @@ fn role(
             if !same_cluster {
                 if let Some(mroot) = &a.relay_root {
                     if root != mroot {
-                        report.push(at.f(Severity::Error, "trust.relay-root", Some(key), format!("this cluster's relay root ({}, sha256 {}) is not the management cluster's ({}, sha256 {})", root.summary().subject, root.fingerprint(), mroot.summary().subject, mroot.fingerprint())));
+                        report.push(at.f(Severity::Error, CheckId::TrustRelayRoot, Some(key), format!("this cluster's relay root ({}, sha256 {}) is not the management cluster's ({}, sha256 {})", root.summary().subject, root.fingerprint(), mroot.summary().subject, mroot.fingerprint())));
                     }
                 }
             }
@@ -651,7 +652,7 @@ fn role(
                 "tls.crt",
                 leaf,
                 Profile::leaf(cluster),
-                "role.relay-client",
+                CheckId::RoleRelayClient,
                 report,
             );
             chain_to_own_ca(at, p, "tls.crt", report, sig);
@@ -659,10 +660,10 @@ fn role(
                 let mut inter = rest(p, "tls.crt");
                 inter.extend(a.relay_signing.iter().cloned());
                 match pki::verify_chain_cached(leaf, &inter, std::slice::from_ref(root), None, sig) {
-                    Err(e) => report.push(chain_finding(at, "tls.crt", "trust.relay-root", "the agent certificate does not chain to the management cluster's relay root", &e)),
+                    Err(e) => report.push(chain_finding(at, "tls.crt", CheckId::TrustRelayRoot, "the agent certificate does not chain to the management cluster's relay root", &e)),
                     Ok(chain) => {
                         if !a.relay_signing.is_empty() && !chain.path.iter().any(|c| a.relay_signing.contains(c)) {
-                            report.push(at.f(Severity::Error, "role.relay-client", Some("tls.crt"), "the agent certificate is not issued through the relay signing CA of relay-tls-signing-secret"));
+                            report.push(at.f(Severity::Error, CheckId::RoleRelayClient, Some("tls.crt"), "the agent certificate is not issued through the relay signing CA of relay-tls-signing-secret"));
                         }
                     }
                 }
@@ -675,14 +676,14 @@ fn role(
                 "ca.crt"
             };
             if let Some(root) = first(p, key) {
-                self_signed_ca(at, key, root, "role.root-trust", report, sig);
+                self_signed_ca(at, key, root, CheckId::RoleRootTrust, report, sig);
             }
         }
         Role::IstioCacerts => {
             let Some(ca) = first(p, "ca-cert.pem") else {
                 report.push(at.f(
                     Severity::Error,
-                    "role.istio-cacerts",
+                    CheckId::RoleIstioCacerts,
                     Some("ca-cert.pem"),
                     "cacerts has no ca-cert.pem",
                 ));
@@ -697,7 +698,7 @@ fn role(
                     pathlen0: true,
                     ..Profile::leaf(ISTIOD_SAN)
                 },
-                "role.istio-cacerts",
+                CheckId::RoleIstioCacerts,
                 report,
             );
             let own_root: Vec<Cert> = first(p, "root-cert.pem").cloned().into_iter().collect();
@@ -705,7 +706,7 @@ fn role(
             if own_root.is_empty() {
                 report.push(at.f(
                     Severity::Error,
-                    "role.istio-cacerts",
+                    CheckId::RoleIstioCacerts,
                     Some("root-cert.pem"),
                     "cacerts has no root-cert.pem",
                 ));
@@ -713,7 +714,7 @@ fn role(
                 report.push(chain_finding(
                     at,
                     "ca-cert.pem",
-                    "chain.verify",
+                    CheckId::ChainVerify,
                     "ca-cert.pem does not chain to root-cert.pem",
                     &e,
                 ));
@@ -722,7 +723,7 @@ fn role(
                 if chain.first() != Some(ca) {
                     report.push(at.f(
                         Severity::Error,
-                        "role.istio-cacerts",
+                        CheckId::RoleIstioCacerts,
                         Some("cert-chain.pem"),
                         "cert-chain.pem must start with ca-cert.pem",
                     ));
@@ -730,7 +731,7 @@ fn role(
                 if !own_root.is_empty() && chain.last() != own_root.first() {
                     report.push(at.f(
                         Severity::Error,
-                        "role.istio-cacerts",
+                        CheckId::RoleIstioCacerts,
                         Some("cert-chain.pem"),
                         "cert-chain.pem must end with root-cert.pem",
                     ));
@@ -750,14 +751,14 @@ fn role(
                             )
                         })
                         .collect();
-                    report.push(chain_finding(at, "ca-cert.pem", "trust.istio-root", &format!("the Istio intermediate does not chain to the management cluster's root-trust root {}; meshes will not trust each other", roots.join(", ")), &e));
+                    report.push(chain_finding(at, "ca-cert.pem", CheckId::TrustIstioRoot, &format!("the Istio intermediate does not chain to the management cluster's root-trust root {}; meshes will not trust each other", roots.join(", ")), &e));
                 }
             }
         }
         Role::RelayIdentityToken => {
             if let (Some(t), Some(mt), false) = (token, &a.token, same_cluster) {
                 if t != mt.expose() {
-                    report.push(at.f(Severity::Error, "trust.token", Some("token"), "the relay identity token differs from the management cluster's; the agent cannot register"));
+                    report.push(at.f(Severity::Error, CheckId::TrustToken, Some("token"), "the relay identity token differs from the management cluster's; the agent cannot register"));
                 }
             }
         }
@@ -785,7 +786,13 @@ fn chain_to_relay_root(
         sig,
     ) {
         let msg = format!("{what} does not chain to the relay root");
-        report.push(chain_finding(at, "tls.crt", "trust.relay-root", &msg, &e));
+        report.push(chain_finding(
+            at,
+            "tls.crt",
+            CheckId::TrustRelayRoot,
+            &msg,
+            &e,
+        ));
     }
 }
 
@@ -804,7 +811,7 @@ fn chain_to_own_ca(
         report.push(chain_finding(
             at,
             key,
-            "chain.verify",
+            CheckId::ChainVerify,
             &format!("{key} does not chain to ca.crt"),
             &e,
         ));

@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+use crate::check_id::CheckId;
 use crate::findings::{Finding, Severity};
 use crate::secret::{SecretId, SecretRecord};
 use crate::source::{Inventory, RootSource};
@@ -144,7 +145,7 @@ pub fn select(inv: &Inventory, opts: &SelectOptions) -> Selection {
                     Some(rec) => take(Role::RootTrust, rec, &mut chosen),
                     None => findings.push(
                         Finding::error(
-                            "selection.missing",
+                            CheckId::SelectionMissing,
                             format!(
                                 "RootTrustPolicy {}/{} uses root secret {id}, which is not in the source",
                                 pol.namespace, pol.name
@@ -156,14 +157,14 @@ pub fn select(inv: &Inventory, opts: &SelectOptions) -> Selection {
                 policy_roots.push(id);
             }
             (RootSource::Vault, None) => findings.push(Finding::info(
-                "selection.vault",
+                CheckId::SelectionVault,
                 format!(
                     "RootTrustPolicy {}/{} keeps its root in Vault: nothing in the cluster to back up for it",
                     pol.namespace, pol.name
                 ),
             )),
             (_, None) => findings.push(Finding::warning(
-                "selection.policy",
+                CheckId::SelectionPolicy,
                 format!(
                     "RootTrustPolicy {}/{} names no root secret trustkeep understands; its root was not located",
                     pol.namespace, pol.name
@@ -173,7 +174,7 @@ pub fn select(inv: &Inventory, opts: &SelectOptions) -> Selection {
     }
     if !inv.policies_known {
         findings.push(Finding::warning(
-            "selection.policies-unknown",
+            CheckId::SelectionPoliciesUnknown,
             "RootTrustPolicies could not be listed (is the admin.gloo.solo.io CRD installed?); root-trust secrets were found by name and type only",
         ));
     }
@@ -207,7 +208,7 @@ pub fn select(inv: &Inventory, opts: &SelectOptions) -> Selection {
             Some(rec) => take(Role::Included, rec, &mut chosen),
             None => findings.push(
                 Finding::error(
-                    "selection.missing",
+                    CheckId::SelectionMissing,
                     format!("--include {inc}: secret {id} is not in the source"),
                 )
                 .secret(&id),
@@ -248,7 +249,7 @@ pub fn select(inv: &Inventory, opts: &SelectOptions) -> Selection {
             findings.push(
                 Finding::new(
                     *severity,
-                    "selection.missing",
+                    CheckId::SelectionMissing,
                     format!(
                         "{} cluster has no secret {id}",
                         match kind {
@@ -263,7 +264,7 @@ pub fn select(inv: &Inventory, opts: &SelectOptions) -> Selection {
     }
     if kind == ClusterKind::Management && !has(Role::RootTrust) && policy_roots.is_empty() {
         findings.push(Finding::info(
-            "selection.no-root-trust",
+            CheckId::SelectionNoRootTrust,
             "no RootTrustPolicy and no root-trust secret found: Istio roots are not managed by this cluster, or live outside it",
         ));
     }

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::archive::{self, manifest::Manifest, Encryption};
+use crate::check_id::CheckId;
 use crate::error::Result;
 use crate::findings::{Finding, Report};
 use crate::render::{self, OutputFormat, Table};
@@ -97,7 +98,7 @@ pub async fn write(
             if let Some(e) = &d.pem_error {
                 report.push(
                     Finding::error(
-                        "pem.parse",
+                        CheckId::PemParse,
                         format!("{} holds a certificate PEM that does not parse: {e}", d.key),
                     )
                     .cluster(cluster.clone())

@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 
 use super::backup::{self, Backup};
 use crate::archive::Encryption;
+use crate::check_id::CheckId;
 use crate::findings::Severity;
 use crate::select::SelectOptions;
 
@@ -62,9 +63,9 @@ pub async fn run(
     // The folders hold what the manual procedure saved: a secret it did not save is worth a
     // warning, not a failed import, and there are no RootTrustPolicies to list.
     snap.findings
-        .retain(|f| f.check != "selection.policies-unknown");
+        .retain(|f| f.check != CheckId::SelectionPoliciesUnknown);
     for f in &mut snap.findings {
-        if f.check == "selection.missing" {
+        if f.check == CheckId::SelectionMissing {
             f.severity = Severity::Warning;
         }
     }
@@ -174,7 +175,7 @@ fn read_one(dir: &Path, namespace: &str) -> Result<(SecretRecord, Vec<Finding>)>
             data.insert("root-cert.pem".into(), c);
             data.insert("key.pem".into(), k);
             findings.push(f(Finding::info(
-                "import.renamed",
+                CheckId::ImportRenamed,
                 "ca.crt and tls.key were saved from root-cert.pem and key.pem by the manual procedure; archived under their original names",
             )));
         }
@@ -194,7 +195,7 @@ fn read_one(dir: &Path, namespace: &str) -> Result<(SecretRecord, Vec<Finding>)>
             Ok(p) => p,
             Err(e) => {
                 findings.push(f(Finding::error(
-                    "key.parse",
+                    CheckId::KeyParse,
                     format!("{key} is not a usable private key: {e}"),
                 )
                 .key(key)));
@@ -229,7 +230,7 @@ fn read_one(dir: &Path, namespace: &str) -> Result<(SecretRecord, Vec<Finding>)>
             if data.contains_key("ca.crt") && !data.contains_key("tls.crt") {
                 msg.push_str("; the manual procedure saved the root CA's ca.crt instead of tls.crt, so `kubectl create secret tls --cert=ca.crt --key=tls.key` fails. Back up tls.crt too (trustkeep backup does)");
             }
-            findings.push(f(Finding::error("import.key-mismatch", msg).key(key)));
+            findings.push(f(Finding::error(CheckId::ImportKeyMismatch, msg).key(key)));
         } else {
             let subject = certs
                 .iter()
@@ -237,7 +238,7 @@ fn read_one(dir: &Path, namespace: &str) -> Result<(SecretRecord, Vec<Finding>)>
                 .map(|(_, c)| c.summary().subject)
                 .unwrap_or_default();
             findings.push(f(Finding::info(
-                "import.key-match",
+                CheckId::ImportKeyMatch,
                 format!(
                     "{key} matches the certificate in {} ({subject})",
                     matching[0]
@@ -253,7 +254,7 @@ fn read_one(dir: &Path, namespace: &str) -> Result<(SecretRecord, Vec<Finding>)>
     } else {
         if is_relay_tls && !data.contains_key("tls.crt") {
             findings.push(f(Finding::error(
-                "import.missing-key",
+                CheckId::ImportMissingKey,
                 "tls.crt was not saved: the secret cannot be restored as kubernetes.io/tls from this folder",
             )
             .key("tls.crt")));

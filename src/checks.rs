@@ -7,6 +7,8 @@
 //! relay root; every workload `cacerts` chains to a root-trust root of the management cluster;
 //! tokens agree. Check ids are stable and documented in docs/checks.md. The checks do not
 //! care where a snapshot came from (file, live cluster, archive) and never print secret values.
+//! The `pem.parse` and `key.parse` findings are made here only ([`pem_parse_finding`],
+//! [`parse_key`]); `backup` and `import` report them through these functions.
 
 use std::collections::BTreeMap;
 
@@ -78,6 +80,10 @@ struct At<'a> {
 }
 
 impl At<'_> {
+    /// Puts a finding made without a place (see [`pem_parse_finding`]) at this secret.
+    fn place(&self, f: Finding) -> Finding {
+        f.cluster(self.cluster).secret(&self.secret)
+    }
     fn f(
         &self,
         severity: Severity,
@@ -175,24 +181,14 @@ fn parse_secret(
                     }
                     certs.insert(k.clone(), cs);
                 }
-                Err(e) => out.report.push(at.f(
-                    Severity::Error,
-                    CheckId::PemParse,
-                    Some(k),
-                    format!("{k} holds a certificate PEM that does not parse: {e}"),
-                )),
+                Err(e) => out.report.push(at.place(pem_parse_finding(k, e))),
             }
         } else if pki::has_pem_private_key(bytes) || (is_key_key(k) && !bytes.is_empty()) {
-            match pki::parse_private_key(bytes) {
+            match parse_key(k, bytes) {
                 Ok(key) => {
                     keys.insert(k.clone(), key);
                 }
-                Err(e) => out.report.push(at.f(
-                    Severity::Error,
-                    CheckId::KeyParse,
-                    Some(k),
-                    format!("{k} is not a usable private key: {e}"),
-                )),
+                Err(f) => out.report.push(at.place(*f)),
             }
         } else if is_cert_key(k) && !bytes.is_empty() {
             out.report.push(at.f(
@@ -208,6 +204,32 @@ fn parse_secret(
         certs,
         keys,
     }
+}
+
+/// The `pem.parse` finding for data key `key`, whose value looks like a certificate PEM but
+/// does not parse (`error` says why). The one wording of it, shared with `backup`; the caller
+/// adds cluster and secret.
+pub fn pem_parse_finding(key: &str, error: impl std::fmt::Display) -> Finding {
+    Finding::error(
+        CheckId::PemParse,
+        format!("{key} holds a certificate PEM that does not parse: {error}"),
+    )
+    .key(key)
+}
+
+/// Parses the private key held in data key `key`; when it does not parse, the `key.parse`
+/// finding instead. The one private key check, shared with `import`; the caller adds cluster
+/// and secret.
+pub fn parse_key(key: &str, bytes: &[u8]) -> Result<pki::PrivateKey, Box<Finding>> {
+    pki::parse_private_key(bytes).map_err(|e| {
+        Box::new(
+            Finding::error(
+                CheckId::KeyParse,
+                format!("{key} is not a usable private key: {e}"),
+            )
+            .key(key),
+        )
+    })
 }
 
 fn is_key_key(k: &str) -> bool {
@@ -815,5 +837,34 @@ fn chain_to_own_ca(
             &format!("{key} does not chain to ca.crt"),
             &e,
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pem_and_key_findings_have_one_wording() {
+        let f = pem_parse_finding("tls.crt", "PEM is truncated");
+        assert_eq!(f.check, CheckId::PemParse.as_str());
+        assert_eq!(f.severity, Severity::Error);
+        assert_eq!(f.key.as_deref(), Some("tls.crt"));
+        assert_eq!(
+            f.message,
+            "tls.crt holds a certificate PEM that does not parse: PEM is truncated"
+        );
+        let bad = b"-----BEGIN PRIVATE KEY-----\ngarbage\n-----END PRIVATE KEY-----\n";
+        let f = parse_key("tls.key", bad).expect_err("garbage is no key");
+        assert_eq!(f.check, CheckId::KeyParse.as_str());
+        assert_eq!(f.severity, Severity::Error);
+        assert_eq!(f.key.as_deref(), Some("tls.key"));
+        assert!(
+            f.message
+                .starts_with("tls.key is not a usable private key: "),
+            "{}",
+            f.message
+        );
+        assert_eq!((f.cluster, f.secret), (None, None));
     }
 }

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::archive::{self, manifest::Manifest, Encryption};
-use crate::check_id::CheckId;
+use crate::checks;
 use crate::error::Result;
 use crate::findings::{Finding, Report};
 use crate::render::{self, OutputFormat, Table};
@@ -97,13 +97,9 @@ pub async fn write(
         for d in &s.data {
             if let Some(e) = &d.pem_error {
                 report.push(
-                    Finding::error(
-                        CheckId::PemParse,
-                        format!("{} holds a certificate PEM that does not parse: {e}", d.key),
-                    )
-                    .cluster(cluster.clone())
-                    .secret(format!("{}/{}", s.namespace, s.name))
-                    .key(d.key.clone()),
+                    checks::pem_parse_finding(&d.key, e)
+                        .cluster(cluster.clone())
+                        .secret(format!("{}/{}", s.namespace, s.name)),
                 );
             }
         }

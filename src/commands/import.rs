@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use super::backup::{self, Backup};
 use crate::archive::Encryption;
 use crate::check_id::CheckId;
+use crate::checks;
 use crate::findings::Severity;
 use crate::select::SelectOptions;
 
@@ -191,14 +192,10 @@ fn read_one(dir: &Path, namespace: &str) -> Result<(SecretRecord, Vec<Finding>)>
         if !pki::has_pem_private_key(value.expose()) {
             continue;
         }
-        let private = match pki::parse_private_key(value.expose()) {
+        let private = match checks::parse_key(key, value.expose()) {
             Ok(p) => p,
-            Err(e) => {
-                findings.push(f(Finding::error(
-                    CheckId::KeyParse,
-                    format!("{key} is not a usable private key: {e}"),
-                )
-                .key(key)));
+            Err(finding) => {
+                findings.push(f(*finding));
                 continue;
             }
         };

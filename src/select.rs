@@ -39,7 +39,9 @@ pub enum Role {
     RelaySigning,
     /// `relay-root-tls-secret`: the relay root CA (or a copy of its certificate).
     RelayRoot,
-    /// `relay-identity-token-secret`: the shared registration token.
+    /// `relay-identity-token-secret`: the shared registration token. Archives spell it
+    /// `relay-identity-token`; `relay-token` (once printed and documented) is read too.
+    #[serde(alias = "relay-token")]
     RelayIdentityToken,
     /// `relay-client-tls-secret`: an agent's client certificate.
     RelayClient,
@@ -52,12 +54,13 @@ pub enum Role {
 }
 
 impl Role {
+    /// The one spelling of the role: printed, and written to archives by serde.
     pub fn as_str(self) -> &'static str {
         match self {
             Role::RelayServer => "relay-server",
             Role::RelaySigning => "relay-signing",
             Role::RelayRoot => "relay-root",
-            Role::RelayIdentityToken => "relay-token",
+            Role::RelayIdentityToken => "relay-identity-token",
             Role::RelayClient => "relay-client",
             Role::RootTrust => "root-trust",
             Role::IstioCacerts => "istio-cacerts",
@@ -319,7 +322,7 @@ mod tests {
             names,
             [
                 "gloo-mesh/my-policy.gloo-mesh=root-trust",
-                "gloo-mesh/relay-identity-token-secret=relay-token",
+                "gloo-mesh/relay-identity-token-secret=relay-identity-token",
                 "gloo-mesh/relay-root-tls-secret=relay-root",
                 "gloo-mesh/relay-server-tls-secret=relay-server",
                 "gloo-mesh/relay-tls-signing-secret=relay-signing",
@@ -329,6 +332,33 @@ mod tests {
         );
         assert_eq!(sel.kind, ClusterKind::Management);
         assert!(sel.findings.is_empty(), "{:?}", sel.findings);
+    }
+
+    #[test]
+    fn role_prints_as_archives_spell_it() {
+        let all = [
+            Role::RelayServer,
+            Role::RelaySigning,
+            Role::RelayRoot,
+            Role::RelayIdentityToken,
+            Role::RelayClient,
+            Role::RootTrust,
+            Role::IstioCacerts,
+            Role::Included,
+        ];
+        for role in all {
+            let json = serde_json::to_string(&role).unwrap();
+            assert_eq!(json, format!("\"{role}\""));
+            assert_eq!(serde_json::from_str::<Role>(&json).unwrap(), role);
+        }
+        assert_eq!(Role::RelayIdentityToken.as_str(), "relay-identity-token");
+        // What archives format v1 holds, and the spelling once printed, both read.
+        for old in ["\"relay-identity-token\"", "\"relay-token\""] {
+            assert_eq!(
+                serde_json::from_str::<Role>(old).unwrap(),
+                Role::RelayIdentityToken
+            );
+        }
     }
 
     #[test]

@@ -7,12 +7,15 @@
 //! relay root; every workload `cacerts` chains to a root-trust root of the management cluster;
 //! tokens agree. Check ids are stable and documented in docs/checks.md. The checks do not
 //! care where a snapshot came from (file, live cluster, archive) and never print secret values.
+//! The `pem.parse` and `key.parse` findings are made here only ([`pem_parse_finding`],
+//! [`parse_key`]); `backup` and `import` report them through these functions.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
+use crate::check_id::CheckId;
 use crate::findings::{Finding, Report, Severity};
 use crate::pki::{self, Cert, CertSummary, ChainError};
 use crate::select::{ClusterKind, Role};
@@ -80,10 +83,14 @@ struct At<'a> {
 }
 
 impl At<'_> {
+    /// Puts a finding made without a place (see [`pem_parse_finding`]) at this secret.
+    fn place(&self, f: Finding) -> Finding {
+        f.cluster(self.cluster).secret(&self.secret)
+    }
     fn f(
         &self,
         severity: Severity,
-        check: &str,
+        check: CheckId,
         key: Option<&str>,
         msg: impl Into<String>,
     ) -> Finding {
@@ -177,29 +184,19 @@ fn parse_secret(
                     }
                     certs.insert(k.clone(), cs);
                 }
-                Err(e) => out.report.push(at.f(
-                    Severity::Error,
-                    "pem.parse",
-                    Some(k),
-                    format!("{k} holds a certificate PEM that does not parse: {e}"),
-                )),
+                Err(e) => out.report.push(at.place(pem_parse_finding(k, e))),
             }
         } else if pki::has_pem_private_key(bytes) || (is_key_key(k) && !bytes.is_empty()) {
-            match pki::parse_private_key(bytes) {
+            match parse_key(k, bytes) {
                 Ok(key) => {
                     keys.insert(k.clone(), key);
                 }
-                Err(e) => out.report.push(at.f(
-                    Severity::Error,
-                    "key.parse",
-                    Some(k),
-                    format!("{k} is not a usable private key: {e}"),
-                )),
+                Err(f) => out.report.push(at.place(*f)),
             }
         } else if is_cert_key(k) && !bytes.is_empty() {
             out.report.push(at.f(
                 Severity::Error,
-                "pem.parse",
+                CheckId::PemParse,
                 Some(k),
                 format!("{k} should hold a PEM certificate but holds none"),
             ));
@@ -210,6 +207,32 @@ fn parse_secret(
         certs,
         keys,
     }
+}
+
+/// The `pem.parse` finding for data key `key`, whose value looks like a certificate PEM but
+/// does not parse (`error` says why). The one wording of it, shared with `backup`; the caller
+/// adds cluster and secret.
+pub fn pem_parse_finding(key: &str, error: impl std::fmt::Display) -> Finding {
+    Finding::error(
+        CheckId::PemParse,
+        format!("{key} holds a certificate PEM that does not parse: {error}"),
+    )
+    .key(key)
+}
+
+/// Parses the private key held in data key `key`; when it does not parse, the `key.parse`
+/// finding instead. The one private key check, shared with `import`; the caller adds cluster
+/// and secret.
+pub fn parse_key(key: &str, bytes: &[u8]) -> Result<pki::PrivateKey, Box<Finding>> {
+    pki::parse_private_key(bytes).map_err(|e| {
+        Box::new(
+            Finding::error(
+                CheckId::KeyParse,
+                format!("{key} is not a usable private key: {e}"),
+            )
+            .key(key),
+        )
+    })
 }
 
 fn is_key_key(k: &str) -> bool {
@@ -279,7 +302,7 @@ fn generic(
             if opts.at > na {
                 report.push(at.f(
                     Severity::Error,
-                    "validity.expired",
+                    CheckId::ValidityExpired,
                     Some(k),
                     format!(
                         "{name} expired on {} (checked at {})",
@@ -290,7 +313,7 @@ fn generic(
             } else if opts.at < nb {
                 report.push(at.f(
                     Severity::Error,
-                    "validity.not-yet-valid",
+                    CheckId::ValidityNotYetValid,
                     Some(k),
                     format!(
                         "{name} is not valid before {} (checked at {})",
@@ -302,7 +325,7 @@ fn generic(
                 let days = (na - opts.at).num_days();
                 report.push(at.f(
                     Severity::Warning,
-                    "validity.expiring",
+                    CheckId::ValidityExpiring,
                     Some(k),
                     format!(
                         "{name} expires on {} ({days} days after {}; warning threshold {} days)",
@@ -317,7 +340,7 @@ fn generic(
                     if pk.bits() < 2048 {
                         report.push(at.f(
                             Severity::Error,
-                            "crypto.weak-key",
+                            CheckId::CryptoWeakKey,
                             Some(k),
                             format!(
                                 "{name} has a {} key; at least RSA 2048 is expected",
@@ -329,7 +352,7 @@ fn generic(
             } else {
                 report.push(at.f(
                     Severity::Warning,
-                    "crypto.key-type",
+                    CheckId::CryptoKeyType,
                     Some(k),
                     format!("{name} has a key of an unsupported type"),
                 ));
@@ -337,7 +360,7 @@ fn generic(
             if pki::is_sha1_signature(&x) && !sig.issued_by(c, c) {
                 report.push(at.f(
                     Severity::Warning,
-                    "crypto.sha1",
+                    CheckId::CryptoSha1,
                     Some(k),
                     format!("{name} is signed with SHA-1; reissue it with SHA-256"),
                 ));
@@ -372,7 +395,7 @@ fn keys_present(at: &At<'_>, role: Role, p: &Parsed, report: &mut Report) {
     for cert_key in p.certs.keys() {
         if let Some(key) = expected_key(role, cert_key) {
             if !p.present.iter().any(|k| k == key) {
-                report.push(at.f(Severity::Error, "key.missing", Some(key), format!("{cert_key} has no private key beside it: {key} is missing; Gloo Mesh cannot use the certificate without it")));
+                report.push(at.f(Severity::Error, CheckId::KeyMissing, Some(key), format!("{cert_key} has no private key beside it: {key} is missing; Gloo Mesh cannot use the certificate without it")));
             }
         }
     }
@@ -393,7 +416,7 @@ fn keys_match(at: &At<'_>, p: &Parsed, report: &mut Report) {
         else {
             report.push(at.f(
                 Severity::Warning,
-                "key.match",
+                CheckId::KeyMatch,
                 Some(key_name),
                 format!(
                     "{key_name} has no certificate beside it to match (expected one of {})",
@@ -409,7 +432,7 @@ fn keys_match(at: &At<'_>, p: &Parsed, report: &mut Report) {
             let s = cert.summary();
             report.push(at.f(
                 Severity::Error,
-                "key.match",
+                CheckId::KeyMatch,
                 Some(key_name),
                 format!("{key_name} ({}) does not match the certificate in {cert_key} ({}, {}); expected the key of that certificate", key.public.describe(), s.subject, s.key),
             ));
@@ -425,7 +448,7 @@ fn rest(p: &Parsed, k: &str) -> Vec<Cert> {
     p.certs.get(k).map(|v| v[1..].to_vec()).unwrap_or_default()
 }
 
-fn chain_finding(at: &At<'_>, key: &str, check: &str, what: &str, e: &ChainError) -> Finding {
+fn chain_finding(at: &At<'_>, key: &str, check: CheckId, what: &str, e: &ChainError) -> Finding {
     at.f(Severity::Error, check, Some(key), format!("{what}: {e}"))
 }
 
@@ -453,7 +476,7 @@ impl Profile {
     }
 }
 
-fn profile(at: &At<'_>, key: &str, c: &Cert, want: Profile, check: &str, report: &mut Report) {
+fn profile(at: &At<'_>, key: &str, c: &Cert, want: Profile, check: CheckId, report: &mut Report) {
     let x = c.parse().expect("parsed");
     let name = x.subject().to_string();
     let bc = x
@@ -465,7 +488,7 @@ fn profile(at: &At<'_>, key: &str, c: &Cert, want: Profile, check: &str, report:
     if want.ca && !is_ca {
         report.push(at.f(
             Severity::Error,
-            "ca.constraints",
+            CheckId::CaConstraints,
             Some(key),
             format!("{name} must be a CA (basicConstraints CA:TRUE) but is not"),
         ));
@@ -473,7 +496,7 @@ fn profile(at: &At<'_>, key: &str, c: &Cert, want: Profile, check: &str, report:
     if !want.ca && is_ca {
         report.push(at.f(
             Severity::Error,
-            "ca.constraints",
+            CheckId::CaConstraints,
             Some(key),
             format!("{name} is a leaf certificate but has CA:TRUE"),
         ));
@@ -487,7 +510,7 @@ fn profile(at: &At<'_>, key: &str, c: &Cert, want: Profile, check: &str, report:
         if kcs == Some(false) {
             report.push(at.f(
                 Severity::Error,
-                "ca.constraints",
+                CheckId::CaConstraints,
                 Some(key),
                 format!("{name} is a CA but its keyUsage lacks keyCertSign"),
             ));
@@ -539,7 +562,7 @@ fn self_signed_ca(
     at: &At<'_>,
     key: &str,
     c: &Cert,
-    check: &str,
+    check: CheckId,
     report: &mut Report,
     sig: &pki::SignatureCache,
 ) {
@@ -584,13 +607,13 @@ fn role(
                     server_auth: true,
                     ..Profile::leaf(RELAY_SERVER_SAN)
                 },
-                "role.relay-server",
+                CheckId::RoleRelayServer,
                 report,
             );
             chain_to_own_ca(at, p, "tls.crt", report, sig);
             if let (Some(root), Some(ca)) = (&a.relay_root, first(p, "ca.crt")) {
                 if ca != root {
-                    report.push(at.f(Severity::Error, "trust.relay-root", Some("ca.crt"), format!("ca.crt ({}) is not the relay root of relay-root-tls-secret ({}); server and agents must share one root", ca.summary().sha256, root.summary().sha256)));
+                    report.push(at.f(Severity::Error, CheckId::TrustRelayRoot, Some("ca.crt"), format!("ca.crt ({}) is not the relay root of relay-root-tls-secret ({}); server and agents must share one root", ca.summary().sha256, root.summary().sha256)));
                 }
             }
             chain_to_relay_root(at, p, a, "the relay server certificate", report, sig);
@@ -604,7 +627,7 @@ fn role(
                 "tls.crt",
                 leaf,
                 Profile::ca(),
-                "role.relay-signing",
+                CheckId::RoleRelaySigning,
                 report,
             );
             chain_to_own_ca(at, p, "tls.crt", report, sig);
@@ -617,21 +640,21 @@ fn role(
                 "tls.crt"
             };
             let Some(root) = first(p, key) else { return };
-            self_signed_ca(at, key, root, "role.relay-root", report, sig);
+            self_signed_ca(at, key, root, CheckId::RoleRelayRoot, report, sig);
             // The root's key must match the root certificate, wherever the secret keeps it.
             if let (Some(k), true) = (
                 p.keys.get("tls.key"),
                 key == "ca.crt" && p.certs.contains_key("tls.crt"),
             ) {
                 if root.public_key().ok().as_ref() != Some(&k.public) {
-                    report.push(at.f(Severity::Error, "key.match", Some("tls.key"), format!("tls.key ({}) does not match the relay root in ca.crt ({}); the relay root cannot sign with it", k.public.describe(), root.summary().subject)));
+                    report.push(at.f(Severity::Error, CheckId::KeyMatch, Some("tls.key"), format!("tls.key ({}) does not match the relay root in ca.crt ({}); the relay root cannot sign with it", k.public.describe(), root.summary().subject)));
                 }
             }
             if let (Some(tls), true) = (first(p, "tls.crt"), key == "ca.crt") {
                 if tls != root {
                     report.push(at.f(
                         Severity::Warning,
-                        "role.relay-root",
+                        CheckId::RoleRelayRoot,
                         Some("tls.crt"),
                         "tls.crt differs from ca.crt in the relay root secret",
                     ));
@@ -640,7 +663,7 @@ fn role(
             if !same_cluster {
                 if let Some(mroot) = &a.relay_root {
                     if root != mroot {
-                        report.push(at.f(Severity::Error, "trust.relay-root", Some(key), format!("this cluster's relay root ({}, sha256 {}) is not the management cluster's ({}, sha256 {})", root.summary().subject, root.fingerprint(), mroot.summary().subject, mroot.fingerprint())));
+                        report.push(at.f(Severity::Error, CheckId::TrustRelayRoot, Some(key), format!("this cluster's relay root ({}, sha256 {}) is not the management cluster's ({}, sha256 {})", root.summary().subject, root.fingerprint(), mroot.summary().subject, mroot.fingerprint())));
                     }
                 }
             }
@@ -654,7 +677,7 @@ fn role(
                 "tls.crt",
                 leaf,
                 Profile::leaf(cluster),
-                "role.relay-client",
+                CheckId::RoleRelayClient,
                 report,
             );
             chain_to_own_ca(at, p, "tls.crt", report, sig);
@@ -662,10 +685,10 @@ fn role(
                 let mut inter = rest(p, "tls.crt");
                 inter.extend(a.relay_signing.iter().cloned());
                 match pki::verify_chain_cached(leaf, &inter, std::slice::from_ref(root), None, sig) {
-                    Err(e) => report.push(chain_finding(at, "tls.crt", "trust.relay-root", "the agent certificate does not chain to the management cluster's relay root", &e)),
+                    Err(e) => report.push(chain_finding(at, "tls.crt", CheckId::TrustRelayRoot, "the agent certificate does not chain to the management cluster's relay root", &e)),
                     Ok(chain) => {
                         if !a.relay_signing.is_empty() && !chain.path.iter().any(|c| a.relay_signing.contains(c)) {
-                            report.push(at.f(Severity::Error, "role.relay-client", Some("tls.crt"), "the agent certificate is not issued through the relay signing CA of relay-tls-signing-secret"));
+                            report.push(at.f(Severity::Error, CheckId::RoleRelayClient, Some("tls.crt"), "the agent certificate is not issued through the relay signing CA of relay-tls-signing-secret"));
                         }
                     }
                 }
@@ -678,14 +701,14 @@ fn role(
                 "ca.crt"
             };
             if let Some(root) = first(p, key) {
-                self_signed_ca(at, key, root, "role.root-trust", report, sig);
+                self_signed_ca(at, key, root, CheckId::RoleRootTrust, report, sig);
             }
         }
         Role::IstioCacerts => {
             let Some(ca) = first(p, "ca-cert.pem") else {
                 report.push(at.f(
                     Severity::Error,
-                    "role.istio-cacerts",
+                    CheckId::RoleIstioCacerts,
                     Some("ca-cert.pem"),
                     "cacerts has no ca-cert.pem",
                 ));
@@ -700,7 +723,7 @@ fn role(
                     pathlen0: true,
                     ..Profile::leaf(ISTIOD_SAN)
                 },
-                "role.istio-cacerts",
+                CheckId::RoleIstioCacerts,
                 report,
             );
             let own_root: Vec<Cert> = first(p, "root-cert.pem").cloned().into_iter().collect();
@@ -708,7 +731,7 @@ fn role(
             if own_root.is_empty() {
                 report.push(at.f(
                     Severity::Error,
-                    "role.istio-cacerts",
+                    CheckId::RoleIstioCacerts,
                     Some("root-cert.pem"),
                     "cacerts has no root-cert.pem",
                 ));
@@ -716,7 +739,7 @@ fn role(
                 report.push(chain_finding(
                     at,
                     "ca-cert.pem",
-                    "chain.verify",
+                    CheckId::ChainVerify,
                     "ca-cert.pem does not chain to root-cert.pem",
                     &e,
                 ));
@@ -725,7 +748,7 @@ fn role(
                 if chain.first() != Some(ca) {
                     report.push(at.f(
                         Severity::Error,
-                        "role.istio-cacerts",
+                        CheckId::RoleIstioCacerts,
                         Some("cert-chain.pem"),
                         "cert-chain.pem must start with ca-cert.pem",
                     ));
@@ -733,7 +756,7 @@ fn role(
                 if !own_root.is_empty() && chain.last() != own_root.first() {
                     report.push(at.f(
                         Severity::Error,
-                        "role.istio-cacerts",
+                        CheckId::RoleIstioCacerts,
                         Some("cert-chain.pem"),
                         "cert-chain.pem must end with root-cert.pem",
                     ));
@@ -753,14 +776,14 @@ fn role(
                             )
                         })
                         .collect();
-                    report.push(chain_finding(at, "ca-cert.pem", "trust.istio-root", &format!("the Istio intermediate does not chain to the management cluster's root-trust root {}; meshes will not trust each other", roots.join(", ")), &e));
+                    report.push(chain_finding(at, "ca-cert.pem", CheckId::TrustIstioRoot, &format!("the Istio intermediate does not chain to the management cluster's root-trust root {}; meshes will not trust each other", roots.join(", ")), &e));
                 }
             }
         }
         Role::RelayIdentityToken => {
             if let (Some(t), Some(mt), false) = (token, &a.token, same_cluster) {
                 if t != mt.expose() {
-                    report.push(at.f(Severity::Error, "trust.token", Some("token"), "the relay identity token differs from the management cluster's; the agent cannot register"));
+                    report.push(at.f(Severity::Error, CheckId::TrustToken, Some("token"), "the relay identity token differs from the management cluster's; the agent cannot register"));
                 }
             }
         }
@@ -788,7 +811,13 @@ fn chain_to_relay_root(
         sig,
     ) {
         let msg = format!("{what} does not chain to the relay root");
-        report.push(chain_finding(at, "tls.crt", "trust.relay-root", &msg, &e));
+        report.push(chain_finding(
+            at,
+            "tls.crt",
+            CheckId::TrustRelayRoot,
+            &msg,
+            &e,
+        ));
     }
 }
 
@@ -807,9 +836,38 @@ fn chain_to_own_ca(
         report.push(chain_finding(
             at,
             key,
-            "chain.verify",
+            CheckId::ChainVerify,
             &format!("{key} does not chain to ca.crt"),
             &e,
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pem_and_key_findings_have_one_wording() {
+        let f = pem_parse_finding("tls.crt", "PEM is truncated");
+        assert_eq!(f.check, CheckId::PemParse.as_str());
+        assert_eq!(f.severity, Severity::Error);
+        assert_eq!(f.key.as_deref(), Some("tls.crt"));
+        assert_eq!(
+            f.message,
+            "tls.crt holds a certificate PEM that does not parse: PEM is truncated"
+        );
+        let bad = b"-----BEGIN PRIVATE KEY-----\ngarbage\n-----END PRIVATE KEY-----\n";
+        let f = parse_key("tls.key", bad).expect_err("garbage is no key");
+        assert_eq!(f.check, CheckId::KeyParse.as_str());
+        assert_eq!(f.severity, Severity::Error);
+        assert_eq!(f.key.as_deref(), Some("tls.key"));
+        assert!(
+            f.message
+                .starts_with("tls.key is not a usable private key: "),
+            "{}",
+            f.message
+        );
+        assert_eq!((f.cluster, f.secret), (None, None));
     }
 }

@@ -8,6 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::check_id::CheckId;
+
 /// How bad a finding is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -43,29 +45,30 @@ pub struct Finding {
     /// The data key concerned.
     #[serde(default)]
     pub key: Option<String>,
-    /// Stable check id, e.g. `key.match` (see docs/checks.md).
+    /// Stable check id, e.g. `key.match` (see [`CheckId`] and docs/checks.md). Kept as text so
+    /// archives written with ids this build does not know still read.
     pub check: String,
     pub message: String,
 }
 
 impl Finding {
-    pub fn new(severity: Severity, check: &str, message: impl Into<String>) -> Self {
+    pub fn new(severity: Severity, check: CheckId, message: impl Into<String>) -> Self {
         Finding {
             severity,
             cluster: None,
             secret: None,
             key: None,
-            check: check.to_string(),
+            check: check.as_str().to_string(),
             message: message.into(),
         }
     }
-    pub fn error(check: &str, message: impl Into<String>) -> Self {
+    pub fn error(check: CheckId, message: impl Into<String>) -> Self {
         Self::new(Severity::Error, check, message)
     }
-    pub fn warning(check: &str, message: impl Into<String>) -> Self {
+    pub fn warning(check: CheckId, message: impl Into<String>) -> Self {
         Self::new(Severity::Warning, check, message)
     }
-    pub fn info(check: &str, message: impl Into<String>) -> Self {
+    pub fn info(check: CheckId, message: impl Into<String>) -> Self {
         Self::new(Severity::Info, check, message)
     }
     pub fn cluster(mut self, cluster: impl Into<String>) -> Self {
@@ -165,11 +168,11 @@ mod tests {
     #[test]
     fn verdict_and_display() {
         let mut r = Report::default();
-        r.push(Finding::warning("validity.expiring", "expires in 3 days").secret("ns/a"));
+        r.push(Finding::warning(CheckId::ValidityExpiring, "expires in 3 days").secret("ns/a"));
         assert!(r.ok(false));
         assert!(!r.ok(true));
         r.push(
-            Finding::error("key.match", "tls.key does not match tls.crt")
+            Finding::error(CheckId::KeyMatch, "tls.key does not match tls.crt")
                 .cluster("mgmt")
                 .secret("ns/a")
                 .key("tls.key"),
@@ -177,6 +180,7 @@ mod tests {
         assert!(!r.ok(false));
         r.sort();
         assert_eq!(r.findings[0].check, "key.match");
+        assert!(r.findings[0].check == CheckId::KeyMatch);
         assert_eq!(
             r.findings[0].to_string(),
             "error   [key.match] mgmt:ns/a[tls.key]: tls.key does not match tls.crt"

@@ -4,10 +4,12 @@
 //!
 //! The data flows source → selection → snapshot → archive → store, and back. Each stage is a
 //! module: [`source`] reads secrets, [`select`] picks the trust set, [`snapshot`] freezes it,
-//! [`archive`] owns the file format, [`checks`] produces [`findings`]. Commands in
+//! [`archive`] owns the file format, [`checks`] produces [`findings`], each
+//! named by a [`check_id::CheckId`]. Commands in
 //! [`commands`] are thin layers over them; `main.rs` only parses and maps exit codes.
 
 pub mod archive;
+pub mod check_id;
 pub mod checks;
 pub mod cli;
 pub mod cluster;

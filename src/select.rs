@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+use crate::check_id::CheckId;
 use crate::findings::{Finding, Severity};
 use crate::secret::{SecretId, SecretRecord};
 use crate::source::{Inventory, RootSource};
@@ -38,7 +39,9 @@ pub enum Role {
     RelaySigning,
     /// `relay-root-tls-secret`: the relay root CA (or a copy of its certificate).
     RelayRoot,
-    /// `relay-identity-token-secret`: the shared registration token.
+    /// `relay-identity-token-secret`: the shared registration token. Archives spell it
+    /// `relay-identity-token`; `relay-token` (once printed and documented) is read too.
+    #[serde(alias = "relay-token")]
     RelayIdentityToken,
     /// `relay-client-tls-secret`: an agent's client certificate.
     RelayClient,
@@ -51,12 +54,13 @@ pub enum Role {
 }
 
 impl Role {
+    /// The one spelling of the role: printed, and written to archives by serde.
     pub fn as_str(self) -> &'static str {
         match self {
             Role::RelayServer => "relay-server",
             Role::RelaySigning => "relay-signing",
             Role::RelayRoot => "relay-root",
-            Role::RelayIdentityToken => "relay-token",
+            Role::RelayIdentityToken => "relay-identity-token",
             Role::RelayClient => "relay-client",
             Role::RootTrust => "root-trust",
             Role::IstioCacerts => "istio-cacerts",
@@ -158,7 +162,7 @@ pub fn select(inv: &Inventory, opts: &SelectOptions) -> Selection {
                     Some(rec) => take(Role::RootTrust, rec, &mut chosen),
                     None => findings.push(
                         Finding::error(
-                            "selection.missing",
+                            CheckId::SelectionMissing,
                             format!(
                                 "RootTrustPolicy {}/{} uses root secret {id}, which is not in the source",
                                 pol.namespace, pol.name
@@ -170,14 +174,14 @@ pub fn select(inv: &Inventory, opts: &SelectOptions) -> Selection {
                 policy_roots.push(id);
             }
             (RootSource::Vault, None) => findings.push(Finding::info(
-                "selection.vault",
+                CheckId::SelectionVault,
                 format!(
                     "RootTrustPolicy {}/{} keeps its root in Vault: nothing in the cluster to back up for it",
                     pol.namespace, pol.name
                 ),
             )),
             (_, None) => findings.push(Finding::warning(
-                "selection.policy",
+                CheckId::SelectionPolicy,
                 format!(
                     "RootTrustPolicy {}/{} names no root secret trustkeep understands; its root was not located",
                     pol.namespace, pol.name
@@ -187,7 +191,7 @@ pub fn select(inv: &Inventory, opts: &SelectOptions) -> Selection {
     }
     if !inv.policies_known {
         findings.push(Finding::warning(
-            "selection.policies-unknown",
+            CheckId::SelectionPoliciesUnknown,
             "RootTrustPolicies could not be listed (is the admin.gloo.solo.io CRD installed?); root-trust secrets were found by name and type only",
         ));
     }
@@ -210,7 +214,7 @@ pub fn select(inv: &Inventory, opts: &SelectOptions) -> Selection {
             Some(rec) => take(Role::Included, rec, &mut chosen),
             None => findings.push(
                 Finding::error(
-                    "selection.missing",
+                    CheckId::SelectionMissing,
                     format!("--include {inc}: secret {id} is not in the source"),
                 )
                 .secret(&id),
@@ -251,7 +255,7 @@ pub fn select(inv: &Inventory, opts: &SelectOptions) -> Selection {
             findings.push(
                 Finding::new(
                     *severity,
-                    "selection.missing",
+                    CheckId::SelectionMissing,
                     format!(
                         "{} cluster has no secret {id}",
                         match kind {
@@ -266,7 +270,7 @@ pub fn select(inv: &Inventory, opts: &SelectOptions) -> Selection {
     }
     if kind == ClusterKind::Management && !has(Role::RootTrust) && policy_roots.is_empty() {
         findings.push(Finding::info(
-            "selection.no-root-trust",
+            CheckId::SelectionNoRootTrust,
             "no RootTrustPolicy and no root-trust secret found: Istio roots are not managed by this cluster, or live outside it",
         ));
     }
@@ -321,7 +325,7 @@ mod tests {
             names,
             [
                 "gloo-mesh/my-policy.gloo-mesh=root-trust",
-                "gloo-mesh/relay-identity-token-secret=relay-token",
+                "gloo-mesh/relay-identity-token-secret=relay-identity-token",
                 "gloo-mesh/relay-root-tls-secret=relay-root",
                 "gloo-mesh/relay-server-tls-secret=relay-server",
                 "gloo-mesh/relay-tls-signing-secret=relay-signing",
@@ -331,6 +335,33 @@ mod tests {
         );
         assert_eq!(sel.kind, ClusterKind::Management);
         assert!(sel.findings.is_empty(), "{:?}", sel.findings);
+    }
+
+    #[test]
+    fn role_prints_as_archives_spell_it() {
+        let all = [
+            Role::RelayServer,
+            Role::RelaySigning,
+            Role::RelayRoot,
+            Role::RelayIdentityToken,
+            Role::RelayClient,
+            Role::RootTrust,
+            Role::IstioCacerts,
+            Role::Included,
+        ];
+        for role in all {
+            let json = serde_json::to_string(&role).unwrap();
+            assert_eq!(json, format!("\"{role}\""));
+            assert_eq!(serde_json::from_str::<Role>(&json).unwrap(), role);
+        }
+        assert_eq!(Role::RelayIdentityToken.as_str(), "relay-identity-token");
+        // What archives format v1 holds, and the spelling once printed, both read.
+        for old in ["\"relay-identity-token\"", "\"relay-token\""] {
+            assert_eq!(
+                serde_json::from_str::<Role>(old).unwrap(),
+                Role::RelayIdentityToken
+            );
+        }
     }
 
     #[test]

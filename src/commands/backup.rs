@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use super::prune;
 use crate::archive::{self, manifest::Manifest, ArchiveName, Encryption};
+use crate::checks;
 use crate::error::Result;
 use crate::findings::{Finding, Report};
 use crate::render::{self, OutputFormat, Table};
@@ -135,13 +136,9 @@ pub async fn write(
         for d in &s.data {
             if let Some(e) = &d.pem_error {
                 report.push(
-                    Finding::error(
-                        "pem.parse",
-                        format!("{} holds a certificate PEM that does not parse: {e}", d.key),
-                    )
-                    .cluster(cluster.clone())
-                    .secret(format!("{}/{}", s.namespace, s.name))
-                    .key(d.key.clone()),
+                    checks::pem_parse_finding(&d.key, e)
+                        .cluster(cluster.clone())
+                        .secret(format!("{}/{}", s.namespace, s.name)),
                 );
             }
         }

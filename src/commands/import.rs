@@ -9,6 +9,7 @@
 use std::path::PathBuf;
 
 use super::backup::{self, ArchiveOutput, Backup};
+use crate::check_id::CheckId;
 use crate::error::Result;
 use crate::findings::Severity;
 use crate::select::SelectOptions;
@@ -44,9 +45,9 @@ pub async fn run(opts: &Options, world: &World) -> Result<Backup> {
     // The folders hold what the manual procedure saved: a secret it did not save is worth a
     // warning, not a failed import, and there are no RootTrustPolicies to list.
     snap.findings
-        .retain(|f| f.check != "selection.policies-unknown");
+        .retain(|f| f.check != CheckId::SelectionPoliciesUnknown);
     for f in &mut snap.findings {
-        if f.check == "selection.missing" {
+        if f.check == CheckId::SelectionMissing {
             f.severity = Severity::Warning;
         }
     }

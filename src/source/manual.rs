@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::{Inventory, Origin};
+use crate::check_id::CheckId;
+use crate::checks;
 use crate::error::{Error, Result};
 use crate::findings::Finding;
 use crate::pki;
@@ -143,7 +145,7 @@ fn restore_root_trust_names(data: &mut BTreeMap<String, SecretBytes>) -> Option<
     data.insert("root-cert.pem".into(), c);
     data.insert("key.pem".into(), k);
     Some(Finding::info(
-        "import.renamed",
+        CheckId::ImportRenamed,
         "ca.crt and tls.key were saved from root-cert.pem and key.pem by the manual procedure; archived under their original names",
     ))
 }
@@ -160,16 +162,10 @@ fn key_findings(data: &BTreeMap<String, SecretBytes>) -> Vec<Finding> {
         if !pki::has_pem_private_key(value.expose()) {
             continue;
         }
-        let private = match pki::parse_private_key(value.expose()) {
+        let private = match checks::parse_key(key, value.expose()) {
             Ok(p) => p,
-            Err(e) => {
-                findings.push(
-                    Finding::error(
-                        "key.parse",
-                        format!("{key} is not a usable private key: {e}"),
-                    )
-                    .key(key),
-                );
+            Err(finding) => {
+                findings.push(*finding);
                 continue;
             }
         };
@@ -201,7 +197,7 @@ fn key_findings(data: &BTreeMap<String, SecretBytes>) -> Vec<Finding> {
             if data.contains_key("ca.crt") && !data.contains_key("tls.crt") {
                 msg.push_str("; the manual procedure saved the root CA's ca.crt instead of tls.crt, so `kubectl create secret tls --cert=ca.crt --key=tls.key` fails. Back up tls.crt too (trustkeep backup does)");
             }
-            findings.push(Finding::error("import.key-mismatch", msg).key(key));
+            findings.push(Finding::error(CheckId::ImportKeyMismatch, msg).key(key));
         } else {
             let subject = certs
                 .iter()
@@ -210,7 +206,7 @@ fn key_findings(data: &BTreeMap<String, SecretBytes>) -> Vec<Finding> {
                 .unwrap_or_default();
             findings.push(
                 Finding::info(
-                    "import.key-match",
+                    CheckId::ImportKeyMatch,
                     format!(
                         "{key} matches the certificate in {} ({subject})",
                         matching[0]
@@ -235,7 +231,7 @@ fn secret_type(
     }
     let missing = (is_relay_tls && !data.contains_key("tls.crt")).then(|| {
         Finding::error(
-            "import.missing-key",
+            CheckId::ImportMissingKey,
             "tls.crt was not saved: the secret cannot be restored as kubernetes.io/tls from this folder",
         )
         .key("tls.crt")

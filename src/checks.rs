@@ -593,201 +593,264 @@ fn role(
     token: Option<&[u8]>,
     sig: &pki::SignatureCache,
 ) {
-    let same_cluster = a.cluster.as_deref() == Some(cluster);
+    let c = RoleCtx {
+        at,
+        p,
+        cluster,
+        a,
+        token,
+        sig,
+    };
     match role {
-        Role::RelayServer => {
-            let Some(leaf) = first(p, "tls.crt") else {
-                return;
-            };
-            profile(
-                at,
-                "tls.crt",
-                leaf,
-                Profile {
-                    server_auth: true,
-                    ..Profile::leaf(RELAY_SERVER_SAN)
-                },
-                CheckId::RoleRelayServer,
-                report,
-            );
-            chain_to_own_ca(at, p, "tls.crt", report, sig);
-            if let (Some(root), Some(ca)) = (&a.relay_root, first(p, "ca.crt")) {
-                if ca != root {
-                    report.push(at.f(Severity::Error, CheckId::TrustRelayRoot, Some("ca.crt"), format!("ca.crt ({}) is not the relay root of relay-root-tls-secret ({}); server and agents must share one root", ca.summary().sha256, root.summary().sha256)));
-                }
-            }
-            chain_to_relay_root(at, p, a, "the relay server certificate", report, sig);
-        }
-        Role::RelaySigning => {
-            let Some(leaf) = first(p, "tls.crt") else {
-                return;
-            };
-            profile(
-                at,
-                "tls.crt",
-                leaf,
-                Profile::ca(),
-                CheckId::RoleRelaySigning,
-                report,
-            );
-            chain_to_own_ca(at, p, "tls.crt", report, sig);
-            chain_to_relay_root(at, p, a, "the relay signing CA", report, sig);
-        }
-        Role::RelayRoot => {
-            let key = if p.certs.contains_key("ca.crt") {
-                "ca.crt"
-            } else {
-                "tls.crt"
-            };
-            let Some(root) = first(p, key) else { return };
-            self_signed_ca(at, key, root, CheckId::RoleRelayRoot, report, sig);
-            // The root's key must match the root certificate, wherever the secret keeps it.
-            if let (Some(k), true) = (
-                p.keys.get("tls.key"),
-                key == "ca.crt" && p.certs.contains_key("tls.crt"),
-            ) {
-                if root.public_key().ok().as_ref() != Some(&k.public) {
-                    report.push(at.f(Severity::Error, CheckId::KeyMatch, Some("tls.key"), format!("tls.key ({}) does not match the relay root in ca.crt ({}); the relay root cannot sign with it", k.public.describe(), root.summary().subject)));
-                }
-            }
-            if let (Some(tls), true) = (first(p, "tls.crt"), key == "ca.crt") {
-                if tls != root {
-                    report.push(at.f(
-                        Severity::Warning,
-                        CheckId::RoleRelayRoot,
-                        Some("tls.crt"),
-                        "tls.crt differs from ca.crt in the relay root secret",
-                    ));
-                }
-            }
-            if !same_cluster {
-                if let Some(mroot) = &a.relay_root {
-                    if root != mroot {
-                        report.push(at.f(Severity::Error, CheckId::TrustRelayRoot, Some(key), format!("this cluster's relay root ({}, sha256 {}) is not the management cluster's ({}, sha256 {})", root.summary().subject, root.fingerprint(), mroot.summary().subject, mroot.fingerprint())));
-                    }
-                }
-            }
-        }
-        Role::RelayClient => {
-            let Some(leaf) = first(p, "tls.crt") else {
-                return;
-            };
-            profile(
-                at,
-                "tls.crt",
-                leaf,
-                Profile::leaf(cluster),
-                CheckId::RoleRelayClient,
-                report,
-            );
-            chain_to_own_ca(at, p, "tls.crt", report, sig);
-            if let Some(root) = &a.relay_root {
-                let mut inter = rest(p, "tls.crt");
-                inter.extend(a.relay_signing.iter().cloned());
-                match pki::verify_chain_cached(leaf, &inter, std::slice::from_ref(root), None, sig) {
-                    Err(e) => report.push(chain_finding(at, "tls.crt", CheckId::TrustRelayRoot, "the agent certificate does not chain to the management cluster's relay root", &e)),
-                    Ok(chain) => {
-                        if !a.relay_signing.is_empty() && !chain.path.iter().any(|c| a.relay_signing.contains(c)) {
-                            report.push(at.f(Severity::Error, CheckId::RoleRelayClient, Some("tls.crt"), "the agent certificate is not issued through the relay signing CA of relay-tls-signing-secret"));
-                        }
-                    }
-                }
-            }
-        }
-        Role::RootTrust => {
-            let key = if p.certs.contains_key("root-cert.pem") {
-                "root-cert.pem"
-            } else {
-                "ca.crt"
-            };
-            if let Some(root) = first(p, key) {
-                self_signed_ca(at, key, root, CheckId::RoleRootTrust, report, sig);
-            }
-        }
-        Role::IstioCacerts => {
-            let Some(ca) = first(p, "ca-cert.pem") else {
-                report.push(at.f(
-                    Severity::Error,
-                    CheckId::RoleIstioCacerts,
-                    Some("ca-cert.pem"),
-                    "cacerts has no ca-cert.pem",
-                ));
-                return;
-            };
-            profile(
-                at,
-                "ca-cert.pem",
-                ca,
-                Profile {
-                    ca: true,
-                    pathlen0: true,
-                    ..Profile::leaf(ISTIOD_SAN)
-                },
-                CheckId::RoleIstioCacerts,
-                report,
-            );
-            let own_root: Vec<Cert> = first(p, "root-cert.pem").cloned().into_iter().collect();
-            let chain_rest = rest(p, "cert-chain.pem");
-            if own_root.is_empty() {
-                report.push(at.f(
-                    Severity::Error,
-                    CheckId::RoleIstioCacerts,
-                    Some("root-cert.pem"),
-                    "cacerts has no root-cert.pem",
-                ));
-            } else if let Err(e) = pki::verify_chain_cached(ca, &chain_rest, &own_root, None, sig) {
-                report.push(chain_finding(
-                    at,
-                    "ca-cert.pem",
-                    CheckId::ChainVerify,
-                    "ca-cert.pem does not chain to root-cert.pem",
-                    &e,
-                ));
-            }
-            if let Some(chain) = p.certs.get("cert-chain.pem") {
-                if chain.first() != Some(ca) {
-                    report.push(at.f(
-                        Severity::Error,
-                        CheckId::RoleIstioCacerts,
-                        Some("cert-chain.pem"),
-                        "cert-chain.pem must start with ca-cert.pem",
-                    ));
-                }
-                if !own_root.is_empty() && chain.last() != own_root.first() {
-                    report.push(at.f(
-                        Severity::Error,
-                        CheckId::RoleIstioCacerts,
-                        Some("cert-chain.pem"),
-                        "cert-chain.pem must end with root-cert.pem",
-                    ));
-                }
-            }
-            if !a.root_trust.is_empty() {
-                if let Err(e) = pki::verify_chain_cached(ca, &chain_rest, &a.root_trust, None, sig)
-                {
-                    let roots: Vec<String> = a
-                        .root_trust
-                        .iter()
-                        .map(|r| {
-                            format!(
-                                "{} (sha256 {})",
-                                r.summary().subject,
-                                &r.fingerprint()[..16]
-                            )
-                        })
-                        .collect();
-                    report.push(chain_finding(at, "ca-cert.pem", CheckId::TrustIstioRoot, &format!("the Istio intermediate does not chain to the management cluster's root-trust root {}; meshes will not trust each other", roots.join(", ")), &e));
-                }
-            }
-        }
-        Role::RelayIdentityToken => {
-            if let (Some(t), Some(mt), false) = (token, &a.token, same_cluster) {
-                if t != mt.expose() {
-                    report.push(at.f(Severity::Error, CheckId::TrustToken, Some("token"), "the relay identity token differs from the management cluster's; the agent cannot register"));
-                }
-            }
-        }
+        Role::RelayServer => relay_server(&c, report),
+        Role::RelaySigning => relay_signing(&c, report),
+        Role::RelayRoot => relay_root(&c, report),
+        Role::RelayClient => relay_client(&c, report),
+        Role::RootTrust => root_trust(&c, report),
+        Role::IstioCacerts => istio_cacerts(&c, report),
+        Role::RelayIdentityToken => relay_identity_token(&c, report),
         Role::Included => {}
+    }
+}
+
+/// What the per-role checks read: where findings go, the secret's parsed values, its
+/// cluster, the management cluster's anchors and token, and the signature cache.
+#[derive(Clone, Copy)]
+struct RoleCtx<'c> {
+    at: &'c At<'c>,
+    p: &'c Parsed,
+    cluster: &'c str,
+    a: &'c Anchors,
+    token: Option<&'c [u8]>,
+    sig: &'c pki::SignatureCache,
+}
+
+impl RoleCtx<'_> {
+    /// Whether the secret is in the management cluster itself.
+    fn same_cluster(&self) -> bool {
+        self.a.cluster.as_deref() == Some(self.cluster)
+    }
+}
+
+fn relay_server(c: &RoleCtx<'_>, report: &mut Report) {
+    let RoleCtx { at, p, a, sig, .. } = *c;
+    let Some(leaf) = first(p, "tls.crt") else {
+        return;
+    };
+    profile(
+        at,
+        "tls.crt",
+        leaf,
+        Profile {
+            server_auth: true,
+            ..Profile::leaf(RELAY_SERVER_SAN)
+        },
+        CheckId::RoleRelayServer,
+        report,
+    );
+    chain_to_own_ca(at, p, "tls.crt", report, sig);
+    if let (Some(root), Some(ca)) = (&a.relay_root, first(p, "ca.crt")) {
+        if ca != root {
+            report.push(at.f(Severity::Error, CheckId::TrustRelayRoot, Some("ca.crt"), format!("ca.crt ({}) is not the relay root of relay-root-tls-secret ({}); server and agents must share one root", ca.summary().sha256, root.summary().sha256)));
+        }
+    }
+    chain_to_relay_root(at, p, a, "the relay server certificate", report, sig);
+}
+
+fn relay_signing(c: &RoleCtx<'_>, report: &mut Report) {
+    let RoleCtx { at, p, a, sig, .. } = *c;
+    let Some(leaf) = first(p, "tls.crt") else {
+        return;
+    };
+    profile(
+        at,
+        "tls.crt",
+        leaf,
+        Profile::ca(),
+        CheckId::RoleRelaySigning,
+        report,
+    );
+    chain_to_own_ca(at, p, "tls.crt", report, sig);
+    chain_to_relay_root(at, p, a, "the relay signing CA", report, sig);
+}
+
+fn relay_root(c: &RoleCtx<'_>, report: &mut Report) {
+    let RoleCtx { at, p, a, sig, .. } = *c;
+    let same_cluster = c.same_cluster();
+    let key = if p.certs.contains_key("ca.crt") {
+        "ca.crt"
+    } else {
+        "tls.crt"
+    };
+    let Some(root) = first(p, key) else { return };
+    self_signed_ca(at, key, root, CheckId::RoleRelayRoot, report, sig);
+    // The root's key must match the root certificate, wherever the secret keeps it.
+    if let (Some(k), true) = (
+        p.keys.get("tls.key"),
+        key == "ca.crt" && p.certs.contains_key("tls.crt"),
+    ) {
+        if root.public_key().ok().as_ref() != Some(&k.public) {
+            report.push(at.f(Severity::Error, CheckId::KeyMatch, Some("tls.key"), format!("tls.key ({}) does not match the relay root in ca.crt ({}); the relay root cannot sign with it", k.public.describe(), root.summary().subject)));
+        }
+    }
+    if let (Some(tls), true) = (first(p, "tls.crt"), key == "ca.crt") {
+        if tls != root {
+            report.push(at.f(
+                Severity::Warning,
+                CheckId::RoleRelayRoot,
+                Some("tls.crt"),
+                "tls.crt differs from ca.crt in the relay root secret",
+            ));
+        }
+    }
+    if !same_cluster {
+        if let Some(mroot) = &a.relay_root {
+            if root != mroot {
+                report.push(at.f(Severity::Error, CheckId::TrustRelayRoot, Some(key), format!("this cluster's relay root ({}, sha256 {}) is not the management cluster's ({}, sha256 {})", root.summary().subject, root.fingerprint(), mroot.summary().subject, mroot.fingerprint())));
+            }
+        }
+    }
+}
+
+fn relay_client(c: &RoleCtx<'_>, report: &mut Report) {
+    let RoleCtx {
+        at,
+        p,
+        cluster,
+        a,
+        sig,
+        ..
+    } = *c;
+    let Some(leaf) = first(p, "tls.crt") else {
+        return;
+    };
+    profile(
+        at,
+        "tls.crt",
+        leaf,
+        Profile::leaf(cluster),
+        CheckId::RoleRelayClient,
+        report,
+    );
+    chain_to_own_ca(at, p, "tls.crt", report, sig);
+    if let Some(root) = &a.relay_root {
+        let mut inter = rest(p, "tls.crt");
+        inter.extend(a.relay_signing.iter().cloned());
+        match pki::verify_chain_cached(leaf, &inter, std::slice::from_ref(root), None, sig) {
+            Err(e) => report.push(chain_finding(
+                at,
+                "tls.crt",
+                CheckId::TrustRelayRoot,
+                "the agent certificate does not chain to the management cluster's relay root",
+                &e,
+            )),
+            Ok(chain) => {
+                if !a.relay_signing.is_empty()
+                    && !chain.path.iter().any(|c| a.relay_signing.contains(c))
+                {
+                    report.push(at.f(Severity::Error, CheckId::RoleRelayClient, Some("tls.crt"), "the agent certificate is not issued through the relay signing CA of relay-tls-signing-secret"));
+                }
+            }
+        }
+    }
+}
+
+fn root_trust(c: &RoleCtx<'_>, report: &mut Report) {
+    let RoleCtx { at, p, sig, .. } = *c;
+    let key = if p.certs.contains_key("root-cert.pem") {
+        "root-cert.pem"
+    } else {
+        "ca.crt"
+    };
+    if let Some(root) = first(p, key) {
+        self_signed_ca(at, key, root, CheckId::RoleRootTrust, report, sig);
+    }
+}
+
+fn istio_cacerts(c: &RoleCtx<'_>, report: &mut Report) {
+    let RoleCtx { at, p, a, sig, .. } = *c;
+    let Some(ca) = first(p, "ca-cert.pem") else {
+        report.push(at.f(
+            Severity::Error,
+            CheckId::RoleIstioCacerts,
+            Some("ca-cert.pem"),
+            "cacerts has no ca-cert.pem",
+        ));
+        return;
+    };
+    profile(
+        at,
+        "ca-cert.pem",
+        ca,
+        Profile {
+            ca: true,
+            pathlen0: true,
+            ..Profile::leaf(ISTIOD_SAN)
+        },
+        CheckId::RoleIstioCacerts,
+        report,
+    );
+    let own_root: Vec<Cert> = first(p, "root-cert.pem").cloned().into_iter().collect();
+    let chain_rest = rest(p, "cert-chain.pem");
+    if own_root.is_empty() {
+        report.push(at.f(
+            Severity::Error,
+            CheckId::RoleIstioCacerts,
+            Some("root-cert.pem"),
+            "cacerts has no root-cert.pem",
+        ));
+    } else if let Err(e) = pki::verify_chain_cached(ca, &chain_rest, &own_root, None, sig) {
+        report.push(chain_finding(
+            at,
+            "ca-cert.pem",
+            CheckId::ChainVerify,
+            "ca-cert.pem does not chain to root-cert.pem",
+            &e,
+        ));
+    }
+    if let Some(chain) = p.certs.get("cert-chain.pem") {
+        if chain.first() != Some(ca) {
+            report.push(at.f(
+                Severity::Error,
+                CheckId::RoleIstioCacerts,
+                Some("cert-chain.pem"),
+                "cert-chain.pem must start with ca-cert.pem",
+            ));
+        }
+        if !own_root.is_empty() && chain.last() != own_root.first() {
+            report.push(at.f(
+                Severity::Error,
+                CheckId::RoleIstioCacerts,
+                Some("cert-chain.pem"),
+                "cert-chain.pem must end with root-cert.pem",
+            ));
+        }
+    }
+    if !a.root_trust.is_empty() {
+        if let Err(e) = pki::verify_chain_cached(ca, &chain_rest, &a.root_trust, None, sig) {
+            let roots: Vec<String> = a
+                .root_trust
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{} (sha256 {})",
+                        r.summary().subject,
+                        &r.fingerprint()[..16]
+                    )
+                })
+                .collect();
+            report.push(chain_finding(at, "ca-cert.pem", CheckId::TrustIstioRoot, &format!("the Istio intermediate does not chain to the management cluster's root-trust root {}; meshes will not trust each other", roots.join(", ")), &e));
+        }
+    }
+}
+
+fn relay_identity_token(c: &RoleCtx<'_>, report: &mut Report) {
+    let RoleCtx { at, a, token, .. } = *c;
+    let same_cluster = c.same_cluster();
+    if let (Some(t), Some(mt), false) = (token, &a.token, same_cluster) {
+        if t != mt.expose() {
+            report.push(at.f(Severity::Error, CheckId::TrustToken, Some("token"), "the relay identity token differs from the management cluster's; the agent cannot register"));
+        }
     }
 }
 

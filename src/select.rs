@@ -140,79 +140,36 @@ pub fn well_known(ns: &str) -> [(SecretId, Role); 6] {
 /// Picks the trust set out of an inventory.
 pub fn select(inv: &Inventory, opts: &SelectOptions) -> Selection {
     let ns = opts.namespace.as_str();
-    let mut findings = Vec::new();
-    let mut chosen: Vec<Selected> = Vec::new();
-    let mut taken: BTreeSet<SecretId> = BTreeSet::new();
-    let find = |id: &SecretId| inv.secrets.iter().find(|s| &s.id == id);
-    let mut take = |role: Role, rec: &SecretRecord, chosen: &mut Vec<Selected>| {
-        if taken.insert(rec.id.clone()) {
-            chosen.push(Selected {
-                role,
-                record: rec.clone(),
-            });
-        }
+    let mut p = Picker {
+        inv,
+        chosen: Vec::new(),
+        taken: BTreeSet::new(),
+        findings: Vec::new(),
     };
-
     // Roots named by RootTrustPolicies come first: a policy-named secret is required.
-    let mut policy_roots = Vec::new();
-    for pol in &inv.policies {
-        match (&pol.root, pol.root_secret()) {
-            (_, Some(id)) => {
-                match find(&id) {
-                    Some(rec) => take(Role::RootTrust, rec, &mut chosen),
-                    None => findings.push(
-                        Finding::error(
-                            CheckId::SelectionMissing,
-                            format!(
-                                "RootTrustPolicy {}/{} uses root secret {id}, which is not in the source",
-                                pol.namespace, pol.name
-                            ),
-                        )
-                        .secret(&id),
-                    ),
-                }
-                policy_roots.push(id);
-            }
-            (RootSource::Vault, None) => findings.push(Finding::info(
-                CheckId::SelectionVault,
-                format!(
-                    "RootTrustPolicy {}/{} keeps its root in Vault: nothing in the cluster to back up for it",
-                    pol.namespace, pol.name
-                ),
-            )),
-            (_, None) => findings.push(Finding::warning(
-                CheckId::SelectionPolicy,
-                format!(
-                    "RootTrustPolicy {}/{} names no root secret trustkeep understands; its root was not located",
-                    pol.namespace, pol.name
-                ),
-            )),
-        }
-    }
+    let policy_roots = p.policy_roots();
     if !inv.policies_known {
-        findings.push(Finding::warning(
+        p.findings.push(Finding::warning(
             CheckId::SelectionPoliciesUnknown,
             "RootTrustPolicies could not be listed (is the admin.gloo.solo.io CRD installed?); root-trust secrets were found by name and type only",
         ));
     }
-
-    let named = |name: &str| SecretId::new(ns, name);
     for (id, role) in well_known(ns) {
-        if let Some(rec) = find(&id) {
-            take(role, rec, &mut chosen);
+        if let Some(rec) = p.find(&id) {
+            p.take(role, rec);
         }
     }
     for rec in &inv.secrets {
         let by_name = rec.id.namespace == ns && rec.id.name.starts_with("root-trust.");
         if by_name || rec.type_ == GENERATED_SIGNING_CERT {
-            take(Role::RootTrust, rec, &mut chosen);
+            p.take(Role::RootTrust, rec);
         }
     }
     for inc in &opts.include {
         let id = SecretId::parse(inc, ns);
-        match find(&id) {
-            Some(rec) => take(Role::Included, rec, &mut chosen),
-            None => findings.push(
+        match p.find(&id) {
+            Some(rec) => p.take(Role::Included, rec),
+            None => p.findings.push(
                 Finding::error(
                     CheckId::SelectionMissing,
                     format!("--include {inc}: secret {id} is not in the source"),
@@ -221,65 +178,142 @@ pub fn select(inv: &Inventory, opts: &SelectOptions) -> Selection {
             ),
         }
     }
-
-    let has = |role: Role| chosen.iter().any(|s| s.role == role);
-    let kind = opts.kind.unwrap_or({
-        let mgmt = has(Role::RelayServer) || has(Role::RelaySigning) || !inv.policies.is_empty();
-        let workload = has(Role::RelayClient) || has(Role::IstioCacerts);
-        if workload && !mgmt {
-            ClusterKind::Workload
-        } else {
-            ClusterKind::Management
-        }
-    });
-    let expected: &[(&str, Role, Severity)] = match kind {
-        ClusterKind::Management => &[
-            (RELAY_SERVER, Role::RelayServer, Severity::Error),
-            (RELAY_SIGNING, Role::RelaySigning, Severity::Error),
-            (RELAY_ROOT, Role::RelayRoot, Severity::Warning),
-            (RELAY_TOKEN, Role::RelayIdentityToken, Severity::Warning),
-        ],
-        ClusterKind::Workload => &[
-            (RELAY_CLIENT, Role::RelayClient, Severity::Error),
-            (RELAY_ROOT, Role::RelayRoot, Severity::Warning),
-            (CACERTS, Role::IstioCacerts, Severity::Warning),
-        ],
-    };
-    for (name, role, severity) in expected {
-        if !has(*role) {
-            let id = if *role == Role::IstioCacerts {
-                SecretId::new(ISTIO_NAMESPACE, *name)
-            } else {
-                named(name)
-            };
-            findings.push(
-                Finding::new(
-                    *severity,
-                    CheckId::SelectionMissing,
-                    format!(
-                        "{} cluster has no secret {id}",
-                        match kind {
-                            ClusterKind::Management => "management",
-                            ClusterKind::Workload => "workload",
-                        }
-                    ),
-                )
-                .secret(&id),
-            );
-        }
-    }
-    if kind == ClusterKind::Management && !has(Role::RootTrust) && policy_roots.is_empty() {
-        findings.push(Finding::info(
+    let kind = opts.kind.unwrap_or_else(|| p.inferred_kind());
+    p.report_missing(kind, ns);
+    if kind == ClusterKind::Management && !p.has(Role::RootTrust) && !policy_roots {
+        p.findings.push(Finding::info(
             CheckId::SelectionNoRootTrust,
             "no RootTrustPolicy and no root-trust secret found: Istio roots are not managed by this cluster, or live outside it",
         ));
     }
-
+    let Picker {
+        mut chosen,
+        findings,
+        ..
+    } = p;
     chosen.sort_by(|a, b| a.record.id.cmp(&b.record.id));
     Selection {
         kind,
         secrets: chosen,
         findings,
+    }
+}
+
+/// The state of one selection: what is taken so far (each secret once, with the first role
+/// that took it) and what was found missing.
+struct Picker<'a> {
+    inv: &'a Inventory,
+    chosen: Vec<Selected>,
+    taken: BTreeSet<SecretId>,
+    findings: Vec<Finding>,
+}
+
+impl<'a> Picker<'a> {
+    fn find(&self, id: &SecretId) -> Option<&'a SecretRecord> {
+        self.inv.secrets.iter().find(|s| &s.id == id)
+    }
+
+    fn take(&mut self, role: Role, rec: &SecretRecord) {
+        if self.taken.insert(rec.id.clone()) {
+            self.chosen.push(Selected {
+                role,
+                record: rec.clone(),
+            });
+        }
+    }
+
+    fn has(&self, role: Role) -> bool {
+        self.chosen.iter().any(|s| s.role == role)
+    }
+
+    /// Takes the root secret of each RootTrustPolicy; true when any policy names one.
+    fn policy_roots(&mut self) -> bool {
+        let mut any = false;
+        for pol in &self.inv.policies {
+            match (&pol.root, pol.root_secret()) {
+                (_, Some(id)) => {
+                    any = true;
+                    match self.find(&id) {
+                        Some(rec) => self.take(Role::RootTrust, rec),
+                        None => self.findings.push(
+                            Finding::error(
+                                CheckId::SelectionMissing,
+                                format!(
+                                    "RootTrustPolicy {}/{} uses root secret {id}, which is not in the source",
+                                    pol.namespace, pol.name
+                                ),
+                            )
+                            .secret(&id),
+                        ),
+                    }
+                }
+                (RootSource::Vault, None) => self.findings.push(Finding::info(
+                    CheckId::SelectionVault,
+                    format!(
+                        "RootTrustPolicy {}/{} keeps its root in Vault: nothing in the cluster to back up for it",
+                        pol.namespace, pol.name
+                    ),
+                )),
+                (_, None) => self.findings.push(Finding::warning(
+                    CheckId::SelectionPolicy,
+                    format!(
+                        "RootTrustPolicy {}/{} names no root secret trustkeep understands; its root was not located",
+                        pol.namespace, pol.name
+                    ),
+                )),
+            }
+        }
+        any
+    }
+
+    /// A workload cluster holds agent secrets and none of the management side.
+    fn inferred_kind(&self) -> ClusterKind {
+        let mgmt = self.has(Role::RelayServer)
+            || self.has(Role::RelaySigning)
+            || !self.inv.policies.is_empty();
+        let workload = self.has(Role::RelayClient) || self.has(Role::IstioCacerts);
+        if workload && !mgmt {
+            ClusterKind::Workload
+        } else {
+            ClusterKind::Management
+        }
+    }
+
+    /// A finding for each secret this kind of cluster should have and does not.
+    fn report_missing(&mut self, kind: ClusterKind, ns: &str) {
+        let expected: &[(Role, Severity)] = match kind {
+            ClusterKind::Management => &[
+                (Role::RelayServer, Severity::Error),
+                (Role::RelaySigning, Severity::Error),
+                (Role::RelayRoot, Severity::Warning),
+                (Role::RelayIdentityToken, Severity::Warning),
+            ],
+            ClusterKind::Workload => &[
+                (Role::RelayClient, Severity::Error),
+                (Role::RelayRoot, Severity::Warning),
+                (Role::IstioCacerts, Severity::Warning),
+            ],
+        };
+        let side = match kind {
+            ClusterKind::Management => "management",
+            ClusterKind::Workload => "workload",
+        };
+        let known = well_known(ns);
+        for (role, severity) in expected {
+            let Some((id, _)) = known.iter().find(|(_, r)| r == role) else {
+                continue;
+            };
+            if !self.has(*role) {
+                self.findings.push(
+                    Finding::new(
+                        *severity,
+                        CheckId::SelectionMissing,
+                        format!("{side} cluster has no secret {id}"),
+                    )
+                    .secret(id),
+                );
+            }
+        }
     }
 }
 

@@ -76,65 +76,8 @@ pub fn secret_yaml(
 pub fn build(snapshot: &Snapshot) -> Result<(Manifest, Zeroizing<Vec<u8>>)> {
     let mut files: Vec<(String, Zeroizing<Vec<u8>>)> = Vec::new();
     let mut entries = Vec::new();
-    for Selected { role, record } in &snapshot.secrets {
-        let id = &record.id;
-        if !valid_object_name(&id.namespace) || !valid_object_name(&id.name) {
-            return Err(Error::Usage(format!(
-                "secret {id}: namespace and name must be Kubernetes object names"
-            )));
-        }
-        let dir = secret_dir(id);
-        let yaml = secret_yaml(record, &BTreeMap::new())?;
-        let yaml_bytes = Zeroizing::new(yaml.as_bytes().to_vec());
-        let manifest_entry = FileEntry {
-            path: format!("{dir}/{SECRET_YAML}"),
-            size: yaml_bytes.len() as u64,
-            sha256: sha256_hex(&yaml_bytes),
-        };
-        files.push((manifest_entry.path.clone(), yaml_bytes));
-        let mut data = Vec::new();
-        for (key, value) in &record.data {
-            if !valid_data_key(key) {
-                return Err(Error::Usage(format!(
-                    "secret {id}: data key {key:?} is not a valid Kubernetes data key"
-                )));
-            }
-            if key == SECRET_YAML {
-                return Err(Error::Usage(format!(
-                    "secret {id}: a data key named {SECRET_YAML} collides with the archive's manifest file; archive format v1 cannot hold it"
-                )));
-            }
-            let (certificates, pem_error) = match pki::summarize(value.expose()) {
-                None => (Vec::new(), None),
-                Some(Ok(c)) => (c, None),
-                Some(Err(e)) => (Vec::new(), Some(e.to_string())),
-            };
-            let file = FileEntry {
-                path: format!("{dir}/{key}"),
-                size: value.len() as u64,
-                sha256: sha256_hex(value.expose()),
-            };
-            files.push((file.path.clone(), Zeroizing::new(value.expose().to_vec())));
-            data.push(DataEntry {
-                key: key.clone(),
-                file,
-                certificates,
-                pem_error,
-            });
-        }
-        entries.push(SecretEntry {
-            namespace: id.namespace.clone(),
-            name: id.name.clone(),
-            type_: record.type_.clone(),
-            role: *role,
-            labels: record.labels.clone(),
-            annotations: record.annotations.clone(),
-            immutable: record.immutable,
-            resource_version: record.resource_version.clone(),
-            owner_references: record.owner_references.clone(),
-            manifest: manifest_entry,
-            data,
-        });
+    for selected in &snapshot.secrets {
+        entries.push(secret_entry(selected, &mut files)?);
     }
     let manifest = Manifest {
         format: manifest::FORMAT.to_string(),
@@ -154,7 +97,85 @@ pub fn build(snapshot: &Snapshot) -> Result<(Manifest, Zeroizing<Vec<u8>>)> {
     };
     let mut manifest_json = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
     manifest_json.push(b'\n');
+    let out = pack(&manifest_json, &files, snapshot).map_err(|e| Error::Build {
+        cluster: snapshot.cluster.clone(),
+        message: format!("tar/gzip: {e}"),
+    })?;
+    Ok((manifest, out))
+}
 
+/// The manifest entry of one secret; its `secret.yaml` and data files are added to `files`.
+fn secret_entry(
+    Selected { role, record }: &Selected,
+    files: &mut Vec<(String, Zeroizing<Vec<u8>>)>,
+) -> Result<SecretEntry> {
+    let id = &record.id;
+    if !valid_object_name(&id.namespace) || !valid_object_name(&id.name) {
+        return Err(Error::Usage(format!(
+            "secret {id}: namespace and name must be Kubernetes object names"
+        )));
+    }
+    let dir = secret_dir(id);
+    let yaml = secret_yaml(record, &BTreeMap::new())?;
+    let yaml_bytes = Zeroizing::new(yaml.as_bytes().to_vec());
+    let manifest_entry = FileEntry {
+        path: format!("{dir}/{SECRET_YAML}"),
+        size: yaml_bytes.len() as u64,
+        sha256: sha256_hex(&yaml_bytes),
+    };
+    files.push((manifest_entry.path.clone(), yaml_bytes));
+    let mut data = Vec::new();
+    for (key, value) in &record.data {
+        if !valid_data_key(key) {
+            return Err(Error::Usage(format!(
+                "secret {id}: data key {key:?} is not a valid Kubernetes data key"
+            )));
+        }
+        if key == SECRET_YAML {
+            return Err(Error::Usage(format!(
+                "secret {id}: a data key named {SECRET_YAML} collides with the archive's manifest file; archive format v1 cannot hold it"
+            )));
+        }
+        let (certificates, pem_error) = match pki::summarize(value.expose()) {
+            None => (Vec::new(), None),
+            Some(Ok(c)) => (c, None),
+            Some(Err(e)) => (Vec::new(), Some(e.to_string())),
+        };
+        let file = FileEntry {
+            path: format!("{dir}/{key}"),
+            size: value.len() as u64,
+            sha256: sha256_hex(value.expose()),
+        };
+        files.push((file.path.clone(), Zeroizing::new(value.expose().to_vec())));
+        data.push(DataEntry {
+            key: key.clone(),
+            file,
+            certificates,
+            pem_error,
+        });
+    }
+    Ok(SecretEntry {
+        namespace: id.namespace.clone(),
+        name: id.name.clone(),
+        type_: record.type_.clone(),
+        role: *role,
+        labels: record.labels.clone(),
+        annotations: record.annotations.clone(),
+        immutable: record.immutable,
+        resource_version: record.resource_version.clone(),
+        owner_references: record.owner_references.clone(),
+        manifest: manifest_entry,
+        data,
+    })
+}
+
+/// The deterministic tar of the manifest and the files (fixed modes, owners and the
+/// snapshot's time as mtime), gzip'd.
+fn pack(
+    manifest_json: &[u8],
+    files: &[(String, Zeroizing<Vec<u8>>)],
+    snapshot: &Snapshot,
+) -> std::io::Result<Zeroizing<Vec<u8>>> {
     let mtime = snapshot.created.timestamp().max(0) as u64;
     // Reserve enough up front that the buffer is not reallocated (which would leave copies of
     // plaintext behind); it is zeroized when dropped.
@@ -173,17 +194,12 @@ pub fn build(snapshot: &Snapshot) -> Result<(Manifest, Zeroizing<Vec<u8>>)> {
         h.set_entry_type(tar::EntryType::Regular);
         tar.append_data(&mut h, path, bytes)
     };
-    let io = |e: std::io::Error| Error::Build {
-        cluster: snapshot.cluster.clone(),
-        message: format!("tar/gzip: {e}"),
-    };
-    append(MANIFEST_PATH, &manifest_json).map_err(io)?;
-    for (path, bytes) in &files {
-        append(path, bytes).map_err(io)?;
+    append(MANIFEST_PATH, manifest_json)?;
+    for (path, bytes) in files {
+        append(path, bytes)?;
     }
-    let gz = tar.into_inner().map_err(io)?;
-    let out = Zeroizing::new(gz.finish().map_err(io)?);
-    Ok((manifest, out))
+    let gz = tar.into_inner()?;
+    Ok(Zeroizing::new(gz.finish()?))
 }
 
 /// Builds and encrypts an archive; returns the manifest and the ciphertext.
@@ -266,57 +282,8 @@ pub fn read_tar(plain: impl Read, name: &str) -> Result<Opened> {
             .entries()
             .map_err(|e| corrupt(name, "cannot read the tar", e))?;
         for (count, entry) in entries.enumerate() {
-            let mut entry = entry.map_err(|e| corrupt(name, "cannot read a tar entry", e))?;
-            let raw_path = entry
-                .path()
-                .map_err(|e| corrupt(name, "bad entry name", e))?
-                .into_owned();
-            let path = raw_path.to_string_lossy().into_owned();
-            if count >= MAX_ENTRIES {
-                return Err(entry_err(
-                    name,
-                    &path,
-                    format!("more than {MAX_ENTRIES} entries"),
-                ));
-            }
-            if !safe_path(&raw_path) {
-                return Err(entry_err(
-                    name,
-                    &path,
-                    "absolute path or `..` component; refusing to read it",
-                ));
-            }
-            let kind = entry.header().entry_type();
-            if kind != tar::EntryType::Regular {
-                return Err(entry_err(
-                    name,
-                    &path,
-                    format!(
-                        "is a {kind:?} entry, not a regular file (links and devices are refused)"
-                    ),
-                ));
-            }
-            let size = entry
-                .header()
-                .size()
-                .map_err(|e| corrupt(name, "bad entry size", e))?;
-            let limit = if count == 0 {
-                MAX_MANIFEST_BYTES
-            } else {
-                MAX_ENTRY_BYTES
-            };
-            if size > limit {
-                return Err(entry_err(
-                    name,
-                    &path,
-                    format!("is {size} bytes, over the limit of {limit}"),
-                ));
-            }
-            let mut buf = Zeroizing::new(Vec::with_capacity(size as usize));
-            (&mut entry)
-                .take(limit + 1)
-                .read_to_end(&mut buf)
-                .map_err(|e| corrupt(name, &format!("cannot read entry {path}"), e))?;
+            let entry = entry.map_err(|e| corrupt(name, "cannot read a tar entry", e))?;
+            let (path, buf) = read_entry(entry, count, name)?;
             if count == 0 {
                 if path != MANIFEST_PATH {
                     return Err(entry_err(
@@ -332,31 +299,8 @@ pub fn read_tar(plain: impl Read, name: &str) -> Result<Opened> {
                     }
                 }
                 manifest = Some(m);
-                files.push((path, SecretBytes::new(buf.to_vec())));
-                continue;
-            }
-            let Some(want) = expected.get(&path) else {
-                return Err(entry_err(
-                    name,
-                    &path,
-                    "is not listed in the manifest (extra entry)",
-                ));
-            };
-            if !seen.insert(path.clone()) {
-                return Err(entry_err(name, &path, "appears twice"));
-            }
-            let actual = sha256_hex(&buf);
-            if buf.len() as u64 != want.size || actual != want.sha256 {
-                return Err(entry_err(
-                    name,
-                    &path,
-                    format!(
-                        "altered: {} bytes with sha256 {actual}, the manifest says {} bytes with sha256 {}",
-                        buf.len(),
-                        want.size,
-                        want.sha256
-                    ),
-                ));
+            } else {
+                check_entry(&path, &buf, &expected, &mut seen, name)?;
             }
             files.push((path, SecretBytes::new(buf.to_vec())));
         }
@@ -381,6 +325,98 @@ pub fn read_tar(plain: impl Read, name: &str) -> Result<Opened> {
         snapshot,
         files,
     })
+}
+
+/// The path and bytes of the `count`th entry, after the checks that need no manifest: entry
+/// count, a plain relative path, a regular file, and the size limit (before reading).
+fn read_entry(
+    mut entry: tar::Entry<'_, impl Read>,
+    count: usize,
+    name: &str,
+) -> Result<(String, Zeroizing<Vec<u8>>)> {
+    let raw_path = entry
+        .path()
+        .map_err(|e| corrupt(name, "bad entry name", e))?
+        .into_owned();
+    let path = raw_path.to_string_lossy().into_owned();
+    if count >= MAX_ENTRIES {
+        return Err(entry_err(
+            name,
+            &path,
+            format!("more than {MAX_ENTRIES} entries"),
+        ));
+    }
+    if !safe_path(&raw_path) {
+        return Err(entry_err(
+            name,
+            &path,
+            "absolute path or `..` component; refusing to read it",
+        ));
+    }
+    let kind = entry.header().entry_type();
+    if kind != tar::EntryType::Regular {
+        return Err(entry_err(
+            name,
+            &path,
+            format!("is a {kind:?} entry, not a regular file (links and devices are refused)"),
+        ));
+    }
+    let size = entry
+        .header()
+        .size()
+        .map_err(|e| corrupt(name, "bad entry size", e))?;
+    let limit = if count == 0 {
+        MAX_MANIFEST_BYTES
+    } else {
+        MAX_ENTRY_BYTES
+    };
+    if size > limit {
+        return Err(entry_err(
+            name,
+            &path,
+            format!("is {size} bytes, over the limit of {limit}"),
+        ));
+    }
+    let mut buf = Zeroizing::new(Vec::with_capacity(size as usize));
+    (&mut entry)
+        .take(limit + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| corrupt(name, &format!("cannot read entry {path}"), e))?;
+    Ok((path, buf))
+}
+
+/// Checks a data entry against the manifest: listed, once, with its size and digest.
+fn check_entry(
+    path: &str,
+    buf: &[u8],
+    expected: &BTreeMap<String, FileEntry>,
+    seen: &mut BTreeSet<String>,
+    name: &str,
+) -> Result<()> {
+    let Some(want) = expected.get(path) else {
+        return Err(entry_err(
+            name,
+            path,
+            "is not listed in the manifest (extra entry)",
+        ));
+    };
+    if !seen.insert(path.to_string()) {
+        return Err(entry_err(name, path, "appears twice"));
+    }
+    let actual = sha256_hex(buf);
+    if buf.len() as u64 != want.size || actual != want.sha256 {
+        return Err(entry_err(
+            name,
+            path,
+            format!(
+                "altered: {} bytes with sha256 {actual}, the manifest says {} bytes with sha256 {}",
+                buf.len(),
+                want.size,
+                want.sha256
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn parse_manifest(buf: &[u8], name: &str) -> Result<Manifest> {

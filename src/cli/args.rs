@@ -312,8 +312,6 @@ pub struct RestoreArgs {
     pub format: FormatArg,
 }
 
-/// A tokio runtime for the commands that talk to clusters.
-
 /// `--output` of reporting commands.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum FormatArg {

@@ -22,9 +22,9 @@ use crate::select::{ClusterKind, Role};
 use crate::snapshot::Snapshot;
 
 /// The relay server's DNS name in the seed's profile.
-pub const RELAY_SERVER_SAN: &str = "*.gloo-mesh";
+pub(crate) const RELAY_SERVER_SAN: &str = "*.gloo-mesh";
 /// The Istio intermediate's DNS name in the seed's profile.
-pub const ISTIOD_SAN: &str = "istiod.istio-system.svc";
+pub(crate) const ISTIOD_SAN: &str = "istiod.istio-system.svc";
 
 /// `--warn-days` when not given: certificates expiring within 30 days are warnings.
 pub const DEFAULT_WARN_DAYS: u32 = 30;
@@ -212,7 +212,7 @@ fn parse_secret(
 /// The `pem.parse` finding for data key `key`, whose value looks like a certificate PEM but
 /// does not parse (`error` says why). The one wording of it, shared with `backup`; the caller
 /// adds cluster and secret.
-pub fn pem_parse_finding(key: &str, error: impl std::fmt::Display) -> Finding {
+pub(crate) fn pem_parse_finding(key: &str, error: impl std::fmt::Display) -> Finding {
     Finding::error(
         CheckId::PemParse,
         format!("{key} holds a certificate PEM that does not parse: {error}"),
@@ -223,7 +223,7 @@ pub fn pem_parse_finding(key: &str, error: impl std::fmt::Display) -> Finding {
 /// Parses the private key held in data key `key`; when it does not parse, the `key.parse`
 /// finding instead. The one private key check, shared with `import`; the caller adds cluster
 /// and secret.
-pub fn parse_key(key: &str, bytes: &[u8]) -> Result<pki::PrivateKey, Box<Finding>> {
+pub(crate) fn parse_key(key: &str, bytes: &[u8]) -> Result<pki::PrivateKey, Box<Finding>> {
     pki::parse_private_key(bytes).map_err(|e| {
         Box::new(
             Finding::error(

@@ -140,7 +140,7 @@ impl Report {
         self.errors() == 0 && (!strict || self.warnings() == 0)
     }
     /// Worst severity found for one cluster/secret, for the summary tables.
-    pub fn worst_for(&self, cluster: Option<&str>, secret: &str) -> Option<Severity> {
+    pub(crate) fn worst_for(&self, cluster: Option<&str>, secret: &str) -> Option<Severity> {
         self.findings
             .iter()
             .filter(|f| f.secret.as_deref() == Some(secret) && f.cluster.as_deref() == cluster)

@@ -72,12 +72,12 @@ impl Cert {
     }
 
     /// SHA-256 of the DER, lowercase hex.
-    pub fn fingerprint(&self) -> String {
+    pub(crate) fn fingerprint(&self) -> String {
         hex::encode(Sha256::digest(&self.der))
     }
 
     /// The summary recorded in manifests and shown by `inspect`.
-    pub fn summary(&self) -> CertSummary {
+    pub(crate) fn summary(&self) -> CertSummary {
         let c = self.parse().expect("Cert holds parsed DER");
         CertSummary {
             subject: c.subject().to_string(),
@@ -93,7 +93,7 @@ impl Cert {
     }
 
     /// The certificate's public key, in the form keys are compared in.
-    pub fn public_key(&self) -> Result<PublicKeyId, PkiError> {
+    pub(crate) fn public_key(&self) -> Result<PublicKeyId, PkiError> {
         let c = self.parse()?;
         spki_to_id(c.public_key())
     }
@@ -130,14 +130,14 @@ pub struct CertSummary {
 }
 
 /// Converts an ASN.1 time to chrono.
-pub fn asn1_to_chrono(t: ASN1Time) -> DateTime<Utc> {
+pub(crate) fn asn1_to_chrono(t: ASN1Time) -> DateTime<Utc> {
     Utc.timestamp_opt(t.timestamp(), 0)
         .single()
         .unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
 /// DNS names of the subjectAltName extension.
-pub fn dns_names(c: &X509Certificate<'_>) -> Vec<String> {
+pub(crate) fn dns_names(c: &X509Certificate<'_>) -> Vec<String> {
     match c.subject_alternative_name() {
         Ok(Some(san)) => san
             .value
@@ -153,14 +153,14 @@ pub fn dns_names(c: &X509Certificate<'_>) -> Vec<String> {
 }
 
 /// True when the bytes contain at least one PEM certificate block (the cue to parse them).
-pub fn has_pem_certificate(bytes: &[u8]) -> bool {
+pub(crate) fn has_pem_certificate(bytes: &[u8]) -> bool {
     bytes
         .windows(b"-----BEGIN CERTIFICATE".len())
         .any(|w| w == b"-----BEGIN CERTIFICATE")
 }
 
 /// True when the bytes contain a PEM private key block.
-pub fn has_pem_private_key(bytes: &[u8]) -> bool {
+pub(crate) fn has_pem_private_key(bytes: &[u8]) -> bool {
     let needle = b"PRIVATE KEY-----";
     bytes.windows(needle.len()).any(|w| w == needle)
 }
@@ -215,7 +215,7 @@ fn count(hay: &[u8], needle: &[u8]) -> usize {
 /// A public key in a canonical form, so a private key's public half can be compared with a
 /// certificate's.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum PublicKeyId {
+pub(crate) enum PublicKeyId {
     /// Modulus and exponent, big-endian without leading zeros.
     Rsa {
         n: Vec<u8>,
@@ -229,7 +229,7 @@ pub enum PublicKeyId {
 
 impl PublicKeyId {
     /// e.g. `RSA 2048`, `ECDSA P-256`.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             PublicKeyId::Rsa { n, .. } => format!("RSA {}", rsa_bits(n)),
             PublicKeyId::P256(_) => "ECDSA P-256".into(),
@@ -238,7 +238,7 @@ impl PublicKeyId {
         }
     }
     /// Key size in bits.
-    pub fn bits(&self) -> usize {
+    pub(crate) fn bits(&self) -> usize {
         match self {
             PublicKeyId::Rsa { n, .. } => rsa_bits(n),
             PublicKeyId::P256(_) | PublicKeyId::Ed25519(_) => 256,
@@ -318,14 +318,14 @@ fn sec1_uncompressed_p384(k: &p384::PublicKey) -> Vec<u8> {
 
 /// A parsed private key: only its public half is kept.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PrivateKey {
+pub(crate) struct PrivateKey {
     /// The PEM label it came in (`PRIVATE KEY`, `RSA PRIVATE KEY`, `EC PRIVATE KEY`).
     pub format: &'static str,
     pub public: PublicKeyId,
 }
 
 /// Parses the first private key PEM block of `bytes` and derives its public key.
-pub fn parse_private_key(bytes: &[u8]) -> Result<PrivateKey, PkiError> {
+pub(crate) fn parse_private_key(bytes: &[u8]) -> Result<PrivateKey, PkiError> {
     for pem in Pem::iter_from_buffer(bytes) {
         let mut pem = pem.map_err(|e| PkiError::BadPem(e.to_string()))?;
         let der = Zeroizing::new(std::mem::take(&mut pem.contents));
@@ -426,7 +426,7 @@ fn pkcs8_public(der: &[u8]) -> Result<PublicKeyId, PkiError> {
 }
 
 /// Summaries of every certificate in a data value, or `None` if it holds no certificate PEM.
-pub fn summarize(bytes: &[u8]) -> Option<Result<Vec<CertSummary>, PkiError>> {
+pub(crate) fn summarize(bytes: &[u8]) -> Option<Result<Vec<CertSummary>, PkiError>> {
     if !has_pem_certificate(bytes) {
         return None;
     }
@@ -544,7 +544,7 @@ fn key_id<'a>(c: &'a X509Certificate<'_>, subject: bool) -> Option<&'a [u8]> {
 /// Remembers signature verdicts within one run of the checks, where the same root signs and
 /// is checked many times (a management set verifies each relay-root signature 3 times).
 #[derive(Default)]
-pub struct SignatureCache {
+pub(crate) struct SignatureCache {
     verdicts: std::cell::RefCell<std::collections::HashMap<CertPair, bool>>,
 }
 
@@ -553,7 +553,7 @@ type CertPair = (Vec<u8>, Vec<u8>);
 
 impl SignatureCache {
     /// `issued_by`, remembered by the two certificates' DER.
-    pub fn issued_by(&self, child: &Cert, issuer: &Cert) -> bool {
+    pub(crate) fn issued_by(&self, child: &Cert, issuer: &Cert) -> bool {
         let key = (child.der.clone(), issuer.der.clone());
         if let Some(v) = self.verdicts.borrow().get(&key) {
             return *v;
@@ -569,7 +569,7 @@ impl SignatureCache {
 
 /// True when `issuer` issued `child`: names match, key identifiers agree when both are
 /// present, and the signature verifies with the issuer's key.
-pub fn issued_by(child: &X509Certificate<'_>, issuer: &X509Certificate<'_>) -> bool {
+pub(crate) fn issued_by(child: &X509Certificate<'_>, issuer: &X509Certificate<'_>) -> bool {
     if child.issuer().as_raw() != issuer.subject().as_raw()
         && child.issuer().to_string() != issuer.subject().to_string()
     {
@@ -633,7 +633,7 @@ pub fn verify_chain(
 }
 
 /// [`verify_chain`] with signature verdicts shared through `cache`.
-pub fn verify_chain_cached(
+pub(crate) fn verify_chain_cached(
     leaf: &Cert,
     intermediates: &[Cert],
     anchors: &[Cert],
@@ -732,7 +732,7 @@ pub fn verify_chain_cached(
 }
 
 /// OIDs of SHA-1 based signature algorithms.
-pub fn is_sha1_signature(c: &X509Certificate<'_>) -> bool {
+pub(crate) fn is_sha1_signature(c: &X509Certificate<'_>) -> bool {
     matches!(
         c.signature_algorithm.algorithm.to_id_string().as_str(),
         "1.2.840.113549.1.1.5" | "1.2.840.10045.4.1" | "1.2.840.10040.4.3"

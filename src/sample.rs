@@ -39,7 +39,7 @@ fn day(t: DateTime<Utc>) -> time_like::Date {
 }
 
 mod time_like {
-    pub type Date = (i32, u8, u8);
+    pub(crate) type Date = (i32, u8, u8);
 }
 
 fn params(cn: &str, o: &str, sans: &[&str], now: DateTime<Utc>, days: i64) -> CertificateParams {
@@ -220,7 +220,7 @@ mod tests {
     use crate::checks::{check, CheckOptions};
     use crate::select::{select, SelectOptions};
     use crate::snapshot::Snapshot;
-    use crate::source::parse_objects;
+    use crate::source::file::parse_objects;
 
     #[test]
     fn the_generated_setup_passes_every_check() {

@@ -15,7 +15,7 @@ use k8s_openapi::ByteString;
 use zeroize::Zeroizing;
 
 /// The secret type Kubernetes assumes when none is given.
-pub const OPAQUE: &str = "Opaque";
+pub(crate) const OPAQUE: &str = "Opaque";
 /// The type of TLS secrets, which must hold `tls.crt` and `tls.key`.
 pub const TLS: &str = "kubernetes.io/tls";
 
@@ -120,11 +120,11 @@ impl fmt::Debug for SecretRecord {
 }
 
 /// The annotation `kubectl apply` adds: a copy of the whole object, data included.
-pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+pub(crate) const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// An annotation value as reports may show it: `kubectl apply`'s copy of the object (which
 /// holds the data) is replaced by its size.
-pub fn reportable_annotation(key: &str, value: &str) -> String {
+pub(crate) fn reportable_annotation(key: &str, value: &str) -> String {
     if key == LAST_APPLIED {
         format!("<{} bytes redacted: holds the secret's data>", value.len())
     } else {
@@ -135,7 +135,7 @@ pub fn reportable_annotation(key: &str, value: &str) -> String {
 impl SecretRecord {
     /// Builds a record from a Kubernetes Secret; `default_namespace` applies when the object
     /// has none (hand-written manifests).
-    pub fn from_k8s(secret: Secret, default_namespace: &str) -> Self {
+    pub(crate) fn from_k8s(secret: Secret, default_namespace: &str) -> Self {
         let Secret {
             data,
             immutable,
@@ -183,7 +183,7 @@ impl SecretRecord {
 
     /// The Kubernetes object to create or apply: name, namespace, type, labels, annotations and
     /// data, nothing the server owns. `extra_annotations` are added (e.g. provenance).
-    pub fn to_k8s(&self, extra_annotations: &BTreeMap<String, String>) -> Secret {
+    pub(crate) fn to_k8s(&self, extra_annotations: &BTreeMap<String, String>) -> Secret {
         let mut annotations = self.annotations.clone();
         annotations.extend(extra_annotations.clone());
         Secret {
@@ -227,7 +227,7 @@ impl SecretRecord {
     /// immutability, every data key, and each label and annotation of `self` that `live`
     /// lacks or holds otherwise. Metadata that only `live` has (added by controllers) and the
     /// provenance annotation trustkeep adds are not differences.
-    pub fn differences(&self, live: &SecretRecord) -> Option<String> {
+    pub(crate) fn differences(&self, live: &SecretRecord) -> Option<String> {
         let mut diffs = Vec::new();
         if self.immutable != live.immutable {
             diffs.push(format!(
@@ -285,11 +285,11 @@ impl SecretRecord {
 }
 
 /// Annotation a restored or exported object carries to say where it came from.
-pub const PROVENANCE_ANNOTATION: &str = "trustkeep.io/restored-from";
+pub(crate) const PROVENANCE_ANNOTATION: &str = "trustkeep.io/restored-from";
 
 /// Checks a data key the way the API server does (`IsConfigMapKey`), so that it is safe as a
 /// file name: `[-._a-zA-Z0-9]+`, not `.` or `..`, not starting with `..`, at most 253 bytes.
-pub fn valid_data_key(key: &str) -> bool {
+pub(crate) fn valid_data_key(key: &str) -> bool {
     !key.is_empty()
         && key.len() <= 253
         && key
@@ -300,7 +300,7 @@ pub fn valid_data_key(key: &str) -> bool {
 }
 
 /// Checks a namespace or Secret name (DNS subdomain: lowercase alphanumerics, `-` and `.`).
-pub fn valid_object_name(name: &str) -> bool {
+pub(crate) fn valid_object_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 253
         && name

@@ -15,19 +15,20 @@ use crate::findings::{Finding, Severity};
 use crate::secret::{SecretId, SecretRecord};
 use crate::source::{Inventory, RootSource};
 
-pub const RELAY_SERVER: &str = "relay-server-tls-secret";
-pub const RELAY_SIGNING: &str = "relay-tls-signing-secret";
-pub const RELAY_ROOT: &str = "relay-root-tls-secret";
-pub const RELAY_TOKEN: &str = "relay-identity-token-secret";
-pub const RELAY_CLIENT: &str = "relay-client-tls-secret";
-pub const ISTIO_NAMESPACE: &str = "istio-system";
-pub const CACERTS: &str = "cacerts";
+pub(crate) const RELAY_SERVER: &str = "relay-server-tls-secret";
+pub(crate) const RELAY_SIGNING: &str = "relay-tls-signing-secret";
+pub(crate) const RELAY_ROOT: &str = "relay-root-tls-secret";
+pub(crate) const RELAY_TOKEN: &str = "relay-identity-token-secret";
+pub(crate) const RELAY_CLIENT: &str = "relay-client-tls-secret";
+pub(crate) const ISTIO_NAMESPACE: &str = "istio-system";
+pub(crate) const CACERTS: &str = "cacerts";
 /// The type Gloo Mesh gives the root-trust secrets it generates.
-pub const GENERATED_SIGNING_CERT: &str = "certificates.mesh.gloo.solo.io/generated_signing_cert";
+pub(crate) const GENERATED_SIGNING_CERT: &str =
+    "certificates.mesh.gloo.solo.io/generated_signing_cert";
 /// The type Gloo Mesh gives `istio-system/cacerts`.
 pub const ISSUED_CERTIFICATE: &str = "certificates.mesh.gloo.solo.io/issued_certificate";
 /// Gloo Mesh's default namespace.
-pub const DEFAULT_NAMESPACE: &str = "gloo-mesh";
+pub(crate) const DEFAULT_NAMESPACE: &str = "gloo-mesh";
 
 /// What a secret is for in a Gloo Mesh trust setup.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -125,7 +126,7 @@ pub struct Selection {
 
 /// The secrets Gloo Mesh knows by name, with the relay secrets in namespace `ns`: the one list
 /// that selection looks for and that a cluster read GETs when it may not LIST.
-pub fn well_known(ns: &str) -> [(SecretId, Role); 6] {
+pub(crate) fn well_known(ns: &str) -> [(SecretId, Role); 6] {
     let named = |name: &str| SecretId::new(ns, name);
     [
         (named(RELAY_SERVER), Role::RelayServer),
@@ -320,7 +321,7 @@ impl<'a> Picker<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::parse_objects;
+    use crate::source::file::parse_objects;
 
     fn secret(ns: &str, name: &str, type_: &str) -> String {
         format!("---\nkind: Secret\nmetadata: {{name: {name}, namespace: {ns}}}\ntype: {type_}\ndata: {{k: dg==}}\n")

@@ -21,7 +21,7 @@ use crate::archive::{self, crypto::PassphraseSource, ArchiveName, Identities, Op
 use crate::error::{Error, Result};
 
 /// Largest archive read (an archive of a whole trust set is a few hundred KiB).
-pub const MAX_ARCHIVE_BYTES: u64 = 1024 * 1024 * 1024;
+pub(crate) const MAX_ARCHIVE_BYTES: u64 = 1024 * 1024 * 1024;
 
 /// Where an archive (or a directory of archives) is.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -55,7 +55,7 @@ impl Location {
     /// True when this names a directory (or an S3 prefix) rather than one archive. S3 has no
     /// directories: a key that does not end in `.age` is taken as a prefix, so
     /// `-o s3://bucket/gloo` writes `gloo/<cluster>-<time>.tar.gz.age`, never an object `gloo`.
-    pub fn is_dir(&self) -> bool {
+    pub(crate) fn is_dir(&self) -> bool {
         match self {
             Location::Local(p) => p.is_dir() || p.as_os_str().to_string_lossy().ends_with('/'),
             Location::S3 { key, .. } => !archive::is_archive_file(key),
@@ -287,7 +287,7 @@ impl Store {
     }
 
     /// Writes `bytes` to `loc`, refusing to replace anything already there.
-    pub async fn put_new(&self, loc: &Location, bytes: &[u8]) -> Result<()> {
+    pub(crate) async fn put_new(&self, loc: &Location, bytes: &[u8]) -> Result<()> {
         match loc {
             Location::Local(p) => write_atomic(p, bytes, false),
             Location::S3 { bucket, key } => {
@@ -401,7 +401,7 @@ impl Store {
     /// a directory or prefix (or ends with `/`), with the next free `.N` when that name is
     /// taken. A name is free only when neither the archive nor its sidecar exists. A local
     /// directory that does not exist yet is created.
-    pub async fn allocate(&self, output: &Location, name: ArchiveName) -> Result<Location> {
+    pub(crate) async fn allocate(&self, output: &Location, name: ArchiveName) -> Result<Location> {
         if !output.is_dir() {
             if let Location::Local(p) = output {
                 create_parent(p)?;
@@ -452,7 +452,7 @@ pub fn open_file(
 
 /// Writes bytes to `path` atomically: a temporary file (mode 0600) in the same directory,
 /// fsync, rename. With `overwrite` false an existing file is never replaced.
-pub fn write_atomic(path: &Path, bytes: &[u8], overwrite: bool) -> Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8], overwrite: bool) -> Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),

@@ -32,7 +32,7 @@ impl World {
     }
 
     /// Where a passphrase comes from when an archive asks for one.
-    pub fn with_passphrase(
+    pub(crate) fn with_passphrase(
         mut self,
         ask: impl Fn() -> Option<SecretString> + Send + Sync + 'static,
     ) -> Self {

@@ -66,7 +66,7 @@ pub fn parse_recipient(s: &str) -> Result<Box<dyn age::Recipient + Send>> {
 }
 
 /// Reads a recipients file: one recipient per line, `#` comments and blank lines ignored.
-pub fn read_recipients_file(path: &Path) -> Result<Vec<Box<dyn age::Recipient + Send>>> {
+pub(crate) fn read_recipients_file(path: &Path) -> Result<Vec<Box<dyn age::Recipient + Send>>> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io("cannot read", path, e))?;
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
@@ -204,7 +204,7 @@ pub fn encrypt(plaintext: &[u8], enc: &Encryption, armor: bool) -> Result<Vec<u8
 }
 
 /// How to get a passphrase if the archive turns out to need one.
-pub type PassphraseSource<'a> = &'a dyn Fn() -> Option<SecretString>;
+pub(crate) type PassphraseSource<'a> = &'a dyn Fn() -> Option<SecretString>;
 
 /// Opens an age file (binary or armored) and returns a reader of its plaintext.
 pub fn decrypt<'a, R: BufRead + 'a>(

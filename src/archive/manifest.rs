@@ -12,9 +12,9 @@ use crate::select::{ClusterKind, Role};
 use crate::source::Origin;
 
 /// The value of `format` in every manifest.
-pub const FORMAT: &str = "trustkeep-archive";
+pub(crate) const FORMAT: &str = "trustkeep-archive";
 /// The format version this build writes and reads.
-pub const VERSION: u64 = 1;
+pub(crate) const VERSION: u64 = 1;
 
 /// The whole manifest.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

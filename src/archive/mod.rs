@@ -28,18 +28,19 @@ use crate::select::Selected;
 use crate::snapshot::Snapshot;
 pub use crypto::{Encryption, Identities};
 use manifest::{ClusterInfo, DataEntry, FileEntry, Manifest, SecretEntry, Tool};
-pub use name::{is_archive_file, sidecar_of, sidecar_path, ArchiveName};
+pub use name::sidecar_path;
+pub(crate) use name::{is_archive_file, sidecar_of, ArchiveName};
 
 /// Name of the first entry.
-pub const MANIFEST_PATH: &str = "manifest.json";
+pub(crate) const MANIFEST_PATH: &str = "manifest.json";
 /// Largest entry accepted when reading (a whole Secret is at most 1 MiB).
-pub const MAX_ENTRY_BYTES: u64 = 4 * 1024 * 1024;
+pub(crate) const MAX_ENTRY_BYTES: u64 = 4 * 1024 * 1024;
 /// Largest manifest accepted when reading.
-pub const MAX_MANIFEST_BYTES: u64 = 16 * 1024 * 1024;
+pub(crate) const MAX_MANIFEST_BYTES: u64 = 16 * 1024 * 1024;
 /// Largest number of entries accepted when reading.
-pub const MAX_ENTRIES: usize = 100_000;
+pub(crate) const MAX_ENTRIES: usize = 100_000;
 /// Name of a secret's Kubernetes manifest inside its folder.
-pub const SECRET_YAML: &str = "secret.yaml";
+pub(crate) const SECRET_YAML: &str = "secret.yaml";
 
 /// An archive, opened and checked.
 #[derive(Debug)]
@@ -52,7 +53,7 @@ pub struct Opened {
 }
 
 /// The tar path of a secret's folder.
-pub fn secret_dir(id: &SecretId) -> String {
+pub(crate) fn secret_dir(id: &SecretId) -> String {
     format!("secrets/{}/{}", id.namespace, id.name)
 }
 
@@ -62,7 +63,7 @@ fn sha256_hex(b: &[u8]) -> String {
 
 /// The YAML Kubernetes manifest of a record, as stored in `secret.yaml` and written by
 /// `restore --to-manifests`: `kubectl apply -f` accepts it as is.
-pub fn secret_yaml(
+pub(crate) fn secret_yaml(
     rec: &SecretRecord,
     extra_annotations: &BTreeMap<String, String>,
 ) -> Result<Zeroizing<String>> {
@@ -215,7 +216,7 @@ pub fn sidecar_line(ciphertext: &[u8], file_name: &str) -> String {
 }
 
 /// Checks ciphertext against the content of a `.sha256` sidecar.
-pub fn check_sidecar(
+pub(crate) fn check_sidecar(
     ciphertext: &[u8],
     sidecar_text: &str,
     archive: &str,
@@ -270,7 +271,7 @@ fn safe_path(p: &Path) -> bool {
 }
 
 /// Reads the gzip'd tar of an archive and checks it against its manifest.
-pub fn read_tar(plain: impl Read, name: &str) -> Result<Opened> {
+pub(crate) fn read_tar(plain: impl Read, name: &str) -> Result<Opened> {
     let mut gz = GzDecoder::new(plain);
     let mut files: Vec<(String, SecretBytes)> = Vec::new();
     let mut manifest: Option<Manifest> = None;
@@ -572,7 +573,7 @@ fn secret_yaml_only_holds(text: &str) -> std::result::Result<(), String> {
 
 /// Checks the ciphertext against its `.sha256` sidecar (text and name) when there is one,
 /// then opens the archive. `name` names it in errors.
-pub fn open_checked(
+pub(crate) fn open_checked(
     ciphertext: &[u8],
     sidecar: Option<(&str, String)>,
     ids: &Identities,

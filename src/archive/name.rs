@@ -6,16 +6,16 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 
 /// The extension of every archive trustkeep writes.
-pub const ARCHIVE_SUFFIX: &str = ".tar.gz.age";
+pub(crate) const ARCHIVE_SUFFIX: &str = ".tar.gz.age";
 /// What the sidecar adds to the archive's name.
-pub const SIDECAR_SUFFIX: &str = ".sha256";
+pub(crate) const SIDECAR_SUFFIX: &str = ".sha256";
 /// The UTC time in archive names.
 const TIME_FORMAT: &str = "%Y%m%dT%H%M%SZ";
 
 /// The name of an archive written into a directory: cluster, time, and a counter for a second
 /// backup of the same cluster within one second.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ArchiveName {
+pub(crate) struct ArchiveName {
     /// The cluster as it appears in file names (see [`ArchiveName::stem`]).
     pub stem: String,
     pub created: DateTime<Utc>,
@@ -34,7 +34,7 @@ impl ArchiveName {
     }
 
     /// The same name with counter `n`.
-    pub fn with_n(mut self, n: u32) -> Self {
+    pub(crate) fn with_n(mut self, n: u32) -> Self {
         self.n = n;
         self
     }
@@ -42,7 +42,7 @@ impl ArchiveName {
     /// A cluster name as it appears in archive file names (and as `prune` groups them):
     /// anything but ASCII letters, digits, `-`, `_` and `.` becomes `_` (EKS context names
     /// hold `:` and `/`).
-    pub fn stem(cluster: &str) -> String {
+    pub(crate) fn stem(cluster: &str) -> String {
         cluster
             .chars()
             .map(|c| {
@@ -74,7 +74,7 @@ impl ArchiveName {
     }
 
     /// Whether this name is `cluster`'s (compared as it appears in file names).
-    pub fn is_of(&self, cluster: &str) -> bool {
+    pub(crate) fn is_of(&self, cluster: &str) -> bool {
         self.stem == Self::stem(cluster)
     }
 }
@@ -91,12 +91,12 @@ impl std::fmt::Display for ArchiveName {
 
 /// Whether a file in a directory of archives is one to open (`verify DIR`): any `*.age`,
 /// named by trustkeep or not.
-pub fn is_archive_file(file_name: &str) -> bool {
+pub(crate) fn is_archive_file(file_name: &str) -> bool {
     file_name.ends_with(".age")
 }
 
 /// The sidecar of an archive path or key: `<archive>.sha256`.
-pub fn sidecar_of(archive: &str) -> String {
+pub(crate) fn sidecar_of(archive: &str) -> String {
     format!("{archive}{SIDECAR_SUFFIX}")
 }
 

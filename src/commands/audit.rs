@@ -68,7 +68,7 @@ pub struct SecretStatus {
 }
 
 /// Snapshots of named inventories, taken at `at`.
-pub fn snapshots(
+pub(crate) fn snapshots(
     sources: Vec<(String, Inventory)>,
     select: &SelectOptions,
     at: DateTime<Utc>,
@@ -122,7 +122,11 @@ pub fn report(snapshots: &[Snapshot], result: CheckResult, strict: bool) -> Audi
 }
 
 /// Prints the report.
-pub fn render(out: &mut dyn Write, r: &AuditReport, format: OutputFormat) -> std::io::Result<()> {
+pub(crate) fn render(
+    out: &mut dyn Write,
+    r: &AuditReport,
+    format: OutputFormat,
+) -> std::io::Result<()> {
     if format == OutputFormat::Json {
         return render::json(out, r);
     }

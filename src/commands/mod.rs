@@ -3,15 +3,15 @@
 //! `render` that prints its result as a table or JSON. None of them parses flags or exits.
 
 pub mod audit;
-pub mod backup;
-pub mod demo;
-pub mod export;
-pub mod import;
-pub mod inspect;
-pub mod keygen;
-pub mod prune;
-pub mod restore;
-pub mod sandbox;
+pub(crate) mod backup;
+pub(crate) mod demo;
+pub(crate) mod export;
+pub(crate) mod import;
+pub(crate) mod inspect;
+pub(crate) mod keygen;
+pub(crate) mod prune;
+pub(crate) mod restore;
+pub(crate) mod sandbox;
 pub mod verify;
 
 use chrono::{DateTime, Utc};
@@ -23,7 +23,7 @@ use crate::world::World;
 
 /// An archive to read and the keys to open it with (`inspect`, `export`, `restore`).
 #[derive(Debug)]
-pub struct ArchiveInput {
+pub(crate) struct ArchiveInput {
     pub location: Location,
     pub identities: Identities,
 }
@@ -39,7 +39,11 @@ impl ArchiveInput {
 }
 
 /// The earliest `not_after` of the certificates of one secret in a manifest, for tables.
-pub fn earliest_expiry(manifest: &Manifest, namespace: &str, name: &str) -> Option<DateTime<Utc>> {
+pub(crate) fn earliest_expiry(
+    manifest: &Manifest,
+    namespace: &str,
+    name: &str,
+) -> Option<DateTime<Utc>> {
     manifest
         .secrets
         .iter()
@@ -51,7 +55,7 @@ pub fn earliest_expiry(manifest: &Manifest, namespace: &str, name: &str) -> Opti
 }
 
 /// A short date for tables.
-pub fn short_date(t: Option<DateTime<Utc>>) -> String {
+pub(crate) fn short_date(t: Option<DateTime<Utc>>) -> String {
     t.map(|t| t.format("%Y-%m-%d").to_string())
         .unwrap_or_else(|| "-".into())
 }

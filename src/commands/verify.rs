@@ -51,7 +51,7 @@ pub struct VerifyReport {
 }
 
 /// Expands directories and prefixes into their `*.age` archives, sorted.
-pub async fn expand(store: &Store, locations: &[Location]) -> Result<Vec<Location>> {
+pub(crate) async fn expand(store: &Store, locations: &[Location]) -> Result<Vec<Location>> {
     let mut out = Vec::new();
     for l in locations {
         if l.is_dir() {
@@ -134,7 +134,7 @@ pub async fn run(opts: &Options, world: &World) -> Result<VerifyReport> {
 }
 
 /// Exit status: 2 when an archive could not be read, else 1 on problems.
-pub fn outcome(r: &VerifyReport) -> crate::Outcome {
+pub(crate) fn outcome(r: &VerifyReport) -> crate::Outcome {
     if r.unreadable > 0 {
         crate::Outcome::Incomplete
     } else {
@@ -160,7 +160,11 @@ fn label(cluster: &str, path: &Location) -> String {
 }
 
 /// Prints the report.
-pub fn render(out: &mut dyn Write, r: &VerifyReport, format: OutputFormat) -> std::io::Result<()> {
+pub(crate) fn render(
+    out: &mut dyn Write,
+    r: &VerifyReport,
+    format: OutputFormat,
+) -> std::io::Result<()> {
     if format == OutputFormat::Json {
         return render::json(out, r);
     }

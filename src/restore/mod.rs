@@ -19,7 +19,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::secret::{SecretId, SecretRecord, PROVENANCE_ANNOTATION};
 use crate::select::Selected;
-pub use target::{Target, TargetRef};
+pub use target::TargetRef;
 
 /// What will happen to one secret.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

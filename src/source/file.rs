@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::secret::SecretRecord;
 
 /// Largest `--from` file read (Secrets are at most 1 MiB each; a whole namespace fits).
-pub const MAX_SOURCE_BYTES: u64 = 256 * 1024 * 1024;
+pub(crate) const MAX_SOURCE_BYTES: u64 = 256 * 1024 * 1024;
 
 /// Reads a `--from` file (`-` for standard input). Secrets without a namespace are placed in
 /// `default_namespace`.
@@ -44,7 +44,11 @@ fn read_limited(path: &str) -> Result<zeroize::Zeroizing<Vec<u8>>> {
 }
 
 /// Parses YAML (one or several documents) or JSON into an inventory.
-pub fn parse_objects(bytes: &[u8], path: &str, default_namespace: &str) -> Result<Inventory> {
+pub(crate) fn parse_objects(
+    bytes: &[u8],
+    path: &str,
+    default_namespace: &str,
+) -> Result<Inventory> {
     let text = std::str::from_utf8(bytes).map_err(|e| Error::Parse {
         path: path.to_string(),
         message: format!("not UTF-8 text ({e})"),

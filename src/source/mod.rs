@@ -5,7 +5,7 @@
 //! [`crate::select`]) and never logs secret values. A new kind of source is a new variant
 //! here and a file beside this one.
 
-mod file;
+pub(crate) mod file;
 mod manual;
 mod policy;
 
@@ -19,7 +19,7 @@ use crate::error::Result;
 use crate::findings::Finding;
 use crate::secret::SecretRecord;
 use crate::select::SelectOptions;
-pub use file::{parse_objects, read_file, MAX_SOURCE_BYTES};
+pub use file::read_file;
 pub use policy::{RootSource, RootTrustPolicy};
 
 /// Where to read a cluster's secrets from.
@@ -54,7 +54,7 @@ impl Source {
 
     /// The name a cluster gets when the user gives none, before reading: the file's stem or
     /// the context (see [`Origin::short_name`] for after).
-    pub fn default_name(&self) -> Option<String> {
+    pub(crate) fn default_name(&self) -> Option<String> {
         match self {
             Source::File(path) => Some(Origin::File { path: path.clone() }.short_name()),
             Source::Cluster(t) => t.context.clone(),
@@ -82,7 +82,7 @@ pub enum Origin {
 
 impl Origin {
     /// A short name for file names and reports: the file stem, or the context.
-    pub fn short_name(&self) -> String {
+    pub(crate) fn short_name(&self) -> String {
         match self {
             Origin::File { path } if path == "-" => "stdin".to_string(),
             Origin::File { path } => Path::new(path)

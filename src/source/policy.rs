@@ -71,7 +71,7 @@ impl RootTrustPolicy {
     }
 
     /// The secret holding this policy's root, when it lives in the cluster.
-    pub fn root_secret(&self) -> Option<SecretId> {
+    pub(crate) fn root_secret(&self) -> Option<SecretId> {
         match &self.root {
             RootSource::Generated => Some(SecretId::new(
                 self.namespace.clone(),

@@ -2,11 +2,16 @@
 //! root-trust secrets into age-encrypted archives, verifies archives and live trust setups,
 //! and restores secrets exactly.
 //!
-//! The data flows source → selection → snapshot → archive → store, and back. Each stage is a
-//! module: [`source`] reads secrets, [`select`] picks the trust set, [`snapshot`] freezes it,
-//! [`archive`] owns the file format, [`checks`] produces [`findings`], each
-//! named by a [`check_id::CheckId`]. Commands in
-//! [`commands`] are thin layers over them; `main.rs` only parses and maps exit codes.
+//! The data flows source → selection → snapshot → archive → store, and back store → archive
+//! → checks → restore plan → target. Each stage is a module: [`source`] reads secrets (files,
+//! manual folders, live clusters), [`select`] picks the trust set, [`snapshot`] freezes it,
+//! [`archive`] owns the file format and its names, [`store`] moves archives to and from disk
+//! or object storage, [`checks`] produces [`findings`] named by [`check_id::CheckId`], and
+//! `restore` plans against and applies to a target. Each verb in [`commands`] runs its chain
+//! of stages over a [`world::World`] (time, store, passphrase); [`cli`] parses flags, resolves
+//! them into typed options and dispatches; `main.rs` maps the outcome to an exit status.
+//! [`sandbox`] is the sandbox API server, which nothing else depends on. See
+//! docs/architecture.md.
 
 // The public surface is what the binary, the integration tests and the benchmarks use:
 // reading and writing archives, the checks, the sources and the sandbox. The rest is

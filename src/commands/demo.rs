@@ -9,6 +9,9 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use chrono::{DateTime, Utc};
+
+use super::audit::AuditReport;
 use super::backup::ArchiveOutput;
 use super::ArchiveInput;
 use crate::archive::{crypto, Encryption, Identities};
@@ -18,8 +21,9 @@ use crate::error::{Error, Result};
 use crate::render::OutputFormat;
 use crate::restore::{Action, TargetRef};
 use crate::sandbox::{self, Sandbox};
-use crate::secret::SecretId;
+use crate::secret::{SecretId, SecretRecord};
 use crate::select::SelectOptions;
+use crate::source::Inventory;
 use crate::store::Location;
 use crate::world::World;
 use crate::Outcome;
@@ -95,10 +99,47 @@ async fn story(
     target: &ClusterRef,
     world: &World,
 ) -> Result<Outcome> {
-    let now = world.now;
     let cluster = Cluster::connect(target).await?;
     let select = SelectOptions::default();
+    let (archive, identity, originals) = keygen_and_backup(out, dir, &cluster, world).await?;
+    // The audit must find the loss.
+    let mut ok = accident(out, &cluster, &select, world).await?;
+    ok &= restores(out, &archive, &identity, target, world).await?;
+    ok &= healthy_again(out, &cluster, &select, &originals, world).await?;
+    writeln!(out).map_err(io)?;
+    writeln!(
+        out,
+        "{}",
+        if ok {
+            "demo complete: backup, loss, plan, restore and audit all behaved"
+        } else {
+            "demo FAILED: see above"
+        }
+    )
+    .map_err(io)?;
+    Ok(Outcome::from_ok(ok))
+}
 
+/// Audits one inventory as the cluster `mgmt`.
+fn audit_mgmt(inv: Inventory, select: &SelectOptions, now: DateTime<Utc>) -> AuditReport {
+    let check = CheckOptions {
+        at: now,
+        warn_days: DEFAULT_WARN_DAYS,
+    };
+    let snaps = super::audit::snapshots(vec![("mgmt".to_string(), inv)], select, now);
+    super::audit::check(&snaps, &check, false)
+}
+
+/// Steps 2 and 3: an identity, then a backup of the live cluster. Returns the archive, the
+/// identity file and the secrets as they were.
+async fn keygen_and_backup(
+    out: &mut dyn Write,
+    dir: &Path,
+    cluster: &Cluster,
+    world: &World,
+) -> Result<(Location, PathBuf, Vec<SecretRecord>)> {
+    let now = world.now;
+    let select = SelectOptions::default();
     step(out, 2, "trustkeep keygen -o identity.txt").map_err(io)?;
     let g = super::keygen::generate(now);
     let identity = dir.join("identity.txt");
@@ -127,8 +168,17 @@ async fn story(
     let b = super::backup::write(&snap, &output, &world.store, now).await?;
     super::backup::render(out, &b, OutputFormat::Table).map_err(io)?;
     writeln!(out, "({calls} API calls to read the cluster)").map_err(io)?;
-    let originals: Vec<_> = inv.secrets.clone();
+    Ok((b.archive, identity, inv.secrets))
+}
 
+/// Steps 4 and 5: two secrets are deleted, and the audit says what broke. True when the audit
+/// failed, as it must.
+async fn accident(
+    out: &mut dyn Write,
+    cluster: &Cluster,
+    select: &SelectOptions,
+    world: &World,
+) -> Result<bool> {
     step(
         out,
         4,
@@ -147,18 +197,22 @@ async fn story(
         &format!("trustkeep audit --context {CONTEXT}   # what is broken now"),
     )
     .map_err(io)?;
-    let check = CheckOptions {
-        at: now,
-        warn_days: DEFAULT_WARN_DAYS,
-    };
-    let audit = |inv| {
-        let snaps = super::audit::snapshots(vec![("mgmt".to_string(), inv)], &select, now);
-        super::audit::check(&snaps, &check, false)
-    };
-    let before = audit(cluster.read_inventory(&select).await?);
+    let before = audit_mgmt(cluster.read_inventory(select).await?, select, world.now);
     super::audit::render(out, &before, OutputFormat::Table).map_err(io)?;
 
-    let mut ok = !before.ok;
+    Ok(!before.ok)
+}
+
+/// Steps 6 to 8: the plan, the restore, the same restore again. True when each did what it
+/// should (two creates planned and made, then nothing to do).
+async fn restores(
+    out: &mut dyn Write,
+    archive: &Location,
+    identity: &Path,
+    target: &ClusterRef,
+    world: &World,
+) -> Result<bool> {
+    let mut ok = true;
 
     for (n, dry_run, title) in [
         (
@@ -175,10 +229,10 @@ async fn story(
     ] {
         step(out, n, title).map_err(io)?;
         let mut identities = Identities::default();
-        crypto::load_identity(&identity, &mut identities)?;
+        crypto::load_identity(identity, &mut identities)?;
         let ropts = super::restore::Options {
             archive: ArchiveInput {
-                location: b.archive.clone(),
+                location: archive.clone(),
                 identities,
             },
             target: TargetRef::Cluster(target.clone()),
@@ -201,14 +255,25 @@ async fn story(
         ok &= r.ok && created == expect;
     }
 
+    Ok(ok)
+}
+
+/// Step 9: the audit passes again and every secret is as it was.
+async fn healthy_again(
+    out: &mut dyn Write,
+    cluster: &Cluster,
+    select: &SelectOptions,
+    originals: &[SecretRecord],
+    world: &World,
+) -> Result<bool> {
     step(
         out,
         9,
         &format!("trustkeep audit --context {CONTEXT}   # healthy again, byte for byte"),
     )
     .map_err(io)?;
-    let after_inv = cluster.read_inventory(&select).await?;
-    let after = audit(after_inv.clone());
+    let after_inv = cluster.read_inventory(select).await?;
+    let after = audit_mgmt(after_inv.clone(), select, world.now);
     super::audit::render(out, &after, OutputFormat::Table).map_err(io)?;
     let identical = originals.iter().all(|o| {
         after_inv.secrets.iter().any(|a| {
@@ -223,17 +288,5 @@ async fn story(
         if identical { "yes" } else { "NO" }
     )
     .map_err(io)?;
-    ok &= after.ok && identical;
-    writeln!(out).map_err(io)?;
-    writeln!(
-        out,
-        "{}",
-        if ok {
-            "demo complete: backup, loss, plan, restore and audit all behaved"
-        } else {
-            "demo FAILED: see above"
-        }
-    )
-    .map_err(io)?;
-    Ok(Outcome::from_ok(ok))
+    Ok(after.ok && identical)
 }

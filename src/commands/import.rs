@@ -1,10 +1,11 @@
-//! `trustkeep import`: turns folders left by the seed document's manual backup procedure
-//! (`<secret>/ca.crt`, `<secret>/tls.key`, …) into an archive, and says for each folder
-//! whether its private key matches a certificate in it.
+//! `trustkeep import`: folders left by the seed document's manual backup procedure (read by
+//! [`Source::ManualFolders`]) → snapshot → archive → store, reporting for each folder whether
+//! its private key matches a certificate in it.
 //!
 //! The manual procedure saves the root CA's `ca.crt` next to the server's `tls.key` and drops
 //! `tls.crt`; its restore command then fails. This command names that mismatch for each
 //! secret, so the operator knows before an incident which manual backups cannot be restored.
+//! Everything the folders lack is a warning here, not an error: they hold what was saved.
 
 use std::path::PathBuf;
 

@@ -1,6 +1,9 @@
-//! One module per verb. Each has an `Options` struct (what the command means, after the CLI
-//! has resolved flags), a `run` core that takes the world (time, keys) as arguments, and a
-//! `render` that prints its result as a table or JSON. None of them parses flags or exits.
+//! One module per verb, each owning its whole chain of stages (e.g. `backup`: source →
+//! selection → snapshot → archive → store → retention). Each has an `Options` struct (what the
+//! command means, after [`crate::cli`] has resolved the flags), `run(options, world)` (the
+//! [`World`] carries the time, the store and the passphrase prompt) and a `render` that prints
+//! the result as a table or JSON. None of them parses flags, reads the clock or exits. This
+//! file holds what several verbs share: [`ArchiveInput`] and the table helpers.
 
 pub mod audit;
 pub(crate) mod backup;

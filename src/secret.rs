@@ -312,10 +312,11 @@ pub(crate) fn valid_object_name(name: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn rec(type_: &str, v: &[u8]) -> SecretRecord {
+    /// `gloo-mesh/s` of `type_`, label `a=1`, `tls.crt` = `v`.
+    pub(crate) fn rec(type_: &str, v: &[u8]) -> SecretRecord {
         SecretRecord {
             id: SecretId::new("gloo-mesh", "s"),
             type_: type_.into(),

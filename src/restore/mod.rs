@@ -169,20 +169,7 @@ pub fn provenance(archive_name: &str, created: &str) -> BTreeMap<String, String>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::secret::SecretBytes;
-
-    fn rec(type_: &str, v: &[u8]) -> SecretRecord {
-        SecretRecord {
-            id: SecretId::new("gloo-mesh", "s"),
-            type_: type_.into(),
-            labels: BTreeMap::from([("a".into(), "1".into())]),
-            annotations: BTreeMap::new(),
-            data: BTreeMap::from([("tls.crt".into(), SecretBytes::new(v.to_vec()))]),
-            immutable: false,
-            resource_version: None,
-            owner_references: vec![],
-        }
-    }
+    use crate::secret::tests::rec;
 
     #[test]
     fn only_and_namespace_map() {

@@ -82,6 +82,7 @@ fn main() {
             warn_days: DEFAULT_WARN_DAYS,
         },
         strict: false,
+        report: None,
     };
     let t = Instant::now();
     let world = World::new(at);

@@ -26,6 +26,7 @@ pub mod error;
 pub mod findings;
 pub mod pki;
 pub(crate) mod render;
+pub(crate) mod report;
 pub(crate) mod restore;
 pub mod sample;
 pub mod sandbox;

@@ -256,6 +256,8 @@ pub struct VerifyArgs {
     pub together: bool,
     #[command(flatten)]
     pub check: CheckArgs,
+    #[command(flatten)]
+    pub report: ReportArgs,
 }
 
 #[derive(Debug, Args)]
@@ -265,20 +267,47 @@ pub struct AuditArgs {
     #[arg(
         long = "from",
         value_name = "[NAME=]FILE",
-        required_unless_present = "contexts"
+        required_unless_present_any = ["contexts", "all_contexts", "contexts_file"]
     )]
     pub from: Vec<String>,
     /// A live cluster: [NAME=]CONTEXT of the kubeconfig. Repeatable; NAME defaults to the
     /// context.
     #[arg(long = "context", value_name = "[NAME=]CONTEXT")]
     pub contexts: Vec<String>,
-    /// Kubeconfig file for --context.
-    #[arg(long, value_name = "FILE")]
-    pub kubeconfig: Option<PathBuf>,
+    #[command(flatten)]
+    pub fleet: FleetArgs,
     #[command(flatten)]
     pub select: SelectArgs,
     #[command(flatten)]
     pub check: CheckArgs,
+    #[command(flatten)]
+    pub report: ReportArgs,
+}
+
+/// Many live clusters at once.
+#[derive(Debug, Args)]
+pub struct FleetArgs {
+    /// Kubeconfig file for the contexts (default: KUBECONFIG, then ~/.kube/config).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Every context of the kubeconfig, each named after its context.
+    #[arg(long)]
+    pub all_contexts: bool,
+    /// The contexts listed in FILE, one `[NAME=]CONTEXT` per line (`#` starts a comment).
+    #[arg(long, value_name = "FILE")]
+    pub contexts_file: Option<PathBuf>,
+    /// Read at most N clusters at the same time.
+    #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
+    pub parallel: u16,
+}
+
+/// The auditor's evidence.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Also write a self-contained report: FILE.html (trust graph, expiry timeline,
+    /// findings, inventory) or FILE.md (the same as Markdown, with a Mermaid diagram).
+    #[arg(long = "report", value_name = "FILE")]
+    pub report: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

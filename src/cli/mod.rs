@@ -74,8 +74,12 @@ async fn dispatch(
             keygen::render(out, &g, a.output.as_deref()).map(|_| Outcome::Success)
         }
         Command::Audit(a) => {
-            let r = audit::run(&resolve::audit(&a, world.now), world).await?;
-            audit::render(out, &r, format(a.check.format)).map(|_| Outcome::from_ok(r.ok))
+            let r = audit::run(&resolve::audit(&a, world.now)?, world).await?;
+            let rendered = audit::render(out, &r, format(a.check.format));
+            for u in &r.unreadable {
+                eprintln!("trustkeep: error: {}", u.error);
+            }
+            rendered.map(|_| audit::outcome(&r))
         }
         Command::Verify(a) => {
             let r = verify::run(&resolve::verify(&a, world.now)?, world).await?;

@@ -40,6 +40,8 @@ pub enum FlagError {
     KeepLastNeedsDirectory(Location),
     #[error("--namespace-map {0}: expected FROM=TO, two namespace names")]
     NamespaceMap(String),
+    #[error("--all-contexts: the kubeconfig has no contexts")]
+    NoContexts,
 }
 
 impl From<FlagError> for Error {
@@ -206,26 +208,67 @@ pub fn import(a: &ImportArgs) -> Result<commands::import::Options> {
     })
 }
 
-/// `--from [NAME=]FILE` then `--context [NAME=]CONTEXT`, in that order.
-pub fn audit(a: &AuditArgs, now: DateTime<Utc>) -> commands::audit::Options {
+/// `--from [NAME=]FILE`, then `--context [NAME=]CONTEXT`, `--contexts-file` and
+/// `--all-contexts`, in that order; a cluster named twice is read once.
+pub fn audit(a: &AuditArgs, now: DateTime<Utc>) -> Result<commands::audit::Options> {
     let files = a.from.iter().map(|spec| {
         let (name, path) = named(spec);
         (name, Source::File(path))
     });
-    let contexts = a.contexts.iter().map(|spec| {
-        let (name, context) = named(spec);
-        let target = ClusterRef {
-            kubeconfig: a.kubeconfig.clone(),
-            context: Some(context),
-        };
-        (name, Source::Cluster(target))
-    });
-    commands::audit::Options {
+    let mut specs = a.contexts.clone();
+    if let Some(path) = &a.fleet.contexts_file {
+        specs.extend(contexts_file(path)?);
+    }
+    if a.fleet.all_contexts {
+        specs.extend(all_contexts(a.fleet.kubeconfig.as_deref())?);
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    let contexts = specs
+        .iter()
+        .map(|spec| named(spec))
+        .filter(|(name, context)| seen.insert(name.clone().unwrap_or_else(|| context.clone())))
+        .map(|(name, context)| {
+            let target = ClusterRef {
+                kubeconfig: a.fleet.kubeconfig.clone(),
+                context: Some(context),
+            };
+            (name, Source::Cluster(target))
+        })
+        .collect::<Vec<_>>();
+    Ok(commands::audit::Options {
         sources: files.chain(contexts).collect(),
         select: select(&a.select),
         check: check(&a.check, now),
         strict: a.check.strict,
+        parallel: usize::from(a.fleet.parallel),
+        report: a.report.report.clone(),
+    })
+}
+
+/// `--contexts-file`: one `[NAME=]CONTEXT` per line; blank lines and `#` comments skipped.
+fn contexts_file(path: &std::path::Path) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::io("cannot read", path.to_path_buf(), e))?;
+    Ok(text
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect())
+}
+
+/// `--all-contexts`: every context of the kubeconfig (or of `KUBECONFIG`'s files).
+fn all_contexts(kubeconfig: Option<&std::path::Path>) -> Result<Vec<String>> {
+    let kc = match kubeconfig {
+        Some(p) => kube::config::Kubeconfig::read_from(p),
+        None => kube::config::Kubeconfig::read(),
     }
+    .map_err(|e| Error::Usage(format!("--all-contexts: cannot read the kubeconfig ({e})")))?;
+    let names: Vec<String> = kc.contexts.into_iter().map(|c| c.name).collect();
+    if names.is_empty() {
+        return Err(FlagError::NoContexts.into());
+    }
+    Ok(names)
 }
 
 pub fn verify(a: &VerifyArgs, now: DateTime<Utc>) -> Result<commands::verify::Options> {
@@ -239,6 +282,7 @@ pub fn verify(a: &VerifyArgs, now: DateTime<Utc>) -> Result<commands::verify::Op
         together: a.together,
         check: check(&a.check, now),
         strict: a.check.strict,
+        report: a.report.report.clone(),
     })
 }
 

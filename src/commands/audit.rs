@@ -5,8 +5,10 @@
 //! federated Istio root, agent names) is verified too. `verify` reuses the report.
 
 use std::io::Write;
+use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
+use futures::StreamExt;
 use serde::Serialize;
 
 use crate::checks::{self, CertificateRow, CheckOptions, CheckResult};
@@ -17,6 +19,7 @@ use crate::select::{self, SelectOptions};
 use crate::snapshot::Snapshot;
 use crate::source::{Inventory, Source};
 use crate::world::World;
+use crate::{report, Outcome};
 
 /// What to audit.
 #[derive(Debug)]
@@ -28,21 +31,65 @@ pub struct Options {
     pub check: CheckOptions,
     /// Warnings count as errors for `ok`.
     pub strict: bool,
+    /// How many sources are read at the same time.
+    pub parallel: usize,
+    /// Where to write the auditor's report (`.html` or `.md`), if anywhere.
+    pub report: Option<PathBuf>,
 }
 
-/// Reads every source, then checks them as one setup.
-pub async fn run(opts: &Options, _world: &World) -> Result<AuditReport> {
+/// A live cluster that could not be read; the others are audited all the same.
+#[derive(Clone, Debug, Serialize)]
+pub struct Unreadable {
+    pub cluster: String,
+    pub error: String,
+}
+
+/// Reads every source (at most `parallel` at a time), then checks them as one setup. A file
+/// that cannot be read stops the audit (the command line is wrong); a cluster that cannot be
+/// read is reported in [`AuditReport::unreadable`] and the rest are audited.
+pub async fn run(opts: &Options, world: &World) -> Result<AuditReport> {
+    let reads = opts.sources.iter().map(|(name, source)| async move {
+        let read = source.read(&opts.select).await;
+        (name, source, read)
+    });
+    let results: Vec<_> = futures::stream::iter(reads)
+        .buffered(opts.parallel.max(1))
+        .collect()
+        .await;
     let mut named = Vec::new();
-    for (name, source) in &opts.sources {
-        let inv = source.read(&opts.select).await?;
-        let name = name
-            .clone()
-            .or_else(|| source.default_name())
-            .unwrap_or_else(|| inv.origin.short_name());
-        named.push((name, inv));
+    let mut unreadable = Vec::new();
+    for (name, source, read) in results {
+        let label = || name.clone().or_else(|| source.default_name());
+        match (read, source) {
+            (Ok(inv), _) => {
+                let name = label().unwrap_or_else(|| inv.origin.short_name());
+                named.push((name, inv));
+            }
+            (Err(e), Source::Cluster(_)) => unreadable.push(Unreadable {
+                cluster: label().unwrap_or_else(|| "current context".into()),
+                error: e.to_string(),
+            }),
+            (Err(e), _) => return Err(e),
+        }
     }
     let snaps = snapshots(named, &opts.select, opts.check.at);
-    Ok(check(&snaps, &opts.check, opts.strict))
+    let mut r = check(&snaps, &opts.check, opts.strict);
+    r.ok &= unreadable.is_empty();
+    r.unreadable = unreadable;
+    if let Some(path) = &opts.report {
+        let evidence = report::Evidence::new("audit", world.now, opts.check.at, &snaps, &r);
+        report::write(path, &evidence)?;
+    }
+    Ok(r)
+}
+
+/// Exit status: 2 when a cluster could not be read, else 1 on problems.
+pub(crate) fn outcome(r: &AuditReport) -> Outcome {
+    if r.unreadable.is_empty() {
+        Outcome::from_ok(r.ok)
+    } else {
+        Outcome::Incomplete
+    }
 }
 
 /// The JSON report of `audit` and `verify` (documented in docs/checks.md).
@@ -55,10 +102,13 @@ pub struct AuditReport {
     pub certificates: Vec<CertificateRow>,
     /// One line per cluster and secret: role and worst severity.
     pub secrets: Vec<SecretStatus>,
+    /// Clusters that could not be read (exit status 2).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unreadable: Vec<Unreadable>,
 }
 
 /// The summary line of one secret.
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct SecretStatus {
     pub cluster: String,
     pub secret: String,
@@ -118,6 +168,7 @@ pub fn report(snapshots: &[Snapshot], result: CheckResult, strict: bool) -> Audi
         findings: report.findings,
         certificates,
         secrets,
+        unreadable: Vec::new(),
     }
 }
 
@@ -149,6 +200,9 @@ pub(crate) fn render(
         for f in &r.findings {
             writeln!(out, "{f}")?;
         }
+    }
+    for u in &r.unreadable {
+        writeln!(out, "unreadable: cluster {}: {}", u.cluster, u.error)?;
     }
     writeln!(out)?;
     writeln!(

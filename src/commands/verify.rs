@@ -13,7 +13,8 @@ use crate::render::{self, OutputFormat};
 use crate::store::{Location, Store};
 use crate::world::World;
 
-use super::audit::{self, AuditReport};
+use super::audit::{self, AuditReport, Unreadable};
+use crate::report;
 
 /// What to verify.
 #[derive(Debug)]
@@ -24,6 +25,8 @@ pub struct Options {
     pub together: bool,
     pub check: CheckOptions,
     pub strict: bool,
+    /// Where to write the auditor's report (`.html` or `.md`), if anywhere.
+    pub report: Option<std::path::PathBuf>,
 }
 
 /// The verdict on one archive.
@@ -82,17 +85,22 @@ pub async fn run(opts: &Options, world: &World) -> Result<VerifyReport> {
         let name = p.to_string();
         match store.open(p, &opts.identities, world.passphrase()).await {
             Ok(opened) => {
-                let snap = opened.snapshot;
+                let mut snap = opened.snapshot;
                 if !opts.together {
                     // Checks see the archived cluster name (agents' SANs are checked against
                     // it); the report then says which archive each finding came from.
                     let mut r = audit::check(std::slice::from_ref(&snap), &opts.check, opts.strict);
-                    relabel(&mut r, &label(&snap.cluster, p));
+                    let label = label(&snap.cluster, p);
+                    relabel(&mut r, &label);
                     results.push(ArchiveResult {
                         archive: name,
                         integrity: "ok".into(),
                         report: Some(r),
                     });
+                    if opts.report.is_some() {
+                        snap.cluster = label;
+                        snapshots.push(snap);
+                    }
                 } else {
                     results.push(ArchiveResult {
                         archive: name,
@@ -112,6 +120,12 @@ pub async fn run(opts: &Options, world: &World) -> Result<VerifyReport> {
     let together = opts
         .together
         .then(|| audit::check(&snapshots, &opts.check, opts.strict));
+    if let Some(path) = &opts.report {
+        let combined = combined(&results, together.as_ref(), opts.strict);
+        let evidence =
+            report::Evidence::new("verify", world.now, opts.check.at, &snapshots, &combined);
+        report::write(path, &evidence)?;
+    }
     let reports = results
         .iter()
         .filter_map(|r| r.report.as_ref())
@@ -140,6 +154,45 @@ pub(crate) fn outcome(r: &VerifyReport) -> crate::Outcome {
     } else {
         crate::Outcome::from_ok(r.ok)
     }
+}
+
+/// One report over every archive for `--report`: the per-archive reports (or the one of
+/// `--together`) side by side, with each unreadable archive as an unreadable "cluster".
+fn combined(
+    results: &[ArchiveResult],
+    together: Option<&AuditReport>,
+    strict: bool,
+) -> AuditReport {
+    let mut all = AuditReport {
+        ok: true,
+        errors: 0,
+        warnings: 0,
+        findings: Vec::new(),
+        certificates: Vec::new(),
+        secrets: Vec::new(),
+        unreadable: Vec::new(),
+    };
+    for r in results
+        .iter()
+        .filter_map(|r| r.report.as_ref())
+        .chain(together)
+    {
+        all.findings.extend(r.findings.iter().cloned());
+        all.certificates.extend(r.certificates.iter().cloned());
+        all.secrets.extend(r.secrets.iter().cloned());
+    }
+    for r in results.iter().filter(|r| r.integrity != "ok") {
+        all.unreadable.push(Unreadable {
+            cluster: r.archive.clone(),
+            error: r.integrity.clone(),
+        });
+    }
+    let mut findings = crate::findings::Report::default();
+    findings.extend(all.findings.iter().cloned());
+    all.ok = findings.ok(strict) && all.unreadable.is_empty();
+    all.errors = findings.errors();
+    all.warnings = findings.warnings();
+    all
 }
 
 fn relabel(r: &mut AuditReport, name: &str) {

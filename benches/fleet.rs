@@ -137,14 +137,19 @@ fn main() {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let delay = Duration::from_millis(latency_ms);
-    let runs: Vec<Run> = sizes.iter().map(|k| audit(*k, delay, dir.path(), &rt)).collect();
+    let runs: Vec<Run> = sizes
+        .iter()
+        .map(|k| audit(*k, delay, dir.path(), &rt))
+        .collect();
     let one = runs.iter().find(|r| r.clusters == 1).map(|r| r.seconds);
     let rtt = 2.0 * latency_ms as f64 / 1000.0;
     println!("fleet audit, {latency_ms} ms one-way latency per cluster");
     println!("| clusters | audit time | vs 1 cluster | API requests per cluster | peak RSS |");
     println!("|---|---|---|---|---|");
     for r in &runs {
-        let ratio = one.map(|o| format!("{:.2}x", r.seconds / o)).unwrap_or("-".into());
+        let ratio = one
+            .map(|o| format!("{:.2}x", r.seconds / o))
+            .unwrap_or("-".into());
         println!(
             "| {} | {:.2} s | {ratio} | {:.1} | {:.1} MiB |",
             r.clusters,

@@ -45,6 +45,7 @@ pub struct Cluster {
     /// The API server URL.
     pub server: String,
     calls: Mutex<Vec<ApiCall>>,
+    rounds: std::sync::atomic::AtomicUsize,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -115,6 +116,7 @@ impl Cluster {
             context: target.context.clone(),
             server,
             calls: Mutex::new(Vec::new()),
+            rounds: Default::default(),
         })
     }
 
@@ -234,30 +236,86 @@ impl Cluster {
         Ok(Some(out))
     }
 
-    /// Reads the trust secrets into an inventory, with as few calls as the credentials allow.
+    /// Reads the trust secrets into an inventory, with as few calls and round trips as the
+    /// credentials allow. Round one asks everything that does not depend on another answer at
+    /// once: the RootTrustPolicies, the secrets of the relay namespace and `istio-system`,
+    /// and the cluster's identity. Round two, only when a policy names a root outside what
+    /// round one read, reads those.
     pub async fn read_inventory(&self, select: &SelectOptions) -> Result<Inventory> {
         let ns = select.namespace.as_str();
-        let policies = self.root_trust_policies(ns).await?;
-        let policies_known = policies.is_some();
-        let policies = policies.unwrap_or_default();
-        let wanted = wanted_names(select, &policies);
-        let mut secrets: Vec<Secret> = Vec::new();
-        for (namespace, names) in &wanted {
-            secrets.extend(self.read_namespace(namespace, names, ns).await?);
+        let first = wanted_names(select, &[]);
+        let reads = first
+            .iter()
+            .map(|(namespace, names)| self.read_namespace(namespace, names, ns));
+        let (policies, secrets, cluster_uid) = futures::join!(
+            self.root_trust_policies(ns),
+            futures::future::try_join_all(reads),
+            self.cluster_uid()
+        );
+        let mut rounds = 1;
+        let (policies_known, policies) = match policies? {
+            Some(p) => (true, p),
+            None => (false, Vec::new()),
+        };
+        let mut listed = BTreeSet::new();
+        let mut found: Vec<Secret> = Vec::new();
+        for ((namespace, _), (items, was_listed)) in first.iter().zip(secrets?) {
+            if was_listed {
+                listed.insert(namespace.clone());
+            }
+            found.extend(items);
         }
-        let cluster_uid = self.cluster_uid().await;
+        // What the policies add: whole namespaces not read yet, or names not yet asked for
+        // where only GETs are allowed.
+        let mut more = wanted_names(select, &policies);
+        for (namespace, names) in more.iter_mut() {
+            if listed.contains(namespace) {
+                names.clear();
+            } else if let Some(asked) = first.get(namespace) {
+                names.retain(|n| !asked.contains(n));
+            }
+        }
+        more.retain(|_, names| !names.is_empty());
+        if !more.is_empty() {
+            rounds += 1;
+            let reads = more
+                .iter()
+                .map(|(namespace, names)| self.read_namespace(namespace, names, ns));
+            for (items, _) in futures::future::try_join_all(reads).await? {
+                found.extend(items);
+            }
+        }
+        self.rounds
+            .fetch_add(rounds, std::sync::atomic::Ordering::Relaxed);
+        Ok(self.inventory(found, policies, policies_known, cluster_uid, ns))
+    }
+
+    /// Round trips of requests made by reads so far (each round's requests go out together).
+    pub fn rounds(&self) -> usize {
+        self.rounds.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn inventory(
+        &self,
+        secrets: Vec<Secret>,
+        policies: Vec<RootTrustPolicy>,
+        policies_known: bool,
+        cluster_uid: Option<String>,
+        ns: &str,
+    ) -> Inventory {
         let mut resource_versions = BTreeMap::new();
+        let mut seen = BTreeSet::new();
         let records: Vec<SecretRecord> = secrets
             .into_iter()
-            .map(|s| {
-                let r = SecretRecord::from_k8s(s, ns);
+            .map(|s| SecretRecord::from_k8s(s, ns))
+            .filter(|r| seen.insert(r.id.clone()))
+            .inspect(|r| {
                 if let Some(rv) = &r.resource_version {
                     resource_versions.insert(r.id.to_string(), rv.clone());
                 }
-                r
             })
             .collect();
-        Ok(Inventory {
+        Inventory {
             origin: Origin::Cluster {
                 context: self.context.clone(),
                 server: self.server.clone(),
@@ -268,7 +326,7 @@ impl Cluster {
             policies_known,
             resource_versions,
             notes: Vec::new(),
-        })
+        }
     }
 
     /// The secrets of one namespace: a LIST, or GETs of `names` when listing is forbidden.
@@ -278,7 +336,7 @@ impl Cluster {
         namespace: &str,
         names: &BTreeSet<String>,
         relay_ns: &str,
-    ) -> Result<Vec<Secret>> {
+    ) -> Result<(Vec<Secret>, bool)> {
         let mut found = Vec::new();
         match self.list_secrets(namespace).await? {
             Some(items) => {
@@ -291,7 +349,7 @@ impl Cluster {
                         message: format!("namespace {relay_ns} does not exist; is Gloo Mesh installed there? (use --namespace)"),
                     });
                 }
-                return Ok(items);
+                return Ok((items, true));
             }
             None => {
                 tracing::info!(cluster = %self.name(), namespace, "listing secrets is forbidden; getting {} known names one by one", names.len());
@@ -313,7 +371,7 @@ impl Cluster {
                 }
             }
         }
-        Ok(found)
+        Ok((found, false))
     }
 
     /// Creates a secret.

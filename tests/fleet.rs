@@ -492,3 +492,84 @@ fn the_mermaid_block_parses_with_mermaid() {
         dom.stdout
     );
 }
+
+/// A RootTrustPolicy naming a root in a namespace of its own: read in a second round (as a
+/// LIST, or as a GET of the one name when listing is forbidden), and archived.
+#[test]
+fn a_policy_root_elsewhere_costs_one_more_round_and_is_archived() {
+    use serde_json::json;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let w = Work::new();
+    let setup = trustkeep::sample::generate(Utc::now() - chrono::Duration::minutes(5), 0);
+    let mut objects = setup.mgmt.clone();
+    let generated = objects
+        .iter()
+        .find(|o| o["metadata"]["name"] == "root-trust-policy.gloo-mesh")
+        .unwrap()
+        .clone();
+    objects.push(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "pki"}}));
+    let mut byo = generated;
+    byo["metadata"] = json!({"name": "my-root", "namespace": "pki"});
+    objects.push(byo);
+    objects.push(json!({"apiVersion": "admin.gloo.solo.io/v2", "kind": "RootTrustPolicy",
+        "metadata": {"name": "byo", "namespace": "gloo-mesh"},
+        "spec": {"config": {"mgmtServerCa": {"secretRef": {"name": "my-root", "namespace": "pki"}}}}}));
+    for forbid in [vec![], vec!["list:secrets".parse().unwrap()]] {
+        let listing = forbid.is_empty();
+        let sb = rt
+            .block_on(Sandbox::start(sandbox::Options {
+                objects: objects.clone(),
+                forbid,
+                ..Default::default()
+            }))
+            .unwrap();
+        let kc = w.path("kc");
+        std::fs::write(&kc, sb.kubeconfig("mgmt")).unwrap();
+        let out = w.path(if listing { "listed.age" } else { "got.age" });
+        let r = tk(&[
+            "backup",
+            "-v",
+            "--kubeconfig",
+            kc.to_str().unwrap(),
+            "--context",
+            "mgmt",
+            "-r",
+            &util::recipient(),
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        assert!(r.code == 0 || !listing, "{}", r.stderr);
+        assert!(r.stderr.contains("round_trips=2"), "{}", r.stderr);
+        let names: Vec<String> = w.manifest(&out)["secrets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                format!(
+                    "{}/{}",
+                    s["namespace"].as_str().unwrap(),
+                    s["name"].as_str().unwrap()
+                )
+            })
+            .collect();
+        assert!(names.contains(&"pki/my-root".to_string()), "{names:?}");
+        let pki: Vec<String> = sb
+            .requests()
+            .iter()
+            .filter(|q| q.path.contains("/namespaces/pki/"))
+            .map(|q| format!("{} {}", q.verb, q.path))
+            .collect();
+        let expected = if listing {
+            "list /api/v1/namespaces/pki/secrets"
+        } else {
+            "get /api/v1/namespaces/pki/secrets/my-root"
+        };
+        assert!(pki.iter().any(|p| p == expected), "{pki:?}");
+        rt.block_on(sb.shutdown());
+    }
+}

@@ -43,7 +43,7 @@ impl Source {
             Source::Cluster(target) => {
                 let c = Cluster::connect(target).await?;
                 let inv = c.read_inventory(select).await;
-                tracing::info!(cluster = %c.name(), calls = c.calls().len(), "read the cluster");
+                tracing::info!(cluster = %c.name(), calls = c.calls().len(), round_trips = c.rounds(), "read the cluster");
                 for call in c.calls() {
                     tracing::debug!("API call: {} {}", call.verb, call.what);
                 }

@@ -579,3 +579,37 @@ fn a_policy_root_elsewhere_costs_one_more_round_and_is_archived() {
         rt.block_on(sb.shutdown());
     }
 }
+
+#[test]
+fn verify_writes_the_report_of_every_archive_and_names_the_unreadable() {
+    let w = Work::new();
+    let good = w.backup_sample("mgmt.age");
+    let bad = w.path("broken.age");
+    std::fs::write(&bad, b"not an archive").unwrap();
+    let report = w.path("verify.md");
+    let id = w.id();
+    let r = tk(&[
+        "verify",
+        good.to_str().unwrap(),
+        bad.to_str().unwrap(),
+        "-i",
+        id.to_str().unwrap(),
+        "--at",
+        util::AT,
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 2, "an unreadable archive: {}", r.stderr);
+    let md = std::fs::read_to_string(&report).unwrap();
+    assert!(md.starts_with("# trustkeep verify: FAIL"), "{md}");
+    assert!(
+        md.contains("| **unreadable** | ") && md.contains("broken.age"),
+        "{md}"
+    );
+    // The good archive's certificates are there, labelled with the archive they came from.
+    assert!(
+        md.contains("mgmt@mgmt.age:gloo-mesh/relay-server-tls-secret[tls.crt]"),
+        "{md}"
+    );
+    assert!(mermaid_block(&md).contains("relay-root-ca"));
+}

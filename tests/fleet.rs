@@ -267,6 +267,20 @@ fn secret_values(files: &[&str]) -> Vec<String> {
     out
 }
 
+/// No data value of the foreign-intermediate defect's secrets appears in `report`.
+fn assert_no_secret_of_the_defect(report: &str) {
+    let files = [
+        "defects/foreign-intermediate/mgmt.yaml",
+        "defects/foreign-intermediate/cluster-1.yaml",
+    ];
+    for value in secret_values(&files) {
+        assert!(
+            !report.contains(&value),
+            "a secret value leaked into the report: {value:?}"
+        );
+    }
+}
+
 fn base64_decode(s: &str) -> String {
     use base64::Engine;
     String::from_utf8_lossy(&base64::engine::general_purpose::STANDARD.decode(s).unwrap())
@@ -342,16 +356,7 @@ fn the_html_report_is_self_contained_and_shows_the_trust_topology() {
     }
     assert!(html.contains("trust.istio-root"), "the finding and its id");
     assert!(html.contains("id=\"verdict\">FAIL<"));
-    let files = [
-        "defects/foreign-intermediate/mgmt.yaml",
-        "defects/foreign-intermediate/cluster-1.yaml",
-    ];
-    for value in secret_values(&files) {
-        assert!(
-            !html.contains(&value),
-            "a secret value leaked into the report"
-        );
-    }
+    assert_no_secret_of_the_defect(&html);
 }
 
 #[test]
@@ -370,16 +375,7 @@ fn the_markdown_report_has_a_mermaid_graph_and_no_secret() {
     assert!(block.contains("-. signature fails .->"));
     assert!(block.contains("class c5 failing") || block.contains(" failing\n"));
     assert!(md.contains("| error | `trust.istio-root` |"), "{md}");
-    let files = [
-        "defects/foreign-intermediate/mgmt.yaml",
-        "defects/foreign-intermediate/cluster-1.yaml",
-    ];
-    for value in secret_values(&files) {
-        assert!(
-            !md.contains(&value),
-            "a secret value leaked into the report: {value:?}"
-        );
-    }
+    assert_no_secret_of_the_defect(&md);
     let r = tk(&[
         "audit",
         "--from",

@@ -4,9 +4,7 @@
 
 use std::fmt::Write;
 
-use super::graph::Node;
-use super::{expiry_class, expiry_colour, svg, Evidence};
-use crate::check_id::CheckId;
+use super::{expiry_class, expiry_colour, rows, svg, Evidence};
 use crate::findings::Severity;
 
 const CSS: &str = "
@@ -123,92 +121,89 @@ fn graph(h: &mut String, e: &Evidence<'_>) {
 }
 
 fn timeline(h: &mut String, e: &Evidence<'_>) {
-    let mut nodes: Vec<&Node> = e.graph.nodes.iter().collect();
-    nodes.sort_by_key(|n| n.summary.not_after);
-    let longest = nodes
+    let rows = rows::timeline(e);
+    let longest = rows
         .iter()
-        .map(|n| n.days_left(e.checked_at).max(0))
+        .map(|(n, _)| n.days_left(e.checked_at).max(0))
         .max()
         .unwrap_or(1)
         .max(1);
     h.push_str("<h2>Expiry timeline</h2>\n<table id=\"timeline\"><tr><th>expires</th><th>days left</th><th>certificate</th><th>kind</th><th>kept in</th><th></th></tr>\n");
-    for n in nodes {
+    for (n, cells) in rows {
         let days = n.days_left(e.checked_at);
         let class = expiry_class(days);
         let width = (days.max(0) * 300 / longest).max(2);
-        let places: Vec<String> = n
-            .places
-            .iter()
-            .map(|p| format!("{}:{}[{}]", p.cluster, p.secret, p.key))
-            .collect();
+        let _ = write!(h, "<tr class=\"{class}\">");
+        for c in &cells {
+            let _ = write!(h, "<td>{}</td>", esc(c));
+        }
         let _ = writeln!(
             h,
-            "<tr class=\"{class}\"><td>{}</td><td>{days}</td><td>{}</td><td>{}</td><td>{}</td>\
-             <td><span class=\"bar\" style=\"width:{width}px;background:{}\"></span></td></tr>",
-            n.summary.not_after.format("%Y-%m-%d %H:%M"),
-            esc(&n.name()),
-            n.kind.as_str(),
-            esc(&places.join(", ")),
-            expiry_colour(class),
+            "<td><span class=\"bar\" style=\"width:{width}px;background:{}\"></span></td></tr>",
+            expiry_colour(class)
         );
+    }
+    h.push_str("</table>\n");
+}
+
+/// A table of escaped cells; `classed` columns also get their value as CSS class.
+fn table<const N: usize>(
+    h: &mut String,
+    id: &str,
+    header: [&str; N],
+    rows: &[[String; N]],
+    classed: Option<usize>,
+) {
+    let _ = write!(h, "<table id=\"{id}\"><tr>");
+    for c in header {
+        let _ = write!(h, "<th>{c}</th>");
+    }
+    h.push_str("</tr>\n");
+    for row in rows {
+        h.push_str("<tr>");
+        for (i, c) in row.iter().enumerate() {
+            match classed {
+                Some(k) if k == i => {
+                    let _ = write!(h, "<td class=\"{0}\">{0}</td>", esc(c));
+                }
+                _ => {
+                    let _ = write!(h, "<td>{}</td>", esc(c));
+                }
+            }
+        }
+        h.push_str("</tr>\n");
     }
     h.push_str("</table>\n");
 }
 
 fn findings(h: &mut String, e: &Evidence<'_>) {
     h.push_str("<h2>Findings</h2>\n");
-    if e.report.findings.is_empty() {
+    let rows = rows::findings(e);
+    if rows.is_empty() {
         h.push_str("<p id=\"findings\">No findings.</p>\n");
         return;
     }
-    h.push_str("<table id=\"findings\"><tr><th>severity</th><th>check</th><th>cluster</th><th>secret</th><th>key</th><th>finding</th><th>what the check is</th></tr>\n");
-    for f in &e.report.findings {
-        let about = CheckId::parse(&f.check)
-            .map(|c| c.description())
-            .unwrap_or("");
-        let _ = writeln!(
-            h,
-            "<tr><td class=\"{sev}\">{sev}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&f.check),
-            esc(f.cluster.as_deref().unwrap_or("")),
-            esc(f.secret.as_deref().unwrap_or("")),
-            esc(f.key.as_deref().unwrap_or("")),
-            esc(&f.message),
-            esc(about),
-            sev = f.severity,
-        );
-    }
-    h.push_str("</table>\n");
+    let header = [
+        "severity",
+        "check",
+        "cluster",
+        "secret",
+        "key",
+        "finding",
+        "what the check is",
+    ];
+    table(h, "findings", header, &rows, Some(0));
 }
 
 fn inventory(h: &mut String, e: &Evidence<'_>) {
-    h.push_str("<h2>Inventory</h2>\n<p>Secrets and the names and sizes of their keys; never a value.</p>\n<table id=\"inventory\"><tr><th>cluster</th><th>secret</th><th>role</th><th>type</th><th>keys (bytes)</th><th>status</th></tr>\n");
-    for s in e.snapshots {
-        for sel in &s.secrets {
-            let id = sel.record.id.to_string();
-            let keys: Vec<String> = sel
-                .record
-                .data
-                .iter()
-                .map(|(k, v)| format!("{k} ({})", v.len()))
-                .collect();
-            let status = e
-                .report
-                .secrets
-                .iter()
-                .find(|x| x.cluster == s.cluster && x.secret == id)
-                .map(|x| x.status)
-                .unwrap_or("-");
-            let _ = writeln!(
-                h,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{status}</td></tr>",
-                esc(&s.cluster),
-                esc(&id),
-                sel.role,
-                esc(&sel.record.type_),
-                esc(&keys.join(", ")),
-            );
-        }
-    }
-    h.push_str("</table>\n");
+    h.push_str("<h2>Inventory</h2>\n<p>Secrets and the names and sizes of their keys; never a value.</p>\n");
+    let header = [
+        "cluster",
+        "secret",
+        "role",
+        "type",
+        "keys (bytes)",
+        "status",
+    ];
+    table(h, "inventory", header, &rows::inventory(e), None);
 }

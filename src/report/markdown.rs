@@ -5,9 +5,8 @@
 
 use std::fmt::Write;
 
-use super::graph::{Kind, Node};
-use super::{expiry_class, expiry_colour, Evidence};
-use crate::check_id::CheckId;
+use super::graph::Kind;
+use super::{expiry_class, expiry_colour, rows, Evidence};
 use crate::findings::Severity;
 
 /// Escapes a table cell: pipes, newlines, and HTML-significant characters.
@@ -124,72 +123,69 @@ pub(crate) fn mermaid(m: &mut String, e: &Evidence<'_>) {
     m.push_str("```\n");
 }
 
-fn timeline(m: &mut String, e: &Evidence<'_>) {
-    let mut nodes: Vec<&Node> = e.graph.nodes.iter().collect();
-    nodes.sort_by_key(|n| n.summary.not_after);
-    m.push_str("\n## Expiry timeline\n\n| expires | days left | certificate | kind | kept in |\n|---|---|---|---|---|\n");
-    for n in nodes {
-        let places: Vec<String> = n
-            .places
+/// A Markdown table of escaped cells; the `code` column is set in backticks.
+fn table<const N: usize>(
+    m: &mut String,
+    header: [&str; N],
+    rows: &[[String; N]],
+    code: Option<usize>,
+) {
+    let _ = writeln!(m, "| {} |", header.join(" | "));
+    let _ = writeln!(m, "|{}", "---|".repeat(N));
+    for row in rows {
+        let cells: Vec<String> = row
             .iter()
-            .map(|p| format!("{}:{}[{}]", p.cluster, p.secret, p.key))
+            .enumerate()
+            .map(|(i, c)| match code {
+                Some(k) if k == i => format!("`{}`", cell(c)),
+                _ => cell(c),
+            })
             .collect();
-        let _ = writeln!(
-            m,
-            "| {} | {} | {} | {} | {} |",
-            n.summary.not_after.format("%Y-%m-%d %H:%M"),
-            n.days_left(e.checked_at),
-            cell(&n.name()),
-            n.kind.as_str(),
-            cell(&places.join(", "))
-        );
+        let _ = writeln!(m, "| {} |", cells.join(" | "));
     }
+}
+
+fn timeline(m: &mut String, e: &Evidence<'_>) {
+    m.push_str("\n## Expiry timeline\n\n");
+    let rows: Vec<[String; 5]> = rows::timeline(e).into_iter().map(|(_, c)| c).collect();
+    table(
+        m,
+        ["expires", "days left", "certificate", "kind", "kept in"],
+        &rows,
+        None,
+    );
 }
 
 fn findings(m: &mut String, e: &Evidence<'_>) {
     m.push_str("\n## Findings\n\n");
-    if e.report.findings.is_empty() {
+    let rows = rows::findings(e);
+    if rows.is_empty() {
         m.push_str("No findings.\n");
         return;
     }
-    m.push_str("| severity | check | cluster | secret | key | finding | what the check is |\n|---|---|---|---|---|---|---|\n");
-    for f in &e.report.findings {
-        let about = CheckId::parse(&f.check)
-            .map(|c| c.description())
-            .unwrap_or("");
-        let _ = writeln!(
-            m,
-            "| {} | `{}` | {} | {} | {} | {} | {} |",
-            f.severity,
-            cell(&f.check),
-            cell(f.cluster.as_deref().unwrap_or("")),
-            cell(f.secret.as_deref().unwrap_or("")),
-            cell(f.key.as_deref().unwrap_or("")),
-            cell(&f.message),
-            cell(about)
-        );
-    }
+    let header = [
+        "severity",
+        "check",
+        "cluster",
+        "secret",
+        "key",
+        "finding",
+        "what the check is",
+    ];
+    table(m, header, &rows, Some(1));
 }
 
 fn inventory(m: &mut String, e: &Evidence<'_>) {
-    m.push_str("\n## Inventory\n\nSecrets and the names and sizes of their keys; never a value.\n\n| cluster | secret | role | type | keys (bytes) |\n|---|---|---|---|---|\n");
-    for s in e.snapshots {
-        for sel in &s.secrets {
-            let keys: Vec<String> = sel
-                .record
-                .data
-                .iter()
-                .map(|(k, v)| format!("{k} ({})", v.len()))
-                .collect();
-            let _ = writeln!(
-                m,
-                "| {} | {} | {} | {} | {} |",
-                cell(&s.cluster),
-                cell(&sel.record.id.to_string()),
-                sel.role,
-                cell(&sel.record.type_),
-                cell(&keys.join(", "))
-            );
-        }
-    }
+    m.push_str(
+        "\n## Inventory\n\nSecrets and the names and sizes of their keys; never a value.\n\n",
+    );
+    let header = [
+        "cluster",
+        "secret",
+        "role",
+        "type",
+        "keys (bytes)",
+        "status",
+    ];
+    table(m, header, &rows::inventory(e), None);
 }

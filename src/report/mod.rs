@@ -72,6 +72,89 @@ impl<'a> Evidence<'a> {
     }
 }
 
+/// The cells of the report's tables, unescaped: each format escapes and lays them out.
+pub(crate) mod rows {
+    use super::graph::Node;
+    use super::Evidence;
+    use crate::check_id::CheckId;
+
+    /// `expires, days left, certificate, kind, kept in`, soonest first, with the node.
+    pub fn timeline<'e>(e: &'e Evidence<'_>) -> Vec<(&'e Node, [String; 5])> {
+        let mut nodes: Vec<&Node> = e.graph.nodes.iter().collect();
+        nodes.sort_by_key(|n| n.summary.not_after);
+        nodes
+            .into_iter()
+            .map(|n| {
+                let places: Vec<String> = n
+                    .places
+                    .iter()
+                    .map(|p| format!("{}:{}[{}]", p.cluster, p.secret, p.key))
+                    .collect();
+                let cells = [
+                    n.summary.not_after.format("%Y-%m-%d %H:%M").to_string(),
+                    n.days_left(e.checked_at).to_string(),
+                    n.name(),
+                    n.kind.as_str().to_string(),
+                    places.join(", "),
+                ];
+                (n, cells)
+            })
+            .collect()
+    }
+
+    /// `severity, check, cluster, secret, key, finding, what the check is`.
+    pub fn findings(e: &Evidence<'_>) -> Vec<[String; 7]> {
+        e.report
+            .findings
+            .iter()
+            .map(|f| {
+                let about = CheckId::parse(&f.check).map(|c| c.description());
+                [
+                    f.severity.to_string(),
+                    f.check.clone(),
+                    f.cluster.clone().unwrap_or_default(),
+                    f.secret.clone().unwrap_or_default(),
+                    f.key.clone().unwrap_or_default(),
+                    f.message.clone(),
+                    about.unwrap_or("").to_string(),
+                ]
+            })
+            .collect()
+    }
+
+    /// `cluster, secret, role, type, keys (bytes), status`: names and sizes, never values.
+    pub fn inventory(e: &Evidence<'_>) -> Vec<[String; 6]> {
+        let mut out = Vec::new();
+        for s in e.snapshots {
+            for sel in &s.secrets {
+                let id = sel.record.id.to_string();
+                let keys: Vec<String> = sel
+                    .record
+                    .data
+                    .iter()
+                    .map(|(k, v)| format!("{k} ({})", v.len()))
+                    .collect();
+                let status = e
+                    .report
+                    .secrets
+                    .iter()
+                    .find(|x| x.cluster == s.cluster && x.secret == id)
+                    .map(|x| x.status)
+                    .unwrap_or("-");
+                out.push([
+                    s.cluster.clone(),
+                    id,
+                    sel.role.to_string(),
+                    sel.record.type_.clone(),
+                    keys.join(", "),
+                    status.to_string(),
+                ]);
+            }
+        }
+        out
+    }
+}
+
 /// The formats a report can have, by file extension.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {

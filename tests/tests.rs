@@ -10,6 +10,7 @@ mod checks;
 mod import;
 mod interop;
 mod live;
+mod metrics;
 mod s3;
 mod sandbox;
 mod sources;

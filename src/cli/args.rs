@@ -20,6 +20,9 @@ pub struct Cli {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
+    #[command(flatten)]
+    pub log: LogArgs,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -168,6 +171,8 @@ pub struct BackupArgs {
     /// Report format.
     #[arg(long = "output", value_enum, default_value_t)]
     pub format: FormatArg,
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
 }
 
 #[derive(Debug, Args)]
@@ -256,6 +261,8 @@ pub struct VerifyArgs {
     pub together: bool,
     #[command(flatten)]
     pub check: CheckArgs,
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
 }
 
 #[derive(Debug, Args)]
@@ -279,6 +286,8 @@ pub struct AuditArgs {
     pub select: SelectArgs,
     #[command(flatten)]
     pub check: CheckArgs,
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
 }
 
 #[derive(Debug, Args)]
@@ -310,6 +319,36 @@ pub struct RestoreArgs {
     /// Report format.
     #[arg(long = "output", value_enum, default_value_t)]
     pub format: FormatArg,
+}
+
+/// How logs look on stderr.
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// Log format: `text` for people, `json` (one JSON object per line) for log collectors.
+    /// Colour only when stderr is a terminal and NO_COLOR is unset.
+    #[arg(long, value_enum, default_value_t, global = true)]
+    pub log_format: LogFormatArg,
+}
+
+/// `--log-format`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormatArg {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Where `backup`, `verify` and `audit` report metrics.
+#[derive(Debug, Args)]
+pub struct MetricsArgs {
+    /// Write Prometheus metrics to FILE, atomically (for node-exporter's textfile collector:
+    /// FILE ends in .prom and lies in its directory; one file per command).
+    #[arg(long, value_name = "FILE")]
+    pub metrics_file: Option<PathBuf>,
+    /// Push Prometheus metrics to the Pushgateway at URL (e.g. http://pushgateway:9091),
+    /// job "trustkeep", grouped by command (and cluster, for backup).
+    #[arg(long, value_name = "URL")]
+    pub pushgateway: Option<String>,
 }
 
 /// `--output` of reporting commands.

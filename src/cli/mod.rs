@@ -4,6 +4,7 @@
 //! command and renders its result. Logging is set up here too.
 
 mod args;
+mod observe;
 mod resolve;
 
 use std::io::{IsTerminal, Write};
@@ -46,13 +47,7 @@ async fn dispatch(
 ) -> Result<std::io::Result<Outcome>> {
     use commands::*;
     Ok(match command {
-        Command::Backup(a) => {
-            let b = backup::run(&resolve::backup(&a)?, world).await?;
-            for p in &b.pruned {
-                eprintln!("trustkeep: pruned {p}");
-            }
-            backup::render(out, &b, format(a.format)).map(|_| Outcome::from_ok(b.ok))
-        }
+        Command::Backup(a) => observe::backup(&a, world, out).await?,
         Command::Import(a) => {
             let b = import::run(&resolve::import(&a)?, world).await?;
             backup::render(out, &b, format(a.format)).map(|_| Outcome::from_ok(b.ok))
@@ -73,19 +68,8 @@ async fn dispatch(
             let g = keygen::run(a.output.as_deref(), world.now)?;
             keygen::render(out, &g, a.output.as_deref()).map(|_| Outcome::Success)
         }
-        Command::Audit(a) => {
-            let r = audit::run(&resolve::audit(&a, world.now), world).await?;
-            audit::render(out, &r, format(a.check.format)).map(|_| Outcome::from_ok(r.ok))
-        }
-        Command::Verify(a) => {
-            let r = verify::run(&resolve::verify(&a, world.now)?, world).await?;
-            let rendered = verify::render(out, &r, format(a.check.format));
-            if r.unreadable > 0 {
-                let n = r.unreadable;
-                eprintln!("trustkeep: error: {n} archive(s) could not be read");
-            }
-            rendered.map(|_| verify::outcome(&r))
-        }
+        Command::Audit(a) => observe::audit(&a, world, out).await?,
+        Command::Verify(a) => observe::verify(&a, world, out).await?,
         Command::Restore(a) => {
             let r = restore::run(&resolve::restore(&a)?, world).await?;
             restore::render(out, &r, format(a.format), verbose).map(|_| Outcome::from_ok(r.ok))
@@ -113,22 +97,48 @@ async fn dispatch(
     })
 }
 
-/// Sets up logging on stderr; `-v` raises the level, `RUST_LOG` overrides it.
-pub fn init_logging(verbose: u8) {
-    let level = match verbose {
+/// Sets up logging on stderr; `-v` raises the level, `RUST_LOG` overrides it. JSON logs are
+/// one object per line and never coloured; text logs are coloured only on a terminal without
+/// NO_COLOR.
+pub fn init_logging(cli: &Cli) {
+    let level = match cli.verbose {
         0 => "warn",
         1 => "info",
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("trustkeep={level}")));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .without_time()
-        .try_init();
+        .with_target(false);
+    let json = json_logs(cli);
+    JSON_LOGS.store(json, std::sync::atomic::Ordering::Relaxed);
+    let _ = if json {
+        builder.json().with_ansi(false).try_init()
+    } else {
+        let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        builder.with_ansi(colour).without_time().try_init()
+    };
+}
+
+/// Set by [`init_logging`]: stderr carries JSON lines only.
+static JSON_LOGS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// A line for the operator on stderr: `trustkeep: <msg>`, or a JSON log event with
+/// `--log-format json`.
+pub(crate) fn notice(error: bool, msg: &str) {
+    match (JSON_LOGS.load(std::sync::atomic::Ordering::Relaxed), error) {
+        (true, true) => tracing::error!("{msg}"),
+        (true, false) => tracing::info!("{msg}"),
+        (false, true) => eprintln!("trustkeep: error: {msg}"),
+        (false, false) => eprintln!("trustkeep: {msg}"),
+    }
+}
+
+/// Whether logs (and the final error) are JSON lines.
+pub fn json_logs(cli: &Cli) -> bool {
+    cli.log.log_format == args::LogFormatArg::Json
 }
 
 #[cfg(test)]
@@ -295,6 +305,37 @@ mod tests {
             serde_saphyr::from_multiple(include_str!("../../packaging/kubernetes/rbac.yaml"))
                 .unwrap();
         assert_eq!(rbac.len(), 7);
+    }
+
+    #[test]
+    fn metrics_and_log_flags() {
+        for verb in [
+            &["backup", "--from", "m", "-r", "age1x", "-o", "o/"][..],
+            &["verify", "a.age"],
+            &["audit", "--from", "m.yaml"],
+        ] {
+            let mut args = verb.to_vec();
+            args.extend(["--metrics-file", "t.prom", "--pushgateway", "http://gw:9091"]);
+            args.extend(["--log-format", "json"]);
+            let c = parse(&args).unwrap();
+            assert_eq!(c.log.log_format, LogFormatArg::Json);
+            let m = match c.command {
+                Command::Backup(a) => a.metrics,
+                Command::Verify(a) => a.metrics,
+                Command::Audit(a) => a.metrics,
+                _ => panic!(),
+            };
+            assert_eq!(m.metrics_file, Some(PathBuf::from("t.prom")));
+            let o = resolve::metrics(&m).unwrap();
+            assert_eq!(o.pushgateway.unwrap().as_str(), "http://gw:9091/");
+        }
+        let bad = MetricsArgs {
+            metrics_file: None,
+            pushgateway: Some("gw:9091".into()),
+        };
+        assert!(resolve::metrics(&bad).is_err(), "a scheme is needed");
+        assert!(parse(&["--log-format", "xml", "keygen"]).is_err());
+        assert!(parse(&["restore", "a.age", "--metrics-file", "x"]).is_err());
     }
 
     #[test]

@@ -12,13 +12,14 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::args::{
     AuditArgs, BackupArgs, CheckArgs, ClusterArgs, DecryptArgs, EncryptArgs, ExportArgs, FormatArg,
-    ImportArgs, KindArg, PruneArgs, RestoreArgs, SandboxArgs, SelectArgs, VerifyArgs,
+    ImportArgs, KindArg, MetricsArgs, PruneArgs, RestoreArgs, SandboxArgs, SelectArgs, VerifyArgs,
 };
 use crate::archive::{crypto, Encryption, Identities};
 use crate::checks::CheckOptions;
 use crate::cluster::ClusterRef;
 use crate::commands::{self, backup::ArchiveOutput, ArchiveInput};
 use crate::error::{Error, Result};
+use crate::metrics::MetricsOptions;
 use crate::render::OutputFormat;
 use crate::restore::TargetRef;
 use crate::secret::valid_object_name;
@@ -40,6 +41,8 @@ pub enum FlagError {
     KeepLastNeedsDirectory(Location),
     #[error("--namespace-map {0}: expected FROM=TO, two namespace names")]
     NamespaceMap(String),
+    #[error("--pushgateway {0}: expected the gateway's http:// or https:// base URL, e.g. http://pushgateway:9091")]
+    Pushgateway(String),
 }
 
 impl From<FlagError> for Error {
@@ -284,6 +287,30 @@ pub fn prune(a: &PruneArgs) -> Result<commands::prune::Options> {
         dry_run: a.dry_run,
         protect: None,
     })
+}
+
+/// `--metrics-file` and `--pushgateway`.
+pub fn metrics(a: &MetricsArgs) -> Result<MetricsOptions, FlagError> {
+    let pushgateway = match &a.pushgateway {
+        None => None,
+        Some(u) => match reqwest::Url::parse(u) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => Some(url),
+            // Never echo a URL that may hold credentials: only say what was expected.
+            _ => return Err(FlagError::Pushgateway(redact_userinfo(u))),
+        },
+    };
+    Ok(MetricsOptions {
+        file: a.metrics_file.clone(),
+        pushgateway,
+    })
+}
+
+/// `scheme://user:pass@host` → `scheme://…@host`, for messages.
+fn redact_userinfo(u: &str) -> String {
+    match (u.find("://"), u.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}…{}", &u[..s + 3], &u[at..]),
+        _ => u.to_string(),
+    }
 }
 
 pub fn sandbox(a: SandboxArgs) -> commands::sandbox::ServeOptions {

@@ -51,6 +51,8 @@ pub struct Backup {
     pub sidecar: Location,
     /// SHA-256 of the ciphertext.
     pub sha256: String,
+    /// Size of the ciphertext.
+    pub bytes: u64,
     /// What the archive holds (no digests of values; see [`Manifest::report`]).
     #[serde(serialize_with = "manifest_report")]
     pub manifest: Manifest,
@@ -70,6 +72,14 @@ pub async fn run(opts: &Options, world: &World) -> Result<Backup> {
     let inv = opts.source.read(&opts.select).await?;
     let snap = snapshot(&inv, &opts.select, opts.cluster.as_deref(), world.now);
     let mut b = write(&snap, &opts.output, &world.store, world.now).await?;
+    tracing::info!(
+        archive = %b.archive,
+        cluster = %b.manifest.cluster.name,
+        secrets = b.manifest.secrets.len(),
+        bytes = b.bytes,
+        complete = b.ok,
+        "backup written"
+    );
     // Only after a complete backup: if secrets went missing, the older archives may be the
     // only good ones left.
     if let (Some(n), true) = (opts.keep_last, b.ok) {
@@ -148,6 +158,7 @@ pub async fn write(
         archive: path,
         sidecar,
         sha256: line.split_whitespace().next().unwrap_or("").to_string(),
+        bytes: cipher.len() as u64,
         ok: report.ok(false),
         findings: report.findings,
         manifest,

@@ -9,6 +9,7 @@ mod backup;
 mod checks;
 mod import;
 mod interop;
+mod list;
 mod live;
 mod metrics;
 mod s3;

@@ -51,6 +51,8 @@ pub enum Command {
     Demo(DemoArgs),
     /// Delete old archives of a backup directory, keeping the newest per cluster.
     Prune(PruneArgs),
+    /// List the archives of a directory or prefix per cluster (with -i: which verify).
+    List(ListArgs),
     /// Print a shell completion script (e.g. `trustkeep completions bash > /etc/bash_completion.d/trustkeep`).
     Completions {
         /// The shell.
@@ -76,6 +78,25 @@ pub struct PruneArgs {
     /// Say what would be deleted, delete nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Report format.
+    #[arg(long = "output", value_enum, default_value_t)]
+    pub format: FormatArg,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// The directory or `s3://bucket/prefix/` that `backup -o` writes to.
+    #[arg(value_name = "STORE")]
+    pub dir: String,
+    /// Also open and check each archive (the verify verdict).
+    #[command(flatten)]
+    pub decrypt: DecryptArgs,
+    /// Only the newest archive of each cluster; with -i, the newest that verifies.
+    #[arg(long)]
+    pub latest: bool,
+    /// Only this cluster's archives.
+    #[arg(long)]
+    pub cluster: Option<String>,
     /// Report format.
     #[arg(long = "output", value_enum, default_value_t)]
     pub format: FormatArg,
@@ -319,6 +340,13 @@ pub struct RestoreArgs {
     /// Report format.
     #[arg(long = "output", value_enum, default_value_t)]
     pub format: FormatArg,
+    /// ARCHIVE is a directory or prefix: restore its newest archive that verifies.
+    #[arg(long)]
+    pub latest: bool,
+    /// With --latest: the cluster whose archive to take (as in archive names), when the
+    /// directory holds several.
+    #[arg(long = "cluster", value_name = "NAME", requires = "latest")]
+    pub latest_cluster: Option<String>,
 }
 
 /// How logs look on stderr.

@@ -79,6 +79,11 @@ async fn dispatch(
             let ds = prune::run(&opts, world).await?;
             prune::render(out, &ds, opts.dry_run, format(a.format)).map(|_| Outcome::Success)
         }
+        Command::List(a) => {
+            let es = list::run(&resolve::list(&a, world.now)?, world).await?;
+            let ok = es.iter().all(|e| e.good);
+            list::render(out, &es, format(a.format)).map(|_| Outcome::from_ok(ok))
+        }
         Command::Sandbox(a) => {
             sandbox::run(resolve::sandbox(a), out)
                 .await
@@ -315,7 +320,12 @@ mod tests {
             &["audit", "--from", "m.yaml"],
         ] {
             let mut args = verb.to_vec();
-            args.extend(["--metrics-file", "t.prom", "--pushgateway", "http://gw:9091"]);
+            args.extend([
+                "--metrics-file",
+                "t.prom",
+                "--pushgateway",
+                "http://gw:9091",
+            ]);
             args.extend(["--log-format", "json"]);
             let c = parse(&args).unwrap();
             assert_eq!(c.log.log_format, LogFormatArg::Json);
@@ -336,6 +346,35 @@ mod tests {
         assert!(resolve::metrics(&bad).is_err(), "a scheme is needed");
         assert!(parse(&["--log-format", "xml", "keygen"]).is_err());
         assert!(parse(&["restore", "a.age", "--metrics-file", "x"]).is_err());
+    }
+
+    #[test]
+    fn list_and_restore_latest_flags() {
+        let c = parse(&[
+            "list",
+            "s3://b/p/",
+            "-i",
+            "id",
+            "--latest",
+            "--cluster",
+            "m",
+        ])
+        .unwrap();
+        let Command::List(l) = c.command else {
+            panic!()
+        };
+        assert!(l.latest && l.cluster.as_deref() == Some("m"));
+        assert_eq!(l.decrypt.identities.len(), 1);
+        assert!(parse(&["list"]).is_err(), "STORE is required");
+        let c = parse(&["restore", "d/", "-i", "k", "--latest", "--cluster", "m"]).unwrap();
+        let Command::Restore(r) = c.command else {
+            panic!()
+        };
+        assert!(r.latest && r.latest_cluster.as_deref() == Some("m"));
+        assert!(
+            parse(&["restore", "d/", "--cluster", "m"]).is_err(),
+            "--cluster needs --latest"
+        );
     }
 
     #[test]

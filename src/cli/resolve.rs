@@ -12,7 +12,8 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::args::{
     AuditArgs, BackupArgs, CheckArgs, ClusterArgs, DecryptArgs, EncryptArgs, ExportArgs, FormatArg,
-    ImportArgs, KindArg, MetricsArgs, PruneArgs, RestoreArgs, SandboxArgs, SelectArgs, VerifyArgs,
+    ImportArgs, KindArg, ListArgs, MetricsArgs, PruneArgs, RestoreArgs, SandboxArgs, SelectArgs,
+    VerifyArgs,
 };
 use crate::archive::{crypto, Encryption, Identities};
 use crate::checks::CheckOptions;
@@ -247,6 +248,12 @@ pub fn verify(a: &VerifyArgs, now: DateTime<Utc>) -> Result<commands::verify::Op
 
 pub fn restore(a: &RestoreArgs) -> Result<commands::restore::Options> {
     let archive = archive(&a.archive, &a.decrypt)?;
+    if a.latest && !archive.location.is_dir() {
+        return Err(Error::Usage(format!(
+            "--latest needs a directory or prefix (ending in /), not the archive {}",
+            archive.location
+        )));
+    }
     let restore = crate::restore::Options {
         only: a.only.clone(),
         namespace_map: namespace_map(&a.namespace_map)?,
@@ -262,6 +269,27 @@ pub fn restore(a: &RestoreArgs) -> Result<commands::restore::Options> {
         restore,
         dry_run: a.dry_run,
         allow_invalid: a.allow_invalid,
+        latest: a.latest.then(|| commands::restore::Latest {
+            cluster: a.latest_cluster.clone(),
+        }),
+    })
+}
+
+pub fn list(a: &ListArgs, now: DateTime<Utc>) -> Result<commands::list::Options> {
+    let identities = if a.decrypt.identities.is_empty() {
+        None
+    } else {
+        Some(identities(&a.decrypt)?)
+    };
+    Ok(commands::list::Options {
+        dir: Location::parse(&a.dir)?,
+        cluster: a.cluster.clone(),
+        latest: a.latest,
+        identities,
+        check: CheckOptions {
+            at: now,
+            warn_days: crate::checks::DEFAULT_WARN_DAYS,
+        },
     })
 }
 

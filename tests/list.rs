@@ -1,6 +1,6 @@
-//! `trustkeep list STORE` and `restore DIR --latest`: "what is my last good backup", over a
-//! directory with a good archive, a newer tampered one, another cluster's archive and files
-//! trustkeep did not name.
+//! `trustkeep list STORE`, `restore DIR --latest` and calendar `prune` over a directory: "what
+//! is my last good backup" with a good archive, a newer tampered one, another cluster's archive
+//! and files trustkeep did not name; and which rule keeps each archive.
 
 use serde_json::Value;
 
@@ -178,4 +178,78 @@ fn restore_latest_takes_the_newest_archive_that_verifies() {
         "{}",
         r.stderr
     );
+}
+
+#[test]
+fn prune_by_calendar_names_the_rule_keeping_each_archive() {
+    let w = Work::new();
+    let dir = w.path("cal");
+    std::fs::create_dir(&dir).unwrap();
+    let seed = w.backup_sample("seed.age");
+    // Daily archives for 40 days in 2026, one without its sidecar, one not trustkeep's.
+    for day in 0..40 {
+        let t = chrono::NaiveDate::from_ymd_opt(2026, 10, 1).unwrap() + chrono::Days::new(day);
+        let name = format!("mgmt-{}T020000Z.tar.gz.age", t.format("%Y%m%d"));
+        std::fs::copy(&seed, dir.join(&name)).unwrap();
+        if day != 0 {
+            std::fs::write(dir.join(format!("{name}.sha256")), "x").unwrap();
+        }
+    }
+    std::fs::write(dir.join("mgmt-notes.tar.gz"), "x").unwrap();
+    let d = dir.to_str().unwrap();
+    let args = [
+        "prune",
+        d,
+        "--keep-daily",
+        "3",
+        "--keep-weekly",
+        "2",
+        "--dry-run",
+    ];
+    let r = tk(&[&args[..], &["--output", "json"]].concat());
+    assert_eq!(r.code, 0, "{r:?}");
+    let plan: Value = serde_json::from_str(&r.stdout).unwrap();
+    let kept: Vec<(String, Vec<String>)> = plan
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["keep"] == true)
+        .map(|d| {
+            let day = d["created"].as_str().unwrap()[..10].to_string();
+            let rules = d["rules"].as_array().unwrap();
+            (
+                day,
+                rules
+                    .iter()
+                    .map(|r| r.as_str().unwrap().to_string())
+                    .collect(),
+            )
+        })
+        .collect();
+    let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        kept,
+        [
+            ("2026-11-09".into(), v(&["newest", "daily", "weekly"])),
+            ("2026-11-08".into(), v(&["daily", "weekly"])),
+            ("2026-11-07".into(), v(&["daily"])),
+            (
+                "2026-10-01".into(),
+                v(&["no .sha256 sidecar: not a complete trustkeep backup"])
+            ),
+        ]
+    );
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 80, "dry run");
+    let r = tk(&args[..6]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("36 archive(s) deleted"), "{}", r.stdout);
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        8,
+        "4 archives, 3 sidecars, 1 other"
+    );
+    // No rule: refused.
+    let r = tk(&["prune", d]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("no retention rule"), "{}", r.stderr);
 }

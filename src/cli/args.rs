@@ -30,7 +30,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Back up a cluster's trust secrets into an encrypted archive.
-    Backup(BackupArgs),
+    Backup(Box<BackupArgs>),
     /// Show what an archive holds, after checking its integrity.
     Inspect(InspectArgs),
     /// Write an archive's files to a directory (the only way to get plaintext on disk).
@@ -66,12 +66,8 @@ pub struct PruneArgs {
     /// The directory or `s3://bucket/prefix/` that `backup -o` writes to.
     #[arg(value_name = "DIR")]
     pub dir: String,
-    /// Keep the newest N archives of each cluster (at least 1 is always kept).
-    #[arg(long, value_name = "N")]
-    pub keep_last: usize,
-    /// Also keep every archive younger than DAYS days.
-    #[arg(long, value_name = "DAYS")]
-    pub keep_within: Option<u32>,
+    #[command(flatten)]
+    pub retention: RetentionArgs,
     /// Only this cluster's archives.
     #[arg(long)]
     pub cluster: Option<String>,
@@ -100,6 +96,34 @@ pub struct ListArgs {
     /// Report format.
     #[arg(long = "output", value_enum, default_value_t)]
     pub format: FormatArg,
+}
+
+/// Retention rules, as restic `forget` defines them (per cluster; the newest archive of a
+/// cluster is always kept).
+#[derive(Debug, Args, Default)]
+pub struct RetentionArgs {
+    /// Keep the newest N archives.
+    #[arg(long, value_name = "N")]
+    pub keep_last: Option<usize>,
+    /// Keep the newest archive of each of the last N hours (UTC) that have one.
+    #[arg(long, value_name = "N")]
+    pub keep_hourly: Option<usize>,
+    /// Keep the newest archive of each of the last N days that have one.
+    #[arg(long, value_name = "N")]
+    pub keep_daily: Option<usize>,
+    /// Keep the newest archive of each of the last N ISO weeks that have one.
+    #[arg(long, value_name = "N")]
+    pub keep_weekly: Option<usize>,
+    /// Keep the newest archive of each of the last N months that have one.
+    #[arg(long, value_name = "N")]
+    pub keep_monthly: Option<usize>,
+    /// Keep the newest archive of each of the last N years that have one.
+    #[arg(long, value_name = "N")]
+    pub keep_yearly: Option<usize>,
+    /// Keep every archive younger than DURATION (1y6m, 30d, 48h; a bare number is days),
+    /// counted from the cluster's newest archive.
+    #[arg(long, value_name = "DURATION", value_parser = crate::commands::prune::Within::parse)]
+    pub keep_within: Option<crate::commands::prune::Within>,
 }
 
 #[derive(Debug, Args)]
@@ -185,10 +209,10 @@ pub struct BackupArgs {
     /// (<cluster>-<UTC time>.tar.gz.age).
     #[arg(short = 'o', long = "out", value_name = "PATH")]
     pub output: String,
-    /// After a successful backup into a directory, delete this cluster's archives there
-    /// beyond the newest N (see `trustkeep prune`).
-    #[arg(long, value_name = "N")]
-    pub keep_last: Option<usize>,
+    /// After a complete backup into a directory, prune this cluster's archives there with
+    /// these rules (see `trustkeep prune`).
+    #[command(flatten)]
+    pub retention: RetentionArgs,
     /// Report format.
     #[arg(long = "output", value_enum, default_value_t)]
     pub format: FormatArg,

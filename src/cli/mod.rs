@@ -292,7 +292,7 @@ mod tests {
             b.from.is_none(),
             "reads the live cluster (in-cluster service account)"
         );
-        assert_eq!(b.keep_last, Some(30));
+        assert_eq!(b.retention.keep_last, Some(30));
         assert_eq!(
             b.encrypt.recipients_files,
             [PathBuf::from("/etc/trustkeep/recipients.txt")]
@@ -346,6 +346,71 @@ mod tests {
         assert!(resolve::metrics(&bad).is_err(), "a scheme is needed");
         assert!(parse(&["--log-format", "xml", "keygen"]).is_err());
         assert!(parse(&["restore", "a.age", "--metrics-file", "x"]).is_err());
+    }
+
+    #[test]
+    fn retention_flags() {
+        let c = parse(&[
+            "prune",
+            "d/",
+            "--keep-last",
+            "3",
+            "--keep-hourly",
+            "24",
+            "--keep-daily",
+            "7",
+            "--keep-weekly",
+            "4",
+            "--keep-monthly",
+            "12",
+            "--keep-yearly",
+            "2",
+            "--keep-within",
+            "1y6m",
+            "--dry-run",
+        ])
+        .unwrap();
+        let Command::Prune(p) = c.command else {
+            panic!()
+        };
+        let o = resolve::prune(&p).unwrap();
+        assert_eq!(
+            (
+                o.policy.last,
+                o.policy.hourly,
+                o.policy.daily,
+                o.policy.weekly
+            ),
+            (Some(3), Some(24), Some(7), Some(4))
+        );
+        assert_eq!((o.policy.monthly, o.policy.yearly), (Some(12), Some(2)));
+        assert_eq!(o.policy.within.unwrap().to_string(), "1y6m");
+        assert!(parse(&["prune", "d/", "--keep-within", "soon"]).is_err());
+        let c = parse(&["prune", "d/"]).unwrap();
+        let Command::Prune(p) = c.command else {
+            panic!()
+        };
+        assert!(
+            resolve::prune(&p).unwrap().policy.is_empty(),
+            "refused by prune::run"
+        );
+        let r = include_str!("../../fixtures/identities/test-only-age-recipient.txt").trim();
+        let c = parse(&[
+            "backup",
+            "--from",
+            "m",
+            "-r",
+            r,
+            "-o",
+            "a.age",
+            "--keep-daily",
+            "7",
+        ]);
+        let Command::Backup(b) = c.unwrap().command else {
+            panic!()
+        };
+        let e = resolve::backup(&b).unwrap_err().to_string();
+        assert!(e.contains("--keep-* needs -o to be a directory"), "{e}");
     }
 
     #[test]

@@ -8,12 +8,12 @@ use std::collections::BTreeMap;
 use std::io::IsTerminal;
 
 use age::secrecy::SecretString;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 
 use super::args::{
     AuditArgs, BackupArgs, CheckArgs, ClusterArgs, DecryptArgs, EncryptArgs, ExportArgs, FormatArg,
-    ImportArgs, KindArg, ListArgs, MetricsArgs, PruneArgs, RestoreArgs, SandboxArgs, SelectArgs,
-    VerifyArgs,
+    ImportArgs, KindArg, ListArgs, MetricsArgs, PruneArgs, RestoreArgs, RetentionArgs, SandboxArgs,
+    SelectArgs, VerifyArgs,
 };
 use crate::archive::{crypto, Encryption, Identities};
 use crate::checks::CheckOptions;
@@ -38,7 +38,7 @@ pub enum FlagError {
     NoPassphrase,
     #[error("no recipient: pass -r KEY, -R FILE or --passphrase (archives are always encrypted; make a key with trustkeep keygen)")]
     NoRecipient,
-    #[error("--keep-last needs -o to be a directory or prefix (ending in /), not the archive {0}")]
+    #[error("--keep-* needs -o to be a directory or prefix (ending in /), not the archive {0}")]
     KeepLastNeedsDirectory(Location),
     #[error("--namespace-map {0}: expected FROM=TO, two namespace names")]
     NamespaceMap(String),
@@ -185,7 +185,8 @@ pub fn namespace_map(specs: &[String]) -> Result<BTreeMap<String, String>, FlagE
 
 pub fn backup(a: &BackupArgs) -> Result<commands::backup::Options> {
     let output = output(&a.output, &a.encrypt)?;
-    if a.keep_last.is_some() && !output.location.is_dir() {
+    let retention = retention(&a.retention);
+    if !retention.is_empty() && !output.location.is_dir() {
         return Err(FlagError::KeepLastNeedsDirectory(output.location).into());
     }
     let source = match &a.from {
@@ -197,8 +198,21 @@ pub fn backup(a: &BackupArgs) -> Result<commands::backup::Options> {
         select: select(&a.select),
         cluster: a.cluster.clone(),
         output,
-        keep_last: a.keep_last,
+        retention,
     })
+}
+
+/// The `--keep-*` flags as a retention policy.
+fn retention(a: &RetentionArgs) -> commands::prune::Policy {
+    commands::prune::Policy {
+        last: a.keep_last,
+        hourly: a.keep_hourly,
+        daily: a.keep_daily,
+        weekly: a.keep_weekly,
+        monthly: a.keep_monthly,
+        yearly: a.keep_yearly,
+        within: a.keep_within,
+    }
 }
 
 pub fn import(a: &ImportArgs) -> Result<commands::import::Options> {
@@ -309,8 +323,7 @@ pub fn export(a: &ExportArgs) -> Result<commands::export::Options> {
 pub fn prune(a: &PruneArgs) -> Result<commands::prune::Options> {
     Ok(commands::prune::Options {
         dir: Location::parse(&a.dir)?,
-        keep_last: a.keep_last,
-        keep_within: a.keep_within.map(|d| Duration::days(d as i64)),
+        policy: retention(&a.retention),
         cluster: a.cluster.clone(),
         dry_run: a.dry_run,
         protect: None,

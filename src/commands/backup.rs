@@ -39,9 +39,9 @@ pub struct Options {
     /// Cluster name recorded in the archive; defaults to the source's short name.
     pub cluster: Option<String>,
     pub output: ArchiveOutput,
-    /// After a complete backup into a directory (the CLI refuses it for a file), delete this
-    /// cluster's archives there beyond the newest N (see [`prune`]).
-    pub keep_last: Option<usize>,
+    /// After a complete backup into a directory (the CLI refuses it for a file), prune this
+    /// cluster's archives there with this policy (see [`prune`]); empty: no pruning.
+    pub retention: prune::Policy,
 }
 
 /// What a backup wrote.
@@ -58,7 +58,7 @@ pub struct Backup {
     pub manifest: Manifest,
     pub ok: bool,
     pub findings: Vec<Finding>,
-    /// Archives deleted by `--keep-last` after the backup.
+    /// Archives deleted by the `--keep-*` rules after the backup.
     #[serde(skip)]
     pub pruned: Vec<Location>,
 }
@@ -82,11 +82,10 @@ pub async fn run(opts: &Options, world: &World) -> Result<Backup> {
     );
     // Only after a complete backup: if secrets went missing, the older archives may be the
     // only good ones left.
-    if let (Some(n), true) = (opts.keep_last, b.ok) {
+    if !opts.retention.is_empty() && b.ok {
         let p = prune::Options {
             dir: b.archive.parent(),
-            keep_last: n,
-            keep_within: None,
+            policy: opts.retention.clone(),
             cluster: Some(b.manifest.cluster.name.clone()),
             dry_run: false,
             protect: Some(b.archive.clone()),

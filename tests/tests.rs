@@ -12,6 +12,7 @@ mod interop;
 mod list;
 mod live;
 mod metrics;
+mod packaging;
 mod s3;
 mod sandbox;
 mod sources;

@@ -273,7 +273,7 @@ mod tests {
 
     #[test]
     fn the_packaged_cronjob_runs_a_valid_command() {
-        let text = include_str!("../../packaging/kubernetes/cronjob.yaml");
+        let text = include_str!("../../packaging/kubernetes/base/cronjob.yaml");
         let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(text).unwrap();
         let job = docs.iter().find(|d| d["kind"] == "CronJob").unwrap();
         let args: Vec<&str> = job
@@ -292,13 +292,17 @@ mod tests {
             b.from.is_none(),
             "reads the live cluster (in-cluster service account)"
         );
-        assert_eq!(b.retention.keep_last, Some(30));
+        assert_eq!(b.retention.keep_daily, Some(14));
+        assert_eq!(b.retention.keep_monthly, Some(12));
         assert_eq!(
             b.encrypt.recipients_files,
             [PathBuf::from("/etc/trustkeep/recipients.txt")]
         );
         // The placeholder recipient is refused, so nobody runs it unedited.
-        let cm = docs.iter().find(|d| d["kind"] == "ConfigMap").unwrap();
+        let cm: serde_json::Value = serde_saphyr::from_str(include_str!(
+            "../../packaging/kubernetes/base/recipients.yaml"
+        ))
+        .unwrap();
         let line = cm["data"]["recipients.txt"]
             .as_str()
             .unwrap()
@@ -307,9 +311,13 @@ mod tests {
             .unwrap();
         assert!(crypto::parse_recipient(line).is_err());
         let rbac: Vec<serde_json::Value> =
-            serde_saphyr::from_multiple(include_str!("../../packaging/kubernetes/rbac.yaml"))
+            serde_saphyr::from_multiple(include_str!("../../packaging/kubernetes/base/rbac.yaml"))
                 .unwrap();
-        assert_eq!(rbac.len(), 7);
+        assert_eq!(
+            rbac.len(),
+            4,
+            "Role, RoleBinding, ClusterRole, ClusterRoleBinding"
+        );
     }
 
     #[test]

@@ -170,3 +170,49 @@ fn every_overlay_renders_into_typed_objects_that_run_unattended() {
         }
     }
 }
+
+#[test]
+#[ignore = "needs kubectl"]
+fn the_binary_works_as_a_kubectl_plugin() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = dir.path().join("kubectl-trustkeep");
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_trustkeep"), &plugin).unwrap();
+    let path = format!(
+        "{}:{}",
+        dir.path().display(),
+        std::env::var("PATH").unwrap()
+    );
+    let mut cmd = std::process::Command::new("kubectl");
+    cmd.args(["trustkeep", "--version"]).env("PATH", &path);
+    let r = crate::util::run(cmd);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        r.stdout.trim(),
+        format!("trustkeep {}", env!("CARGO_PKG_VERSION"))
+    );
+    // Arguments pass through kubectl untouched.
+    let mut cmd = std::process::Command::new("kubectl");
+    cmd.args(["trustkeep", "list", "--help"]).env("PATH", &path);
+    let r = crate::util::run(cmd);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("--latest"), "{}", r.stdout);
+}
+
+#[test]
+fn the_krew_manifest_names_the_plugin_binary_and_this_version() {
+    let text = include_str!("../packaging/krew/trustkeep.yaml");
+    let m: Value = serde_saphyr::from_str(text).unwrap();
+    assert_eq!(m["kind"], "Plugin");
+    assert_eq!(m["metadata"]["name"], "trustkeep");
+    assert_eq!(
+        m["spec"]["version"],
+        format!("v{}", env!("CARGO_PKG_VERSION"))
+    );
+    let platforms = m["spec"]["platforms"].as_array().unwrap();
+    assert!(!platforms.is_empty());
+    for p in platforms {
+        assert_eq!(p["bin"], "kubectl-trustkeep");
+        assert_eq!(p["sha256"].as_str().unwrap().len(), 64);
+        assert!(p["uri"].as_str().unwrap().starts_with("https://"));
+    }
+}

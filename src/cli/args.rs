@@ -53,6 +53,8 @@ pub enum Command {
     Prune(PruneArgs),
     /// List the archives of a directory or prefix per cluster (with -i: which verify).
     List(ListArgs),
+    /// Print the manual page (roff), e.g. `trustkeep man > /usr/local/share/man/man1/trustkeep.1`.
+    Man,
     /// Print a shell completion script (e.g. `trustkeep completions bash > /etc/bash_completion.d/trustkeep`).
     Completions {
         /// The shell.

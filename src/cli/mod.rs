@@ -94,6 +94,11 @@ async fn dispatch(
             let opts = demo::Options { dir: a.dir };
             Ok(demo::run(&opts, out, world).await?)
         }
+        Command::Man => {
+            use clap::CommandFactory;
+            let page = clap_mangen::Man::new(Cli::command());
+            page.render(out).map(|_| Outcome::Success)
+        }
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(shell, &mut Cli::command(), "trustkeep", out);
@@ -448,6 +453,20 @@ mod tests {
             parse(&["restore", "d/", "--cluster", "m"]).is_err(),
             "--cluster needs --latest"
         );
+    }
+
+    #[test]
+    fn the_manual_page_covers_every_command() {
+        let mut out = Vec::new();
+        run(parse(&["man"]).unwrap(), &mut out).unwrap();
+        let page = String::from_utf8(out).unwrap();
+        assert!(
+            page.starts_with(".ie") || page.contains(".TH trustkeep"),
+            "{page}"
+        );
+        for verb in ["backup", "restore", "verify", "audit", "prune", "list"] {
+            assert!(page.contains(verb), "{verb}");
+        }
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod list;
 mod live;
 mod metrics;
 mod packaging;
+mod rbac;
 mod s3;
 mod sandbox;
 mod sources;

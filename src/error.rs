@@ -100,6 +100,10 @@ pub enum Error {
     /// Encryption failed.
     #[error("encryption failed: {0}")]
     Encrypt(String),
+
+    /// Metrics could not be delivered (`--metrics-file`, `--pushgateway`).
+    #[error("metrics {target}: {message}")]
+    Metrics { target: String, message: String },
 }
 
 impl Error {

@@ -24,6 +24,7 @@ pub(crate) mod cluster;
 pub mod commands;
 pub mod error;
 pub mod findings;
+pub(crate) mod metrics;
 pub mod pki;
 pub(crate) mod render;
 pub(crate) mod report;

@@ -220,7 +220,7 @@ fn keys_are_prefixes_unless_archives_and_are_stored_as_written() {
     assert_eq!(res.code, 2, "{res:?}");
     assert!(
         res.stderr
-            .contains("--keep-last needs -o to be a directory or prefix"),
+            .contains("--keep-* needs -o to be a directory or prefix"),
         "{}",
         res.stderr
     );

@@ -20,6 +20,9 @@ pub struct Cli {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
+    #[command(flatten)]
+    pub log: LogArgs,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -27,7 +30,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Back up a cluster's trust secrets into an encrypted archive.
-    Backup(BackupArgs),
+    Backup(Box<BackupArgs>),
     /// Show what an archive holds, after checking its integrity.
     Inspect(InspectArgs),
     /// Write an archive's files to a directory (the only way to get plaintext on disk).
@@ -48,6 +51,10 @@ pub enum Command {
     Demo(DemoArgs),
     /// Delete old archives of a backup directory, keeping the newest per cluster.
     Prune(PruneArgs),
+    /// List the archives of a directory or prefix per cluster (with -i: which verify).
+    List(ListArgs),
+    /// Print the manual page (roff), e.g. `trustkeep man > /usr/local/share/man/man1/trustkeep.1`.
+    Man,
     /// Print a shell completion script (e.g. `trustkeep completions bash > /etc/bash_completion.d/trustkeep`).
     Completions {
         /// The shell.
@@ -61,12 +68,8 @@ pub struct PruneArgs {
     /// The directory or `s3://bucket/prefix/` that `backup -o` writes to.
     #[arg(value_name = "DIR")]
     pub dir: String,
-    /// Keep the newest N archives of each cluster (at least 1 is always kept).
-    #[arg(long, value_name = "N")]
-    pub keep_last: usize,
-    /// Also keep every archive younger than DAYS days.
-    #[arg(long, value_name = "DAYS")]
-    pub keep_within: Option<u32>,
+    #[command(flatten)]
+    pub retention: RetentionArgs,
     /// Only this cluster's archives.
     #[arg(long)]
     pub cluster: Option<String>,
@@ -76,6 +79,53 @@ pub struct PruneArgs {
     /// Report format.
     #[arg(long = "output", value_enum, default_value_t)]
     pub format: FormatArg,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// The directory or `s3://bucket/prefix/` that `backup -o` writes to.
+    #[arg(value_name = "STORE")]
+    pub dir: String,
+    /// Also open and check each archive (the verify verdict).
+    #[command(flatten)]
+    pub decrypt: DecryptArgs,
+    /// Only the newest archive of each cluster; with -i, the newest that verifies.
+    #[arg(long)]
+    pub latest: bool,
+    /// Only this cluster's archives.
+    #[arg(long)]
+    pub cluster: Option<String>,
+    /// Report format.
+    #[arg(long = "output", value_enum, default_value_t)]
+    pub format: FormatArg,
+}
+
+/// Retention rules, as restic `forget` defines them (per cluster; the newest archive of a
+/// cluster is always kept).
+#[derive(Debug, Args, Default)]
+pub struct RetentionArgs {
+    /// Keep the newest N archives.
+    #[arg(long, value_name = "N")]
+    pub keep_last: Option<usize>,
+    /// Keep the newest archive of each of the last N hours (UTC) that have one.
+    #[arg(long, value_name = "N")]
+    pub keep_hourly: Option<usize>,
+    /// Keep the newest archive of each of the last N days that have one.
+    #[arg(long, value_name = "N")]
+    pub keep_daily: Option<usize>,
+    /// Keep the newest archive of each of the last N ISO weeks that have one.
+    #[arg(long, value_name = "N")]
+    pub keep_weekly: Option<usize>,
+    /// Keep the newest archive of each of the last N months that have one.
+    #[arg(long, value_name = "N")]
+    pub keep_monthly: Option<usize>,
+    /// Keep the newest archive of each of the last N years that have one.
+    #[arg(long, value_name = "N")]
+    pub keep_yearly: Option<usize>,
+    /// Keep every archive younger than DURATION (1y6m, 30d, 48h; a bare number is days),
+    /// counted from the cluster's newest archive.
+    #[arg(long, value_name = "DURATION", value_parser = crate::commands::prune::Within::parse)]
+    pub keep_within: Option<crate::commands::prune::Within>,
 }
 
 #[derive(Debug, Args)]
@@ -161,13 +211,15 @@ pub struct BackupArgs {
     /// (<cluster>-<UTC time>.tar.gz.age).
     #[arg(short = 'o', long = "out", value_name = "PATH")]
     pub output: String,
-    /// After a successful backup into a directory, delete this cluster's archives there
-    /// beyond the newest N (see `trustkeep prune`).
-    #[arg(long, value_name = "N")]
-    pub keep_last: Option<usize>,
+    /// After a complete backup into a directory, prune this cluster's archives there with
+    /// these rules (see `trustkeep prune`).
+    #[command(flatten)]
+    pub retention: RetentionArgs,
     /// Report format.
     #[arg(long = "output", value_enum, default_value_t)]
     pub format: FormatArg,
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
 }
 
 #[derive(Debug, Args)]
@@ -258,6 +310,8 @@ pub struct VerifyArgs {
     pub check: CheckArgs,
     #[command(flatten)]
     pub report: ReportArgs,
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
 }
 
 #[derive(Debug, Args)]
@@ -282,6 +336,8 @@ pub struct AuditArgs {
     pub check: CheckArgs,
     #[command(flatten)]
     pub report: ReportArgs,
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
 }
 
 /// Many live clusters at once.
@@ -339,6 +395,43 @@ pub struct RestoreArgs {
     /// Report format.
     #[arg(long = "output", value_enum, default_value_t)]
     pub format: FormatArg,
+    /// ARCHIVE is a directory or prefix: restore its newest archive that verifies.
+    #[arg(long)]
+    pub latest: bool,
+    /// With --latest: the cluster whose archive to take (as in archive names), when the
+    /// directory holds several.
+    #[arg(long = "cluster", value_name = "NAME", requires = "latest")]
+    pub latest_cluster: Option<String>,
+}
+
+/// How logs look on stderr.
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// Log format: `text` for people, `json` (one JSON object per line) for log collectors.
+    /// Colour only when stderr is a terminal and NO_COLOR is unset.
+    #[arg(long, value_enum, default_value_t, global = true)]
+    pub log_format: LogFormatArg,
+}
+
+/// `--log-format`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormatArg {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Where `backup`, `verify` and `audit` report metrics.
+#[derive(Debug, Args)]
+pub struct MetricsArgs {
+    /// Write Prometheus metrics to FILE, atomically (for node-exporter's textfile collector:
+    /// FILE ends in .prom and lies in its directory; one file per command).
+    #[arg(long, value_name = "FILE")]
+    pub metrics_file: Option<PathBuf>,
+    /// Push Prometheus metrics to the Pushgateway at URL (e.g. http://pushgateway:9091),
+    /// job "trustkeep", grouped by command (and cluster, for backup).
+    #[arg(long, value_name = "URL")]
+    pub pushgateway: Option<String>,
 }
 
 /// `--output` of reporting commands.

@@ -4,6 +4,7 @@
 //! command and renders its result. Logging is set up here too.
 
 mod args;
+mod observe;
 mod resolve;
 
 use std::io::{IsTerminal, Write};
@@ -46,13 +47,7 @@ async fn dispatch(
 ) -> Result<std::io::Result<Outcome>> {
     use commands::*;
     Ok(match command {
-        Command::Backup(a) => {
-            let b = backup::run(&resolve::backup(&a)?, world).await?;
-            for p in &b.pruned {
-                eprintln!("trustkeep: pruned {p}");
-            }
-            backup::render(out, &b, format(a.format)).map(|_| Outcome::from_ok(b.ok))
-        }
+        Command::Backup(a) => observe::backup(&a, world, out).await?,
         Command::Import(a) => {
             let b = import::run(&resolve::import(&a)?, world).await?;
             backup::render(out, &b, format(a.format)).map(|_| Outcome::from_ok(b.ok))
@@ -73,23 +68,8 @@ async fn dispatch(
             let g = keygen::run(a.output.as_deref(), world.now)?;
             keygen::render(out, &g, a.output.as_deref()).map(|_| Outcome::Success)
         }
-        Command::Audit(a) => {
-            let r = audit::run(&resolve::audit(&a, world.now)?, world).await?;
-            let rendered = audit::render(out, &r, format(a.check.format));
-            for u in &r.unreadable {
-                eprintln!("trustkeep: error: {}", u.error);
-            }
-            rendered.map(|_| audit::outcome(&r))
-        }
-        Command::Verify(a) => {
-            let r = verify::run(&resolve::verify(&a, world.now)?, world).await?;
-            let rendered = verify::render(out, &r, format(a.check.format));
-            if r.unreadable > 0 {
-                let n = r.unreadable;
-                eprintln!("trustkeep: error: {n} archive(s) could not be read");
-            }
-            rendered.map(|_| verify::outcome(&r))
-        }
+        Command::Audit(a) => observe::audit(&a, world, out).await?,
+        Command::Verify(a) => observe::verify(&a, world, out).await?,
         Command::Restore(a) => {
             let r = restore::run(&resolve::restore(&a)?, world).await?;
             restore::render(out, &r, format(a.format), verbose).map(|_| Outcome::from_ok(r.ok))
@@ -98,6 +78,11 @@ async fn dispatch(
             let opts = resolve::prune(&a)?;
             let ds = prune::run(&opts, world).await?;
             prune::render(out, &ds, opts.dry_run, format(a.format)).map(|_| Outcome::Success)
+        }
+        Command::List(a) => {
+            let es = list::run(&resolve::list(&a, world.now)?, world).await?;
+            let ok = es.iter().all(|e| e.good);
+            list::render(out, &es, format(a.format)).map(|_| Outcome::from_ok(ok))
         }
         Command::Sandbox(a) => {
             sandbox::run(resolve::sandbox(a), out)
@@ -109,6 +94,11 @@ async fn dispatch(
             let opts = demo::Options { dir: a.dir };
             Ok(demo::run(&opts, out, world).await?)
         }
+        Command::Man => {
+            use clap::CommandFactory;
+            let page = clap_mangen::Man::new(Cli::command());
+            page.render(out).map(|_| Outcome::Success)
+        }
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(shell, &mut Cli::command(), "trustkeep", out);
@@ -117,22 +107,48 @@ async fn dispatch(
     })
 }
 
-/// Sets up logging on stderr; `-v` raises the level, `RUST_LOG` overrides it.
-pub fn init_logging(verbose: u8) {
-    let level = match verbose {
+/// Sets up logging on stderr; `-v` raises the level, `RUST_LOG` overrides it. JSON logs are
+/// one object per line and never coloured; text logs are coloured only on a terminal without
+/// NO_COLOR.
+pub fn init_logging(cli: &Cli) {
+    let level = match cli.verbose {
         0 => "warn",
         1 => "info",
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("trustkeep={level}")));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .without_time()
-        .try_init();
+        .with_target(false);
+    let json = json_logs(cli);
+    JSON_LOGS.store(json, std::sync::atomic::Ordering::Relaxed);
+    let _ = if json {
+        builder.json().with_ansi(false).try_init()
+    } else {
+        let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        builder.with_ansi(colour).without_time().try_init()
+    };
+}
+
+/// Set by [`init_logging`]: stderr carries JSON lines only.
+static JSON_LOGS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// A line for the operator on stderr: `trustkeep: <msg>`, or a JSON log event with
+/// `--log-format json`.
+pub(crate) fn notice(error: bool, msg: &str) {
+    match (JSON_LOGS.load(std::sync::atomic::Ordering::Relaxed), error) {
+        (true, true) => tracing::error!("{msg}"),
+        (true, false) => tracing::info!("{msg}"),
+        (false, true) => eprintln!("trustkeep: error: {msg}"),
+        (false, false) => eprintln!("trustkeep: {msg}"),
+    }
+}
+
+/// Whether logs (and the final error) are JSON lines.
+pub fn json_logs(cli: &Cli) -> bool {
+    cli.log.log_format == args::LogFormatArg::Json
 }
 
 #[cfg(test)]
@@ -262,7 +278,7 @@ mod tests {
 
     #[test]
     fn the_packaged_cronjob_runs_a_valid_command() {
-        let text = include_str!("../../packaging/kubernetes/cronjob.yaml");
+        let text = include_str!("../../packaging/kubernetes/base/cronjob.yaml");
         let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(text).unwrap();
         let job = docs.iter().find(|d| d["kind"] == "CronJob").unwrap();
         let args: Vec<&str> = job
@@ -281,13 +297,17 @@ mod tests {
             b.from.is_none(),
             "reads the live cluster (in-cluster service account)"
         );
-        assert_eq!(b.keep_last, Some(30));
+        assert_eq!(b.retention.keep_daily, Some(14));
+        assert_eq!(b.retention.keep_monthly, Some(12));
         assert_eq!(
             b.encrypt.recipients_files,
             [PathBuf::from("/etc/trustkeep/recipients.txt")]
         );
         // The placeholder recipient is refused, so nobody runs it unedited.
-        let cm = docs.iter().find(|d| d["kind"] == "ConfigMap").unwrap();
+        let cm: serde_json::Value = serde_saphyr::from_str(include_str!(
+            "../../packaging/kubernetes/base/recipients.yaml"
+        ))
+        .unwrap();
         let line = cm["data"]["recipients.txt"]
             .as_str()
             .unwrap()
@@ -296,9 +316,157 @@ mod tests {
             .unwrap();
         assert!(crypto::parse_recipient(line).is_err());
         let rbac: Vec<serde_json::Value> =
-            serde_saphyr::from_multiple(include_str!("../../packaging/kubernetes/rbac.yaml"))
+            serde_saphyr::from_multiple(include_str!("../../packaging/kubernetes/base/rbac.yaml"))
                 .unwrap();
-        assert_eq!(rbac.len(), 7);
+        assert_eq!(
+            rbac.len(),
+            4,
+            "Role, RoleBinding, ClusterRole, ClusterRoleBinding"
+        );
+    }
+
+    #[test]
+    fn metrics_and_log_flags() {
+        for verb in [
+            &["backup", "--from", "m", "-r", "age1x", "-o", "o/"][..],
+            &["verify", "a.age"],
+            &["audit", "--from", "m.yaml"],
+        ] {
+            let mut args = verb.to_vec();
+            args.extend([
+                "--metrics-file",
+                "t.prom",
+                "--pushgateway",
+                "http://gw:9091",
+            ]);
+            args.extend(["--log-format", "json"]);
+            let c = parse(&args).unwrap();
+            assert_eq!(c.log.log_format, LogFormatArg::Json);
+            let m = match c.command {
+                Command::Backup(a) => a.metrics,
+                Command::Verify(a) => a.metrics,
+                Command::Audit(a) => a.metrics,
+                _ => panic!(),
+            };
+            assert_eq!(m.metrics_file, Some(PathBuf::from("t.prom")));
+            let o = resolve::metrics(&m).unwrap();
+            assert_eq!(o.pushgateway.unwrap().as_str(), "http://gw:9091/");
+        }
+        let bad = MetricsArgs {
+            metrics_file: None,
+            pushgateway: Some("gw:9091".into()),
+        };
+        assert!(resolve::metrics(&bad).is_err(), "a scheme is needed");
+        assert!(parse(&["--log-format", "xml", "keygen"]).is_err());
+        assert!(parse(&["restore", "a.age", "--metrics-file", "x"]).is_err());
+    }
+
+    #[test]
+    fn retention_flags() {
+        let c = parse(&[
+            "prune",
+            "d/",
+            "--keep-last",
+            "3",
+            "--keep-hourly",
+            "24",
+            "--keep-daily",
+            "7",
+            "--keep-weekly",
+            "4",
+            "--keep-monthly",
+            "12",
+            "--keep-yearly",
+            "2",
+            "--keep-within",
+            "1y6m",
+            "--dry-run",
+        ])
+        .unwrap();
+        let Command::Prune(p) = c.command else {
+            panic!()
+        };
+        let o = resolve::prune(&p).unwrap();
+        assert_eq!(
+            (
+                o.policy.last,
+                o.policy.hourly,
+                o.policy.daily,
+                o.policy.weekly
+            ),
+            (Some(3), Some(24), Some(7), Some(4))
+        );
+        assert_eq!((o.policy.monthly, o.policy.yearly), (Some(12), Some(2)));
+        assert_eq!(o.policy.within.unwrap().to_string(), "1y6m");
+        assert!(parse(&["prune", "d/", "--keep-within", "soon"]).is_err());
+        let c = parse(&["prune", "d/"]).unwrap();
+        let Command::Prune(p) = c.command else {
+            panic!()
+        };
+        assert!(
+            resolve::prune(&p).unwrap().policy.is_empty(),
+            "refused by prune::run"
+        );
+        let r = include_str!("../../fixtures/identities/test-only-age-recipient.txt").trim();
+        let c = parse(&[
+            "backup",
+            "--from",
+            "m",
+            "-r",
+            r,
+            "-o",
+            "a.age",
+            "--keep-daily",
+            "7",
+        ]);
+        let Command::Backup(b) = c.unwrap().command else {
+            panic!()
+        };
+        let e = resolve::backup(&b).unwrap_err().to_string();
+        assert!(e.contains("--keep-* needs -o to be a directory"), "{e}");
+    }
+
+    #[test]
+    fn list_and_restore_latest_flags() {
+        let c = parse(&[
+            "list",
+            "s3://b/p/",
+            "-i",
+            "id",
+            "--latest",
+            "--cluster",
+            "m",
+        ])
+        .unwrap();
+        let Command::List(l) = c.command else {
+            panic!()
+        };
+        assert!(l.latest && l.cluster.as_deref() == Some("m"));
+        assert_eq!(l.decrypt.identities.len(), 1);
+        assert!(parse(&["list"]).is_err(), "STORE is required");
+        let c = parse(&["restore", "d/", "-i", "k", "--latest", "--cluster", "m"]).unwrap();
+        let Command::Restore(r) = c.command else {
+            panic!()
+        };
+        assert!(r.latest && r.latest_cluster.as_deref() == Some("m"));
+        assert!(
+            parse(&["restore", "d/", "--cluster", "m"]).is_err(),
+            "--cluster needs --latest"
+        );
+    }
+
+    #[test]
+    fn the_manual_page_covers_every_command() {
+        let mut out = Vec::new();
+        run(parse(&["man"]).unwrap(), &mut out).unwrap();
+        let page = String::from_utf8(out).unwrap();
+        assert!(
+            page.starts_with(".ie") || page.contains(".TH trustkeep"),
+            "{page}"
+        );
+        for verb in ["backup", "restore", "verify", "audit", "prune", "list"] {
+            assert!(page.contains(verb), "{verb}");
+        }
     }
 
     #[test]

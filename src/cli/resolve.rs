@@ -8,17 +8,19 @@ use std::collections::BTreeMap;
 use std::io::IsTerminal;
 
 use age::secrecy::SecretString;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 
 use super::args::{
     AuditArgs, BackupArgs, CheckArgs, ClusterArgs, DecryptArgs, EncryptArgs, ExportArgs, FormatArg,
-    ImportArgs, KindArg, PruneArgs, RestoreArgs, SandboxArgs, SelectArgs, VerifyArgs,
+    ImportArgs, KindArg, ListArgs, MetricsArgs, PruneArgs, RestoreArgs, RetentionArgs, SandboxArgs,
+    SelectArgs, VerifyArgs,
 };
 use crate::archive::{crypto, Encryption, Identities};
 use crate::checks::CheckOptions;
 use crate::cluster::ClusterRef;
 use crate::commands::{self, backup::ArchiveOutput, ArchiveInput};
 use crate::error::{Error, Result};
+use crate::metrics::MetricsOptions;
 use crate::render::OutputFormat;
 use crate::restore::TargetRef;
 use crate::secret::valid_object_name;
@@ -36,12 +38,14 @@ pub enum FlagError {
     NoPassphrase,
     #[error("no recipient: pass -r KEY, -R FILE or --passphrase (archives are always encrypted; make a key with trustkeep keygen)")]
     NoRecipient,
-    #[error("--keep-last needs -o to be a directory or prefix (ending in /), not the archive {0}")]
+    #[error("--keep-* needs -o to be a directory or prefix (ending in /), not the archive {0}")]
     KeepLastNeedsDirectory(Location),
     #[error("--namespace-map {0}: expected FROM=TO, two namespace names")]
     NamespaceMap(String),
     #[error("--all-contexts: the kubeconfig has no contexts")]
     NoContexts,
+    #[error("--pushgateway {0}: expected the gateway's http:// or https:// base URL, e.g. http://pushgateway:9091")]
+    Pushgateway(String),
 }
 
 impl From<FlagError> for Error {
@@ -183,7 +187,8 @@ pub fn namespace_map(specs: &[String]) -> Result<BTreeMap<String, String>, FlagE
 
 pub fn backup(a: &BackupArgs) -> Result<commands::backup::Options> {
     let output = output(&a.output, &a.encrypt)?;
-    if a.keep_last.is_some() && !output.location.is_dir() {
+    let retention = retention(&a.retention);
+    if !retention.is_empty() && !output.location.is_dir() {
         return Err(FlagError::KeepLastNeedsDirectory(output.location).into());
     }
     let source = match &a.from {
@@ -195,8 +200,21 @@ pub fn backup(a: &BackupArgs) -> Result<commands::backup::Options> {
         select: select(&a.select),
         cluster: a.cluster.clone(),
         output,
-        keep_last: a.keep_last,
+        retention,
     })
+}
+
+/// The `--keep-*` flags as a retention policy.
+fn retention(a: &RetentionArgs) -> commands::prune::Policy {
+    commands::prune::Policy {
+        last: a.keep_last,
+        hourly: a.keep_hourly,
+        daily: a.keep_daily,
+        weekly: a.keep_weekly,
+        monthly: a.keep_monthly,
+        yearly: a.keep_yearly,
+        within: a.keep_within,
+    }
 }
 
 pub fn import(a: &ImportArgs) -> Result<commands::import::Options> {
@@ -288,6 +306,12 @@ pub fn verify(a: &VerifyArgs, now: DateTime<Utc>) -> Result<commands::verify::Op
 
 pub fn restore(a: &RestoreArgs) -> Result<commands::restore::Options> {
     let archive = archive(&a.archive, &a.decrypt)?;
+    if a.latest && !archive.location.is_dir() {
+        return Err(Error::Usage(format!(
+            "--latest needs a directory or prefix (ending in /), not the archive {}",
+            archive.location
+        )));
+    }
     let restore = crate::restore::Options {
         only: a.only.clone(),
         namespace_map: namespace_map(&a.namespace_map)?,
@@ -303,6 +327,27 @@ pub fn restore(a: &RestoreArgs) -> Result<commands::restore::Options> {
         restore,
         dry_run: a.dry_run,
         allow_invalid: a.allow_invalid,
+        latest: a.latest.then(|| commands::restore::Latest {
+            cluster: a.latest_cluster.clone(),
+        }),
+    })
+}
+
+pub fn list(a: &ListArgs, now: DateTime<Utc>) -> Result<commands::list::Options> {
+    let identities = if a.decrypt.identities.is_empty() {
+        None
+    } else {
+        Some(identities(&a.decrypt)?)
+    };
+    Ok(commands::list::Options {
+        dir: Location::parse(&a.dir)?,
+        cluster: a.cluster.clone(),
+        latest: a.latest,
+        identities,
+        check: CheckOptions {
+            at: now,
+            warn_days: crate::checks::DEFAULT_WARN_DAYS,
+        },
     })
 }
 
@@ -322,12 +367,35 @@ pub fn export(a: &ExportArgs) -> Result<commands::export::Options> {
 pub fn prune(a: &PruneArgs) -> Result<commands::prune::Options> {
     Ok(commands::prune::Options {
         dir: Location::parse(&a.dir)?,
-        keep_last: a.keep_last,
-        keep_within: a.keep_within.map(|d| Duration::days(d as i64)),
+        policy: retention(&a.retention),
         cluster: a.cluster.clone(),
         dry_run: a.dry_run,
         protect: None,
     })
+}
+
+/// `--metrics-file` and `--pushgateway`.
+pub fn metrics(a: &MetricsArgs) -> Result<MetricsOptions, FlagError> {
+    let pushgateway = match &a.pushgateway {
+        None => None,
+        Some(u) => match reqwest::Url::parse(u) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => Some(url),
+            // Never echo a URL that may hold credentials: only say what was expected.
+            _ => return Err(FlagError::Pushgateway(redact_userinfo(u))),
+        },
+    };
+    Ok(MetricsOptions {
+        file: a.metrics_file.clone(),
+        pushgateway,
+    })
+}
+
+/// `scheme://user:pass@host` → `scheme://…@host`, for messages.
+fn redact_userinfo(u: &str) -> String {
+    match (u.find("://"), u.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}…{}", &u[..s + 3], &u[at..]),
+        _ => u.to_string(),
+    }
 }
 
 pub fn sandbox(a: SandboxArgs) -> commands::sandbox::ServeOptions {

@@ -39,9 +39,9 @@ pub struct Options {
     /// Cluster name recorded in the archive; defaults to the source's short name.
     pub cluster: Option<String>,
     pub output: ArchiveOutput,
-    /// After a complete backup into a directory (the CLI refuses it for a file), delete this
-    /// cluster's archives there beyond the newest N (see [`prune`]).
-    pub keep_last: Option<usize>,
+    /// After a complete backup into a directory (the CLI refuses it for a file), prune this
+    /// cluster's archives there with this policy (see [`prune`]); empty: no pruning.
+    pub retention: prune::Policy,
 }
 
 /// What a backup wrote.
@@ -51,12 +51,14 @@ pub struct Backup {
     pub sidecar: Location,
     /// SHA-256 of the ciphertext.
     pub sha256: String,
+    /// Size of the ciphertext.
+    pub bytes: u64,
     /// What the archive holds (no digests of values; see [`Manifest::report`]).
     #[serde(serialize_with = "manifest_report")]
     pub manifest: Manifest,
     pub ok: bool,
     pub findings: Vec<Finding>,
-    /// Archives deleted by `--keep-last` after the backup.
+    /// Archives deleted by the `--keep-*` rules after the backup.
     #[serde(skip)]
     pub pruned: Vec<Location>,
 }
@@ -70,13 +72,20 @@ pub async fn run(opts: &Options, world: &World) -> Result<Backup> {
     let inv = opts.source.read(&opts.select).await?;
     let snap = snapshot(&inv, &opts.select, opts.cluster.as_deref(), world.now);
     let mut b = write(&snap, &opts.output, &world.store, world.now).await?;
+    tracing::info!(
+        archive = %b.archive,
+        cluster = %b.manifest.cluster.name,
+        secrets = b.manifest.secrets.len(),
+        bytes = b.bytes,
+        complete = b.ok,
+        "backup written"
+    );
     // Only after a complete backup: if secrets went missing, the older archives may be the
     // only good ones left.
-    if let (Some(n), true) = (opts.keep_last, b.ok) {
+    if !opts.retention.is_empty() && b.ok {
         let p = prune::Options {
             dir: b.archive.parent(),
-            keep_last: n,
-            keep_within: None,
+            policy: opts.retention.clone(),
             cluster: Some(b.manifest.cluster.name.clone()),
             dry_run: false,
             protect: Some(b.archive.clone()),
@@ -148,6 +157,7 @@ pub async fn write(
         archive: path,
         sidecar,
         sha256: line.split_whitespace().next().unwrap_or("").to_string(),
+        bytes: cipher.len() as u64,
         ok: report.ok(false),
         findings: report.findings,
         manifest,

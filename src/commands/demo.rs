@@ -239,6 +239,7 @@ async fn restores(
             restore: Default::default(),
             dry_run,
             allow_invalid: false,
+            latest: None,
         };
         let r = super::restore::run(&ropts, world).await?;
         super::restore::render(out, &r, OutputFormat::Table, false).map_err(io)?;

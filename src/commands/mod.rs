@@ -12,6 +12,7 @@ pub(crate) mod export;
 pub(crate) mod import;
 pub(crate) mod inspect;
 pub(crate) mod keygen;
+pub(crate) mod list;
 pub(crate) mod prune;
 pub(crate) mod restore;
 pub(crate) mod sandbox;

@@ -31,6 +31,15 @@ pub struct Options {
     pub dry_run: bool,
     /// Restore even when the checks find errors.
     pub allow_invalid: bool,
+    /// `--latest`: the archive location is a directory or prefix; restore its newest archive
+    /// that verifies (of this cluster, when it holds several).
+    pub latest: Option<Latest>,
+}
+
+/// `restore DIR --latest [--cluster NAME]`.
+#[derive(Debug, Default)]
+pub struct Latest {
+    pub cluster: Option<String>,
 }
 
 /// What the restore planned and did.
@@ -52,8 +61,26 @@ pub struct RestoreReport {
 /// store → archive → checks → restore plan → target: opens the archive, checks what will be
 /// restored, plans against the target and (unless dry-run or blocked) applies the plan.
 pub async fn run(opts: &Options, world: &World) -> Result<RestoreReport> {
-    let opened = opts.archive.open(world).await?;
-    let archive_name = opts.archive.location.file_name();
+    let input = &opts.archive;
+    let location = match &opts.latest {
+        None => input.location.clone(),
+        Some(l) => {
+            let check = checks::CheckOptions {
+                at: world.now,
+                warn_days: checks::DEFAULT_WARN_DAYS,
+            };
+            let ids = &input.identities;
+            let cluster = l.cluster.as_deref();
+            let found = super::list::latest_good(&input.location, cluster, ids, &check, world);
+            let found = found.await?;
+            tracing::info!(archive = %found, "newest archive that verifies");
+            found
+        }
+    };
+    let opened = (world.store)
+        .open(&location, &input.identities, world.passphrase())
+        .await?;
+    let archive_name = location.file_name();
     let target = opts.target.connect().await?;
     let wanted = restore::targets(&opened.snapshot.secrets, &opts.restore)?;
     let findings = pre_restore_findings(&opened.snapshot, &opts.restore.only, world);

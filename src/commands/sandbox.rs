@@ -69,6 +69,7 @@ async fn serve(
         token: args.token,
         forbid: args.forbid,
         without_crd: args.without_crd,
+        rbac: None,
     };
     let sandbox = Sandbox::start(options).await?;
     let (path, _temporary) = match args.kubeconfig_out {

@@ -125,6 +125,8 @@ pub struct Shared {
     /// The SHA-256 digest of the bearer token, compared in constant time.
     token_digest: [u8; 32],
     forbid: Vec<Forbid>,
+    /// RBAC enforced on top of `forbid` (see [`super::rbac`]).
+    rbac: Option<super::Rbac>,
     crd: bool,
     /// `host:port` the server listens on, for `/api`.
     address: String,
@@ -298,9 +300,16 @@ impl Shared {
             records: Mutex::new(VecDeque::new()),
             token_digest: digest(token),
             forbid,
+            rbac: None,
             crd,
             address,
         }
+    }
+
+    /// The same state, enforcing `rbac` when set.
+    pub fn with_rbac(mut self, rbac: Option<super::Rbac>) -> Shared {
+        self.rbac = rbac;
+        self
     }
 
     /// The latest requests served (at most [`MAX_RECORDS`]), oldest first.
@@ -416,6 +425,9 @@ impl Shared {
             .forbid
             .iter()
             .any(|f| f.matches(verb.as_str(), r.kind.plural(), ns, name))
+            || (self.rbac.as_ref()).is_some_and(|a| {
+                !a.allows(verb.as_str(), r.kind.group(), r.kind.plural(), ns, name)
+            })
         {
             return Err(ApiError::forbidden(verb.as_str(), r.kind, ns, name));
         }

@@ -35,6 +35,7 @@ mod names;
 mod objects;
 mod patch;
 mod proto;
+mod rbac;
 mod route;
 mod select;
 mod server;
@@ -56,6 +57,7 @@ pub use discovery::GIT_VERSION;
 pub use error::SandboxError;
 pub use forbid::Forbid;
 pub use load::load_objects;
+pub use rbac::Rbac;
 
 use api::{lock, Shared};
 use kinds::Kind;
@@ -85,6 +87,8 @@ pub struct Options {
     /// Serve no `admin.gloo.solo.io` group, like a cluster without the Gloo CRDs (404s,
     /// absent from discovery). RootTrustPolicies in `objects` are then dropped.
     pub without_crd: bool,
+    /// Enforce RBAC: answer 403 to whatever these permissions do not allow ([`Rbac`]).
+    pub rbac: Option<Rbac>,
 }
 
 impl Default for Options {
@@ -95,6 +99,7 @@ impl Default for Options {
             token: None,
             forbid: Vec::new(),
             without_crd: false,
+            rbac: None,
         }
     }
 }
@@ -204,13 +209,16 @@ impl Sandbox {
                 addr: opts.listen,
                 source,
             })?;
-        let shared = Arc::new(Shared::new(
-            store,
-            &token,
-            opts.forbid.clone(),
-            !opts.without_crd,
-            address.to_string(),
-        ));
+        let shared = Arc::new(
+            Shared::new(
+                store,
+                &token,
+                opts.forbid.clone(),
+                !opts.without_crd,
+                address.to_string(),
+            )
+            .with_rbac(opts.rbac.clone()),
+        );
         let (stop, stopped) = watch::channel(false);
         let acceptor = TlsAcceptor::from(identity.config);
         let task = tokio::spawn(server::serve(

@@ -11,6 +11,7 @@ mod hostile;
 mod import;
 mod interop;
 mod live;
+mod manifests;
 mod s3;
 mod sandbox;
 mod sources;

@@ -14,4 +14,5 @@ mod live;
 mod manifests;
 mod s3;
 mod sandbox;
+mod scale;
 mod sources;

@@ -7,6 +7,7 @@ mod util;
 mod archive_errors;
 mod backup;
 mod checks;
+mod crash;
 mod hostile;
 mod import;
 mod interop;

@@ -322,6 +322,13 @@ fn tar_err(name: &str, e: tarball::TarError) -> Error {
     }
 }
 
+/// Reads an archive's plaintext (age's payload, the gzip'd tar) and checks it exactly as
+/// [`open`] does after decryption; for the fuzz harness. `name` names it in errors.
+#[doc(hidden)]
+pub fn open_plaintext(plain: &[u8], name: &str) -> Result<Opened> {
+    read_tar(plain, name)
+}
+
 /// Reads the gzip'd tar of an archive and checks it against its manifest.
 pub(crate) fn read_tar(plain: impl Read, name: &str) -> Result<Opened> {
     let gz = tarball::Gunzip::new(plain).map_err(|e| tar_err(name, e))?;

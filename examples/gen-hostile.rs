@@ -215,19 +215,29 @@ fn over_total() -> Vec<u8> {
 
 type Case = (&'static str, &'static str, Box<dyn Fn() -> Vec<u8>>);
 
-fn tar_cases() -> Vec<Case> {
-    let g = || genuine().1;
-    let key = "secrets/gloo-mesh/relay-server-tls-secret/tls.key";
-    let key_at = move |e: &[(String, Vec<u8>)]| e.iter().position(|(n, _)| n == key).unwrap();
-    let link = |kind: u8, name: &'static str| {
-        move || {
-            let e = genuine().1;
-            let h = header(name.as_bytes(), 0, kind, Fmt::Ustar, |h| {
-                h[157..168].copy_from_slice(b"/etc/passwd")
-            });
-            gzip(&with_raw(&e, e.len(), &[(h, vec![])]))
-        }
-    };
+const KEY: &str = "secrets/gloo-mesh/relay-server-tls-secret/tls.key";
+
+fn g() -> Vec<(String, Vec<u8>)> {
+    genuine().1
+}
+
+fn key_at(e: &[(String, Vec<u8>)]) -> usize {
+    e.iter().position(|(n, _)| n == KEY).unwrap()
+}
+
+/// A link-like (or device, directory, sparse) entry appended to the genuine entries.
+fn link(kind: u8, name: &'static str) -> impl Fn() -> Vec<u8> {
+    move || {
+        let e = genuine().1;
+        let h = header(name.as_bytes(), 0, kind, Fmt::Ustar, |h| {
+            h[157..168].copy_from_slice(b"/etc/passwd")
+        });
+        gzip(&with_raw(&e, e.len(), &[(h, vec![])]))
+    }
+}
+
+/// Accepted cases and tar header tricks.
+fn header_cases() -> Vec<Case> {
     vec![
         ("genuine", "the current writer's archive of the sample cluster (accepted)", Box::new(|| genuine().0)),
         ("legacy-gnu-longname", "a v1 archive as writers before the ustar-only one wrote a 125-byte path: GNU headers and a ././@LongLink entry (accepted)", Box::new(legacy_gnu)),
@@ -238,7 +248,7 @@ fn tar_cases() -> Vec<Case> {
         })),
         ("pax-path", "a PAX header renaming tls.key to tls.crt for tar", Box::new(move || {
             let e = g();
-            let rec = pax("path", &key.replace("tls.key", "tls.crt"));
+            let rec = pax("path", &KEY.replace("tls.key", "tls.crt"));
             let h = header(b"PaxHeaders/tls.key", rec.len() as u64, b'x', Fmt::Ustar, |_| {});
             gzip(&with_raw(&e, key_at(&e), &[(h, rec.into_bytes())]))
         })),
@@ -249,7 +259,7 @@ fn tar_cases() -> Vec<Case> {
         })),
         ("longname-and-pax", "an entry with both a GNU long name and a PAX path naming different files", Box::new(move || {
             let e = g();
-            let a = format!("{key}\0");
+            let a = format!("{KEY}\0");
             let l = header(b"././@LongLink", a.len() as u64, b'L', Fmt::Gnu, |_| {});
             let rec = pax("path", "secrets/gloo-mesh/evil");
             let x = header(b"PaxHeaders/x", rec.len() as u64, b'x', Fmt::Gnu, |_| {});
@@ -257,11 +267,11 @@ fn tar_cases() -> Vec<Case> {
         })),
         ("longname-then-ustar", "a GNU long name followed by a POSIX ustar header", Box::new(move || {
             let e = g();
-            let a = format!("{key}\0");
+            let a = format!("{KEY}\0");
             let l = header(b"././@LongLink", a.len() as u64, b'L', Fmt::Gnu, |_| {});
             let mut t = Vec::new();
             for (n, d) in &e {
-                if n == key {
+                if n == KEY {
                     put(&mut t, l, a.as_bytes());
                 }
                 regular(&mut t, n, d);
@@ -279,101 +289,232 @@ fn tar_cases() -> Vec<Case> {
             end(&mut t);
             gzip(&t)
         })),
-        ("trailing-bytes-after-gzip", "garbage after the gzip member", Box::new(|| [genuine().0, b"garbage after the member".to_vec()].concat())),
-        ("second-gzip-member", "a second gzip member holding another manifest and secret", Box::new(move || {
-            let extra = tar_of(&[("secrets/gloo-mesh/evil/secret.yaml".into(), b"kind: Secret\n".to_vec())], true);
-            [genuine().0, gzip(&extra)].concat()
-        })),
-        ("data-after-tar-end", "an entry after the end-of-archive blocks", Box::new(move || {
-            let mut t = tar_of(&g(), true);
-            regular(&mut t, "secrets/gloo-mesh/evil/secret.yaml", b"kind: Secret\n");
-            end(&mut t);
-            gzip(&t)
-        })),
-        ("no-end-of-archive", "the tar stops after its last entry, without the zero blocks", Box::new(move || gzip(&tar_of(&g(), false)))),
-        ("bad-checksum", "a header altered after its checksum was computed", Box::new(move || {
-            let mut t = tar_of(&g(), true);
-            t[0] = b'M';
-            gzip(&t)
-        })),
-        ("v7-header", "old v7 headers (no ustar magic)", Box::new(move || {
-            let mut t = Vec::new();
-            for (n, d) in &g() {
-                put(&mut t, header(n.as_bytes(), d.len() as u64, b'0', Fmt::V7, |_| {}), d);
-            }
-            end(&mut t);
-            gzip(&t)
-        })),
-        ("base256-size", "an entry whose size is in GNU base-256", Box::new(move || {
-            let e = g();
-            let mut t = Vec::new();
-            for (i, (n, d)) in e.iter().enumerate() {
-                let h = header(n.as_bytes(), d.len() as u64, b'0', Fmt::Ustar, |h| if i == 1 {
-                    h[124..136].fill(0);
-                    h[124] = 0x80;
-                    h[132..136].copy_from_slice(&(d.len() as u32).to_be_bytes());
-                });
-                put(&mut t, h, d);
-            }
-            end(&mut t);
-            gzip(&t)
-        })),
-        ("gzip-fname-256kib", "a gzip header carrying a 256 KiB file name", Box::new(move || {
-            let mut gz = flate2::GzBuilder::new().filename(vec![b'n'; MIB / 4]).write(Vec::new(), flate2::Compression::default());
-            gz.write_all(&tar_of(&g(), true)).unwrap();
-            gz.finish().unwrap()
-        })),
-        ("symlink", "a symlink to /etc/passwd", Box::new(link(b'2', "secrets/gloo-mesh/link"))),
-        ("hardlink", "a hard link to /etc/passwd", Box::new(link(b'1', "secrets/gloo-mesh/hard"))),
-        ("directory", "a directory entry", Box::new(link(b'5', "secrets/gloo-mesh/dir"))),
-        ("char-device", "a character device", Box::new(link(b'3', "secrets/gloo-mesh/dev"))),
-        ("gnu-sparse", "a GNU sparse file", Box::new(link(b'S', "secrets/gloo-mesh/sparse"))),
-        ("dot-component", "a path with a `.` component", Box::new(move || {
-            let mut e = g();
-            let i = key_at(&e);
-            e[i].0 = key.replace("secrets/", "secrets/./");
-            gzip(&tar_of(&e, true))
-        })),
-        ("dot-dot", "a path escaping with `..`", Box::new(move || {
-            let mut e = g();
-            e.push(("secrets/../../evil".into(), b"x".to_vec()));
-            gzip(&tar_of(&e, true))
-        })),
-        ("absolute", "an absolute path", Box::new(move || {
-            let mut e = g();
-            e.push(("/tmp/trustkeep-hostile-evil".into(), b"x".to_vec()));
-            gzip(&tar_of(&e, true))
-        })),
-        ("duplicate-entry", "tls.key twice: tar keeps the second, altered copy", Box::new(move || {
-            let mut e = g();
-            let i = key_at(&e);
-            let mut evil = e[i].clone();
-            evil.1 = b"-----BEGIN PRIVATE KEY-----\nnot the key\n-----END PRIVATE KEY-----\n".to_vec();
-            e.insert(i + 1, evil);
-            gzip(&tar_of(&e, true))
-        })),
-        ("entry-5mib", "a data entry of 5 MiB", Box::new(move || {
-            let mut e = g();
-            e.push(("secrets/gloo-mesh/big".into(), vec![0; 5 * MIB]));
-            gzip(&tar_of(&e, true))
-        })),
-        ("manifest-17mib", "a manifest of 17 MiB", Box::new(move || {
-            let mut e = g();
-            e[0].1.resize(17 * MIB, b' ');
-            gzip(&tar_of(&e, true))
-        })),
-        ("total-over-256mib", "65 listed entries of 4 MiB each", Box::new(over_total)),
-        ("ansi-in-manifest", "a cluster name that paints a fake \"verified OK\" line", Box::new(move || {
-            let mut e = g();
-            edit_manifest(&mut e, |v| v["cluster"]["name"] = "mgmt\u{1b}[2K\rmgmt: verified OK\n".into());
-            gzip(&tar_of(&e, true))
-        })),
-        ("ansi-in-entry-name", "an entry name carrying escape sequences", Box::new(move || {
-            let mut e = g();
-            e.push(("secrets/\u{1b}[2K\u{1b}[32mOK\u{1b}]0;owned\u{7}".into(), b"x".to_vec()));
-            gzip(&tar_of(&e, true))
-        })),
     ]
+}
+
+/// The gzip and tar stream: members, end blocks, checksums, encodings.
+fn stream_cases() -> Vec<Case> {
+    vec![
+        (
+            "trailing-bytes-after-gzip",
+            "garbage after the gzip member",
+            Box::new(|| [genuine().0, b"garbage after the member".to_vec()].concat()),
+        ),
+        (
+            "second-gzip-member",
+            "a second gzip member holding another manifest and secret",
+            Box::new(move || {
+                let extra = tar_of(
+                    &[(
+                        "secrets/gloo-mesh/evil/secret.yaml".into(),
+                        b"kind: Secret\n".to_vec(),
+                    )],
+                    true,
+                );
+                [genuine().0, gzip(&extra)].concat()
+            }),
+        ),
+        (
+            "data-after-tar-end",
+            "an entry after the end-of-archive blocks",
+            Box::new(move || {
+                let mut t = tar_of(&g(), true);
+                regular(
+                    &mut t,
+                    "secrets/gloo-mesh/evil/secret.yaml",
+                    b"kind: Secret\n",
+                );
+                end(&mut t);
+                gzip(&t)
+            }),
+        ),
+        (
+            "no-end-of-archive",
+            "the tar stops after its last entry, without the zero blocks",
+            Box::new(move || gzip(&tar_of(&g(), false))),
+        ),
+        (
+            "bad-checksum",
+            "a header altered after its checksum was computed",
+            Box::new(move || {
+                let mut t = tar_of(&g(), true);
+                t[0] = b'M';
+                gzip(&t)
+            }),
+        ),
+        (
+            "v7-header",
+            "old v7 headers (no ustar magic)",
+            Box::new(move || {
+                let mut t = Vec::new();
+                for (n, d) in &g() {
+                    put(
+                        &mut t,
+                        header(n.as_bytes(), d.len() as u64, b'0', Fmt::V7, |_| {}),
+                        d,
+                    );
+                }
+                end(&mut t);
+                gzip(&t)
+            }),
+        ),
+        (
+            "base256-size",
+            "an entry whose size is in GNU base-256",
+            Box::new(move || {
+                let e = g();
+                let mut t = Vec::new();
+                for (i, (n, d)) in e.iter().enumerate() {
+                    let h = header(n.as_bytes(), d.len() as u64, b'0', Fmt::Ustar, |h| {
+                        if i == 1 {
+                            h[124..136].fill(0);
+                            h[124] = 0x80;
+                            h[132..136].copy_from_slice(&(d.len() as u32).to_be_bytes());
+                        }
+                    });
+                    put(&mut t, h, d);
+                }
+                end(&mut t);
+                gzip(&t)
+            }),
+        ),
+        (
+            "gzip-fname-256kib",
+            "a gzip header carrying a 256 KiB file name",
+            Box::new(move || {
+                let mut gz = flate2::GzBuilder::new()
+                    .filename(vec![b'n'; MIB / 4])
+                    .write(Vec::new(), flate2::Compression::default());
+                gz.write_all(&tar_of(&g(), true)).unwrap();
+                gz.finish().unwrap()
+            }),
+        ),
+    ]
+}
+
+/// Entry types, paths, sizes and strings.
+fn entry_cases() -> Vec<Case> {
+    vec![
+        (
+            "symlink",
+            "a symlink to /etc/passwd",
+            Box::new(link(b'2', "secrets/gloo-mesh/link")),
+        ),
+        (
+            "hardlink",
+            "a hard link to /etc/passwd",
+            Box::new(link(b'1', "secrets/gloo-mesh/hard")),
+        ),
+        (
+            "directory",
+            "a directory entry",
+            Box::new(link(b'5', "secrets/gloo-mesh/dir")),
+        ),
+        (
+            "char-device",
+            "a character device",
+            Box::new(link(b'3', "secrets/gloo-mesh/dev")),
+        ),
+        (
+            "gnu-sparse",
+            "a GNU sparse file",
+            Box::new(link(b'S', "secrets/gloo-mesh/sparse")),
+        ),
+        (
+            "dot-component",
+            "a path with a `.` component",
+            Box::new(move || {
+                let mut e = g();
+                let i = key_at(&e);
+                e[i].0 = KEY.replace("secrets/", "secrets/./");
+                gzip(&tar_of(&e, true))
+            }),
+        ),
+        (
+            "dot-dot",
+            "a path escaping with `..`",
+            Box::new(move || {
+                let mut e = g();
+                e.push(("secrets/../../evil".into(), b"x".to_vec()));
+                gzip(&tar_of(&e, true))
+            }),
+        ),
+        (
+            "absolute",
+            "an absolute path",
+            Box::new(move || {
+                let mut e = g();
+                e.push(("/tmp/trustkeep-hostile-evil".into(), b"x".to_vec()));
+                gzip(&tar_of(&e, true))
+            }),
+        ),
+        (
+            "duplicate-entry",
+            "tls.key twice: tar keeps the second, altered copy",
+            Box::new(move || {
+                let mut e = g();
+                let i = key_at(&e);
+                let mut evil = e[i].clone();
+                evil.1 = b"-----BEGIN PRIVATE KEY-----\nnot the key\n-----END PRIVATE KEY-----\n"
+                    .to_vec();
+                e.insert(i + 1, evil);
+                gzip(&tar_of(&e, true))
+            }),
+        ),
+        (
+            "entry-5mib",
+            "a data entry of 5 MiB",
+            Box::new(move || {
+                let mut e = g();
+                e.push(("secrets/gloo-mesh/big".into(), vec![0; 5 * MIB]));
+                gzip(&tar_of(&e, true))
+            }),
+        ),
+        (
+            "manifest-17mib",
+            "a manifest of 17 MiB",
+            Box::new(move || {
+                let mut e = g();
+                e[0].1.resize(17 * MIB, b' ');
+                gzip(&tar_of(&e, true))
+            }),
+        ),
+        (
+            "total-over-256mib",
+            "65 listed entries of 4 MiB each",
+            Box::new(over_total),
+        ),
+        (
+            "ansi-in-manifest",
+            "a cluster name that paints a fake \"verified OK\" line",
+            Box::new(move || {
+                let mut e = g();
+                edit_manifest(&mut e, |v| {
+                    v["cluster"]["name"] = "mgmt\u{1b}[2K\rmgmt: verified OK\n".into()
+                });
+                gzip(&tar_of(&e, true))
+            }),
+        ),
+        (
+            "ansi-in-entry-name",
+            "an entry name carrying escape sequences",
+            Box::new(move || {
+                let mut e = g();
+                e.push((
+                    "secrets/\u{1b}[2K\u{1b}[32mOK\u{1b}]0;owned\u{7}".into(),
+                    b"x".to_vec(),
+                ));
+                gzip(&tar_of(&e, true))
+            }),
+        ),
+    ]
+}
+
+fn tar_cases() -> Vec<Case> {
+    [header_cases(), stream_cases(), entry_cases()]
+        .into_iter()
+        .flatten()
+        .collect()
 }
 
 fn recipient() -> String {

@@ -331,3 +331,27 @@ fn no_hostile_case_panics_or_exceeds_its_memory_bound() {
         "verify DIR: {rss} KiB"
     );
 }
+
+#[test]
+fn escape_sequences_in_an_entry_name_reach_the_terminal_escaped() {
+    let w = Work::new();
+    let p = path_of("ansi-in-entry-name");
+    let r = w.with_id("inspect", &p, &[]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        !r.stderr.contains('\u{1b}') && !r.stderr.contains('\u{7}'),
+        "{:?}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains(r"entry secrets/\u{1b}[2K\u{1b}[32mOK\u{1b}]0;owned\u{7}: is not listed"),
+        "{}",
+        r.stderr
+    );
+    let errors = r
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("trustkeep: error: "));
+    assert_eq!(errors.count(), 1, "one error line: {}", r.stderr);
+}

@@ -423,6 +423,7 @@ impl<R: Read> Read for Gunzip<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Read;
 
     #[test]
     fn octal_fields_are_parsed_like_gnu_tar_or_refused() {
@@ -432,6 +433,56 @@ mod tests {
         assert_eq!(octal(b"\0\0\0\0"), None);
         assert_eq!(octal(b"12x4\0"), None);
         assert_eq!(octal(&[0x80, 0, 0, 0, 0, 0, 0, 1]), None, "base-256");
+    }
+
+    /// A gzip'd ustar of `files`, then `after` (raw bytes after the end blocks).
+    fn tgz(files: &[(&str, &[u8])], after: &[u8]) -> Vec<u8> {
+        let mut raw = pack(files, 0, 0).unwrap().to_vec();
+        let mut d = Vec::new();
+        flate2::read::GzDecoder::new(&raw[..])
+            .read_to_end(&mut d)
+            .unwrap();
+        d.extend_from_slice(after);
+        raw.clear();
+        let mut e = flate2::write::GzEncoder::new(raw, flate2::Compression::fast());
+        std::io::Write::write_all(&mut e, &d).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn read_all(gz: &[u8], limits: Limits) -> Result<Vec<String>, TarError> {
+        let mut r = TarReader::new(Gunzip::new(gz)?, limits);
+        let mut names = Vec::new();
+        while let Some(e) = r.next_entry(1024)? {
+            names.push(e.path);
+        }
+        r.into_inner().finish()?;
+        Ok(names)
+    }
+
+    const SMALL: Limits = Limits {
+        entries: 2,
+        total_bytes: 10,
+        name_bytes: 8,
+        trailing_bytes: 1024,
+    };
+
+    #[test]
+    fn every_limit_is_enforced_before_reading() {
+        let ok = tgz(&[("a", b"12345"), ("b", b"12345")], &[]);
+        assert_eq!(read_all(&ok, SMALL).unwrap(), ["a", "b"]);
+        let msg = |r: Result<Vec<String>, TarError>| format!("{:?}", r.unwrap_err());
+        let three = tgz(&[("a", b""), ("b", b""), ("c", b"")], &[]);
+        assert!(msg(read_all(&three, SMALL)).contains("more than 2 entries"));
+        let total = tgz(&[("a", b"123456"), ("b", b"123456")], &[]);
+        assert!(msg(read_all(&total, SMALL)).contains("add up to more than 10 bytes"));
+        let long = tgz(&[("abcdefghi", b"")], &[]);
+        assert!(msg(read_all(&long, SMALL)).contains("name is 9 bytes, over the limit of 8"));
+        let big = tgz(&[("a", &[0u8; 1025])], &[]);
+        assert!(msg(read_all(&big, SMALL)).contains("over the limit of 1024"));
+        let zeros = tgz(&[("a", b"")], &[0u8; 4096]);
+        assert!(msg(read_all(&zeros, SMALL)).contains("more than 1024 bytes after"));
+        let junk = tgz(&[("a", b"")], b"x");
+        assert!(msg(read_all(&junk, SMALL)).contains("data after the tar's end-of-archive block"));
     }
 
     #[test]

@@ -366,3 +366,33 @@ fn identity_problems_are_clear() {
         r.stderr
     );
 }
+
+#[test]
+fn control_characters_outside_the_raw_printed_fields_are_read_and_shown_escaped() {
+    let w = Work::new();
+    let mut e = genuine();
+    edit_manifest(&mut e, |v| {
+        let cert = v["secrets"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .filter_map(|s| s.get_mut("data").and_then(|d| d.as_array_mut()))
+            .flat_map(|d| d.iter_mut())
+            .find_map(|d| {
+                d.get_mut("certificates")
+                    .and_then(|c| c.as_array_mut())
+                    .and_then(|c| c.first_mut())
+            })
+            .expect("a certificate summary");
+        cert["subject"] = "CN=\u{1b}[31mred".into();
+    });
+    let path = w.path("odd.age");
+    std::fs::write(&path, encrypt(&pack(&e))).unwrap();
+    let r = w.with_id("inspect", &path, &[]);
+    assert_eq!(
+        r.code, 0,
+        "a subject the writer could have recorded still reads: {r:?}"
+    );
+    assert!(!r.stdout.contains('\u{1b}'), "{:?}", r.stdout);
+    assert!(r.stdout.contains(r"CN=\u{1b}[31mred"), "{}", r.stdout);
+}

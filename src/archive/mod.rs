@@ -275,9 +275,11 @@ fn entry_err(archive: &str, entry: &str, message: impl Into<String>) -> Error {
 }
 
 /// The dotted path of the first string in `v` holding a character that could forge terminal
-/// output; manifests with one are refused, so nothing printed from a manifest needs trust.
-/// Label and annotation values are exempt: they are restored byte for byte, never printed,
-/// and real ones (`last-applied-configuration`) hold newlines.
+/// output. Applied to the manifest fields `inspect` prints as they are (`format`, `tool`,
+/// `source`, `cluster`); every other string (subjects, types, findings...) reaches the
+/// terminal through [`crate::render`], which escapes it. Label and annotation values are
+/// exempt: they are restored byte for byte, never printed, and real ones
+/// (`last-applied-configuration`) hold newlines.
 fn unsafe_string(v: &serde_json::Value, at: &str) -> Option<String> {
     match v {
         serde_json::Value::String(s) => {
@@ -439,7 +441,13 @@ fn parse_manifest(buf: &[u8], name: &str) -> Result<Manifest> {
             supported: manifest::VERSION,
         });
     }
-    if let Some(at) = unsafe_string(&value, "") {
+    let printed_raw = ["format", "tool", "source", "cluster"];
+    let raw = printed_raw.iter().find_map(|k| {
+        value
+            .get(*k)
+            .and_then(|v| unsafe_string(v, &format!(".{k}")))
+    });
+    if let Some(at) = raw {
         return Err(entry_err(
             name,
             MANIFEST_PATH,

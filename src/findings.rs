@@ -86,27 +86,30 @@ impl Finding {
 }
 
 impl std::fmt::Display for Finding {
+    /// One line; every string is escaped (see [`crate::render::escape`]) because clusters,
+    /// files and archives supply them.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:<7} [{}]", self.severity, self.check)?;
+        use crate::render::escape;
+        write!(f, "{:<7} [{}]", self.severity, escape(&self.check))?;
         let mut at = String::new();
         if let Some(c) = &self.cluster {
-            at.push_str(c);
+            at.push_str(&escape(c));
         }
         if let Some(s) = &self.secret {
             if !at.is_empty() {
                 at.push(':');
             }
-            at.push_str(s);
+            at.push_str(&escape(s));
         }
         if let Some(k) = &self.key {
             at.push('[');
-            at.push_str(k);
+            at.push_str(&escape(k));
             at.push(']');
         }
         if !at.is_empty() {
             write!(f, " {at}")?;
         }
-        write!(f, ": {}", self.message)
+        write!(f, ": {}", escape(&self.message))
     }
 }
 

@@ -1,7 +1,37 @@
 //! Plain-text tables and the `--output` choice shared by every command that reports.
 //! Rendering never sees secret values: callers pass names, types, sizes and dates.
+//! Every cell goes through [`escape`], so a string from an archive, a manifest, a cluster or a
+//! file cannot move the cursor, paint colours or start a fake line; JSON output is not escaped
+//! this way (serde_json already writes control characters as `\u` escapes, exactly).
 
+use std::borrow::Cow;
 use std::io::Write;
+
+/// Whether a character could change what a terminal shows beyond printing itself: C0 and C1
+/// controls (ESC, CSI, OSC, newline, carriage return, backspace...), DEL, and the Unicode
+/// bidirectional overrides and isolates that reorder a line.
+fn is_unsafe(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `s` with every unsafe character written as a visible escape (`\n`, `\t`, `\u{1b}`...).
+/// Untouched (and not copied) when there is none.
+pub fn escape(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(is_unsafe) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if is_unsafe(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
 
 /// `--output` of reporting commands.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -28,8 +58,17 @@ impl Table {
         }
     }
 
+    /// Adds a row; each cell is escaped (see [`escape`]).
     pub fn row<I: IntoIterator<Item = S>, S: Into<String>>(&mut self, cells: I) {
-        self.rows.push(cells.into_iter().map(Into::into).collect());
+        self.rows.push(
+            cells
+                .into_iter()
+                .map(|c| {
+                    let c: String = c.into();
+                    escape(&c).into_owned()
+                })
+                .collect(),
+        );
     }
 
     pub fn is_empty(&self) -> bool {
@@ -70,6 +109,23 @@ pub fn json(out: &mut dyn Write, value: &impl serde::Serialize) -> std::io::Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escape_neutralises_terminal_sequences() {
+        assert!(matches!(escape("gloo-mesh/relay"), Cow::Borrowed(_)));
+        assert_eq!(
+            escape("a\x1b[32mOK\x1b]0;t\x07\nb\r\u{9b}c\u{202e}d\x7f"),
+            "a\\u{1b}[32mOK\\u{1b}]0;t\\u{7}\\nb\\r\\u{9b}c\\u{202e}d\\u{7f}"
+        );
+        let mut t = Table::new(["SECRET"]);
+        t.row(["x\nverified OK\x1b[2K"]);
+        let mut out = Vec::new();
+        t.write(&mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "SECRET\nx\\nverified OK\\u{1b}[2K\n"
+        );
+    }
 
     #[test]
     fn aligns_columns() {

@@ -53,7 +53,7 @@ fn pack(entries: &[Raw]) -> Vec<u8> {
     let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     let mut b = tar::Builder::new(gz);
     for e in entries {
-        let mut h = tar::Header::new_old();
+        let mut h = tar::Header::new_ustar();
         let name = &mut h.as_old_mut().name;
         name[..e.name.len()].copy_from_slice(&e.name);
         h.set_size(e.data.len() as u64);
@@ -280,9 +280,18 @@ fn cli_reports_each_failure_in_one_line_with_exit_2() {
     // Sidecar mismatch: the ciphertext was swapped for another valid archive.
     let swapped = w.path("swapped.age");
     std::fs::write(&swapped, encrypt(&pack(&genuine()))).unwrap();
+    let good_sidecar = std::fs::read_to_string(trustkeep::archive::sidecar_path(&good)).unwrap();
+    std::fs::write(
+        trustkeep::archive::sidecar_path(&swapped),
+        good_sidecar.replace("good.age", "swapped.age"),
+    )
+    .unwrap();
+    // A sidecar naming another file: `sha256sum -c` would check that file, not this one.
+    let misnamed = w.path("misnamed.age");
+    std::fs::copy(&good, &misnamed).unwrap();
     std::fs::copy(
         trustkeep::archive::sidecar_path(&good),
-        trustkeep::archive::sidecar_path(&swapped),
+        trustkeep::archive::sidecar_path(&misnamed),
     )
     .unwrap();
     // Truncated, with its sidecar removed so the age layer is what catches it.
@@ -293,6 +302,11 @@ fn cli_reports_each_failure_in_one_line_with_exit_2() {
     let absent = w.path("absent.age");
     let cases: &[(&std::path::Path, &str, &str)] = &[
         (&swapped, id, "does not match"),
+        (
+            &misnamed,
+            id,
+            "misnamed.age.sha256 names the file good.age, not misnamed.age",
+        ),
         (&truncated, id, "truncated.age: "),
         (
             &good,
@@ -351,4 +365,34 @@ fn identity_problems_are_clear() {
         "{}",
         r.stderr
     );
+}
+
+#[test]
+fn control_characters_outside_the_raw_printed_fields_are_read_and_shown_escaped() {
+    let w = Work::new();
+    let mut e = genuine();
+    edit_manifest(&mut e, |v| {
+        let cert = v["secrets"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .filter_map(|s| s.get_mut("data").and_then(|d| d.as_array_mut()))
+            .flat_map(|d| d.iter_mut())
+            .find_map(|d| {
+                d.get_mut("certificates")
+                    .and_then(|c| c.as_array_mut())
+                    .and_then(|c| c.first_mut())
+            })
+            .expect("a certificate summary");
+        cert["subject"] = "CN=\u{1b}[31mred".into();
+    });
+    let path = w.path("odd.age");
+    std::fs::write(&path, encrypt(&pack(&e))).unwrap();
+    let r = w.with_id("inspect", &path, &[]);
+    assert_eq!(
+        r.code, 0,
+        "a subject the writer could have recorded still reads: {r:?}"
+    );
+    assert!(!r.stdout.contains('\u{1b}'), "{:?}", r.stdout);
+    assert!(r.stdout.contains(r"CN=\u{1b}[31mred"), "{}", r.stdout);
 }

@@ -1423,7 +1423,7 @@ fn spawn_sandbox(args: &[&str]) -> (Running, String) {
 
 /// [`spawn_sandbox`] with environment variables (`RUST_LOG` is unset unless given).
 fn spawn_sandbox_env(args: &[&str], env: &[(&str, &str)]) -> (Running, String) {
-    let child = Command::new(env!("CARGO_BIN_EXE_trustkeep"))
+    let child = Command::new(crate::util::bin())
         .arg("sandbox")
         .args(args)
         .env_remove("RUST_LOG")

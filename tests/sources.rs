@@ -19,7 +19,7 @@ fn yaml_list_json_list_multi_doc_and_stdin_agree() {
     }
     // stdin
     let out = w.path("stdin.age");
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_trustkeep"));
+    let mut cmd = std::process::Command::new(crate::util::bin());
     cmd.args([
         "backup",
         "--from",

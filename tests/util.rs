@@ -111,8 +111,17 @@ pub fn tk(args: &[&str]) -> Run {
     tk_env(args, &[])
 }
 
+/// The binary under test: `TRUSTKEEP_TEST_BIN` when set (a private copy, for machines where
+/// several worktrees share one target directory and overwrite `target/debug/trustkeep`),
+/// else the one cargo built.
+pub fn bin() -> PathBuf {
+    std::env::var_os("TRUSTKEEP_TEST_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_trustkeep")))
+}
+
 pub fn tk_env(args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_trustkeep"));
+    let mut cmd = Command::new(bin());
     cmd.args(args)
         .env_remove("TRUSTKEEP_PASSPHRASE")
         .env_remove("RUST_LOG");

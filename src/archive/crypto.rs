@@ -187,7 +187,12 @@ pub fn encrypt(plaintext: &[u8], enc: &Encryption, armor: bool) -> Result<Vec<u8
             age::Encryptor::with_recipients(rs.iter().map(|r| r.as_ref() as &dyn age::Recipient))
                 .map_err(|e| Error::Encrypt(e.to_string()))?
         }
-        Encryption::Passphrase(p) => age::Encryptor::with_user_passphrase(p.clone()),
+        Encryption::Passphrase(p) => {
+            let mut r = age::scrypt::Recipient::new(p.clone());
+            r.set_work_factor(SCRYPT_WRITE_LOG_N);
+            age::Encryptor::with_recipients(std::iter::once(&r as &dyn age::Recipient))
+                .map_err(|e| Error::Encrypt(e.to_string()))?
+        }
     };
     let io_err = |e: std::io::Error| Error::Encrypt(e.to_string());
     let format = if armor {
@@ -203,8 +208,14 @@ pub fn encrypt(plaintext: &[u8], enc: &Encryption, armor: bool) -> Result<Vec<u8
     armored.finish().map_err(io_err)
 }
 
+/// The scrypt work factor (log2 N) trustkeep writes: 2^18 needs 256 MiB and about a second.
+pub(crate) const SCRYPT_WRITE_LOG_N: u8 = 18;
+/// The largest scrypt work factor a reader accepts: 2^20 needs 1 GiB. A header asking for
+/// more is refused before any scrypt work is done.
+pub(crate) const SCRYPT_MAX_LOG_N: u8 = 20;
+
 /// How to get a passphrase if the archive turns out to need one.
-pub(crate) type PassphraseSource<'a> = &'a dyn Fn() -> Option<SecretString>;
+pub type PassphraseSource<'a> = &'a dyn Fn() -> Option<SecretString>;
 
 /// Opens an age file (binary or armored) and returns a reader of its plaintext.
 pub fn decrypt<'a, R: BufRead + 'a>(
@@ -232,10 +243,14 @@ pub fn decrypt<'a, R: BufRead + 'a>(
         let pass = passphrase().ok_or_else(|| Error::PassphraseNeeded {
             archive: archive.to_string(),
         })?;
-        let id = age::scrypt::Identity::new(pass);
+        let mut id = age::scrypt::Identity::new(pass);
+        id.set_max_work_factor(SCRYPT_MAX_LOG_N);
         let r = decryptor
             .decrypt(std::iter::once(&id as &dyn age::Identity))
             .map_err(|e| match e {
+                age::DecryptError::ExcessiveWork { required, .. } => corrupt(format!(
+                    "the passphrase header asks for scrypt work factor 2^{required}, over trustkeep's cap of 2^{SCRYPT_MAX_LOG_N} (1 GiB); refusing before any work"
+                )),
                 age::DecryptError::DecryptionFailed | age::DecryptError::NoMatchingKeys => {
                     corrupt("wrong passphrase, or the archive header is damaged".into())
                 }

@@ -10,14 +10,11 @@
 pub mod crypto;
 pub mod manifest;
 mod name;
+pub(crate) mod tarball;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, Read};
-use std::path::{Component, Path};
 
-use flate2::read::GzDecoder;
-use flate2::write::GzEncoder;
-use flate2::Compression;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
@@ -39,6 +36,13 @@ pub(crate) const MAX_ENTRY_BYTES: u64 = 4 * 1024 * 1024;
 pub(crate) const MAX_MANIFEST_BYTES: u64 = 16 * 1024 * 1024;
 /// Largest number of entries accepted when reading.
 pub(crate) const MAX_ENTRIES: usize = 100_000;
+/// Largest total of all entries' sizes accepted when reading.
+pub(crate) const MAX_TOTAL_BYTES: u64 = 256 * 1024 * 1024;
+/// Longest entry path accepted when reading (a ustar path is at most 256 bytes; v1 archives
+/// written before the ustar-only writer may carry GNU long names up to this).
+pub(crate) const MAX_NAME_BYTES: usize = 1024;
+/// Most zero bytes accepted after the tar's end-of-archive block.
+pub(crate) const MAX_TRAILING_BYTES: u64 = 1024 * 1024;
 /// Name of a secret's Kubernetes manifest inside its folder.
 pub(crate) const SECRET_YAML: &str = "secret.yaml";
 
@@ -105,6 +109,16 @@ pub fn build(snapshot: &Snapshot) -> Result<(Manifest, Zeroizing<Vec<u8>>)> {
     Ok((manifest, out))
 }
 
+/// `path` if it fits a plain ustar header, the only kind the writer emits.
+fn ustar_path(id: &SecretId, path: String) -> Result<String> {
+    if tarball::fits_ustar(&path) {
+        return Ok(path);
+    }
+    Err(Error::Usage(format!(
+        "secret {id}: archive path {path} is too long for a plain ustar entry (at most 256 bytes, split at a `/` into 155 + 100); archive format v1 cannot hold it"
+    )))
+}
+
 /// The manifest entry of one secret; its `secret.yaml` and data files are added to `files`.
 fn secret_entry(
     Selected { role, record }: &Selected,
@@ -120,7 +134,7 @@ fn secret_entry(
     let yaml = secret_yaml(record, &BTreeMap::new())?;
     let yaml_bytes = Zeroizing::new(yaml.as_bytes().to_vec());
     let manifest_entry = FileEntry {
-        path: format!("{dir}/{SECRET_YAML}"),
+        path: ustar_path(id, format!("{dir}/{SECRET_YAML}"))?,
         size: yaml_bytes.len() as u64,
         sha256: sha256_hex(&yaml_bytes),
     };
@@ -143,7 +157,7 @@ fn secret_entry(
             Some(Err(e)) => (Vec::new(), Some(e.to_string())),
         };
         let file = FileEntry {
-            path: format!("{dir}/{key}"),
+            path: ustar_path(id, format!("{dir}/{key}"))?,
             size: value.len() as u64,
             sha256: sha256_hex(value.expose()),
         };
@@ -182,25 +196,9 @@ fn pack(
     // plaintext behind); it is zeroized when dropped.
     let total: usize =
         files.iter().map(|(_, b)| b.len() + 1024).sum::<usize>() + manifest_json.len() + 4096;
-    let gz = GzEncoder::new(Vec::with_capacity(total), Compression::default());
-    let mut tar = tar::Builder::new(gz);
-    tar.mode(tar::HeaderMode::Deterministic);
-    let mut append = |path: &str, bytes: &[u8]| -> std::io::Result<()> {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(bytes.len() as u64);
-        h.set_mode(0o600);
-        h.set_mtime(mtime);
-        h.set_uid(0);
-        h.set_gid(0);
-        h.set_entry_type(tar::EntryType::Regular);
-        tar.append_data(&mut h, path, bytes)
-    };
-    append(MANIFEST_PATH, manifest_json)?;
-    for (path, bytes) in files {
-        append(path, bytes)?;
-    }
-    let gz = tar.into_inner()?;
-    Ok(Zeroizing::new(gz.finish()?))
+    let mut all: Vec<(&str, &[u8])> = vec![(MANIFEST_PATH, manifest_json)];
+    all.extend(files.iter().map(|(p, b)| (p.as_str(), &b[..])));
+    tarball::pack(&all, mtime, total)
 }
 
 /// Builds and encrypts an archive; returns the manifest and the ciphertext.
@@ -215,18 +213,35 @@ pub fn sidecar_line(ciphertext: &[u8], file_name: &str) -> String {
     format!("{}  {}\n", sha256_hex(ciphertext), file_name)
 }
 
-/// Checks ciphertext against the content of a `.sha256` sidecar.
+/// Checks ciphertext against the content of a `.sha256` sidecar, as `sha256sum -c` would:
+/// exactly one line `<64 hex>  <file name>` (or ` *<file name>`), naming this archive's file.
 pub(crate) fn check_sidecar(
     ciphertext: &[u8],
     sidecar_text: &str,
     archive: &str,
     sidecar: &str,
 ) -> Result<()> {
-    let expected = sidecar_text
-        .split_whitespace()
-        .next()
-        .unwrap_or("")
-        .to_ascii_lowercase();
+    let refuse = |why: String| Error::Corrupt {
+        archive: archive.to_string(),
+        message: format!("sidecar {sidecar} {why}; `sha256sum -c` would not check this archive"),
+    };
+    let line = sidecar_text.strip_suffix('\n').unwrap_or(sidecar_text);
+    if line.contains('\n') {
+        return Err(refuse("holds more than one line".into()));
+    }
+    let (expected, named) = match (line.get(..64), line.get(64..66), line.get(66..)) {
+        (Some(h), Some("  " | " *"), Some(n)) if h.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            (h.to_ascii_lowercase(), n)
+        }
+        _ => return Err(refuse("is not one `<sha256>  <file name>` line".into())),
+    };
+    let base = archive.rsplit('/').next().unwrap_or(archive);
+    if named != base {
+        return Err(refuse(format!(
+            "names the file {}, not {base}",
+            crate::render::escape(named)
+        )));
+    }
     let actual = sha256_hex(ciphertext);
     if expected != actual {
         return Err(Error::SidecarMismatch {
@@ -250,69 +265,112 @@ pub fn open(
     read_tar(plain, name)
 }
 
+/// An error about one entry; its name comes from the archive, so it is escaped.
 fn entry_err(archive: &str, entry: &str, message: impl Into<String>) -> Error {
     Error::Entry {
         archive: archive.to_string(),
-        entry: entry.to_string(),
+        entry: crate::render::escape(entry).into_owned(),
         message: message.into(),
     }
 }
 
-fn corrupt(archive: &str, what: &str, e: impl std::fmt::Display) -> Error {
-    Error::Corrupt {
-        archive: archive.to_string(),
-        message: format!("{what} ({e}); the archive is truncated or damaged"),
+/// The dotted path of the first string in `v` holding a character that could forge terminal
+/// output. Applied to the manifest fields `inspect` prints as they are (`format`, `tool`,
+/// `source`, `cluster`); every other string (subjects, types, findings...) reaches the
+/// terminal through [`crate::render`], which escapes it. Label and annotation values are
+/// exempt: they are restored byte for byte, never printed, and real ones
+/// (`last-applied-configuration`) hold newlines.
+fn unsafe_string(v: &serde_json::Value, at: &str) -> Option<String> {
+    match v {
+        serde_json::Value::String(s) => {
+            (crate::render::escape(s) != s.as_str()).then(|| at.to_string())
+        }
+        serde_json::Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .find_map(|(i, x)| unsafe_string(x, &format!("{at}[{i}]"))),
+        serde_json::Value::Object(m) => m.iter().find_map(|(k, x)| {
+            if crate::render::escape(k) != k.as_str() {
+                return Some(format!("{at}.<key>"));
+            }
+            if k == "labels" || k == "annotations" {
+                let keys = x.as_object().into_iter().flat_map(|m| m.keys());
+                return keys
+                    .into_iter()
+                    .find(|k| crate::render::escape(k) != k.as_str())
+                    .map(|_| format!("{at}.{k}.<key>"));
+            }
+            unsafe_string(x, &format!("{at}.{k}"))
+        }),
+        _ => None,
     }
 }
 
-/// Checks that a tar path is a plain relative path.
-fn safe_path(p: &Path) -> bool {
-    !p.as_os_str().is_empty() && p.components().all(|c| matches!(c, Component::Normal(_)))
+/// The limits every reader enforces (docs/archive-format.md lists them).
+pub(crate) const LIMITS: tarball::Limits = tarball::Limits {
+    entries: MAX_ENTRIES,
+    total_bytes: MAX_TOTAL_BYTES,
+    name_bytes: MAX_NAME_BYTES,
+    trailing_bytes: MAX_TRAILING_BYTES,
+};
+
+fn tar_err(name: &str, e: tarball::TarError) -> Error {
+    match e {
+        tarball::TarError::Corrupt(m) => Error::Corrupt {
+            archive: name.to_string(),
+            message: m,
+        },
+        tarball::TarError::Entry { entry, message } => entry_err(name, &entry, message),
+    }
+}
+
+/// Reads an archive's plaintext (age's payload, the gzip'd tar) and checks it exactly as
+/// [`open`] does after decryption; for the fuzz harness. `name` names it in errors.
+#[doc(hidden)]
+pub fn open_plaintext(plain: &[u8], name: &str) -> Result<Opened> {
+    read_tar(plain, name)
 }
 
 /// Reads the gzip'd tar of an archive and checks it against its manifest.
 pub(crate) fn read_tar(plain: impl Read, name: &str) -> Result<Opened> {
-    let mut gz = GzDecoder::new(plain);
+    let gz = tarball::Gunzip::new(plain).map_err(|e| tar_err(name, e))?;
+    let mut tar = tarball::TarReader::new(gz, LIMITS);
     let mut files: Vec<(String, SecretBytes)> = Vec::new();
-    let mut manifest: Option<Manifest> = None;
     let mut expected: BTreeMap<String, FileEntry> = BTreeMap::new();
     let mut seen: BTreeSet<String> = BTreeSet::new();
-    {
-        let mut tar = tar::Archive::new(&mut gz);
-        let entries = tar
-            .entries()
-            .map_err(|e| corrupt(name, "cannot read the tar", e))?;
-        for (count, entry) in entries.enumerate() {
-            let entry = entry.map_err(|e| corrupt(name, "cannot read a tar entry", e))?;
-            let (path, buf) = read_entry(entry, count, name)?;
-            if count == 0 {
-                if path != MANIFEST_PATH {
-                    return Err(entry_err(
-                        name,
-                        &path,
-                        format!("the first entry must be {MANIFEST_PATH}; this is not a trustkeep archive"),
-                    ));
-                }
-                let m = parse_manifest(&buf, name)?;
-                for f in m.entries() {
-                    if expected.insert(f.path.clone(), f.clone()).is_some() {
-                        return Err(entry_err(name, &f.path, "listed twice in the manifest"));
-                    }
-                }
-                manifest = Some(m);
-            } else {
-                check_entry(&path, &buf, &expected, &mut seen, name)?;
-            }
-            files.push((path, SecretBytes::new(buf.to_vec())));
+    let Some(first) = tar
+        .next_entry(MAX_MANIFEST_BYTES)
+        .map_err(|e| tar_err(name, e))?
+    else {
+        return Err(Error::Corrupt {
+            archive: name.to_string(),
+            message: "empty archive: no manifest.json".into(),
+        });
+    };
+    if first.path != MANIFEST_PATH {
+        return Err(entry_err(
+            name,
+            &first.path,
+            format!("the first entry must be {MANIFEST_PATH}; this is not a trustkeep archive"),
+        ));
+    }
+    let manifest = parse_manifest(&first.data, name)?;
+    for f in manifest.entries() {
+        if expected.insert(f.path.clone(), f.clone()).is_some() {
+            return Err(entry_err(name, &f.path, "listed twice in the manifest"));
         }
     }
-    // Read to the very end so that gzip's CRC and age's final authenticated chunk are checked.
-    std::io::copy(&mut gz, &mut std::io::sink())
-        .map_err(|e| corrupt(name, "cannot read to the end", e))?;
-    let manifest = manifest.ok_or_else(|| Error::Corrupt {
-        archive: name.to_string(),
-        message: "empty archive: no manifest.json".into(),
-    })?;
+    files.push((first.path, SecretBytes::new(first.data.to_vec())));
+    while let Some(e) = tar
+        .next_entry(MAX_ENTRY_BYTES)
+        .map_err(|e| tar_err(name, e))?
+    {
+        check_entry(&e.path, &e.data, &expected, &mut seen, name)?;
+        files.push((e.path, SecretBytes::new(e.data.to_vec())));
+    }
+    // Nothing may follow the one gzip member; reading to its end also checks gzip's CRC and
+    // age's final authenticated chunk.
+    tar.into_inner().finish().map_err(|e| tar_err(name, e))?;
     if let Some(missing) = expected.keys().find(|p| !seen.contains(*p)) {
         return Err(entry_err(
             name,
@@ -326,64 +384,6 @@ pub(crate) fn read_tar(plain: impl Read, name: &str) -> Result<Opened> {
         snapshot,
         files,
     })
-}
-
-/// The path and bytes of the `count`th entry, after the checks that need no manifest: entry
-/// count, a plain relative path, a regular file, and the size limit (before reading).
-fn read_entry(
-    mut entry: tar::Entry<'_, impl Read>,
-    count: usize,
-    name: &str,
-) -> Result<(String, Zeroizing<Vec<u8>>)> {
-    let raw_path = entry
-        .path()
-        .map_err(|e| corrupt(name, "bad entry name", e))?
-        .into_owned();
-    let path = raw_path.to_string_lossy().into_owned();
-    if count >= MAX_ENTRIES {
-        return Err(entry_err(
-            name,
-            &path,
-            format!("more than {MAX_ENTRIES} entries"),
-        ));
-    }
-    if !safe_path(&raw_path) {
-        return Err(entry_err(
-            name,
-            &path,
-            "absolute path or `..` component; refusing to read it",
-        ));
-    }
-    let kind = entry.header().entry_type();
-    if kind != tar::EntryType::Regular {
-        return Err(entry_err(
-            name,
-            &path,
-            format!("is a {kind:?} entry, not a regular file (links and devices are refused)"),
-        ));
-    }
-    let size = entry
-        .header()
-        .size()
-        .map_err(|e| corrupt(name, "bad entry size", e))?;
-    let limit = if count == 0 {
-        MAX_MANIFEST_BYTES
-    } else {
-        MAX_ENTRY_BYTES
-    };
-    if size > limit {
-        return Err(entry_err(
-            name,
-            &path,
-            format!("is {size} bytes, over the limit of {limit}"),
-        ));
-    }
-    let mut buf = Zeroizing::new(Vec::with_capacity(size as usize));
-    (&mut entry)
-        .take(limit + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| corrupt(name, &format!("cannot read entry {path}"), e))?;
-    Ok((path, buf))
 }
 
 /// Checks a data entry against the manifest: listed, once, with its size and digest.
@@ -440,6 +440,19 @@ fn parse_manifest(buf: &[u8], name: &str) -> Result<Manifest> {
             version,
             supported: manifest::VERSION,
         });
+    }
+    let printed_raw = ["format", "tool", "source", "cluster"];
+    let raw = printed_raw.iter().find_map(|k| {
+        value
+            .get(*k)
+            .and_then(|v| unsafe_string(v, &format!(".{k}")))
+    });
+    if let Some(at) = raw {
+        return Err(entry_err(
+            name,
+            MANIFEST_PATH,
+            format!("field {at} holds control or bidi characters; refusing a manifest that could forge terminal output"),
+        ));
     }
     let m: Manifest = serde_json::from_value(value)
         .map_err(|e| entry_err(name, MANIFEST_PATH, format!("malformed ({e})")))?;
@@ -573,7 +586,7 @@ fn secret_yaml_only_holds(text: &str) -> std::result::Result<(), String> {
 
 /// Checks the ciphertext against its `.sha256` sidecar (text and name) when there is one,
 /// then opens the archive. `name` names it in errors.
-pub(crate) fn open_checked(
+pub fn open_checked(
     ciphertext: &[u8],
     sidecar: Option<(&str, String)>,
     ids: &Identities,

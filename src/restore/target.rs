@@ -206,26 +206,114 @@ async fn apply_cluster(cluster: &Cluster, items: &mut [Item], extra: &BTreeMap<S
 
 /// Writes each planned secret as `DIR/<namespace>/<name>.yaml` (files 0600), refusing to
 /// overwrite existing files.
+/// Writes every `Write` item as `<dir>/<namespace>/<name>.yaml` (directories 0700, files
+/// 0600) with export's rules: the whole target is checked before the first write (no
+/// symbolic link followed, no existing file replaced), each file is written atomically, and a
+/// failure part-way removes what this run wrote, so the directory gets all files or none.
 fn write_manifests(
     dir: &Path,
     items: &mut [Item],
     extra: &BTreeMap<String, String>,
 ) -> Result<Vec<PathBuf>> {
-    let mut written = Vec::new();
-    for it in items.iter_mut().filter(|i| i.action == Action::Write) {
-        let sub = dir.join(&it.record.id.namespace);
-        let mut b = std::fs::DirBuilder::new();
-        b.recursive(true);
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
-        b.create(&sub)
-            .map_err(|e| Error::io("cannot create directory", &sub, e))?;
-        let path = sub.join(format!("{}.yaml", it.record.id.name));
-        let yaml = archive::secret_yaml(&it.record, extra)?;
-        crate::store::write_atomic(&path, yaml.as_bytes(), false)?;
-        it.result = Some(format!("written to {}", path.display()));
-        it.restored = true;
-        written.push(path);
+    let mut planned = Vec::new();
+    for (i, it) in items.iter().enumerate() {
+        if it.action == Action::Write {
+            let sub = dir.join(&it.record.id.namespace);
+            let path = sub.join(format!("{}.yaml", it.record.id.name));
+            planned.push((i, sub, path, archive::secret_yaml(&it.record, extra)?));
+        }
+    }
+    check_manifest_target(dir, &planned)?;
+    let mut written: Vec<PathBuf> = Vec::new();
+    let mut made_dirs: Vec<PathBuf> = Vec::new();
+    for (_, sub, path, yaml) in &planned {
+        if let Err(e) = write_one(dir, sub, path, yaml.as_bytes(), &mut made_dirs) {
+            for p in &written {
+                let _ = std::fs::remove_file(p);
+            }
+            for d in made_dirs.iter().rev() {
+                let _ = std::fs::remove_dir(d);
+            }
+            return Err(e);
+        }
+        written.push(path.clone());
+    }
+    for (i, _, path, _) in &planned {
+        items[*i].result = Some(format!("written to {}", path.display()));
+        items[*i].restored = true;
     }
     Ok(written)
+}
+
+/// Refuses, before anything is written: `dir` when it is not a directory, a namespace
+/// directory that is a symbolic link or not a directory, and any target file that already exists (of whatever type).
+fn check_manifest_target(
+    dir: &Path,
+    planned: &[(usize, PathBuf, PathBuf, zeroize::Zeroizing<String>)],
+) -> Result<()> {
+    let refuse = |path: &Path, message: &str| Error::Refused {
+        path: path.to_path_buf(),
+        message: message.to_string(),
+    };
+    // DIR itself is what the user named, so a symbolic link there is followed; nothing inside.
+    match std::fs::metadata(dir) {
+        Ok(m) if !m.is_dir() => return Err(refuse(dir, "exists and is not a directory")),
+        _ => {}
+    }
+    for d in planned.iter().map(|(_, sub, _, _)| sub.as_path()) {
+        match std::fs::symlink_metadata(d) {
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(refuse(
+                    d,
+                    "is a symbolic link; refusing to write secrets through it",
+                ))
+            }
+            Ok(m) if !m.is_dir() => return Err(refuse(d, "exists and is not a directory")),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io("cannot inspect", d, e)),
+        }
+    }
+    for (_, _, path, _) in planned {
+        match std::fs::symlink_metadata(path) {
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(refuse(
+                    path,
+                    "is a symbolic link; refusing to write secrets through it",
+                ))
+            }
+            Ok(_) => {
+                return Err(refuse(
+                    path,
+                    "already exists; refusing to overwrite it (nothing was written)",
+                ))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io("cannot inspect", path, e)),
+        }
+    }
+    Ok(())
+}
+
+/// Creates `dir` and `sub` (0700) when missing, recording them, then writes `path`
+/// atomically without replacing anything.
+fn write_one(
+    dir: &Path,
+    sub: &Path,
+    path: &Path,
+    bytes: &[u8],
+    made_dirs: &mut Vec<PathBuf>,
+) -> Result<()> {
+    for d in [dir, sub] {
+        if std::fs::symlink_metadata(d).is_err() {
+            let mut b = std::fs::DirBuilder::new();
+            b.recursive(d == dir);
+            #[cfg(unix)]
+            std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+            b.create(d)
+                .map_err(|e| Error::io("cannot create directory", d, e))?;
+            made_dirs.push(d.to_path_buf());
+        }
+    }
+    crate::store::write_atomic(path, bytes, false)
 }

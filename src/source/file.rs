@@ -43,6 +43,21 @@ fn read_limited(path: &str) -> Result<zeroize::Zeroizing<Vec<u8>>> {
     Ok(buf)
 }
 
+/// The YAML parser's budget for an input of `len` bytes: its node, event and scalar limits
+/// grow with the input, so every `kubectl get -o yaml` output under [`MAX_SOURCE_BYTES`] is
+/// accepted (a Secret in kubectl's YAML takes well over 8 bytes per node), while a hostile
+/// file still cannot make more than one node per 8 bytes of input, nor amplify itself through
+/// aliases (those limits keep serde-saphyr's defaults).
+fn yaml_options(len: usize) -> serde_saphyr::Options {
+    let mut budget = serde_saphyr::Budget::default();
+    let nodes = (len / 8).max(budget.max_nodes);
+    budget.max_reader_input_bytes = Some(MAX_SOURCE_BYTES as usize);
+    budget.max_nodes = nodes;
+    budget.max_events = (nodes * 2).max(budget.max_events);
+    budget.max_total_scalar_bytes = len.max(budget.max_total_scalar_bytes);
+    serde_saphyr::options! { budget: Some(budget) }
+}
+
 /// Parses YAML (one or several documents) or JSON into an inventory.
 pub(crate) fn parse_objects(
     bytes: &[u8],
@@ -60,15 +75,17 @@ pub(crate) fn parse_objects(
             message: e.to_string(),
         })?]
     } else {
-        serde_saphyr::from_multiple::<Value>(text).map_err(|e| Error::Parse {
-            path: path.to_string(),
-            // The user formatter prints the position without a snippet of the input, which
-            // could contain secret data.
-            message: e.render_with_options(serde_saphyr::render_options! {
-                formatter: &serde_saphyr::UserMessageFormatter,
-                snippets: serde_saphyr::SnippetMode::Off,
-            }),
-        })?
+        serde_saphyr::from_multiple_with_options::<Value>(text, yaml_options(text.len())).map_err(
+            |e| Error::Parse {
+                path: path.to_string(),
+                // The user formatter prints the position without a snippet of the input, which
+                // could contain secret data.
+                message: e.render_with_options(serde_saphyr::render_options! {
+                    formatter: &serde_saphyr::UserMessageFormatter,
+                    snippets: serde_saphyr::SnippetMode::Off,
+                }),
+            },
+        )?
     };
     let mut inventory = Inventory {
         origin: Origin::File {

@@ -67,7 +67,7 @@ check_ids! {
     CryptoWeakKey => "crypto.weak-key",
         "an RSA key under 2048 bits";
     CryptoSha1 => "crypto.sha1",
-        "a certificate (other than a self-signed root) signed with SHA-1";
+        "a certificate (other than a self-signed root) signed with SHA-1, which Go refuses";
     CryptoKeyType => "crypto.key-type",
         "a key algorithm trustkeep cannot check";
     ChainVerify => "chain.verify",

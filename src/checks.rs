@@ -359,10 +359,10 @@ fn generic(
             }
             if pki::is_sha1_signature(&x) && !sig.issued_by(c, c) {
                 report.push(at.f(
-                    Severity::Warning,
+                    Severity::Error,
                     CheckId::CryptoSha1,
                     Some(k),
-                    format!("{name} is signed with SHA-1; reissue it with SHA-256"),
+                    format!("{name} is signed with SHA-1, which Go (Gloo Mesh, Istio) refuses: no chain through it verifies; reissue it with SHA-256"),
                 ));
             }
         }

@@ -13,3 +13,4 @@ mod live;
 mod s3;
 mod sandbox;
 mod sources;
+mod x509;

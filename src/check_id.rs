@@ -72,6 +72,8 @@ check_ids! {
         "a key algorithm trustkeep cannot check";
     ChainVerify => "chain.verify",
         "a certificate does not chain to the CA given beside it";
+    ChainAkiMismatch => "chain.aki-mismatch",
+        "a verified chain whose authorityKeyIdentifier differs from its issuer's subjectKeyIdentifier";
     CaConstraints => "ca.constraints",
         "a certificate that must be a CA is not one, or a leaf is a CA";
     RoleRelayServer => "role.relay-server",

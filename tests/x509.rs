@@ -161,6 +161,10 @@ fn path_verdicts_match_go_and_openssl() {
                 "{case}: Go and openssl agree, trustkeep must too"
             );
         }
+        if let Ok(chain) = &ours {
+            let mismatched = !chain.aki_mismatches().is_empty();
+            assert_eq!(mismatched, case == "aki-mismatch", "{case}: AKI/SKI links");
+        }
         table.push(format!(
             "{case}: trustkeep {} go {} openssl {}",
             ours.is_ok(),
@@ -169,4 +173,204 @@ fn path_verdicts_match_go_and_openssl() {
         ));
     }
     eprintln!("{}", table.join("\n"));
+}
+
+/// `file` (a fixture Secret list) with secret `name`'s data keys set to the files given
+/// (`None` removes the key), written to `out`.
+fn with_secret(file: &str, name: &str, data: &[(&str, Option<&Path>)], out: &Path) -> String {
+    use base64::Engine;
+    let text = std::fs::read_to_string(util::fixture(file)).unwrap();
+    let mut docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text).unwrap();
+    for item in docs[0]["items"].as_array_mut().unwrap() {
+        if item["metadata"]["name"] == name {
+            let d = item["data"].as_object_mut().unwrap();
+            for (k, v) in data {
+                match v {
+                    Some(p) => {
+                        let b = std::fs::read(p).unwrap();
+                        let v = base64::engine::general_purpose::STANDARD.encode(b);
+                        d.insert(k.to_string(), v.into());
+                    }
+                    None => {
+                        d.remove(*k);
+                    }
+                }
+            }
+        }
+    }
+    std::fs::write(out, serde_json::to_string(&docs[0]).unwrap()).unwrap();
+    out.to_str().unwrap().to_string()
+}
+
+/// Audits the sample mesh with its Istio root and cluster-1's `cacerts` replaced by the
+/// `mesh-*` setup `case` of gen.sh (`form` "plug-in" or "tls"); (exit code, findings as
+/// (secret, key, check, severity)).
+fn audit_mesh(dir: &Path, case: &str, form: &str) -> (i32, Vec<(String, String, String, String)>) {
+    let d = dir.join(case);
+    let f = |n: &str| d.join(n);
+    let mgmt = with_secret(
+        "sample/mgmt.yaml",
+        "root-trust-policy.gloo-mesh",
+        &[
+            ("root-cert.pem", Some(&f("root.pem"))),
+            ("key.pem", Some(&f("root.key"))),
+        ],
+        &dir.join(format!("{case}-{form}-mgmt.json")),
+    );
+    let plug_in = [
+        ("ca-cert.pem", Some(f("int.pem"))),
+        ("ca-key.pem", Some(f("int.key"))),
+        ("root-cert.pem", Some(f("root.pem"))),
+        ("cert-chain.pem", Some(f("chain.pem"))),
+    ];
+    let tls = [
+        ("ca-cert.pem", None),
+        ("ca-key.pem", None),
+        ("cert-chain.pem", None),
+        ("key.pem", None),
+        ("root-cert.pem", None),
+        ("tls.crt", Some(f("chain.pem"))),
+        ("tls.key", Some(f("int.key"))),
+        ("ca.crt", Some(f("root.pem"))),
+    ];
+    let data: Vec<(&str, Option<&Path>)> = match form {
+        "plug-in" => plug_in.iter().map(|(k, v)| (*k, v.as_deref())).collect(),
+        _ => tls.iter().map(|(k, v)| (*k, v.as_deref())).collect(),
+    };
+    let c1 = with_secret(
+        "sample/cluster-1.yaml",
+        "cacerts",
+        &data,
+        &dir.join(format!("{case}-{form}-c1.json")),
+    );
+    // The library's checks, not the CLI: the binary path is shared between worktrees that
+    // build into one target directory, the library linked into this test is not.
+    let at = chrono::Utc::now() + chrono::Duration::minutes(1);
+    let snap = |path: &str, name: &str| {
+        let inv = trustkeep::source::read_file(path, "gloo-mesh").unwrap();
+        let sel = trustkeep::select::select(&inv, &trustkeep::select::SelectOptions::default());
+        trustkeep::snapshot::Snapshot::new(&inv, sel, name, at)
+    };
+    let opts = trustkeep::checks::CheckOptions {
+        at,
+        warn_days: trustkeep::checks::DEFAULT_WARN_DAYS,
+    };
+    let r = trustkeep::checks::check(&[snap(&mgmt, "mgmt"), snap(&c1, "cluster-1")], &opts);
+    for f in r
+        .report
+        .findings
+        .iter()
+        .filter(|f| f.severity != trustkeep::findings::Severity::Info)
+    {
+        eprintln!("{case} ({form}): {} {}: {}", f.severity, f.check, f.message);
+    }
+    let found = r
+        .report
+        .findings
+        .iter()
+        .filter(|f| f.severity != trustkeep::findings::Severity::Info)
+        .map(|f| {
+            let s = |v: &Option<String>| v.clone().unwrap_or_default();
+            (
+                s(&f.secret),
+                s(&f.key),
+                f.check.clone(),
+                f.severity.to_string(),
+            )
+        })
+        .collect();
+    (i32::from(r.report.errors() > 0), found)
+}
+
+#[test]
+#[ignore = "needs openssl"]
+fn istio_setups_of_every_kind_audit_clean_in_both_cacerts_forms() {
+    let w = Work::new();
+    let dir = w.path("x509");
+    generate(&dir);
+    for case in ["mesh-p521", "mesh-ed25519", "mesh-v1root", "mesh-cross"] {
+        for form in ["plug-in", "tls"] {
+            let (code, found) = audit_mesh(&dir, case, form);
+            assert_eq!((code, &found), (0, &vec![]), "{case} ({form})");
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs openssl"]
+fn istio_intermediates_go_refuses_are_errors_on_cacerts() {
+    let w = Work::new();
+    let dir = w.path("x509");
+    generate(&dir);
+    let cacerts = "istio-system/cacerts";
+    for (case, extra) in [
+        ("mesh-pathlen0", None),
+        ("mesh-critext", None),
+        ("mesh-sha1", Some("crypto.sha1")),
+    ] {
+        let (code, found) = audit_mesh(&dir, case, "plug-in");
+        assert_eq!(code, 1, "{case}: {found:?}");
+        let mut want: Vec<(String, String, String, String)> = ["chain.verify", "trust.istio-root"]
+            .iter()
+            .chain(extra.as_slice())
+            .map(|c| {
+                (
+                    cacerts.into(),
+                    "ca-cert.pem".into(),
+                    c.to_string(),
+                    "error".into(),
+                )
+            })
+            .collect();
+        if extra.is_some() {
+            // The intermediate is also the first certificate of cert-chain.pem.
+            want.push((
+                cacerts.into(),
+                "cert-chain.pem".into(),
+                "crypto.sha1".into(),
+                "error".into(),
+            ));
+        }
+        want.sort();
+        let mut got = found.clone();
+        got.sort();
+        assert_eq!(got, want, "{case}");
+    }
+}
+
+#[test]
+#[ignore = "needs openssl"]
+fn an_end_entity_in_ca_cert_pem_is_named_as_the_mistake() {
+    let w = Work::new();
+    let dir = w.path("x509");
+    generate(&dir);
+    // The valid case's leaf (CA:FALSE, issued by gen.sh's root) as cluster-1's ca-cert.pem.
+    let d = dir.join("mesh-leaf");
+    std::fs::create_dir_all(&d).unwrap();
+    for (from, to) in [
+        ("valid/leaf.pem", "int.pem"),
+        ("valid/leaf.key", "int.key"),
+        ("root.pem", "root.pem"),
+        ("root.key", "root.key"),
+    ] {
+        std::fs::copy(dir.join(from), d.join(to)).unwrap();
+    }
+    let chain = [
+        std::fs::read(d.join("int.pem")).unwrap(),
+        std::fs::read(d.join("root.pem")).unwrap(),
+    ]
+    .concat();
+    std::fs::write(d.join("chain.pem"), chain).unwrap();
+    let (code, found) = audit_mesh(&dir, "mesh-leaf", "plug-in");
+    assert_eq!(code, 1);
+    let f = |check: &str| {
+        (
+            "istio-system/cacerts".to_string(),
+            "ca-cert.pem".to_string(),
+            check.to_string(),
+            "error".to_string(),
+        )
+    };
+    assert!(found.contains(&f("role.istio-cacerts")), "{found:?}");
+    assert!(found.contains(&f("ca.constraints")), "{found:?}");
 }

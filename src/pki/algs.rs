@@ -123,7 +123,12 @@ impl Sva for P521 {
         use p521::ecdsa::signature::hazmat::PrehashVerifier;
         let key = p521::ecdsa::VerifyingKey::from_sec1_bytes(pk).map_err(|_| InvalidSignature)?;
         let sig = p521::ecdsa::Signature::from_der(sig).map_err(|_| InvalidSignature)?;
-        key.verify_prehash(&(self.hash)(msg), &sig)
+        // A digest shorter than the curve order is taken as an integer as it is (SEC 1,
+        // 4.1.4); the ecdsa crate wants at least half the field size, so left-pad it.
+        let digest = (self.hash)(msg);
+        let mut padded = vec![0u8; 66usize.saturating_sub(digest.len())];
+        padded.extend_from_slice(&digest);
+        key.verify_prehash(&padded, &sig)
             .map_err(|_| InvalidSignature)
     }
     fn public_key_alg_id(&self) -> AlgorithmIdentifier {
@@ -146,6 +151,18 @@ static P521_SHA512: P521 = P521 {
     sig: alg_id::ECDSA_SHA512,
     hash: |m| Sha512::digest(m).to_vec(),
 };
+
+/// Verifies an ECDSA signature by a P-521 key, for signature algorithm `sig_oid` (dotted);
+/// `None` when the algorithm is not ECDSA with SHA-2.
+pub(crate) fn p521_verify(sig_oid: &str, pk: &[u8], msg: &[u8], sig: &[u8]) -> Option<bool> {
+    let alg = match sig_oid {
+        "1.2.840.10045.4.3.2" => &P521_SHA256,
+        "1.2.840.10045.4.3.3" => &P521_SHA384,
+        "1.2.840.10045.4.3.4" => &P521_SHA512,
+        _ => return None,
+    };
+    Some(alg.verify_signature(pk, msg, sig).is_ok())
+}
 
 /// Every algorithm Go's crypto/x509 verifies that trustkeep verifies too. No SHA-1.
 fn go_algorithms() -> [&'static dyn Sva; 15] {

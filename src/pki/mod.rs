@@ -274,7 +274,7 @@ pub(crate) const OID_RSA: &str = "1.2.840.113549.1.1.1";
 const OID_EC: &str = "1.2.840.10045.2.1";
 const OID_P256: &str = "1.2.840.10045.3.1.7";
 const OID_P384: &str = "1.3.132.0.34";
-const OID_P521: &str = "1.3.132.0.35";
+pub(crate) const OID_P521: &str = "1.3.132.0.35";
 const OID_ED25519: &str = "1.3.101.112";
 
 fn spki_to_id(spki: &SubjectPublicKeyInfo<'_>) -> Result<PublicKeyId, PkiError> {

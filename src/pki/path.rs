@@ -75,6 +75,26 @@ pub struct Chain {
     pub path: Vec<Cert>,
 }
 
+impl Chain {
+    /// The links of the path whose child's authorityKeyIdentifier differs from its issuer's
+    /// subjectKeyIdentifier (both present), as (child subject, issuer subject). Go and webpki
+    /// accept such a path (Go uses the AKI only as a hint); openssl and RFC 5280 do not.
+    pub fn aki_mismatches(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for pair in self.path.windows(2) {
+            let (Ok(child), Ok(issuer)) = (pair[0].parse(), pair[1].parse()) else {
+                continue;
+            };
+            if let (Some(aki), Some(ski)) = (key_id(&child, false), key_id(&issuer, true)) {
+                if aki != ski {
+                    out.push((child.subject().to_string(), issuer.subject().to_string()));
+                }
+            }
+        }
+        out
+    }
+}
+
 /// Remembers signature verdicts within one run of the checks, where the same root signs and
 /// is checked many times (a management set verifies each relay-root signature 3 times).
 #[derive(Default)]
@@ -127,7 +147,8 @@ pub(crate) fn key_id<'a>(c: &'a X509Certificate<'_>, subject: bool) -> Option<&'
         })
 }
 
-/// Verifies `child`'s signature with `issuer`'s key; RSA PKCS#1 from 1024 bits through ring.
+/// Verifies `child`'s signature with `issuer`'s key; RSA PKCS#1 from 1024 bits through ring,
+/// P-521 through `p521`, the rest through x509-parser.
 fn verify_signature(child: &X509Certificate<'_>, issuer: &X509Certificate<'_>) -> bool {
     use ring::signature as sig;
     let alg: Option<&'static dyn sig::VerificationAlgorithm> =
@@ -138,6 +159,20 @@ fn verify_signature(child: &X509Certificate<'_>, issuer: &X509Certificate<'_>) -
             _ => None,
         };
     let spki = issuer.public_key();
+    let curve = spki
+        .algorithm
+        .parameters
+        .as_ref()
+        .and_then(|p| p.as_oid().ok());
+    if curve.is_some_and(|c| c.to_id_string() == super::OID_P521) {
+        let oid = child.signature_algorithm.algorithm.to_id_string();
+        let (pk, msg, sig) = (
+            &spki.subject_public_key.data,
+            child.tbs_certificate.as_ref(),
+            &child.signature_value.data,
+        );
+        return algs::p521_verify(&oid, pk, msg, sig).unwrap_or(false);
+    }
     match alg {
         Some(alg) if spki.algorithm.algorithm.to_id_string() == super::OID_RSA => {
             sig::UnparsedPublicKey::new(alg, &spki.subject_public_key.data)

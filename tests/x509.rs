@@ -21,6 +21,10 @@ fn go_oracle() -> &'static Path {
         let r = util::run({
             let mut c = std::process::Command::new("go");
             c.current_dir(&src).args(["build", "-o"]).arg(&out).arg(".");
+            // Self-contained: no HOME needed, no toolchain download.
+            c.env("GOCACHE", out.with_file_name("go-cache"))
+                .env("GOTOOLCHAIN", "local")
+                .env("GOFLAGS", "-mod=mod");
             c
         });
         assert_eq!(r.code, 0, "go build tests/go-oracle: {r:?}");

@@ -76,6 +76,22 @@ check_ids! {
         "a verified chain whose authorityKeyIdentifier differs from its issuer's subjectKeyIdentifier";
     CaConstraints => "ca.constraints",
         "a certificate that must be a CA is not one, or a leaf is a CA";
+    LintSkiMissing => "lint.ski-missing",
+        "(lint) a CA certificate without subjectKeyIdentifier";
+    LintAkiMissing => "lint.aki-missing",
+        "(lint) a certificate other than a root without authorityKeyIdentifier";
+    LintSerial => "lint.serial",
+        "(lint) a serial number not positive or over 20 octets";
+    LintCaKeyUsageNotCritical => "lint.ca-key-usage-not-critical",
+        "(lint) a CA certificate whose keyUsage is not critical";
+    LintLeafCertSign => "lint.leaf-cert-sign",
+        "(lint) an end-entity certificate with keyCertSign";
+    LintEkuMissing => "lint.eku-missing",
+        "(lint) a relay leaf without extendedKeyUsage";
+    LintClientAuthMissing => "lint.client-auth-missing",
+        "(lint) an agent certificate whose EKU lacks clientAuth";
+    LintRsaExponent => "lint.rsa-exponent",
+        "(lint) an RSA key with public exponent 3 (or less)";
     RoleRelayServer => "role.relay-server",
         "the relay server certificate's profile (DNS SAN, serverAuth)";
     RoleRelaySigning => "role.relay-signing",

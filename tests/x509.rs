@@ -378,3 +378,41 @@ fn an_end_entity_in_ca_cert_pem_is_named_as_the_mistake() {
     assert!(found.contains(&f("role.istio-cacerts")), "{found:?}");
     assert!(found.contains(&f("ca.constraints")), "{found:?}");
 }
+
+#[test]
+#[ignore = "needs openssl"]
+fn each_lint_fires_on_its_case_and_nothing_else() {
+    let w = Work::new();
+    let dir = w.path("x509");
+    generate(&dir);
+    let relay_client = trustkeep::checks::LintUse {
+        relay_leaf: true,
+        client: true,
+    };
+    let cases = [
+        ("clean", None),
+        ("aki-missing", Some("lint.aki-missing")),
+        ("ski-missing", Some("lint.ski-missing")),
+        ("serial", Some("lint.serial")),
+        (
+            "ca-key-usage-not-critical",
+            Some("lint.ca-key-usage-not-critical"),
+        ),
+        ("leaf-cert-sign", Some("lint.leaf-cert-sign")),
+        ("eku-missing", Some("lint.eku-missing")),
+        ("client-auth-missing", Some("lint.client-auth-missing")),
+        ("rsa-exponent", Some("lint.rsa-exponent")),
+    ];
+    for (case, want) in cases {
+        let c = certs(&dir.join(format!("lint/{case}.pem"))).remove(0);
+        let got: Vec<String> = trustkeep::checks::lint_cert(&c, relay_client)
+            .into_iter()
+            .map(|(id, _)| id.as_str().to_string())
+            .collect();
+        assert_eq!(
+            got,
+            want.into_iter().map(String::from).collect::<Vec<_>>(),
+            "{case}"
+        );
+    }
+}

@@ -12,6 +12,9 @@
 
 use std::collections::BTreeMap;
 
+mod lint;
+pub use lint::{lint_cert, LintUse};
+
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
@@ -145,6 +148,7 @@ pub fn check(clusters: &[Snapshot], opts: &CheckOptions) -> CheckResult {
             generic(&at, p, opts, &mut out.report, &sig);
             keys_match(&at, p, &mut out.report);
             keys_present(&at, s.role, p, &mut out.report);
+            lints(&at, s.role, p, &mut out.report);
             role(
                 &at,
                 s.role,
@@ -364,6 +368,22 @@ fn generic(
                     Some(k),
                     format!("{name} is signed with SHA-1, which Go (Gloo Mesh, Istio) refuses: no chain through it verifies; reissue it with SHA-256"),
                 ));
+            }
+        }
+    }
+}
+
+/// The lint profile ([`lint`]) over every certificate of the secret, as warnings.
+fn lints(at: &At<'_>, role: Role, p: &Parsed, report: &mut Report) {
+    for (k, certs) in &p.certs {
+        for (i, c) in certs.iter().enumerate() {
+            let leaf = i == 0 && k == "tls.crt";
+            let usage = LintUse {
+                relay_leaf: leaf && matches!(role, Role::RelayServer | Role::RelayClient),
+                client: leaf && role == Role::RelayClient,
+            };
+            for (id, msg) in lint_cert(c, usage) {
+                report.push(at.f(Severity::Warning, id, Some(k), msg));
             }
         }
     }

@@ -416,3 +416,93 @@ fn each_lint_fires_on_its_case_and_nothing_else() {
         );
     }
 }
+
+/// The subjectPublicKey of an RSA key (modulus `n`) with public exponent 3, for rcgen.
+struct RsaExponent3(Vec<u8>);
+
+impl rcgen::PublicKeyData for RsaExponent3 {
+    fn der_bytes(&self) -> &[u8] {
+        &self.0
+    }
+    fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
+        &rcgen::PKCS_RSA_SHA256
+    }
+}
+
+#[test]
+#[ignore = "needs go"]
+fn an_rsa_key_whose_exponent_differs_from_the_certificate_is_an_error_go_accepts() {
+    use pkcs1::der::{Decode, Encode};
+    let w = Work::new();
+    let key = w.path("server.key");
+    let r = util::ext(
+        "openssl",
+        &[
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+            key.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    // The certificate carries the key's modulus with exponent 3 (the key's is 65537).
+    let pem = std::fs::read_to_string(&key).unwrap();
+    let der = x509_parser::pem::parse_x509_pem(pem.as_bytes())
+        .unwrap()
+        .1
+        .contents;
+    let info = pkcs8::PrivateKeyInfo::from_der(&der).unwrap();
+    let rsa = pkcs1::RsaPrivateKey::from_der(info.private_key).unwrap();
+    let public = pkcs1::RsaPublicKey {
+        modulus: rsa.modulus,
+        public_exponent: pkcs1::UintRef::new(&[3]).unwrap(),
+    };
+    let spk = RsaExponent3(public.to_der().unwrap());
+    let root_key =
+        std::fs::read_to_string(util::fixture("keys/test-only-relay-root-p384.pem")).unwrap();
+    let root_key = rcgen::KeyPair::from_pem(&root_key).unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["*.gloo-mesh".to_string()]).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "gloo-mesh-mgmt-server");
+    let issuer = rcgen::Issuer::new(rcgen::CertificateParams::default(), root_key);
+    let cert = params.signed_by(&spk, &issuer).unwrap();
+    let cert_path = w.path("server.crt");
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    // Go's tls.X509KeyPair compares the modulus only.
+    let go = util::ext(
+        go_oracle().to_str().unwrap(),
+        &[
+            "keypair",
+            cert_path.to_str().unwrap(),
+            key.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(go.code, 0, "Go accepts the pair: {go:?}");
+    // trustkeep compares modulus and exponent.
+    let dir = w.path("x509");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mgmt = with_secret(
+        "sample/mgmt.yaml",
+        "relay-server-tls-secret",
+        &[("tls.crt", Some(&cert_path)), ("tls.key", Some(&key))],
+        &dir.join("mgmt.json"),
+    );
+    let inv = trustkeep::source::read_file(&mgmt, "gloo-mesh").unwrap();
+    let sel = trustkeep::select::select(&inv, &trustkeep::select::SelectOptions::default());
+    let at = chrono::Utc::now();
+    let snap = trustkeep::snapshot::Snapshot::new(&inv, sel, "mgmt", at);
+    let opts = trustkeep::checks::CheckOptions { at, warn_days: 30 };
+    let r = trustkeep::checks::check(&[snap], &opts);
+    let key_match: Vec<_> = r
+        .report
+        .findings
+        .iter()
+        .filter(|f| f.check == "key.match" && f.key.as_deref() == Some("tls.key"))
+        .collect();
+    assert_eq!(key_match.len(), 1, "{:?}", r.report.findings);
+    assert_eq!(key_match[0].severity, trustkeep::findings::Severity::Error);
+}

@@ -506,3 +506,50 @@ fn an_rsa_key_whose_exponent_differs_from_the_certificate_is_an_error_go_accepts
     assert_eq!(key_match.len(), 1, "{:?}", r.report.findings);
     assert_eq!(key_match[0].severity, trustkeep::findings::Severity::Error);
 }
+
+#[test]
+#[ignore = "needs go"]
+fn a_corrupt_root_self_signature_is_an_error_go_accepts() {
+    let w = Work::new();
+    let dir = w.path("x509");
+    generate(&dir);
+    // mesh-ed25519 with the last byte of the root's signature flipped, everywhere it appears.
+    let (from, to) = (dir.join("mesh-ed25519"), dir.join("mesh-badroot"));
+    std::fs::create_dir_all(&to).unwrap();
+    for f in ["root.key", "int.pem", "int.key"] {
+        std::fs::copy(from.join(f), to.join(f)).unwrap();
+    }
+    let mut root = certs(&from.join("root.pem")).remove(0);
+    *root.der.last_mut().unwrap() ^= 1;
+    std::fs::write(to.join("root.pem"), root.to_pem()).unwrap();
+    let int = std::fs::read_to_string(from.join("int.pem")).unwrap();
+    std::fs::write(to.join("chain.pem"), int + &root.to_pem()).unwrap();
+    std::fs::write(to.join("none.pem"), "").unwrap();
+    let p = |f: &str| to.join(f).to_str().unwrap().to_string();
+    let epoch = (chrono::Utc::now() + chrono::Duration::minutes(1))
+        .timestamp()
+        .to_string();
+    let go = util::ext(
+        go_oracle().to_str().unwrap(),
+        &[
+            "verify",
+            &p("root.pem"),
+            &p("none.pem"),
+            &p("int.pem"),
+            &epoch,
+        ],
+    );
+    assert_eq!(
+        go.code, 0,
+        "Go does not check a root's self-signature: {go:?}"
+    );
+    let (code, found) = audit_mesh(&dir, "mesh-badroot", "plug-in");
+    assert_eq!(code, 1);
+    let want = (
+        "gloo-mesh/root-trust-policy.gloo-mesh".to_string(),
+        "root-cert.pem".to_string(),
+        "role.root-trust".to_string(),
+        "error".to_string(),
+    );
+    assert_eq!(found, vec![want]);
+}

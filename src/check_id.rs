@@ -74,6 +74,8 @@ check_ids! {
         "a certificate does not chain to the CA given beside it";
     ChainAkiMismatch => "chain.aki-mismatch",
         "a verified chain whose authorityKeyIdentifier differs from its issuer's subjectKeyIdentifier";
+    ChainExtraRoot => "chain.extra-root",
+        "a ca.crt bundle holds roots the verified chain does not use";
     CaConstraints => "ca.constraints",
         "a certificate that must be a CA is not one, or a leaf is a CA";
     LintSkiMissing => "lint.ski-missing",

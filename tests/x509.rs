@@ -553,3 +553,55 @@ fn a_corrupt_root_self_signature_is_an_error_go_accepts() {
     );
     assert_eq!(found, vec![want]);
 }
+
+#[test]
+#[ignore = "needs openssl"]
+fn an_unrelated_root_in_ca_crt_widens_trust() {
+    let w = Work::new();
+    let dir = w.path("x509");
+    generate(&dir);
+    // The sample relay server's ca.crt plus gen.sh's root.
+    let inv = trustkeep::source::read_file(
+        util::fixture("sample/mgmt.yaml").to_str().unwrap(),
+        "gloo-mesh",
+    )
+    .unwrap();
+    let sel = trustkeep::select::select(&inv, &trustkeep::select::SelectOptions::default());
+    let srv = sel
+        .secrets
+        .iter()
+        .find(|s| s.record.id.to_string() == "gloo-mesh/relay-server-tls-secret")
+        .unwrap();
+    let mut bundle = srv.record.get("ca.crt").unwrap().expose().to_vec();
+    bundle.extend(std::fs::read(dir.join("root.pem")).unwrap());
+    let ca = dir.join("bundle.pem");
+    std::fs::write(&ca, bundle).unwrap();
+    let mgmt = with_secret(
+        "sample/mgmt.yaml",
+        "relay-server-tls-secret",
+        &[("ca.crt", Some(&ca))],
+        &dir.join("mgmt.json"),
+    );
+    let inv = trustkeep::source::read_file(&mgmt, "gloo-mesh").unwrap();
+    let sel = trustkeep::select::select(&inv, &trustkeep::select::SelectOptions::default());
+    // gen.sh's root starts when gen.sh ran; the sample is valid until 2031.
+    let at = chrono::Utc::now() + chrono::Duration::minutes(1);
+    let snap = trustkeep::snapshot::Snapshot::new(&inv, sel, "mgmt", at);
+    let r = trustkeep::checks::check(
+        &[snap],
+        &trustkeep::checks::CheckOptions { at, warn_days: 30 },
+    );
+    let got: Vec<(String, String)> = r
+        .report
+        .findings
+        .iter()
+        .filter(|f| f.severity != trustkeep::findings::Severity::Info)
+        .map(|f| (f.check.clone(), f.severity.to_string()))
+        .collect();
+    assert_eq!(
+        got,
+        [("chain.extra-root".to_string(), "warning".to_string())],
+        "{:?}",
+        r.report.findings
+    );
+}

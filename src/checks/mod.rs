@@ -959,7 +959,17 @@ fn chain_to_own_ca(
             &format!("{key} does not chain to ca.crt"),
             &e,
         )),
-        Ok(chain) => aki_findings(at, key, &chain, report),
+        Ok(chain) => {
+            aki_findings(at, key, &chain, report);
+            extra_roots(at, &chain, ca, report);
+        }
+    }
+}
+
+/// Roots in a `ca.crt` bundle that the verified chain does not use: trust is widened.
+fn extra_roots(at: &At<'_>, chain: &pki::Chain, ca: &[Cert], report: &mut Report) {
+    for r in ca.iter().filter(|r| !chain.path.contains(r)) {
+        report.push(at.f(Severity::Warning, CheckId::ChainExtraRoot, Some("ca.crt"), format!("ca.crt also trusts {} (sha256 {}), which the chain does not use: trust is wider than needed; remove it unless a rotation is under way", r.summary().subject, &r.fingerprint()[..16])));
     }
 }
 

@@ -605,3 +605,44 @@ fn an_unrelated_root_in_ca_crt_widens_trust() {
         r.report.findings
     );
 }
+
+#[test]
+#[ignore = "needs go"]
+fn client_auth_is_checked_down_the_path_as_go_does() {
+    let w = Work::new();
+    let dir = w.path("x509");
+    generate(&dir);
+    let at = chrono::Utc::now() + chrono::Duration::minutes(1);
+    let epoch = at.timestamp().to_string();
+    // (case, Go's verdict for ClientAuth); with ExtKeyUsageAny both verify.
+    for (case, go_ok) in [("valid", true), ("eku-leaf", false), ("eku-int", false)] {
+        let d = dir.join(case);
+        let f = |n: &str| d.join(n).to_str().unwrap().to_string();
+        let go = util::ext(
+            go_oracle().to_str().unwrap(),
+            &[
+                "verify",
+                &f("roots.pem"),
+                &f("inter.pem"),
+                &f("leaf.pem"),
+                &epoch,
+                "client",
+            ],
+        );
+        assert_eq!(go.code == 0, go_ok, "{case}: {go:?}");
+        let leaf = certs(&d.join("leaf.pem")).remove(0);
+        let (ints, roots) = (certs(&d.join("inter.pem")), certs(&d.join("roots.pem")));
+        let ours = pki::verify_chain_for(&leaf, &ints, &roots, Some(at), pki::Usage::ClientAuth);
+        assert_eq!(ours.is_ok(), go_ok, "{case}: {ours:?}");
+        if !go_ok {
+            assert!(
+                matches!(ours, Err(ChainError::ExtKeyUsage { .. })),
+                "{case}: {ours:?}"
+            );
+        }
+        assert!(
+            pki::verify_chain(&leaf, &ints, &roots, Some(at)).is_ok(),
+            "{case}: any usage"
+        );
+    }
+}

@@ -760,7 +760,10 @@ fn relay_client(c: &RoleCtx<'_>, report: &mut Report) {
     if let Some(root) = &a.relay_root {
         let mut inter = rest(p, "tls.crt");
         inter.extend(a.relay_signing.iter().cloned());
-        match pki::verify_chain_cached(leaf, &inter, std::slice::from_ref(root), None, sig) {
+        let anchors = std::slice::from_ref(root);
+        // As the relay server verifies agents: for client authentication.
+        let usage = pki::Usage::ClientAuth;
+        match pki::verify_chain_cached(leaf, &inter, anchors, None, usage, sig) {
             Err(e) => report.push(chain_finding(
                 at,
                 "tls.crt",
@@ -857,7 +860,7 @@ fn istio_cacerts(c: &RoleCtx<'_>, report: &mut Report) {
     if roots.is_empty() {
         report.push(err(form.root, format!("cacerts has no {}", form.root)));
     } else {
-        match pki::verify_chain_cached(ca, &chain_rest, &roots, None, sig) {
+        match pki::verify_chain_cached(ca, &chain_rest, &roots, None, pki::Usage::Any, sig) {
             Err(e) => report.push(chain_finding(
                 at,
                 form.cert,
@@ -883,7 +886,9 @@ fn istio_cacerts(c: &RoleCtx<'_>, report: &mut Report) {
         }
     }
     if !a.root_trust.is_empty() {
-        if let Err(e) = pki::verify_chain_cached(ca, &chain_rest, &a.root_trust, None, sig) {
+        if let Err(e) =
+            pki::verify_chain_cached(ca, &chain_rest, &a.root_trust, None, pki::Usage::Any, sig)
+        {
             let roots: Vec<String> = a
                 .root_trust
                 .iter()
@@ -927,6 +932,7 @@ fn chain_to_relay_root(
         &rest(p, "tls.crt"),
         std::slice::from_ref(root),
         None,
+        pki::Usage::Any,
         sig,
     ) {
         let msg = format!("{what} does not chain to the relay root");
@@ -951,7 +957,7 @@ fn chain_to_own_ca(
     let (Some(leaf), Some(ca)) = (first(p, key), p.certs.get("ca.crt")) else {
         return;
     };
-    match pki::verify_chain_cached(leaf, &rest(p, key), ca, None, sig) {
+    match pki::verify_chain_cached(leaf, &rest(p, key), ca, None, pki::Usage::Any, sig) {
         Err(e) => report.push(chain_finding(
             at,
             key,

@@ -14,7 +14,7 @@ mod explain;
 mod path;
 
 pub(crate) use path::{is_sha1_signature, verify_chain_cached, SignatureCache};
-pub use path::{verify_chain, Chain, ChainError};
+pub use path::{verify_chain, verify_chain_for, Chain, ChainError, Usage};
 
 use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};

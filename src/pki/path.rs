@@ -205,15 +205,29 @@ pub fn verify_chain(
     anchors: &[Cert],
     at: Option<DateTime<Utc>>,
 ) -> Result<Chain, ChainError> {
-    verify_chain_cached(leaf, intermediates, anchors, at, &SignatureCache::default())
+    let cache = SignatureCache::default();
+    verify_chain_cached(leaf, intermediates, anchors, at, Usage::Any, &cache)
 }
 
-/// [`verify_chain`] with signature verdicts shared through `cache`.
+/// [`verify_chain`] for `usage` (Go's `KeyUsages`) instead of any usage.
+pub fn verify_chain_for(
+    leaf: &Cert,
+    intermediates: &[Cert],
+    anchors: &[Cert],
+    at: Option<DateTime<Utc>>,
+    usage: Usage,
+) -> Result<Chain, ChainError> {
+    let cache = SignatureCache::default();
+    verify_chain_cached(leaf, intermediates, anchors, at, usage, &cache)
+}
+
+/// [`verify_chain`] for `usage`, with signature verdicts shared through `cache`.
 pub(crate) fn verify_chain_cached(
     leaf: &Cert,
     intermediates: &[Cert],
     anchors: &[Cert],
     at: Option<DateTime<Utc>>,
+    usage: Usage,
     cache: &SignatureCache,
 ) -> Result<Chain, ChainError> {
     let unparsable = |e: super::PkiError| ChainError::Unparsable(e.to_string());
@@ -230,7 +244,7 @@ pub(crate) fn verify_chain_cached(
     };
     let mut first_err = None;
     for t in times {
-        match verify_at(leaf, &leaf_x, intermediates, anchors, t, cache) {
+        match verify_at(leaf, &leaf_x, intermediates, anchors, (t, usage), cache) {
             Ok(c) => return Ok(c),
             Err(e @ ChainError::OutsideValidity { .. }) if at.is_none() => {
                 first_err.get_or_insert(e);
@@ -260,26 +274,44 @@ fn candidate_times(leaf: &Cert, intermediates: &[Cert], anchors: &[Cert]) -> Vec
     ts
 }
 
-/// Accepts any EKU, as Go's `ExtKeyUsageAny` does (webpki still requires a non-empty,
-/// well-formed extension where one is present).
-struct AnyUsage;
+/// The key usage a path is verified for, as Go's `VerifyOptions.KeyUsages`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Usage {
+    /// `ExtKeyUsageAny`: any EKU (webpki still requires a well-formed extension).
+    Any,
+    /// `ExtKeyUsageClientAuth`, as the relay server verifies agents.
+    ClientAuth,
+}
 
-impl ExtendedKeyUsageValidator for AnyUsage {
+impl ExtendedKeyUsageValidator for Usage {
+    /// Go's EKU chaining: every certificate of the path that has an EKU must allow the usage
+    /// (or anyExtendedKeyUsage).
     fn validate(&self, iter: KeyPurposeIdIter<'_, '_>) -> Result<(), webpki::Error> {
+        const CLIENT_AUTH: &[usize] = &[1, 3, 6, 1, 5, 5, 7, 3, 2];
+        const ANY: &[usize] = &[2, 5, 29, 37, 0];
+        let mut empty = true;
+        let mut allowed = false;
         for id in iter {
-            id?;
+            let oid = id?.to_decoded_oid();
+            empty = false;
+            allowed |= oid == ANY || (*self == Usage::ClientAuth && oid == CLIENT_AUTH);
         }
-        Ok(())
+        match self {
+            Usage::Any => Ok(()),
+            Usage::ClientAuth if empty || allowed => Ok(()),
+            #[allow(deprecated)]
+            Usage::ClientAuth => Err(webpki::Error::RequiredEkuNotFound),
+        }
     }
 }
 
-/// One attempt of path validation at time `t`.
+/// One attempt of path validation at time `t`, for `usage`.
 fn verify_at(
     leaf: &Cert,
     leaf_x: &X509Certificate<'_>,
     intermediates: &[Cert],
     anchors: &[Cert],
-    t: DateTime<Utc>,
+    (t, usage): (DateTime<Utc>, Usage),
     cache: &SignatureCache,
 ) -> Result<Chain, ChainError> {
     let (anchor_certs, tas) = trust_anchors(anchors);
@@ -339,7 +371,7 @@ fn verify_at(
     };
     let time =
         UnixTime::since_unix_epoch(std::time::Duration::from_secs(t.timestamp().max(0) as u64));
-    match ee.verify_for_usage(&sigs, &tas, &ints, time, AnyUsage, None, Some(&check)) {
+    match ee.verify_for_usage(&sigs, &tas, &ints, time, usage, None, Some(&check)) {
         Ok(_) => Ok(Chain {
             path: accepted.take(),
         }),

@@ -67,13 +67,33 @@ check_ids! {
     CryptoWeakKey => "crypto.weak-key",
         "an RSA key under 2048 bits";
     CryptoSha1 => "crypto.sha1",
-        "a certificate (other than a self-signed root) signed with SHA-1";
+        "a certificate (other than a self-signed root) signed with SHA-1, which Go refuses";
     CryptoKeyType => "crypto.key-type",
         "a key algorithm trustkeep cannot check";
     ChainVerify => "chain.verify",
         "a certificate does not chain to the CA given beside it";
+    ChainAkiMismatch => "chain.aki-mismatch",
+        "a verified chain whose authorityKeyIdentifier differs from its issuer's subjectKeyIdentifier";
+    ChainExtraRoot => "chain.extra-root",
+        "a ca.crt bundle holds roots the verified chain does not use";
     CaConstraints => "ca.constraints",
         "a certificate that must be a CA is not one, or a leaf is a CA";
+    LintSkiMissing => "lint.ski-missing",
+        "(lint) a CA certificate without subjectKeyIdentifier";
+    LintAkiMissing => "lint.aki-missing",
+        "(lint) a certificate other than a root without authorityKeyIdentifier";
+    LintSerial => "lint.serial",
+        "(lint) a serial number not positive or over 20 octets";
+    LintCaKeyUsageNotCritical => "lint.ca-key-usage-not-critical",
+        "(lint) a CA certificate whose keyUsage is not critical";
+    LintLeafCertSign => "lint.leaf-cert-sign",
+        "(lint) an end-entity certificate with keyCertSign";
+    LintEkuMissing => "lint.eku-missing",
+        "(lint) a relay leaf without extendedKeyUsage";
+    LintClientAuthMissing => "lint.client-auth-missing",
+        "(lint) an agent certificate whose EKU lacks clientAuth";
+    LintRsaExponent => "lint.rsa-exponent",
+        "(lint) an RSA key with public exponent 3 (or less)";
     RoleRelayServer => "role.relay-server",
         "the relay server certificate's profile (DNS SAN, serverAuth)";
     RoleRelaySigning => "role.relay-signing",

@@ -23,3 +23,4 @@ mod s3;
 mod sandbox;
 mod scale;
 mod sources;
+mod x509;

@@ -1,12 +1,20 @@
 //! Certificates and keys: parsing PEM, summarising certificates, and matching private keys
 //! to certificates.
 //!
-//! This module knows X.509 and key formats (PKCS#1, PKCS#8, SEC1; RSA, ECDSA P-256/P-384,
-//! Ed25519) and nothing of Gloo Mesh or of archives. Chain building and the checks that use it
-//! live in [`crate::checks`]. Private key bytes are held in zeroizing buffers and never
+//! This module knows X.509 and key formats (PKCS#1, PKCS#8, SEC1; RSA, ECDSA
+//! P-256/P-384/P-521, Ed25519) and nothing of Gloo Mesh or of archives. Path validation is
+//! [`path`] (rustls-webpki plus Go's deltas), its signature algorithms [`algs`] and its error
+//! messages [`explain`]; the checks that use it live in [`crate::checks`]. Private key bytes are held in zeroizing buffers and never
 //! printed; errors describe the format problem, not the contents.
 
 use std::fmt;
+
+mod algs;
+mod explain;
+mod path;
+
+pub(crate) use path::{is_sha1_signature, verify_chain_cached, SignatureCache};
+pub use path::{verify_chain, verify_chain_for, Chain, ChainError, Usage};
 
 use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
@@ -224,6 +232,7 @@ pub(crate) enum PublicKeyId {
     /// Uncompressed SEC1 point.
     P256(Vec<u8>),
     P384(Vec<u8>),
+    P521(Vec<u8>),
     Ed25519(Vec<u8>),
 }
 
@@ -234,6 +243,7 @@ impl PublicKeyId {
             PublicKeyId::Rsa { n, .. } => format!("RSA {}", rsa_bits(n)),
             PublicKeyId::P256(_) => "ECDSA P-256".into(),
             PublicKeyId::P384(_) => "ECDSA P-384".into(),
+            PublicKeyId::P521(_) => "ECDSA P-521".into(),
             PublicKeyId::Ed25519(_) => "Ed25519".into(),
         }
     }
@@ -243,6 +253,7 @@ impl PublicKeyId {
             PublicKeyId::Rsa { n, .. } => rsa_bits(n),
             PublicKeyId::P256(_) | PublicKeyId::Ed25519(_) => 256,
             PublicKeyId::P384(_) => 384,
+            PublicKeyId::P521(_) => 521,
         }
     }
 }
@@ -259,10 +270,11 @@ fn strip_zeros(b: &[u8]) -> Vec<u8> {
     b[i..].to_vec()
 }
 
-const OID_RSA: &str = "1.2.840.113549.1.1.1";
+pub(crate) const OID_RSA: &str = "1.2.840.113549.1.1.1";
 const OID_EC: &str = "1.2.840.10045.2.1";
 const OID_P256: &str = "1.2.840.10045.3.1.7";
 const OID_P384: &str = "1.3.132.0.34";
+pub(crate) const OID_P521: &str = "1.3.132.0.35";
 const OID_ED25519: &str = "1.3.101.112";
 
 fn spki_to_id(spki: &SubjectPublicKeyInfo<'_>) -> Result<PublicKeyId, PkiError> {
@@ -291,6 +303,9 @@ fn spki_to_id(spki: &SubjectPublicKeyInfo<'_>) -> Result<PublicKeyId, PkiError> 
                 OID_P384 => p384::PublicKey::from_sec1_bytes(point)
                     .map(|k| PublicKeyId::P384(sec1_uncompressed_p384(&k)))
                     .map_err(|_| PkiError::UnsupportedAlgorithm("malformed P-384 point".into())),
+                OID_P521 => p521::PublicKey::from_sec1_bytes(point)
+                    .map(|k| PublicKeyId::P521(sec1_uncompressed_p521(&k)))
+                    .map_err(|_| PkiError::UnsupportedAlgorithm("malformed P-521 point".into())),
                 other => Err(PkiError::UnsupportedAlgorithm(format!("EC curve {other}"))),
             }
         }
@@ -313,6 +328,11 @@ fn sec1_uncompressed_p256(k: &p256::PublicKey) -> Vec<u8> {
 
 fn sec1_uncompressed_p384(k: &p384::PublicKey) -> Vec<u8> {
     use p384::elliptic_curve::sec1::ToEncodedPoint;
+    k.to_encoded_point(false).as_bytes().to_vec()
+}
+
+fn sec1_uncompressed_p521(k: &p521::PublicKey) -> Vec<u8> {
+    use p521::elliptic_curve::sec1::ToEncodedPoint;
     k.to_encoded_point(false).as_bytes().to_vec()
 }
 
@@ -376,6 +396,9 @@ fn sec1_public(der: &[u8]) -> Result<PublicKeyId, PkiError> {
         OID_P384 => p384::SecretKey::from_sec1_der(der)
             .map(|s| PublicKeyId::P384(sec1_uncompressed_p384(&s.public_key())))
             .map_err(|e| bad(e.to_string())),
+        OID_P521 => p521::SecretKey::from_sec1_der(der)
+            .map(|s| PublicKeyId::P521(sec1_uncompressed_p521(&s.public_key())))
+            .map_err(|e| bad(e.to_string())),
         other => Err(PkiError::UnsupportedAlgorithm(format!(
             "EC curve {other:?}"
         ))),
@@ -408,6 +431,12 @@ fn pkcs8_public(der: &[u8]) -> Result<PublicKeyId, PkiError> {
                     use p384::pkcs8::DecodePrivateKey;
                     p384::SecretKey::from_pkcs8_der(der)
                         .map(|s| PublicKeyId::P384(sec1_uncompressed_p384(&s.public_key())))
+                        .map_err(|e| bad(e.to_string()))
+                }
+                OID_P521 => {
+                    use p521::pkcs8::DecodePrivateKey;
+                    p521::SecretKey::from_pkcs8_der(der)
+                        .map(|s| PublicKeyId::P521(sec1_uncompressed_p521(&s.public_key())))
                         .map_err(|e| bad(e.to_string()))
                 }
                 other => Err(PkiError::UnsupportedAlgorithm(format!(
@@ -492,249 +521,4 @@ mod tests {
         let c = &parse_certs(cert.as_bytes()).unwrap()[0];
         assert_eq!(&parse_certs(c.to_pem().as_bytes()).unwrap()[0], c);
     }
-}
-
-/// Why a chain does not hold. Validity-window problems are reported only when asked for
-/// (`check_time`), since the checks report them separately.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum ChainError {
-    #[error("no issuer found for {subject} (issued by {issuer}) among the certificates given")]
-    IssuerNotFound { subject: String, issuer: String },
-    #[error("{subject} is not a CA (basicConstraints CA:TRUE missing) but issued {child}")]
-    IssuerNotCa { subject: String, child: String },
-    #[error("{subject} lacks keyCertSign in its keyUsage but issued {child}")]
-    IssuerNoKeyCertSign { subject: String, child: String },
-    #[error("{subject} allows a path length of {pathlen} but {below} CA certificate(s) follow it")]
-    PathLen {
-        subject: String,
-        pathlen: u32,
-        below: usize,
-    },
-    #[error("{subject} is not valid at {at} (valid {not_before} to {not_after})")]
-    OutsideValidity {
-        subject: String,
-        at: DateTime<Utc>,
-        not_before: DateTime<Utc>,
-        not_after: DateTime<Utc>,
-    },
-    #[error("the chain is longer than {0} certificates")]
-    TooLong(usize),
-    #[error("a certificate of the chain does not parse ({0})")]
-    Unparsable(String),
-}
-
-/// A verified chain: the certificates from the leaf up to the trust anchor.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Chain {
-    pub path: Vec<Cert>,
-}
-
-fn key_id<'a>(c: &'a X509Certificate<'_>, subject: bool) -> Option<&'a [u8]> {
-    c.extensions()
-        .iter()
-        .find_map(|e| match e.parsed_extension() {
-            ParsedExtension::SubjectKeyIdentifier(k) if subject => Some(k.0),
-            ParsedExtension::AuthorityKeyIdentifier(a) if !subject => {
-                a.key_identifier.as_ref().map(|k| k.0)
-            }
-            _ => None,
-        })
-}
-
-/// Remembers signature verdicts within one run of the checks, where the same root signs and
-/// is checked many times (a management set verifies each relay-root signature 3 times).
-#[derive(Default)]
-pub(crate) struct SignatureCache {
-    verdicts: std::cell::RefCell<std::collections::HashMap<CertPair, bool>>,
-}
-
-/// The DER of a child certificate and of its candidate issuer.
-type CertPair = (Vec<u8>, Vec<u8>);
-
-impl SignatureCache {
-    /// `issued_by`, remembered by the two certificates' DER.
-    pub(crate) fn issued_by(&self, child: &Cert, issuer: &Cert) -> bool {
-        let key = (child.der.clone(), issuer.der.clone());
-        if let Some(v) = self.verdicts.borrow().get(&key) {
-            return *v;
-        }
-        let v = match (child.parse(), issuer.parse()) {
-            (Ok(c), Ok(i)) => issued_by(&c, &i),
-            _ => false,
-        };
-        self.verdicts.borrow_mut().insert(key, v);
-        v
-    }
-}
-
-/// True when `issuer` issued `child`: names match, key identifiers agree when both are
-/// present, and the signature verifies with the issuer's key.
-pub(crate) fn issued_by(child: &X509Certificate<'_>, issuer: &X509Certificate<'_>) -> bool {
-    if child.issuer().as_raw() != issuer.subject().as_raw()
-        && child.issuer().to_string() != issuer.subject().to_string()
-    {
-        return false;
-    }
-    if let (Some(aki), Some(ski)) = (key_id(child, false), key_id(issuer, true)) {
-        if aki != ski {
-            return false;
-        }
-    }
-    verify_signature(child, issuer)
-}
-
-/// Verifies `child`'s signature with `issuer`'s key. RSA PKCS#1 signatures are checked with
-/// ring's verifiers that accept keys from 1024 bits, as `openssl verify` does: a small key is a
-/// `crypto.weak-key` finding, not a broken chain. Everything else goes through x509-parser.
-fn verify_signature(child: &X509Certificate<'_>, issuer: &X509Certificate<'_>) -> bool {
-    use ring::signature as sig;
-    let alg: Option<&'static dyn sig::VerificationAlgorithm> =
-        match child.signature_algorithm.algorithm.to_id_string().as_str() {
-            "1.2.840.113549.1.1.5" => Some(&sig::RSA_PKCS1_1024_8192_SHA1_FOR_LEGACY_USE_ONLY),
-            "1.2.840.113549.1.1.11" => Some(&sig::RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY),
-            "1.2.840.113549.1.1.13" => Some(&sig::RSA_PKCS1_1024_8192_SHA512_FOR_LEGACY_USE_ONLY),
-            _ => None,
-        };
-    let spki = issuer.public_key();
-    match alg {
-        Some(alg) if spki.algorithm.algorithm.to_id_string() == OID_RSA => {
-            sig::UnparsedPublicKey::new(alg, &spki.subject_public_key.data)
-                .verify(child.tbs_certificate.as_ref(), &child.signature_value.data)
-                .is_ok()
-        }
-        _ => child.verify_signature(Some(spki)).is_ok(),
-    }
-}
-
-/// A version 1 certificate that signs itself: `openssl verify` takes it as a CA root even
-/// without extensions.
-fn is_v1_root(c: &X509Certificate<'_>) -> bool {
-    c.version() == X509Version::V1 && is_self_issued(c)
-}
-
-fn is_self_issued(c: &X509Certificate<'_>) -> bool {
-    c.subject().as_raw() == c.issuer().as_raw()
-}
-
-const MAX_CHAIN: usize = 10;
-
-/// Builds and checks the chain from `leaf` through `intermediates` to one of `anchors`, the
-/// way `openssl verify -CAfile anchors -untrusted intermediates leaf` does: every link's
-/// signature and names, every issuer a CA with keyCertSign, path lengths, and (with
-/// `check_time`) every certificate valid at `at`. The chain must end at a self-signed anchor,
-/// or at an anchor that is the leaf itself.
-pub fn verify_chain(
-    leaf: &Cert,
-    intermediates: &[Cert],
-    anchors: &[Cert],
-    at: Option<DateTime<Utc>>,
-) -> Result<Chain, ChainError> {
-    verify_chain_cached(leaf, intermediates, anchors, at, &SignatureCache::default())
-}
-
-/// [`verify_chain`] with signature verdicts shared through `cache`.
-pub(crate) fn verify_chain_cached(
-    leaf: &Cert,
-    intermediates: &[Cert],
-    anchors: &[Cert],
-    at: Option<DateTime<Utc>>,
-    cache: &SignatureCache,
-) -> Result<Chain, ChainError> {
-    let mut path = vec![leaf.clone()];
-    loop {
-        let current = path.last().expect("non-empty").clone();
-        let cur = current
-            .parse()
-            .map_err(|e| ChainError::Unparsable(e.to_string()))?;
-        // Reached a trusted, self-signed anchor?
-        if anchors.contains(&current) && cache.issued_by(&current, &current) {
-            break;
-        }
-        if path.len() > MAX_CHAIN {
-            return Err(ChainError::TooLong(MAX_CHAIN));
-        }
-        // Prefer anchors, then the untrusted intermediates; never reuse a certificate.
-        let next = anchors
-            .iter()
-            .chain(intermediates)
-            .filter(|c| !path.contains(c))
-            .find(|c| cache.issued_by(&current, c));
-        match next {
-            Some(n) => path.push(n.clone()),
-            None => {
-                return Err(ChainError::IssuerNotFound {
-                    subject: cur.subject().to_string(),
-                    issuer: cur.issuer().to_string(),
-                })
-            }
-        }
-    }
-    // Constraints on every issuer (all but the leaf).
-    for (i, c) in path.iter().enumerate().skip(1) {
-        let p = c.parse().expect("parsed above");
-        let child = path[i - 1].parse().expect("parsed above");
-        let bc = p
-            .basic_constraints()
-            .ok()
-            .flatten()
-            .map(|b| b.value.clone());
-        if is_v1_root(&p) {
-            continue;
-        }
-        if !bc.as_ref().map(|b| b.ca).unwrap_or(false) {
-            return Err(ChainError::IssuerNotCa {
-                subject: p.subject().to_string(),
-                child: child.subject().to_string(),
-            });
-        }
-        if let Ok(Some(ku)) = p.key_usage() {
-            if !ku.value.key_cert_sign() {
-                return Err(ChainError::IssuerNoKeyCertSign {
-                    subject: p.subject().to_string(),
-                    child: child.subject().to_string(),
-                });
-            }
-        }
-        if let Some(pathlen) = bc.and_then(|b| b.path_len_constraint) {
-            // CA certificates below this one, not counting the leaf and self-issued ones
-            // (RFC 5280, 4.2.1.9).
-            let below = path[1..i]
-                .iter()
-                .filter(|c| c.parse().map(|x| !is_self_issued(&x)).unwrap_or(true))
-                .count();
-            if below > pathlen as usize {
-                return Err(ChainError::PathLen {
-                    subject: p.subject().to_string(),
-                    pathlen,
-                    below,
-                });
-            }
-        }
-    }
-    if let Some(at) = at {
-        for c in &path {
-            let p = c.parse().expect("parsed above");
-            let (nb, na) = (
-                asn1_to_chrono(p.validity().not_before),
-                asn1_to_chrono(p.validity().not_after),
-            );
-            if at < nb || at > na {
-                return Err(ChainError::OutsideValidity {
-                    subject: p.subject().to_string(),
-                    at,
-                    not_before: nb,
-                    not_after: na,
-                });
-            }
-        }
-    }
-    Ok(Chain { path })
-}
-
-/// OIDs of SHA-1 based signature algorithms.
-pub(crate) fn is_sha1_signature(c: &X509Certificate<'_>) -> bool {
-    matches!(
-        c.signature_algorithm.algorithm.to_id_string().as_str(),
-        "1.2.840.113549.1.1.5" | "1.2.840.10045.4.1" | "1.2.840.10040.4.3"
-    )
 }

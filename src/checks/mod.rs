@@ -12,6 +12,9 @@
 
 use std::collections::BTreeMap;
 
+mod lint;
+pub use lint::{lint_cert, LintUse};
+
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
@@ -145,6 +148,7 @@ pub fn check(clusters: &[Snapshot], opts: &CheckOptions) -> CheckResult {
             generic(&at, p, opts, &mut out.report, &sig);
             keys_match(&at, p, &mut out.report);
             keys_present(&at, s.role, p, &mut out.report);
+            lints(&at, s.role, p, &mut out.report);
             role(
                 &at,
                 s.role,
@@ -359,11 +363,27 @@ fn generic(
             }
             if pki::is_sha1_signature(&x) && !sig.issued_by(c, c) {
                 report.push(at.f(
-                    Severity::Warning,
+                    Severity::Error,
                     CheckId::CryptoSha1,
                     Some(k),
-                    format!("{name} is signed with SHA-1; reissue it with SHA-256"),
+                    format!("{name} is signed with SHA-1, which Go (Gloo Mesh, Istio) refuses: no chain through it verifies; reissue it with SHA-256"),
                 ));
+            }
+        }
+    }
+}
+
+/// The lint profile ([`lint`]) over every certificate of the secret, as warnings.
+fn lints(at: &At<'_>, role: Role, p: &Parsed, report: &mut Report) {
+    for (k, certs) in &p.certs {
+        for (i, c) in certs.iter().enumerate() {
+            let leaf = i == 0 && k == "tls.crt";
+            let usage = LintUse {
+                relay_leaf: leaf && matches!(role, Role::RelayServer | Role::RelayClient),
+                client: leaf && role == Role::RelayClient,
+            };
+            for (id, msg) in lint_cert(c, usage) {
+                report.push(at.f(Severity::Warning, id, Some(k), msg));
             }
         }
     }
@@ -579,7 +599,11 @@ fn self_signed_ca(
             ),
         ));
     }
-    profile(at, key, c, Profile::ca(), check, report);
+    // A version 1 root has no extensions to check: as a trust anchor it is a name and a key
+    // (Go, webpki and openssl accept it).
+    if x.version() != x509_parser::x509::X509Version::V1 {
+        profile(at, key, c, Profile::ca(), check, report);
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -736,7 +760,10 @@ fn relay_client(c: &RoleCtx<'_>, report: &mut Report) {
     if let Some(root) = &a.relay_root {
         let mut inter = rest(p, "tls.crt");
         inter.extend(a.relay_signing.iter().cloned());
-        match pki::verify_chain_cached(leaf, &inter, std::slice::from_ref(root), None, sig) {
+        let anchors = std::slice::from_ref(root);
+        // As the relay server verifies agents: for client authentication.
+        let usage = pki::Usage::ClientAuth;
+        match pki::verify_chain_cached(leaf, &inter, anchors, None, usage, sig) {
             Err(e) => report.push(chain_finding(
                 at,
                 "tls.crt",
@@ -767,20 +794,58 @@ fn root_trust(c: &RoleCtx<'_>, report: &mut Report) {
     }
 }
 
+/// The data keys of one of the two `cacerts` forms istiod loads.
+struct CacertsForm {
+    cert: &'static str,
+    root: &'static str,
+    /// `cert-chain.pem` of the plug-in form; the `tls.crt` bundle of the other.
+    chain: &'static str,
+}
+
+/// The plug-in keys when `ca-cert.pem` is there, else `tls.crt`/`tls.key`/`ca.crt` (Istio
+/// accepts both); `None` when neither certificate is.
+fn cacerts_form(p: &Parsed) -> Option<CacertsForm> {
+    if p.present.iter().any(|k| k == "ca-cert.pem") {
+        Some(CacertsForm {
+            cert: "ca-cert.pem",
+            root: "root-cert.pem",
+            chain: "cert-chain.pem",
+        })
+    } else if p.present.iter().any(|k| k == "tls.crt") {
+        Some(CacertsForm {
+            cert: "tls.crt",
+            root: "ca.crt",
+            chain: "tls.crt",
+        })
+    } else {
+        None
+    }
+}
+
+/// istiod's own check of plugged-in certificates: the CA certificate is a CA (an end-entity
+/// certificate there is named as the mistake), its chain leads to the root, which may be a
+/// bundle of several roots (during a rotation); then the federation with the management
+/// cluster's root-trust roots.
 fn istio_cacerts(c: &RoleCtx<'_>, report: &mut Report) {
     let RoleCtx { at, p, a, sig, .. } = *c;
-    let Some(ca) = first(p, "ca-cert.pem") else {
-        report.push(at.f(
-            Severity::Error,
-            CheckId::RoleIstioCacerts,
-            Some("ca-cert.pem"),
-            "cacerts has no ca-cert.pem",
+    let err =
+        |key: &str, msg: String| at.f(Severity::Error, CheckId::RoleIstioCacerts, Some(key), msg);
+    let Some(form) = cacerts_form(p) else {
+        report.push(err(
+            "ca-cert.pem",
+            "cacerts has neither ca-cert.pem nor tls.crt, the two forms istiod loads".into(),
         ));
         return;
     };
+    let Some(ca) = first(p, form.cert) else {
+        return; // present but unparsable: pem.parse said so
+    };
+    if !ca.parse().map(|x| x.is_ca()).unwrap_or(false) {
+        report.push(err(form.cert, format!("{} is an end-entity certificate, not a CA: istiod refuses it (\"certificate is not authorized to sign other certificates\"); put the Istio intermediate CA here, not a workload or server certificate", form.cert)));
+    }
     profile(
         at,
-        "ca-cert.pem",
+        form.cert,
         ca,
         Profile {
             ca: true,
@@ -790,44 +855,40 @@ fn istio_cacerts(c: &RoleCtx<'_>, report: &mut Report) {
         CheckId::RoleIstioCacerts,
         report,
     );
-    let own_root: Vec<Cert> = first(p, "root-cert.pem").cloned().into_iter().collect();
-    let chain_rest = rest(p, "cert-chain.pem");
-    if own_root.is_empty() {
-        report.push(at.f(
-            Severity::Error,
-            CheckId::RoleIstioCacerts,
-            Some("root-cert.pem"),
-            "cacerts has no root-cert.pem",
-        ));
-    } else if let Err(e) = pki::verify_chain_cached(ca, &chain_rest, &own_root, None, sig) {
-        report.push(chain_finding(
-            at,
-            "ca-cert.pem",
-            CheckId::ChainVerify,
-            "ca-cert.pem does not chain to root-cert.pem",
-            &e,
-        ));
+    let roots: Vec<Cert> = p.certs.get(form.root).cloned().unwrap_or_default();
+    let chain_rest = rest(p, form.chain);
+    if roots.is_empty() {
+        report.push(err(form.root, format!("cacerts has no {}", form.root)));
+    } else {
+        match pki::verify_chain_cached(ca, &chain_rest, &roots, None, pki::Usage::Any, sig) {
+            Err(e) => report.push(chain_finding(
+                at,
+                form.cert,
+                CheckId::ChainVerify,
+                &format!("{} does not chain to {}", form.cert, form.root),
+                &e,
+            )),
+            Ok(chain) => aki_findings(at, form.cert, &chain, report),
+        }
     }
-    if let Some(chain) = p.certs.get("cert-chain.pem") {
+    if let (Some(chain), "cert-chain.pem") = (p.certs.get(form.chain), form.chain) {
         if chain.first() != Some(ca) {
-            report.push(at.f(
-                Severity::Error,
-                CheckId::RoleIstioCacerts,
-                Some("cert-chain.pem"),
-                "cert-chain.pem must start with ca-cert.pem",
+            report.push(err(
+                "cert-chain.pem",
+                "cert-chain.pem must start with ca-cert.pem".into(),
             ));
         }
-        if !own_root.is_empty() && chain.last() != own_root.first() {
-            report.push(at.f(
-                Severity::Error,
-                CheckId::RoleIstioCacerts,
-                Some("cert-chain.pem"),
-                "cert-chain.pem must end with root-cert.pem",
+        if !roots.is_empty() && !chain.last().is_some_and(|l| roots.contains(l)) {
+            report.push(err(
+                "cert-chain.pem",
+                "cert-chain.pem must end with a root of root-cert.pem".into(),
             ));
         }
     }
     if !a.root_trust.is_empty() {
-        if let Err(e) = pki::verify_chain_cached(ca, &chain_rest, &a.root_trust, None, sig) {
+        if let Err(e) =
+            pki::verify_chain_cached(ca, &chain_rest, &a.root_trust, None, pki::Usage::Any, sig)
+        {
             let roots: Vec<String> = a
                 .root_trust
                 .iter()
@@ -839,7 +900,7 @@ fn istio_cacerts(c: &RoleCtx<'_>, report: &mut Report) {
                     )
                 })
                 .collect();
-            report.push(chain_finding(at, "ca-cert.pem", CheckId::TrustIstioRoot, &format!("the Istio intermediate does not chain to the management cluster's root-trust root {}; meshes will not trust each other", roots.join(", ")), &e));
+            report.push(chain_finding(at, form.cert, CheckId::TrustIstioRoot, &format!("the Istio intermediate does not chain to the management cluster's root-trust root {}; meshes will not trust each other", roots.join(", ")), &e));
         }
     }
 }
@@ -871,6 +932,7 @@ fn chain_to_relay_root(
         &rest(p, "tls.crt"),
         std::slice::from_ref(root),
         None,
+        pki::Usage::Any,
         sig,
     ) {
         let msg = format!("{what} does not chain to the relay root");
@@ -895,14 +957,32 @@ fn chain_to_own_ca(
     let (Some(leaf), Some(ca)) = (first(p, key), p.certs.get("ca.crt")) else {
         return;
     };
-    if let Err(e) = pki::verify_chain_cached(leaf, &rest(p, key), ca, None, sig) {
-        report.push(chain_finding(
+    match pki::verify_chain_cached(leaf, &rest(p, key), ca, None, pki::Usage::Any, sig) {
+        Err(e) => report.push(chain_finding(
             at,
             key,
             CheckId::ChainVerify,
             &format!("{key} does not chain to ca.crt"),
             &e,
-        ));
+        )),
+        Ok(chain) => {
+            aki_findings(at, key, &chain, report);
+            extra_roots(at, &chain, ca, report);
+        }
+    }
+}
+
+/// Roots in a `ca.crt` bundle that the verified chain does not use: trust is widened.
+fn extra_roots(at: &At<'_>, chain: &pki::Chain, ca: &[Cert], report: &mut Report) {
+    for r in ca.iter().filter(|r| !chain.path.contains(r)) {
+        report.push(at.f(Severity::Warning, CheckId::ChainExtraRoot, Some("ca.crt"), format!("ca.crt also trusts {} (sha256 {}), which the chain does not use: trust is wider than needed; remove it unless a rotation is under way", r.summary().subject, &r.fingerprint()[..16])));
+    }
+}
+
+/// A verified path whose key identifiers disagree: Go runs with it, the PKI is broken.
+fn aki_findings(at: &At<'_>, key: &str, chain: &pki::Chain, report: &mut Report) {
+    for (child, issuer) in chain.aki_mismatches() {
+        report.push(at.f(Severity::Error, CheckId::ChainAkiMismatch, Some(key), format!("the authorityKeyIdentifier of {child} is not the subjectKeyIdentifier of its issuer {issuer}; Go accepts the chain, openssl and RFC 5280 do not: reissue {child}")));
     }
 }
 

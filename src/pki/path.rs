@@ -1,0 +1,525 @@
+//! Certification path validation: which chains Gloo Mesh and Istio (Go's crypto/x509) accept.
+//!
+//! rustls-webpki decides the path (RFC 5280 §6): it builds it over every candidate issuer and
+//! backtracks, rejects unrecognised critical extensions, applies name constraints,
+//! basicConstraints and pathLenConstraint, EKU on every certificate, validity (inclusive at
+//! both ends) and the signature algorithms of [`super::algs`]. Like Go, it compares names byte
+//! for byte and counts self-issued certificates toward path lengths. This module adds only
+//! what Go does and webpki does not: an issuer (trust anchor included) whose keyUsage lacks
+//! keyCertSign cannot issue, a version 3 anchor must have CA:TRUE, an anchor's pathlen holds,
+//! and a CA subject is checked by whether it can *issue* (a probe end-entity certificate under
+//! it must validate, see [`probe_under`]). It then explains a rejection, naming the
+//! certificate, and says when Go is stricter than RFC 5280. It knows nothing of Gloo roles.
+
+use std::cell::RefCell;
+
+use chrono::{DateTime, Utc};
+use rustls_pki_types::{CertificateDer, TrustAnchor, UnixTime};
+use webpki::{EndEntityCert, ExtendedKeyUsageValidator, KeyPurposeIdIter};
+use x509_parser::prelude::*;
+
+use super::algs::{self, SigMemo};
+use super::{asn1_to_chrono, Cert};
+
+/// Why a chain does not hold.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ChainError {
+    #[error("no issuer found for {subject} (issued by {issuer}) among the certificates given")]
+    IssuerNotFound { subject: String, issuer: String },
+    #[error("{subject} is not a CA (basicConstraints CA:TRUE missing) but issued {child}")]
+    IssuerNotCa { subject: String, child: String },
+    #[error("{subject} lacks keyCertSign in its keyUsage but issued {child}; Go (Gloo Mesh, Istio) refuses it as an issuer")]
+    IssuerNoKeyCertSign { subject: String, child: String },
+    #[error("{subject} allows a path length of {pathlen} but {below} CA certificate(s) follow it")]
+    PathLen {
+        subject: String,
+        pathlen: u32,
+        below: usize,
+    },
+    #[error("{subject} is not valid at {at} (valid {not_before} to {not_after})")]
+    OutsideValidity {
+        subject: String,
+        at: DateTime<Utc>,
+        not_before: DateTime<Utc>,
+        not_after: DateTime<Utc>,
+    },
+    #[error("there is no moment at which every certificate of the path is valid")]
+    NoCommonValidity,
+    #[error("{subject} is signed with SHA-1, which Go (Gloo Mesh, Istio) refuses (x509: insecure algorithm); reissue it with SHA-256")]
+    Sha1 { subject: String },
+    #[error("{subject} is signed with {algorithm}, an algorithm or parameter set Go and trustkeep do not verify")]
+    UnsupportedAlgorithm { subject: String, algorithm: String },
+    #[error("the signature of {subject} does not verify with the key of its issuer {issuer}")]
+    BadSignature { subject: String, issuer: String },
+    #[error(
+        "{subject} has an unrecognised critical extension {oid}; Go and openssl refuse the chain"
+    )]
+    CriticalExtension { subject: String, oid: String },
+    #[error("{subject} violates the name constraints of a CA above it")]
+    NameConstraints { subject: String },
+    #[error("the extendedKeyUsage of {subject} does not allow the usage")]
+    ExtKeyUsage { subject: String },
+    #[error("valid per RFC 5280 but Go (Gloo Mesh, Istio) rejects it: {0}")]
+    GoStricter(String),
+    #[error("the chain is longer than {0} certificates")]
+    TooLong(usize),
+    #[error("a certificate of the chain does not parse ({0})")]
+    Unparsable(String),
+    #[error("the chain of {subject} is rejected: {reason}")]
+    Rejected { subject: String, reason: String },
+}
+
+/// A verified chain: the certificates from the leaf up to the trust anchor.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Chain {
+    pub path: Vec<Cert>,
+}
+
+impl Chain {
+    /// The links of the path whose child's authorityKeyIdentifier differs from its issuer's
+    /// subjectKeyIdentifier (both present), as (child subject, issuer subject). Go and webpki
+    /// accept such a path (Go uses the AKI only as a hint); openssl and RFC 5280 do not.
+    pub fn aki_mismatches(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for pair in self.path.windows(2) {
+            let (Ok(child), Ok(issuer)) = (pair[0].parse(), pair[1].parse()) else {
+                continue;
+            };
+            if let (Some(aki), Some(ski)) = (key_id(&child, false), key_id(&issuer, true)) {
+                if aki != ski {
+                    out.push((child.subject().to_string(), issuer.subject().to_string()));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Remembers signature verdicts within one run of the checks, where the same root signs and
+/// is checked many times (a management set verifies each relay-root signature 3 times).
+#[derive(Default)]
+pub(crate) struct SignatureCache {
+    memo: SigMemo,
+}
+
+impl SignatureCache {
+    /// `issued_by`, remembered by the two certificates' DER.
+    pub(crate) fn issued_by(&self, child: &Cert, issuer: &Cert) -> bool {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(b"issued_by");
+        h.update((child.der.len() as u64).to_be_bytes());
+        h.update(&child.der);
+        h.update(&issuer.der);
+        self.memo.get_or(h.finalize().into(), || {
+            match (child.parse(), issuer.parse()) {
+                (Ok(c), Ok(i)) => issued_by(&c, &i),
+                _ => false,
+            }
+        })
+    }
+}
+
+/// True when `issuer` issued `child`: names match byte for byte, key identifiers agree when
+/// both are present, and the signature verifies with the issuer's key (any algorithm
+/// x509-parser verifies, SHA-1 included: this answers "who signed it", not "would Go accept").
+pub(crate) fn issued_by(child: &X509Certificate<'_>, issuer: &X509Certificate<'_>) -> bool {
+    if child.issuer().as_raw() != issuer.subject().as_raw() {
+        return false;
+    }
+    if let (Some(aki), Some(ski)) = (key_id(child, false), key_id(issuer, true)) {
+        if aki != ski {
+            return false;
+        }
+    }
+    verify_signature(child, issuer)
+}
+
+pub(crate) fn key_id<'a>(c: &'a X509Certificate<'_>, subject: bool) -> Option<&'a [u8]> {
+    c.extensions()
+        .iter()
+        .find_map(|e| match e.parsed_extension() {
+            ParsedExtension::SubjectKeyIdentifier(k) if subject => Some(k.0),
+            ParsedExtension::AuthorityKeyIdentifier(a) if !subject => {
+                a.key_identifier.as_ref().map(|k| k.0)
+            }
+            _ => None,
+        })
+}
+
+/// Verifies `child`'s signature with `issuer`'s key; RSA PKCS#1 from 1024 bits through ring,
+/// P-521 through `p521`, the rest through x509-parser.
+fn verify_signature(child: &X509Certificate<'_>, issuer: &X509Certificate<'_>) -> bool {
+    use ring::signature as sig;
+    let alg: Option<&'static dyn sig::VerificationAlgorithm> =
+        match child.signature_algorithm.algorithm.to_id_string().as_str() {
+            "1.2.840.113549.1.1.5" => Some(&sig::RSA_PKCS1_1024_8192_SHA1_FOR_LEGACY_USE_ONLY),
+            "1.2.840.113549.1.1.11" => Some(&sig::RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY),
+            "1.2.840.113549.1.1.13" => Some(&sig::RSA_PKCS1_1024_8192_SHA512_FOR_LEGACY_USE_ONLY),
+            _ => None,
+        };
+    let spki = issuer.public_key();
+    let curve = spki
+        .algorithm
+        .parameters
+        .as_ref()
+        .and_then(|p| p.as_oid().ok());
+    if curve.is_some_and(|c| c.to_id_string() == super::OID_P521) {
+        let oid = child.signature_algorithm.algorithm.to_id_string();
+        let (pk, msg, sig) = (
+            &spki.subject_public_key.data,
+            child.tbs_certificate.as_ref(),
+            &child.signature_value.data,
+        );
+        return algs::p521_verify(&oid, pk, msg, sig).unwrap_or(false);
+    }
+    match alg {
+        Some(alg) if spki.algorithm.algorithm.to_id_string() == super::OID_RSA => {
+            sig::UnparsedPublicKey::new(alg, &spki.subject_public_key.data)
+                .verify(child.tbs_certificate.as_ref(), &child.signature_value.data)
+                .is_ok()
+        }
+        _ => child.verify_signature(Some(spki)).is_ok(),
+    }
+}
+
+pub(crate) fn is_self_issued(c: &X509Certificate<'_>) -> bool {
+    c.subject().as_raw() == c.issuer().as_raw()
+}
+
+/// OIDs of SHA-1 based signature algorithms.
+pub(crate) fn is_sha1_signature(c: &X509Certificate<'_>) -> bool {
+    matches!(
+        c.signature_algorithm.algorithm.to_id_string().as_str(),
+        "1.2.840.113549.1.1.5" | "1.2.840.10045.4.1" | "1.2.840.10040.4.3"
+    )
+}
+
+/// Validates the path from `leaf` through `intermediates` to one of `anchors`, as Go's
+/// `x509.Certificate.Verify` with `KeyUsages: [ExtKeyUsageAny]` does, with the additions of
+/// the module docs. With `at`, every certificate of the path must be valid at `at`; without
+/// it, validity is left to the `validity.*` checks (the path is tried at each notBefore).
+pub fn verify_chain(
+    leaf: &Cert,
+    intermediates: &[Cert],
+    anchors: &[Cert],
+    at: Option<DateTime<Utc>>,
+) -> Result<Chain, ChainError> {
+    let cache = SignatureCache::default();
+    verify_chain_cached(leaf, intermediates, anchors, at, Usage::Any, &cache)
+}
+
+/// [`verify_chain`] for `usage` (Go's `KeyUsages`) instead of any usage.
+pub fn verify_chain_for(
+    leaf: &Cert,
+    intermediates: &[Cert],
+    anchors: &[Cert],
+    at: Option<DateTime<Utc>>,
+    usage: Usage,
+) -> Result<Chain, ChainError> {
+    let cache = SignatureCache::default();
+    verify_chain_cached(leaf, intermediates, anchors, at, usage, &cache)
+}
+
+/// [`verify_chain`] for `usage`, with signature verdicts shared through `cache`.
+pub(crate) fn verify_chain_cached(
+    leaf: &Cert,
+    intermediates: &[Cert],
+    anchors: &[Cert],
+    at: Option<DateTime<Utc>>,
+    usage: Usage,
+    cache: &SignatureCache,
+) -> Result<Chain, ChainError> {
+    let unparsable = |e: super::PkiError| ChainError::Unparsable(e.to_string());
+    let leaf_x = leaf.parse().map_err(unparsable)?;
+    if anchors.contains(leaf) {
+        // Go: a certificate in the root pool is its own chain.
+        return Ok(Chain {
+            path: vec![leaf.clone()],
+        });
+    }
+    let times: Vec<DateTime<Utc>> = match at {
+        Some(t) => vec![t],
+        None => candidate_times(leaf, intermediates, anchors),
+    };
+    let mut first_err = None;
+    for t in times {
+        match verify_at(leaf, &leaf_x, intermediates, anchors, (t, usage), cache) {
+            Ok(c) => return Ok(c),
+            Err(e @ ChainError::OutsideValidity { .. }) if at.is_none() => {
+                first_err.get_or_insert(e);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(match (at, first_err) {
+        (Some(_), Some(e)) => e,
+        _ => ChainError::NoCommonValidity,
+    })
+}
+
+/// Every notBefore among the certificates given, latest first.
+fn candidate_times(leaf: &Cert, intermediates: &[Cert], anchors: &[Cert]) -> Vec<DateTime<Utc>> {
+    let mut ts: Vec<DateTime<Utc>> = std::iter::once(leaf)
+        .chain(intermediates)
+        .chain(anchors)
+        .filter_map(|c| {
+            c.parse()
+                .ok()
+                .map(|x| asn1_to_chrono(x.validity().not_before))
+        })
+        .collect();
+    ts.sort_unstable_by(|a, b| b.cmp(a));
+    ts.dedup();
+    ts
+}
+
+/// The key usage a path is verified for, as Go's `VerifyOptions.KeyUsages`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Usage {
+    /// `ExtKeyUsageAny`: any EKU (webpki still requires a well-formed extension).
+    Any,
+    /// `ExtKeyUsageClientAuth`, as the relay server verifies agents.
+    ClientAuth,
+}
+
+impl ExtendedKeyUsageValidator for Usage {
+    /// Go's EKU chaining: every certificate of the path that has an EKU must allow the usage
+    /// (or anyExtendedKeyUsage).
+    fn validate(&self, iter: KeyPurposeIdIter<'_, '_>) -> Result<(), webpki::Error> {
+        const CLIENT_AUTH: &[usize] = &[1, 3, 6, 1, 5, 5, 7, 3, 2];
+        const ANY: &[usize] = &[2, 5, 29, 37, 0];
+        let mut empty = true;
+        let mut allowed = false;
+        for id in iter {
+            let oid = id?.to_decoded_oid();
+            empty = false;
+            allowed |= oid == ANY || (*self == Usage::ClientAuth && oid == CLIENT_AUTH);
+        }
+        match self {
+            Usage::Any => Ok(()),
+            Usage::ClientAuth if empty || allowed => Ok(()),
+            #[allow(deprecated)]
+            Usage::ClientAuth => Err(webpki::Error::RequiredEkuNotFound),
+        }
+    }
+}
+
+/// One attempt of path validation at time `t`, for `usage`.
+fn verify_at(
+    leaf: &Cert,
+    leaf_x: &X509Certificate<'_>,
+    intermediates: &[Cert],
+    anchors: &[Cert],
+    (t, usage): (DateTime<Utc>, Usage),
+    cache: &SignatureCache,
+) -> Result<Chain, ChainError> {
+    let (anchor_certs, tas) = trust_anchors(anchors);
+    let probe = if leaf_x.is_ca() {
+        Some(probe_under(leaf)?)
+    } else {
+        None
+    };
+    let mut ints: Vec<CertificateDer<'_>> = Vec::new();
+    if probe.is_some() {
+        ints.push(CertificateDer::from(leaf.der.as_slice()));
+    }
+    ints.extend(
+        intermediates
+            .iter()
+            .filter(|c| *c != leaf)
+            .map(|c| CertificateDer::from(c.der.as_slice())),
+    );
+    let ee_der = CertificateDer::from(
+        probe
+            .as_ref()
+            .map(|p| p.der.as_slice())
+            .unwrap_or(&leaf.der),
+    );
+    let ee = EndEntityCert::try_from(&ee_der)
+        .map_err(|e| explain(leaf, intermediates, anchors, e, t))?;
+    let acceptors = probe
+        .as_ref()
+        .map(|p| algs::probe_acceptors(&p.tbs))
+        .unwrap_or_default();
+    let boxed = algs::with_memo(&cache.memo, &acceptors);
+    let sigs: Vec<&dyn rustls_pki_types::SignatureVerificationAlgorithm> =
+        boxed.iter().map(|b| b.as_ref()).collect();
+    let go_reason: RefCell<Option<ChainError>> = RefCell::new(None);
+    let accepted: RefCell<Vec<Cert>> = RefCell::new(Vec::new());
+    let check = |p: &webpki::VerifiedPath<'_>| -> Result<(), webpki::Error> {
+        let mut path: Vec<Cert> = vec![leaf.clone()];
+        let skip = usize::from(probe.is_some());
+        path.extend(p.intermediate_certificates().skip(skip).map(|c| Cert {
+            der: c.der().to_vec(),
+        }));
+        let i = tas
+            .iter()
+            .position(|a| std::ptr::eq(a, p.anchor()))
+            .expect("anchor from our list");
+        path.push(anchor_certs[i].clone());
+        match go_deltas(&path, probe.is_some(), t) {
+            Ok(()) => {
+                *accepted.borrow_mut() = path;
+                Ok(())
+            }
+            Err(e) => {
+                go_reason.borrow_mut().get_or_insert(e);
+                Err(webpki::Error::UnknownIssuer)
+            }
+        }
+    };
+    let time =
+        UnixTime::since_unix_epoch(std::time::Duration::from_secs(t.timestamp().max(0) as u64));
+    match ee.verify_for_usage(&sigs, &tas, &ints, time, usage, None, Some(&check)) {
+        Ok(_) => Ok(Chain {
+            path: accepted.take(),
+        }),
+        Err(e) => Err(go_reason
+            .take()
+            .unwrap_or_else(|| explain(leaf, intermediates, anchors, e, t))),
+    }
+}
+
+/// The anchors webpki can use, with the certificates they came from (same order).
+fn trust_anchors(anchors: &[Cert]) -> (Vec<Cert>, Vec<TrustAnchor<'_>>) {
+    let mut certs = Vec::new();
+    let mut tas = Vec::new();
+    for a in anchors {
+        let der = CertificateDer::from(a.der.as_slice());
+        if let Ok(ta) = webpki::anchor_from_trusted_cert(&der) {
+            certs.push(a.clone());
+            tas.push(ta.to_owned());
+        }
+    }
+    (certs, tas)
+}
+
+/// What Go's `CheckSignatureFrom` and `isValid` demand of a path webpki accepted: every
+/// issuer whose keyUsage is present has keyCertSign; a v3 anchor has CA:TRUE; the anchor's
+/// pathLenConstraint covers the intermediates below it; the anchor is valid at `t`. `probed` means the leaf is a CA
+/// checked through a probe, so it counts as an intermediate.
+fn go_deltas(path: &[Cert], probed: bool, t: DateTime<Utc>) -> Result<(), ChainError> {
+    let xs: Vec<X509Certificate<'_>> = path
+        .iter()
+        .map(|c| c.parse().map_err(|e| ChainError::Unparsable(e.to_string())))
+        .collect::<Result<_, _>>()?;
+    let first_issuer = if probed { 0 } else { 1 };
+    for i in first_issuer..xs.len() {
+        let x = &xs[i];
+        let child = if i == 0 {
+            "the certificates it issues".to_string()
+        } else {
+            xs[i - 1].subject().to_string()
+        };
+        if let Ok(Some(ku)) = x.key_usage() {
+            if !ku.value.key_cert_sign() {
+                return Err(ChainError::IssuerNoKeyCertSign {
+                    subject: x.subject().to_string(),
+                    child,
+                });
+            }
+        }
+    }
+    let anchor = xs.last().expect("non-empty");
+    let (nb, na) = (
+        asn1_to_chrono(anchor.validity().not_before),
+        asn1_to_chrono(anchor.validity().not_after),
+    );
+    if t < nb || t > na {
+        return Err(ChainError::OutsideValidity {
+            subject: anchor.subject().to_string(),
+            at: t,
+            not_before: nb,
+            not_after: na,
+        });
+    }
+    let bc = anchor
+        .basic_constraints()
+        .ok()
+        .flatten()
+        .map(|b| b.value.clone());
+    if anchor.version() == X509Version::V3 && !bc.as_ref().is_some_and(|b| b.ca) && xs.len() > 1 {
+        return Err(ChainError::IssuerNotCa {
+            subject: anchor.subject().to_string(),
+            child: xs[xs.len() - 2].subject().to_string(),
+        });
+    }
+    if let Some(pathlen) = bc.and_then(|b| b.path_len_constraint) {
+        let below = xs.len() - 1 - usize::from(!probed);
+        let ints = &xs[usize::from(!probed)..xs.len() - 1];
+        let rfc = ints.iter().filter(|c| !is_self_issued(c)).count();
+        if below > pathlen as usize && rfc <= pathlen as usize {
+            return Err(ChainError::GoStricter(format!(
+                "{} allows a path length of {pathlen}; RFC 5280 does not count the \
+                 self-issued certificates below it, Go does ({below} below)",
+                anchor.subject()
+            )));
+        }
+        if below > pathlen as usize {
+            return Err(ChainError::PathLen {
+                subject: anchor.subject().to_string(),
+                pathlen,
+                below,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A probe end-entity certificate "issued" by the CA `ca`: issuer = `ca`'s subject (the same
+/// bytes), the CA's own key as subject key, no extensions, valid 1970–9999, and the private
+/// signature algorithm only the probe acceptor accepts, for this probe's bytes only. Webpki
+/// then validates `ca` as an issuer, which is the question for a CA secret: can it issue?
+pub(crate) struct Probe {
+    der: Vec<u8>,
+    tbs: Vec<u8>,
+}
+
+fn probe_under(ca: &Cert) -> Result<Probe, ChainError> {
+    use x509_cert::der::{asn1, Decode, Encode};
+    let bad = |e: x509_cert::der::Error| ChainError::Unparsable(e.to_string());
+    let c = x509_cert::Certificate::from_der(&ca.der).map_err(bad)?;
+    let mut tbs = c.tbs_certificate;
+    let alg = x509_cert::spki::AlgorithmIdentifierOwned {
+        oid: x509_cert::der::oid::ObjectIdentifier::new_unwrap(algs::PROBE_SIG_OID),
+        parameters: None,
+    };
+    tbs.version = x509_cert::Version::V3;
+    tbs.serial_number = x509_cert::serial_number::SerialNumber::new(&[1]).map_err(bad)?;
+    tbs.signature = alg.clone();
+    tbs.issuer = tbs.subject.clone();
+    tbs.subject = x509_cert::name::RdnSequence::default();
+    let since = |secs: u64| {
+        asn1::GeneralizedTime::from_unix_duration(std::time::Duration::from_secs(secs))
+            .map(x509_cert::time::Time::GeneralTime)
+    };
+    tbs.validity = x509_cert::time::Validity {
+        not_before: since(0).map_err(bad)?,
+        not_after: since(253_402_300_799).map_err(bad)?,
+    };
+    tbs.issuer_unique_id = None;
+    tbs.subject_unique_id = None;
+    tbs.extensions = None;
+    let tbs_der = tbs.to_der().map_err(bad)?;
+    let cert = x509_cert::Certificate {
+        tbs_certificate: tbs,
+        signature_algorithm: alg,
+        signature: asn1::BitString::from_bytes(&[0]).map_err(bad)?,
+    };
+    Ok(Probe {
+        der: cert.to_der().map_err(bad)?,
+        tbs: tbs_der,
+    })
+}
+
+/// Turns webpki's verdict into a [`ChainError`] that names the certificate at fault.
+fn explain(
+    leaf: &Cert,
+    intermediates: &[Cert],
+    anchors: &[Cert],
+    e: webpki::Error,
+    t: DateTime<Utc>,
+) -> ChainError {
+    super::explain::explain(leaf, intermediates, anchors, e, t)
+}

@@ -1,0 +1,3 @@
+module trustkeep/go-oracle
+
+go 1.19

@@ -54,6 +54,15 @@ impl std::fmt::Debug for Cluster {
     }
 }
 
+/// What listing RootTrustPolicies found.
+pub enum Policies {
+    Listed(Vec<RootTrustPolicy>),
+    /// The admin.gloo.solo.io API is not served (the CRD is absent): there are none.
+    NoCrd,
+    /// RBAC forbids listing them, cluster-wide and in the relay namespace.
+    Forbidden,
+}
+
 /// What a GET found.
 enum Got<T> {
     Found(T),
@@ -207,20 +216,21 @@ impl Cluster {
     }
 
     /// RootTrustPolicies of all namespaces (or of `ns` when listing cluster-wide is
-    /// forbidden). `None` when the CRD is absent or listing is forbidden.
-    pub async fn root_trust_policies(&self, ns: &str) -> Result<Option<Vec<RootTrustPolicy>>> {
+    /// forbidden).
+    pub async fn root_trust_policies(&self, ns: &str) -> Result<Policies> {
         let ar = root_trust_policy_resource();
         self.record("list", "roottrustpolicies in all namespaces");
         let all: Api<DynamicObject> = Api::all_with(self.client.clone(), &ar);
         let items = match all.list(&ListParams::default()).await {
             Ok(l) => l.items,
-            Err(kube::Error::Api(s)) if s.code == 404 => return Ok(None),
+            Err(kube::Error::Api(s)) if s.code == 404 => return Ok(Policies::NoCrd),
             Err(kube::Error::Api(s)) if s.code == 403 => {
                 self.record("list", format!("roottrustpolicies in {ns}"));
                 let one: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), ns, &ar);
                 match one.list(&ListParams::default()).await {
                     Ok(l) => l.items,
-                    Err(kube::Error::Api(s)) if s.code == 404 || s.code == 403 => return Ok(None),
+                    Err(kube::Error::Api(s)) if s.code == 404 => return Ok(Policies::NoCrd),
+                    Err(kube::Error::Api(s)) if s.code == 403 => return Ok(Policies::Forbidden),
                     Err(e) => return Err(self.api_error("list roottrustpolicies", e)),
                 }
             }
@@ -233,7 +243,7 @@ impl Cluster {
                 out.push(p);
             }
         }
-        Ok(Some(out))
+        Ok(Policies::Listed(out))
     }
 
     /// Reads the trust secrets into an inventory, with as few calls and round trips as the
@@ -253,9 +263,10 @@ impl Cluster {
             self.cluster_uid()
         );
         let mut rounds = 1;
-        let (policies_known, policies) = match policies? {
-            Some(p) => (true, p),
-            None => (false, Vec::new()),
+        let (policies_known, policies_forbidden, policies) = match policies? {
+            Policies::Listed(p) => (true, false, p),
+            Policies::NoCrd => (false, false, Vec::new()),
+            Policies::Forbidden => (false, true, Vec::new()),
         };
         let mut listed = BTreeSet::new();
         let mut found: Vec<Secret> = Vec::new();
@@ -287,7 +298,9 @@ impl Cluster {
         }
         self.rounds
             .fetch_add(rounds, std::sync::atomic::Ordering::Relaxed);
-        Ok(self.inventory(found, policies, policies_known, cluster_uid, ns))
+        let mut inv = self.inventory(found, policies, policies_known, cluster_uid, ns);
+        inv.policies_forbidden = policies_forbidden;
+        Ok(inv)
     }
 
     /// Round trips of requests made by reads so far (each round's requests go out together).
@@ -326,6 +339,7 @@ impl Cluster {
             policies_known,
             resource_versions,
             notes: Vec::new(),
+            policies_forbidden: false,
         }
     }
 

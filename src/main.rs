@@ -10,20 +10,14 @@ fn main() -> ExitCode {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = trustkeep::cli::Cli::parse();
     trustkeep::cli::init_logging(&cli);
-    let json = trustkeep::cli::json_logs(&cli);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match trustkeep::cli::run(cli, &mut out) {
         Ok(trustkeep::Outcome::Success) => ExitCode::SUCCESS,
         Ok(trustkeep::Outcome::Problems) => ExitCode::from(1),
         Ok(trustkeep::Outcome::Incomplete) => ExitCode::from(2),
-        Err(e) if json => {
-            // A log collector gets the error as one more JSON line.
-            tracing::error!(error = %e, "trustkeep failed");
-            ExitCode::from(2)
-        }
         Err(e) => {
-            eprintln!("trustkeep: error: {e}");
+            trustkeep::cli::report_error(&e);
             ExitCode::from(2)
         }
     }

@@ -149,7 +149,12 @@ pub fn select(inv: &Inventory, opts: &SelectOptions) -> Selection {
     };
     // Roots named by RootTrustPolicies come first: a policy-named secret is required.
     let policy_roots = p.policy_roots();
-    if !inv.policies_known {
+    if inv.policies_forbidden {
+        p.findings.push(Finding::error(
+            CheckId::SelectionPoliciesUnknown,
+            "RootTrustPolicies could not be listed: forbidden (403); grant list on roottrustpolicies.admin.gloo.solo.io (the packaged Role does), or the roots they name may be missing from this backup",
+        ));
+    } else if !inv.policies_known {
         p.findings.push(Finding::warning(
             CheckId::SelectionPoliciesUnknown,
             "RootTrustPolicies could not be listed (is the admin.gloo.solo.io CRD installed?); root-trust secrets were found by name and type only",

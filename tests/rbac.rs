@@ -125,13 +125,14 @@ fn backup_needs_exactly_the_packaged_rules() {
                 );
             }
             "roottrustpolicies" => {
-                // Known gap, reported: without it the backup still exits 0, with a warning
-                // naming the missing permission, and the policy-named root is not taken.
+                // The archive of what could be read is written, but the run fails (exit 1)
+                // and names the missing permission: the policy-named root was not found.
                 let rep = rep.unwrap();
-                assert_eq!(r.code, 0, "{what}: {r:?}");
+                assert_eq!(r.code, 1, "{what}: {r:?}");
                 let findings = rep["findings"].to_string();
                 assert!(
-                    findings.contains("selection.policies-unknown"),
+                    findings.contains("selection.policies-unknown")
+                        && findings.contains("forbidden (403); grant list on roottrustpolicies"),
                     "{what}: {findings}"
                 );
                 assert_eq!(

@@ -127,3 +127,22 @@ fn a_pem_that_does_not_parse_is_backed_up_as_is_and_reported() {
     );
     assert!(out.exists());
 }
+
+#[test]
+fn the_final_error_line_cannot_paint_the_terminal() {
+    let w = Work::new();
+    let path = w.path("\u{1b}[32mverified OK\u{1b}[0m.yaml");
+    let r = crate::util::tk(&["audit", "--from", path.to_str().unwrap()]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.starts_with("trustkeep: error: "), "{}", r.stderr);
+    assert!(
+        !r.stderr.contains('\u{1b}'),
+        "escape sequences reach the terminal: {:?}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("verified OK"),
+        "the name is still shown: {}",
+        r.stderr
+    );
+}

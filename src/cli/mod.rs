@@ -138,12 +138,21 @@ static JSON_LOGS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool:
 /// A line for the operator on stderr: `trustkeep: <msg>`, or a JSON log event with
 /// `--log-format json`.
 pub(crate) fn notice(error: bool, msg: &str) {
+    // Messages carry names from clusters, archives and files: no escape sequence of theirs
+    // reaches the terminal.
+    let msg = crate::render::escape(msg);
     match (JSON_LOGS.load(std::sync::atomic::Ordering::Relaxed), error) {
         (true, true) => tracing::error!("{msg}"),
         (true, false) => tracing::info!("{msg}"),
         (false, true) => eprintln!("trustkeep: error: {msg}"),
         (false, false) => eprintln!("trustkeep: {msg}"),
     }
+}
+
+/// Prints the error that ended the run, once: a JSON log line with `--log-format json`, else
+/// `trustkeep: error: …` with any control or escape character of the message neutralised.
+pub fn report_error(e: &crate::Error) {
+    notice(true, &e.to_string());
 }
 
 /// Whether logs (and the final error) are JSON lines.

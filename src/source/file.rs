@@ -94,6 +94,7 @@ pub(crate) fn parse_objects(
         secrets: Vec::new(),
         policies: Vec::new(),
         policies_known: true,
+        policies_forbidden: false,
         resource_versions: BTreeMap::new(),
         notes: Vec::new(),
     };

@@ -55,6 +55,7 @@ pub(super) fn read_folders(dirs: &[PathBuf], namespace: &str) -> Result<Inventor
         secrets,
         policies: Vec::new(),
         policies_known: false,
+        policies_forbidden: false,
         resource_versions: BTreeMap::new(),
         notes: findings,
     };

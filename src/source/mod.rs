@@ -121,6 +121,9 @@ pub struct Inventory {
     /// False when the source could not tell whether RootTrustPolicies exist (e.g. the CRD is
     /// absent on a live cluster); a file always knows.
     pub policies_known: bool,
+    /// True when they could not be listed because RBAC forbids it (not because the CRD is
+    /// absent): roots the policies name may then be missing.
+    pub policies_forbidden: bool,
     /// resourceVersion of each secret read, for the record.
     pub resource_versions: BTreeMap<String, String>,
     /// What reading found worth reporting (e.g. keys of manual folders), check ids `import.*`.

@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use trustkeep::archive::{self, crypto, Identities};
-use trustkeep::checks::{CheckOptions, DEFAULT_WARN_DAYS};
+use trustkeep::checks::CheckOptions;
 use trustkeep::commands::verify;
 use trustkeep::pki::{self, Cert};
 use trustkeep::select::{self, Role, SelectOptions};
@@ -77,10 +77,7 @@ fn main() {
         archives: vec![Location::Local(dir.path().to_path_buf())],
         identities: ids,
         together: false,
-        check: CheckOptions {
-            at,
-            warn_days: DEFAULT_WARN_DAYS,
-        },
+        check: CheckOptions::at(at),
         strict: false,
         report: None,
     };

@@ -94,6 +94,8 @@ check_ids! {
         "(lint) an agent certificate whose EKU lacks clientAuth";
     LintRsaExponent => "lint.rsa-exponent",
         "(lint) an RSA key with public exponent 3 (or less)";
+    LintValidityTooLong => "lint.validity-too-long",
+        "(lint) a leaf valid for longer than --max-leaf-validity-days";
     RoleRelayServer => "role.relay-server",
         "the relay server certificate's profile (DNS SAN, serverAuth)";
     RoleRelaySigning => "role.relay-signing",

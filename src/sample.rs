@@ -234,13 +234,7 @@ mod tests {
             let sel = select(&inv, &SelectOptions::default());
             snaps.push(Snapshot::new(&inv, sel, name, now));
         }
-        let r = check(
-            &snaps,
-            &CheckOptions {
-                at: now,
-                warn_days: crate::checks::DEFAULT_WARN_DAYS,
-            },
-        );
+        let r = check(&snaps, &CheckOptions::at(now));
         assert!(r.report.findings.is_empty(), "{:#?}", r.report.findings);
         assert_eq!(r.certificates.len(), 23);
     }

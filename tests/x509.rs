@@ -255,10 +255,7 @@ fn audit_mesh(dir: &Path, case: &str, form: &str) -> (i32, Vec<(String, String, 
         let sel = trustkeep::select::select(&inv, &trustkeep::select::SelectOptions::default());
         trustkeep::snapshot::Snapshot::new(&inv, sel, name, at)
     };
-    let opts = trustkeep::checks::CheckOptions {
-        at,
-        warn_days: trustkeep::checks::DEFAULT_WARN_DAYS,
-    };
+    let opts = trustkeep::checks::CheckOptions::at(at);
     let r = trustkeep::checks::check(&[snap(&mgmt, "mgmt"), snap(&c1, "cluster-1")], &opts);
     for f in r
         .report
@@ -388,6 +385,7 @@ fn each_lint_fires_on_its_case_and_nothing_else() {
     let relay_client = trustkeep::checks::LintUse {
         relay_leaf: true,
         client: true,
+        max_leaf_days: None,
     };
     let cases = [
         ("clean", None),
@@ -495,7 +493,7 @@ fn an_rsa_key_whose_exponent_differs_from_the_certificate_is_an_error_go_accepts
     let sel = trustkeep::select::select(&inv, &trustkeep::select::SelectOptions::default());
     let at = chrono::Utc::now();
     let snap = trustkeep::snapshot::Snapshot::new(&inv, sel, "mgmt", at);
-    let opts = trustkeep::checks::CheckOptions { at, warn_days: 30 };
+    let opts = trustkeep::checks::CheckOptions::at(at);
     let r = trustkeep::checks::check(&[snap], &opts);
     let key_match: Vec<_> = r
         .report
@@ -587,10 +585,7 @@ fn an_unrelated_root_in_ca_crt_widens_trust() {
     // gen.sh's root starts when gen.sh ran; the sample is valid until 2031.
     let at = chrono::Utc::now() + chrono::Duration::minutes(1);
     let snap = trustkeep::snapshot::Snapshot::new(&inv, sel, "mgmt", at);
-    let r = trustkeep::checks::check(
-        &[snap],
-        &trustkeep::checks::CheckOptions { at, warn_days: 30 },
-    );
+    let r = trustkeep::checks::check(&[snap], &trustkeep::checks::CheckOptions::at(at));
     let got: Vec<(String, String)> = r
         .report
         .findings

@@ -16,6 +16,8 @@ pub struct LintUse {
     pub relay_leaf: bool,
     /// The agent's client certificate: its EKU must allow clientAuth.
     pub client: bool,
+    /// A leaf valid for longer than this many days is a warning.
+    pub max_leaf_days: Option<u32>,
 }
 
 /// The lint warnings of one certificate, as (id, message).
@@ -27,6 +29,16 @@ pub fn lint_cert(c: &Cert, usage: LintUse) -> Vec<(CheckId, String)> {
     let mut out = Vec::new();
     let mut warn = |id: CheckId, msg: String| out.push((id, format!("{name}: {msg}")));
     let is_ca = x.is_ca();
+    if let (Some(max), false) = (usage.max_leaf_days, is_ca) {
+        let v = x.validity();
+        let days = (v.not_after.timestamp() - v.not_before.timestamp()) / 86_400;
+        if days > i64::from(max) {
+            warn(
+                CheckId::LintValidityTooLong,
+                format!("a leaf valid for {days} days, longer than the bound of {max} (--max-leaf-validity-days); a stolen key stays useful that long"),
+            );
+        }
+    }
     let self_issued = x.subject().as_raw() == x.issuer().as_raw();
     let ext = |oid: &str| x.extensions().iter().find(|e| e.oid.to_id_string() == oid);
     if x.version() == X509Version::V3 {
@@ -101,6 +113,52 @@ fn serial(x: &X509Certificate<'_>, warn: &mut impl FnMut(CheckId, String)) {
                 "the serial number is {} octets long; at most 20 are allowed",
                 raw.len()
             ),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A self-signed leaf valid from 2026-01-01 for `days` days.
+    fn leaf(days: i64) -> Cert {
+        let mut p = rcgen::CertificateParams::new(vec!["leaf.example".to_string()]).unwrap();
+        p.not_before = rcgen::date_time_ymd(2026, 1, 1);
+        p.not_after = p.not_before + std::time::Duration::from_secs(days as u64 * 86_400);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let pem = p.self_signed(&key).unwrap().pem();
+        crate::pki::parse_certs(pem.as_bytes()).unwrap().remove(0)
+    }
+
+    fn ids(c: &Cert, max: Option<u32>) -> Vec<CheckId> {
+        let usage = LintUse {
+            max_leaf_days: max,
+            ..LintUse::default()
+        };
+        lint_cert(c, usage).into_iter().map(|(id, _)| id).collect()
+    }
+
+    #[test]
+    fn validity_longer_than_the_bound_is_a_lint_only_when_asked() {
+        let long = leaf(1826);
+        assert!(!ids(&long, None).contains(&CheckId::LintValidityTooLong));
+        assert!(ids(&long, Some(398)).contains(&CheckId::LintValidityTooLong));
+        assert!(!ids(&leaf(398), Some(398)).contains(&CheckId::LintValidityTooLong));
+        let msg = lint_cert(
+            &long,
+            LintUse {
+                max_leaf_days: Some(398),
+                ..LintUse::default()
+            },
+        )
+        .into_iter()
+        .find(|(id, _)| *id == CheckId::LintValidityTooLong)
+        .unwrap()
+        .1;
+        assert!(
+            msg.contains("valid for 1826 days, longer than the bound of 398"),
+            "{msg}"
         );
     }
 }

@@ -39,6 +39,20 @@ pub struct CheckOptions {
     pub at: DateTime<Utc>,
     /// Certificates expiring within this many days are warnings.
     pub warn_days: u32,
+    /// Leaf certificates valid for longer than this many days are `lint.validity-too-long`
+    /// warnings (`--max-leaf-validity-days`); no bound when `None`.
+    pub max_leaf_validity_days: Option<u32>,
+}
+
+impl CheckOptions {
+    /// The defaults at time `at`: `--warn-days` 30, no validity bound.
+    pub fn at(at: DateTime<Utc>) -> Self {
+        CheckOptions {
+            at,
+            warn_days: DEFAULT_WARN_DAYS,
+            max_leaf_validity_days: None,
+        }
+    }
 }
 
 /// One certificate seen, for the report.
@@ -148,7 +162,7 @@ pub fn check(clusters: &[Snapshot], opts: &CheckOptions) -> CheckResult {
             generic(&at, p, opts, &mut out.report, &sig);
             keys_match(&at, p, &mut out.report);
             keys_present(&at, s.role, p, &mut out.report);
-            lints(&at, s.role, p, &mut out.report);
+            lints(&at, s.role, p, opts, &mut out.report);
             role(
                 &at,
                 s.role,
@@ -374,13 +388,14 @@ fn generic(
 }
 
 /// The lint profile ([`lint`]) over every certificate of the secret, as warnings.
-fn lints(at: &At<'_>, role: Role, p: &Parsed, report: &mut Report) {
+fn lints(at: &At<'_>, role: Role, p: &Parsed, opts: &CheckOptions, report: &mut Report) {
     for (k, certs) in &p.certs {
         for (i, c) in certs.iter().enumerate() {
             let leaf = i == 0 && k == "tls.crt";
             let usage = LintUse {
                 relay_leaf: leaf && matches!(role, Role::RelayServer | Role::RelayClient),
                 client: leaf && role == Role::RelayClient,
+                max_leaf_days: opts.max_leaf_validity_days,
             };
             for (id, msg) in lint_cert(c, usage) {
                 report.push(at.f(Severity::Warning, id, Some(k), msg));

@@ -290,6 +290,9 @@ pub struct CheckArgs {
     /// Count warnings as errors for the exit status.
     #[arg(long)]
     pub strict: bool,
+    /// Warn about leaf certificates valid for longer than this many days (lint.validity-too-long).
+    #[arg(long, value_name = "DAYS")]
+    pub max_leaf_validity_days: Option<u32>,
     /// Report format.
     #[arg(long = "output", value_enum, default_value_t)]
     pub format: FormatArg,

@@ -158,6 +158,7 @@ fn check(args: &CheckArgs, now: DateTime<Utc>) -> CheckOptions {
     CheckOptions {
         at: args.at.unwrap_or(now),
         warn_days: args.warn_days,
+        max_leaf_validity_days: args.max_leaf_validity_days,
     }
 }
 
@@ -344,10 +345,7 @@ pub fn list(a: &ListArgs, now: DateTime<Utc>) -> Result<commands::list::Options>
         cluster: a.cluster.clone(),
         latest: a.latest,
         identities,
-        check: CheckOptions {
-            at: now,
-            warn_days: crate::checks::DEFAULT_WARN_DAYS,
-        },
+        check: CheckOptions::at(now),
     })
 }
 

@@ -15,7 +15,7 @@ use super::audit::AuditReport;
 use super::backup::ArchiveOutput;
 use super::ArchiveInput;
 use crate::archive::{crypto, Encryption, Identities};
-use crate::checks::{CheckOptions, DEFAULT_WARN_DAYS};
+use crate::checks::CheckOptions;
 use crate::cluster::{Cluster, ClusterRef};
 use crate::error::{Error, Result};
 use crate::render::OutputFormat;
@@ -122,10 +122,7 @@ async fn story(
 
 /// Audits one inventory as the cluster `mgmt`.
 fn audit_mgmt(inv: Inventory, select: &SelectOptions, now: DateTime<Utc>) -> AuditReport {
-    let check = CheckOptions {
-        at: now,
-        warn_days: DEFAULT_WARN_DAYS,
-    };
+    let check = CheckOptions::at(now);
     let snaps = super::audit::snapshots(vec![("mgmt".to_string(), inv)], select, now);
     super::audit::check(&snaps, &check, false)
 }

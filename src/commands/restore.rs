@@ -65,10 +65,7 @@ pub async fn run(opts: &Options, world: &World) -> Result<RestoreReport> {
     let location = match &opts.latest {
         None => input.location.clone(),
         Some(l) => {
-            let check = checks::CheckOptions {
-                at: world.now,
-                warn_days: checks::DEFAULT_WARN_DAYS,
-            };
+            let check = checks::CheckOptions::at(world.now);
             let ids = &input.identities;
             let cluster = l.cluster.as_deref();
             let found = super::list::latest_good(&input.location, cluster, ids, &check, world);
@@ -137,13 +134,7 @@ fn pre_restore_findings(snapshot: &Snapshot, only: &[String], world: &World) -> 
         findings: Vec::new(),
         ..snapshot.clone()
     };
-    let result = checks::check(
-        std::slice::from_ref(&snap),
-        &CheckOptions {
-            at: world.now,
-            warn_days: checks::DEFAULT_WARN_DAYS,
-        },
-    );
+    let result = checks::check(std::slice::from_ref(&snap), &CheckOptions::at(world.now));
     result
         .report
         .findings

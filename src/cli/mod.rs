@@ -152,7 +152,12 @@ pub(crate) fn notice(error: bool, msg: &str) {
 /// Prints the error that ended the run, once: a JSON log line with `--log-format json`, else
 /// `trustkeep: error: …` with any control or escape character of the message neutralised.
 pub fn report_error(e: &crate::Error) {
-    notice(true, &e.to_string());
+    if JSON_LOGS.load(std::sync::atomic::Ordering::Relaxed) {
+        // A log collector gets the error as one more JSON line (JSON escapes it).
+        tracing::error!(error = %e, "trustkeep failed");
+    } else {
+        notice(true, &e.to_string());
+    }
 }
 
 /// Whether logs (and the final error) are JSON lines.

@@ -128,7 +128,11 @@ fn timeline(h: &mut String, e: &Evidence<'_>) {
         .max()
         .unwrap_or(1)
         .max(1);
-    h.push_str("<h2>Expiry timeline</h2>\n<table id=\"timeline\"><tr><th>expires</th><th>days left</th><th>certificate</th><th>kind</th><th>kept in</th><th></th></tr>\n");
+    h.push_str("<h2>Expiry timeline</h2>\n<table id=\"timeline\"><tr>");
+    for c in rows::TIMELINE {
+        let _ = write!(h, "<th>{c}</th>");
+    }
+    h.push_str("<th></th></tr>\n");
     for (n, cells) in rows {
         let days = n.days_left(e.checked_at);
         let class = expiry_class(days);
@@ -183,27 +187,10 @@ fn findings(h: &mut String, e: &Evidence<'_>) {
         h.push_str("<p id=\"findings\">No findings.</p>\n");
         return;
     }
-    let header = [
-        "severity",
-        "check",
-        "cluster",
-        "secret",
-        "key",
-        "finding",
-        "what the check is",
-    ];
-    table(h, "findings", header, &rows, Some(0));
+    table(h, "findings", rows::FINDINGS, &rows, Some(0));
 }
 
 fn inventory(h: &mut String, e: &Evidence<'_>) {
     h.push_str("<h2>Inventory</h2>\n<p>Secrets and the names and sizes of their keys; never a value.</p>\n");
-    let header = [
-        "cluster",
-        "secret",
-        "role",
-        "type",
-        "keys (bytes)",
-        "status",
-    ];
-    table(h, "inventory", header, &rows::inventory(e), None);
+    table(h, "inventory", rows::INVENTORY, &rows::inventory(e), None);
 }

@@ -148,12 +148,7 @@ fn table<const N: usize>(
 fn timeline(m: &mut String, e: &Evidence<'_>) {
     m.push_str("\n## Expiry timeline\n\n");
     let rows: Vec<[String; 5]> = rows::timeline(e).into_iter().map(|(_, c)| c).collect();
-    table(
-        m,
-        ["expires", "days left", "certificate", "kind", "kept in"],
-        &rows,
-        None,
-    );
+    table(m, rows::TIMELINE, &rows, None);
 }
 
 fn findings(m: &mut String, e: &Evidence<'_>) {
@@ -163,29 +158,12 @@ fn findings(m: &mut String, e: &Evidence<'_>) {
         m.push_str("No findings.\n");
         return;
     }
-    let header = [
-        "severity",
-        "check",
-        "cluster",
-        "secret",
-        "key",
-        "finding",
-        "what the check is",
-    ];
-    table(m, header, &rows, Some(1));
+    table(m, rows::FINDINGS, &rows, Some(1));
 }
 
 fn inventory(m: &mut String, e: &Evidence<'_>) {
     m.push_str(
         "\n## Inventory\n\nSecrets and the names and sizes of their keys; never a value.\n\n",
     );
-    let header = [
-        "cluster",
-        "secret",
-        "role",
-        "type",
-        "keys (bytes)",
-        "status",
-    ];
-    table(m, header, &rows::inventory(e), None);
+    table(m, rows::INVENTORY, &rows::inventory(e), None);
 }

@@ -102,6 +102,26 @@ pub(crate) mod rows {
             .collect()
     }
 
+    /// The column names of each table (one place for both formats).
+    pub const TIMELINE: [&str; 5] = ["expires", "days left", "certificate", "kind", "kept in"];
+    pub const FINDINGS: [&str; 7] = [
+        "severity",
+        "check",
+        "cluster",
+        "secret",
+        "key",
+        "finding",
+        "what the check is",
+    ];
+    pub const INVENTORY: [&str; 6] = [
+        "cluster",
+        "secret",
+        "role",
+        "type",
+        "keys (bytes)",
+        "status",
+    ];
+
     /// `severity, check, cluster, secret, key, finding, what the check is`.
     pub fn findings(e: &Evidence<'_>) -> Vec<[String; 7]> {
         e.report

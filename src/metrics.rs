@@ -87,7 +87,7 @@ pub mod names {
 use names::*;
 
 /// One metric family of gauges.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Family {
     name: &'static str,
     /// Rendered label sets (`{a="b"}` or empty) and values.
@@ -95,7 +95,7 @@ struct Family {
 }
 
 /// A set of gauge families, rendered in the Prometheus text format (version 0.0.4).
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Metrics {
     /// Which command wrote them: the Pushgateway group and the build_info label.
     command: &'static str,
@@ -121,7 +121,39 @@ impl Metrics {
 
     /// Sets one sample (a label set appears once per family; later values are ignored).
     fn set(&mut self, name: &'static str, labels: &[(&str, String)], value: f64) {
-        let labels = render_labels(labels);
+        self.insert(name, render_labels(labels), value);
+    }
+
+    /// Copies the samples of `name` from a previous metrics file for the label sets this run
+    /// attempted (those of its `attempted` family) but has no `name` sample of: a failed run
+    /// keeps the time of its cluster's last success, and a cluster no longer run is dropped.
+    fn carry_over(&mut self, previous: &str, name: &'static str, attempted: &str) {
+        let tried: Vec<String> = match self.families.iter().find(|f| f.name == attempted) {
+            Some(f) => f.samples.iter().map(|(l, _)| l.clone()).collect(),
+            None => return,
+        };
+        for line in previous.lines() {
+            let Some(rest) = line.strip_prefix(name) else {
+                continue;
+            };
+            if !(rest.starts_with('{') || rest.starts_with(' ')) {
+                continue;
+            }
+            let Some((labels, value)) = rest.rsplit_once(' ') else {
+                continue;
+            };
+            let Ok(value) = value.parse::<f64>() else {
+                continue;
+            };
+            let labels = labels.trim().to_string();
+            if tried.contains(&labels) {
+                self.insert(name, labels, value);
+            }
+        }
+    }
+
+    /// Adds one rendered sample unless its family has the label set already.
+    fn insert(&mut self, name: &'static str, labels: String, value: f64) {
         let i = match self.families.iter().position(|f| f.name == name) {
             Some(i) => i,
             None => {
@@ -138,36 +170,11 @@ impl Metrics {
         }
     }
 
-    fn has(&self, name: &str) -> bool {
-        self.families.iter().any(|f| f.name == name)
-    }
-
-    /// Copies the samples of `name` from a previous metrics file, when this run has none (a
-    /// failed run keeps the time of the last success).
-    fn carry_over(&mut self, previous: &str, name: &'static str) {
-        if self.has(name) {
-            return;
-        }
-        for line in previous.lines() {
-            let Some(rest) = line.strip_prefix(name) else {
-                continue;
-            };
-            if !(rest.starts_with('{') || rest.starts_with(' ')) {
-                continue;
-            }
-            let Some((labels, value)) = rest.rsplit_once(' ') else {
-                continue;
-            };
-            let Ok(value) = value.parse::<f64>() else {
-                continue;
-            };
-            let labels = labels.trim().to_string();
-            match self.families.iter_mut().find(|f| f.name == name) {
-                Some(f) => f.samples.push((labels, value)),
-                None => self.families.push(Family {
-                    name,
-                    samples: vec![(labels, value)],
-                }),
+    /// Every sample of `other` added to these (one file for the runs of several clusters).
+    fn absorb(&mut self, other: Metrics) {
+        for f in other.families {
+            for (labels, value) in f.samples {
+                self.insert(f.name, labels, value);
             }
         }
     }
@@ -349,21 +356,33 @@ pub fn audit_failed(now: DateTime<Utc>) -> Metrics {
 
 /// Writes the metrics file and pushes, as the options say. Both are tried; the first error
 /// is returned.
-pub async fn publish(opts: &MetricsOptions, mut m: Metrics) -> Result<()> {
+pub async fn publish(opts: &MetricsOptions, m: Metrics) -> Result<()> {
+    publish_all(opts, vec![m]).await
+}
+
+/// [`publish`] for the runs of several clusters: one metrics file holds them all, and each
+/// is pushed to its own group (a group's push replaces that cluster's series only).
+pub async fn publish_all(opts: &MetricsOptions, runs: Vec<Metrics>) -> Result<()> {
     let mut first = None;
     if let Some(path) = &opts.file {
-        if let Ok(previous) = std::fs::read_to_string(path) {
-            m.carry_over(&previous, BACKUP_LAST_SUCCESS);
-            m.carry_over(&previous, VERIFY_LAST_SUCCESS);
+        let mut all = Metrics::default();
+        for m in &runs {
+            all.absorb(m.clone());
         }
-        if let Err(e) = write_file(path, &m.render()) {
+        if let Ok(previous) = std::fs::read_to_string(path) {
+            all.carry_over(&previous, BACKUP_LAST_SUCCESS, BACKUP_LAST_RUN);
+            all.carry_over(&previous, VERIFY_LAST_SUCCESS, VERIFY_LAST_RUN);
+        }
+        if let Err(e) = write_file(path, &all.render()) {
             first = Some(e);
         }
     }
     if let Some(url) = &opts.pushgateway {
-        let r = push(url, &m).await;
-        if let (Err(e), None) = (r, &first) {
-            first = Some(e);
+        for m in &runs {
+            let r = push(url, m).await;
+            if let (Err(e), None) = (r, &first) {
+                first = Some(e);
+            }
         }
     }
     first.map_or(Ok(()), Err)
@@ -491,7 +510,13 @@ mod tests {
         let previous =
             "# HELP x\ntrustkeep_backup_last_success_timestamp_seconds{cluster=\"m\"} 1700000000\n\
              trustkeep_backup_last_success_timestamp_seconds_extra 5\n";
-        m.carry_over(previous, BACKUP_LAST_SUCCESS);
+        m.carry_over(previous, BACKUP_LAST_SUCCESS, BACKUP_LAST_RUN);
+        assert!(
+            !m.render().contains("1700000000"),
+            "no attempt, nothing kept"
+        );
+        m.set(BACKUP_LAST_RUN, &[("cluster", "m".into())], 3.0);
+        m.carry_over(previous, BACKUP_LAST_SUCCESS, BACKUP_LAST_RUN);
         let text = m.render();
         assert!(text.contains(
             "trustkeep_backup_last_success_timestamp_seconds{cluster=\"m\"} 1700000000\n"
@@ -499,9 +524,17 @@ mod tests {
         assert!(!text.contains("_extra"), "{text}");
         // A run that has its own value does not take the old one.
         let mut fresh = Metrics::new("backup");
+        fresh.set(BACKUP_LAST_RUN, &[("cluster", "m".into())], 2.0);
         fresh.set(BACKUP_LAST_SUCCESS, &[("cluster", "m".into())], 2.0);
-        fresh.carry_over(previous, BACKUP_LAST_SUCCESS);
+        fresh.carry_over(previous, BACKUP_LAST_SUCCESS, BACKUP_LAST_RUN);
         assert!(!fresh.render().contains("1700000000"));
+        // Runs of several clusters share one file; each keeps its own last success.
+        let mut other = Metrics::new("backup");
+        other.set(BACKUP_LAST_RUN, &[("cluster", "n".into())], 2.0);
+        fresh.absorb(other);
+        let text = fresh.render();
+        assert_eq!(text.matches("# TYPE trustkeep_backup_last_run").count(), 1);
+        assert!(text.contains("trustkeep_backup_last_run_timestamp_seconds{cluster=\"n\"} 2"));
     }
 
     #[test]

@@ -208,6 +208,162 @@ fn contexts_come_from_flags_files_and_the_kubeconfig_once_each() {
     );
 }
 
+#[test]
+fn a_fleet_is_backed_up_one_archive_per_cluster_and_a_broken_one_is_named() {
+    let w = Work::new();
+    let mut fleet = Fleet::start(&w, 3, &[3]);
+    fleet.stop(2);
+    let out = w.path("archives");
+    std::fs::create_dir(&out).unwrap();
+    let prom = w.path("backup.prom");
+    let recipient = util::recipient();
+    let kubeconfig = fleet.kubeconfig_env();
+    let backup = |extra: &[&str]| {
+        let mut args = vec![
+            "backup",
+            "--all-contexts",
+            "-r",
+            &recipient,
+            "-o",
+            out.to_str().unwrap(),
+            "--metrics-file",
+            prom.to_str().unwrap(),
+            "--parallel",
+            "2",
+        ];
+        args.extend_from_slice(extra);
+        tk_env(&args, &[("KUBECONFIG", &kubeconfig)])
+    };
+    let r = backup(&["--output", "json"]);
+    assert_eq!(r.code, 2, "two clusters have no archive: {r:?}");
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["ok"], false);
+    let failed: Vec<&str> = v["failed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["cluster"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed, ["cluster-2", "cluster-3"], "{}", r.stdout);
+    assert!(r.stderr.contains("cluster cluster-2"), "{}", r.stderr);
+    assert!(r.stderr.contains("forbidden (403)"), "{}", r.stderr);
+    let written: Vec<(&str, &str)> = v["backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["manifest"]["cluster"]["name"].as_str().unwrap(),
+                b["archive"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        written.iter().map(|(c, _)| *c).collect::<Vec<_>>(),
+        ["mgmt", "cluster-1"],
+        "in the kubeconfig's order"
+    );
+    // Each archive is its own cluster's and verifies on its own.
+    let mut files: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".age"))
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 2, "{files:?}");
+    assert!(files[0].starts_with("cluster-1-") && files[1].starts_with("mgmt-"));
+    for (_, archive) in &written {
+        let r = w.with_id("verify", Path::new(archive), &["--at", &fleet.at]);
+        assert_eq!(r.code, 0, "{archive}: {r:?}");
+    }
+    let metrics = std::fs::read_to_string(&prom).unwrap();
+    for (cluster, status) in [
+        ("mgmt", 1),
+        ("cluster-1", 1),
+        ("cluster-2", 0),
+        ("cluster-3", 0),
+    ] {
+        let line = format!("trustkeep_backup_last_status{{cluster=\"{cluster}\"}} {status}\n");
+        assert!(metrics.contains(&line), "{line} in {metrics}");
+    }
+    let success = |m: &str, c: &str| {
+        m.lines()
+            .find(|l| {
+                l.starts_with(&format!(
+                    "trustkeep_backup_last_success_timestamp_seconds{{cluster=\"{c}\"}}"
+                ))
+            })
+            .map(str::to_string)
+    };
+    assert!(success(&metrics, "cluster-2").is_none());
+    let mgmt_success = success(&metrics, "mgmt").expect("mgmt succeeded");
+    // The next night mgmt is down: its last success is kept, cluster-1's is new.
+    fleet.stop(0);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let r = backup(&[]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stdout.contains("cluster-1  complete"), "{}", r.stdout);
+    assert!(r.stdout.contains("mgmt       failed"), "{}", r.stdout);
+    let metrics = std::fs::read_to_string(&prom).unwrap();
+    assert_eq!(
+        success(&metrics, "mgmt").as_deref(),
+        Some(mgmt_success.as_str())
+    );
+    assert!(metrics.contains("trustkeep_backup_last_status{cluster=\"mgmt\"} 0"));
+    let out_files = std::fs::read_dir(&out).unwrap().count();
+    assert_eq!(
+        out_files, 6,
+        "a second archive and sidecar of cluster-1 only"
+    );
+}
+
+#[test]
+fn a_fleet_backup_needs_a_directory_and_no_single_cluster_name() {
+    let w = Work::new();
+    let recipient = util::recipient();
+    let kc = w.path("kc");
+    std::fs::write(&kc, "apiVersion: v1\nkind: Config\n").unwrap();
+    let kc = kc.to_str().unwrap();
+    let one = w.path("one.tar.gz.age");
+    let r = tk(&[
+        "backup",
+        "--kubeconfig",
+        kc,
+        "--context",
+        "a",
+        "--context",
+        "b",
+        "-r",
+        &recipient,
+        "-o",
+        one.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("-o must be a directory or prefix"),
+        "{}",
+        r.stderr
+    );
+    let r = tk(&[
+        "backup",
+        "--kubeconfig",
+        kc,
+        "--context",
+        "a",
+        "--context",
+        "b",
+        "--cluster",
+        "x",
+        "-r",
+        &recipient,
+        "-o",
+        w.path("").to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("--context NAME=CONTEXT"), "{}", r.stderr);
+    assert!(!one.exists());
+}
+
 /// The defect where a workload's Istio intermediate comes from a foreign root of the same
 /// name: the report must show both roots, the failing link and the failing node.
 fn defect_report(w: &Work, name: &str) -> (util::Run, PathBuf) {

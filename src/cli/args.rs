@@ -195,14 +195,23 @@ pub enum KindArg {
 pub struct BackupArgs {
     /// Read secrets from FILE, as printed by `kubectl get secret -o yaml|json` (`-` for stdin),
     /// instead of from the live cluster.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["kubeconfig", "context"])]
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with_all = ["kubeconfig", "contexts", "all_contexts", "contexts_file"]
+    )]
     pub from: Option<String>,
+    /// A live cluster: [NAME=]CONTEXT of the kubeconfig (default: the current context).
+    /// Repeatable: several clusters are read concurrently, one archive each, into the
+    /// directory or prefix of -o; NAME (default: the context) is recorded as with --cluster.
+    #[arg(long = "context", value_name = "[NAME=]CONTEXT")]
+    pub contexts: Vec<String>,
     #[command(flatten)]
-    pub cluster_args: ClusterArgs,
+    pub fleet: FleetArgs,
     #[command(flatten)]
     pub select: SelectArgs,
     /// The cluster's name as Gloo Mesh knows it, recorded in the archive (default: the file's
-    /// stem or the context).
+    /// stem or the context). One cluster only.
     #[arg(long)]
     pub cluster: Option<String>,
     #[command(flatten)]
@@ -346,7 +355,8 @@ pub struct AuditArgs {
 /// Many live clusters at once.
 #[derive(Debug, Args)]
 pub struct FleetArgs {
-    /// Kubeconfig file for the contexts (default: KUBECONFIG, then ~/.kube/config).
+    /// Kubeconfig file (default: KUBECONFIG, ~/.kube/config, then the in-cluster service
+    /// account).
     #[arg(long, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
     /// Every context of the kubeconfig, each named after its context.

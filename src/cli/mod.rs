@@ -250,7 +250,7 @@ mod tests {
         let Command::Backup(b) = c.command else {
             panic!()
         };
-        assert_eq!(b.cluster_args.context.as_deref(), Some("mgmt"));
+        assert_eq!(b.contexts, ["mgmt"]);
     }
 
     #[test]

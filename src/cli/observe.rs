@@ -3,9 +3,6 @@
 //! failed. A command's own error wins over a metrics error; a metrics error after a good run
 //! is the run's error (exit 2), because a job that cannot report is running blind.
 
-use std::io::Write;
-use std::time::Instant;
-
 use super::args::{AuditArgs, BackupArgs, VerifyArgs};
 use super::resolve::{self, format};
 use crate::commands::{audit, backup, verify};
@@ -13,6 +10,7 @@ use crate::error::Result;
 use crate::metrics::{self, BackupRun, Metrics, MetricsOptions};
 use crate::world::World;
 use crate::Outcome;
+use std::io::Write;
 
 /// Publishes the metrics of a run that ended with `result`; logs a metrics error when the
 /// run failed anyway.
@@ -20,7 +18,11 @@ async fn finish<T>(opts: &MetricsOptions, m: Metrics, result: Result<T>) -> Resu
     if opts.is_empty() {
         return result;
     }
-    let published = metrics::publish(opts, m).await;
+    finish_with(result, metrics::publish(opts, m).await)
+}
+
+/// The run's own error wins; a metrics error after a good run is the run's error.
+fn finish_with<T>(result: Result<T>, published: Result<()>) -> Result<T> {
     match (result, published) {
         (Ok(v), Ok(())) => Ok(v),
         (Ok(_), Err(e)) => Err(e),
@@ -39,24 +41,53 @@ pub(super) async fn backup(
 ) -> Result<std::io::Result<Outcome>> {
     let m_opts = resolve::metrics(&a.metrics)?;
     let opts = resolve::backup(a)?;
-    let started = Instant::now();
-    let result = backup::run(&opts, world).await;
-    let cluster = opts
-        .cluster
-        .clone()
-        .or_else(|| opts.source.default_name())
-        .unwrap_or_else(|| "unknown".into());
-    let m = metrics::backup(&BackupRun {
-        cluster: &cluster,
-        backup: result.as_ref().ok(),
-        now: world.now,
-        duration: started.elapsed(),
-    });
-    let b = finish(&m_opts, m, result).await?;
-    for p in &b.pruned {
-        super::notice(false, &format!("pruned {p}"));
+    let fleet = opts.sources.len() > 1;
+    let attempts = backup::run(&opts, world).await;
+    let runs = attempts
+        .iter()
+        .map(|at| {
+            metrics::backup(&BackupRun {
+                cluster: &at.cluster,
+                backup: at.result.as_ref().ok(),
+                now: world.now,
+                duration: at.duration,
+            })
+        })
+        .collect();
+    let published = if m_opts.is_empty() {
+        Ok(())
+    } else {
+        metrics::publish_all(&m_opts, runs).await
+    };
+    for b in attempts.iter().filter_map(|at| at.result.as_ref().ok()) {
+        for p in &b.pruned {
+            super::notice(false, &format!("pruned {p}"));
+        }
     }
-    Ok(backup::render(out, &b, format(a.format)).map(|_| Outcome::from_ok(b.ok)))
+    if !fleet {
+        // One cluster: its error is the command's, as before there were fleets.
+        let Some(at) = attempts.into_iter().next() else {
+            return Ok(Ok(Outcome::Success));
+        };
+        let b = finish_with(at.result, published)?;
+        return Ok(backup::render(out, &b, format(a.format)).map(|_| Outcome::from_ok(b.ok)));
+    }
+    published?;
+    let rendered = backup::render_fleet(out, &attempts, format(a.format));
+    let mut failed = 0;
+    for at in &attempts {
+        if let Err(e) = &at.result {
+            failed += 1;
+            // Errors name their cluster (or the archive, named after it).
+            super::notice(true, &e.to_string());
+        }
+    }
+    let outcome = if failed > 0 {
+        Outcome::Incomplete
+    } else {
+        Outcome::from_ok(backup::all_ok(&attempts))
+    };
+    Ok(rendered.map(|_| outcome))
 }
 
 pub(super) async fn audit(

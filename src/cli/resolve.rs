@@ -11,9 +11,9 @@ use age::secrecy::SecretString;
 use chrono::{DateTime, Utc};
 
 use super::args::{
-    AuditArgs, BackupArgs, CheckArgs, ClusterArgs, DecryptArgs, EncryptArgs, ExportArgs, FormatArg,
-    ImportArgs, KindArg, ListArgs, MetricsArgs, PruneArgs, RestoreArgs, RetentionArgs, SandboxArgs,
-    SelectArgs, VerifyArgs,
+    AuditArgs, BackupArgs, CheckArgs, ClusterArgs, DecryptArgs, EncryptArgs, ExportArgs, FleetArgs,
+    FormatArg, ImportArgs, KindArg, ListArgs, MetricsArgs, PruneArgs, RestoreArgs, RetentionArgs,
+    SandboxArgs, SelectArgs, VerifyArgs,
 };
 use crate::archive::{crypto, Encryption, Identities};
 use crate::checks::CheckOptions;
@@ -44,6 +44,10 @@ pub enum FlagError {
     NamespaceMap(String),
     #[error("--all-contexts: the kubeconfig has no contexts")]
     NoContexts,
+    #[error("several clusters write one archive each: -o must be a directory or prefix (ending in /), not the archive {0}")]
+    FleetNeedsDirectory(Location),
+    #[error("--cluster names one cluster; for several, name each as --context NAME=CONTEXT")]
+    ClusterForFleet,
     #[error("--pushgateway {0}: expected the gateway's http:// or https:// base URL, e.g. http://pushgateway:9091")]
     Pushgateway(String),
 }
@@ -186,20 +190,38 @@ pub fn namespace_map(specs: &[String]) -> Result<BTreeMap<String, String>, FlagE
     Ok(m)
 }
 
+/// `--from FILE`, else the fleet flags, else the current context: one source per cluster.
 pub fn backup(a: &BackupArgs) -> Result<commands::backup::Options> {
     let output = output(&a.output, &a.encrypt)?;
     let retention = retention(&a.retention);
     if !retention.is_empty() && !output.location.is_dir() {
         return Err(FlagError::KeepLastNeedsDirectory(output.location).into());
     }
-    let source = match &a.from {
-        Some(f) => Source::File(f.clone()),
-        None => Source::Cluster(cluster(&a.cluster_args)),
+    let mut sources = match &a.from {
+        Some(f) => vec![(None, Source::File(f.clone()))],
+        None => fleet(&a.contexts, &a.fleet)?,
     };
+    if sources.is_empty() {
+        let current = ClusterRef {
+            kubeconfig: a.fleet.kubeconfig.clone(),
+            context: None,
+        };
+        sources.push((None, Source::Cluster(current)));
+    }
+    if sources.len() > 1 {
+        if a.cluster.is_some() {
+            return Err(FlagError::ClusterForFleet.into());
+        }
+        if !output.location.is_dir() {
+            return Err(FlagError::FleetNeedsDirectory(output.location).into());
+        }
+    } else if let (Some(name), [(given, _)]) = (&a.cluster, sources.as_mut_slice()) {
+        *given = Some(name.clone());
+    }
     Ok(commands::backup::Options {
-        source,
+        sources,
+        parallel: usize::from(a.fleet.parallel),
         select: select(&a.select),
-        cluster: a.cluster.clone(),
         output,
         retention,
     })
@@ -234,26 +256,7 @@ pub fn audit(a: &AuditArgs, now: DateTime<Utc>) -> Result<commands::audit::Optio
         let (name, path) = named(spec);
         (name, Source::File(path))
     });
-    let mut specs = a.contexts.clone();
-    if let Some(path) = &a.fleet.contexts_file {
-        specs.extend(contexts_file(path)?);
-    }
-    if a.fleet.all_contexts {
-        specs.extend(all_contexts(a.fleet.kubeconfig.as_deref())?);
-    }
-    let mut seen = std::collections::BTreeSet::new();
-    let contexts = specs
-        .iter()
-        .map(|spec| named(spec))
-        .filter(|(name, context)| seen.insert(name.clone().unwrap_or_else(|| context.clone())))
-        .map(|(name, context)| {
-            let target = ClusterRef {
-                kubeconfig: a.fleet.kubeconfig.clone(),
-                context: Some(context),
-            };
-            (name, Source::Cluster(target))
-        })
-        .collect::<Vec<_>>();
+    let contexts = fleet(&a.contexts, &a.fleet)?;
     Ok(commands::audit::Options {
         sources: files.chain(contexts).collect(),
         select: select(&a.select),
@@ -262,6 +265,31 @@ pub fn audit(a: &AuditArgs, now: DateTime<Utc>) -> Result<commands::audit::Optio
         parallel: usize::from(a.fleet.parallel),
         report: a.report.report.clone(),
     })
+}
+
+/// The live clusters of `--context [NAME=]CONTEXT`, `--contexts-file` and `--all-contexts`,
+/// in that order, each cluster once (by its name, which defaults to the context).
+fn fleet(contexts: &[String], a: &FleetArgs) -> Result<Vec<(Option<String>, Source)>> {
+    let mut specs = contexts.to_vec();
+    if let Some(path) = &a.contexts_file {
+        specs.extend(contexts_file(path)?);
+    }
+    if a.all_contexts {
+        specs.extend(all_contexts(a.kubeconfig.as_deref())?);
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    Ok(specs
+        .iter()
+        .map(|spec| named(spec))
+        .filter(|(name, context)| seen.insert(name.clone().unwrap_or_else(|| context.clone())))
+        .map(|(name, context)| {
+            let target = ClusterRef {
+                kubeconfig: a.kubeconfig.clone(),
+                context: Some(context),
+            };
+            (name, Source::Cluster(target))
+        })
+        .collect())
 }
 
 /// `--contexts-file`: one `[NAME=]CONTEXT` per line; blank lines and `#` comments skipped.

@@ -1,4 +1,4 @@
-//! Fleet benchmark: `trustkeep audit --all-contexts` of K clusters, each a sandbox API server
+//! Fleet benchmark: `trustkeep audit --all-contexts` (then `backup --all-contexts`) of K clusters, each a sandbox API server
 //! behind a proxy that delays every chunk it forwards by LATENCY_MS (default 25) in each
 //! direction, as a cluster in another region would. Reports, for K = 1, 20 and 100 (override
 //! with FLEET_SIZES=1,20), the audit time, its ratio to K = 1, the API requests per cluster,
@@ -62,7 +62,8 @@ struct Run {
     clusters: usize,
 }
 
-fn audit(k: usize, delay: Duration, dir: &Path, rt: &tokio::runtime::Runtime) -> Run {
+/// Runs `verb --all-contexts` (`audit`, or `backup` into a fresh directory) over K clusters.
+fn fleet(verb: &str, k: usize, delay: Duration, dir: &Path, rt: &tokio::runtime::Runtime) -> Run {
     let now = chrono::Utc::now() - chrono::Duration::minutes(5);
     let setup = trustkeep::sample::generate(now, k - 1);
     let clusters: Vec<_> = std::iter::once(("mgmt".to_string(), setup.mgmt))
@@ -81,16 +82,30 @@ fn audit(k: usize, delay: Duration, dir: &Path, rt: &tokio::runtime::Runtime) ->
         let kc = sb
             .kubeconfig(&name)
             .replace(&sb.url(), &format!("https://127.0.0.1:{port}"));
-        let path = dir.join(format!("kc-{k}-{name}"));
+        let path = dir.join(format!("kc-{verb}-{k}-{name}"));
         std::fs::write(&path, kc).unwrap();
         configs.push(path.display().to_string());
         sandboxes.push(sb);
     }
     let at = chrono::Utc::now().to_rfc3339();
+    let out_dir = dir.join(format!("archives-{k}"));
+    let recipient = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/identities/test-only-age-recipient.txt"
+    ))
+    .unwrap();
+    let args: Vec<&str> = match verb {
+        "audit" => vec!["--at", &at],
+        _ => {
+            std::fs::create_dir_all(&out_dir).unwrap();
+            vec!["-r", recipient.trim(), "-o", out_dir.to_str().unwrap()]
+        }
+    };
     let start = Instant::now();
     let out = Command::new("/usr/bin/time")
         .args(["-f", "peak-kib %M", env!("CARGO_BIN_EXE_trustkeep")])
-        .args(["audit", "--all-contexts", "--parallel", "100", "--at", &at])
+        .args([verb, "--all-contexts", "--parallel", "100"])
+        .args(args)
         .args(["--output", "json"])
         .env("KUBECONFIG", configs.join(":"))
         .output()
@@ -99,7 +114,7 @@ fn audit(k: usize, delay: Duration, dir: &Path, rt: &tokio::runtime::Runtime) ->
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
-        "audit of {k} clusters failed: {stderr}"
+        "{verb} of {k} clusters failed: {stderr}"
     );
     let peak_kib = stderr
         .lines()
@@ -137,16 +152,22 @@ fn main() {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let delay = Duration::from_millis(latency_ms);
-    let runs: Vec<Run> = sizes
-        .iter()
-        .map(|k| audit(*k, delay, dir.path(), &rt))
-        .collect();
+    for verb in ["audit", "backup"] {
+        let runs: Vec<Run> = sizes
+            .iter()
+            .map(|k| fleet(verb, *k, delay, dir.path(), &rt))
+            .collect();
+        table(verb, &runs, latency_ms);
+    }
+}
+
+fn table(verb: &str, runs: &[Run], latency_ms: u64) {
     let one = runs.iter().find(|r| r.clusters == 1).map(|r| r.seconds);
     let rtt = 2.0 * latency_ms as f64 / 1000.0;
-    println!("fleet audit, {latency_ms} ms one-way latency per cluster");
-    println!("| clusters | audit time | vs 1 cluster | API requests per cluster | peak RSS |");
+    println!("fleet {verb}, {latency_ms} ms one-way latency per cluster");
+    println!("| clusters | {verb} time | vs 1 cluster | API requests per cluster | peak RSS |");
     println!("|---|---|---|---|---|");
-    for r in &runs {
+    for r in runs {
         let ratio = one
             .map(|o| format!("{:.2}x", r.seconds / o))
             .unwrap_or("-".into());
@@ -160,7 +181,7 @@ fn main() {
     }
     if let Some(o) = one {
         println!(
-            "one cluster: {:.1} round trips of {:.0} ms (TCP and TLS handshakes included, process start included)",
+            "one cluster: {:.1} round trips of {:.0} ms (TCP and TLS handshakes included, process start included)\n",
             o / rtt,
             rtt * 1000.0
         );

@@ -8,8 +8,10 @@
 //! cluster and the object; secret values are never logged.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
@@ -28,6 +30,67 @@ use crate::source::{Inventory, Origin, RootTrustPolicy};
 pub struct ClusterRef {
     pub kubeconfig: Option<PathBuf>,
     pub context: Option<String>,
+    pub patience: Patience,
+}
+
+/// How long to wait and how often to try again. Every attempt of an API call is bounded by
+/// `request_timeout`, and all calls to one cluster by `total`. A read that times out, is cut
+/// off or is answered 429 or 5xx is tried again, up to `attempts` times, after an exponential
+/// backoff with full jitter (the kube client itself already honours `Retry-After` on 429 and
+/// 503). A write whose outcome is unknown is read back before it is tried again.
+#[derive(Clone, Copy, Debug)]
+pub struct Patience {
+    pub request_timeout: Duration,
+    pub total: Option<Duration>,
+    pub attempts: u32,
+    /// The first backoff, doubled at each retry up to `max_backoff`.
+    pub backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+/// `--request-timeout`'s default, as kubectl would be told with `--request-timeout=30s`.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl Default for Patience {
+    fn default() -> Self {
+        Patience {
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            total: None,
+            attempts: 4,
+            backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(5),
+        }
+    }
+}
+
+impl Patience {
+    /// The wait before retry number `retry` (1 for the first): a random time up to
+    /// `backoff * 2^(retry-1)`, capped at `max_backoff` ("full jitter").
+    fn backoff_for(&self, retry: u32) -> Duration {
+        use std::hash::BuildHasher;
+        let cap = self
+            .backoff
+            .saturating_mul(1u32 << retry.saturating_sub(1).min(16))
+            .min(self.max_backoff);
+        let random = std::collections::hash_map::RandomState::new().hash_one(retry);
+        cap.mul_f64((random >> 11) as f64 / (1u64 << 53) as f64)
+    }
+}
+
+/// A call given up on: no answer within `--request-timeout`, or the cluster's `--timeout`
+/// spent.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct TimedOut(String);
+
+/// Whether a failed call may succeed if made again: timeouts, dropped or refused
+/// connections, and the API server's 429 and 5xx answers. Never 4xx: those are final.
+fn transient(e: &kube::Error) -> bool {
+    match e {
+        kube::Error::Api(s) => matches!(s.code, 429 | 500 | 502 | 503 | 504),
+        kube::Error::HyperError(_) | kube::Error::Service(_) | kube::Error::ReadEvents(_) => true,
+        _ => false,
+    }
 }
 
 /// One API call made, for `--verbose` and for tests that count calls.
@@ -46,6 +109,9 @@ pub struct Cluster {
     pub server: String,
     calls: Mutex<Vec<ApiCall>>,
     rounds: std::sync::atomic::AtomicUsize,
+    patience: Patience,
+    /// When the first call was made, for `patience.total`.
+    started: Instant,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -126,6 +192,8 @@ impl Cluster {
             server,
             calls: Mutex::new(Vec::new()),
             rounds: Default::default(),
+            patience: target.patience,
+            started: Instant::now(),
         })
     }
 
@@ -146,11 +214,65 @@ impl Cluster {
         });
     }
 
+    /// One attempt of a call, bounded by the request timeout and what is left of the total.
+    async fn attempt<T>(&self, call: impl Future<Output = kube::Result<T>>) -> kube::Result<T> {
+        let p = &self.patience;
+        let left = p.total.map(|t| t.saturating_sub(self.started.elapsed()));
+        let limit = left.map_or(p.request_timeout, |l| l.min(p.request_timeout));
+        let spent = || {
+            let total = humantime::format_duration(p.total.unwrap_or_default());
+            kube::Error::Service(Box::new(TimedOut(format!(
+                "gave up: no answer within --timeout {total}"
+            ))))
+        };
+        if limit.is_zero() {
+            return Err(spent());
+        }
+        match tokio::time::timeout(limit, call).await {
+            Ok(r) => r,
+            Err(_) if Some(limit) == left => Err(spent()),
+            Err(_) => Err(kube::Error::Service(Box::new(TimedOut(format!(
+                "no answer within {} (--request-timeout)",
+                humantime::format_duration(limit)
+            ))))),
+        }
+    }
+
+    /// Whether to try again after `attempt` attempts that ended in `e`: after waiting the
+    /// backoff, when `e` is transient and attempts and time are left.
+    async fn again(&self, what: &str, attempt: u32, e: &kube::Error) -> bool {
+        let p = &self.patience;
+        let out_of_time = p.total.is_some_and(|t| self.started.elapsed() >= t);
+        if !transient(e) || attempt >= p.attempts || out_of_time {
+            return false;
+        }
+        let wait = p.backoff_for(attempt);
+        tracing::info!(cluster = %self.name(), call = what, attempt, error = %e, "retrying in {wait:?}");
+        tokio::time::sleep(wait).await;
+        true
+    }
+
+    /// A read, made again while it fails transiently (reads are idempotent).
+    async fn read<T, F, Fut>(&self, what: &str, call: F) -> kube::Result<T>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = kube::Result<T>>,
+    {
+        let mut attempt = 1;
+        loop {
+            match self.attempt(call()).await {
+                Err(e) if self.again(what, attempt, &e).await => attempt += 1,
+                r => return r,
+            }
+        }
+    }
+
     fn api_error(&self, object: &str, e: kube::Error) -> Error {
         let message = match &e {
             kube::Error::Api(s) if s.code == 401 => format!("{object}: credentials rejected (401 {}); are they expired? refresh the kubeconfig", s.message),
             kube::Error::Api(s) if s.code == 403 => format!("{object}: forbidden (403): {}; grant get/list on secrets to this identity", s.message),
             kube::Error::Api(s) => format!("{object}: {} ({} {})", s.message, s.code, s.reason),
+            kube::Error::Service(b) if b.downcast_ref::<TimedOut>().is_some() => format!("{object}: {b} from {}", self.server),
             other => format!("{object}: cannot reach the API server at {} ({other}); is it running and is the kubeconfig right?", self.server),
         };
         Error::Cluster {
@@ -163,7 +285,8 @@ impl Cluster {
     pub async fn list_secrets(&self, ns: &str) -> Result<Option<Vec<Secret>>> {
         self.record("list", format!("secrets in {ns}"));
         let api: Api<Secret> = Api::namespaced(self.client.clone(), ns);
-        match api.list(&ListParams::default()).await {
+        let lp = ListParams::default();
+        match self.read("list secrets", || api.list(&lp)).await {
             Ok(l) => Ok(Some(l.items)),
             Err(kube::Error::Api(s)) if s.code == 403 => Ok(None),
             Err(e) => Err(self.api_error(&format!("list secrets in namespace {ns}"), e)),
@@ -173,7 +296,7 @@ impl Cluster {
     async fn get_secret_inner(&self, id: &SecretId) -> Result<Got<Secret>> {
         self.record("get", format!("secret {id}"));
         let api: Api<Secret> = Api::namespaced(self.client.clone(), &id.namespace);
-        match api.get_opt(&id.name).await {
+        match self.read("get secret", || api.get_opt(&id.name)).await {
             Ok(Some(s)) => Ok(Got::Found(s)),
             Ok(None) => Ok(Got::Absent),
             Err(kube::Error::Api(s)) if s.code == 403 => Ok(Got::Forbidden),
@@ -197,7 +320,7 @@ impl Cluster {
     pub async fn namespace_exists(&self, ns: &str) -> Result<Option<bool>> {
         self.record("get", format!("namespace {ns}"));
         let api: Api<Namespace> = Api::all(self.client.clone());
-        match api.get_opt(ns).await {
+        match self.read("get namespace", || api.get_opt(ns)).await {
             Ok(n) => Ok(Some(n.is_some())),
             Err(kube::Error::Api(s)) if s.code == 403 => Ok(None),
             Err(e) => Err(self.api_error(&format!("namespace {ns}"), e)),
@@ -208,7 +331,7 @@ impl Cluster {
     pub async fn cluster_uid(&self) -> Option<String> {
         self.record("get", "namespace kube-system");
         let api: Api<Namespace> = Api::all(self.client.clone());
-        api.get_opt("kube-system")
+        self.read("get namespace", || api.get_opt("kube-system"))
             .await
             .ok()
             .flatten()
@@ -221,13 +344,14 @@ impl Cluster {
         let ar = root_trust_policy_resource();
         self.record("list", "roottrustpolicies in all namespaces");
         let all: Api<DynamicObject> = Api::all_with(self.client.clone(), &ar);
-        let items = match all.list(&ListParams::default()).await {
+        let lp = ListParams::default();
+        let items = match self.read("list roottrustpolicies", || all.list(&lp)).await {
             Ok(l) => l.items,
             Err(kube::Error::Api(s)) if s.code == 404 => return Ok(Policies::NoCrd),
             Err(kube::Error::Api(s)) if s.code == 403 => {
                 self.record("list", format!("roottrustpolicies in {ns}"));
                 let one: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), ns, &ar);
-                match one.list(&ListParams::default()).await {
+                match self.read("list roottrustpolicies", || one.list(&lp)).await {
                     Ok(l) => l.items,
                     Err(kube::Error::Api(s)) if s.code == 404 => return Ok(Policies::NoCrd),
                     Err(kube::Error::Api(s)) if s.code == 403 => return Ok(Policies::Forbidden),
@@ -388,37 +512,104 @@ impl Cluster {
         Ok((found, false))
     }
 
-    /// Creates a secret.
+    /// Creates a secret. When the outcome of an attempt is unknown (no answer, a cut
+    /// connection, a 5xx), the secret is read back first: there and identical is done,
+    /// absent is tried again, there and different is an error. An `AlreadyExists` answer
+    /// with the identical secret in place is done too (an earlier attempt made it).
     pub async fn create_secret(&self, s: &Secret) -> Result<()> {
         let id = id_of(s);
-        self.record("create", format!("secret {id}"));
         let api: Api<Secret> = Api::namespaced(self.client.clone(), &id.namespace);
-        api.create(&PostParams::default(), s)
-            .await
-            .map(|_| ())
-            .map_err(|e| self.api_error(&format!("create secret {id}"), e))
+        let pp = PostParams::default();
+        let mut attempt = 1;
+        loop {
+            self.record("create", format!("secret {id}"));
+            let e = match self.attempt(api.create(&pp, s)).await {
+                Ok(_) => return Ok(()),
+                Err(e) => e,
+            };
+            let conflict = matches!(&e, kube::Error::Api(st) if st.code == 409);
+            if conflict || transient(&e) {
+                match self.read_back(&id).await? {
+                    Some(live) if same(&live, s) => return Ok(()),
+                    Some(_) => return Err(self.api_error(&format!("create secret {id}"), e)),
+                    None if self.again("create secret", attempt, &e).await => {}
+                    None => return Err(self.api_error(&format!("create secret {id}"), e)),
+                }
+            } else {
+                return Err(self.api_error(&format!("create secret {id}"), e));
+            }
+            attempt += 1;
+        }
     }
 
-    /// Replaces a secret (same type), guarded by the resourceVersion that was read.
+    /// Replaces a secret (same type), guarded by the resourceVersion that was read. An
+    /// unknown outcome is read back: identical is done, still at the guarded
+    /// resourceVersion is tried again, anything else is an error.
     pub async fn replace_secret(&self, s: &Secret) -> Result<()> {
         let id = id_of(s);
-        self.record("update", format!("secret {id}"));
         let api: Api<Secret> = Api::namespaced(self.client.clone(), &id.namespace);
-        api.replace(&id.name, &PostParams::default(), s)
-            .await
-            .map(|_| ())
-            .map_err(|e| self.api_error(&format!("update secret {id}"), e))
+        let pp = PostParams::default();
+        let mut attempt = 1;
+        loop {
+            self.record("update", format!("secret {id}"));
+            let e = match self.attempt(api.replace(&id.name, &pp, s)).await {
+                Ok(_) => return Ok(()),
+                Err(e) => e,
+            };
+            let conflict = matches!(&e, kube::Error::Api(st) if st.code == 409);
+            if !(conflict || transient(&e)) {
+                return Err(self.api_error(&format!("update secret {id}"), e));
+            }
+            match self.read_back(&id).await? {
+                Some(live) if same(&live, s) => return Ok(()),
+                Some(live)
+                    if !conflict
+                        && live.metadata.resource_version == s.metadata.resource_version
+                        && self.again("update secret", attempt, &e).await => {}
+                _ => return Err(self.api_error(&format!("update secret {id}"), e)),
+            }
+            attempt += 1;
+        }
     }
 
-    /// Deletes a secret.
+    /// Deletes a secret; absent afterwards (read back after an unknown outcome, or a 404)
+    /// is done.
     pub async fn delete_secret(&self, id: &SecretId) -> Result<()> {
-        self.record("delete", format!("secret {id}"));
         let api: Api<Secret> = Api::namespaced(self.client.clone(), &id.namespace);
-        api.delete(&id.name, &DeleteParams::default())
-            .await
-            .map(|_| ())
-            .map_err(|e| self.api_error(&format!("delete secret {id}"), e))
+        let dp = DeleteParams::default();
+        let mut attempt = 1;
+        loop {
+            self.record("delete", format!("secret {id}"));
+            let e = match self.attempt(api.delete(&id.name, &dp)).await {
+                Ok(_) => return Ok(()),
+                Err(kube::Error::Api(st)) if st.code == 404 => return Ok(()),
+                Err(e) => e,
+            };
+            if !transient(&e) {
+                return Err(self.api_error(&format!("delete secret {id}"), e));
+            }
+            match self.read_back(id).await? {
+                None => return Ok(()),
+                Some(_) if self.again("delete secret", attempt, &e).await => {}
+                Some(_) => return Err(self.api_error(&format!("delete secret {id}"), e)),
+            }
+            attempt += 1;
+        }
     }
+
+    /// The secret as it is now, after a write whose outcome is unknown.
+    async fn read_back(&self, id: &SecretId) -> Result<Option<Secret>> {
+        tracing::info!(cluster = %self.name(), secret = %id, "outcome unknown: reading the secret back");
+        self.get_secret(id).await
+    }
+}
+
+/// Whether the live secret is the one written: type, immutability, data, labels and
+/// annotations (server-set fields aside).
+fn same(live: &Secret, wanted: &Secret) -> bool {
+    let ns = wanted.metadata.namespace.clone().unwrap_or_default();
+    SecretRecord::from_k8s(live.clone(), &ns)
+        .identical(&SecretRecord::from_k8s(wanted.clone(), &ns))
 }
 
 /// Namespaces to read and the names that matter in each (for the GET fallback): the

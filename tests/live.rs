@@ -22,6 +22,29 @@ pub const CONTEXT: &str = "sandbox";
 
 impl Live {
     pub fn start(w: &Work, files: &[&str], forbid: &[&str], without_crd: bool) -> Live {
+        let forbid = forbid
+            .iter()
+            .map(|f| f.parse::<Forbid>().unwrap())
+            .collect();
+        let opts = sandbox::Options {
+            forbid,
+            without_crd,
+            ..Default::default()
+        };
+        Live::start_with(w, files, opts)
+    }
+
+    /// A sandbox injecting `faults` (`--fault` rules), drawn from `seed`.
+    pub fn faulty(w: &Work, files: &[&str], faults: &[&str], seed: u64) -> Live {
+        let opts = sandbox::Options {
+            faults: faults.iter().map(|f| f.parse().unwrap()).collect(),
+            fault_seed: seed,
+            ..Default::default()
+        };
+        Live::start_with(w, files, opts)
+    }
+
+    fn start_with(w: &Work, files: &[&str], opts: sandbox::Options) -> Live {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -34,17 +57,8 @@ impl Live {
                 sandbox::load_objects(&std::fs::read_to_string(fixture(f)).unwrap()).unwrap(),
             );
         }
-        let forbid = forbid
-            .iter()
-            .map(|f| f.parse::<Forbid>().unwrap())
-            .collect();
         let sb = rt
-            .block_on(Sandbox::start(sandbox::Options {
-                objects,
-                forbid,
-                without_crd,
-                ..Default::default()
-            }))
+            .block_on(Sandbox::start(sandbox::Options { objects, ..opts }))
             .unwrap();
         let kubeconfig = w.path("kubeconfig");
         std::fs::write(&kubeconfig, sb.kubeconfig(CONTEXT)).unwrap();
@@ -103,7 +117,7 @@ impl Drop for Live {
 }
 
 /// `trustkeep backup -r <test recipient> --kubeconfig K --context sandbox -o <name> --cluster mgmt <extra…>`
-fn backup_live(w: &Work, live: &Live, name: &str, extra: &[&str]) -> (util::Run, PathBuf) {
+pub fn backup_live(w: &Work, live: &Live, name: &str, extra: &[&str]) -> (util::Run, PathBuf) {
     let out = w.path(name);
     let (r, target) = (util::recipient(), live.target());
     let mut a = vec!["backup", "-r", &r];
@@ -114,7 +128,7 @@ fn backup_live(w: &Work, live: &Live, name: &str, extra: &[&str]) -> (util::Run,
 }
 
 /// What must be equal between two archives of the same secrets.
-fn essence(m: &Value) -> Vec<Value> {
+pub fn essence(m: &Value) -> Vec<Value> {
     m["secrets"]
         .as_array()
         .unwrap()

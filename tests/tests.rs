@@ -8,6 +8,7 @@ mod archive_errors;
 mod backup;
 mod checks;
 mod crash;
+mod faults;
 mod fleet;
 mod fuzz;
 mod hostile;

@@ -144,6 +144,21 @@ pub struct ClusterArgs {
     /// Kubeconfig context (default: the current context).
     #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
+    #[command(flatten)]
+    pub patience: PatienceArgs,
+}
+
+/// How long to wait for a cluster.
+#[derive(Debug, Args)]
+pub struct PatienceArgs {
+    /// Give up on one API request after DURATION (500ms, 30s, 2m). Reads that time out, are
+    /// cut off or are answered 429 or 5xx are tried again with backoff, 4 attempts in all;
+    /// a write whose outcome is unknown is read back first.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub request_timeout: std::time::Duration,
+    /// Give up on a cluster after DURATION in all (default: no limit).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// Who can open the archive.
@@ -365,6 +380,8 @@ pub struct FleetArgs {
     /// The contexts listed in FILE, one `[NAME=]CONTEXT` per line (`#` starts a comment).
     #[arg(long, value_name = "FILE")]
     pub contexts_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub patience: PatienceArgs,
     /// Read at most N clusters at the same time.
     #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
     pub parallel: u16,
@@ -494,4 +511,14 @@ pub struct SandboxArgs {
     /// Serve no admin.gloo.solo.io API group, like a cluster without the Gloo Mesh CRDs.
     #[arg(long)]
     pub without_crd: bool,
+    /// Inject a fault: SCOPE=ACTION[xTIMES][@PROBABILITY], SCOPE as for --forbid, ACTION one
+    /// of 500, 502, 503, 504, 409, 429[+SECONDS] (Retry-After), delay+MS, reset (cut the
+    /// response off halfway), timeout (never answer). E.g. list:secrets=503x2,
+    /// create:secrets=reset@0.3. Repeatable; the first rule that fires wins.
+    #[arg(long = "fault", value_name = "RULE")]
+    pub faults: Vec<crate::sandbox::Fault>,
+    /// Seed of the draws of --fault rules with a probability (the same seed and order of
+    /// requests give the same faults).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub fault_seed: u64,
 }

@@ -12,12 +12,12 @@ use chrono::{DateTime, Utc};
 
 use super::args::{
     AuditArgs, BackupArgs, CheckArgs, ClusterArgs, DecryptArgs, EncryptArgs, ExportArgs, FleetArgs,
-    FormatArg, ImportArgs, KindArg, ListArgs, MetricsArgs, PruneArgs, RestoreArgs, RetentionArgs,
-    SandboxArgs, SelectArgs, VerifyArgs,
+    FormatArg, ImportArgs, KindArg, ListArgs, MetricsArgs, PatienceArgs, PruneArgs, RestoreArgs,
+    RetentionArgs, SandboxArgs, SelectArgs, VerifyArgs,
 };
 use crate::archive::{crypto, Encryption, Identities};
 use crate::checks::CheckOptions;
-use crate::cluster::ClusterRef;
+use crate::cluster::{ClusterRef, Patience};
 use crate::commands::{self, backup::ArchiveOutput, ArchiveInput};
 use crate::error::{Error, Result};
 use crate::metrics::MetricsOptions;
@@ -144,6 +144,15 @@ fn cluster(args: &ClusterArgs) -> ClusterRef {
     ClusterRef {
         kubeconfig: args.kubeconfig.clone(),
         context: args.context.clone(),
+        patience: patience(&args.patience),
+    }
+}
+
+fn patience(args: &PatienceArgs) -> Patience {
+    Patience {
+        request_timeout: args.request_timeout,
+        total: args.timeout,
+        ..Patience::default()
     }
 }
 
@@ -205,6 +214,7 @@ pub fn backup(a: &BackupArgs) -> Result<commands::backup::Options> {
         let current = ClusterRef {
             kubeconfig: a.fleet.kubeconfig.clone(),
             context: None,
+            patience: patience(&a.fleet.patience),
         };
         sources.push((None, Source::Cluster(current)));
     }
@@ -286,6 +296,7 @@ fn fleet(contexts: &[String], a: &FleetArgs) -> Result<Vec<(Option<String>, Sour
             let target = ClusterRef {
                 kubeconfig: a.kubeconfig.clone(),
                 context: Some(context),
+                patience: patience(&a.patience),
             };
             (name, Source::Cluster(target))
         })
@@ -434,6 +445,8 @@ pub fn sandbox(a: SandboxArgs) -> commands::sandbox::ServeOptions {
         token: a.token,
         forbid: a.forbid,
         without_crd: a.without_crd,
+        faults: a.faults,
+        fault_seed: a.fault_seed,
     }
 }
 

@@ -87,6 +87,7 @@ pub async fn run(opts: &Options, out: &mut dyn Write, world: &World) -> Result<O
     let target = ClusterRef {
         kubeconfig: Some(kubeconfig.clone()),
         context: Some(CONTEXT.into()),
+        ..ClusterRef::default()
     };
     let result = story(out, dir, &target, world).await;
     sb.shutdown().await;

@@ -27,6 +27,8 @@ pub struct ServeOptions {
     pub token: Option<String>,
     pub forbid: Vec<Forbid>,
     pub without_crd: bool,
+    pub faults: Vec<crate::sandbox::Fault>,
+    pub fault_seed: u64,
 }
 
 /// Starts the sandbox, writes the kubeconfig, prints
@@ -69,6 +71,8 @@ async fn serve(
         token: args.token,
         forbid: args.forbid,
         without_crd: args.without_crd,
+        faults: args.faults,
+        fault_seed: args.fault_seed,
         rbac: None,
     };
     let sandbox = Sandbox::start(options).await?;

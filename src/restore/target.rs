@@ -23,7 +23,7 @@ impl TargetRef {
     /// Connects to the cluster (nothing is sent until the first call).
     pub async fn connect(&self) -> Result<Target> {
         Ok(match self {
-            TargetRef::Cluster(c) => Target::Cluster(Cluster::connect(c).await?),
+            TargetRef::Cluster(c) => Target::Cluster(Box::new(Cluster::connect(c).await?)),
             TargetRef::Manifests(dir) => Target::Manifests(dir.clone()),
         })
     }
@@ -33,7 +33,7 @@ impl TargetRef {
 #[derive(Debug)]
 pub enum Target {
     /// A live cluster, connected.
-    Cluster(Cluster),
+    Cluster(Box<Cluster>),
     /// `DIR/<namespace>/<name>.yaml` files (0600), never over existing files.
     Manifests(PathBuf),
 }

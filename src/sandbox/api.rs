@@ -10,6 +10,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::discovery;
+use super::faults::{Action as FaultAction, Faults};
 use super::forbid::Forbid;
 use super::kinds::Kind;
 use super::load::yaml_error;
@@ -47,6 +48,10 @@ pub struct RequestRecord {
     pub name: Option<String>,
     /// The HTTP status answered.
     pub status: u16,
+    /// The fault injected, if any (`--fault`).
+    pub fault: Option<FaultAction>,
+    /// When the request was served.
+    pub at: std::time::Instant,
 }
 
 /// Shortens `s` to at most `max` bytes, at a character boundary.
@@ -83,12 +88,18 @@ pub struct Request<'a> {
     pub body: &'a [u8],
 }
 
-/// The answer: status, JSON body and `Warning` headers.
+/// The answer: status, JSON body and `Warning` headers, and what an injected fault does to
+/// its delivery.
 #[derive(Debug)]
 pub struct Reply {
     pub status: u16,
     pub body: Value,
     pub warnings: Vec<String>,
+    /// `Retry-After` seconds (an injected 429).
+    pub retry_after: Option<u64>,
+    /// The fault injected into this answer; a delay, reset or timeout is for the network
+    /// side to carry out.
+    pub injected: Option<FaultAction>,
 }
 
 impl Reply {
@@ -97,6 +108,8 @@ impl Reply {
             status: 200,
             body,
             warnings: vec![],
+            retry_after: None,
+            injected: None,
         }
     }
 
@@ -105,6 +118,8 @@ impl Reply {
             status,
             body: w.object,
             warnings: w.warnings,
+            retry_after: None,
+            injected: None,
         }
     }
 
@@ -113,6 +128,8 @@ impl Reply {
             status: e.code,
             body: e.status(),
             warnings: vec![],
+            retry_after: None,
+            injected: None,
         }
     }
 }
@@ -127,6 +144,8 @@ pub struct Shared {
     forbid: Vec<Forbid>,
     /// RBAC enforced on top of `forbid` (see [`super::rbac`]).
     rbac: Option<super::Rbac>,
+    /// Injected faults, after `forbid` and RBAC.
+    faults: Faults,
     crd: bool,
     /// `host:port` the server listens on, for `/api`.
     address: String,
@@ -301,9 +320,16 @@ impl Shared {
             token_digest: digest(token),
             forbid,
             rbac: None,
+            faults: Faults::new(Vec::new(), 0),
             crd,
             address,
         }
+    }
+
+    /// The same state, injecting `faults`.
+    pub fn with_faults(mut self, faults: Faults) -> Shared {
+        self.faults = faults;
+        self
     }
 
     /// The same state, enforcing `rbac` when set.
@@ -335,11 +361,14 @@ impl Shared {
             namespace: None,
             name: None,
             status: 0,
+            fault: None,
+            at: std::time::Instant::now(),
         };
         let reply = self
             .answer(req, authenticated, &route, &mut record)
             .unwrap_or_else(|e| Reply::error(&e));
         record.status = reply.status;
+        record.fault = reply.injected;
         record.truncate(if authenticated {
             RECORDED_LEN
         } else {
@@ -442,8 +471,41 @@ impl Shared {
         query: &HashMap<String, String>,
     ) -> Result<Reply, ApiError> {
         self.check_forbid(verb, r)?;
+        let (ns, name) = (r.rbac_namespace(), r.name.as_deref());
+        let fault = self.faults.decide(verb.as_str(), r.kind.plural(), ns, name);
+        match fault {
+            Some(FaultAction::Status(code)) => {
+                let mut reply = Reply::error(&ApiError::new(
+                    code,
+                    injected_reason(code),
+                    format!(
+                        "injected fault: {code} for {} {}",
+                        verb.as_str(),
+                        r.kind.plural()
+                    ),
+                ));
+                reply.injected = fault;
+                return Ok(reply);
+            }
+            Some(FaultAction::TooManyRequests { retry_after }) => {
+                let mut reply = Reply::error(&ApiError::new(
+                    429,
+                    "TooManyRequests",
+                    "injected fault: too many requests, please try again later",
+                ));
+                reply.retry_after = Some(retry_after);
+                reply.injected = fault;
+                return Ok(reply);
+            }
+            Some(FaultAction::Timeout) => {
+                let mut reply = Reply::ok(Value::Null);
+                reply.injected = fault;
+                return Ok(reply);
+            }
+            _ => {}
+        }
         let mut store = lock(&self.store);
-        match verb {
+        let mut reply = match verb {
             Verb::Get | Verb::List => read(&store, req, r, query),
             Verb::Watch => Err(ApiError::new(
                 405,
@@ -452,6 +514,20 @@ impl Shared {
             )),
             _ => write(&mut store, req, r, verb, query),
         }
+        .unwrap_or_else(|e| Reply::error(&e));
+        reply.injected = fault;
+        Ok(reply)
+    }
+}
+
+/// The `reason` of an injected status, as the real API server words it.
+fn injected_reason(code: u16) -> &'static str {
+    match code {
+        409 => "Conflict",
+        502 => "BadGateway",
+        503 => "ServiceUnavailable",
+        504 => "Timeout",
+        _ => "InternalError",
     }
 }
 

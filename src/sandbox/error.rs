@@ -32,6 +32,10 @@ pub enum SandboxError {
     #[error("invalid --forbid rule {rule:?}: {message}")]
     Forbid { rule: String, message: String },
 
+    /// A `--fault` rule is malformed.
+    #[error("invalid --fault rule {rule:?}: {message}")]
+    Fault { rule: String, message: String },
+
     /// The listening socket could not be opened.
     #[error("cannot listen on {addr}: {source}")]
     Listen {

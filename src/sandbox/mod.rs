@@ -6,8 +6,10 @@
 //! It is independent of the rest of trustkeep: objects are `serde_json::Value`s, kept with
 //! full fidelity. [`Sandbox::start`] generates a CA and a server certificate, listens, and
 //! serves until [`Sandbox::shutdown`] (or drop). Every request needs the bearer token;
-//! [`Options::forbid`] rules answer 403 like RBAC would; the latest 10,000 requests are
-//! recorded ([`Sandbox::requests`]) so tests can count API calls.
+//! [`Options::forbid`] rules answer 403 like RBAC would; [`Options::faults`] inject a flaky
+//! control plane (5xx, 429 with Retry-After, cut connections, silence, delays; see
+//! `faults.rs`); the latest 10,000 requests are recorded ([`Sandbox::requests`], with the
+//! fault each got) so tests can count API calls.
 //!
 //! What clients can make it hold is bounded: at most 64 connections at once; deadlines for
 //! TLS handshakes, headers, bodies and idle connections; no body read before the token is
@@ -27,6 +29,7 @@
 mod api;
 mod discovery;
 mod error;
+mod faults;
 mod forbid;
 mod kinds;
 mod kubeconfig;
@@ -55,6 +58,7 @@ use tokio_rustls::TlsAcceptor;
 pub use api::RequestRecord;
 pub use discovery::GIT_VERSION;
 pub use error::SandboxError;
+pub use faults::{Action as FaultAction, Fault};
 pub use forbid::Forbid;
 pub use load::load_objects;
 pub use rbac::Rbac;
@@ -89,6 +93,10 @@ pub struct Options {
     pub without_crd: bool,
     /// Enforce RBAC: answer 403 to whatever these permissions do not allow ([`Rbac`]).
     pub rbac: Option<Rbac>,
+    /// Injected faults ([`Fault`]), checked after authentication and `forbid`.
+    pub faults: Vec<Fault>,
+    /// Seeds the draws of faults with a probability.
+    pub fault_seed: u64,
 }
 
 impl Default for Options {
@@ -100,6 +108,8 @@ impl Default for Options {
             forbid: Vec::new(),
             without_crd: false,
             rbac: None,
+            faults: Vec::new(),
+            fault_seed: 0,
         }
     }
 }
@@ -217,7 +227,8 @@ impl Sandbox {
                 !opts.without_crd,
                 address.to_string(),
             )
-            .with_rbac(opts.rbac.clone()),
+            .with_rbac(opts.rbac.clone())
+            .with_faults(faults::Faults::new(opts.faults.clone(), opts.fault_seed)),
         );
         let (stop, stopped) = watch::channel(false);
         let acceptor = TlsAcceptor::from(identity.config);

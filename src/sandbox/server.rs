@@ -10,7 +10,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::header::{HeaderValue, CONTENT_TYPE};
 use http::{Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full, Limited, StreamBody};
+use hyper::body::Frame;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -22,6 +24,7 @@ use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
 use super::api::{lock, Reply, Request, Shared};
+use super::faults::Action as FaultAction;
 use super::status::{quote, ApiError};
 use super::MAX_BODY;
 
@@ -248,16 +251,12 @@ async fn connection(
 /// Checks the token, then reads the body (bounded in size and time), serves the request and
 /// builds the response. Requests without the right token are answered at once, their body
 /// unread.
-async fn handle(
-    shared: &Shared,
-    limits: &Limits,
-    req: http::Request<Incoming>,
-) -> Response<Full<Bytes>> {
+async fn handle(shared: &Shared, limits: &Limits, req: http::Request<Incoming>) -> Response<Body> {
     let (parts, body) = req.into_parts();
     let body = if shared.authenticated(&parts.headers) {
         match read_body(body, limits.body).await {
             Ok(body) => body,
-            Err(e) => return response(Reply::error(&e)),
+            Err(e) => return deliver(Reply::error(&e)).await,
         }
     } else {
         Bytes::new()
@@ -269,7 +268,40 @@ async fn handle(
         headers: &parts.headers,
         body: &body,
     };
-    response(shared.serve(&request))
+    let reply = shared.serve(&request);
+    deliver(reply).await
+}
+
+/// A response body that can fail halfway (an injected reset).
+type Body = UnsyncBoxBody<Bytes, std::io::Error>;
+
+/// The response, after what an injected fault does: wait, never answer, or cut the body off
+/// halfway (the client has the headers and a `Content-Length` it never gets).
+async fn deliver(mut reply: Reply) -> Response<Body> {
+    match reply.injected.take() {
+        Some(FaultAction::Delay(d)) => tokio::time::sleep(d).await,
+        Some(FaultAction::Timeout) => std::future::pending::<()>().await,
+        Some(FaultAction::Reset) => {
+            let (parts, full) = response(reply).into_parts();
+            let bytes = full
+                .collect()
+                .await
+                .map(|c| c.to_bytes())
+                .unwrap_or_default();
+            let half = bytes.slice(..bytes.len() / 2);
+            let frames = futures::stream::iter([
+                Ok(Frame::data(half)),
+                Err(std::io::Error::other("injected fault: connection reset")),
+            ]);
+            let mut r = Response::from_parts(parts, StreamBody::new(frames).boxed_unsync());
+            if let Ok(v) = HeaderValue::from_str(&bytes.len().to_string()) {
+                r.headers_mut().insert(http::header::CONTENT_LENGTH, v);
+            }
+            return r;
+        }
+        _ => {}
+    }
+    response(reply).map(|b| b.map_err(|never| match never {}).boxed_unsync())
 }
 
 /// The body, at most [`MAX_BODY`] bytes received within `deadline`.
@@ -298,6 +330,9 @@ fn response(reply: Reply) -> Response<Full<Bytes>> {
         StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if let Some(seconds) = reply.retry_after {
+        headers.insert(http::header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
     for warning in reply.warnings {
         if let Ok(v) = HeaderValue::from_str(&format!("299 - {}", quote(&warning))) {
             headers.append("warning", v);

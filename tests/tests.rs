@@ -5,11 +5,13 @@
 mod util;
 
 mod archive_errors;
+mod azure;
 mod backup;
 mod checks;
 mod crash;
 mod fleet;
 mod fuzz;
+mod gcs;
 mod hostile;
 mod import;
 mod interop;

@@ -1,13 +1,18 @@
-//! The store stage: where archives live. A [`Location`] is a local path or an object in
-//! S3-compatible storage (`s3://bucket/key`); [`Store`] reads, writes (never over an existing
-//! archive), lists and deletes either, so `backup`, `verify`, `inspect`, `export`, `restore` and
-//! `prune` work the same on both.
+//! The store stage: where archives live. A [`Location`] is a local path or an object in object
+//! storage: S3 or S3-compatible (`s3://bucket/key`), Google Cloud Storage (`gs://bucket/key`) or
+//! Azure Blob Storage (`az://container/key`). [`Store`] reads, writes (never over an existing
+//! archive), lists and deletes all of them through one code path, so `backup`, `verify`,
+//! `inspect`, `export`, `restore` and `prune` work the same everywhere.
 //!
 //! Local writes go to a temporary file in the same directory, are fsynced and renamed, so no
-//! partial archive ever carries its final name; an S3 PUT is atomic by nature. S3 settings come
-//! from the usual `AWS_*` variables (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`,
-//! `AWS_ENDPOINT_URL` for S3-compatible servers, `AWS_ALLOW_HTTP=true` for plain HTTP). This
-//! module moves bytes; the archive format is [`crate::archive`]'s alone.
+//! partial archive ever carries its final name; an object PUT is atomic by nature. Settings come
+//! from each service's usual variables, read by object_store's builders: `AWS_*` for S3
+//! (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ENDPOINT_URL`,
+//! `AWS_ALLOW_HTTP`), `GOOGLE_*` for GCS (`GOOGLE_APPLICATION_CREDENTIALS`,
+//! `GOOGLE_SERVICE_ACCOUNT`, `GOOGLE_SERVICE_ACCOUNT_KEY`, `GOOGLE_BASE_URL`), `AZURE_*` for
+//! Azure (`AZURE_STORAGE_ACCOUNT_NAME`, `AZURE_STORAGE_ACCOUNT_KEY`, `AZURE_STORAGE_SAS_TOKEN`,
+//! `AZURE_STORAGE_ENDPOINT`, `AZURE_STORAGE_USE_EMULATOR`). This module moves bytes; the archive
+//! format is [`crate::archive`]'s alone.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -15,6 +20,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use object_store::aws::AmazonS3Builder;
+use object_store::azure::MicrosoftAzureBuilder;
+use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
 use crate::archive::{self, crypto::PassphraseSource, ArchiveName, Identities, Opened};
@@ -23,42 +30,124 @@ use crate::error::{Error, Result};
 /// Largest archive read (an archive of a whole trust set is a few hundred KiB).
 pub(crate) const MAX_ARCHIVE_BYTES: u64 = 1024 * 1024 * 1024;
 
+/// The object storage services a [`Location`] can name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Scheme {
+    /// `s3://`: Amazon S3 and S3-compatible servers.
+    S3,
+    /// `gs://`: Google Cloud Storage.
+    Gcs,
+    /// `az://`: Azure Blob Storage (the "bucket" is a container).
+    Azure,
+}
+
+impl Scheme {
+    pub const ALL: [Scheme; 3] = [Scheme::S3, Scheme::Gcs, Scheme::Azure];
+
+    /// `s3://`, `gs://` or `az://`.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Scheme::S3 => "s3://",
+            Scheme::Gcs => "gs://",
+            Scheme::Azure => "az://",
+        }
+    }
+
+    /// What the first path component is called by that service.
+    fn bucket_word(self) -> &'static str {
+        match self {
+            Scheme::S3 | Scheme::Gcs => "BUCKET",
+            Scheme::Azure => "CONTAINER",
+        }
+    }
+
+    /// Where credentials come from, for an error that looks like missing or wrong ones.
+    fn credentials_hint(self) -> &'static str {
+        match self {
+            Scheme::S3 => "check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_REGION (and AWS_ENDPOINT_URL for S3-compatible servers)",
+            Scheme::Gcs => "check GOOGLE_APPLICATION_CREDENTIALS (or GOOGLE_SERVICE_ACCOUNT / GOOGLE_SERVICE_ACCOUNT_KEY: a service-account JSON file or its text)",
+            Scheme::Azure => "check AZURE_STORAGE_ACCOUNT_NAME and AZURE_STORAGE_ACCOUNT_KEY (or AZURE_STORAGE_SAS_TOKEN, or AZURE_CLIENT_ID, AZURE_CLIENT_SECRET and AZURE_TENANT_ID)",
+        }
+    }
+
+    /// Where the endpoint comes from, for an error that looks like an unreachable one.
+    fn endpoint_hint(self) -> &'static str {
+        match self {
+            Scheme::S3 => "is the endpoint reachable? (AWS_ENDPOINT_URL, AWS_ALLOW_HTTP=true for http://)",
+            Scheme::Gcs => "is the endpoint reachable? (GOOGLE_BASE_URL for an emulator, GOOGLE_ALLOW_HTTP=true for http://)",
+            Scheme::Azure => "is the endpoint reachable? (AZURE_STORAGE_ENDPOINT, or AZURE_STORAGE_USE_EMULATOR=true with AZURITE_BLOB_STORAGE_URL for Azurite)",
+        }
+    }
+}
+
 /// Where an archive (or a directory of archives) is.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Location {
     Local(PathBuf),
-    /// `s3://bucket/key`; a key ending in `/` (or empty) is a prefix.
-    S3 {
+    /// `s3://bucket/key`, `gs://bucket/key` or `az://container/key`; a key that does not end
+    /// in `.age` (or is empty) is a prefix.
+    Object {
+        scheme: Scheme,
         bucket: String,
         key: String,
     },
 }
 
 impl Location {
-    /// `s3://bucket/key` or a local path.
+    /// `s3://bucket/key`, `gs://bucket/key`, `az://container/key` or a local path. Any other
+    /// `scheme://` is refused rather than taken as a local directory of that name.
     pub fn parse(s: &str) -> Result<Location> {
-        match s.strip_prefix("s3://") {
-            Some(rest) => {
+        for scheme in Scheme::ALL {
+            if let Some(rest) = s.strip_prefix(scheme.prefix()) {
                 let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
                 if bucket.is_empty() {
-                    return Err(Error::Usage(format!("{s}: expected s3://BUCKET/KEY")));
+                    return Err(Error::Usage(format!(
+                        "{s}: expected {}{}/KEY",
+                        scheme.prefix(),
+                        scheme.bucket_word()
+                    )));
                 }
-                Ok(Location::S3 {
+                return Ok(Location::Object {
+                    scheme,
                     bucket: bucket.to_string(),
                     key: key.to_string(),
-                })
+                });
             }
-            None => Ok(Location::Local(PathBuf::from(s))),
         }
+        if let Some((scheme, _)) = s.split_once("://") {
+            let looks_like_scheme = !scheme.is_empty()
+                && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+            if looks_like_scheme {
+                return Err(Error::Usage(format!(
+                    "{s}: unsupported storage scheme {scheme}://; use s3://, gs:// or az:// (or a local path)"
+                )));
+            }
+        }
+        Ok(Location::Local(PathBuf::from(s)))
     }
 
-    /// True when this names a directory (or an S3 prefix) rather than one archive. S3 has no
-    /// directories: a key that does not end in `.age` is taken as a prefix, so
+    /// True when this names a directory (or an object prefix) rather than one archive. Object
+    /// storage has no directories: a key that does not end in `.age` is taken as a prefix, so
     /// `-o s3://bucket/gloo` writes `gloo/<cluster>-<time>.tar.gz.age`, never an object `gloo`.
     pub(crate) fn is_dir(&self) -> bool {
         match self {
             Location::Local(p) => p.is_dir() || p.as_os_str().to_string_lossy().ends_with('/'),
-            Location::S3 { key, .. } => !archive::is_archive_file(key),
+            Location::Object { key, .. } => !archive::is_archive_file(key),
+        }
+    }
+
+    /// The same service and bucket, another key.
+    fn with_key(&self, key: String) -> Location {
+        match self {
+            Location::Local(_) => unreachable!("with_key on a local path"),
+            Location::Object { scheme, bucket, .. } => Location::Object {
+                scheme: *scheme,
+                bucket: bucket.clone(),
+                key,
+            },
         }
     }
 
@@ -66,16 +155,13 @@ impl Location {
     pub fn join(&self, name: &str) -> Location {
         match self {
             Location::Local(p) => Location::Local(p.join(name)),
-            Location::S3 { bucket, key } => {
+            Location::Object { key, .. } => {
                 let sep = if key.is_empty() || key.ends_with('/') {
                     ""
                 } else {
                     "/"
                 };
-                Location::S3 {
-                    bucket: bucket.clone(),
-                    key: format!("{key}{sep}{name}"),
-                }
+                self.with_key(format!("{key}{sep}{name}"))
             }
         }
     }
@@ -87,7 +173,7 @@ impl Location {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default(),
-            Location::S3 { key, .. } => key.rsplit('/').next().unwrap_or("").to_string(),
+            Location::Object { key, .. } => key.rsplit('/').next().unwrap_or("").to_string(),
         }
     }
 
@@ -97,16 +183,11 @@ impl Location {
             Location::Local(p) => {
                 Location::Local(p.parent().map(Path::to_path_buf).unwrap_or_default())
             }
-            Location::S3 { bucket, key } => {
-                let prefix = key
-                    .rsplit_once('/')
+            Location::Object { key, .. } => self.with_key(
+                key.rsplit_once('/')
                     .map(|(p, _)| format!("{p}/"))
-                    .unwrap_or_default();
-                Location::S3 {
-                    bucket: bucket.clone(),
-                    key: prefix,
-                }
-            }
+                    .unwrap_or_default(),
+            ),
         }
     }
 
@@ -114,10 +195,7 @@ impl Location {
     pub fn sidecar(&self) -> Location {
         match self {
             Location::Local(p) => Location::Local(archive::sidecar_path(p)),
-            Location::S3 { bucket, key } => Location::S3 {
-                bucket: bucket.clone(),
-                key: archive::sidecar_of(key),
-            },
+            Location::Object { key, .. } => self.with_key(archive::sidecar_of(key)),
         }
     }
 }
@@ -133,7 +211,11 @@ impl std::fmt::Display for Location {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Location::Local(p) => write!(f, "{}", p.display()),
-            Location::S3 { bucket, key } => write!(f, "s3://{bucket}/{key}"),
+            Location::Object {
+                scheme,
+                bucket,
+                key,
+            } => write!(f, "{}{bucket}/{key}", scheme.prefix()),
         }
     }
 }
@@ -144,10 +226,11 @@ impl serde::Serialize for Location {
     }
 }
 
-/// Reads and writes archives wherever they are. S3 clients are made on first use per bucket.
+/// Reads and writes archives wherever they are. Object storage clients are made on first use,
+/// one per service and bucket.
 #[derive(Default)]
 pub struct Store {
-    buckets: Mutex<HashMap<String, Arc<dyn ObjectStore>>>,
+    buckets: Mutex<HashMap<(Scheme, String), Arc<dyn ObjectStore>>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -157,7 +240,7 @@ impl std::fmt::Debug for Store {
 }
 
 /// The object path of a key, taken as written (no second percent-encoding).
-fn s3_path(loc: &Location, key: &str) -> Result<object_store::path::Path> {
+fn object_path(loc: &Location, key: &str) -> Result<object_store::path::Path> {
     object_store::path::Path::parse(key.trim_end_matches('/')).map_err(|e| Error::Storage {
         location: loc.to_string(),
         message: format!("not a usable object key ({e})"),
@@ -165,19 +248,30 @@ fn s3_path(loc: &Location, key: &str) -> Result<object_store::path::Path> {
 }
 
 /// An object_store error as users see it: no credentials from URLs, no server body beyond
-/// its error code, and the configuration hint only where credentials are the likely cause.
+/// its error code, and the configuration hint of that service only where credentials (or the
+/// endpoint) are the likely cause.
 fn storage_err(loc: &Location, e: object_store::Error) -> Error {
+    let scheme = match loc {
+        Location::Object { scheme, .. } => *scheme,
+        Location::Local(_) => Scheme::S3,
+    };
     let auth = matches!(
         e,
         object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. }
     );
     let mut message = redact_storage_message(&e.to_string());
-    if auth {
-        message.push_str("; check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_REGION (and AWS_ENDPOINT_URL for S3-compatible servers)");
+    // GCS and Azure fetch a token before the request (service account, managed identity,
+    // metadata server); failing to get one is a credentials problem too.
+    let token = message.contains("token request")
+        || message.contains("token response")
+        || message.contains("service account")
+        || message.contains("Account must be specified");
+    if auth || token {
+        message.push_str("; ");
+        message.push_str(scheme.credentials_hint());
     } else if message.contains("error sending request") || message.contains("Connect") {
-        message.push_str(
-            "; is the endpoint reachable? (AWS_ENDPOINT_URL, AWS_ALLOW_HTTP=true for http://)",
-        );
+        message.push_str("; ");
+        message.push_str(scheme.endpoint_hint());
     }
     Error::Storage {
         location: loc.to_string(),
@@ -185,7 +279,8 @@ fn storage_err(loc: &Location, e: object_store::Error) -> Error {
     }
 }
 
-/// Removes `user:password@` from URLs and keeps only `<Code>` of an XML error body.
+/// Removes `user:password@` from URLs and keeps only `<Code>` of an XML error body. (object_store
+/// itself leaves the URL out of errors of requests signed with an Azure SAS token.)
 fn redact_storage_message(msg: &str) -> String {
     let mut out = String::new();
     let mut rest = msg;
@@ -212,30 +307,71 @@ fn redact_storage_message(msg: &str) -> String {
     out
 }
 
+/// "no such bucket BUCKET" (or container), for an object location.
+fn no_bucket(loc: &Location) -> String {
+    match loc {
+        Location::Object { scheme, bucket, .. } => format!(
+            "no such {} {bucket}",
+            scheme.bucket_word().to_ascii_lowercase()
+        ),
+        Location::Local(_) => unreachable!("no_bucket on a local path"),
+    }
+}
+
+/// A client for one bucket (or container) of one service, configured from the environment.
+fn client(scheme: Scheme, bucket: &str) -> object_store::Result<Arc<dyn ObjectStore>> {
+    // A backup job or an incident should fail in seconds, not retry for minutes.
+    let retry = object_store::RetryConfig {
+        max_retries: 3,
+        retry_timeout: std::time::Duration::from_secs(30),
+        ..Default::default()
+    };
+    Ok(match scheme {
+        Scheme::S3 => Arc::new(
+            AmazonS3Builder::from_env()
+                .with_bucket_name(bucket)
+                .with_retry(retry)
+                .build()?,
+        ),
+        Scheme::Gcs => Arc::new(
+            GoogleCloudStorageBuilder::from_env()
+                .with_bucket_name(bucket)
+                .with_retry(retry)
+                .build()?,
+        ),
+        Scheme::Azure => Arc::new(
+            MicrosoftAzureBuilder::from_env()
+                .with_container_name(bucket)
+                .with_retry(retry)
+                .build()?,
+        ),
+    })
+}
+
 impl Store {
     pub fn new() -> Self {
         Self::default()
     }
 
-    fn bucket(&self, loc: &Location, bucket: &str) -> Result<Arc<dyn ObjectStore>> {
-        let mut map = self.buckets.lock().expect("store lock");
-        if let Some(s) = map.get(bucket) {
-            return Ok(s.clone());
-        }
-        // A backup job or an incident should fail in seconds, not retry for minutes.
-        let retry = object_store::RetryConfig {
-            max_retries: 3,
-            retry_timeout: std::time::Duration::from_secs(30),
-            ..Default::default()
+    /// The client and object path of an object location.
+    fn object(&self, loc: &Location) -> Result<(Arc<dyn ObjectStore>, object_store::path::Path)> {
+        let Location::Object {
+            scheme,
+            bucket,
+            key,
+        } = loc
+        else {
+            unreachable!("object() on a local path");
         };
-        let s3 = AmazonS3Builder::from_env()
-            .with_bucket_name(bucket)
-            .with_retry(retry)
-            .build()
-            .map_err(|e| storage_err(loc, e))?;
-        let s3: Arc<dyn ObjectStore> = Arc::new(s3);
-        map.insert(bucket.to_string(), s3.clone());
-        Ok(s3)
+        let path = object_path(loc, key)?;
+        let mut map = self.buckets.lock().expect("store lock");
+        let id = (*scheme, bucket.clone());
+        if let Some(s) = map.get(&id) {
+            return Ok((s.clone(), path));
+        }
+        let s = client(*scheme, bucket).map_err(|e| storage_err(loc, e))?;
+        map.insert(id, s.clone());
+        Ok((s, path))
     }
 
     /// The bytes at `loc`, or `None` when nothing is there.
@@ -252,9 +388,9 @@ impl Store {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
                 Err(e) => Err(Error::io("cannot read", p, e)),
             },
-            Location::S3 { bucket, key } => {
-                let s = self.bucket(loc, bucket)?;
-                match s.get(&s3_path(loc, key)?).await {
+            Location::Object { .. } => {
+                let (s, path) = self.object(loc)?;
+                match s.get(&path).await {
                     Ok(r) if r.meta.size > MAX_ARCHIVE_BYTES => Err(Error::Corrupt {
                         archive: loc.to_string(),
                         message: "larger than 1 GiB; not a trustkeep archive".into(),
@@ -275,9 +411,9 @@ impl Store {
     pub async fn exists(&self, loc: &Location) -> Result<bool> {
         match loc {
             Location::Local(p) => Ok(p.exists()),
-            Location::S3 { bucket, key } => {
-                let path = s3_path(loc, key)?;
-                match self.bucket(loc, bucket)?.head(&path).await {
+            Location::Object { .. } => {
+                let (s, path) = self.object(loc)?;
+                match s.head(&path).await {
                     Ok(_) => Ok(true),
                     Err(object_store::Error::NotFound { .. }) => Ok(false),
                     Err(e) => Err(storage_err(loc, e)),
@@ -290,23 +426,32 @@ impl Store {
     pub(crate) async fn put_new(&self, loc: &Location, bytes: &[u8]) -> Result<()> {
         match loc {
             Location::Local(p) => write_atomic(p, bytes, false),
-            Location::S3 { bucket, key } => {
-                let s = self.bucket(loc, bucket)?;
+            Location::Object { .. } => {
+                let (s, path) = self.object(loc)?;
                 if self.exists(loc).await? {
                     return Err(refused(loc));
                 }
-                // Conditional create where the server supports it; the HEAD above covers the rest.
+                // Conditional create where the server supports it (S3 and Azure: If-None-Match: *,
+                // GCS: x-goog-if-generation-match: 0); the HEAD above covers the rest.
                 let opts = PutOptions {
                     mode: PutMode::Create,
                     ..Default::default()
                 };
-                let path = s3_path(loc, key)?;
                 match s
                     .put_opts(&path, PutPayload::from(bytes.to_vec()), opts)
                     .await
                 {
                     Ok(_) => Ok(()),
-                    Err(object_store::Error::AlreadyExists { .. }) => Err(refused(loc)),
+                    // Created by someone else between the look and the write.
+                    Err(object_store::Error::AlreadyExists { .. }) => Err(Error::Refused {
+                        path: PathBuf::from(loc.to_string()),
+                        message: "was created meanwhile (the server refused a second create); refusing to overwrite it".into(),
+                    }),
+                    // A PUT has nothing to miss but the bucket (or container) itself.
+                    Err(object_store::Error::NotFound { .. }) => Err(Error::Storage {
+                        location: loc.to_string(),
+                        message: format!("{}; create it first", no_bucket(loc)),
+                    }),
                     Err(object_store::Error::NotImplemented { .. }) => s
                         .put(&path, PutPayload::from(bytes.to_vec()))
                         .await
@@ -327,12 +472,9 @@ impl Store {
                 .filter(|e| e.file_type().map(|t| t.is_file()).unwrap_or(false))
                 .map(|e| Location::Local(e.path()))
                 .collect::<Vec<_>>(),
-            Location::S3 { bucket, key } => {
-                let s = self.bucket(dir, bucket)?;
-                let prefix = match key.trim_end_matches('/') {
-                    "" => None,
-                    k => Some(s3_path(dir, k)?),
-                };
+            Location::Object { key, .. } => {
+                let (s, prefix) = self.object(dir)?;
+                let prefix = (!key.trim_end_matches('/').is_empty()).then_some(prefix);
                 let listed = s
                     .list_with_delimiter(prefix.as_ref())
                     .await
@@ -340,10 +482,7 @@ impl Store {
                 listed
                     .objects
                     .into_iter()
-                    .map(|o| Location::S3 {
-                        bucket: bucket.clone(),
-                        key: o.location.as_ref().to_string(),
-                    })
+                    .map(|o| dir.with_key(o.location.as_ref().to_string()))
                     .collect()
             }
         };
@@ -357,11 +496,10 @@ impl Store {
             Location::Local(p) => {
                 std::fs::remove_file(p).map_err(|e| Error::io("cannot delete", p, e))
             }
-            Location::S3 { bucket, key } => self
-                .bucket(loc, bucket)?
-                .delete(&s3_path(loc, key)?)
-                .await
-                .map_err(|e| storage_err(loc, e)),
+            Location::Object { .. } => {
+                let (s, path) = self.object(loc)?;
+                s.delete(&path).await.map_err(|e| storage_err(loc, e))
+            }
         }
     }
 
@@ -379,7 +517,7 @@ impl Store {
                 p,
                 std::io::Error::from(std::io::ErrorKind::NotFound),
             ),
-            Location::S3 { .. } => Error::Storage {
+            Location::Object { .. } => Error::Storage {
                 location: name.clone(),
                 message: "no such object".into(),
             },
@@ -536,6 +674,93 @@ mod tests {
         let p = Location::parse("s3://b/gloo").unwrap();
         assert!(p.is_dir(), "an S3 key that is not an archive is a prefix");
         assert_eq!(p.join("m.age").to_string(), "s3://b/gloo/m.age");
+    }
+
+    #[test]
+    fn every_scheme_shares_the_object_rules() {
+        for (scheme, word) in [
+            (Scheme::S3, "BUCKET"),
+            (Scheme::Gcs, "BUCKET"),
+            (Scheme::Azure, "CONTAINER"),
+        ] {
+            let p = scheme.prefix();
+            let s = Location::parse(&format!("{p}b/gloo/m-20261128T000000Z.tar.gz.age")).unwrap();
+            assert_eq!(
+                s,
+                Location::Object {
+                    scheme,
+                    bucket: "b".into(),
+                    key: "gloo/m-20261128T000000Z.tar.gz.age".into()
+                }
+            );
+            // Display round-trips, and derived locations keep the service.
+            assert_eq!(Location::parse(&s.to_string()).unwrap(), s);
+            assert_eq!(s.parent().to_string(), format!("{p}b/gloo/"));
+            assert_eq!(
+                s.sidecar().to_string(),
+                format!("{p}b/gloo/m-20261128T000000Z.tar.gz.age.sha256")
+            );
+            assert!(!s.is_dir());
+            let d = Location::parse(&format!("{p}b/gloo")).unwrap();
+            assert!(d.is_dir(), "{p}: a key that is not an archive is a prefix");
+            assert_eq!(d.join("x.age").to_string(), format!("{p}b/gloo/x.age"));
+            assert!(Location::parse(&format!("{p}b")).unwrap().is_dir());
+            let e = Location::parse(&format!("{p}/k")).unwrap_err().to_string();
+            assert!(e.contains(&format!("expected {p}{word}/KEY")), "{e}");
+        }
+        // Same bucket name, different services: different locations.
+        assert_ne!(
+            Location::parse("s3://b/k.age").unwrap(),
+            Location::parse("gs://b/k.age").unwrap()
+        );
+    }
+
+    #[test]
+    fn unknown_schemes_are_refused_not_taken_as_directories() {
+        for s in [
+            "gcs://b/k",
+            "azure://c/k",
+            "https://acct.blob.core.windows.net/c/k",
+        ] {
+            let e = Location::parse(s).unwrap_err().to_string();
+            assert!(
+                e.contains("unsupported storage scheme") && e.contains("s3://, gs:// or az://"),
+                "{s}: {e}"
+            );
+        }
+        // Not a scheme: still a local path.
+        assert!(matches!(
+            Location::parse("./odd://name").unwrap(),
+            Location::Local(_)
+        ));
+    }
+
+    #[test]
+    fn errors_hint_at_the_variables_of_their_service() {
+        let denied = || object_store::Error::PermissionDenied {
+            path: "k".into(),
+            source: "403 Forbidden".into(),
+        };
+        for (loc, var) in [
+            ("s3://b/k.age", "AWS_ACCESS_KEY_ID"),
+            ("gs://b/k.age", "GOOGLE_APPLICATION_CREDENTIALS"),
+            ("az://c/k.age", "AZURE_STORAGE_ACCOUNT_KEY"),
+        ] {
+            let l = Location::parse(loc).unwrap();
+            let m = storage_err(&l, denied()).to_string();
+            assert!(m.starts_with(&format!("{loc}: ")) && m.contains(var), "{m}");
+        }
+        // Azure without an account: the builder's error, named and with the variables.
+        let l = Location::parse("az://c/k.age").unwrap();
+        let e = MicrosoftAzureBuilder::new()
+            .with_container_name("c")
+            .build()
+            .expect_err("no account");
+        let m = storage_err(&l, e).to_string();
+        assert!(
+            m.starts_with("az://c/k.age: ") && m.contains("AZURE_STORAGE_ACCOUNT_NAME"),
+            "{m}"
+        );
     }
 
     #[test]

@@ -5,12 +5,14 @@
 mod util;
 
 mod archive_errors;
+mod azure;
 mod backup;
 mod checks;
 mod crash;
 mod faults;
 mod fleet;
 mod fuzz;
+mod gcs;
 mod hostile;
 mod import;
 mod interop;

@@ -153,3 +153,39 @@ pub fn ext(program: &str, args: &[&str]) -> Run {
     cmd.args(args);
     run(cmd)
 }
+
+/// One plain HTTP/1.0 request to a server on 127.0.0.1 (HTTP/1.0, so that no reply is
+/// chunked): for the tests that talk to an emulator directly. Returns the status and body.
+pub fn http10(
+    port: u16,
+    method: &str,
+    target: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> (u16, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut req = format!(
+        "{method} {target} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port))
+        .unwrap_or_else(|e| panic!("connect to 127.0.0.1:{port}: {e}"));
+    s.write_all(req.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut reply = Vec::new();
+    s.read_to_end(&mut reply).unwrap();
+    let split = reply
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("not an HTTP reply: {}", String::from_utf8_lossy(&reply)));
+    let status = String::from_utf8_lossy(&reply[..split])
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("a status code");
+    (status, reply[split + 4..].to_vec())
+}

@@ -65,7 +65,8 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct PruneArgs {
-    /// The directory or `s3://bucket/prefix/` that `backup -o` writes to.
+    /// The directory or object prefix (`s3://bucket/prefix/`, `gs://…`, `az://container/…`)
+    /// that `backup -o` writes to.
     #[arg(value_name = "DIR")]
     pub dir: String,
     #[command(flatten)]
@@ -83,7 +84,8 @@ pub struct PruneArgs {
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
-    /// The directory or `s3://bucket/prefix/` that `backup -o` writes to.
+    /// The directory or object prefix (`s3://bucket/prefix/`, `gs://…`, `az://container/…`)
+    /// that `backup -o` writes to.
     #[arg(value_name = "STORE")]
     pub dir: String,
     /// Also open and check each archive (the verify verdict).
@@ -231,8 +233,8 @@ pub struct BackupArgs {
     pub cluster: Option<String>,
     #[command(flatten)]
     pub encrypt: EncryptArgs,
-    /// Archive file to write, or a directory (or `s3://bucket/prefix/`) to name it in
-    /// (<cluster>-<UTC time>.tar.gz.age).
+    /// Archive file to write, or a directory (or an `s3://`, `gs://` or `az://` prefix) to
+    /// name it in (<cluster>-<UTC time>.tar.gz.age).
     #[arg(short = 'o', long = "out", value_name = "PATH")]
     pub output: String,
     /// After a complete backup into a directory, prune this cluster's archives there with
@@ -248,7 +250,7 @@ pub struct BackupArgs {
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// The archive: a file or `s3://bucket/key`.
+    /// The archive: a file or `s3://bucket/key` (or `gs://bucket/key`, `az://container/key`).
     pub archive: String,
     #[command(flatten)]
     pub decrypt: DecryptArgs,
@@ -259,7 +261,7 @@ pub struct InspectArgs {
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
-    /// The archive: a file or `s3://bucket/key`.
+    /// The archive: a file or `s3://bucket/key` (or `gs://bucket/key`, `az://container/key`).
     pub archive: String,
     #[command(flatten)]
     pub decrypt: DecryptArgs,
@@ -287,7 +289,8 @@ pub struct ImportArgs {
     pub cluster: String,
     #[command(flatten)]
     pub encrypt: EncryptArgs,
-    /// Archive file to write, or a directory (or `s3://bucket/prefix/`) to name it in.
+    /// Archive file to write, or a directory (or an `s3://`, `gs://` or `az://` prefix) to name
+    /// it in.
     #[arg(short = 'o', long = "out", value_name = "PATH")]
     pub output: String,
     /// Report format.
@@ -324,7 +327,7 @@ pub struct CheckArgs {
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// Archives, or directories / `s3://bucket/prefix/` of archives (*.age).
+    /// Archives, or directories / object prefixes (`s3://`, `gs://`, `az://`) of archives (*.age).
     #[arg(required = true, value_name = "ARCHIVE")]
     pub archives: Vec<String>,
     #[command(flatten)]
@@ -398,7 +401,7 @@ pub struct ReportArgs {
 
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
-    /// The archive: a file or `s3://bucket/key`.
+    /// The archive: a file or `s3://bucket/key` (or `gs://bucket/key`, `az://container/key`).
     pub archive: String,
     #[command(flatten)]
     pub decrypt: DecryptArgs,

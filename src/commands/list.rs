@@ -22,7 +22,7 @@ use super::audit;
 /// What to list.
 #[derive(Debug)]
 pub struct Options {
-    /// A directory or `s3://bucket/prefix/`.
+    /// A directory or an object prefix (`s3://`, `gs://`, `az://`).
     pub dir: Location,
     /// Only this cluster's archives (as it appears in file names).
     pub cluster: Option<String>,

@@ -856,3 +856,56 @@ fn an_immutable_live_secret_is_recreated_with_replace() {
     assert_eq!(now["data"], original["data"]);
     assert_ne!(now["immutable"], true);
 }
+
+#[test]
+fn replacing_a_rotated_certificate_with_an_older_one_is_a_refused_rollback() {
+    let w = Work::new();
+    let live = Live::start(&w, &["sample/mgmt.yaml"], &[], false);
+    let (r, archive) = backup_live(&w, &live, "before-rotation.age", &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let archived = live
+        .sb()
+        .secret("gloo-mesh", "relay-server-tls-secret")
+        .unwrap();
+    // The relay server certificate is rotated after the backup.
+    let rotated = trustkeep::sample::generate(chrono::Utc::now(), 0)
+        .mgmt
+        .into_iter()
+        .find(|o| o["metadata"]["name"] == "relay-server-tls-secret")
+        .unwrap();
+    live.sb().put(rotated.clone()).unwrap();
+    let r = live.restore(&w, &archive, &["--replace", "--output", "json"]);
+    assert_eq!(r.code, 1, "a rollback is refused: {r:?}");
+    let plan: Value = serde_json::from_str(&r.stdout).unwrap();
+    let item = plan["plan"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["secret"] == "gloo-mesh/relay-server-tls-secret")
+        .unwrap()
+        .clone();
+    assert_eq!(item["action"], "rollback", "{item}");
+    let why = item["reason"].as_str().unwrap_or_default().to_string();
+    assert!(
+        why.contains(".crt: the live certificate") && why.contains("--allow-rollback"),
+        "{item}"
+    );
+    let now = live
+        .sb()
+        .secret("gloo-mesh", "relay-server-tls-secret")
+        .unwrap();
+    assert_eq!(
+        now["data"], rotated["data"],
+        "the rotated secret is untouched"
+    );
+    // Without --replace it stays a plain conflict; with --allow-rollback it is restored.
+    let r = live.restore(&w, &archive, &["--allow-rollback"]);
+    assert_eq!(r.code, 2, "--allow-rollback needs --replace: {r:?}");
+    let r = live.restore(&w, &archive, &["--replace", "--allow-rollback"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let now = live
+        .sb()
+        .secret("gloo-mesh", "relay-server-tls-secret")
+        .unwrap();
+    assert_eq!(now["data"], archived["data"]);
+}

@@ -422,6 +422,10 @@ pub struct RestoreArgs {
     /// Restore even if the archived secrets fail the checks.
     #[arg(long)]
     pub allow_invalid: bool,
+    /// With --replace, put archived certificates even over newer live ones (undoing a
+    /// rotation: agents and workloads that already trust the new certificates break).
+    #[arg(long, requires = "replace")]
+    pub allow_rollback: bool,
     /// Write the secrets as YAML manifests under DIR (files 0600) instead of into a cluster.
     #[arg(long, value_name = "DIR", conflicts_with_all = ["kubeconfig", "context", "replace"])]
     pub to_manifests: Option<PathBuf>,

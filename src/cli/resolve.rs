@@ -356,6 +356,7 @@ pub fn restore(a: &RestoreArgs) -> Result<commands::restore::Options> {
         only: a.only.clone(),
         namespace_map: namespace_map(&a.namespace_map)?,
         replace: a.replace,
+        allow_rollback: a.allow_rollback,
     };
     let target = match &a.to_manifests {
         Some(dir) => TargetRef::Manifests(dir.clone()),

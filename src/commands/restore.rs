@@ -107,7 +107,7 @@ pub async fn run(opts: &Options, world: &World) -> Result<RestoreReport> {
     }
     let ok = !blocked
         && plan.iter().all(|i| match i.action {
-            Action::Conflict | Action::Blocked => false,
+            Action::Conflict | Action::Blocked | Action::Rollback => false,
             _ => opts.dry_run || i.restored,
         });
     Ok(RestoreReport {
@@ -194,11 +194,15 @@ pub fn render(
     if r.dry_run {
         writeln!(
             out,
-            "{}: dry run; {} conflict(s), {} blocked",
+            "{}: dry run; {} conflict(s), {} rollback(s), {} blocked",
             if r.ok { "ok" } else { "REFUSED" },
             r.plan
                 .iter()
                 .filter(|i| i.action == Action::Conflict)
+                .count(),
+            r.plan
+                .iter()
+                .filter(|i| i.action == Action::Rollback)
                 .count(),
             r.plan
                 .iter()

@@ -37,6 +37,9 @@ pub enum Action {
     Write,
     /// Not restored: the pre-restore checks found errors.
     Blocked,
+    /// Exists with a newer certificate than the archive's: replacing it would roll a
+    /// rotation back; refused without `--allow-rollback`.
+    Rollback,
 }
 
 impl std::fmt::Display for Action {
@@ -82,6 +85,30 @@ pub struct Options {
     pub namespace_map: BTreeMap<String, String>,
     /// Overwrite secrets that exist and differ.
     pub replace: bool,
+    /// Overwrite them even with older certificates than the live ones.
+    pub allow_rollback: bool,
+}
+
+/// Why replacing `live` with `archived` would roll a rotation back, if it would: a data key
+/// both hold certificates in, whose live first certificate (the leaf, or the CA of a bundle)
+/// was issued after the archived one.
+pub fn rollback(archived: &SecretRecord, live: &SecretRecord) -> Option<String> {
+    let first = |r: &SecretRecord, key: &str| {
+        let bytes = r.data.get(key)?;
+        let certs = crate::pki::parse_certs(bytes.expose()).ok()?;
+        Some(certs.first()?.summary())
+    };
+    archived.data.keys().find_map(|key| {
+        let (old, new) = (first(archived, key)?, first(live, key)?);
+        (new.not_before > old.not_before).then(|| {
+            format!(
+                "{key}: the live certificate ({}, issued {}) is newer than the archived one (issued {}); replacing it would roll a rotation back and strand what already trusts the new one; refused without --allow-rollback",
+                new.subject,
+                new.not_before.format("%Y-%m-%d %H:%M UTC"),
+                old.not_before.format("%Y-%m-%d %H:%M UTC"),
+            )
+        })
+    })
 }
 
 /// The secrets to restore, renamed into their target namespaces.

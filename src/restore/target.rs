@@ -151,6 +151,10 @@ async fn plan_cluster(
                         format!("exists and differs: {d}; refused without --replace"),
                         rv,
                     ),
+                    Some(_) if !opts.allow_rollback && super::rollback(&r, l).is_some() => {
+                        let why = super::rollback(&r, l).unwrap_or_default();
+                        item(archived, r, Action::Rollback, why, rv)
+                    }
                     Some(d) if l.type_ != r.type_ || l.immutable => item(
                         archived,
                         r,
@@ -189,7 +193,7 @@ async fn apply_cluster(cluster: &Cluster, items: &mut [Item], extra: &BTreeMap<S
                 }),
                 Err(e) => Err(e),
             },
-            Action::Conflict | Action::Blocked | Action::Write => {
+            Action::Conflict | Action::Blocked | Action::Rollback | Action::Write => {
                 it.result = Some("not restored".into());
                 continue;
             }

@@ -12,6 +12,7 @@ use std::fmt;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::ByteString;
+use serde::Serialize;
 use zeroize::Zeroizing;
 
 /// The secret type Kubernetes assumes when none is given.
@@ -281,6 +282,62 @@ impl SecretRecord {
             && self.data == other.data
             && self.labels == other.labels
             && self.annotations == other.annotations
+    }
+}
+
+/// Who keeps a secret up to date besides its backups: a restore over it fights that
+/// controller. Derived from what every archive records (type, labels, annotations), so
+/// archives written before this existed are understood too.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Manager {
+    /// cert-manager, from a `Certificate` (its `cert-manager.io/*` annotations).
+    CertManager {
+        certificate: String,
+        /// `Kind/name` of the issuer, when annotated.
+        issuer: Option<String>,
+    },
+    /// Gloo Mesh's cert-agent, which issues `istio-system/cacerts` from an IssuedCertificate.
+    GlooCertAgent,
+}
+
+/// cert-manager's annotation naming the Certificate a secret was issued for.
+const CERT_MANAGER_CERTIFICATE: &str = "cert-manager.io/certificate-name";
+
+impl Manager {
+    /// The controller that manages `r`, if any.
+    pub fn of(r: &SecretRecord) -> Option<Manager> {
+        if let Some(certificate) = r.annotations.get(CERT_MANAGER_CERTIFICATE) {
+            let ann = |k: &str| r.annotations.get(&format!("cert-manager.io/issuer-{k}"));
+            let issuer = ann("name").map(|name| {
+                let kind = ann("kind").map_or("Issuer", String::as_str);
+                format!("{kind}/{name}")
+            });
+            return Some(Manager::CertManager {
+                certificate: certificate.clone(),
+                issuer,
+            });
+        }
+        let reconciled_by_cert_agent = r
+            .labels
+            .get("reconciler.mesh.gloo.solo.io/name")
+            .is_some_and(|n| n == "cert-agent");
+        (r.type_ == crate::select::ISSUED_CERTIFICATE || reconciled_by_cert_agent)
+            .then_some(Manager::GlooCertAgent)
+    }
+
+    /// What restoring over this controller does, for the plan.
+    pub fn consequence(&self) -> String {
+        match self {
+            Manager::CertManager {
+                certificate,
+                issuer,
+            } => format!(
+                "managed by cert-manager (Certificate {certificate}{}): cert-manager re-issues it when it is missing or differs, and a restored copy fights the issuer",
+                issuer.as_ref().map(|i| format!(", issuer {i}")).unwrap_or_default()
+            ),
+            Manager::GlooCertAgent => "managed by Gloo Mesh's cert-agent (an IssuedCertificate): it re-issues the Istio CA from the root, and a restored copy may be reconciled away or confuse istiod".into(),
+        }
     }
 }
 

@@ -909,3 +909,99 @@ fn replacing_a_rotated_certificate_with_an_older_one_is_a_refused_rollback() {
         .unwrap();
     assert_eq!(now["data"], archived["data"]);
 }
+
+#[test]
+fn secrets_a_controller_manages_are_left_to_it_unless_asked() {
+    let w = Work::new();
+    let live = Live::start(&w, &["sample/cluster-1.yaml"], &[], false);
+    // relay-client-tls-secret as cert-manager issues it; cacerts is Gloo-issued already.
+    let mut client = live
+        .sb()
+        .secret("gloo-mesh", "relay-client-tls-secret")
+        .unwrap();
+    let ann = client["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .entry("annotations")
+        .or_insert_with(|| serde_json::json!({}));
+    ann["cert-manager.io/certificate-name"] = "relay-client".into();
+    ann["cert-manager.io/issuer-name"] = "vault".into();
+    ann["cert-manager.io/issuer-kind"] = "ClusterIssuer".into();
+    live.sb().put(client).unwrap();
+    let out = w.path("c1.age");
+    let (rcpt, target) = (util::recipient(), live.target());
+    let mut a = vec![
+        "backup",
+        "-r",
+        &rcpt,
+        "-o",
+        out.to_str().unwrap(),
+        "--cluster",
+        "cluster-1",
+    ];
+    a.extend(target.iter().map(String::as_str));
+    let r = tk(&a);
+    assert_eq!(r.code, 0, "{r:?}");
+    for (ns, n) in [
+        ("gloo-mesh", "relay-client-tls-secret"),
+        ("istio-system", "cacerts"),
+    ] {
+        assert!(live.sb().remove("secrets", ns, n));
+    }
+    let r = live.restore(&w, &out, &["--output", "json"]);
+    assert_eq!(
+        r.code, 0,
+        "left to their controllers is not a failure: {r:?}"
+    );
+    let plan: Value = serde_json::from_str(&r.stdout).unwrap();
+    let item = |name: &str| {
+        plan["plan"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["secret"] == name)
+            .unwrap()
+            .clone()
+    };
+    let client = item("gloo-mesh/relay-client-tls-secret");
+    assert_eq!(client["action"], "managed", "{client}");
+    assert_eq!(
+        client["managed_by"],
+        serde_json::json!({"kind": "cert-manager", "certificate": "relay-client", "issuer": "ClusterIssuer/vault"})
+    );
+    assert!(
+        client["reason"]
+            .as_str()
+            .unwrap()
+            .contains("fights the issuer"),
+        "{client}"
+    );
+    let cacerts = item("istio-system/cacerts");
+    assert_eq!(cacerts["action"], "managed", "{cacerts}");
+    assert!(
+        cacerts["reason"].as_str().unwrap().contains("cert-agent"),
+        "{cacerts}"
+    );
+    assert!(
+        live.sb().secret("istio-system", "cacerts").is_none(),
+        "nothing written"
+    );
+    assert!(live
+        .sb()
+        .secret("gloo-mesh", "relay-client-tls-secret")
+        .is_none());
+    let r = live.restore(&w, &out, &[]);
+    assert!(
+        r.stdout
+            .contains("2 left to the controller that manages it; --include-managed"),
+        "{}",
+        r.stdout
+    );
+    let r = live.restore(&w, &out, &["--include-managed"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(live.sb().secret("istio-system", "cacerts").is_some());
+    assert!(live
+        .sb()
+        .secret("gloo-mesh", "relay-client-tls-secret")
+        .is_some());
+}

@@ -426,6 +426,11 @@ pub struct RestoreArgs {
     /// rotation: agents and workloads that already trust the new certificates break).
     #[arg(long, requires = "replace")]
     pub allow_rollback: bool,
+    /// Also restore secrets a controller keeps up to date (cert-manager Certificates, Gloo's
+    /// cert-agent for istio-system/cacerts); without it they are planned as `managed` and
+    /// left to that controller.
+    #[arg(long)]
+    pub include_managed: bool,
     /// Write the secrets as YAML manifests under DIR (files 0600) instead of into a cluster.
     #[arg(long, value_name = "DIR", conflicts_with_all = ["kubeconfig", "context", "replace"])]
     pub to_manifests: Option<PathBuf>,

@@ -357,6 +357,7 @@ pub fn restore(a: &RestoreArgs) -> Result<commands::restore::Options> {
         namespace_map: namespace_map(&a.namespace_map)?,
         replace: a.replace,
         allow_rollback: a.allow_rollback,
+        include_managed: a.include_managed,
     };
     let target = match &a.to_manifests {
         Some(dir) => TargetRef::Manifests(dir.clone()),

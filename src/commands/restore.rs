@@ -87,6 +87,7 @@ pub async fn run(opts: &Options, world: &World) -> Result<RestoreReport> {
         .count();
     let blocked = errors > 0 && !opts.allow_invalid;
     let mut plan = target.plan(wanted, &opts.restore).await?;
+    restore::hold_managed(&mut plan, opts.restore.include_managed);
     if blocked {
         restore::block(
             &mut plan,
@@ -108,6 +109,8 @@ pub async fn run(opts: &Options, world: &World) -> Result<RestoreReport> {
     let ok = !blocked
         && plan.iter().all(|i| match i.action {
             Action::Conflict | Action::Blocked | Action::Rollback => false,
+            // Left to its controller, by design: not a failure of the restore.
+            Action::Managed => true,
             _ => opts.dry_run || i.restored,
         });
     Ok(RestoreReport {
@@ -210,12 +213,22 @@ pub fn render(
                 .count()
         )
     } else {
+        let managed = r
+            .plan
+            .iter()
+            .filter(|i| i.action == Action::Managed)
+            .count();
         writeln!(
             out,
-            "{}: {} secret(s) as archived, {} not restored",
+            "{}: {} secret(s) as archived, {} not restored{}",
             if r.ok { "ok" } else { "INCOMPLETE" },
             r.plan.len() - not,
-            not
+            not,
+            if managed > 0 {
+                format!(" ({managed} left to the controller that manages it; --include-managed)")
+            } else {
+                String::new()
+            }
         )
     }
 }

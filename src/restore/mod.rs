@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::secret::{SecretId, SecretRecord, PROVENANCE_ANNOTATION};
+use crate::secret::{Manager, SecretId, SecretRecord, PROVENANCE_ANNOTATION};
 use crate::select::Selected;
 pub use target::TargetRef;
 
@@ -40,6 +40,9 @@ pub enum Action {
     /// Exists with a newer certificate than the archive's: replacing it would roll a
     /// rotation back; refused without `--allow-rollback`.
     Rollback,
+    /// Kept up to date by a controller (cert-manager, Gloo's cert-agent), which re-issues
+    /// it: not written without `--include-managed`.
+    Managed,
 }
 
 impl std::fmt::Display for Action {
@@ -70,6 +73,9 @@ pub struct Item {
     pub result: Option<String>,
     /// Whether the secret ended up as archived (created, replaced, unchanged or written).
     pub restored: bool,
+    /// The controller that keeps this secret up to date, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub managed_by: Option<Manager>,
     #[serde(skip)]
     record: SecretRecord,
     #[serde(skip)]
@@ -87,6 +93,8 @@ pub struct Options {
     pub replace: bool,
     /// Overwrite them even with older certificates than the live ones.
     pub allow_rollback: bool,
+    /// Also write secrets a controller manages (see [`Manager`]).
+    pub include_managed: bool,
 }
 
 /// Why replacing `live` with `archived` would roll a rotation back, if it would: a data key
@@ -172,6 +180,7 @@ pub(crate) fn item(
         reason,
         result: None,
         restored: false,
+        managed_by: None,
         record,
         live_resource_version: live_rv,
     }
@@ -182,6 +191,30 @@ pub fn block(items: &mut [Item], why: &str) {
     for i in items {
         i.action = Action::Blocked;
         i.reason = why.to_string();
+    }
+}
+
+/// Names the controller of each managed secret; without `include`, plans what would be
+/// written over it as [`Action::Managed`] with the consequence spelled out.
+pub fn hold_managed(items: &mut [Item], include: bool) {
+    for i in items {
+        let Some(m) = Manager::of(&i.record) else {
+            continue;
+        };
+        if include {
+            i.reason = format!(
+                "{}; {}: restored anyway (--include-managed)",
+                i.reason,
+                m.consequence()
+            );
+        } else if !matches!(i.action, Action::Unchanged | Action::Blocked) {
+            i.action = Action::Managed;
+            i.reason = format!(
+                "{}; not restored without --include-managed",
+                m.consequence()
+            );
+        }
+        i.managed_by = Some(m);
     }
 }
 

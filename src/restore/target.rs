@@ -193,7 +193,7 @@ async fn apply_cluster(cluster: &Cluster, items: &mut [Item], extra: &BTreeMap<S
                 }),
                 Err(e) => Err(e),
             },
-            Action::Conflict | Action::Blocked | Action::Rollback | Action::Write => {
+            Action::Conflict | Action::Blocked | Action::Rollback | Action::Managed | Action::Write => {
                 it.result = Some("not restored".into());
                 continue;
             }

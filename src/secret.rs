@@ -466,6 +466,32 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn managers_come_from_annotations_type_and_labels() {
+        let mut r = rec("kubernetes.io/tls", b"x");
+        assert_eq!(Manager::of(&r), None);
+        r.annotations
+            .insert("cert-manager.io/certificate-name".into(), "relay".into());
+        r.annotations
+            .insert("cert-manager.io/issuer-name".into(), "ca".into());
+        assert_eq!(
+            Manager::of(&r),
+            Some(Manager::CertManager {
+                certificate: "relay".into(),
+                issuer: Some("Issuer/ca".into()),
+            }),
+            "an issuer without a kind is a namespaced Issuer"
+        );
+        let mut c = rec(crate::select::ISSUED_CERTIFICATE, b"x");
+        assert_eq!(Manager::of(&c), Some(Manager::GlooCertAgent));
+        c.type_ = "Opaque".into();
+        c.labels.insert(
+            "reconciler.mesh.gloo.solo.io/name".into(),
+            "cert-agent".into(),
+        );
+        assert_eq!(Manager::of(&c), Some(Manager::GlooCertAgent));
+    }
+
+    #[test]
     fn data_keys_and_names() {
         for ok in ["tls.crt", "ca-cert.pem", "token", "a_b", ".hidden"] {
             assert!(valid_data_key(ok), "{ok}");

@@ -327,6 +327,35 @@ impl Cluster {
         }
     }
 
+    /// Creates a namespace; one that exists already is fine.
+    pub async fn create_namespace(&self, ns: &str) -> Result<()> {
+        let api: Api<Namespace> = Api::all(self.client.clone());
+        let object = Namespace {
+            metadata: kube::api::ObjectMeta {
+                name: Some(ns.to_string()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let mut attempt = 1;
+        loop {
+            self.record("create", format!("namespace {ns}"));
+            match self.attempt(api.create(&PostParams::default(), &object)).await {
+                Ok(_) => return Ok(()),
+                Err(kube::Error::Api(s)) if s.code == 409 => return Ok(()),
+                // Creating a namespace twice is harmless: the 409 above answers the retry.
+                Err(e) if self.again("create namespace", attempt, &e).await => attempt += 1,
+                Err(kube::Error::Api(s)) if s.code == 403 => {
+                    return Err(Error::Cluster {
+                        cluster: self.name(),
+                        message: format!("create namespace {ns}: forbidden (403): {}; grant create on namespaces, or create it first (kubectl create namespace {ns})", s.message),
+                    })
+                }
+                Err(e) => return Err(self.api_error(&format!("create namespace {ns}"), e)),
+            }
+        }
+    }
+
     /// The uid of `kube-system`: the cluster's identity.
     pub async fn cluster_uid(&self) -> Option<String> {
         self.record("get", "namespace kube-system");

@@ -1005,3 +1005,58 @@ fn secrets_a_controller_manages_are_left_to_it_unless_asked() {
         .secret("gloo-mesh", "relay-client-tls-secret")
         .is_some());
 }
+
+#[test]
+fn a_cluster_rebuilt_from_nothing_is_restored_with_create_namespaces() {
+    let w = Work::new();
+    let old = Live::start(&w, &["sample/mgmt.yaml"], &[], false);
+    let (r, archive) = backup_live(&w, &old, "mgmt.age", &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let before = old
+        .sb()
+        .secret("gloo-mesh", "relay-root-tls-secret")
+        .unwrap();
+    drop(old);
+    // The new cluster: no gloo-mesh namespace, Gloo Mesh not installed yet.
+    let w2 = Work::new();
+    let fresh = Live::start(&w2, &[], &[], false);
+    assert!(fresh.sb().remove("namespaces", "", "gloo-mesh"));
+    let r = fresh.restore(&w2, &archive, &[]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr.contains("namespace gloo-mesh does not exist")
+            && r.stderr.contains("--create-namespaces"),
+        "{}",
+        r.stderr
+    );
+    fresh.sb().reset_requests();
+    let r = fresh.restore(&w2, &archive, &["--create-namespaces", "--dry-run"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        r.stdout
+            .matches("namespace gloo-mesh is created first")
+            .count(),
+        5,
+        "{}",
+        r.stdout
+    );
+    assert!(fresh.writes().is_empty(), "{:?}", fresh.writes());
+    let r = fresh.restore(&w2, &archive, &["--create-namespaces"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let creates: Vec<String> = fresh.writes();
+    assert_eq!(
+        creates
+            .iter()
+            .filter(|c| c.ends_with("/api/v1/namespaces"))
+            .count(),
+        1,
+        "the namespace once: {creates:?}"
+    );
+    let now = fresh
+        .sb()
+        .secret("gloo-mesh", "relay-root-tls-secret")
+        .unwrap();
+    assert_eq!(now["data"], before["data"]);
+    let r = fresh.restore(&w2, &archive, &["--create-namespaces", "--dry-run"]);
+    assert_eq!(r.stdout.matches(" unchanged ").count(), 5, "{}", r.stdout);
+}

@@ -431,6 +431,10 @@ pub struct RestoreArgs {
     /// left to that controller.
     #[arg(long)]
     pub include_managed: bool,
+    /// Create target namespaces that do not exist (restoring into a cluster rebuilt from
+    /// nothing, before Gloo Mesh is installed); without it a missing namespace is refused.
+    #[arg(long, conflicts_with = "to_manifests")]
+    pub create_namespaces: bool,
     /// Write the secrets as YAML manifests under DIR (files 0600) instead of into a cluster.
     #[arg(long, value_name = "DIR", conflicts_with_all = ["kubeconfig", "context", "replace"])]
     pub to_manifests: Option<PathBuf>,

@@ -358,6 +358,7 @@ pub fn restore(a: &RestoreArgs) -> Result<commands::restore::Options> {
         replace: a.replace,
         allow_rollback: a.allow_rollback,
         include_managed: a.include_managed,
+        create_namespaces: a.create_namespaces,
     };
     let target = match &a.to_manifests {
         Some(dir) => TargetRef::Manifests(dir.clone()),

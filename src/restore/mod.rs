@@ -80,6 +80,9 @@ pub struct Item {
     record: SecretRecord,
     #[serde(skip)]
     live_resource_version: Option<String>,
+    /// The namespace is absent and is created before this secret (`--create-namespaces`).
+    #[serde(skip)]
+    namespace_to_create: Option<String>,
 }
 
 /// How to restore.
@@ -95,6 +98,8 @@ pub struct Options {
     pub allow_rollback: bool,
     /// Also write secrets a controller manages (see [`Manager`]).
     pub include_managed: bool,
+    /// Create target namespaces that do not exist (a cluster rebuilt from nothing).
+    pub create_namespaces: bool,
 }
 
 /// Why replacing `live` with `archived` would roll a rotation back, if it would: a data key
@@ -183,6 +188,7 @@ pub(crate) fn item(
         managed_by: None,
         record,
         live_resource_version: live_rv,
+        namespace_to_create: None,
     }
 }
 

@@ -99,15 +99,20 @@ async fn plan_cluster(
 ) -> Result<Vec<Item>> {
     let mut live: BTreeMap<SecretId, SecretRecord> = BTreeMap::new();
     let namespaces: BTreeSet<String> = wanted.iter().map(|(_, r)| r.id.namespace.clone()).collect();
+    let mut missing = BTreeSet::new();
     for ns in &namespaces {
         match cluster.list_secrets(ns).await? {
             Some(items) => {
                 // A LIST in a namespace that does not exist answers an empty list: ask, once,
                 // before planning creates that would all fail.
                 if items.is_empty() && cluster.namespace_exists(ns).await? == Some(false) {
+                    if opts.create_namespaces {
+                        missing.insert(ns.clone());
+                        continue;
+                    }
                     return Err(Error::Cluster {
                         cluster: cluster.name(),
-                        message: format!("namespace {ns} does not exist; create it first (kubectl create namespace {ns}) or choose another with --namespace-map"),
+                        message: format!("namespace {ns} does not exist; create it first (kubectl create namespace {ns}), pass --create-namespaces (a cluster rebuilt from nothing), or choose another with --namespace-map"),
                     });
                 }
                 for s in items {
@@ -127,6 +132,18 @@ async fn plan_cluster(
     Ok(wanted
         .into_iter()
         .map(|(archived, r)| match live.get(&r.id) {
+            None if missing.contains(&r.id.namespace) => {
+                let ns = r.id.namespace.clone();
+                let mut it = item(
+                    archived,
+                    r,
+                    Action::Create,
+                    format!("absent, and namespace {ns} is created first (--create-namespaces)"),
+                    None,
+                );
+                it.namespace_to_create = Some(ns);
+                it
+            }
             None => item(
                 archived,
                 r,
@@ -177,7 +194,21 @@ async fn plan_cluster(
 }
 
 async fn apply_cluster(cluster: &Cluster, items: &mut [Item], extra: &BTreeMap<String, String>) {
+    let mut created = BTreeMap::new();
     for it in items.iter_mut() {
+        if let Some(ns) = it.namespace_to_create.clone() {
+            if !created.contains_key(&ns) {
+                let r = cluster
+                    .create_namespace(&ns)
+                    .await
+                    .map_err(|e| e.to_string());
+                created.insert(ns.clone(), r);
+            }
+            if let Some(Err(e)) = created.get(&ns) {
+                it.result = Some(format!("failed: {e}"));
+                continue;
+            }
+        }
         let mut obj = it.record.to_k8s(extra);
         let res: Result<&str> = match it.action {
             Action::Unchanged => Ok("unchanged"),

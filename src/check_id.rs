@@ -112,6 +112,8 @@ check_ids! {
         "server, signing CA and agents share the management cluster's relay root";
     TrustIstioRoot => "trust.istio-root",
         "every workload cacerts chains to a root-trust root of the management cluster";
+    TrustRotation => "trust.rotation",
+        "several roots are trusted at once (a rotation): which one each cluster chains to";
     TrustToken => "trust.token",
         "a workload's relay identity token equals the management cluster's";
     ImportKeyMismatch => "import.key-mismatch",

@@ -774,3 +774,59 @@ fn a_workload_archive_verifies_on_its_own() {
         r.stdout
     );
 }
+
+#[test]
+fn a_root_rotation_is_understood_and_the_clusters_on_the_old_root_are_named() {
+    use base64::Engine;
+    let b64d = |v: &serde_json::Value| {
+        base64::engine::general_purpose::STANDARD
+            .decode(v.as_str().unwrap())
+            .unwrap()
+    };
+    let now = chrono::Utc::now();
+    let old = trustkeep::sample::generate(now - chrono::Duration::days(30), 1);
+    let new = trustkeep::sample::generate(now - chrono::Duration::days(1), 0);
+    let new_root = new
+        .mgmt
+        .iter()
+        .find(|o| o["metadata"]["name"] == "root-trust-policy.gloo-mesh")
+        .unwrap()
+        .clone();
+    // The management cluster mid-rotation: its root-trust secret holds the new root (with
+    // its key) and the old one, which cluster-1's intermediate still chains to.
+    let mut mgmt = old.mgmt.clone();
+    for o in &mut mgmt {
+        if o["metadata"]["name"] == "root-trust-policy.gloo-mesh" {
+            let mut bundle = b64d(&new_root["data"]["root-cert.pem"]);
+            bundle.extend(b64d(&o["data"]["root-cert.pem"]));
+            o["data"]["root-cert.pem"] = b64(&bundle);
+            o["data"]["key.pem"] = new_root["data"]["key.pem"].clone();
+        }
+    }
+    let w = Work::new();
+    let write = |name: &str, items: &[serde_json::Value]| {
+        let p = w.path(&format!("{name}.json"));
+        let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});
+        std::fs::write(&p, list.to_string()).unwrap();
+        format!("{name}={}", p.display())
+    };
+    let (name, c1) = &old.workloads[0];
+    let (m, c) = (write("mgmt", &mgmt), write(name, c1));
+    let r = tk(&["audit", "--from", &m, "--from", &c, "--output", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(r.code, 0, "the old root is still trusted: {}", r.stdout);
+    let rotation: Vec<&serde_json::Value> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["check"] == "trust.rotation")
+        .collect();
+    assert_eq!(rotation.len(), 1, "{}", r.stdout);
+    assert_eq!(rotation[0]["cluster"], name.as_str());
+    let msg = rotation[0]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("2 Istio roots are trusted")
+            && msg.contains("an older root: re-issue it from the newest"),
+        "{msg}"
+    );
+}

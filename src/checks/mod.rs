@@ -280,9 +280,18 @@ fn anchors_of(m: &Snapshot, parsed: &[Parsed]) -> Anchors {
                     .or_else(|| first(p, "tls.crt"))
             }
             Role::RelaySigning => a.relay_signing.extend(first(p, "tls.crt")),
-            Role::RootTrust => a
-                .root_trust
-                .extend(first(p, "root-cert.pem").or_else(|| first(p, "ca.crt"))),
+            // Every root of the bundle: during a rotation it holds the old and the new.
+            Role::RootTrust => {
+                let bundle = p
+                    .certs
+                    .get("root-cert.pem")
+                    .or_else(|| p.certs.get("ca.crt"));
+                for root in bundle.into_iter().flatten() {
+                    if !a.root_trust.contains(root) {
+                        a.root_trust.push(root.clone());
+                    }
+                }
+            }
             Role::RelayIdentityToken => a.token = s.record.get("token").cloned(),
             _ => {}
         }
@@ -901,9 +910,12 @@ fn istio_cacerts(c: &RoleCtx<'_>, report: &mut Report) {
         }
     }
     if !a.root_trust.is_empty() {
-        if let Err(e) =
-            pki::verify_chain_cached(ca, &chain_rest, &a.root_trust, None, pki::Usage::Any, sig)
-        {
+        let verified =
+            pki::verify_chain_cached(ca, &chain_rest, &a.root_trust, None, pki::Usage::Any, sig);
+        if let (Ok(chain), true) = (&verified, a.root_trust.len() > 1) {
+            report.push(rotation_finding(at, form.cert, &a.root_trust, chain));
+        }
+        if let Err(e) = verified {
             let roots: Vec<String> = a
                 .root_trust
                 .iter()
@@ -918,6 +930,35 @@ fn istio_cacerts(c: &RoleCtx<'_>, report: &mut Report) {
             report.push(chain_finding(at, form.cert, CheckId::TrustIstioRoot, &format!("the Istio intermediate does not chain to the management cluster's root-trust root {}; meshes will not trust each other", roots.join(", ")), &e));
         }
     }
+}
+
+/// Which of several trusted roots (a rotation) a verified chain ends in, and whether it is
+/// the newest.
+fn rotation_finding(at: &At<'_>, key: &str, roots: &[Cert], chain: &pki::Chain) -> Finding {
+    let newest = roots.iter().max_by_key(|r| r.summary().not_before);
+    let used = chain.path.last();
+    let describe = |r: &Cert| {
+        let s = r.summary();
+        format!("{} (issued {})", s.subject, s.not_before.format("%Y-%m-%d"))
+    };
+    let which = match (used, newest) {
+        (Some(u), Some(n)) if u == n => "the newest root".to_string(),
+        (Some(_), Some(n)) => format!(
+            "an older root: re-issue it from the newest, {}, before the old root is removed",
+            describe(n)
+        ),
+        _ => "an unknown root".to_string(),
+    };
+    let used = used.map(describe).unwrap_or_default();
+    at.f(
+        Severity::Info,
+        CheckId::TrustRotation,
+        Some(key),
+        format!(
+            "a root rotation is in progress: {} Istio roots are trusted; this intermediate chains to {used}, {which}",
+            roots.len()
+        ),
+    )
 }
 
 fn relay_identity_token(c: &RoleCtx<'_>, report: &mut Report) {

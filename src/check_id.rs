@@ -50,6 +50,8 @@ check_ids! {
         "a RootTrustPolicy keeps its root in Vault";
     SelectionNoRootTrust => "selection.no-root-trust",
         "a management cluster with no RootTrustPolicy and no root-trust secret";
+    ProfileDrift => "profile.drift",
+        "a secret the --profile names is not in the source";
     PemParse => "pem.parse",
         "a value that should hold PEM certificates does not parse";
     KeyParse => "key.parse",

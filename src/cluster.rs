@@ -642,13 +642,13 @@ fn same(live: &Secret, wanted: &Secret) -> bool {
 }
 
 /// Namespaces to read and the names that matter in each (for the GET fallback): the
-/// well-known Gloo Mesh names, the roots RootTrustPolicies name, and `--include`.
+/// well-known Gloo Mesh names (or the profile's), the roots RootTrustPolicies name, and `--include`.
 fn wanted_names(
     select: &SelectOptions,
     policies: &[RootTrustPolicy],
 ) -> BTreeMap<String, BTreeSet<String>> {
     let mut wanted: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let ids = select::well_known(&select.namespace)
+    let ids = select::known(select)
         .into_iter()
         .map(|(id, _)| id)
         .chain(policies.iter().filter_map(RootTrustPolicy::root_secret))

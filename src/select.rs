@@ -7,11 +7,13 @@
 //! does no I/O.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::check_id::CheckId;
 use crate::findings::{Finding, Severity};
+use crate::profile::{Profile, ProfileRole};
 use crate::secret::{SecretId, SecretRecord};
 use crate::source::{Inventory, RootSource};
 
@@ -95,6 +97,10 @@ pub struct SelectOptions {
     pub include: Vec<String>,
     /// Force the cluster kind instead of inferring it.
     pub kind: Option<ClusterKind>,
+    /// `--profile`: the names discovered for this cluster, used instead of the defaults; a
+    /// role the profile says is absent by design is not missing, and a secret it names that
+    /// the source lacks is `profile.drift`.
+    pub profile: Option<Arc<Profile>>,
 }
 
 impl Default for SelectOptions {
@@ -103,6 +109,7 @@ impl Default for SelectOptions {
             namespace: DEFAULT_NAMESPACE.to_string(),
             include: Vec::new(),
             kind: None,
+            profile: None,
         }
     }
 }
@@ -138,6 +145,15 @@ pub(crate) fn well_known(ns: &str) -> [(SecretId, Role); 6] {
     ]
 }
 
+/// The secrets selection looks for by name: the profile's when there is one, else
+/// [`well_known`]. A cluster read GETs these when it may not LIST.
+pub(crate) fn known(opts: &SelectOptions) -> Vec<(SecretId, Role)> {
+    match &opts.profile {
+        Some(p) => p.named().map(|(id, r)| (id, r.archive_role())).collect(),
+        None => well_known(&opts.namespace).into_iter().collect(),
+    }
+}
+
 /// Picks the trust set out of an inventory.
 pub fn select(inv: &Inventory, opts: &SelectOptions) -> Selection {
     let ns = opts.namespace.as_str();
@@ -160,7 +176,7 @@ pub fn select(inv: &Inventory, opts: &SelectOptions) -> Selection {
             "RootTrustPolicies could not be listed (is the admin.gloo.solo.io CRD installed?); root-trust secrets were found by name and type only",
         ));
     }
-    for (id, role) in well_known(ns) {
+    for (id, role) in known(opts) {
         if let Some(rec) = p.find(&id) {
             p.take(role, rec);
         }
@@ -184,9 +200,23 @@ pub fn select(inv: &Inventory, opts: &SelectOptions) -> Selection {
             ),
         }
     }
-    let kind = opts.kind.unwrap_or_else(|| p.inferred_kind());
-    p.report_missing(kind, ns);
-    if kind == ClusterKind::Management && !p.has(Role::RootTrust) && !policy_roots {
+    let kind = opts
+        .kind
+        .or(opts.profile.as_ref().map(|p| p.cluster_kind))
+        .unwrap_or_else(|| p.inferred_kind());
+    match &opts.profile {
+        Some(profile) => p.report_drift(profile),
+        None => p.report_missing(kind, ns),
+    }
+    let roots_by_design = opts
+        .profile
+        .as_ref()
+        .is_some_and(|p| p.absent_by_design(ProfileRole::RootTrust));
+    if kind == ClusterKind::Management
+        && !p.has(Role::RootTrust)
+        && !policy_roots
+        && !roots_by_design
+    {
         p.findings.push(Finding::info(
             CheckId::SelectionNoRootTrust,
             "no RootTrustPolicy and no root-trust secret found: Istio roots are not managed by this cluster, or live outside it",
@@ -282,6 +312,22 @@ impl<'a> Picker<'a> {
             ClusterKind::Workload
         } else {
             ClusterKind::Management
+        }
+    }
+
+    /// With a profile: a `profile.drift` error for each secret it names that the source lacks.
+    /// Roles it says are absent by design are not looked for.
+    fn report_drift(&mut self, profile: &Profile) {
+        for (id, role) in profile.named() {
+            if !self.taken.contains(&id) {
+                self.findings.push(
+                    Finding::error(
+                        CheckId::ProfileDrift,
+                        format!("the profile names secret {id} as {role}; the source has no such secret (deleted or renamed since discovery? run trustkeep discover again)"),
+                    )
+                    .secret(&id),
+                );
+            }
         }
     }
 

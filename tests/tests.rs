@@ -9,6 +9,7 @@ mod azure;
 mod backup;
 mod checks;
 mod crash;
+mod discover;
 mod faults;
 mod fleet;
 mod fuzz;

@@ -43,6 +43,8 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Check the trust secrets of one or more clusters as they are now.
     Audit(AuditArgs),
+    /// Learn a setup's secret names and relay mode from its Helm release: print a profile.
+    Discover(DiscoverArgs),
     /// Restore secrets from an archive into a cluster, with a plan first.
     Restore(RestoreArgs),
     /// Serve a sandbox Kubernetes API (secrets, RootTrustPolicies) for tests and restore drills.
@@ -200,6 +202,32 @@ pub struct SelectArgs {
     /// The cluster's side, instead of inferring it from the secrets found.
     #[arg(long, value_enum)]
     pub cluster_kind: Option<KindArg>,
+    /// Select the secrets a profile names (made by `trustkeep discover`) instead of the
+    /// default names; roles it marks absent by design are not missing.
+    #[arg(long, value_name = "FILE")]
+    pub profile: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DiscoverArgs {
+    /// Read the setup from FILE, as printed by `kubectl get secret,roottrustpolicy -o yaml`
+    /// (`-` for stdin), instead of from the live cluster.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["kubeconfig", "context"])]
+    pub from: Option<String>,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Namespace of the Gloo Helm releases and relay secrets.
+    #[arg(short, long, default_value = DEFAULT_NAMESPACE)]
+    pub namespace: String,
+    /// Write the profile to FILE (mode 0600) instead of standard output.
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Replace FILE if it exists.
+    #[arg(long, requires = "out")]
+    pub force: bool,
+    /// Output format: YAML (table) or JSON.
+    #[arg(long = "output", value_enum, default_value_t)]
+    pub format: FormatArg,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]

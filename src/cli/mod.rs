@@ -68,6 +68,12 @@ async fn dispatch(
             let g = keygen::run(a.output.as_deref(), world.now)?;
             keygen::render(out, &g, a.output.as_deref()).map(|_| Outcome::Success)
         }
+        Command::Discover(a) => {
+            let opts = resolve::discover(&a);
+            let p = discover::run(&opts).await?;
+            discover::render(out, &p, opts.output.as_deref(), format(a.format))
+                .map(|_| Outcome::Success)
+        }
         Command::Audit(a) => observe::audit(&a, world, out).await?,
         Command::Verify(a) => observe::verify(&a, world, out).await?,
         Command::Restore(a) => {

@@ -11,9 +11,9 @@ use age::secrecy::SecretString;
 use chrono::{DateTime, Utc};
 
 use super::args::{
-    AuditArgs, BackupArgs, CheckArgs, ClusterArgs, DecryptArgs, EncryptArgs, ExportArgs, FleetArgs,
-    FormatArg, ImportArgs, KindArg, ListArgs, MetricsArgs, PatienceArgs, PruneArgs, RestoreArgs,
-    RetentionArgs, SandboxArgs, SelectArgs, VerifyArgs,
+    AuditArgs, BackupArgs, CheckArgs, ClusterArgs, DecryptArgs, DiscoverArgs, EncryptArgs,
+    ExportArgs, FleetArgs, FormatArg, ImportArgs, KindArg, ListArgs, MetricsArgs, PatienceArgs,
+    PruneArgs, RestoreArgs, RetentionArgs, SandboxArgs, SelectArgs, VerifyArgs,
 };
 use crate::archive::{crypto, Encryption, Identities};
 use crate::checks::CheckOptions;
@@ -156,15 +156,20 @@ fn patience(args: &PatienceArgs) -> Patience {
     }
 }
 
-fn select(args: &SelectArgs) -> SelectOptions {
-    SelectOptions {
+fn select(args: &SelectArgs) -> Result<SelectOptions> {
+    let profile = match &args.profile {
+        Some(path) => Some(std::sync::Arc::new(crate::profile::Profile::read(path)?)),
+        None => None,
+    };
+    Ok(SelectOptions {
+        profile,
         namespace: args.namespace.clone(),
         include: args.include.clone(),
         kind: args.cluster_kind.map(|k| match k {
             KindArg::Management => ClusterKind::Management,
             KindArg::Workload => ClusterKind::Workload,
         }),
-    }
+    })
 }
 
 fn check(args: &CheckArgs, now: DateTime<Utc>) -> CheckOptions {
@@ -231,7 +236,7 @@ pub fn backup(a: &BackupArgs) -> Result<commands::backup::Options> {
     Ok(commands::backup::Options {
         sources,
         parallel: usize::from(a.fleet.parallel),
-        select: select(&a.select),
+        select: select(&a.select)?,
         output,
         retention,
     })
@@ -247,6 +252,20 @@ fn retention(a: &RetentionArgs) -> commands::prune::Policy {
         monthly: a.keep_monthly,
         yearly: a.keep_yearly,
         within: a.keep_within,
+    }
+}
+
+/// `--from FILE`, else `--context`/`--kubeconfig` (default: the current context).
+pub fn discover(a: &DiscoverArgs) -> commands::discover::Options {
+    let source = match &a.from {
+        Some(f) => Source::File(f.clone()),
+        None => Source::Cluster(cluster(&a.cluster)),
+    };
+    commands::discover::Options {
+        source,
+        namespace: a.namespace.clone(),
+        output: a.out.clone(),
+        force: a.force,
     }
 }
 
@@ -269,7 +288,7 @@ pub fn audit(a: &AuditArgs, now: DateTime<Utc>) -> Result<commands::audit::Optio
     let contexts = fleet(&a.contexts, &a.fleet)?;
     Ok(commands::audit::Options {
         sources: files.chain(contexts).collect(),
-        select: select(&a.select),
+        select: select(&a.select)?,
         check: check(&a.check, now),
         strict: a.check.strict,
         parallel: usize::from(a.fleet.parallel),

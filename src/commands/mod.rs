@@ -8,6 +8,7 @@
 pub mod audit;
 pub(crate) mod backup;
 pub(crate) mod demo;
+pub mod discover;
 pub(crate) mod export;
 pub(crate) mod import;
 pub(crate) mod inspect;

@@ -1,0 +1,92 @@
+//! `trustkeep discover`: reads what a setup says about itself (its Gloo Helm releases and
+//! RootTrustPolicies, from a `--from` file or a live cluster) and prints or writes its
+//! [`Profile`]. The decoding and the rules are [`crate::discover`]'s; this verb reads the
+//! source, writes the file (0600, never over an existing one without `--force`) and renders.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use crate::error::{Error, Result};
+use crate::profile::Profile;
+use crate::render::{self, OutputFormat};
+use crate::select::SelectOptions;
+use crate::source::Source;
+
+/// What to discover.
+#[derive(Debug)]
+pub struct Options {
+    /// Where the setup is read from.
+    pub source: Source,
+    /// Namespace of the Gloo Helm releases and relay secrets.
+    pub namespace: String,
+    /// Write the profile to this file instead of standard output.
+    pub output: Option<PathBuf>,
+    /// Replace an existing `output` file.
+    pub force: bool,
+}
+
+/// Reads the source and makes its profile; writes it when `output` is set.
+pub async fn run(opts: &Options) -> Result<Profile> {
+    let select = SelectOptions {
+        namespace: opts.namespace.clone(),
+        ..SelectOptions::default()
+    };
+    let inv = opts.source.read(&select).await?;
+    let profile = crate::discover::discover(&inv, &opts.namespace)
+        .map_err(|e| Error::Usage(format!("{}: {e}", inv.origin)))?;
+    if let Some(path) = &opts.output {
+        write_private(path, profile.to_yaml().as_bytes(), opts.force)?;
+    }
+    Ok(profile)
+}
+
+/// Writes `bytes` to `path` with mode 0600; an existing file only with `force`.
+fn write_private(path: &std::path::Path, bytes: &[u8], force: bool) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if !force && path.exists() {
+        return Err(Error::Usage(format!(
+            "{} exists; pass --force to replace it",
+            path.display()
+        )));
+    }
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let io = |e| Error::io("cannot write", path.to_path_buf(), e);
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".trustkeep-")
+        .suffix(".tmp")
+        .permissions(std::fs::Permissions::from_mode(0o600))
+        .tempfile_in(dir)
+        .map_err(io)?;
+    tmp.write_all(bytes).map_err(io)?;
+    tmp.as_file().sync_all().map_err(io)?;
+    if force {
+        tmp.persist(path).map_err(|e| io(e.error))?;
+    } else {
+        tmp.persist_noclobber(path).map_err(|e| io(e.error))?;
+    }
+    Ok(())
+}
+
+/// Prints the profile (YAML, or JSON with `--output json`), or where it was written.
+pub fn render(
+    out: &mut dyn Write,
+    p: &Profile,
+    written: Option<&std::path::Path>,
+    format: OutputFormat,
+) -> std::io::Result<()> {
+    match (written, format) {
+        (Some(path), _) => writeln!(
+            out,
+            "wrote profile {} (relay mode {}, {} secrets named) to {}",
+            p.kind,
+            p.relay_mode.as_str(),
+            p.named().count(),
+            path.display()
+        ),
+        (None, OutputFormat::Json) => render::json(out, p),
+        (None, _) => out.write_all(p.to_yaml().as_bytes()),
+    }
+}

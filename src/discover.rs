@@ -1,0 +1,524 @@
+//! Discovery: what a Gloo Mesh setup says about itself, turned into a [`Profile`].
+//!
+//! Reads, from an [`Inventory`] (a `--from` file or a live cluster), the Gloo Helm release
+//! secrets (`sh.helm.release.v1.<release>.v<N>`: the `release` key is base64 of gzip of JSON;
+//! the latest `deployed` revision of each release) and the RootTrustPolicies. Helm values are
+//! decoded in memory only and read for a fixed list of secret names and flags ([`Values`]);
+//! nothing else of a release (it may hold a license key) is kept, logged or printed. The
+//! user's values (`config`) win over the chart's defaults (`chart.values`). This module does
+//! no I/O.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+
+use base64::Engine;
+use serde_json::Value;
+use zeroize::Zeroizing;
+
+use crate::profile::{Discovered, Entry, Profile, ProfileRole, RelayMode};
+use crate::secret::{SecretId, SecretRecord};
+use crate::select::{self, ClusterKind};
+use crate::source::{Inventory, RootSource};
+
+/// The type Helm 3 gives its release secrets.
+pub const HELM_RELEASE_TYPE: &str = "helm.sh/release.v1";
+/// The telemetry gateway's TLS secret (no chart value renames it that trustkeep knows of).
+pub const TELEMETRY_GATEWAY_SECRET: &str = "gloo-telemetry-gateway-tls-secret";
+/// Largest decompressed release read (a release with its chart is a few MiB).
+const MAX_RELEASE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Why discovery could not make a profile.
+#[derive(Debug, thiserror::Error)]
+pub enum DiscoverError {
+    #[error("no Gloo Helm release (secret sh.helm.release.v1.*, type helm.sh/release.v1, status deployed) in namespace {0}; is Gloo installed with Helm there? (use --namespace)")]
+    NoRelease(String),
+    #[error("Helm release {0} enables neither glooMgmtServer nor glooAgent: no relay secrets to learn from it; back up without a profile")]
+    NoComponent(String),
+    #[error("secret {secret}: not a Helm release ({why})")]
+    BadRelease { secret: String, why: &'static str },
+}
+
+/// One deployed Helm release, decoded: only its values are kept, and only until the names
+/// and flags are read from them.
+pub struct Release {
+    pub namespace: String,
+    pub name: String,
+    pub version: u64,
+    /// `config`: the user's values.
+    config: Value,
+    /// `chart.values`: the chart's defaults.
+    defaults: Value,
+    chart: String,
+}
+
+impl Release {
+    /// The value at `path` (dotted), from the user's values, else the chart's defaults.
+    fn get(&self, path: &str) -> Option<&Value> {
+        let pointer = format!("/{}", path.replace('.', "/"));
+        self.config
+            .pointer(&pointer)
+            .filter(|v| !v.is_null())
+            .or_else(|| self.defaults.pointer(&pointer).filter(|v| !v.is_null()))
+    }
+    /// Whether the user set `path` (not just the chart's default).
+    fn set_by_user(&self, path: &str) -> bool {
+        self.config
+            .pointer(&format!("/{}", path.replace('.', "/")))
+            .is_some_and(|v| !v.is_null())
+    }
+    fn flag(&self, path: &str) -> bool {
+        match self.get(path) {
+            Some(Value::Bool(b)) => *b,
+            Some(Value::String(s)) => s == "true",
+            _ => false,
+        }
+    }
+    fn string(&self, path: &str) -> Option<String> {
+        self.get(path)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    }
+    /// `<prefix>.name` and `<prefix>.namespace` (default: the release's namespace).
+    fn secret(&self, prefix: &str, default_name: &str) -> SecretId {
+        let name = self
+            .string(&format!("{prefix}.name"))
+            .unwrap_or_else(|| default_name.to_string());
+        let ns = self
+            .string(&format!("{prefix}.namespace"))
+            .unwrap_or_else(|| self.namespace.clone());
+        SecretId::new(ns, name)
+    }
+    fn is_gloo(&self) -> bool {
+        self.chart.starts_with("gloo-platform") && self.chart != "gloo-platform-crds"
+            || self.get("glooMgmtServer").is_some()
+            || self.get("glooAgent").is_some()
+    }
+}
+
+/// Decodes a Helm release secret's `release` key: base64 → gzip → JSON. `None` when the
+/// secret is not a release; values are never part of an error.
+pub fn decode_release(rec: &SecretRecord) -> Result<Release, DiscoverError> {
+    let bad = |why| DiscoverError::BadRelease {
+        secret: rec.id.to_string(),
+        why,
+    };
+    let raw = rec
+        .get("release")
+        .ok_or_else(|| bad("no data key release"))?;
+    let text: Vec<u8> = raw
+        .expose()
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
+    let gz = Zeroizing::new(
+        base64::engine::general_purpose::STANDARD
+            .decode(&text)
+            .map_err(|_| bad("release is not base64"))?,
+    );
+    let mut json = Zeroizing::new(Vec::new());
+    flate2::read::GzDecoder::new(gz.as_slice())
+        .take(MAX_RELEASE_BYTES)
+        .read_to_end(&mut json)
+        .map_err(|_| bad("release is not gzip"))?;
+    let mut doc: Value = serde_json::from_slice(&json).map_err(|_| bad("release is not JSON"))?;
+    let take = |doc: &mut Value, p: &str| doc.pointer_mut(p).map(Value::take).unwrap_or_default();
+    let config = take(&mut doc, "/config");
+    let defaults = take(&mut doc, "/chart/values");
+    let chart = doc
+        .pointer("/chart/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let label = |k: &str| rec.labels.get(k).cloned().unwrap_or_default();
+    Ok(Release {
+        namespace: rec.id.namespace.clone(),
+        name: label("name"),
+        version: label("version").parse().unwrap_or(0),
+        config,
+        defaults,
+        chart,
+    })
+}
+
+/// The latest deployed revision of each Helm release of the inventory (label `owner=helm`,
+/// `status=deployed`, the highest `version`).
+pub fn deployed_releases(inv: &Inventory) -> Vec<&SecretRecord> {
+    let mut latest: BTreeMap<(String, String), (u64, &SecretRecord)> = BTreeMap::new();
+    for rec in &inv.secrets {
+        let l = |k: &str| rec.labels.get(k).map(String::as_str);
+        if rec.type_ != HELM_RELEASE_TYPE
+            || l("owner") != Some("helm")
+            || l("status") != Some("deployed")
+        {
+            continue;
+        }
+        let version = l("version").and_then(|v| v.parse().ok()).unwrap_or(0);
+        let key = (
+            rec.id.namespace.clone(),
+            l("name").unwrap_or("").to_string(),
+        );
+        if latest.get(&key).is_none_or(|(v, _)| version > *v) {
+            latest.insert(key, (version, rec));
+        }
+    }
+    latest.into_values().map(|(_, r)| r).collect()
+}
+
+/// The profile of an inventory whose Gloo releases live in namespace `ns`.
+pub fn discover(inv: &Inventory, ns: &str) -> Result<Profile, DiscoverError> {
+    let mut releases = Vec::new();
+    for rec in deployed_releases(inv) {
+        if rec.id.namespace != ns {
+            continue;
+        }
+        let r = decode_release(rec)?;
+        if r.is_gloo() {
+            releases.push(r);
+        }
+    }
+    if releases.is_empty() {
+        return Err(DiscoverError::NoRelease(ns.to_string()));
+    }
+    let mgmt = releases.iter().find(|r| r.flag("glooMgmtServer.enabled"));
+    let agent = releases.iter().find(|r| r.flag("glooAgent.enabled"));
+    if mgmt.is_none() && agent.is_none() {
+        let names: Vec<String> = releases
+            .iter()
+            .map(|r| format!("{}/{}", r.namespace, r.name))
+            .collect();
+        return Err(DiscoverError::NoComponent(names.join(", ")));
+    }
+    let insecure = releases.iter().any(|r| {
+        r.flag("glooMgmtServer.insecure")
+            || r.flag("glooAgent.insecure")
+            || r.flag("global.insecure")
+    });
+    let byo = mgmt.is_some_and(|m| {
+        m.flag("glooMgmtServer.relay.disableCa")
+            || m.flag("glooMgmtServer.relay.disableCaCertGeneration")
+    });
+    let token_only = mgmt.is_some_and(|m| {
+        m.string("glooMgmtServer.extraEnvs.RELAY_DISABLE_CLIENT_CERTIFICATE_AUTHENTICATION.value")
+            .is_some_and(|v| v == "true")
+    });
+    let mode = if insecure {
+        RelayMode::Insecure
+    } else if token_only {
+        RelayMode::TlsToken
+    } else if byo {
+        RelayMode::MtlsByo
+    } else {
+        RelayMode::MtlsGenerated
+    };
+    let mut secrets = Vec::new();
+    let relay_roles = [
+        ProfileRole::RelayServer,
+        ProfileRole::RelaySigning,
+        ProfileRole::RelayRoot,
+        ProfileRole::RelayIdentityToken,
+        ProfileRole::RelayClient,
+    ];
+    if insecure {
+        for role in relay_roles {
+            secrets.push(Entry::absent(
+                role,
+                "insecure relay (insecure: true): no relay certificates or token",
+            ));
+        }
+    } else {
+        relay_entries(mgmt, agent, mode, &mut secrets);
+    }
+    root_trust_entries(inv, mgmt.is_some(), &mut secrets);
+    if agent.is_some()
+        || inv
+            .secrets
+            .iter()
+            .any(|s| s.id == SecretId::new(select::ISTIO_NAMESPACE, select::CACERTS))
+    {
+        secrets.push(Entry::named(
+            ProfileRole::IstioCacerts,
+            &SecretId::new(select::ISTIO_NAMESPACE, select::CACERTS),
+        ));
+    } else {
+        secrets.push(Entry::absent(
+            ProfileRole::IstioCacerts,
+            "no Gloo agent in this cluster (glooAgent.enabled: false): no Istio intermediate here",
+        ));
+    }
+    match releases.iter().find(|r| r.flag("telemetryGateway.enabled")) {
+        // Made by Gloo, or by cert-manager with telemetryGatewayCustomization.disableCertGeneration:
+        // the same secret to keep either way.
+        Some(r) => secrets.push(Entry::named(
+            ProfileRole::TelemetryGateway,
+            &SecretId::new(r.namespace.clone(), TELEMETRY_GATEWAY_SECRET),
+        )),
+        None => secrets.push(Entry::absent(
+            ProfileRole::TelemetryGateway,
+            "telemetryGateway.enabled: false",
+        )),
+    }
+    let order = |e: &Entry| ProfileRole::ALL.iter().position(|r| *r == e.role);
+    secrets.sort_by_key(order);
+    let discovered = Discovered {
+        source: inv.origin.to_string(),
+        helm_releases: releases
+            .iter()
+            .map(|r| format!("{}/{} revision {}", r.namespace, r.name, r.version))
+            .collect(),
+        root_trust_policies: inv
+            .policies
+            .iter()
+            .map(|p| format!("{}/{}", p.namespace, p.name))
+            .collect(),
+    };
+    let kind = if mgmt.is_some() {
+        ClusterKind::Management
+    } else {
+        ClusterKind::Workload
+    };
+    Ok(Profile::new(
+        discovered,
+        kind,
+        mode,
+        ns.to_string(),
+        secrets,
+    ))
+}
+
+/// The five relay roles, from the management server's and the agent's values.
+fn relay_entries(
+    mgmt: Option<&Release>,
+    agent: Option<&Release>,
+    mode: RelayMode,
+    out: &mut Vec<Entry>,
+) {
+    use ProfileRole::*;
+    const S: &str = "glooMgmtServer.relay";
+    const A: &str = "glooAgent.relay";
+    match mgmt {
+        Some(m) => {
+            out.push(Entry::named(
+                RelayServer,
+                &m.secret(&format!("{S}.tlsSecret"), select::RELAY_SERVER),
+            ));
+            let disable_ca = m.flag(&format!("{S}.disableCa"));
+            let no_generation = m.flag(&format!("{S}.disableCaCertGeneration"));
+            let no_token = m.flag(&format!("{S}.disableTokenGeneration"));
+            if mode == RelayMode::TlsToken {
+                out.push(Entry::absent(RelaySigning, "tls+token relay (RELAY_DISABLE_CLIENT_CERTIFICATE_AUTHENTICATION): agents get no client certificates"));
+            } else if disable_ca {
+                out.push(Entry::absent(
+                    RelaySigning,
+                    format!(
+                        "{S}.disableCa: true: the management server signs no agent certificates"
+                    ),
+                ));
+            } else {
+                out.push(Entry::named(
+                    RelaySigning,
+                    &m.secret(&format!("{S}.signingTlsSecret"), select::RELAY_SIGNING),
+                ));
+            }
+            if m.set_by_user(&format!("{S}.rootTlsSecret.name")) || !(disable_ca || no_generation) {
+                out.push(Entry::named(
+                    RelayRoot,
+                    &m.secret(&format!("{S}.rootTlsSecret"), select::RELAY_ROOT),
+                ));
+            } else {
+                out.push(Entry::absent(RelayRoot, format!("{S}.disableCaCertGeneration/disableCa: Gloo generates no relay root; the root CA is kept outside the cluster")));
+            }
+            if disable_ca && no_token && mode != RelayMode::TlsToken {
+                out.push(Entry::absent(RelayIdentityToken, format!("{S}.disableCa and disableTokenGeneration: true: agents authenticate with their own certificates, no token")));
+            } else {
+                out.push(Entry::named(
+                    RelayIdentityToken,
+                    &m.secret(&format!("{S}.tokenSecret"), select::RELAY_TOKEN),
+                ));
+            }
+        }
+        None => {
+            out.push(Entry::absent(
+                RelayServer,
+                "no management server in this cluster (glooMgmtServer.enabled: false)",
+            ));
+            out.push(Entry::absent(
+                RelaySigning,
+                "no management server in this cluster",
+            ));
+        }
+    }
+    match agent {
+        Some(a) => {
+            if mgmt.is_none() {
+                out.push(Entry::named(
+                    RelayRoot,
+                    &a.secret(&format!("{A}.rootTlsSecret"), select::RELAY_ROOT),
+                ));
+                if mode == RelayMode::MtlsByo {
+                    out.push(Entry::absent(RelayIdentityToken, "bring-your-own mTLS: agents authenticate with their own certificates, no token"));
+                } else {
+                    out.push(Entry::named(
+                        RelayIdentityToken,
+                        &a.secret(&format!("{A}.tokenSecret"), select::RELAY_TOKEN),
+                    ));
+                }
+            }
+            if mode == RelayMode::TlsToken {
+                out.push(Entry::absent(
+                    RelayClient,
+                    "tls+token relay: agents have no client certificates",
+                ));
+            } else {
+                out.push(Entry::named(
+                    RelayClient,
+                    &a.secret(&format!("{A}.clientTlsSecret"), select::RELAY_CLIENT),
+                ));
+            }
+        }
+        None => out.push(Entry::absent(
+            RelayClient,
+            "no Gloo agent in this cluster (glooAgent.enabled: false)",
+        )),
+    }
+}
+
+/// Root-trust roots: those the RootTrustPolicies name (Vault: absent by design), and any
+/// secret of Gloo's generated type.
+fn root_trust_entries(inv: &Inventory, management: bool, out: &mut Vec<Entry>) {
+    let start = out.len();
+    for p in &inv.policies {
+        match (p.root_secret(), &p.root) {
+            (Some(id), _) => out.push(Entry::named(ProfileRole::RootTrust, &id)),
+            (None, RootSource::Vault) => out.push(Entry::absent(
+                ProfileRole::RootTrust,
+                format!(
+                    "RootTrustPolicy {}/{} keeps its root in Vault",
+                    p.namespace, p.name
+                ),
+            )),
+            (None, _) => {}
+        }
+    }
+    for rec in &inv.secrets {
+        let e = Entry::named(ProfileRole::RootTrust, &rec.id);
+        if rec.type_ == select::GENERATED_SIGNING_CERT && !out[start..].contains(&e) {
+            out.push(e);
+        }
+    }
+    if out.len() == start {
+        let why = if management {
+            "no RootTrustPolicy and no generated root: Istio roots are not managed by this cluster"
+        } else {
+            "workload cluster: roots live in the management cluster"
+        };
+        out.push(Entry::absent(ProfileRole::RootTrust, why));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::file::parse_objects;
+    use std::io::Write;
+
+    /// A release secret in Helm's storage format, as `kubectl get -o yaml` prints it.
+    fn release_yaml(name: &str, version: u32, status: &str, config: Value) -> String {
+        let doc = serde_json::json!({
+            "name": "gloo-platform", "version": version,
+            "chart": {"metadata": {"name": "gloo-platform"}, "values": {
+                "licensing": {"glooMeshLicenseKey": ""},
+                "glooMgmtServer": {"enabled": false, "relay": {"tlsSecret": {"name": "relay-server-tls-secret"}, "disableCa": false}},
+                "glooAgent": {"enabled": false}, "telemetryGateway": {"enabled": false}}},
+            "config": config,
+        });
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(doc.to_string().as_bytes()).unwrap();
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let helm = b64.encode(gz.finish().unwrap());
+        let data = b64.encode(helm);
+        format!("---\nkind: Secret\nmetadata: {{name: {name}, namespace: gloo-mesh, labels: {{owner: helm, name: gloo-platform, status: {status}, version: \"{version}\"}}}}\ntype: helm.sh/release.v1\ndata: {{release: {data}}}\n")
+    }
+
+    #[test]
+    fn byo_release_gives_renamed_secrets_and_absences() {
+        let byo = serde_json::json!({
+            "licensing": {"glooMeshLicenseKey": "LICENSE-VALUE-MUST-NOT-LEAK"},
+            "glooMgmtServer": {"enabled": true, "relay": {"tlsSecret": {"name": "gloo-mesh-mgmt-server-tls-secret"},
+                "disableCa": true, "disableCaCertGeneration": true, "disableTokenGeneration": true}},
+            "glooAgent": {"enabled": true, "relay": {"clientTlsSecret": {"name": "gloo-mesh-agent-tls-secret"}}},
+            "telemetryGateway": {"enabled": true}});
+        let old = serde_json::json!({"glooMgmtServer": {"enabled": true}});
+        let y = release_yaml("sh.helm.release.v1.gloo-platform.v1", 1, "superseded", old)
+            + &release_yaml("sh.helm.release.v1.gloo-platform.v2", 2, "deployed", byo);
+        let inv = parse_objects(y.as_bytes(), "t", "gloo-mesh").unwrap();
+        let p = discover(&inv, "gloo-mesh").unwrap();
+        assert_eq!(p.relay_mode, RelayMode::MtlsByo);
+        assert_eq!(p.cluster_kind, ClusterKind::Management);
+        assert_eq!(
+            p.discovered.helm_releases,
+            ["gloo-mesh/gloo-platform revision 2"]
+        );
+        let named: Vec<String> = p.named().map(|(id, r)| format!("{r}={id}")).collect();
+        assert_eq!(
+            named,
+            [
+                "relay-server=gloo-mesh/gloo-mesh-mgmt-server-tls-secret",
+                "relay-client=gloo-mesh/gloo-mesh-agent-tls-secret",
+                "istio-cacerts=istio-system/cacerts",
+                "telemetry-gateway=gloo-mesh/gloo-telemetry-gateway-tls-secret",
+            ]
+        );
+        for role in [
+            ProfileRole::RelaySigning,
+            ProfileRole::RelayIdentityToken,
+            ProfileRole::RelayRoot,
+            ProfileRole::RootTrust,
+        ] {
+            assert!(p.absent_by_design(role), "{role}");
+        }
+        let out = p.to_yaml() + &serde_json::to_string(&p).unwrap();
+        assert!(!out.contains("LICENSE-VALUE"), "{out}");
+    }
+
+    #[test]
+    fn default_release_keeps_the_default_names() {
+        let y = release_yaml(
+            "sh.helm.release.v1.gloo-platform.v1",
+            1,
+            "deployed",
+            serde_json::json!({"glooMgmtServer": {"enabled": true}}),
+        );
+        let inv = parse_objects(y.as_bytes(), "t", "gloo-mesh").unwrap();
+        let p = discover(&inv, "gloo-mesh").unwrap();
+        assert_eq!(p.relay_mode, RelayMode::MtlsGenerated);
+        let names: Vec<String> = p.named().map(|(id, _)| id.name).collect();
+        assert_eq!(
+            names,
+            [
+                select::RELAY_SERVER,
+                select::RELAY_SIGNING,
+                select::RELAY_ROOT,
+                select::RELAY_TOKEN
+            ]
+        );
+        let insecure = release_yaml(
+            "sh.helm.release.v1.gloo-platform.v1",
+            1,
+            "deployed",
+            serde_json::json!({"glooAgent": {"enabled": true, "insecure": true}}),
+        );
+        let inv = parse_objects(insecure.as_bytes(), "t", "gloo-mesh").unwrap();
+        let p = discover(&inv, "gloo-mesh").unwrap();
+        assert_eq!(p.relay_mode, RelayMode::Insecure);
+        assert_eq!(p.cluster_kind, ClusterKind::Workload);
+        assert!(p.absent_by_design(ProfileRole::RelayClient));
+        let e = discover(
+            &parse_objects(b"kind: List\nitems: []\n", "t", "gloo-mesh").unwrap(),
+            "gloo-mesh",
+        )
+        .unwrap_err();
+        assert!(e.to_string().starts_with("no Gloo Helm release"), "{e}");
+    }
+}

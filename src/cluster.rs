@@ -272,7 +272,7 @@ impl Cluster {
             kube::Error::Api(s) if s.code == 401 => format!("{object}: credentials rejected (401 {}); are they expired? refresh the kubeconfig", s.message),
             kube::Error::Api(s) if s.code == 403 => format!("{object}: forbidden (403): {}; grant get/list on secrets to this identity", s.message),
             kube::Error::Api(s) => format!("{object}: {} ({} {})", s.message, s.code, s.reason),
-            kube::Error::Service(b) if b.downcast_ref::<TimedOut>().is_some() => format!("{object}: {b} from {}", self.server),
+            kube::Error::Service(b) if b.downcast_ref::<TimedOut>().is_some() => format!("{object}: {b} from {}; is the API server overloaded or the network slow? raise --request-timeout (or --timeout)", self.server),
             other => format!("{object}: cannot reach the API server at {} ({other}); is it running and is the kubeconfig right?", self.server),
         };
         Error::Cluster {

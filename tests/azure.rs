@@ -8,8 +8,8 @@ use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
-use crate::live::{Live, CONTEXT};
-use crate::util::{self, tk_env, Run, Work};
+use crate::live::Live;
+use crate::util::{self, tk_env, tk_vars, Run, Work};
 
 /// Azurite's well-known development account (published in Microsoft's documentation).
 const ACCOUNT: &str = "devstoreaccount1";
@@ -107,7 +107,7 @@ impl Azurite {
     }
 
     fn tk(&self, args: &[&str]) -> Run {
-        tk_with(&self.env(), args)
+        tk_vars(&self.env(), args)
     }
 
     /// One Shared Key-signed request to the blob service, over HTTP/1.0 (no chunked replies).
@@ -234,11 +234,6 @@ impl Drop for Azurite {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn tk_with(env: &[(&'static str, String)], args: &[&str]) -> Run {
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    tk_env(args, &env)
 }
 
 fn backup(az: &Azurite, out: &str) -> Run {
@@ -450,32 +445,7 @@ fn restore_from_azure_blob_storage_into_a_cluster() {
         archive.starts_with("az://backups/gloo/mgmt-"),
         "a prefix without its slash: {archive}"
     );
-    let original = live
-        .sb()
-        .secret("gloo-mesh", "relay-server-tls-secret")
-        .unwrap();
-    assert!(live
-        .sb()
-        .remove("secrets", "gloo-mesh", "relay-server-tls-secret"));
-    let id = w.id();
-    let kc = live.kc();
-    let r = az.tk(&[
-        "restore",
-        &archive,
-        "-i",
-        id.to_str().unwrap(),
-        "--kubeconfig",
-        &kc,
-        "--context",
-        CONTEXT,
-    ]);
-    assert_eq!(r.code, 0, "{r:?}");
-    assert_eq!(
-        live.sb()
-            .secret("gloo-mesh", "relay-server-tls-secret")
-            .unwrap()["data"],
-        original["data"]
-    );
+    live.restores_deleted_secret_from(&w, &archive, |a| az.tk(a));
 }
 
 #[test]
@@ -484,7 +454,7 @@ fn azure_faults_are_clear_errors() {
     let w = Work::new();
     let az = Azurite::start(&w);
     // Configured like a production account (name, key, endpoint) rather than the emulator switch.
-    let r = tk_with(
+    let r = tk_vars(
         &az.account_env(KEY),
         &[
             "backup",
@@ -502,7 +472,7 @@ fn azure_faults_are_clear_errors() {
     let id = id.to_str().unwrap();
     // A wrong key: the object and the variables to check.
     let wrong = "d3Jvbmcga2V5IGZvciB0aGUgdGVzdHMgb25seQ==";
-    let r = tk_with(&az.account_env(wrong), &["inspect", &archive, "-i", id]);
+    let r = tk_vars(&az.account_env(wrong), &["inspect", &archive, "-i", id]);
     assert_eq!(r.code, 2, "{r:?}");
     assert!(
         r.stderr.contains(&archive) && r.stderr.contains("AZURE_STORAGE_ACCOUNT_KEY"),

@@ -191,7 +191,7 @@ fn a_killed_restore_converges_when_run_again() {
         let live = Live::faulty(
             &w,
             &["sample/mgmt.yaml"],
-            &["create:secrets=delay+300", "delete:secrets=delay+300"],
+            &["create:secrets=delay+300"],
             i as u64,
         );
         let (r, archive) = backup_live(&w, &live, &format!("k{i}.age"), &[]);

@@ -299,6 +299,7 @@ fn a_fleet_is_backed_up_one_archive_per_cluster_and_a_broken_one_is_named() {
     let mgmt_success = success(&metrics, "mgmt").expect("mgmt succeeded");
     // The next night mgmt is down: its last success is kept, cluster-1's is new.
     fleet.stop(0);
+    // A later second, so that a success written again could not pass for the kept one.
     std::thread::sleep(std::time::Duration::from_millis(1100));
     let r = backup(&[]);
     assert_eq!(r.code, 2, "{r:?}");

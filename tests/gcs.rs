@@ -15,8 +15,8 @@ use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use crate::live::{Live, CONTEXT};
-use crate::util::{self, tk_env, Run, Work};
+use crate::live::Live;
+use crate::util::{self, tk_env, tk_vars, Run, Work};
 
 const BUCKET: &str = "backups";
 
@@ -120,7 +120,7 @@ impl Gcs {
     }
 
     fn tk(&self, args: &[&str]) -> Run {
-        tk_with(&self.env(), args)
+        tk_vars(&self.env(), args)
     }
 
     /// The object names under `prefix`, from the JSON API.
@@ -181,11 +181,6 @@ impl Drop for Gcs {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn tk_with(env: &[(&'static str, String)], args: &[&str]) -> Run {
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    tk_env(args, &env)
 }
 
 /// Two backups of the sample cluster in `seed/backups/gloo/` (archives and sidecars); returns
@@ -270,15 +265,6 @@ fn restore_from_google_cloud_storage_into_a_cluster() {
     let (seed, made) = seed_two(&w);
     let gcs = Gcs::start(&seed);
     let live = Live::start(&w, &["sample/mgmt.yaml"], &[], false);
-    let original = live
-        .sb()
-        .secret("gloo-mesh", "relay-server-tls-secret")
-        .unwrap();
-    assert!(live
-        .sb()
-        .remove("secrets", "gloo-mesh", "relay-server-tls-secret"));
-    let id = w.id();
-    let kc = live.kc();
     // Configured the way object_store documents for emulators: a service-account file with
     // the base URL and OAuth turned off.
     let sa = w.path("service-account.json");
@@ -294,29 +280,11 @@ fn restore_from_google_cloud_storage_into_a_cluster() {
         .to_string(),
     )
     .unwrap();
-    let r = tk_with(
-        &[
-            ("GOOGLE_SERVICE_ACCOUNT", sa.to_str().unwrap().to_string()),
-            ("GOOGLE_ALLOW_HTTP", "true".into()),
-        ],
-        &[
-            "restore",
-            &made[0],
-            "-i",
-            id.to_str().unwrap(),
-            "--kubeconfig",
-            &kc,
-            "--context",
-            CONTEXT,
-        ],
-    );
-    assert_eq!(r.code, 0, "{r:?}");
-    assert_eq!(
-        live.sb()
-            .secret("gloo-mesh", "relay-server-tls-secret")
-            .unwrap()["data"],
-        original["data"]
-    );
+    let env = [
+        ("GOOGLE_SERVICE_ACCOUNT", sa.to_str().unwrap().to_string()),
+        ("GOOGLE_ALLOW_HTTP", "true".into()),
+    ];
+    live.restores_deleted_secret_from(&w, &made[0], |a| tk_vars(&env, a));
 }
 
 #[test]

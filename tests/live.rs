@@ -97,6 +97,41 @@ impl Live {
         a.extend(target.iter().map(String::as_str));
         tk(&a)
     }
+    /// Deletes `gloo-mesh/relay-server-tls-secret`, restores it from `archive` with `run` (a
+    /// `trustkeep` runner carrying a store's environment) and checks it is back as it was.
+    pub fn restores_deleted_secret_from(
+        &self,
+        w: &Work,
+        archive: &str,
+        run: impl Fn(&[&str]) -> util::Run,
+    ) {
+        let original = self
+            .sb()
+            .secret("gloo-mesh", "relay-server-tls-secret")
+            .unwrap();
+        assert!(self
+            .sb()
+            .remove("secrets", "gloo-mesh", "relay-server-tls-secret"));
+        let (id, kc) = (w.id(), self.kc());
+        let r = run(&[
+            "restore",
+            archive,
+            "-i",
+            id.to_str().unwrap(),
+            "--kubeconfig",
+            &kc,
+            "--context",
+            CONTEXT,
+        ]);
+        assert_eq!(r.code, 0, "restore from {archive}: {r:?}");
+        assert_eq!(
+            self.sb()
+                .secret("gloo-mesh", "relay-server-tls-secret")
+                .unwrap()["data"],
+            original["data"]
+        );
+    }
+
     /// Writes of any kind the sandbox received since the last reset.
     pub fn writes(&self) -> Vec<String> {
         self.sb()

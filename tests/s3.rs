@@ -5,7 +5,7 @@
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 
-use crate::live::{Live, CONTEXT};
+use crate::live::Live;
 use crate::util::{self, tk_env, Run, Work};
 
 /// A running s3s-fs with one bucket, killed on drop.
@@ -67,9 +67,7 @@ impl S3 {
     }
 
     fn tk(&self, args: &[&str]) -> Run {
-        let env = self.env();
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        tk_env(args, &env)
+        util::tk_vars(&self.env(), args)
     }
 
     /// The objects under `prefix/`, as the server stores them (plain files).
@@ -235,32 +233,7 @@ fn restore_from_object_storage_into_a_cluster() {
     let r = backup(&s3, "sample/mgmt.yaml", &[]);
     assert_eq!(r.code, 0, "{r:?}");
     let archive = r.stdout.lines().next().unwrap().to_string();
-    let original = live
-        .sb()
-        .secret("gloo-mesh", "relay-server-tls-secret")
-        .unwrap();
-    assert!(live
-        .sb()
-        .remove("secrets", "gloo-mesh", "relay-server-tls-secret"));
-    let id = w.id();
-    let kc = live.kc();
-    let r = s3.tk(&[
-        "restore",
-        &archive,
-        "-i",
-        id.to_str().unwrap(),
-        "--kubeconfig",
-        &kc,
-        "--context",
-        CONTEXT,
-    ]);
-    assert_eq!(r.code, 0, "{r:?}");
-    assert_eq!(
-        live.sb()
-            .secret("gloo-mesh", "relay-server-tls-secret")
-            .unwrap()["data"],
-        original["data"]
-    );
+    live.restores_deleted_secret_from(&w, &archive, |a| s3.tk(a));
 }
 
 #[test]

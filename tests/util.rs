@@ -120,6 +120,12 @@ pub fn bin() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_trustkeep")))
 }
 
+/// [`tk_env`] with owned values (a store's credentials and endpoints).
+pub fn tk_vars(env: &[(&'static str, String)], args: &[&str]) -> Run {
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    tk_env(args, &env)
+}
+
 pub fn tk_env(args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut cmd = Command::new(bin());
     cmd.args(args)

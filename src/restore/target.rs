@@ -153,6 +153,10 @@ async fn plan_cluster(
             ),
             Some(l) => {
                 let rv = l.resource_version.clone();
+                // Only a replace can roll a rotation back; the certificates are parsed once.
+                let rollback = (opts.replace && !opts.allow_rollback)
+                    .then(|| super::rollback(&r, l))
+                    .flatten();
                 match r.differences(l) {
                     None => item(
                         archived,
@@ -168,8 +172,8 @@ async fn plan_cluster(
                         format!("exists and differs: {d}; refused without --replace"),
                         rv,
                     ),
-                    Some(_) if !opts.allow_rollback && super::rollback(&r, l).is_some() => {
-                        let why = super::rollback(&r, l).unwrap_or_default();
+                    Some(_) if rollback.is_some() => {
+                        let why = rollback.unwrap_or_default();
                         item(archived, r, Action::Rollback, why, rv)
                     }
                     Some(d) if l.type_ != r.type_ || l.immutable => item(

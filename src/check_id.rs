@@ -52,6 +52,8 @@ check_ids! {
         "a management cluster with no RootTrustPolicy and no root-trust secret";
     ProfileDrift => "profile.drift",
         "a secret the --profile names is not in the source";
+    ProfileNotApplied => "profile.not-applied",
+        "a source of another cluster kind than the --profile's was selected by the default names";
     PemParse => "pem.parse",
         "a value that should hold PEM certificates does not parse";
     KeyParse => "key.parse",
@@ -118,6 +120,14 @@ check_ids! {
         "several roots are trusted at once (a rotation): which one each cluster chains to";
     TrustToken => "trust.token",
         "a workload's relay identity token equals the management cluster's";
+    SetupSummary => "setup.summary",
+        "the setup's relay mode, certificate architecture and CA placement";
+    SetupGeneratedRoot => "setup.generated-root",
+        "a root Gloo Mesh generated itself (the seed: not for production)";
+    SetupRootKeyInCluster => "setup.root-key-in-cluster",
+        "a root CA's private key kept in the management cluster (the seed's demo placement)";
+    SetupInsecure => "setup.insecure",
+        "the profile says the relay is insecure (plain HTTP, the seed's demonstration mode)";
     ImportKeyMismatch => "import.key-mismatch",
         "(import) a saved private key matches no certificate saved with it";
     ImportMissingKey => "import.missing-key",
@@ -129,6 +139,17 @@ check_ids! {
 }
 
 impl CheckId {
+    /// Whether the id is about the shape of the whole setup (`setup.*`), not a secret.
+    pub fn is_setup(self) -> bool {
+        matches!(
+            self,
+            CheckId::SetupSummary
+                | CheckId::SetupGeneratedRoot
+                | CheckId::SetupRootKeyInCluster
+                | CheckId::SetupInsecure
+        )
+    }
+
     /// The id spelled `s`, if there is one.
     pub fn parse(s: &str) -> Option<CheckId> {
         CheckId::ALL.iter().copied().find(|c| c.as_str() == s)

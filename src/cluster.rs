@@ -651,7 +651,7 @@ fn wanted_names(
     let ids = select::known(select)
         .into_iter()
         .map(|(id, _)| id)
-        .chain(policies.iter().filter_map(RootTrustPolicy::root_secret))
+        .chain(policies.iter().flat_map(RootTrustPolicy::root_secrets))
         .chain(
             select
                 .include

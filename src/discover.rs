@@ -400,6 +400,12 @@ fn root_trust_entries(inv: &Inventory, management: bool, out: &mut Vec<Entry>) {
             )),
             (None, _) => {}
         }
+        for id in p.passive_secrets() {
+            let e = Entry::named(ProfileRole::RootTrust, &id);
+            if !out[start..].contains(&e) {
+                out.push(e);
+            }
+        }
     }
     for rec in &inv.secrets {
         let e = Entry::named(ProfileRole::RootTrust, &rec.id);

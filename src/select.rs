@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::check_id::CheckId;
 use crate::findings::{Finding, Severity};
-use crate::profile::{Profile, ProfileRole};
+use crate::profile::{Profile, ProfileRole, RelayMode};
 use crate::secret::{SecretId, SecretRecord};
 use crate::source::{Inventory, RootSource};
 
@@ -88,6 +88,15 @@ pub enum ClusterKind {
     Workload,
 }
 
+impl ClusterKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClusterKind::Management => "management",
+            ClusterKind::Workload => "workload",
+        }
+    }
+}
+
 /// What the user asked to select.
 #[derive(Clone, Debug)]
 pub struct SelectOptions {
@@ -129,6 +138,8 @@ pub struct Selection {
     pub secrets: Vec<Selected>,
     /// Missing secrets and notes (check ids `selection.*`).
     pub findings: Vec<Finding>,
+    /// The relay mode of the `--profile`, if one was used.
+    pub relay_mode: Option<RelayMode>,
 }
 
 /// The secrets Gloo Mesh knows by name, with the relay secrets in namespace `ns`: the one list
@@ -154,8 +165,33 @@ pub(crate) fn known(opts: &SelectOptions) -> Vec<(SecretId, Role)> {
     }
 }
 
-/// Picks the trust set out of an inventory.
+/// Picks the trust set out of an inventory. A `--profile` describes one cluster: a source of
+/// the other kind (as the default names tell, e.g. the workloads of an audit given the
+/// management cluster's profile) is selected by the default names, with a note saying so.
 pub fn select(inv: &Inventory, opts: &SelectOptions) -> Selection {
+    if let (Some(profile), None) = (&opts.profile, opts.kind) {
+        let plain = SelectOptions {
+            profile: None,
+            ..opts.clone()
+        };
+        let by_default = select_with(inv, &plain);
+        if by_default.kind != profile.cluster_kind {
+            let mut sel = by_default;
+            sel.findings.push(Finding::info(
+                CheckId::ProfileNotApplied,
+                format!(
+                    "the profile describes a {} cluster and this source is a {} cluster: selected by the default names",
+                    profile.cluster_kind.as_str(),
+                    sel.kind.as_str()
+                ),
+            ));
+            return sel;
+        }
+    }
+    select_with(inv, opts)
+}
+
+fn select_with(inv: &Inventory, opts: &SelectOptions) -> Selection {
     let ns = opts.namespace.as_str();
     let mut p = Picker {
         inv,
@@ -232,7 +268,24 @@ pub fn select(inv: &Inventory, opts: &SelectOptions) -> Selection {
         kind,
         secrets: chosen,
         findings,
+        relay_mode: opts.profile.as_ref().map(|p| p.relay_mode),
     }
+}
+
+/// A `profile.drift` error for each secret `profile` names that is not among `present`
+/// (a source's or an archive's secrets).
+pub fn drift(profile: &Profile, present: &BTreeSet<SecretId>) -> Vec<Finding> {
+    profile
+        .named()
+        .filter(|(id, _)| !present.contains(id))
+        .map(|(id, role)| {
+            Finding::error(
+                CheckId::ProfileDrift,
+                format!("the profile names secret {id} as {role}; the source has no such secret (deleted or renamed since discovery? run trustkeep discover again)"),
+            )
+            .secret(&id)
+        })
+        .collect()
 }
 
 /// The state of one selection: what is taken so far (each secret once, with the first role
@@ -298,6 +351,24 @@ impl<'a> Picker<'a> {
                     ),
                 )),
             }
+            // Passive roots (a rotation): still trusted, so kept; a missing one is a warning,
+            // since Gloo no longer signs with it.
+            for id in pol.passive_secrets() {
+                any = true;
+                match self.find(&id) {
+                    Some(rec) => self.take(Role::RootTrust, rec),
+                    None => self.findings.push(
+                        Finding::warning(
+                            CheckId::SelectionMissing,
+                            format!(
+                                "RootTrustPolicy {}/{} keeps passive root secret {id} trusted during a rotation; it is not in the source",
+                                pol.namespace, pol.name
+                            ),
+                        )
+                        .secret(&id),
+                    ),
+                }
+            }
         }
         any
     }
@@ -318,17 +389,8 @@ impl<'a> Picker<'a> {
     /// With a profile: a `profile.drift` error for each secret it names that the source lacks.
     /// Roles it says are absent by design are not looked for.
     fn report_drift(&mut self, profile: &Profile) {
-        for (id, role) in profile.named() {
-            if !self.taken.contains(&id) {
-                self.findings.push(
-                    Finding::error(
-                        CheckId::ProfileDrift,
-                        format!("the profile names secret {id} as {role}; the source has no such secret (deleted or renamed since discovery? run trustkeep discover again)"),
-                    )
-                    .secret(&id),
-                );
-            }
-        }
+        let found = drift(profile, &self.taken);
+        self.findings.extend(found);
     }
 
     /// A finding for each secret this kind of cluster should have and does not.
@@ -346,10 +408,7 @@ impl<'a> Picker<'a> {
                 (Role::IstioCacerts, Severity::Warning),
             ],
         };
-        let side = match kind {
-            ClusterKind::Management => "management",
-            ClusterKind::Workload => "workload",
-        };
+        let side = kind.as_str();
         let known = well_known(ns);
         for (role, severity) in expected {
             let Some((id, _)) = known.iter().find(|(_, r)| r == role) else {

@@ -8,6 +8,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::findings::Finding;
+use crate::profile::RelayMode;
 use crate::select::{ClusterKind, Selected, Selection};
 use crate::source::{Inventory, Origin};
 
@@ -24,6 +25,8 @@ pub struct Snapshot {
     pub secrets: Vec<Selected>,
     /// What selection found missing or noteworthy.
     pub findings: Vec<Finding>,
+    /// The relay mode the `--profile` gives, if one was used.
+    pub relay_mode: Option<RelayMode>,
 }
 
 impl Snapshot {
@@ -39,6 +42,7 @@ impl Snapshot {
             created,
             origin: inventory.origin.clone(),
             kind: selection.kind,
+            relay_mode: selection.relay_mode,
             secrets: selection.secrets,
             findings: selection
                 .findings

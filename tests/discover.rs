@@ -20,7 +20,7 @@ const TELEMETRY: &str = "gloo-telemetry-gateway-tls-secret";
 
 /// `sh.helm.release.v1.gloo-platform.v<version>` as Helm 3 stores it: the `release` key is
 /// base64(gzip(JSON)), and the Secret's `data` base64-encodes that once more.
-fn helm_release(version: u32, status: &str, config: Value) -> Value {
+pub(crate) fn helm_release(version: u32, status: &str, config: Value) -> Value {
     let release = json!({
         "name": "gloo-platform", "namespace": "gloo-mesh", "version": version,
         "info": {"status": status},

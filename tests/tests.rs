@@ -21,6 +21,7 @@ mod list;
 mod live;
 mod manifests;
 mod metrics;
+mod modes;
 mod packaging;
 mod rbac;
 mod s3;

@@ -538,6 +538,7 @@ fn rebuild(m: &Manifest, files: &[(String, SecretBytes)], name: &str) -> Result<
         kind: m.cluster.kind,
         secrets,
         findings: m.findings.clone(),
+        relay_mode: None,
     })
 }
 

@@ -13,7 +13,9 @@
 use std::collections::BTreeMap;
 
 mod lint;
+mod setup;
 pub use lint::{lint_cert, LintUse};
+pub use setup::{Architecture, CaKey, ModeSource, Placement, Setup};
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
@@ -42,6 +44,9 @@ pub struct CheckOptions {
     /// Leaf certificates valid for longer than this many days are `lint.validity-too-long`
     /// warnings (`--max-leaf-validity-days`); no bound when `None`.
     pub max_leaf_validity_days: Option<u32>,
+    /// Warnings the user knows of and accepts (`--accept CHECK`): reported as info, so they
+    /// no longer fail `--strict`. Errors are never accepted.
+    pub accept: Vec<CheckId>,
 }
 
 impl CheckOptions {
@@ -51,6 +56,7 @@ impl CheckOptions {
             at,
             warn_days: DEFAULT_WARN_DAYS,
             max_leaf_validity_days: None,
+            accept: Vec::new(),
         }
     }
 }
@@ -72,6 +78,8 @@ pub struct CertificateRow {
 pub struct CheckResult {
     pub report: Report,
     pub certificates: Vec<CertificateRow>,
+    /// The relay mode, architecture and placement the checks saw.
+    pub setup: Option<Setup>,
 }
 
 /// Certificates parsed from one secret's data, by key.
@@ -86,7 +94,8 @@ struct Parsed {
 #[derive(Default)]
 struct Anchors {
     cluster: Option<String>,
-    relay_root: Option<Cert>,
+    /// Every root of the relay root's bundle (several during a relay root rotation).
+    relay_roots: Vec<Cert>,
     relay_signing: Vec<Cert>,
     root_trust: Vec<Cert>,
     token: Option<crate::secret::SecretBytes>,
@@ -143,14 +152,14 @@ pub fn check(clusters: &[Snapshot], opts: &CheckOptions) -> CheckResult {
         }
         parsed_all.push(per);
     }
-    let anchors = mgmt
-        .map(|m| {
-            let i = clusters
-                .iter()
-                .position(|c| std::ptr::eq(c, m))
-                .expect("from the list");
-            anchors_of(m, &parsed_all[i])
-        })
+    let mgmt_index = mgmt.map(|m| {
+        clusters
+            .iter()
+            .position(|c| std::ptr::eq(c, m))
+            .expect("from the list")
+    });
+    let anchors = mgmt_index
+        .map(|i| anchors_of(&clusters[i], &parsed_all[i]))
         .unwrap_or_default();
     for (c, parsed) in clusters.iter().zip(&parsed_all) {
         out.report.extend(c.findings.iter().cloned());
@@ -175,8 +184,27 @@ pub fn check(clusters: &[Snapshot], opts: &CheckOptions) -> CheckResult {
             );
         }
     }
+    let seen = setup::Seen {
+        relay_roots: &anchors.relay_roots,
+        istio_roots: &anchors.root_trust,
+        relay_signing: &anchors.relay_signing,
+    };
+    let (shape, findings) = setup::analyse(clusters, &parsed_all, mgmt_index, seen, &sig);
+    out.report.extend(findings);
+    out.setup = Some(shape);
+    accept(&mut out.report, &opts.accept);
     out.report.sort();
     out
+}
+
+/// Turns the warnings of the accepted check ids into info, saying so.
+fn accept(report: &mut Report, accepted: &[CheckId]) {
+    for f in &mut report.findings {
+        if f.severity == Severity::Warning && accepted.iter().any(|a| f.check == *a) {
+            f.severity = Severity::Info;
+            f.message.push_str(" (accepted with --accept)");
+        }
+    }
 }
 
 fn parse_secret(
@@ -272,12 +300,10 @@ fn anchors_of(m: &Snapshot, parsed: &[Parsed]) -> Anchors {
     let first = |p: &Parsed, k: &str| p.certs.get(k).and_then(|v| v.first().cloned());
     for (s, p) in m.secrets.iter().zip(parsed) {
         match s.role {
-            Role::RelayRoot => {
-                a.relay_root = a
-                    .relay_root
-                    .take()
-                    .or_else(|| first(p, "ca.crt"))
-                    .or_else(|| first(p, "tls.crt"))
+            Role::RelayRoot if a.relay_roots.is_empty() => {
+                a.relay_roots = bundle(p, "ca.crt")
+                    .or_else(|| bundle(p, "tls.crt").map(|b| b[..1].to_vec()))
+                    .unwrap_or_default()
             }
             Role::RelaySigning => a.relay_signing.extend(first(p, "tls.crt")),
             // Every root of the bundle: during a rotation it holds the old and the new.
@@ -296,7 +322,7 @@ fn anchors_of(m: &Snapshot, parsed: &[Parsed]) -> Anchors {
             _ => {}
         }
     }
-    if a.relay_root.is_none() {
+    if a.relay_roots.is_empty() {
         // Without relay-root-tls-secret, the server's ca.crt is the best word on the root.
         if let Some((_, p)) = m
             .secrets
@@ -304,10 +330,30 @@ fn anchors_of(m: &Snapshot, parsed: &[Parsed]) -> Anchors {
             .zip(parsed)
             .find(|(s, _)| s.role == Role::RelayServer)
         {
-            a.relay_root = first(p, "ca.crt");
+            a.relay_roots = bundle(p, "ca.crt").unwrap_or_default();
         }
     }
     a
+}
+
+/// Every certificate of data key `k`, when it holds any.
+fn bundle(p: &Parsed, k: &str) -> Option<Vec<Cert>> {
+    p.certs.get(k).filter(|v| !v.is_empty()).cloned()
+}
+
+/// `subject (sha256 prefix)` of each root, for messages.
+fn describe_roots(roots: &[Cert]) -> String {
+    let names: Vec<String> = roots
+        .iter()
+        .map(|r| {
+            format!(
+                "{} (sha256 {})",
+                r.summary().subject,
+                &r.fingerprint()[..16]
+            )
+        })
+        .collect();
+    names.join(", ")
 }
 
 /// Validity window and weak crypto for every certificate.
@@ -425,10 +471,14 @@ const PAIRS: &[(&str, &[&str])] = &[
 ];
 
 /// The private key a certificate key must have beside it, for the roles that hold keys.
-fn expected_key(role: Role, cert_key: &str) -> Option<&'static str> {
+/// `intermediate_form`: the secret holds `ca-cert.pem` (see [`root_trust`]).
+fn expected_key(role: Role, cert_key: &str, intermediate_form: bool) -> Option<&'static str> {
     match (role, cert_key) {
         (Role::RelayServer | Role::RelaySigning | Role::RelayClient, "tls.crt") => Some("tls.key"),
-        (Role::RootTrust, "root-cert.pem") => Some("key.pem"),
+        // A root-trust secret holds the root and its key, or (a root kept outside the
+        // cluster) an intermediate CA Gloo signs with, in the cacerts keys.
+        (Role::RootTrust, "root-cert.pem") if !intermediate_form => Some("key.pem"),
+        (Role::RootTrust, "ca-cert.pem") => Some("ca-key.pem"),
         (Role::IstioCacerts, "ca-cert.pem") => Some("ca-key.pem"),
         _ => None,
     }
@@ -436,8 +486,9 @@ fn expected_key(role: Role, cert_key: &str) -> Option<&'static str> {
 
 /// A certificate whose role needs its private key beside it, without one.
 fn keys_present(at: &At<'_>, role: Role, p: &Parsed, report: &mut Report) {
+    let intermediate_form = p.present.iter().any(|k| k == "ca-cert.pem");
     for cert_key in p.certs.keys() {
-        if let Some(key) = expected_key(role, cert_key) {
+        if let Some(key) = expected_key(role, cert_key, intermediate_form) {
             if !p.present.iter().any(|k| k == key) {
                 report.push(at.f(Severity::Error, CheckId::KeyMissing, Some(key), format!("{cert_key} has no private key beside it: {key} is missing; Gloo Mesh cannot use the certificate without it")));
             }
@@ -697,9 +748,9 @@ fn relay_server(c: &RoleCtx<'_>, report: &mut Report) {
         report,
     );
     chain_to_own_ca(at, p, "tls.crt", report, sig);
-    if let (Some(root), Some(ca)) = (&a.relay_root, first(p, "ca.crt")) {
-        if ca != root {
-            report.push(at.f(Severity::Error, CheckId::TrustRelayRoot, Some("ca.crt"), format!("ca.crt ({}) is not the relay root of relay-root-tls-secret ({}); server and agents must share one root", ca.summary().sha256, root.summary().sha256)));
+    if let (false, Some(ca)) = (a.relay_roots.is_empty(), first(p, "ca.crt")) {
+        if !a.relay_roots.contains(ca) {
+            report.push(at.f(Severity::Error, CheckId::TrustRelayRoot, Some("ca.crt"), format!("ca.crt ({}) is not the relay root of relay-root-tls-secret ({}); server and agents must share one root", ca.summary().sha256, describe_roots(&a.relay_roots))));
         }
     }
     chain_to_relay_root(at, p, a, "the relay server certificate", report, sig);
@@ -751,12 +802,18 @@ fn relay_root(c: &RoleCtx<'_>, report: &mut Report) {
             ));
         }
     }
-    if !same_cluster {
-        if let Some(mroot) = &a.relay_root {
-            if root != mroot {
-                report.push(at.f(Severity::Error, CheckId::TrustRelayRoot, Some(key), format!("this cluster's relay root ({}, sha256 {}) is not the management cluster's ({}, sha256 {})", root.summary().subject, root.fingerprint(), mroot.summary().subject, mroot.fingerprint())));
-            }
-        }
+    if !same_cluster && !a.relay_roots.is_empty() && !a.relay_roots.contains(root) {
+        report.push(at.f(
+            Severity::Error,
+            CheckId::TrustRelayRoot,
+            Some(key),
+            format!(
+                "this cluster's relay root ({}, sha256 {}) is not the management cluster's ({})",
+                root.summary().subject,
+                root.fingerprint(),
+                describe_roots(&a.relay_roots)
+            ),
+        ));
     }
 }
 
@@ -781,10 +838,10 @@ fn relay_client(c: &RoleCtx<'_>, report: &mut Report) {
         report,
     );
     chain_to_own_ca(at, p, "tls.crt", report, sig);
-    if let Some(root) = &a.relay_root {
+    if !a.relay_roots.is_empty() {
         let mut inter = rest(p, "tls.crt");
         inter.extend(a.relay_signing.iter().cloned());
-        let anchors = std::slice::from_ref(root);
+        let anchors = &a.relay_roots;
         // As the relay server verifies agents: for client authentication.
         let usage = pki::Usage::ClientAuth;
         match pki::verify_chain_cached(leaf, &inter, anchors, None, usage, sig) {
@@ -796,6 +853,9 @@ fn relay_client(c: &RoleCtx<'_>, report: &mut Report) {
                 &e,
             )),
             Ok(chain) => {
+                if anchors.len() > 1 {
+                    report.push(rotation_finding(at, "tls.crt", "relay", anchors, &chain));
+                }
                 if !a.relay_signing.is_empty()
                     && !chain.path.iter().any(|c| a.relay_signing.contains(c))
                 {
@@ -806,6 +866,10 @@ fn relay_client(c: &RoleCtx<'_>, report: &mut Report) {
     }
 }
 
+/// A root-trust secret: the root (`root-cert.pem` with `key.pem`) Gloo signs Istio
+/// intermediates with, or, when the root is kept outside the cluster (the seed's hybrid
+/// placement), an intermediate CA in the cacerts keys (`ca-cert.pem`, `ca-key.pem`,
+/// `cert-chain.pem`) that must chain to the root in `root-cert.pem`.
 fn root_trust(c: &RoleCtx<'_>, report: &mut Report) {
     let RoleCtx { at, p, sig, .. } = *c;
     let key = if p.certs.contains_key("root-cert.pem") {
@@ -813,8 +877,30 @@ fn root_trust(c: &RoleCtx<'_>, report: &mut Report) {
     } else {
         "ca.crt"
     };
-    if let Some(root) = first(p, key) {
-        self_signed_ca(at, key, root, CheckId::RoleRootTrust, report, sig);
+    let Some(root) = first(p, key) else { return };
+    self_signed_ca(at, key, root, CheckId::RoleRootTrust, report, sig);
+    let Some(ca) = first(p, "ca-cert.pem") else {
+        return;
+    };
+    profile(
+        at,
+        "ca-cert.pem",
+        ca,
+        Profile::ca(),
+        CheckId::RoleRootTrust,
+        report,
+    );
+    let roots = p.certs.get(key).map(Vec::as_slice).unwrap_or_default();
+    let chain = rest(p, "cert-chain.pem");
+    match pki::verify_chain_cached(ca, &chain, roots, None, pki::Usage::Any, sig) {
+        Err(e) => report.push(chain_finding(
+            at,
+            "ca-cert.pem",
+            CheckId::ChainVerify,
+            &format!("ca-cert.pem does not chain to {key}"),
+            &e,
+        )),
+        Ok(chain) => aki_findings(at, "ca-cert.pem", &chain, report),
     }
 }
 
@@ -913,28 +999,30 @@ fn istio_cacerts(c: &RoleCtx<'_>, report: &mut Report) {
         let verified =
             pki::verify_chain_cached(ca, &chain_rest, &a.root_trust, None, pki::Usage::Any, sig);
         if let (Ok(chain), true) = (&verified, a.root_trust.len() > 1) {
-            report.push(rotation_finding(at, form.cert, &a.root_trust, chain));
+            report.push(rotation_finding(
+                at,
+                form.cert,
+                "Istio",
+                &a.root_trust,
+                chain,
+            ));
         }
         if let Err(e) = verified {
-            let roots: Vec<String> = a
-                .root_trust
-                .iter()
-                .map(|r| {
-                    format!(
-                        "{} (sha256 {})",
-                        r.summary().subject,
-                        &r.fingerprint()[..16]
-                    )
-                })
-                .collect();
-            report.push(chain_finding(at, form.cert, CheckId::TrustIstioRoot, &format!("the Istio intermediate does not chain to the management cluster's root-trust root {}; meshes will not trust each other", roots.join(", ")), &e));
+            let roots = describe_roots(&a.root_trust);
+            report.push(chain_finding(at, form.cert, CheckId::TrustIstioRoot, &format!("the Istio intermediate does not chain to the management cluster's root-trust root {roots}; meshes will not trust each other"), &e));
         }
     }
 }
 
-/// Which of several trusted roots (a rotation) a verified chain ends in, and whether it is
-/// the newest.
-fn rotation_finding(at: &At<'_>, key: &str, roots: &[Cert], chain: &pki::Chain) -> Finding {
+/// Which of several trusted roots (a rotation of the `what` roots: relay or Istio) a verified
+/// chain ends in, and whether it is the newest.
+fn rotation_finding(
+    at: &At<'_>,
+    key: &str,
+    what: &str,
+    roots: &[Cert],
+    chain: &pki::Chain,
+) -> Finding {
     let newest = roots.iter().max_by_key(|r| r.summary().not_before);
     let used = chain.path.last();
     let describe = |r: &Cert| {
@@ -955,7 +1043,7 @@ fn rotation_finding(at: &At<'_>, key: &str, roots: &[Cert], chain: &pki::Chain) 
         CheckId::TrustRotation,
         Some(key),
         format!(
-            "a root rotation is in progress: {} Istio roots are trusted; this intermediate chains to {used}, {which}",
+            "a root rotation is in progress: {} {what} roots are trusted; this certificate chains to {used}, {which}",
             roots.len()
         ),
     )
@@ -980,13 +1068,16 @@ fn chain_to_relay_root(
     report: &mut Report,
     sig: &pki::SignatureCache,
 ) {
-    let (Some(leaf), Some(root)) = (first(p, "tls.crt"), &a.relay_root) else {
+    let Some(leaf) = first(p, "tls.crt") else {
         return;
     };
+    if a.relay_roots.is_empty() {
+        return;
+    }
     if let Err(e) = pki::verify_chain_cached(
         leaf,
         &rest(p, "tls.crt"),
-        std::slice::from_ref(root),
+        &a.relay_roots,
         None,
         pki::Usage::Any,
         sig,

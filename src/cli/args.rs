@@ -348,6 +348,11 @@ pub struct CheckArgs {
     /// Warn about leaf certificates valid for longer than this many days (lint.validity-too-long).
     #[arg(long, value_name = "DAYS")]
     pub max_leaf_validity_days: Option<u32>,
+    /// Accept the warnings of this check id (repeatable), e.g. setup.generated-root for a
+    /// setup that keeps Gloo's generated roots on purpose: they are reported as info and no
+    /// longer fail --strict. Errors are never accepted.
+    #[arg(long, value_name = "CHECK", value_parser = super::resolve::parse_check_id)]
+    pub accept: Vec<crate::check_id::CheckId>,
     /// Report format.
     #[arg(long = "output", value_enum, default_value_t)]
     pub format: FormatArg,
@@ -364,6 +369,11 @@ pub struct VerifyArgs {
     /// adding the cross-cluster checks, instead of one by one.
     #[arg(long)]
     pub together: bool,
+    /// The cluster's profile (made by `trustkeep discover`): the report names its relay mode,
+    /// and each secret it names that an archive lacks is `profile.drift`. A profile describes
+    /// one cluster: verify that cluster's archives with it.
+    #[arg(long, value_name = "FILE")]
+    pub profile: Option<PathBuf>,
     #[command(flatten)]
     pub check: CheckArgs,
     #[command(flatten)]

@@ -157,10 +157,7 @@ fn patience(args: &PatienceArgs) -> Patience {
 }
 
 fn select(args: &SelectArgs) -> Result<SelectOptions> {
-    let profile = match &args.profile {
-        Some(path) => Some(std::sync::Arc::new(crate::profile::Profile::read(path)?)),
-        None => None,
-    };
+    let profile = profile(args.profile.as_deref())?;
     Ok(SelectOptions {
         profile,
         namespace: args.namespace.clone(),
@@ -172,12 +169,30 @@ fn select(args: &SelectArgs) -> Result<SelectOptions> {
     })
 }
 
+/// `--profile FILE`, read once.
+fn profile(
+    path: Option<&std::path::Path>,
+) -> Result<Option<std::sync::Arc<crate::profile::Profile>>> {
+    path.map(|p| crate::profile::Profile::read(p).map(std::sync::Arc::new))
+        .transpose()
+}
+
 fn check(args: &CheckArgs, now: DateTime<Utc>) -> CheckOptions {
     CheckOptions {
         at: args.at.unwrap_or(now),
         warn_days: args.warn_days,
         max_leaf_validity_days: args.max_leaf_validity_days,
+        accept: args.accept.clone(),
     }
+}
+
+/// `--accept`: a check id of docs/checks.md.
+pub fn parse_check_id(s: &str) -> std::result::Result<crate::check_id::CheckId, String> {
+    crate::check_id::CheckId::parse(s).ok_or_else(|| {
+        format!(
+            "no check id {s:?}; the ids are listed in docs/checks.md, e.g. setup.generated-root"
+        )
+    })
 }
 
 /// `[NAME=]X`: the cluster's name, if given, and the file or context.
@@ -357,6 +372,7 @@ pub fn verify(a: &VerifyArgs, now: DateTime<Utc>) -> Result<commands::verify::Op
             .map(|s| Location::parse(s))
             .collect::<Result<Vec<_>>>()?,
         together: a.together,
+        profile: profile(a.profile.as_deref())?,
         check: check(&a.check, now),
         strict: a.check.strict,
         report: a.report.report.clone(),

@@ -11,7 +11,8 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use serde::Serialize;
 
-use crate::checks::{self, CertificateRow, CheckOptions, CheckResult};
+use crate::check_id::CheckId;
+use crate::checks::{self, CertificateRow, CheckOptions, CheckResult, Setup};
 use crate::error::Result;
 use crate::findings::{Finding, Severity};
 use crate::render::{self, OutputFormat, Table};
@@ -105,6 +106,9 @@ pub struct AuditReport {
     /// Clusters that could not be read (exit status 2).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unreadable: Vec<Unreadable>,
+    /// The relay mode, certificate architecture and CA placement (docs/checks.md, "The shape
+    /// of the setup").
+    pub setup: Option<Setup>,
 }
 
 /// The summary line of one secret.
@@ -143,6 +147,7 @@ pub fn report(snapshots: &[Snapshot], result: CheckResult, strict: bool) -> Audi
     let CheckResult {
         report,
         certificates,
+        setup,
     } = result;
     let mut secrets = Vec::new();
     for s in snapshots {
@@ -169,6 +174,7 @@ pub fn report(snapshots: &[Snapshot], result: CheckResult, strict: bool) -> Audi
         certificates,
         secrets,
         unreadable: Vec::new(),
+        setup,
     }
 }
 
@@ -180,6 +186,10 @@ pub(crate) fn render(
 ) -> std::io::Result<()> {
     if format == OutputFormat::Json {
         return render::json(out, r);
+    }
+    if let Some(setup) = &r.setup {
+        writeln!(out, "setup: {}", render::escape(&setup.summary()))?;
+        writeln!(out)?;
     }
     let mut t = Table::new(["CLUSTER", "SECRET", "ROLE", "STATUS"]);
     for s in &r.secrets {
@@ -197,7 +207,12 @@ pub(crate) fn render(
     }
     if !r.findings.is_empty() {
         writeln!(out)?;
-        for f in &r.findings {
+        // The summary heads the output already.
+        for f in r
+            .findings
+            .iter()
+            .filter(|f| f.check != CheckId::SetupSummary)
+        {
             writeln!(out, "{f}")?;
         }
     }

@@ -10,6 +10,7 @@ use std::io::Write;
 use serde::Serialize;
 
 use super::ArchiveInput;
+use crate::check_id::CheckId;
 use crate::checks::{self, CheckOptions};
 use crate::cluster::ApiCall;
 use crate::error::Result;
@@ -143,6 +144,8 @@ fn pre_restore_findings(snapshot: &Snapshot, only: &[String], world: &World) -> 
         .findings
         .into_iter()
         .filter(|f| f.severity >= Severity::Warning)
+        // The setup's shape (demo-only placements) is the auditor's matter, not the restore's.
+        .filter(|f| !CheckId::parse(&f.check).is_some_and(CheckId::is_setup))
         .collect()
 }
 

@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::archive::Identities;
 use crate::checks::CheckOptions;
 use crate::error::{Error, Result};
+use crate::profile::Profile;
 use crate::render::{self, OutputFormat};
 use crate::store::{Location, Store};
 use crate::world::World;
@@ -23,6 +24,8 @@ pub struct Options {
     pub identities: Identities,
     /// Check all archives as one trust setup (one cluster each), instead of one by one.
     pub together: bool,
+    /// `--profile`: the cluster's relay mode and the secrets its archives must hold.
+    pub profile: Option<std::sync::Arc<Profile>>,
     pub check: CheckOptions,
     pub strict: bool,
     /// Where to write the auditor's report (`.html` or `.md`), if anywhere.
@@ -86,6 +89,9 @@ pub async fn run(opts: &Options, world: &World) -> Result<VerifyReport> {
         match store.open(p, &opts.identities, world.passphrase()).await {
             Ok(opened) => {
                 let mut snap = opened.snapshot;
+                if let Some(profile) = &opts.profile {
+                    apply_profile(&mut snap, profile);
+                }
                 if !opts.together {
                     // Checks see the archived cluster name (agents' SANs are checked against
                     // it); the report then says which archive each finding came from.
@@ -171,6 +177,7 @@ fn combined(
         certificates: Vec::new(),
         secrets: Vec::new(),
         unreadable: Vec::new(),
+        setup: together.and_then(|t| t.setup.clone()),
     };
     for r in results
         .iter()
@@ -193,6 +200,19 @@ fn combined(
     all.errors = findings.errors();
     all.warnings = findings.warnings();
     all
+}
+
+/// What a profile adds to an archived snapshot: its relay mode, and `profile.drift` for each
+/// secret it names that the archive lacks.
+fn apply_profile(snap: &mut crate::snapshot::Snapshot, profile: &Profile) {
+    snap.relay_mode = Some(profile.relay_mode);
+    let present = snap.secrets.iter().map(|s| s.record.id.clone()).collect();
+    let cluster = snap.cluster.clone();
+    snap.findings.extend(
+        crate::select::drift(profile, &present)
+            .into_iter()
+            .map(|f| f.cluster(cluster.clone())),
+    );
 }
 
 fn relabel(r: &mut AuditReport, name: &str) {
@@ -243,7 +263,11 @@ pub(crate) fn render(
         r.archives
             .iter()
             .filter_map(|a| a.report.as_ref())
-            .filter(|rep| !rep.findings.is_empty())
+            .filter(|rep| {
+                rep.findings
+                    .iter()
+                    .any(|f| f.check != crate::check_id::CheckId::SetupSummary)
+            })
             .collect()
     };
     for rep in detailed {

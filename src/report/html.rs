@@ -81,6 +81,14 @@ fn summary(h: &mut String, e: &Evidence<'_>) {
         e.count(Severity::Warning),
         e.count(Severity::Info),
     );
+    let setup = super::rows::setup(e);
+    if !setup.is_empty() {
+        h.push_str("<h2>Setup</h2>\n<table id=\"setup\">\n");
+        for [what, value] in &setup {
+            let _ = writeln!(h, "<tr><th>{}</th><td>{}</td></tr>", esc(what), esc(value));
+        }
+        h.push_str("</table>\n");
+    }
     if !r.unreadable.is_empty() {
         h.push_str("<h2>Clusters that could not be read</h2>\n<table id=\"unreadable\"><tr><th>cluster</th><th>error</th></tr>\n");
         for u in &r.unreadable {

@@ -58,6 +58,9 @@ pub fn document(e: &Evidence<'_>) -> String {
     let _ = writeln!(m, "| errors | {} |", e.count(Severity::Error));
     let _ = writeln!(m, "| warnings | {} |", e.count(Severity::Warning));
     let _ = writeln!(m, "| info | {} |", e.count(Severity::Info));
+    for [what, value] in super::rows::setup(e) {
+        let _ = writeln!(m, "| {} | {} |", cell(&what), cell(&value));
+    }
     for u in &r.unreadable {
         let _ = writeln!(
             m,

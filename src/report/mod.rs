@@ -102,6 +102,42 @@ pub(crate) mod rows {
             .collect()
     }
 
+    /// `what, value` rows of the setup's shape: relay mode, architecture, placement, roots
+    /// and the CA keys kept in the management cluster (names, never values).
+    pub fn setup(e: &Evidence<'_>) -> Vec<[String; 2]> {
+        let Some(s) = &e.report.setup else {
+            return Vec::new();
+        };
+        let mode = match (s.relay_mode, s.relay_mode_source) {
+            (Some(m), crate::checks::ModeSource::Profile) => format!("{} (profile)", m.as_str()),
+            (Some(m), _) => format!("{} (inferred from the secrets)", m.as_str()),
+            (None, _) => "unknown (no relay secret seen; discover a profile to tell)".into(),
+        };
+        let keys: Vec<String> = s
+            .ca_keys_in_management_cluster
+            .iter()
+            .map(|k| {
+                let what = if k.root { "root" } else { "intermediate" };
+                format!("{}[{}] ({what} {})", k.secret, k.key, k.subject)
+            })
+            .collect();
+        let or_none = |v: &[String]| {
+            if v.is_empty() {
+                "none".to_string()
+            } else {
+                v.join("; ")
+            }
+        };
+        vec![
+            ["relay mode".into(), mode],
+            ["architecture".into(), s.architecture.describe().into()],
+            ["placement".into(), s.placement.describe().into()],
+            ["relay roots".into(), or_none(&s.relay_roots)],
+            ["Istio roots".into(), or_none(&s.istio_roots)],
+            ["CA keys in the management cluster".into(), or_none(&keys)],
+        ]
+    }
+
     /// The column names of each table (one place for both formats).
     pub const TIMELINE: [&str; 5] = ["expires", "days left", "certificate", "kind", "kept in"];
     pub const FINDINGS: [&str; 7] = [

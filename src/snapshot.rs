@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 use crate::findings::Finding;
 use crate::select::{ClusterKind, Selected, Selection};
-use crate::source::{Inventory, Origin};
+use crate::source::{Inventory, Origin, PolicyObject};
 
 /// The trust set of one cluster at one moment.
 #[derive(Clone, Debug)]
@@ -24,6 +24,9 @@ pub struct Snapshot {
     pub secrets: Vec<Selected>,
     /// What selection found missing or noteworthy.
     pub findings: Vec<Finding>,
+    /// The source's RootTrustPolicies whole, sorted by namespace, then name; archived, and
+    /// restored only on request (`restore --include-policies`).
+    pub policies: Vec<PolicyObject>,
 }
 
 impl Snapshot {
@@ -35,7 +38,19 @@ impl Snapshot {
         created: DateTime<Utc>,
     ) -> Self {
         let cluster = cluster.into();
+        let mut policies: Vec<PolicyObject> = inventory
+            .policies
+            .iter()
+            .map(|p| p.object.clone())
+            .collect();
+        policies.sort_by(|a, b| {
+            a.metadata
+                .namespace
+                .cmp(&b.metadata.namespace)
+                .then(a.metadata.name.cmp(&b.metadata.name))
+        });
         Snapshot {
+            policies,
             created,
             origin: inventory.origin.clone(),
             kind: selection.kind,

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::PolicyObject;
 use crate::secret::SecretId;
 
 /// What `spec.config.mgmtServerCa` (or `agentCa`) of a RootTrustPolicy says about its root.
@@ -26,6 +27,8 @@ pub struct RootTrustPolicy {
     pub namespace: String,
     pub name: String,
     pub root: RootSource,
+    /// The whole object, as it would be applied again (archived with the secrets).
+    pub object: PolicyObject,
 }
 
 impl RootTrustPolicy {
@@ -64,6 +67,7 @@ impl RootTrustPolicy {
             RootSource::Unknown
         };
         Some(RootTrustPolicy {
+            object: PolicyObject::from_value(value, &namespace, &name),
             namespace,
             name,
             root,

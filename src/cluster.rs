@@ -22,7 +22,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::secret::{SecretId, SecretRecord};
 use crate::select::{self, SelectOptions};
-use crate::source::{Inventory, Origin, RootTrustPolicy};
+use crate::source::{Inventory, Origin, PolicyObject, RootTrustPolicy};
 
 /// Which cluster to talk to: a kubeconfig (default `KUBECONFIG` or `~/.kube/config`, then the
 /// in-cluster service account) and a context in it (default: the current context).
@@ -392,9 +392,7 @@ impl Cluster {
         let mut out = Vec::new();
         for o in items {
             let v = serde_json::to_value(&o).unwrap_or_default();
-            if let Some(p) = RootTrustPolicy::from_value(&v, ns) {
-                out.push(p);
-            }
+            out.extend(RootTrustPolicy::from_value(&v, ns));
         }
         Ok(Policies::Listed(out))
     }
@@ -548,27 +546,9 @@ impl Cluster {
     pub async fn create_secret(&self, s: &Secret) -> Result<()> {
         let id = id_of(s);
         let api: Api<Secret> = Api::namespaced(self.client.clone(), &id.namespace);
-        let pp = PostParams::default();
-        let mut attempt = 1;
-        loop {
-            self.record("create", format!("secret {id}"));
-            let e = match self.attempt(api.create(&pp, s)).await {
-                Ok(_) => return Ok(()),
-                Err(e) => e,
-            };
-            let conflict = matches!(&e, kube::Error::Api(st) if st.code == 409);
-            if conflict || transient(&e) {
-                match self.read_back(&id).await? {
-                    Some(live) if same(&live, s) => return Ok(()),
-                    Some(_) => return Err(self.api_error(&format!("create secret {id}"), e)),
-                    None if self.again("create secret", attempt, &e).await => {}
-                    None => return Err(self.api_error(&format!("create secret {id}"), e)),
-                }
-            } else {
-                return Err(self.api_error(&format!("create secret {id}"), e));
-            }
-            attempt += 1;
-        }
+        let what = format!("secret {id}");
+        self.create_checked(&api, &what, &id.name, s, |live| same(live, s))
+            .await
     }
 
     /// Replaces a secret (same type), guarded by the resourceVersion that was read. An
@@ -577,25 +557,79 @@ impl Cluster {
     pub async fn replace_secret(&self, s: &Secret) -> Result<()> {
         let id = id_of(s);
         let api: Api<Secret> = Api::namespaced(self.client.clone(), &id.namespace);
+        let what = format!("secret {id}");
+        self.replace_checked(&api, &what, &id.name, s, |live| same(live, s))
+            .await
+    }
+
+    /// Creates `obj` (`what` names it, `name` is its name) with the care of
+    /// [`Cluster::create_secret`]; `same` tells whether a live object is the one written.
+    async fn create_checked<K>(
+        &self,
+        api: &Api<K>,
+        what: &str,
+        name: &str,
+        obj: &K,
+        same: impl Fn(&K) -> bool,
+    ) -> Result<()>
+    where
+        K: Clone + serde::de::DeserializeOwned + Serialize + std::fmt::Debug,
+    {
         let pp = PostParams::default();
         let mut attempt = 1;
         loop {
-            self.record("update", format!("secret {id}"));
-            let e = match self.attempt(api.replace(&id.name, &pp, s)).await {
+            self.record("create", what.to_string());
+            let e = match self.attempt(api.create(&pp, obj)).await {
+                Ok(_) => return Ok(()),
+                Err(e) => e,
+            };
+            let conflict = matches!(&e, kube::Error::Api(st) if st.code == 409);
+            if conflict || transient(&e) {
+                match self.read_back(api, what, name).await? {
+                    Some(live) if same(&live) => return Ok(()),
+                    Some(_) => return Err(self.api_error(&format!("create {what}"), e)),
+                    None if self.again(&format!("create {what}"), attempt, &e).await => {}
+                    None => return Err(self.api_error(&format!("create {what}"), e)),
+                }
+            } else {
+                return Err(self.api_error(&format!("create {what}"), e));
+            }
+            attempt += 1;
+        }
+    }
+
+    /// Replaces `obj`, guarded by the resourceVersion it carries, with the care of
+    /// [`Cluster::replace_secret`].
+    async fn replace_checked<K>(
+        &self,
+        api: &Api<K>,
+        what: &str,
+        name: &str,
+        obj: &K,
+        same: impl Fn(&K) -> bool,
+    ) -> Result<()>
+    where
+        K: kube::Resource + Clone + serde::de::DeserializeOwned + Serialize + std::fmt::Debug,
+    {
+        let pp = PostParams::default();
+        let mut attempt = 1;
+        loop {
+            self.record("update", what.to_string());
+            let e = match self.attempt(api.replace(name, &pp, obj)).await {
                 Ok(_) => return Ok(()),
                 Err(e) => e,
             };
             let conflict = matches!(&e, kube::Error::Api(st) if st.code == 409);
             if !(conflict || transient(&e)) {
-                return Err(self.api_error(&format!("update secret {id}"), e));
+                return Err(self.api_error(&format!("update {what}"), e));
             }
-            match self.read_back(&id).await? {
-                Some(live) if same(&live, s) => return Ok(()),
+            match self.read_back(api, what, name).await? {
+                Some(live) if same(&live) => return Ok(()),
                 Some(live)
                     if !conflict
-                        && live.metadata.resource_version == s.metadata.resource_version
-                        && self.again("update secret", attempt, &e).await => {}
-                _ => return Err(self.api_error(&format!("update secret {id}"), e)),
+                        && live.meta().resource_version == obj.meta().resource_version
+                        && self.again(&format!("update {what}"), attempt, &e).await => {}
+                _ => return Err(self.api_error(&format!("update {what}"), e)),
             }
             attempt += 1;
         }
@@ -617,7 +651,11 @@ impl Cluster {
             if !transient(&e) {
                 return Err(self.api_error(&format!("delete secret {id}"), e));
             }
-            match self.read_back(id).await? {
+            let api_ref = &api;
+            match self
+                .read_back(api_ref, &format!("secret {id}"), &id.name)
+                .await?
+            {
                 None => return Ok(()),
                 Some(_) if self.again("delete secret", attempt, &e).await => {}
                 Some(_) => return Err(self.api_error(&format!("delete secret {id}"), e)),
@@ -626,11 +664,108 @@ impl Cluster {
         }
     }
 
-    /// The secret as it is now, after a write whose outcome is unknown.
-    async fn read_back(&self, id: &SecretId) -> Result<Option<Secret>> {
-        tracing::info!(cluster = %self.name(), secret = %id, "outcome unknown: reading the secret back");
-        self.get_secret(id).await
+    /// The object (`what`, named `name`) as it is now, after a write whose outcome is
+    /// unknown; a 403 is an error naming it.
+    async fn read_back<K>(&self, api: &Api<K>, what: &str, name: &str) -> Result<Option<K>>
+    where
+        K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    {
+        tracing::info!(cluster = %self.name(), object = %what, "outcome unknown: reading it back");
+        self.record("get", what.to_string());
+        match self.read("get", || api.get_opt(name)).await {
+            Ok(o) => Ok(o),
+            Err(kube::Error::Api(s)) if s.code == 403 => Err(Error::Cluster {
+                cluster: self.name(),
+                message: format!("{what}: forbidden (403); grant get on it to this identity"),
+            }),
+            Err(e) => Err(self.api_error(what, e)),
+        }
     }
+
+    /// The RootTrustPolicies of `ns`, whole: `None` when RBAC forbids listing them. A cluster
+    /// without the CRD is an error saying to install Gloo Mesh's CRDs first.
+    pub async fn policies_in(&self, ns: &str) -> Result<Option<Vec<LivePolicy>>> {
+        self.record("list", format!("roottrustpolicies in {ns}"));
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(self.client.clone(), ns, &root_trust_policy_resource());
+        let lp = ListParams::default();
+        match self.read("list roottrustpolicies", || api.list(&lp)).await {
+            Ok(l) => Ok(Some(
+                l.items.iter().filter_map(|o| live_policy(o, ns)).collect(),
+            )),
+            Err(kube::Error::Api(s)) if s.code == 403 => Ok(None),
+            Err(kube::Error::Api(s)) if s.code == 404 => Err(Error::Cluster {
+                cluster: self.name(),
+                message: "roottrustpolicies.admin.gloo.solo.io is not served (the CRD is absent): install Gloo Mesh's CRDs first (the gloo-platform-crds chart), or restore without --include-policies".into(),
+            }),
+            Err(e) => Err(self.api_error(&format!("list roottrustpolicies in namespace {ns}"), e)),
+        }
+    }
+
+    /// One RootTrustPolicy, whole; `None` when absent.
+    pub async fn get_policy(&self, ns: &str, name: &str) -> Result<Option<LivePolicy>> {
+        let api = self.policy_api(ns);
+        let what = format!("roottrustpolicy {ns}/{name}");
+        let live = self.read_back(&api, &what, name).await?;
+        Ok(live.and_then(|o| live_policy(&o, ns)))
+    }
+
+    fn policy_api(&self, ns: &str) -> Api<DynamicObject> {
+        Api::namespaced_with(self.client.clone(), ns, &root_trust_policy_resource())
+    }
+
+    /// Creates a RootTrustPolicy with the care of [`Cluster::create_secret`].
+    pub async fn create_policy(&self, p: &PolicyObject) -> Result<()> {
+        let (api, obj) = (self.policy_api(&p.metadata.namespace), dynamic(p, None));
+        let what = format!("roottrustpolicy {}", p.id());
+        let same = |live: &DynamicObject| same_policy(live, p);
+        self.create_checked(&api, &what, &p.metadata.name, &obj, same)
+            .await
+    }
+
+    /// Replaces a RootTrustPolicy, guarded by the live `resource_version`, with the care of
+    /// [`Cluster::replace_secret`].
+    pub async fn replace_policy(
+        &self,
+        p: &PolicyObject,
+        resource_version: Option<String>,
+    ) -> Result<()> {
+        let (api, obj) = (
+            self.policy_api(&p.metadata.namespace),
+            dynamic(p, resource_version),
+        );
+        let what = format!("roottrustpolicy {}", p.id());
+        let same = |live: &DynamicObject| same_policy(live, p);
+        self.replace_checked(&api, &what, &p.metadata.name, &obj, same)
+            .await
+    }
+}
+
+/// A listed or read RootTrustPolicy, whole, with its resourceVersion set aside.
+fn policy_of(o: &DynamicObject, ns: &str) -> Option<PolicyObject> {
+    let v = serde_json::to_value(o).ok()?;
+    RootTrustPolicy::from_value(&v, ns).map(|p| p.object)
+}
+
+/// A live RootTrustPolicy: the object and the resourceVersion that guards a replace of it.
+pub type LivePolicy = (PolicyObject, Option<String>);
+
+fn live_policy(o: &DynamicObject, ns: &str) -> Option<LivePolicy> {
+    Some((policy_of(o, ns)?, o.metadata.resource_version.clone()))
+}
+
+/// The object a write sends: the policy, with the resourceVersion that guards a replace.
+fn dynamic(p: &PolicyObject, resource_version: Option<String>) -> DynamicObject {
+    let mut v = serde_json::to_value(p).expect("a policy serializes");
+    if let Some(rv) = resource_version {
+        v["metadata"]["resourceVersion"] = rv.into();
+    }
+    serde_json::from_value(v).expect("a policy is a DynamicObject")
+}
+
+/// Whether the live policy is the one written (spec, labels, annotations).
+fn same_policy(live: &DynamicObject, wanted: &PolicyObject) -> bool {
+    policy_of(live, &wanted.metadata.namespace).is_some_and(|l| wanted.differences(&l).is_none())
 }
 
 /// Whether the live secret is the one written: type, immutability, data, labels and

@@ -74,7 +74,7 @@ pub enum Error {
     },
 
     /// The manifest's format version is not one this build reads.
-    #[error("{archive}: unknown archive format version {version} (this trustkeep reads version {supported}); use a newer trustkeep")]
+    #[error("{archive}: unknown archive format version {version} (this trustkeep reads versions 1 to {supported}); use a newer trustkeep")]
     UnknownVersion {
         archive: String,
         version: u64,

@@ -252,23 +252,10 @@ impl SecretRecord {
         if !changed.is_empty() {
             diffs.push(format!("data differs in {}", changed.join(", ")));
         }
-        let missing = |a: &BTreeMap<String, String>, b: &BTreeMap<String, String>| -> Vec<String> {
-            a.iter()
-                .filter(|(k, v)| k.as_str() != PROVENANCE_ANNOTATION && b.get(*k) != Some(v))
-                .map(|(k, _)| k.clone())
-                .collect()
-        };
-        let l = missing(&self.labels, &live.labels);
-        if !l.is_empty() {
-            diffs.push(format!("labels missing or different: {}", l.join(", ")));
-        }
-        let a = missing(&self.annotations, &live.annotations);
-        if !a.is_empty() {
-            diffs.push(format!(
-                "annotations missing or different: {}",
-                a.join(", ")
-            ));
-        }
+        diffs.extend(metadata_differences(
+            (&self.labels, &live.labels),
+            (&self.annotations, &live.annotations),
+        ));
         (!diffs.is_empty()).then(|| diffs.join("; "))
     }
 
@@ -283,6 +270,34 @@ impl SecretRecord {
             && self.labels == other.labels
             && self.annotations == other.annotations
     }
+}
+
+/// The labels and annotations of an archived object (first of each pair) that the live one
+/// (second) lacks or holds otherwise, as plan reasons. Metadata only the live object has
+/// (added by controllers) and the provenance annotation trustkeep adds are not differences.
+pub(crate) fn metadata_differences(
+    labels: (&BTreeMap<String, String>, &BTreeMap<String, String>),
+    annotations: (&BTreeMap<String, String>, &BTreeMap<String, String>),
+) -> Vec<String> {
+    let missing = |(a, b): (&BTreeMap<String, String>, &BTreeMap<String, String>)| -> Vec<String> {
+        a.iter()
+            .filter(|(k, v)| k.as_str() != PROVENANCE_ANNOTATION && b.get(*k) != Some(v))
+            .map(|(k, _)| k.clone())
+            .collect()
+    };
+    let mut diffs = Vec::new();
+    let l = missing(labels);
+    if !l.is_empty() {
+        diffs.push(format!("labels missing or different: {}", l.join(", ")));
+    }
+    let a = missing(annotations);
+    if !a.is_empty() {
+        diffs.push(format!(
+            "annotations missing or different: {}",
+            a.join(", ")
+        ));
+    }
+    diffs
 }
 
 /// Who keeps a secret up to date besides its backups: a restore over it fights that

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use crate::findings::Finding;
 use crate::profile::RelayMode;
 use crate::select::{ClusterKind, Selected, Selection};
-use crate::source::{Inventory, Origin};
+use crate::source::{Inventory, Origin, PolicyObject};
 
 /// The trust set of one cluster at one moment.
 #[derive(Clone, Debug)]
@@ -27,6 +27,9 @@ pub struct Snapshot {
     pub findings: Vec<Finding>,
     /// The relay mode the `--profile` gives, if one was used.
     pub relay_mode: Option<RelayMode>,
+    /// The source's RootTrustPolicies whole, sorted by namespace, then name; archived, and
+    /// restored only on request (`restore --include-policies`).
+    pub policies: Vec<PolicyObject>,
 }
 
 impl Snapshot {
@@ -38,7 +41,19 @@ impl Snapshot {
         created: DateTime<Utc>,
     ) -> Self {
         let cluster = cluster.into();
+        let mut policies: Vec<PolicyObject> = inventory
+            .policies
+            .iter()
+            .map(|p| p.object.clone())
+            .collect();
+        policies.sort_by(|a, b| {
+            a.metadata
+                .namespace
+                .cmp(&b.metadata.namespace)
+                .then(a.metadata.name.cmp(&b.metadata.name))
+        });
         Snapshot {
+            policies,
             created,
             origin: inventory.origin.clone(),
             kind: selection.kind,

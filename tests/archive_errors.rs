@@ -111,6 +111,17 @@ fn rewrite_yaml(e: &mut [Raw], secret: &str, f: impl Fn(String) -> String) {
     });
 }
 
+/// Rewrites the one policy's YAML and updates the manifest so only the content is wrong.
+fn rewrite_policy(e: &mut [Raw], f: impl Fn(String) -> String) {
+    let i = index_of(e, "policies/gloo-mesh/root-trust-policy.yaml");
+    e[i].data = f(String::from_utf8(e[i].data.clone()).unwrap()).into_bytes();
+    let (size, digest) = (e[i].data.len(), sha(&e[i].data));
+    edit_manifest(e, |v| {
+        v["policies"][0]["size"] = size.into();
+        v["policies"][0]["sha256"] = digest.into();
+    });
+}
+
 fn index_of(e: &[Raw], suffix: &str) -> usize {
     e.iter()
         .position(|r| r.name.ends_with(suffix.as_bytes()))
@@ -123,6 +134,34 @@ fn the_genuine_archive_opens() {
     let opened = open(&w, &encrypt(&pack(&genuine()))).unwrap();
     assert_eq!(opened.snapshot.secrets.len(), 5);
     assert_eq!(opened.manifest.cluster.name, "mgmt");
+    // The sample's RootTrustPolicy travels whole, after the secrets, in a version 2 archive.
+    assert_eq!(opened.manifest.version, 2);
+    let names: Vec<&str> = opened.files.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(
+        names.last(),
+        Some(&"policies/gloo-mesh/root-trust-policy.yaml")
+    );
+    let [p] = opened.snapshot.policies.as_slice() else {
+        panic!("{:?}", opened.snapshot.policies)
+    };
+    assert_eq!(p.id(), "gloo-mesh/root-trust-policy");
+    assert_eq!(
+        p.spec["config"]["mgmtServerCa"],
+        serde_json::json!({"generated": {}})
+    );
+}
+
+/// A version 1 archive written before policies were archived (a committed fixture: the v1
+/// writer's archive of the sample cluster) still opens, with its secrets and no policies.
+#[test]
+fn a_committed_version_1_archive_still_opens() {
+    let w = Work::new();
+    let cipher = std::fs::read(util::fixture("archives/v1-mgmt.tar.gz.age")).unwrap();
+    let opened = open(&w, &cipher).unwrap();
+    assert_eq!(opened.manifest.version, 1);
+    assert_eq!(opened.snapshot.secrets.len(), 5);
+    assert!(opened.snapshot.policies.is_empty());
+    assert!(opened.manifest.policies.is_empty());
 }
 
 #[test]
@@ -152,8 +191,35 @@ fn damaged_tar_contents_are_refused_with_the_right_error() {
         ("manifest not first", |e| e.swap(0, 1), "the first entry must be manifest.json"),
         ("not a trustkeep manifest", |e| edit_manifest(e, |v| v["format"] = "other".into()),
             "this is not a trustkeep archive"),
-        ("unknown version", |e| edit_manifest(e, |v| v["version"] = 2.into()),
-            "unknown archive format version 2 (this trustkeep reads version 1)"),
+        ("unknown version", |e| edit_manifest(e, |v| v["version"] = 3.into()),
+            "unknown archive format version 3 (this trustkeep reads versions 1 to 2)"),
+        ("a version 1 manifest listing policies", |e| edit_manifest(e, |v| v["version"] = 1.into()),
+            "entry manifest.json: lists policies, which a version 1 archive cannot carry"),
+        ("tampered policy", |e| {
+            let i = index_of(e, "policies/gloo-mesh/root-trust-policy.yaml");
+            e[i].data[20] ^= 1;
+        }, "entry policies/gloo-mesh/root-trust-policy.yaml: altered"),
+        ("unlisted policy entry", |e| e.push(Raw { name: b"policies/gloo-mesh/extra.yaml".to_vec(), data: b"kind: RootTrustPolicy\n".to_vec(), kind: tar::EntryType::Regular }),
+            "entry policies/gloo-mesh/extra.yaml: is not listed in the manifest"),
+        ("missing policy entry", |e| {
+            let i = index_of(e, "policies/gloo-mesh/root-trust-policy.yaml");
+            e.remove(i);
+        }, "entry policies/gloo-mesh/root-trust-policy.yaml: is listed in the manifest but missing"),
+        ("policy over its size limit", |e| edit_manifest(e, |v| v["policies"][0]["size"] = (3u64 << 20).into()),
+            "entry policies/gloo-mesh/root-trust-policy.yaml: is 3145728 bytes, over the limit of 2097152 for a policy"),
+        ("policy at a secret's path", |e| edit_manifest(e, |v| v["policies"][0]["path"] = "secrets/gloo-mesh/relay-server-tls-secret/tls.key".into()),
+            "entry secrets/gloo-mesh/relay-server-tls-secret/tls.key: unexpected path for roottrustpolicy gloo-mesh/root-trust-policy"),
+        ("policy with a bad name", |e| edit_manifest(e, |v| v["policies"][0]["name"] = "../evil".into()),
+            "entry manifest.json: roottrustpolicy gloo-mesh/../evil has an invalid name"),
+        ("policy renamed inside its file", |e| rewrite_policy(e, |y| y.replace("name: root-trust-policy", "name: other")),
+            "entry policies/gloo-mesh/root-trust-policy.yaml: names roottrustpolicy gloo-mesh/other, not gloo-mesh/root-trust-policy as the manifest lists"),
+        ("policy with server fields", |e| rewrite_policy(e, |y| format!("{y}status: {{state: ACCEPTED}}\n")),
+            "entry policies/gloo-mesh/root-trust-policy.yaml: is not a RootTrustPolicy as trustkeep writes it (unknown field `status`"),
+        ("policy file with a second document", |e| rewrite_policy(e, |y| {
+            format!("{y}---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {{name: evil}}\n")
+        }), "holds 2 documents; a policy file holds exactly one RootTrustPolicy"),
+        ("policy of another kind", |e| rewrite_policy(e, |y| y.replace("kind: RootTrustPolicy", "kind: ClusterRoleBinding")),
+            "is not a RootTrustPolicy of admin.gloo.solo.io"),
         ("secret.yaml disagrees", |e| {
             let i = index_of(e, "relay-server-tls-secret/secret.yaml");
             let text = String::from_utf8(e[i].data.clone()).unwrap().replace("kubernetes.io/tls", "Opaque");
@@ -195,7 +261,7 @@ fn damaged_tar_contents_are_refused_with_the_right_error() {
             "case {name}: error must name the archive: {msg}"
         );
         let kind_ok = match *name {
-            "unknown version" => matches!(err, Error::UnknownVersion { version: 2, .. }),
+            "unknown version" => matches!(err, Error::UnknownVersion { version: 3, .. }),
             "empty tar" => matches!(err, Error::Corrupt { .. }),
             _ => matches!(err, Error::Entry { .. }),
         };

@@ -273,8 +273,20 @@ fn inspect_shows_certificates_but_no_secret_values() {
         if format == "json" {
             let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
             assert_eq!(v["integrity"], "ok");
-            assert_eq!(v["manifest"]["version"], 1);
+            // The sample's RootTrustPolicy makes it a version 2 archive.
+            assert_eq!(v["manifest"]["version"], 2);
             assert_eq!(v["manifest"]["secrets"].as_array().unwrap().len(), 5);
+            assert_eq!(
+                v["manifest"]["policies"],
+                serde_json::json!([{"namespace": "gloo-mesh", "name": "root-trust-policy", "size": v["manifest"]["policies"][0]["size"]}])
+            );
+        } else {
+            assert!(
+                r.stdout.contains("gloo-mesh/root-trust-policy")
+                    && r.stdout.contains("only with restore --include-policies"),
+                "{}",
+                r.stdout
+            );
         }
     }
 }

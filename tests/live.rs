@@ -132,6 +132,18 @@ impl Live {
         );
     }
 
+    /// Real `kubectl --kubeconfig K --context sandbox <args…>`.
+    pub fn kubectl(&self, args: &[&str]) -> util::Run {
+        let mut a = vec![
+            "--kubeconfig",
+            self.kubeconfig.to_str().unwrap(),
+            "--context",
+            CONTEXT,
+        ];
+        a.extend_from_slice(args);
+        util::ext("kubectl", &a)
+    }
+
     /// Writes of any kind the sandbox received since the last reset.
     pub fn writes(&self) -> Vec<String> {
         self.sb()
@@ -686,16 +698,7 @@ fn demo_runs_the_whole_story() {
 fn the_seeds_scenario_with_real_kubectl() {
     let w = Work::new();
     let live = Live::start(&w, &["sample/mgmt.yaml"], &[], false);
-    let kubectl = |args: &[&str]| {
-        let mut a = vec![
-            "--kubeconfig",
-            live.kubeconfig.to_str().unwrap(),
-            "--context",
-            CONTEXT,
-        ];
-        a.extend_from_slice(args);
-        util::ext("kubectl", &a)
-    };
+    let kubectl = |args: &[&str]| live.kubectl(args);
     let jsonpath = |key: &str| {
         kubectl(&[
             "get",
@@ -1094,4 +1097,96 @@ fn a_cluster_rebuilt_from_nothing_is_restored_with_create_namespaces() {
     assert_eq!(now["data"], before["data"]);
     let r = fresh.restore(&w2, &archive, &["--create-namespaces", "--dry-run"]);
     assert_eq!(r.stdout.matches(" unchanged ").count(), 5, "{}", r.stdout);
+}
+
+/// The whole-cluster-loss runbook of docs/operations.md, rehearsed: the archive carries the
+/// RootTrustPolicy (with GitOps labels and annotations); a restore into an empty cluster puts
+/// the secrets back and only says the policy is left out; `--include-policies` plans it in
+/// the dry run and creates it; real kubectl then reads it back exactly as it was.
+#[test]
+#[ignore = "needs kubectl"]
+fn a_rebuilt_cluster_gets_its_root_trust_policy_back_only_when_asked() {
+    let w = Work::new();
+    let old = Live::start(&w, &["sample/mgmt.yaml"], &[], false);
+    let get_policies = |live: &Live| {
+        let r = live.kubectl(&["get", "roottrustpolicies", "-A", "-o", "json"]);
+        assert_eq!(r.code, 0, "{r:?}");
+        let v: Value = serde_json::from_str(&r.stdout).unwrap();
+        v["items"].as_array().unwrap().clone()
+    };
+    let mut policy = get_policies(&old).pop().unwrap();
+    policy["metadata"]["labels"] =
+        serde_json::json!({"app.kubernetes.io/managed-by": "argocd", "team": "mesh"});
+    policy["metadata"]["annotations"] = serde_json::json!({"argocd.argoproj.io/tracking-id": "mesh:admin.gloo.solo.io/RootTrustPolicy:gloo-mesh/root-trust-policy", "note": "two\nlines"});
+    old.sb().put(policy).unwrap();
+    let before = get_policies(&old).pop().unwrap();
+    let (r, archive) = backup_live(&w, &old, "mgmt.age", &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    drop(old);
+    let w2 = Work::new();
+    let fresh = Live::start(&w2, &[], &[], false);
+    assert!(fresh.sb().remove("namespaces", "", "gloo-mesh"));
+    // Secrets first, without the policy: the plan says it is left out, and why.
+    let r = fresh.restore(&w2, &archive, &["--create-namespaces"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout.contains("the archive holds 1 RootTrustPolicy object(s) (gloo-mesh/root-trust-policy), not restored: usually GitOps config; pass --include-policies"),
+        "{}",
+        r.stdout
+    );
+    assert!(get_policies(&fresh).is_empty());
+    fresh.sb().reset_requests();
+    let r = fresh.restore(
+        &w2,
+        &archive,
+        &["--include-policies", "--dry-run", "--output", "json"],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    let plan: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(plan["policies"][0]["policy"], "gloo-mesh/root-trust-policy");
+    assert_eq!(plan["policies"][0]["action"], "create", "{plan}");
+    assert!(plan.get("policies_not_restored").is_none(), "{plan}");
+    assert!(fresh.writes().is_empty(), "{:?}", fresh.writes());
+    let r = fresh.restore(&w2, &archive, &["--include-policies"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout
+            .contains("1 of 1 RootTrustPolicy object(s) as archived"),
+        "{}",
+        r.stdout
+    );
+    let [after] = get_policies(&fresh).try_into().unwrap();
+    for field in [
+        "/spec",
+        "/metadata/labels",
+        "/metadata/annotations",
+        "/metadata/name",
+        "/metadata/namespace",
+        "/apiVersion",
+        "/kind",
+    ] {
+        assert_eq!(after.pointer(field), before.pointer(field), "{field}");
+    }
+    // Again: nothing to do. A changed live spec is a refused conflict, replaced on request.
+    let r = fresh.restore(&w2, &archive, &["--include-policies", "--dry-run"]);
+    assert!(
+        r.stdout.contains("identical spec, labels and annotations"),
+        "{}",
+        r.stdout
+    );
+    let mut changed = after.clone();
+    changed["spec"]["config"]["autoRestartPods"] = false.into();
+    fresh.sb().put(changed).unwrap();
+    let r = fresh.restore(&w2, &archive, &["--include-policies"]);
+    assert_eq!(r.code, 1, "a refused policy is exit 1: {r:?}");
+    assert!(
+        r.stdout
+            .contains("exists and differs: spec differs; refused without --replace"),
+        "{}",
+        r.stdout
+    );
+    let r = fresh.restore(&w2, &archive, &["--include-policies", "--replace"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let [again] = get_policies(&fresh).try_into().unwrap();
+    assert_eq!(again["spec"], before["spec"]);
 }

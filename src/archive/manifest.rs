@@ -13,8 +13,12 @@ use crate::source::Origin;
 
 /// The value of `format` in every manifest.
 pub(crate) const FORMAT: &str = "trustkeep-archive";
-/// The format version this build writes and reads.
-pub(crate) const VERSION: u64 = 1;
+/// The format version of an archive without RootTrustPolicies: what every trustkeep reads.
+pub(crate) const VERSION_1: u64 = 1;
+/// The format version of an archive that carries RootTrustPolicies (`policies` here and
+/// `policies/` entries in the tar), which a version 1 reader would refuse as extra entries.
+/// The newest version this build writes and reads.
+pub(crate) const VERSION: u64 = 2;
 
 /// The whole manifest.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -33,6 +37,18 @@ pub struct Manifest {
     /// What selection found missing or noteworthy when the archive was written.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<Finding>,
+    /// The RootTrustPolicies, sorted by namespace then name (version 2; absent in version 1).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<PolicyEntry>,
+}
+
+/// One RootTrustPolicy: its `policies/<namespace>/<name>.yaml` entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyEntry {
+    pub namespace: String,
+    pub name: String,
+    #[serde(flatten)]
+    pub file: FileEntry,
 }
 
 /// The program that wrote the archive.
@@ -111,6 +127,16 @@ pub struct ManifestReport {
     pub cluster: ClusterInfo,
     pub secrets: Vec<SecretReport>,
     pub findings: Vec<Finding>,
+    /// The RootTrustPolicies the archive carries (restored only with `--include-policies`).
+    pub policies: Vec<PolicyReport>,
+}
+
+/// One RootTrustPolicy in a report.
+#[derive(Clone, Debug, Serialize)]
+pub struct PolicyReport {
+    pub namespace: String,
+    pub name: String,
+    pub size: u64,
 }
 
 /// One secret in a report.
@@ -150,6 +176,15 @@ impl Manifest {
             source: self.source.clone(),
             cluster: self.cluster.clone(),
             findings: self.findings.clone(),
+            policies: self
+                .policies
+                .iter()
+                .map(|p| PolicyReport {
+                    namespace: p.namespace.clone(),
+                    name: p.name.clone(),
+                    size: p.file.size,
+                })
+                .collect(),
             secrets: self
                 .secrets
                 .iter()
@@ -182,10 +217,12 @@ impl Manifest {
         }
     }
 
-    /// Every entry the tar must hold after `manifest.json`, in order.
+    /// Every entry the tar must hold after `manifest.json`, in order: each secret's, then
+    /// each policy's.
     pub fn entries(&self) -> impl Iterator<Item = &FileEntry> {
         self.secrets
             .iter()
             .flat_map(|s| std::iter::once(&s.manifest).chain(s.data.iter().map(|d| &d.file)))
+            .chain(self.policies.iter().map(|p| &p.file))
     }
 }

@@ -1,7 +1,9 @@
-//! The archive format (v1), and the only code that reads or writes it.
+//! The archive format (v1, and v2 when it carries RootTrustPolicies), and the only code that
+//! reads or writes it.
 //!
 //! An archive is `age(gzip(tar))`. The tar holds `manifest.json` first, then per secret
-//! `secrets/<namespace>/<name>/secret.yaml` and one file per data key with its raw bytes.
+//! `secrets/<namespace>/<name>/secret.yaml` and one file per data key with its raw bytes, then
+//! (v2) per RootTrustPolicy `policies/<namespace>/<name>.yaml`.
 //! Entries are in a fixed order with fixed modes and the snapshot's time as mtime, so the same
 //! snapshot gives the same tar. Reading checks every entry against the manifest and refuses
 //! anything unexpected (absolute paths, `..`, links, oversize entries, unknown versions).
@@ -23,8 +25,9 @@ use crate::pki;
 use crate::secret::{valid_data_key, valid_object_name, SecretBytes, SecretId, SecretRecord};
 use crate::select::Selected;
 use crate::snapshot::Snapshot;
+use crate::source::PolicyObject;
 pub use crypto::{Encryption, Identities};
-use manifest::{ClusterInfo, DataEntry, FileEntry, Manifest, SecretEntry, Tool};
+use manifest::{ClusterInfo, DataEntry, FileEntry, Manifest, PolicyEntry, SecretEntry, Tool};
 pub use name::sidecar_path;
 pub(crate) use name::{is_archive_file, sidecar_of, ArchiveName};
 
@@ -43,6 +46,9 @@ pub(crate) const MAX_TOTAL_BYTES: u64 = 256 * 1024 * 1024;
 pub(crate) const MAX_NAME_BYTES: usize = 1024;
 /// Most zero bytes accepted after the tar's end-of-archive block.
 pub(crate) const MAX_TRAILING_BYTES: u64 = 1024 * 1024;
+/// Largest RootTrustPolicy entry accepted when reading: an object etcd stores is at most
+/// 1.5 MiB by default, and its YAML is not much larger.
+pub(crate) const MAX_POLICY_BYTES: u64 = 2 * 1024 * 1024;
 /// Name of a secret's Kubernetes manifest inside its folder.
 pub(crate) const SECRET_YAML: &str = "secret.yaml";
 
@@ -54,6 +60,11 @@ pub struct Opened {
     pub snapshot: Snapshot,
     /// Every entry's bytes by path (manifest.json first), for `export`.
     pub files: Vec<(String, SecretBytes)>,
+}
+
+/// The tar path of a RootTrustPolicy.
+pub(crate) fn policy_path(namespace: &str, name: &str) -> String {
+    format!("policies/{namespace}/{name}.yaml")
 }
 
 /// The tar path of a secret's folder.
@@ -84,9 +95,27 @@ pub fn build(snapshot: &Snapshot) -> Result<(Manifest, Zeroizing<Vec<u8>>)> {
     for selected in &snapshot.secrets {
         entries.push(secret_entry(selected, &mut files)?);
     }
+    let mut policies: Vec<PolicyEntry> = Vec::new();
+    for p in &snapshot.policies {
+        let entry = policy_entry(p, &mut files)?;
+        if policies.iter().any(|q| q.file.path == entry.file.path) {
+            return Err(Error::Usage(format!(
+                "roottrustpolicy {}: the source holds it twice; keep one",
+                p.id()
+            )));
+        }
+        policies.push(entry);
+    }
+    // The lowest version that holds it: an archive without policies stays readable by every
+    // trustkeep, one with them says plainly that an older reader cannot take it.
+    let version = if policies.is_empty() {
+        manifest::VERSION_1
+    } else {
+        manifest::VERSION
+    };
     let manifest = Manifest {
         format: manifest::FORMAT.to_string(),
-        version: manifest::VERSION,
+        version,
         tool: Tool {
             name: env!("CARGO_PKG_NAME").to_string(),
             version: env!("CARGO_PKG_VERSION").to_string(),
@@ -99,6 +128,7 @@ pub fn build(snapshot: &Snapshot) -> Result<(Manifest, Zeroizing<Vec<u8>>)> {
         },
         secrets: entries,
         findings: snapshot.findings.clone(),
+        policies,
     };
     let mut manifest_json = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
     manifest_json.push(b'\n');
@@ -109,14 +139,47 @@ pub fn build(snapshot: &Snapshot) -> Result<(Manifest, Zeroizing<Vec<u8>>)> {
     Ok((manifest, out))
 }
 
-/// `path` if it fits a plain ustar header, the only kind the writer emits.
-fn ustar_path(id: &SecretId, path: String) -> Result<String> {
+/// `path` if it fits a plain ustar header, the only kind the writer emits; `what` names the
+/// object (`secret ns/name`) in the error.
+fn ustar_path(what: &str, path: String) -> Result<String> {
     if tarball::fits_ustar(&path) {
         return Ok(path);
     }
     Err(Error::Usage(format!(
-        "secret {id}: archive path {path} is too long for a plain ustar entry (at most 256 bytes, split at a `/` into 155 + 100); archive format v1 cannot hold it"
+        "{what}: archive path {path} is too long for a plain ustar entry (at most 256 bytes, split at a `/` into 155 + 100); the archive format cannot hold it"
     )))
+}
+
+/// The manifest entry of one RootTrustPolicy; its YAML is added to `files`.
+fn policy_entry(
+    p: &PolicyObject,
+    files: &mut Vec<(String, Zeroizing<Vec<u8>>)>,
+) -> Result<PolicyEntry> {
+    let what = format!("roottrustpolicy {}", p.id());
+    let (ns, name) = (&p.metadata.namespace, &p.metadata.name);
+    if !valid_object_name(ns) || !valid_object_name(name) {
+        return Err(Error::Usage(format!(
+            "{what}: namespace and name must be Kubernetes object names"
+        )));
+    }
+    let yaml = p.to_yaml().map_err(Error::Usage)?;
+    if yaml.len() as u64 > MAX_POLICY_BYTES {
+        return Err(Error::Usage(format!(
+            "{what}: {} bytes of YAML, over the archive's limit of {MAX_POLICY_BYTES} for a policy",
+            yaml.len()
+        )));
+    }
+    let file = FileEntry {
+        path: ustar_path(&what, policy_path(ns, name))?,
+        size: yaml.len() as u64,
+        sha256: sha256_hex(yaml.as_bytes()),
+    };
+    files.push((file.path.clone(), Zeroizing::new(yaml.into_bytes())));
+    Ok(PolicyEntry {
+        namespace: ns.clone(),
+        name: name.clone(),
+        file,
+    })
 }
 
 /// The manifest entry of one secret; its `secret.yaml` and data files are added to `files`.
@@ -125,6 +188,7 @@ fn secret_entry(
     files: &mut Vec<(String, Zeroizing<Vec<u8>>)>,
 ) -> Result<SecretEntry> {
     let id = &record.id;
+    let what = format!("secret {id}");
     if !valid_object_name(&id.namespace) || !valid_object_name(&id.name) {
         return Err(Error::Usage(format!(
             "secret {id}: namespace and name must be Kubernetes object names"
@@ -134,7 +198,7 @@ fn secret_entry(
     let yaml = secret_yaml(record, &BTreeMap::new())?;
     let yaml_bytes = Zeroizing::new(yaml.as_bytes().to_vec());
     let manifest_entry = FileEntry {
-        path: ustar_path(id, format!("{dir}/{SECRET_YAML}"))?,
+        path: ustar_path(&what, format!("{dir}/{SECRET_YAML}"))?,
         size: yaml_bytes.len() as u64,
         sha256: sha256_hex(&yaml_bytes),
     };
@@ -157,7 +221,7 @@ fn secret_entry(
             Some(Err(e)) => (Vec::new(), Some(e.to_string())),
         };
         let file = FileEntry {
-            path: ustar_path(id, format!("{dir}/{key}"))?,
+            path: ustar_path(&what, format!("{dir}/{key}"))?,
             size: value.len() as u64,
             sha256: sha256_hex(value.expose()),
         };
@@ -434,7 +498,7 @@ fn parse_manifest(buf: &[u8], name: &str) -> Result<Manifest> {
         ));
     }
     let version = value.get("version").and_then(|v| v.as_u64()).unwrap_or(0);
-    if version != manifest::VERSION {
+    if !(manifest::VERSION_1..=manifest::VERSION).contains(&version) {
         return Err(Error::UnknownVersion {
             archive: name.to_string(),
             version,
@@ -456,6 +520,40 @@ fn parse_manifest(buf: &[u8], name: &str) -> Result<Manifest> {
     }
     let m: Manifest = serde_json::from_value(value)
         .map_err(|e| entry_err(name, MANIFEST_PATH, format!("malformed ({e})")))?;
+    if m.version == manifest::VERSION_1 && !m.policies.is_empty() {
+        return Err(entry_err(
+            name,
+            MANIFEST_PATH,
+            "lists policies, which a version 1 archive cannot carry",
+        ));
+    }
+    for p in &m.policies {
+        let id = format!("{}/{}", p.namespace, p.name);
+        if !valid_object_name(&p.namespace) || !valid_object_name(&p.name) {
+            return Err(entry_err(
+                name,
+                MANIFEST_PATH,
+                format!("roottrustpolicy {id} has an invalid name"),
+            ));
+        }
+        if p.file.path != policy_path(&p.namespace, &p.name) {
+            return Err(entry_err(
+                name,
+                &p.file.path,
+                format!("unexpected path for roottrustpolicy {id}"),
+            ));
+        }
+        if p.file.size > MAX_POLICY_BYTES {
+            return Err(entry_err(
+                name,
+                &p.file.path,
+                format!(
+                    "is {} bytes, over the limit of {MAX_POLICY_BYTES} for a policy",
+                    p.file.size
+                ),
+            ));
+        }
+    }
     for s in &m.secrets {
         let id = SecretId::new(s.namespace.clone(), s.name.clone());
         let dir = secret_dir(&id);
@@ -531,6 +629,29 @@ fn rebuild(m: &Manifest, files: &[(String, SecretBytes)], name: &str) -> Result<
             record,
         });
     }
+    let mut policies = Vec::new();
+    for p in &m.policies {
+        let bytes = by_path[p.file.path.as_str()];
+        let text = std::str::from_utf8(bytes.expose())
+            .map_err(|_| entry_err(name, &p.file.path, "is not UTF-8"))?;
+        // `kubectl apply -f` of this file is the documented manual restore: it must hold this
+        // one policy, only the fields a re-apply keeps, under the name the manifest lists.
+        let policy =
+            PolicyObject::from_yaml(text).map_err(|why| entry_err(name, &p.file.path, why))?;
+        if policy.metadata.namespace != p.namespace || policy.metadata.name != p.name {
+            return Err(entry_err(
+                name,
+                &p.file.path,
+                format!(
+                    "names roottrustpolicy {}, not {}/{} as the manifest lists",
+                    policy.id(),
+                    p.namespace,
+                    p.name
+                ),
+            ));
+        }
+        policies.push(policy);
+    }
     Ok(Snapshot {
         created: m.created,
         origin: m.source.clone(),
@@ -539,6 +660,7 @@ fn rebuild(m: &Manifest, files: &[(String, SecretBytes)], name: &str) -> Result<
         secrets,
         findings: m.findings.clone(),
         relay_mode: None,
+        policies,
     })
 }
 

@@ -473,6 +473,10 @@ pub struct RestoreArgs {
     /// nothing, before Gloo Mesh is installed); without it a missing namespace is refused.
     #[arg(long, conflicts_with = "to_manifests")]
     pub create_namespaces: bool,
+    /// Also restore the archive's RootTrustPolicies (created, or replaced with --replace);
+    /// without it the plan only says how many the archive holds (usually GitOps config).
+    #[arg(long)]
+    pub include_policies: bool,
     /// Write the secrets as YAML manifests under DIR (files 0600) instead of into a cluster.
     #[arg(long, value_name = "DIR", conflicts_with_all = ["kubeconfig", "context", "replace"])]
     pub to_manifests: Option<PathBuf>,

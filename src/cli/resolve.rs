@@ -394,6 +394,7 @@ pub fn restore(a: &RestoreArgs) -> Result<commands::restore::Options> {
         allow_rollback: a.allow_rollback,
         include_managed: a.include_managed,
         create_namespaces: a.create_namespaces,
+        include_policies: a.include_policies,
     };
     let target = match &a.to_manifests {
         Some(dir) => TargetRef::Manifests(dir.clone()),

@@ -95,5 +95,19 @@ pub fn render(
         writeln!(out)?;
         t.write(out)?;
     }
+    if !m.policies.is_empty() {
+        // Archived whole; `restore --include-policies` puts them back.
+        let mut t = Table::new(["ROOTTRUSTPOLICY", "BYTES", "RESTORED"]);
+        for p in &m.policies {
+            let restored = "only with restore --include-policies".to_string();
+            t.row([
+                format!("{}/{}", p.namespace, p.name),
+                p.file.size.to_string(),
+                restored,
+            ]);
+        }
+        writeln!(out)?;
+        t.write(out)?;
+    }
     super::backup::write_findings(out, &m.findings)
 }

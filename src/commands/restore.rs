@@ -3,7 +3,8 @@
 //! Opens and verifies the archive, runs the checks on what will be restored (errors block the
 //! restore unless `--allow-invalid`), builds the plan against the target cluster, prints it,
 //! and applies it unless `--dry-run`. `--to-manifests` writes YAML instead of touching a
-//! cluster.
+//! cluster. The archive's RootTrustPolicies are planned and applied only with
+//! `--include-policies`; without it the report says how many are left out and why.
 
 use std::io::Write;
 
@@ -16,7 +17,7 @@ use crate::cluster::ApiCall;
 use crate::error::Result;
 use crate::findings::{Finding, Severity};
 use crate::render::{self, OutputFormat, Table};
-use crate::restore::{self, Action, Item, TargetRef};
+use crate::restore::{self, Action, Item, PolicyItem, TargetRef};
 use crate::select::Selected;
 use crate::snapshot::Snapshot;
 use crate::world::World;
@@ -53,6 +54,12 @@ pub struct RestoreReport {
     /// True when every secret is (or, with `--dry-run`, would be) as archived.
     pub ok: bool,
     pub plan: Vec<Item>,
+    /// The RootTrustPolicies' lines (`--include-policies`).
+    pub policies: Vec<PolicyItem>,
+    /// Why the archive's RootTrustPolicies are not restored, when it holds any and
+    /// `--include-policies` was not given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policies_not_restored: Option<String>,
     /// Errors and warnings of the pre-restore check.
     pub findings: Vec<Finding>,
     /// API calls made (shown with --verbose).
@@ -89,9 +96,19 @@ pub async fn run(opts: &Options, world: &World) -> Result<RestoreReport> {
     let blocked = errors > 0 && !opts.allow_invalid;
     let mut plan = target.plan(wanted, &opts.restore).await?;
     restore::hold_managed(&mut plan, opts.restore.include_managed);
+    let archived_policies = &opened.snapshot.policies;
+    let mut policies = match opts.restore.include_policies {
+        true => {
+            let wanted = restore::policy_targets(archived_policies, &opts.restore);
+            target.plan_policies(wanted, &opts.restore).await?
+        }
+        false => Vec::new(),
+    };
+    let policies_not_restored = restore::policies_not_restored(archived_policies, &opts.restore);
     if blocked {
         restore::block(
             &mut plan,
+            &mut policies,
             &format!(
                 "the archive's secrets fail {errors} check(s); fix them or pass --allow-invalid"
             ),
@@ -105,21 +122,25 @@ pub async fn run(opts: &Options, world: &World) -> Result<RestoreReport> {
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     );
     if !opts.dry_run && !blocked {
-        target.apply(&mut plan, &extra).await?;
+        target.apply(&mut plan, &mut policies, &extra).await?;
     }
+    let complete = |action: Action, restored: bool| match action {
+        Action::Conflict | Action::Blocked | Action::Rollback => false,
+        // Left to its controller, by design: not a failure of the restore.
+        Action::Managed => true,
+        _ => opts.dry_run || restored,
+    };
     let ok = !blocked
-        && plan.iter().all(|i| match i.action {
-            Action::Conflict | Action::Blocked | Action::Rollback => false,
-            // Left to its controller, by design: not a failure of the restore.
-            Action::Managed => true,
-            _ => opts.dry_run || i.restored,
-        });
+        && plan.iter().all(|i| complete(i.action, i.restored))
+        && policies.iter().all(|p| complete(p.action, p.restored));
     Ok(RestoreReport {
         archive: archive_name,
         cluster: target.cluster_name(),
         dry_run: opts.dry_run,
         ok,
         plan,
+        policies,
+        policies_not_restored,
         findings,
         api_calls: target.api_calls(),
     })
@@ -182,6 +203,23 @@ pub fn render(
         ]);
     }
     t.write(out)?;
+    if !r.policies.is_empty() {
+        writeln!(out)?;
+        let mut t = Table::new(["ROOTTRUSTPOLICY", "ACTION", "RESULT", "REASON"]);
+        for p in &r.policies {
+            t.row([
+                p.policy.clone(),
+                p.action.to_string(),
+                p.result.clone().unwrap_or_else(|| "-".into()),
+                p.reason.clone(),
+            ]);
+        }
+        t.write(out)?;
+    }
+    if let Some(why) = &r.policies_not_restored {
+        writeln!(out)?;
+        writeln!(out, "{why}")?;
+    }
     if !r.findings.is_empty() {
         writeln!(out)?;
         for f in &r.findings {
@@ -196,16 +234,22 @@ pub fn render(
         }
     }
     let not = r.plan.iter().filter(|i| !i.restored).count();
+    let conflicts = r
+        .plan
+        .iter()
+        .filter(|i| i.action == Action::Conflict)
+        .count()
+        + r.policies
+            .iter()
+            .filter(|p| p.action == Action::Conflict)
+            .count();
     writeln!(out)?;
     if r.dry_run {
         writeln!(
             out,
             "{}: dry run; {} conflict(s), {} rollback(s), {} blocked",
             if r.ok { "ok" } else { "REFUSED" },
-            r.plan
-                .iter()
-                .filter(|i| i.action == Action::Conflict)
-                .count(),
+            conflicts,
             r.plan
                 .iter()
                 .filter(|i| i.action == Action::Rollback)
@@ -221,9 +265,16 @@ pub fn render(
             .iter()
             .filter(|i| i.action == Action::Managed)
             .count();
+        let policies = match r.policies.len() {
+            0 => String::new(),
+            n => {
+                let done = r.policies.iter().filter(|p| p.restored).count();
+                format!("; {done} of {n} RootTrustPolicy object(s) as archived")
+            }
+        };
         writeln!(
             out,
-            "{}: {} secret(s) as archived, {} not restored{}",
+            "{}: {} secret(s) as archived, {} not restored{}{policies}",
             if r.ok { "ok" } else { "INCOMPLETE" },
             r.plan.len() - not,
             not,

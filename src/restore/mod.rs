@@ -7,7 +7,9 @@
 //! and differs; refused without `--replace`), `replace` (update in place) or `recreate` (the type
 //! differs, which an update cannot change: delete, then create). [`Target::apply`] carries the
 //! plan out secret by secret; one failure does not stop the others. The plan is serializable so
-//! it can be reviewed (`--dry-run`, `--output json`) before anything is written. The command
+//! it can be reviewed (`--dry-run`, `--output json`) before anything is written.
+//! RootTrustPolicies are planned the same way ([`PolicyItem`], [`Target::plan_policies`]), only
+//! with `--include-policies`, and applied after the secrets. The command
 //! that runs the whole chain is [`crate::commands::restore`].
 
 mod target;
@@ -19,6 +21,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::secret::{Manager, SecretId, SecretRecord, PROVENANCE_ANNOTATION};
 use crate::select::Selected;
+use crate::source::PolicyObject;
 pub use target::TargetRef;
 
 /// What will happen to one secret.
@@ -100,6 +103,85 @@ pub struct Options {
     pub include_managed: bool,
     /// Create target namespaces that do not exist (a cluster rebuilt from nothing).
     pub create_namespaces: bool,
+    /// Also restore the archive's RootTrustPolicies (usually GitOps config, so off by default).
+    pub include_policies: bool,
+}
+
+/// One RootTrustPolicy of the plan (`--include-policies`): `create`, `unchanged`, `conflict`
+/// (refused without `--replace`), `replace` or `write`.
+#[derive(Clone, Debug, Serialize)]
+pub struct PolicyItem {
+    /// Where it goes (`namespace/name`).
+    pub policy: String,
+    /// Where it was archived from, when the namespace was mapped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archived_as: Option<String>,
+    pub action: Action,
+    pub reason: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<String>,
+    /// Whether the policy ended up as archived.
+    pub restored: bool,
+    #[serde(skip)]
+    object: PolicyObject,
+    #[serde(skip)]
+    live_resource_version: Option<String>,
+    #[serde(skip)]
+    namespace_to_create: Option<String>,
+}
+
+impl PolicyItem {
+    fn new(
+        archived_as: Option<String>,
+        object: PolicyObject,
+        action: Action,
+        reason: String,
+    ) -> Self {
+        PolicyItem {
+            policy: object.id(),
+            archived_as,
+            action,
+            reason,
+            result: None,
+            restored: false,
+            object,
+            live_resource_version: None,
+            namespace_to_create: None,
+        }
+    }
+}
+
+/// The archive's policies to restore, renamed into their target namespaces (`--namespace-map`).
+pub fn policy_targets(
+    policies: &[PolicyObject],
+    opts: &Options,
+) -> Vec<(Option<String>, PolicyObject)> {
+    policies
+        .iter()
+        .map(|p| {
+            let mut p = p.clone();
+            match opts.namespace_map.get(&p.metadata.namespace) {
+                Some(ns) => {
+                    let archived = p.id();
+                    p.metadata.namespace = ns.clone();
+                    (Some(archived), p)
+                }
+                None => (None, p),
+            }
+        })
+        .collect()
+}
+
+/// What the plan says of policies it does not restore (none without `--include-policies`).
+pub fn policies_not_restored(policies: &[PolicyObject], opts: &Options) -> Option<String> {
+    (!opts.include_policies && !policies.is_empty()).then(|| {
+        let names: Vec<String> = policies.iter().map(PolicyObject::id).collect();
+        format!(
+            "the archive holds {} RootTrustPolicy object(s) ({}), not restored: usually GitOps config; pass --include-policies",
+            names.len(),
+            names.join(", ")
+        )
+    })
 }
 
 /// Why replacing `live` with `archived` would roll a rotation back, if it would: a data key
@@ -193,10 +275,14 @@ pub(crate) fn item(
 }
 
 /// Marks every item blocked (the checks found errors).
-pub fn block(items: &mut [Item], why: &str) {
+pub fn block(items: &mut [Item], policies: &mut [PolicyItem], why: &str) {
     for i in items {
         i.action = Action::Blocked;
         i.reason = why.to_string();
+    }
+    for p in policies {
+        p.action = Action::Blocked;
+        p.reason = why.to_string();
     }
 }
 

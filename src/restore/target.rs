@@ -1,16 +1,18 @@
 //! Restore targets: where a restore plan is made against and carried out. A [`Target`] is a
 //! live cluster (the plan compares with what it holds; applying creates, replaces or
 //! recreates) or a directory of manifests (`--to-manifests`: every secret is written as a
-//! YAML file for review or GitOps). A new kind of target is a new variant here.
+//! YAML file for review or GitOps). RootTrustPolicies (`--include-policies`) go the same way,
+//! after the secrets. A new kind of target is a new variant here.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use super::{item, Action, Item, Options};
+use super::{item, Action, Item, Options, PolicyItem};
 use crate::archive;
 use crate::cluster::{ApiCall, Cluster, ClusterRef};
 use crate::error::{Error, Result};
 use crate::secret::{SecretId, SecretRecord};
+use crate::source::PolicyObject;
 
 /// Where a restore goes, before connecting: what the user named.
 #[derive(Clone, Debug)]
@@ -79,15 +81,174 @@ impl Target {
         }
     }
 
-    /// Carries out the plan, secret by secret; on a cluster one failure does not stop the
-    /// others (each item records its result).
-    pub async fn apply(&self, items: &mut [Item], extra: &BTreeMap<String, String>) -> Result<()> {
+    /// Decides an action for each RootTrustPolicy: against a cluster, one LIST per target
+    /// namespace (GETs when listing is forbidden); for manifests, `write` each.
+    pub async fn plan_policies(
+        &self,
+        wanted: Vec<(Option<String>, PolicyObject)>,
+        opts: &Options,
+    ) -> Result<Vec<PolicyItem>> {
+        match self {
+            Target::Cluster(c) => plan_cluster_policies(c, wanted, opts).await,
+            Target::Manifests(_) => Ok(wanted
+                .into_iter()
+                .map(|(a, p)| {
+                    let why = "manifest for review or GitOps".to_string();
+                    PolicyItem::new(a, p, Action::Write, why)
+                })
+                .collect()),
+        }
+    }
+
+    /// Carries out the plan, secrets first, then policies (so a Gloo Mesh management server
+    /// that sees a policy finds its root already there); on a cluster one failure does not
+    /// stop the others (each item records its result).
+    pub async fn apply(
+        &self,
+        items: &mut [Item],
+        policies: &mut [PolicyItem],
+        extra: &BTreeMap<String, String>,
+    ) -> Result<()> {
         match self {
             Target::Cluster(c) => {
-                apply_cluster(c, items, extra).await;
+                let mut created = BTreeMap::new();
+                apply_cluster(c, items, extra, &mut created).await;
+                apply_cluster_policies(c, policies, &mut created).await;
                 Ok(())
             }
-            Target::Manifests(dir) => write_manifests(dir, items, extra).map(|_| ()),
+            Target::Manifests(dir) => write_manifests(dir, items, policies, extra).map(|_| ()),
+        }
+    }
+}
+
+/// Whether namespace `ns`, where a LIST found nothing, is absent and is to be created
+/// (`--create-namespaces`); absent without that flag is refused.
+async fn absent_namespace(cluster: &Cluster, ns: &str, opts: &Options) -> Result<bool> {
+    if cluster.namespace_exists(ns).await? != Some(false) {
+        return Ok(false);
+    }
+    if opts.create_namespaces {
+        return Ok(true);
+    }
+    Err(Error::Cluster {
+        cluster: cluster.name(),
+        message: format!("namespace {ns} does not exist; create it first (kubectl create namespace {ns}), pass --create-namespaces (a cluster rebuilt from nothing), or choose another with --namespace-map"),
+    })
+}
+
+/// Creates namespace `ns` once per restore (`created` remembers each outcome).
+async fn ensure_namespace(
+    cluster: &Cluster,
+    ns: &str,
+    created: &mut BTreeMap<String, std::result::Result<(), String>>,
+) -> std::result::Result<(), String> {
+    if !created.contains_key(ns) {
+        let r = cluster
+            .create_namespace(ns)
+            .await
+            .map_err(|e| e.to_string());
+        created.insert(ns.to_string(), r);
+    }
+    created[ns].clone()
+}
+
+async fn plan_cluster_policies(
+    cluster: &Cluster,
+    wanted: Vec<(Option<String>, PolicyObject)>,
+    opts: &Options,
+) -> Result<Vec<PolicyItem>> {
+    let mut live = BTreeMap::new();
+    let namespaces: BTreeSet<String> = wanted
+        .iter()
+        .map(|(_, p)| p.metadata.namespace.clone())
+        .collect();
+    let mut missing = BTreeSet::new();
+    for ns in &namespaces {
+        match cluster.policies_in(ns).await? {
+            Some(items) if items.is_empty() && absent_namespace(cluster, ns, opts).await? => {
+                missing.insert(ns.clone());
+            }
+            Some(items) => live.extend(items.into_iter().map(|l| (l.0.id(), l))),
+            None => {
+                for (_, p) in wanted.iter().filter(|(_, p)| &p.metadata.namespace == ns) {
+                    if let Some(l) = cluster.get_policy(ns, &p.metadata.name).await? {
+                        live.insert(l.0.id(), l);
+                    }
+                }
+            }
+        }
+    }
+    Ok(wanted
+        .into_iter()
+        .map(|(archived, p)| {
+            let ns = p.metadata.namespace.clone();
+            match live.get(&p.id()) {
+                None if missing.contains(&ns) => {
+                    let why = format!(
+                        "absent, and namespace {ns} is created first (--create-namespaces)"
+                    );
+                    let mut it = PolicyItem::new(archived, p, Action::Create, why);
+                    it.namespace_to_create = Some(ns);
+                    it
+                }
+                None => {
+                    let why = "absent from the cluster".to_string();
+                    PolicyItem::new(archived, p, Action::Create, why)
+                }
+                Some((l, rv)) => {
+                    let (action, why) = match p.differences(l) {
+                        None => (
+                            Action::Unchanged,
+                            "identical spec, labels and annotations".to_string(),
+                        ),
+                        Some(d) if !opts.replace => (
+                            Action::Conflict,
+                            format!("exists and differs: {d}; refused without --replace"),
+                        ),
+                        Some(d) => (Action::Replace, d),
+                    };
+                    let mut it = PolicyItem::new(archived, p, action, why);
+                    it.live_resource_version = rv.clone();
+                    it
+                }
+            }
+        })
+        .collect())
+}
+
+async fn apply_cluster_policies(
+    cluster: &Cluster,
+    policies: &mut [PolicyItem],
+    created: &mut BTreeMap<String, std::result::Result<(), String>>,
+) {
+    for it in policies.iter_mut() {
+        if let Some(ns) = it.namespace_to_create.clone() {
+            if let Err(e) = ensure_namespace(cluster, &ns, created).await {
+                it.result = Some(format!("failed: {e}"));
+                continue;
+            }
+        }
+        let res: Result<&str> = match it.action {
+            Action::Unchanged => Ok("unchanged"),
+            Action::Create => cluster.create_policy(&it.object).await.map(|_| "created"),
+            Action::Replace => {
+                let rv = it.live_resource_version.clone();
+                cluster
+                    .replace_policy(&it.object, rv)
+                    .await
+                    .map(|_| "replaced")
+            }
+            _ => {
+                it.result = Some("not restored".into());
+                continue;
+            }
+        };
+        match res {
+            Ok(r) => {
+                it.result = Some(r.to_string());
+                it.restored = true;
+            }
+            Err(e) => it.result = Some(format!("failed: {e}")),
         }
     }
 }
@@ -105,15 +266,9 @@ async fn plan_cluster(
             Some(items) => {
                 // A LIST in a namespace that does not exist answers an empty list: ask, once,
                 // before planning creates that would all fail.
-                if items.is_empty() && cluster.namespace_exists(ns).await? == Some(false) {
-                    if opts.create_namespaces {
-                        missing.insert(ns.clone());
-                        continue;
-                    }
-                    return Err(Error::Cluster {
-                        cluster: cluster.name(),
-                        message: format!("namespace {ns} does not exist; create it first (kubectl create namespace {ns}), pass --create-namespaces (a cluster rebuilt from nothing), or choose another with --namespace-map"),
-                    });
+                if items.is_empty() && absent_namespace(cluster, ns, opts).await? {
+                    missing.insert(ns.clone());
+                    continue;
                 }
                 for s in items {
                     let r = SecretRecord::from_k8s(s, ns);
@@ -197,18 +352,15 @@ async fn plan_cluster(
         .collect())
 }
 
-async fn apply_cluster(cluster: &Cluster, items: &mut [Item], extra: &BTreeMap<String, String>) {
-    let mut created = BTreeMap::new();
+async fn apply_cluster(
+    cluster: &Cluster,
+    items: &mut [Item],
+    extra: &BTreeMap<String, String>,
+    created: &mut BTreeMap<String, std::result::Result<(), String>>,
+) {
     for it in items.iter_mut() {
         if let Some(ns) = it.namespace_to_create.clone() {
-            if !created.contains_key(&ns) {
-                let r = cluster
-                    .create_namespace(&ns)
-                    .await
-                    .map_err(|e| e.to_string());
-                created.insert(ns.clone(), r);
-            }
-            if let Some(Err(e)) = created.get(&ns) {
+            if let Err(e) = ensure_namespace(cluster, &ns, created).await {
                 it.result = Some(format!("failed: {e}"));
                 continue;
             }
@@ -243,15 +395,22 @@ async fn apply_cluster(cluster: &Cluster, items: &mut [Item], extra: &BTreeMap<S
     }
 }
 
-/// Writes each planned secret as `DIR/<namespace>/<name>.yaml` (files 0600), refusing to
-/// overwrite existing files.
-/// Writes every `Write` item as `<dir>/<namespace>/<name>.yaml` (directories 0700, files
-/// 0600) with export's rules: the whole target is checked before the first write (no
-/// symbolic link followed, no existing file replaced), each file is written atomically, and a
-/// failure part-way removes what this run wrote, so the directory gets all files or none.
+/// Which plan line a planned manifest file is for.
+#[derive(Clone, Copy)]
+enum Line {
+    Secret(usize),
+    Policy(usize),
+}
+
+/// Writes every `Write` item as `<dir>/<namespace>/<name>.yaml`, and every `Write` policy as
+/// `<dir>/<namespace>/<name>.roottrustpolicy.yaml` (directories 0700, files 0600) with
+/// export's rules: the whole target is checked before the first write (no symbolic link
+/// followed, no existing file replaced), each file is written atomically, and a failure
+/// part-way removes what this run wrote, so the directory gets all files or none.
 fn write_manifests(
     dir: &Path,
     items: &mut [Item],
+    policies: &mut [PolicyItem],
     extra: &BTreeMap<String, String>,
 ) -> Result<Vec<PathBuf>> {
     let mut planned = Vec::new();
@@ -259,7 +418,20 @@ fn write_manifests(
         if it.action == Action::Write {
             let sub = dir.join(&it.record.id.namespace);
             let path = sub.join(format!("{}.yaml", it.record.id.name));
-            planned.push((i, sub, path, archive::secret_yaml(&it.record, extra)?));
+            planned.push((
+                Line::Secret(i),
+                sub,
+                path,
+                archive::secret_yaml(&it.record, extra)?,
+            ));
+        }
+    }
+    for (i, p) in policies.iter().enumerate() {
+        if p.action == Action::Write {
+            let sub = dir.join(&p.object.metadata.namespace);
+            let path = sub.join(format!("{}.roottrustpolicy.yaml", p.object.metadata.name));
+            let yaml = p.object.to_yaml().map_err(Error::Usage)?;
+            planned.push((Line::Policy(i), sub, path, zeroize::Zeroizing::new(yaml)));
         }
     }
     check_manifest_target(dir, &planned)?;
@@ -277,9 +449,13 @@ fn write_manifests(
         }
         written.push(path.clone());
     }
-    for (i, _, path, _) in &planned {
-        items[*i].result = Some(format!("written to {}", path.display()));
-        items[*i].restored = true;
+    for (line, _, path, _) in &planned {
+        let (result, restored) = match *line {
+            Line::Secret(i) => (&mut items[i].result, &mut items[i].restored),
+            Line::Policy(i) => (&mut policies[i].result, &mut policies[i].restored),
+        };
+        *result = Some(format!("written to {}", path.display()));
+        *restored = true;
     }
     Ok(written)
 }
@@ -288,7 +464,7 @@ fn write_manifests(
 /// directory that is a symbolic link or not a directory, and any target file that already exists (of whatever type).
 fn check_manifest_target(
     dir: &Path,
-    planned: &[(usize, PathBuf, PathBuf, zeroize::Zeroizing<String>)],
+    planned: &[(Line, PathBuf, PathBuf, zeroize::Zeroizing<String>)],
 ) -> Result<()> {
     let refuse = |path: &Path, message: &str| Error::Refused {
         path: path.to_path_buf(),

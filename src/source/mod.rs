@@ -8,6 +8,7 @@
 pub(crate) mod file;
 mod manual;
 mod policy;
+mod policy_object;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -21,6 +22,7 @@ use crate::secret::SecretRecord;
 use crate::select::SelectOptions;
 pub use file::read_file;
 pub use policy::{RootSource, RootTrustPolicy};
+pub use policy_object::{PolicyMeta, PolicyObject};
 
 /// Where to read a cluster's secrets from.
 #[derive(Clone, Debug)]

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::PolicyObject;
 use crate::secret::SecretId;
 
 /// What `spec.config.mgmtServerCa` (or `agentCa`) of a RootTrustPolicy says about its root.
@@ -31,6 +32,8 @@ pub struct RootTrustPolicy {
     /// kept during a root rotation. Each is a `secretRef` or `generated` like `mgmtServerCa`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub passive: Vec<RootSource>,
+    /// The whole object, as it would be applied again (archived with the secrets).
+    pub object: PolicyObject,
 }
 
 impl RootTrustPolicy {
@@ -65,6 +68,7 @@ impl RootTrustPolicy {
             })
             .unwrap_or_default();
         Some(RootTrustPolicy {
+            object: PolicyObject::from_value(value, &namespace, &name),
             namespace,
             name,
             root,

@@ -69,10 +69,9 @@ async fn dispatch(
             keygen::render(out, &g, a.output.as_deref()).map(|_| Outcome::Success)
         }
         Command::Discover(a) => {
-            let opts = resolve::discover(&a);
+            let opts = resolve::discover(&a)?;
             let p = discover::run(&opts).await?;
-            discover::render(out, &p, opts.output.as_deref(), format(a.format))
-                .map(|_| Outcome::Success)
+            discover::render(out, &p, &opts, format(a.format)).map(|_| Outcome::Success)
         }
         Command::Audit(a) => observe::audit(&a, world, out).await?,
         Command::Verify(a) => observe::verify(&a, world, out).await?,

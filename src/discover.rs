@@ -497,6 +497,9 @@ fn values_from_deployments(
     let byo = !names.contains_key(&ProfileRole::RelaySigning)
         && (mgmt.is_some() && issued(ProfileRole::RelayServer, select::RELAY_SERVER)
             || mgmt.is_none() && issued(ProfileRole::RelayClient, select::RELAY_CLIENT));
+    if !byo {
+        notes.push("no cert-manager Certificate (readable) issues the relay server's or agent's secret: relay mode taken as mtls-generated, Gloo's default".into());
+    }
     if byo {
         let relay = "/glooMgmtServer/relay";
         for flag in [

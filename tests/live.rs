@@ -44,7 +44,7 @@ impl Live {
         Live::start_with(w, files, opts)
     }
 
-    fn start_with(w: &Work, files: &[&str], opts: sandbox::Options) -> Live {
+    pub fn start_with(w: &Work, files: &[&str], opts: sandbox::Options) -> Live {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)

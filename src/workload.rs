@@ -206,8 +206,8 @@ impl Certificate {
 pub struct Workloads {
     pub deployments: Vec<Deployment>,
     pub certificates: Vec<Certificate>,
-    /// Whether the Deployments were read (a live cluster that forbade listing them, or a
-    /// `discover` that did not ask, leaves this false; a file always knows).
+    /// Whether the Deployments were read: a live cluster that allowed listing them, or a
+    /// file holding at least one Deployment (a secrets-only export says nothing of them).
     pub deployments_known: bool,
     /// What reading could not do, each naming the permission to grant (e.g. a 403 listing
     /// Certificates). Recorded in the profile, never a failure.

@@ -54,7 +54,8 @@ fn helm_release(version: u32, status: &str, config: Value) -> Value {
     })
 }
 
-/// The objects of a sample fixture, lists flattened.
+/// The objects of a sample fixture, lists flattened, without its Deployments (each test
+/// adds the ones it needs).
 fn sample_objects(file: &str) -> Vec<Value> {
     let text = std::fs::read_to_string(fixture(file)).unwrap();
     let docs: Vec<Value> = serde_saphyr::from_multiple(&text).unwrap();
@@ -65,6 +66,7 @@ fn sample_objects(file: &str) -> Vec<Value> {
             _ => items.push(doc),
         }
     }
+    items.retain(|o| o["kind"] != "Deployment");
     items
 }
 
@@ -361,7 +363,8 @@ fn byo_workload(w: &Work, renamed: bool) -> PathBuf {
     let mut out = Vec::new();
     for mut o in sample_objects("sample/cluster-1.yaml") {
         match o["metadata"]["name"].as_str().unwrap_or("") {
-            "relay-identity-token-secret" => continue,
+            // The sample's default agent release gives way to the BYO one.
+            "relay-identity-token-secret" | "sh.helm.release.v1.gloo-agent.v1" => continue,
             "relay-client-tls-secret" => o["metadata"]["name"] = json!(client),
             _ => {}
         }
@@ -688,4 +691,79 @@ fn the_emitted_role_lets_a_backup_take_exactly_the_profile_and_no_name_less() {
         "{}",
         bad.stderr
     );
+}
+
+#[test]
+fn discover_gives_the_default_profile_on_each_sample_file() {
+    let mgmt_roles = [
+        "relay-server=gloo-mesh/relay-server-tls-secret",
+        "relay-signing=gloo-mesh/relay-tls-signing-secret",
+        "relay-root=gloo-mesh/relay-root-tls-secret",
+        "relay-identity-token=gloo-mesh/relay-identity-token-secret",
+        "relay-client=absent",
+        "root-trust=gloo-mesh/root-trust-policy.gloo-mesh",
+        "istio-cacerts=absent",
+        "telemetry-gateway=absent",
+    ];
+    let workload_roles = [
+        "relay-server=absent",
+        "relay-signing=absent",
+        "relay-root=gloo-mesh/relay-root-tls-secret",
+        "relay-identity-token=gloo-mesh/relay-identity-token-secret",
+        "relay-client=gloo-mesh/relay-client-tls-secret",
+        "root-trust=absent",
+        "istio-cacerts=istio-system/cacerts",
+        "telemetry-gateway=absent",
+    ];
+    let w = Work::new();
+    for (file, kind, expected, deployment) in [
+        (
+            "sample/mgmt.yaml",
+            "management",
+            &mgmt_roles,
+            Some("gloo-mesh-mgmt-server"),
+        ),
+        ("sample/mgmt.json", "management", &mgmt_roles, None),
+        (
+            "sample/cluster-1.yaml",
+            "workload",
+            &workload_roles,
+            Some("gloo-mesh-agent"),
+        ),
+        (
+            "sample/cluster-2.yaml",
+            "workload",
+            &workload_roles,
+            Some("gloo-mesh-agent"),
+        ),
+    ] {
+        let path = fixture(file);
+        let r = tk(&["discover", "--from", s(&path)]);
+        assert_eq!(r.code, 0, "{file}: {r:?}");
+        assert!(!r.stdout.contains("FAKE-LICENSE"), "{file}: {}", r.stdout);
+        let p: Value = serde_saphyr::from_str(&r.stdout).unwrap();
+        assert_eq!(p["relayMode"], "mtls-generated", "{file}");
+        assert_eq!(p["clusterKind"], kind, "{file}");
+        assert_eq!(roles(&p), expected, "{file}");
+        assert!(
+            p["discovered"].get("notes").is_none(),
+            "{file}: {}",
+            r.stdout
+        );
+        let deployments = &p["discovered"]["deployments"];
+        match deployment {
+            Some(d) => assert_eq!(deployments[0]["deployment"], format!("gloo-mesh/{d}")),
+            None => assert!(deployments.is_null(), "{file}"),
+        }
+        // The default profile backs up the sample as the defaults do: nothing missing.
+        let profile = w.path(&format!("{}.profile.yaml", file.replace('/', "-")));
+        std::fs::write(&profile, &r.stdout).unwrap();
+        let b = util::backup(
+            file,
+            &w.path(&format!("{}.age", file.replace('/', "-"))),
+            &["--profile", s(&profile)],
+        );
+        assert_eq!(b.code, 0, "{file}: {b:?}");
+        assert!(!b.stdout.contains("profile.drift"), "{file}: {}", b.stdout);
+    }
 }

@@ -98,10 +98,7 @@ pub(crate) fn parse_objects(
         policies_forbidden: false,
         resource_versions: BTreeMap::new(),
         notes: Vec::new(),
-        workloads: Workloads {
-            deployments_known: true,
-            ..Workloads::default()
-        },
+        workloads: Workloads::default(),
     };
     for doc in docs {
         collect(doc, path, default_namespace, &mut inventory)?;
@@ -160,6 +157,7 @@ fn collect(doc: Value, path: &str, default_namespace: &str, inv: &mut Inventory)
                 "Deployment" => {
                     let d = Deployment::from_value(&doc, default_namespace);
                     inv.workloads.deployments.extend(d);
+                    inv.workloads.deployments_known = true;
                     Ok(())
                 }
                 "Certificate"

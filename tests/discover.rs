@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine;
 use serde_json::{json, Value};
 
-use crate::live::{backup_live, Live};
+use crate::live::{archived_names, backup_live, Live};
 use crate::util::{self, fixture, tk, Work};
 use trustkeep::sandbox::{self, Rbac};
 
@@ -120,6 +120,20 @@ fn byo_setup(w: &Work) -> PathBuf {
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
+}
+
+/// `trustkeep audit --profile PROFILE --at <test time>` against the live sandbox.
+fn audit_live(live: &Live, profile: &Path) -> util::Run {
+    let mut a = vec![
+        "audit".to_string(),
+        "--profile".into(),
+        s(profile).into(),
+        "--at".into(),
+        util::AT.into(),
+    ];
+    a.extend(live.target());
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    tk(&a)
 }
 
 /// The profile's role → namespace/name (or `absent`) pairs.
@@ -303,18 +317,7 @@ fn audit_with_the_profile_reports_a_deleted_secret_as_drift() {
         0
     );
     let live = Live::start(&w, &[s(&setup)], &[], false);
-    let audit = || {
-        let mut a = vec![
-            "audit".to_string(),
-            "--profile".into(),
-            s(&profile).into(),
-            "--at".into(),
-            util::AT.into(),
-        ];
-        a.extend(live.target());
-        let a: Vec<&str> = a.iter().map(String::as_str).collect();
-        tk(&a)
-    };
+    let audit = || audit_live(&live, &profile);
     let before = audit();
     assert!(!before.stdout.contains("profile.drift"), "{before:?}");
     assert!(!before.stdout.contains("selection.missing"), "{before:?}");
@@ -445,16 +448,7 @@ fn a_byo_workload_cluster_is_read_as_byo_and_audits_without_drift() {
         let from_live: Value = serde_saphyr::from_str(&lr.stdout).unwrap();
         assert_eq!(roles(&from_live), roles(&p));
         assert_eq!(from_live["secrets"][4], p["secrets"][4]);
-        let mut a = vec![
-            "audit".to_string(),
-            "--profile".into(),
-            s(&profile).into(),
-            "--at".into(),
-            util::AT.into(),
-        ];
-        a.extend(live.target());
-        let a: Vec<&str> = a.iter().map(String::as_str).collect();
-        let audit = tk(&a);
+        let audit = audit_live(&live, &profile);
         assert!(!audit.stdout.contains("profile.drift"), "{audit:?}");
         assert!(!audit.stdout.contains("selection.missing"), "{audit:?}");
     }
@@ -628,12 +622,7 @@ fn the_emitted_role_lets_a_backup_take_exactly_the_profile_and_no_name_less() {
     };
     let (ok, archive) = backup(&objects, "full.age");
     assert_eq!(ok.code, 0, "{ok:?}");
-    let names: Vec<String> = w.manifest(&archive)["secrets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["name"].as_str().unwrap().to_string())
-        .collect();
+    let names = archived_names(&w, &archive);
     let mut granted: Vec<String> = objects[0]["rules"][0]["resourceNames"]
         .as_array()
         .unwrap()

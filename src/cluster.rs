@@ -462,8 +462,10 @@ impl Cluster {
             Err(403) => w.notes.push(format!("listing deployments.apps in namespace {ns} is forbidden (403): grant list on deployments.apps there to learn which secrets the Gloo pods use")),
             Err(_) => {}
         }
+        let mut rounds = 1;
         let certs = match c? {
             Err(403) => {
+                rounds += 1;
                 let namespaces = [ns, select::ISTIO_NAMESPACE];
                 let lists = namespaces
                     .iter()
@@ -489,7 +491,7 @@ impl Cluster {
             .filter_map(|v| Certificate::from_value(v, ns))
             .collect();
         self.rounds
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            .fetch_add(rounds, std::sync::atomic::Ordering::Relaxed);
         Ok(w)
     }
 

@@ -189,6 +189,30 @@ mod tests {
     }
 
     #[test]
+    fn discover_flags() {
+        let c = parse(&["discover", "--from", "m.yaml", "--emit-role"]).unwrap();
+        let Command::Discover(d) = c.command else {
+            panic!()
+        };
+        assert!(d.emit_role);
+        assert_eq!(d.service_account, "gloo-mesh/trustkeep");
+        let opts = resolve::discover(&d).unwrap();
+        assert_eq!(
+            opts.emit_role,
+            Some(("gloo-mesh".to_string(), "trustkeep".to_string()))
+        );
+        let c = parse(&["discover", "--emit-role", "--service-account", "a/b/c"]).unwrap();
+        let Command::Discover(d) = c.command else {
+            panic!()
+        };
+        assert!(resolve::discover(&d).is_err(), "NAMESPACE/NAME only");
+        assert!(
+            parse(&["discover", "--service-account", "a/b"]).is_err(),
+            "--service-account needs --emit-role"
+        );
+    }
+
+    #[test]
     fn backup_flags() {
         let c = parse(&[
             "backup",

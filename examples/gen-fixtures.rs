@@ -1407,6 +1407,141 @@ fn helm_release_payload() -> Vec<u8> {
     base64(&gz.finish().expect("gzip in memory")).into_bytes()
 }
 
+/// The licence value in the sample's Helm releases: obviously fake.
+const SAMPLE_LICENSE: &str = "FAKE-LICENSE-trustkeep-sample-not-a-real-license-key";
+
+/// The chart defaults a gloo-platform release stores (`chart.values`), reduced to what
+/// `trustkeep discover` reads: every component off, the default relay secret names.
+fn gloo_platform_defaults() -> Value {
+    json!({
+        "common": { "cluster": "" },
+        "licensing": { "glooMeshLicenseKey": "" },
+        "glooMgmtServer": { "enabled": false, "relay": {
+            "tlsSecret": { "name": "relay-server-tls-secret" },
+            "signingTlsSecret": { "name": "relay-tls-signing-secret" },
+            "rootTlsSecret": { "name": "relay-root-tls-secret" },
+            "tokenSecret": { "name": "relay-identity-token-secret", "namespace": "", "key": "token" },
+            "disableCa": false, "disableCaCertGeneration": false, "disableTokenGeneration": false,
+        }},
+        "glooAgent": { "enabled": false, "relay": {
+            "clientTlsSecret": { "name": "relay-client-tls-secret" },
+            "rootTlsSecret": { "name": "relay-root-tls-secret" },
+            "tokenSecret": { "name": "relay-identity-token-secret", "namespace": "", "key": "token" },
+            "serverAddress": "",
+        }},
+        "telemetryGateway": { "enabled": false },
+    })
+}
+
+/// A default-install Helm v3 release of gloo-platform named `release` in `gloo-mesh`, with
+/// the user's values `config`: base64(gzip(JSON)), as Helm stores it in `data.release`.
+fn sample_release_payload(release: &str, config: Value) -> Vec<u8> {
+    let release = json!({
+        "name": release,
+        "namespace": "gloo-mesh",
+        "version": 1,
+        "info": { "status": "deployed", "description": "Install complete" },
+        "chart": {
+            "metadata": { "name": "gloo-platform", "version": "2.7.0" },
+            "values": gloo_platform_defaults(),
+        },
+        "config": config,
+    });
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(release.to_string().as_bytes())
+        .expect("gzip in memory");
+    base64(&gz.finish().expect("gzip in memory")).into_bytes()
+}
+
+/// The sample's management cluster: its secrets, with the Helm release holding the values of
+/// a default install (`glooMgmtServer.enabled`, the fake licence) instead of the placeholder
+/// the defects and malformed fixtures keep.
+fn sample_mgmt_secrets(m: &Material) -> Vec<SecretSpec> {
+    let config = json!({
+        "common": { "cluster": MGMT_CLUSTER },
+        "licensing": { "glooMeshLicenseKey": SAMPLE_LICENSE },
+        "glooMgmtServer": { "enabled": true },
+    });
+    mgmt_secrets(m)
+        .into_iter()
+        .map(|mut s| {
+            if s.type_ == "helm.sh/release.v1" {
+                s.data = vec![(
+                    "release",
+                    sample_release_payload("gloo-platform", config.clone()),
+                )];
+            }
+            s
+        })
+        .collect()
+}
+
+/// The sample's workload cluster `cluster`: its secrets and the agent's Helm release
+/// `gloo-agent` (default install: `glooAgent.enabled`, the relay server address).
+fn sample_cluster_secrets(m: &Material, cluster: &'static str) -> Vec<SecretSpec> {
+    let config = json!({
+        "common": { "cluster": cluster },
+        "licensing": { "glooMeshLicenseKey": SAMPLE_LICENSE },
+        "glooAgent": { "enabled": true, "relay": { "serverAddress": "gloo-mesh-mgmt-server.example:9900" } },
+    });
+    let mut specs = cluster_secrets(m, cluster);
+    specs.push(
+        SecretSpec::new(
+            cluster,
+            "gloo-mesh",
+            "sh.helm.release.v1.gloo-agent.v1",
+            "helm.sh/release.v1",
+            "helm",
+            "2026-01-01T00:08:30Z",
+        )
+        .label("modifiedAt", "1767226110")
+        .label("name", "gloo-agent")
+        .label("owner", "helm")
+        .label("status", "deployed")
+        .label("version", "1")
+        .data("release", sample_release_payload("gloo-agent", config)),
+    );
+    specs
+}
+
+/// A Gloo Deployment as `kubectl get deployment -o yaml` prints it, reduced: its pods' `app`
+/// label and, for the management server, the licence secret it reads (no relay secret is
+/// referenced from the pod template).
+fn gloo_deployment(cluster: &str, name: &str, created: &str, license: bool) -> Value {
+    let uid = uid_for(cluster, "Deployment", "gloo-mesh", name);
+    let mut container = json!({
+        "name": name,
+        "image": format!("gcr.io/gloo-mesh/{name}:2.7.0"),
+        "args": ["--verbose=false"],
+    });
+    if license {
+        container["env"] = json!([{
+            "name": "LICENSE_KEY",
+            "valueFrom": { "secretKeyRef": { "name": "gloo-mesh-enterprise-license", "key": "gloo-mesh-license-key" } },
+        }]);
+    }
+    json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "creationTimestamp": created,
+            "labels": { "app": name, "app.kubernetes.io/managed-by": "Helm" },
+            "name": name,
+            "namespace": "gloo-mesh",
+            "resourceVersion": resource_version_for(&uid),
+            "uid": uid,
+        },
+        "spec": {
+            "replicas": 1,
+            "selector": { "matchLabels": { "app": name } },
+            "template": {
+                "metadata": { "labels": { "app": name } },
+                "spec": { "containers": [container], "serviceAccountName": name },
+            },
+        },
+    })
+}
+
 /// Secrets of the management cluster: the five trust secrets and three unrelated ones.
 fn mgmt_secrets(m: &Material) -> Vec<SecretSpec> {
     let mgmt = MGMT_CLUSTER;
@@ -1658,15 +1793,33 @@ fn cluster_yaml(m: &Material, cluster: &'static str) -> String {
     yaml_docs(&[kube_list(sorted_values(&cluster_secrets(m, cluster)))])
 }
 
+/// The sample: secrets with real Helm releases, the RootTrustPolicy (management), and the
+/// Gloo Deployments as a last document (`kubectl get deployment -n gloo-mesh -o yaml`).
 fn write_sample(dir: &Path, m: &Material) {
-    write_file(&dir.join("mgmt.yaml"), mgmt_yaml(m));
+    let mgmt = yaml_docs(&[
+        kube_list(sorted_values(&sample_mgmt_secrets(m))),
+        root_trust_policy(),
+        kube_list(vec![gloo_deployment(
+            MGMT_CLUSTER,
+            "gloo-mesh-mgmt-server",
+            "2026-01-01T00:01:31Z",
+            true,
+        )]),
+    ]);
+    write_file(&dir.join("mgmt.yaml"), mgmt);
     for cluster in WORKLOAD_CLUSTERS {
-        write_file(
-            &dir.join(format!("{cluster}.yaml")),
-            cluster_yaml(m, cluster),
-        );
+        let docs = yaml_docs(&[
+            kube_list(sorted_values(&sample_cluster_secrets(m, cluster))),
+            kube_list(vec![gloo_deployment(
+                cluster,
+                "gloo-mesh-agent",
+                "2026-01-01T00:08:31Z",
+                false,
+            )]),
+        ]);
+        write_file(&dir.join(format!("{cluster}.yaml")), docs);
     }
-    let gloo_mesh_only: Vec<SecretSpec> = mgmt_secrets(m)
+    let gloo_mesh_only: Vec<SecretSpec> = sample_mgmt_secrets(m)
         .into_iter()
         .filter(|s| s.namespace == "gloo-mesh")
         .collect();
@@ -1877,8 +2030,8 @@ const README_FILES: &str = r#"
 
 | path | what it is | what a tool should find |
 |---|---|---|
-| `sample/mgmt.yaml` | Management cluster as `kubectl get secret -A -o yaml` prints it (a `kind: List`), followed by a second YAML document: the `RootTrustPolicy` `gloo-mesh/root-trust-policy` (`mgmtServerCa.generated: {}`, `autoRestartPods: true`). | Five trust secrets in `gloo-mesh`: `relay-root-tls-secret` (Opaque: `ca.crt`, `tls.crt`, `tls.key`), `relay-server-tls-secret` and `relay-tls-signing-secret` (kubernetes.io/tls: `ca.crt`, `tls.crt`, `tls.key`), `relay-identity-token-secret` (Opaque: `token`), `root-trust-policy.gloo-mesh` (`certificates.mesh.gloo.solo.io/generated_signing_cert`: `root-cert.pem`, `key.pem`; has an `ownerReferences` entry pointing at the RootTrustPolicy; its name is `<policy>.<namespace>`, discoverable from the policy). Three secrets that must NOT be selected: `gloo-mesh/gloo-mesh-enterprise-license` (Opaque), `gloo-mesh/sh.helm.release.v1.gloo-platform.v1` (`helm.sh/release.v1`), `default/db-password` (Opaque). Audit: no problem. |
-| `sample/cluster-1.yaml` | Workload cluster `cluster-1`, `kubectl get secret -A -o yaml`. | Trust secrets: `gloo-mesh/relay-client-tls-secret` (kubernetes.io/tls; `tls.crt` = client leaf + relay signing CA; SAN `cluster-1`; ECDSA P-256), `gloo-mesh/relay-root-tls-secret` (Opaque, `ca.crt` only), `gloo-mesh/relay-identity-token-secret` (Opaque, same token as mgmt), `istio-system/cacerts` (`certificates.mesh.gloo.solo.io/issued_certificate`, labels `agent.certificates.mesh.gloo.solo.io: gloo-mesh` and `cluster.multicluster.solo.io: ""`, keys `ca-cert.pem`, `ca-key.pem`, `cert-chain.pem`, `key.pem` (empty), `root-cert.pem`; RSA 2048 intermediate). Not to select: `default/app-api-key`. Audit: no problem. |
+| `sample/mgmt.yaml` | Management cluster as `kubectl get secret -A -o yaml` prints it (a `kind: List`), followed by a second YAML document: the `RootTrustPolicy` `gloo-mesh/root-trust-policy` (`mgmtServerCa.generated: {}`, `autoRestartPods: true`), and a third: the `Deployment` `gloo-mesh/gloo-mesh-mgmt-server` (a `kind: List`; its pods read the licence secret only). Its Helm release `sh.helm.release.v1.gloo-platform.v1` is in Helm's storage format with a default install's values (`glooMgmtServer.enabled: true`, licence `FAKE-LICENSE-trustkeep-sample-not-a-real-license-key`, chart defaults for the relay secret names): `trustkeep discover --from` gives the default management profile. | Five trust secrets in `gloo-mesh`: `relay-root-tls-secret` (Opaque: `ca.crt`, `tls.crt`, `tls.key`), `relay-server-tls-secret` and `relay-tls-signing-secret` (kubernetes.io/tls: `ca.crt`, `tls.crt`, `tls.key`), `relay-identity-token-secret` (Opaque: `token`), `root-trust-policy.gloo-mesh` (`certificates.mesh.gloo.solo.io/generated_signing_cert`: `root-cert.pem`, `key.pem`; has an `ownerReferences` entry pointing at the RootTrustPolicy; its name is `<policy>.<namespace>`, discoverable from the policy). Three secrets that must NOT be selected: `gloo-mesh/gloo-mesh-enterprise-license` (Opaque), `gloo-mesh/sh.helm.release.v1.gloo-platform.v1` (`helm.sh/release.v1`), `default/db-password` (Opaque). Audit: no problem. |
+| `sample/cluster-1.yaml` | Workload cluster `cluster-1`, `kubectl get secret -A -o yaml`, then the `Deployment` `gloo-mesh/gloo-mesh-agent` (a `kind: List`). The agent's Helm release `gloo-mesh/sh.helm.release.v1.gloo-agent.v1` (default install: `glooAgent.enabled: true`, a relay server address, the fake licence) is not to select either: `trustkeep discover --from` gives the default workload profile. | Trust secrets: `gloo-mesh/relay-client-tls-secret` (kubernetes.io/tls; `tls.crt` = client leaf + relay signing CA; SAN `cluster-1`; ECDSA P-256), `gloo-mesh/relay-root-tls-secret` (Opaque, `ca.crt` only), `gloo-mesh/relay-identity-token-secret` (Opaque, same token as mgmt), `istio-system/cacerts` (`certificates.mesh.gloo.solo.io/issued_certificate`, labels `agent.certificates.mesh.gloo.solo.io: gloo-mesh` and `cluster.multicluster.solo.io: ""`, keys `ca-cert.pem`, `ca-key.pem`, `cert-chain.pem`, `key.pem` (empty), `root-cert.pem`; RSA 2048 intermediate). Not to select: `default/app-api-key`. Audit: no problem. |
 | `sample/cluster-2.yaml` | Workload cluster `cluster-2`. | As cluster-1, with an Ed25519 client key (SAN `cluster-2`) and an ECDSA P-256 Istio intermediate (`L=cluster-2`). Not to select: `default/registry-pull-secret` (`kubernetes.io/dockerconfigjson`). Audit: no problem. |
 | `sample/mgmt.json` | `kubectl get secret -n gloo-mesh -o json` on the management cluster (a JSON `List`, 4-space indent; no RootTrustPolicy, no `default` namespace). | The same seven `gloo-mesh` secrets as in `sample/mgmt.yaml`, byte-identical data and metadata. |
 | `seed-manual/relay-server-tls-secret/ca.crt` | What the seed's step 1 writes: `ca.crt` of `relay-server-tls-secret`, i.e. the **relay root** certificate. | Equal to the relay root in `sample/mgmt.yaml`. It does NOT match `tls.key` next to it: the seed's restore (`kubectl create secret tls --cert=ca.crt --key=tls.key`) fails with "tls: private key does not match public key". `tls.crt` (the server certificate), labels and type are lost. |
@@ -1934,6 +2087,15 @@ Labels and annotations: the `cacerts` labels come from Gloo Mesh reports; the ot
 annotations and `managedFields` managers (`gloo-mesh-mgmt-server`, `gloo-mesh-agent`, `helm`,
 `kubectl-create`) are plausible, not copied from a real cluster. UIDs and resource versions are
 derived from a hash of cluster/kind/namespace/name, so they are stable across runs.
+
+## hostile/
+
+Archives an attacker (or a year in a bucket) could hand to trustkeep, one per class: PAX and
+GNU long-name tricks, a second gzip member, trailing bytes, links, devices, oversize entries,
+an inflated scrypt work factor, escape sequences in names, a sidecar naming another file.
+Built by `cargo run --example gen-hostile` (see hostile/README.md); tests/hostile.rs holds
+the verdict each must get from trustkeep and from GNU tar. `hostile/corpus/` holds their
+plaintexts, the fuzz seed corpus.
 "#;
 
 // ---------------------------------------------------------------------------------------
@@ -1983,7 +2145,7 @@ fn self_check(root: &Path) {
     expect_secrets(&sample.join("mgmt.yaml"), 8);
     expect_secrets(&sample.join("mgmt.json"), 7);
     for cluster in WORKLOAD_CLUSTERS {
-        expect_secrets(&sample.join(format!("{cluster}.yaml")), 5);
+        expect_secrets(&sample.join(format!("{cluster}.yaml")), 6);
     }
     for case in DEFECTS {
         expect_secrets(&root.join("defects").join(case.dir).join("mgmt.yaml"), 8);

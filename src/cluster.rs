@@ -23,6 +23,7 @@ use crate::error::{Error, Result};
 use crate::secret::{SecretId, SecretRecord};
 use crate::select::{self, SelectOptions};
 use crate::source::{Inventory, Origin, PolicyObject, RootTrustPolicy};
+use crate::workload::{Certificate, Deployment, Workloads};
 
 /// Which cluster to talk to: a kubeconfig (default `KUBECONFIG` or `~/.kube/config`, then the
 /// in-cluster service account) and a context in it (default: the current context).
@@ -397,6 +398,101 @@ impl Cluster {
         Ok(Policies::Listed(out))
     }
 
+    /// LISTs objects of `ar` in `ns` (all namespaces when `None`): the items as JSON,
+    /// `Ok(Err(code))` on 403 or 404.
+    async fn list_dynamic(
+        &self,
+        ar: &ApiResource,
+        ns: Option<&str>,
+    ) -> Result<std::result::Result<Vec<serde_json::Value>, u16>> {
+        let what = format!(
+            "{}.{} in {}",
+            ar.plural,
+            ar.group,
+            ns.unwrap_or("all namespaces")
+        );
+        self.record("list", what.clone());
+        let api: Api<DynamicObject> = match ns {
+            Some(ns) => Api::namespaced_with(self.client.clone(), ns, ar),
+            None => Api::all_with(self.client.clone(), ar),
+        };
+        let lp = ListParams::default();
+        match self
+            .read(&format!("list {}", ar.plural), || api.list(&lp))
+            .await
+        {
+            Ok(l) => Ok(Ok(l
+                .items
+                .iter()
+                .map(|o| serde_json::to_value(o).unwrap_or_default())
+                .collect())),
+            Err(kube::Error::Api(s)) if s.code == 403 || s.code == 404 => Ok(Err(s.code)),
+            Err(e) => Err(self.api_error(&format!("list {what}"), e)),
+        }
+    }
+
+    /// What `discover` reads besides secrets, in one round: the Deployments of the relay
+    /// namespace `ns` (one LIST) and cert-manager Certificates of all namespaces (one LIST;
+    /// when that is forbidden, one LIST each in `ns` and `istio-system`, at once). A 404 for
+    /// Certificates is a cluster without cert-manager; a 403 is a note naming the permission.
+    pub async fn read_workloads(&self, ns: &str) -> Result<Workloads> {
+        let deployments = ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("apps", "v1", "Deployment"),
+            "deployments",
+        );
+        let certificates = ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("cert-manager.io", "v1", "Certificate"),
+            "certificates",
+        );
+        let (d, c) = futures::join!(
+            self.list_dynamic(&deployments, Some(ns)),
+            self.list_dynamic(&certificates, None)
+        );
+        let mut w = Workloads::default();
+        match d? {
+            Ok(items) => {
+                w.deployments_known = true;
+                w.deployments = items
+                    .iter()
+                    .filter_map(|v| Deployment::from_value(v, ns))
+                    .collect();
+            }
+            Err(403) => w.notes.push(format!("listing deployments.apps in namespace {ns} is forbidden (403): grant list on deployments.apps there to learn which secrets the Gloo pods use")),
+            Err(_) => {}
+        }
+        let mut rounds = 1;
+        let certs = match c? {
+            Err(403) => {
+                rounds += 1;
+                let namespaces = [ns, select::ISTIO_NAMESPACE];
+                let lists = namespaces
+                    .iter()
+                    .map(|n| self.list_dynamic(&certificates, Some(n)));
+                let mut items = Vec::new();
+                for (n, r) in namespaces
+                    .iter()
+                    .zip(futures::future::join_all(lists).await)
+                {
+                    match r? {
+                        Ok(found) => items.extend(found),
+                        Err(403) => w.notes.push(format!("listing certificates.cert-manager.io in namespace {n} is forbidden (403): grant list on certificates.cert-manager.io (cluster-wide, or in {n}) to learn which secrets cert-manager issues")),
+                        Err(_) => {}
+                    }
+                }
+                items
+            }
+            Err(_) => Vec::new(),
+            Ok(items) => items,
+        };
+        w.certificates = certs
+            .iter()
+            .filter_map(|v| Certificate::from_value(v, ns))
+            .collect();
+        self.rounds
+            .fetch_add(rounds, std::sync::atomic::Ordering::Relaxed);
+        Ok(w)
+    }
+
     /// Reads the trust secrets into an inventory, with as few calls and round trips as the
     /// credentials allow. Round one asks everything that does not depend on another answer at
     /// once: the RootTrustPolicies, the secrets of the relay namespace and `istio-system`,
@@ -491,6 +587,7 @@ impl Cluster {
             resource_versions,
             notes: Vec::new(),
             policies_forbidden: false,
+            workloads: Workloads::default(),
         }
     }
 

@@ -2,11 +2,17 @@
 //!
 //! Reads, from an [`Inventory`] (a `--from` file or a live cluster), the Gloo Helm release
 //! secrets (`sh.helm.release.v1.<release>.v<N>`: the `release` key is base64 of gzip of JSON;
-//! the latest `deployed` revision of each release) and the RootTrustPolicies. Helm values are
-//! decoded in memory only and read for a fixed list of secret names and flags ([`Values`]);
-//! nothing else of a release (it may hold a license key) is kept, logged or printed. The
-//! user's values (`config`) win over the chart's defaults (`chart.values`). This module does
-//! no I/O.
+//! the latest `deployed` revision of each release), the RootTrustPolicies, the Gloo
+//! Deployments and cert-manager Certificates ([`crate::workload`]). Helm values are decoded in
+//! memory only and read for a fixed list of secret names and flags; nothing else of a release
+//! (it may hold a license key) is kept, logged or printed. The user's values (`config`) win
+//! over the chart's defaults (`chart.values`).
+//!
+//! Without a Helm release (installed with `helm template` or GitOps) the Deployments stand in
+//! for it: the values a release would hold are inferred from the secrets their pods
+//! reference ([`values_from_deployments`]) and read by the same rules. A Certificate whose
+//! `secretName` is a secret of the profile marks that entry `managedBy` cert-manager. This
+//! module does no I/O.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -15,10 +21,13 @@ use base64::Engine;
 use serde_json::Value;
 use zeroize::Zeroizing;
 
-use crate::profile::{Discovered, Entry, Profile, ProfileRole, RelayMode};
+use crate::profile::{
+    DeploymentSecrets, Discovered, Entry, IssuerRef, ManagedBy, Profile, ProfileRole, RelayMode,
+};
 use crate::secret::{SecretId, SecretRecord};
 use crate::select::{self, ClusterKind};
 use crate::source::{Inventory, RootSource};
+use crate::workload::{Deployment, AGENT_DEPLOYMENT, MGMT_SERVER_DEPLOYMENT};
 
 /// The type Helm 3 gives its release secrets.
 pub const HELM_RELEASE_TYPE: &str = "helm.sh/release.v1";
@@ -30,7 +39,7 @@ const MAX_RELEASE_BYTES: u64 = 64 * 1024 * 1024;
 /// Why discovery could not make a profile.
 #[derive(Debug, thiserror::Error)]
 pub enum DiscoverError {
-    #[error("no Gloo Helm release (secret sh.helm.release.v1.*, type helm.sh/release.v1, status deployed) in namespace {0}; is Gloo installed with Helm there? (use --namespace)")]
+    #[error("no Gloo Helm release (secret sh.helm.release.v1.*, type helm.sh/release.v1, status deployed) and no Gloo Deployment (gloo-mesh-mgmt-server, gloo-mesh-agent) in namespace {0}; is Gloo installed there? (use --namespace; with --from, export the Deployments too)")]
     NoRelease(String),
     #[error("Helm release {0} enables neither glooMgmtServer nor glooAgent: no relay secrets to learn from it; back up without a profile")]
     NoComponent(String),
@@ -178,8 +187,34 @@ pub fn discover(inv: &Inventory, ns: &str) -> Result<Profile, DiscoverError> {
             releases.push(r);
         }
     }
+    let w = &inv.workloads;
+    let find = |component: &str| {
+        w.deployments
+            .iter()
+            .find(|d| d.namespace == ns && d.is(component))
+    };
+    let (mgmt_dep, agent_dep) = (find(MGMT_SERVER_DEPLOYMENT), find(AGENT_DEPLOYMENT));
+    let mut notes = w.notes.clone();
+    let helm_releases: Vec<String> = releases
+        .iter()
+        .map(|r| format!("{}/{} revision {}", r.namespace, r.name, r.version))
+        .collect();
     if releases.is_empty() {
-        return Err(DiscoverError::NoRelease(ns.to_string()));
+        if mgmt_dep.is_none() && agent_dep.is_none() {
+            return Err(DiscoverError::NoRelease(ns.to_string()));
+        }
+        releases.push(values_from_deployments(
+            inv, ns, mgmt_dep, agent_dep, &mut notes,
+        ));
+    } else if w.deployments_known {
+        for (path, dep, name) in [
+            ("glooMgmtServer", mgmt_dep, MGMT_SERVER_DEPLOYMENT),
+            ("glooAgent", agent_dep, AGENT_DEPLOYMENT),
+        ] {
+            if dep.is_none() && releases.iter().any(|r| r.flag(&format!("{path}.enabled"))) {
+                notes.push(format!("the Helm release enables {path} but {} has no Deployment {name} in namespace {ns}: not running (or, with --from, not exported)", inv.origin));
+            }
+        }
     }
     let mgmt = releases.iter().find(|r| r.flag("glooMgmtServer.enabled"));
     let agent = releases.iter().find(|r| r.flag("glooAgent.enabled"));
@@ -195,10 +230,13 @@ pub fn discover(inv: &Inventory, ns: &str) -> Result<Profile, DiscoverError> {
             || r.flag("glooAgent.insecure")
             || r.flag("global.insecure")
     });
-    let byo = mgmt.is_some_and(|m| {
-        m.flag("glooMgmtServer.relay.disableCa")
-            || m.flag("glooMgmtServer.relay.disableCaCertGeneration")
-    });
+    let byo = match mgmt {
+        Some(m) => {
+            m.flag("glooMgmtServer.relay.disableCa")
+                || m.flag("glooMgmtServer.relay.disableCaCertGeneration")
+        }
+        None => agent.is_some_and(|a| agent_brings_its_own(inv, a)),
+    };
     let token_only = mgmt.is_some_and(|m| {
         m.string("glooMgmtServer.extraEnvs.RELAY_DISABLE_CLIENT_CERTIFICATE_AUTHENTICATION.value")
             .is_some_and(|v| v == "true")
@@ -261,17 +299,29 @@ pub fn discover(inv: &Inventory, ns: &str) -> Result<Profile, DiscoverError> {
     }
     let order = |e: &Entry| ProfileRole::ALL.iter().position(|r| *r == e.role);
     secrets.sort_by_key(order);
+    for e in &mut secrets {
+        e.managed_by = e.id().and_then(|id| managed_by(inv, &id));
+    }
+    let deployments = [(mgmt_dep, "mgmt-server"), (agent_dep, "agent")]
+        .into_iter()
+        .filter_map(|(d, component)| {
+            d.map(|d| DeploymentSecrets {
+                deployment: format!("{}/{}", d.namespace, d.name),
+                component: component.to_string(),
+                secrets: d.secret_names(),
+            })
+        })
+        .collect();
     let discovered = Discovered {
         source: inv.origin.to_string(),
-        helm_releases: releases
-            .iter()
-            .map(|r| format!("{}/{} revision {}", r.namespace, r.name, r.version))
-            .collect(),
+        helm_releases,
         root_trust_policies: inv
             .policies
             .iter()
             .map(|p| format!("{}/{}", p.namespace, p.name))
             .collect(),
+        deployments,
+        notes,
     };
     let kind = if mgmt.is_some() {
         ClusterKind::Management
@@ -285,6 +335,208 @@ pub fn discover(inv: &Inventory, ns: &str) -> Result<Profile, DiscoverError> {
         ns.to_string(),
         secrets,
     ))
+}
+
+/// Whether an agent-only release (a workload cluster) runs with its own certificates: the
+/// user renamed `glooAgent.relay.clientTlsSecret` away from the secret Gloo's token
+/// bootstrap writes, or a cert-manager Certificate issues the agent's client secret.
+fn agent_brings_its_own(inv: &Inventory, a: &Release) -> bool {
+    let client = a.secret("glooAgent.relay.clientTlsSecret", select::RELAY_CLIENT);
+    let renamed = a.set_by_user("glooAgent.relay.clientTlsSecret.name")
+        && client.name != select::RELAY_CLIENT;
+    renamed || managed_by(inv, &client).is_some()
+}
+
+/// Who issues secret `id`: the cert-manager Certificate whose `spec.secretName` it is, else
+/// the `cert-manager.io/*` annotations cert-manager puts on the secrets it writes.
+fn managed_by(inv: &Inventory, id: &SecretId) -> Option<ManagedBy> {
+    let by_certificate = inv
+        .workloads
+        .certificates
+        .iter()
+        .find(|c| c.namespace == id.namespace && c.secret_name == id.name)
+        .map(|c| ManagedBy {
+            manager: "cert-manager".into(),
+            certificate: format!("{}/{}", c.namespace, c.name),
+            issuer: IssuerRef {
+                kind: c.issuer_kind.clone(),
+                name: c.issuer_name.clone(),
+                group: c.issuer_group.clone(),
+            },
+        });
+    by_certificate.or_else(|| {
+        let rec = inv.secrets.iter().find(|s| &s.id == id)?;
+        let ann = |k: &str| {
+            rec.annotations
+                .get(&format!("cert-manager.io/{k}"))
+                .cloned()
+        };
+        Some(ManagedBy {
+            manager: "cert-manager".into(),
+            certificate: format!("{}/{}", id.namespace, ann("certificate-name")?),
+            issuer: IssuerRef {
+                kind: ann("issuer-kind").unwrap_or_else(|| "Issuer".into()),
+                name: ann("issuer-name").unwrap_or_default(),
+                group: ann("issuer-group").unwrap_or_else(|| "cert-manager.io".into()),
+            },
+        })
+    })
+}
+
+/// Which relay role a secret a Deployment references plays, from the name it is referenced
+/// under (volume, variable, flag) and its own name; `None` for anything else (a license).
+fn role_of(component: &str, hint: &str, name: &str) -> Option<ProfileRole> {
+    use ProfileRole::*;
+    let h = format!("{hint} {}", name.to_lowercase());
+    let has = |w: &str| h.contains(w);
+    if has("license") || name.starts_with("sh.helm.release") {
+        return None;
+    }
+    if has("telemetry") {
+        return Some(TelemetryGateway);
+    }
+    let tls = has("tls") || has("cert");
+    match component {
+        MGMT_SERVER_DEPLOYMENT if has("signing") => Some(RelaySigning),
+        _ if has("root") => Some(RelayRoot),
+        _ if has("token") => Some(RelayIdentityToken),
+        MGMT_SERVER_DEPLOYMENT if tls || has("server") => Some(RelayServer),
+        AGENT_DEPLOYMENT if tls || has("client") => Some(RelayClient),
+        _ => None,
+    }
+}
+
+/// The values a Helm release would hold, inferred from the Gloo Deployments when there is no
+/// release: which components run, and, for each role one referenced secret unambiguously
+/// plays, its name (other roles keep the chart's default names). The relay mode is
+/// bring-your-own when a cert-manager Certificate issues the server's or agent's secret and
+/// no signing CA is referenced. Ambiguities are notes.
+fn values_from_deployments(
+    inv: &Inventory,
+    ns: &str,
+    mgmt: Option<&Deployment>,
+    agent: Option<&Deployment>,
+    notes: &mut Vec<String>,
+) -> Release {
+    use serde_json::json;
+    let mut config = json!({
+        "glooMgmtServer": {"enabled": mgmt.is_some(), "relay": {}},
+        "glooAgent": {"enabled": agent.is_some(), "relay": {}},
+        "telemetryGateway": {"enabled": false},
+    });
+    let mut names: BTreeMap<ProfileRole, String> = BTreeMap::new();
+    for (d, component) in [(mgmt, MGMT_SERVER_DEPLOYMENT), (agent, AGENT_DEPLOYMENT)] {
+        let Some(d) = d else { continue };
+        let mut by_role: BTreeMap<ProfileRole, Vec<String>> = BTreeMap::new();
+        for r in &d.secrets {
+            if let Some(role) = role_of(component, &r.via.hint(), &r.name) {
+                let list = by_role.entry(role).or_default();
+                if !list.contains(&r.name) {
+                    list.push(r.name.clone());
+                }
+            }
+        }
+        for (role, list) in by_role {
+            match list.as_slice() {
+                [one] => {
+                    names.insert(role, one.clone());
+                }
+                many => notes.push(format!("Deployment {}/{} references several secrets that may be the {role} secret ({}): the profile names the chart's default; edit it if that is wrong", d.namespace, d.name, many.join(", "))),
+            }
+        }
+    }
+    // Sets `path` (its parent object exists) to `v`.
+    let set = |config: &mut Value, path: &str, v: Value| {
+        let (parent, key) = path.rsplit_once('/').expect("an absolute pointer");
+        if let Some(Value::Object(m)) = config.pointer_mut(parent) {
+            m.insert(key.to_string(), v);
+        }
+    };
+    let paths = [
+        (
+            ProfileRole::RelayServer,
+            "/glooMgmtServer/relay",
+            "tlsSecret",
+        ),
+        (
+            ProfileRole::RelaySigning,
+            "/glooMgmtServer/relay",
+            "signingTlsSecret",
+        ),
+        (
+            ProfileRole::RelayIdentityToken,
+            "/glooMgmtServer/relay",
+            "tokenSecret",
+        ),
+        (
+            ProfileRole::RelayClient,
+            "/glooAgent/relay",
+            "clientTlsSecret",
+        ),
+        (ProfileRole::RelayRoot, "/glooAgent/relay", "rootTlsSecret"),
+        (
+            ProfileRole::RelayRoot,
+            "/glooMgmtServer/relay",
+            "rootTlsSecret",
+        ),
+        (
+            ProfileRole::RelayIdentityToken,
+            "/glooAgent/relay",
+            "tokenSecret",
+        ),
+    ];
+    for (role, at, key) in paths {
+        if let Some(name) = names.get(&role) {
+            set(&mut config, &format!("{at}/{key}"), json!({ "name": name }));
+        }
+    }
+    let issued = |role: ProfileRole, default: &str| {
+        let name = names.get(&role).map_or(default, String::as_str);
+        managed_by(inv, &SecretId::new(ns, name)).is_some()
+    };
+    let byo = !names.contains_key(&ProfileRole::RelaySigning)
+        && (mgmt.is_some() && issued(ProfileRole::RelayServer, select::RELAY_SERVER)
+            || mgmt.is_none() && issued(ProfileRole::RelayClient, select::RELAY_CLIENT));
+    if !byo {
+        notes.push("no cert-manager Certificate (readable) issues the relay server's or agent's secret: relay mode taken as mtls-generated, Gloo's default".into());
+    }
+    if byo {
+        let relay = "/glooMgmtServer/relay";
+        for flag in [
+            "disableCa",
+            "disableCaCertGeneration",
+            "disableTokenGeneration",
+        ] {
+            set(&mut config, &format!("{relay}/{flag}"), json!(true));
+        }
+        if mgmt.is_none() {
+            // What an agent-only release of a BYO installation sets.
+            let client = names
+                .get(&ProfileRole::RelayClient)
+                .cloned()
+                .unwrap_or_else(|| select::RELAY_CLIENT.into());
+            set(
+                &mut config,
+                "/glooAgent/relay/clientTlsSecret",
+                json!({"name": client}),
+            );
+        }
+    }
+    let telemetry = names.contains_key(&ProfileRole::TelemetryGateway)
+        || inv
+            .secrets
+            .iter()
+            .any(|s| s.id == SecretId::new(ns, TELEMETRY_GATEWAY_SECRET));
+    set(&mut config, "/telemetryGateway/enabled", json!(telemetry));
+    notes.push(format!("no Helm release in namespace {ns}: components and secret names were read from the Deployments' pod templates"));
+    Release {
+        namespace: ns.to_string(),
+        name: "(deployments)".into(),
+        version: 0,
+        config,
+        defaults: Value::Null,
+        chart: "gloo-platform".into(),
+    }
 }
 
 /// The five relay roles, from the management server's and the agent's values.

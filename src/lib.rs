@@ -38,6 +38,7 @@ pub mod select;
 pub mod snapshot;
 pub mod source;
 pub mod store;
+pub mod workload;
 pub mod world;
 
 pub use error::{Error, Result};

@@ -19,6 +19,9 @@ use crate::select::{ClusterKind, Role};
 pub const API_VERSION: &str = "trustkeep.io/v1";
 /// The profile's `kind`.
 pub const KIND: &str = "Profile";
+/// The name of the Role (and RoleBinding) [`Profile::rbac_manifests`] makes in each
+/// namespace: the packaged base's, so applying them replaces its rules in the relay namespace.
+pub const ROLE_NAME: &str = "trustkeep-read-trust-secrets";
 /// Largest profile file read.
 const MAX_PROFILE_BYTES: u64 = 1024 * 1024;
 
@@ -123,6 +126,31 @@ pub struct Entry {
     /// Set when the setup has no such secret on purpose; says why (the Helm value or policy).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub absent_by_design: Option<String>,
+    /// Who issues the named secret when it is not Gloo (a cert-manager Certificate): its CA
+    /// is external, and a restore over it fights the issuer. Optional (added in v1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed_by: Option<ManagedBy>,
+}
+
+/// The controller that issues a profile's secret.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ManagedBy {
+    /// `cert-manager`.
+    pub manager: String,
+    /// The Certificate whose `spec.secretName` is this secret: `namespace/name`.
+    pub certificate: String,
+    /// Its `spec.issuerRef`.
+    pub issuer: IssuerRef,
+}
+
+/// A cert-manager `issuerRef`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IssuerRef {
+    pub kind: String,
+    pub name: String,
+    pub group: String,
 }
 
 impl Entry {
@@ -132,6 +160,7 @@ impl Entry {
             namespace: Some(id.namespace.clone()),
             name: Some(id.name.clone()),
             absent_by_design: None,
+            managed_by: None,
         }
     }
     pub fn absent(role: ProfileRole, why: impl Into<String>) -> Self {
@@ -140,6 +169,7 @@ impl Entry {
             namespace: None,
             name: None,
             absent_by_design: Some(why.into()),
+            managed_by: None,
         }
     }
     /// The secret this entry names, if it names one.
@@ -163,6 +193,27 @@ pub struct Discovered {
     /// The RootTrustPolicies read: `namespace/name`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub root_trust_policies: Vec<String>,
+    /// The Gloo Deployments read and the secrets their pods reference (names only).
+    /// Optional (added in v1).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deployments: Vec<DeploymentSecrets>,
+    /// What discovery could not confirm or read, in words (a component the Helm release
+    /// enables without a Deployment, a forbidden LIST naming the permission). Optional.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// One Gloo Deployment and the secrets its pod template references.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeploymentSecrets {
+    /// `namespace/name`.
+    pub deployment: String,
+    /// `mgmt-server` or `agent`.
+    pub component: String,
+    /// Names of the secrets referenced (volumes, env, envFrom, `--*secret*` arguments).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<String>,
 }
 
 /// A Kubernetes RBAC rule, as it goes into a Role.
@@ -281,6 +332,43 @@ impl Profile {
             .and_then(|f| f.take(MAX_PROFILE_BYTES).read_to_string(&mut text))
             .map_err(|e| Error::io("cannot read profile", path.to_path_buf(), e))?;
         Profile::parse(&text, &path.display().to_string())
+    }
+
+    /// The Roles and RoleBindings granting service account `sa_namespace/sa_name` exactly
+    /// [`Profile::rbac`] (one Role `trustkeep-read-trust-secrets` and its binding per
+    /// namespace), as multi-document YAML for `kubectl apply -f -` or a kustomization.
+    pub fn rbac_manifests(&self, sa_namespace: &str, sa_name: &str) -> String {
+        let mut out = format!(
+            "# RBAC for trustkeep {} backups of this profile ({}; relay mode {}): get on exactly the secrets it names.\n",
+            match self.cluster_kind {
+                ClusterKind::Management => "management",
+                ClusterKind::Workload => "workload",
+            },
+            self.discovered.source,
+            self.relay_mode.as_str()
+        );
+        for ns in &self.rbac {
+            let role = serde_json::json!({
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "Role",
+                "metadata": {"name": ROLE_NAME, "namespace": ns.namespace,
+                    "labels": {"app.kubernetes.io/name": "trustkeep"}},
+                "rules": ns.rules,
+            });
+            let binding = serde_json::json!({
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "RoleBinding",
+                "metadata": {"name": ROLE_NAME, "namespace": ns.namespace,
+                    "labels": {"app.kubernetes.io/name": "trustkeep"}},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": ROLE_NAME},
+                "subjects": [{"kind": "ServiceAccount", "name": sa_name, "namespace": sa_namespace}],
+            });
+            for doc in [role, binding] {
+                out.push_str("---\n");
+                out.push_str(&serde_saphyr::to_string(&doc).expect("RBAC objects serialize"));
+            }
+        }
+        out
     }
 
     /// The profile as YAML.

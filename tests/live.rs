@@ -44,7 +44,7 @@ impl Live {
         Live::start_with(w, files, opts)
     }
 
-    fn start_with(w: &Work, files: &[&str], opts: sandbox::Options) -> Live {
+    pub fn start_with(w: &Work, files: &[&str], opts: sandbox::Options) -> Live {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -174,6 +174,16 @@ pub fn backup_live(w: &Work, live: &Live, name: &str, extra: &[&str]) -> (util::
     (tk(&a), out)
 }
 
+/// The names of the secrets in `archive`'s manifest, in its order.
+pub fn archived_names(w: &Work, archive: &std::path::Path) -> Vec<String> {
+    w.manifest(archive)["secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
 /// What must be equal between two archives of the same secrets.
 pub fn essence(m: &Value) -> Vec<Value> {
     m["secrets"]
@@ -255,12 +265,7 @@ fn least_privilege_backup_gets_known_names_and_missing_crd_is_a_warning() {
     assert_eq!(gets, 6, "5 relay names in gloo-mesh and cacerts: {reqs:?}");
     // The generated root is still found (by its type) only when listed; with GETs only and no
     // CRD its name is unknown, so it is not in the archive, and the report says why.
-    let names: Vec<String> = w.manifest(&archive)["secrets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["name"].as_str().unwrap().to_string())
-        .collect();
+    let names = archived_names(&w, &archive);
     assert_eq!(
         names,
         [

@@ -653,7 +653,8 @@ fn without_crd_the_gloo_group_is_absent() {
             "the server could not find the requested resource"
         );
         let groups = c.list_api_groups().await.unwrap();
-        assert!(groups.groups.is_empty());
+        let names: Vec<&str> = groups.groups.iter().map(|g| g.name.as_str()).collect();
+        assert_eq!(names, ["apps"], "no CRD-made group, apps stays");
         assert!(!sb.objects().iter().any(|o| o["kind"] == "RootTrustPolicy"));
         // Secrets still load and serve.
         let gm: Api<Secret> = Api::namespaced(c, NS);
@@ -1279,6 +1280,129 @@ fn kubectl_reads_the_sandbox() {
         r.stderr
     );
     s.stop();
+}
+
+/// A Deployment and a cert-manager Certificate beside the sample.
+fn workload_objects() -> Vec<Value> {
+    vec![
+        json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "gloo-mesh-mgmt-server", "namespace": NS, "labels": {"app": "gloo-mesh-mgmt-server"}},
+            "spec": {"selector": {"matchLabels": {"app": "gloo-mesh-mgmt-server"}},
+                "template": {"metadata": {"labels": {"app": "gloo-mesh-mgmt-server"}},
+                    "spec": {"containers": [{"name": "mgmt", "image": "x"}],
+                        "volumes": [{"name": "tls", "secret": {"secretName": SERVER_TLS}}]}}}}),
+        json!({"apiVersion": "cert-manager.io/v1", "kind": "Certificate",
+            "metadata": {"name": "relay-server", "namespace": NS},
+            "spec": {"secretName": SERVER_TLS, "issuerRef": {"name": "relay-ca", "kind": "ClusterIssuer"}}}),
+    ]
+}
+
+#[test]
+fn deployments_and_certificates_are_served_listed_and_forbidden_like_the_rest() {
+    runtime().block_on(async {
+        let mut objects = sample_objects();
+        objects.extend(workload_objects());
+        let (sb, c) = sandbox(Options {
+            objects: objects.clone(),
+            forbid: vec!["list:certificates:istio-system".parse().unwrap()],
+            ..Options::default()
+        })
+        .await;
+        let deployments: Api<DynamicObject> = Api::namespaced_with(
+            c.clone(),
+            NS,
+            &ApiResource::from_gvk_with_plural(
+                &GroupVersionKind::gvk("apps", "v1", "Deployment"),
+                "deployments",
+            ),
+        );
+        let l = deployments.list(&ListParams::default()).await.unwrap();
+        assert_eq!(l.items.len(), 1);
+        assert_eq!(
+            l.items[0].data["spec"]["template"]["spec"]["volumes"][0]["secret"]["secretName"],
+            SERVER_TLS
+        );
+        let cert = ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("cert-manager.io", "v1", "Certificate"),
+            "certificates",
+        );
+        let all: Api<DynamicObject> = Api::all_with(c.clone(), &cert);
+        let l = all.list(&ListParams::default()).await.unwrap();
+        assert_eq!(l.items[0].data["spec"]["secretName"], SERVER_TLS);
+        let istio: Api<DynamicObject> = Api::namespaced_with(c.clone(), "istio-system", &cert);
+        let e = status(istio.list(&ListParams::default()).await.unwrap_err());
+        assert_eq!(e.code, 403);
+        assert!(
+            e.message.contains("certificates.cert-manager.io"),
+            "{}",
+            e.message
+        );
+        let groups = c.list_api_groups().await.unwrap();
+        let names: Vec<&str> = groups.groups.iter().map(|g| g.name.as_str()).collect();
+        assert_eq!(names, ["admin.gloo.solo.io", "cert-manager.io", "apps"]);
+        sb.shutdown().await;
+
+        // Without the CRDs, Certificates are a 404 (and dropped), Deployments still served.
+        let (sb, c) = sandbox(Options {
+            objects,
+            without_crd: true,
+            ..Options::default()
+        })
+        .await;
+        let all: Api<DynamicObject> = Api::all_with(c.clone(), &cert);
+        let e = status(all.list(&ListParams::default()).await.unwrap_err());
+        assert_eq!(e.code, 404);
+        assert!(!sb.objects().iter().any(|o| o["kind"] == "Certificate"));
+        assert!(sb.objects().iter().any(|o| o["kind"] == "Deployment"));
+        sb.shutdown().await;
+    });
+}
+
+#[test]
+#[ignore = "needs kubectl"]
+fn kubectl_gets_deployments_and_certificates() {
+    let runtime = runtime();
+    let mut objects = sample_objects();
+    objects.extend(workload_objects());
+    let sandbox = runtime
+        .block_on(Sandbox::start(Options {
+            objects,
+            ..Options::default()
+        }))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("kubeconfig");
+    std::fs::write(&kc, sandbox.kubeconfig("drill")).unwrap();
+    let k = Kubectl::new(&kc);
+    let out = k.ok(&[
+        "get",
+        "deployments,certificates.cert-manager.io",
+        "-n",
+        NS,
+        "-o",
+        "name",
+    ]);
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [
+            "deployment.apps/gloo-mesh-mgmt-server",
+            "certificate.cert-manager.io/relay-server"
+        ]
+    );
+    let table = k.ok(&["get", "deploy", "-n", NS]);
+    assert!(table.starts_with("NAME"), "{table}");
+    assert!(table.contains("gloo-mesh-mgmt-server"), "{table}");
+    let secret = k.ok(&[
+        "get",
+        "cert",
+        "relay-server",
+        "-n",
+        NS,
+        "-o",
+        "jsonpath={.spec.secretName}",
+    ]);
+    assert_eq!(secret, SERVER_TLS);
+    runtime.block_on(sandbox.shutdown());
 }
 
 /// The sample's server certificate and key, as PEM files in `dir`.

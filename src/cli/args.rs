@@ -43,11 +43,13 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Check the trust secrets of one or more clusters as they are now.
     Audit(AuditArgs),
-    /// Learn a setup's secret names and relay mode from its Helm release: print a profile.
+    /// Learn a setup's secret names and relay mode from its Helm release, Deployments and
+    /// Certificates: print a profile (or, with --emit-role, the Role that backs it up).
     Discover(DiscoverArgs),
     /// Restore secrets from an archive into a cluster, with a plan first.
     Restore(RestoreArgs),
-    /// Serve a sandbox Kubernetes API (secrets, RootTrustPolicies) for tests and restore drills.
+    /// Serve a sandbox Kubernetes API (secrets, RootTrustPolicies, Deployments, Certificates)
+    /// for tests and restore drills.
     Sandbox(SandboxArgs),
     /// Run the whole backup → loss → restore story on an embedded sandbox, in a few seconds.
     Demo(DemoArgs),
@@ -210,8 +212,9 @@ pub struct SelectArgs {
 
 #[derive(Debug, Args)]
 pub struct DiscoverArgs {
-    /// Read the setup from FILE, as printed by `kubectl get secret,roottrustpolicy -o yaml`
-    /// (`-` for stdin), instead of from the live cluster.
+    /// Read the setup from FILE, as printed by `kubectl get
+    /// secret,roottrustpolicy,deployment,certificates.cert-manager.io -o yaml` (`-` for
+    /// stdin), instead of from the live cluster.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["kubeconfig", "context"])]
     pub from: Option<String>,
     #[command(flatten)]
@@ -228,6 +231,18 @@ pub struct DiscoverArgs {
     /// Output format: YAML (table) or JSON.
     #[arg(long = "output", value_enum, default_value_t)]
     pub format: FormatArg,
+    /// Print (or write with -o) the Roles and RoleBindings granting exactly the profile's
+    /// rbac to --service-account, as YAML for `kubectl apply -f -`, instead of the profile.
+    #[arg(long)]
+    pub emit_role: bool,
+    /// The ServiceAccount --emit-role binds: NAMESPACE/NAME (the packaged one by default).
+    #[arg(
+        long,
+        value_name = "NAMESPACE/NAME",
+        default_value = "gloo-mesh/trustkeep",
+        requires = "emit_role"
+    )]
+    pub service_account: String,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -536,8 +551,8 @@ pub enum FormatArg {
 /// restore drills.
 #[derive(Debug, Args)]
 pub struct SandboxArgs {
-    /// Serve the objects in FILE: YAML or JSON Secrets, Namespaces, RootTrustPolicies or
-    /// Lists of them. Repeatable.
+    /// Serve the objects in FILE: YAML or JSON Secrets, Namespaces, RootTrustPolicies,
+    /// Deployments, cert-manager Certificates or Lists of them. Repeatable.
     #[arg(long = "load", value_name = "FILE")]
     pub load: Vec<PathBuf>,
     /// Listen on ADDR (port 0 picks a free port). An address other than loopback makes the
@@ -566,7 +581,8 @@ pub struct SandboxArgs {
     /// or get:secrets:gloo-mesh/relay-server-tls-secret. Repeatable.
     #[arg(long = "forbid", value_name = "RULE")]
     pub forbid: Vec<Forbid>,
-    /// Serve no admin.gloo.solo.io API group, like a cluster without the Gloo Mesh CRDs.
+    /// Serve no admin.gloo.solo.io or cert-manager.io API group, like a cluster without the
+    /// Gloo Mesh and cert-manager CRDs.
     #[arg(long)]
     pub without_crd: bool,
     /// Inject a fault: SCOPE=ACTION[xTIMES][@PROBABILITY], SCOPE as for --forbid, ACTION one

@@ -69,10 +69,9 @@ async fn dispatch(
             keygen::render(out, &g, a.output.as_deref()).map(|_| Outcome::Success)
         }
         Command::Discover(a) => {
-            let opts = resolve::discover(&a);
+            let opts = resolve::discover(&a)?;
             let p = discover::run(&opts).await?;
-            discover::render(out, &p, opts.output.as_deref(), format(a.format))
-                .map(|_| Outcome::Success)
+            discover::render(out, &p, &opts, format(a.format)).map(|_| Outcome::Success)
         }
         Command::Audit(a) => observe::audit(&a, world, out).await?,
         Command::Verify(a) => observe::verify(&a, world, out).await?,
@@ -187,6 +186,30 @@ mod tests {
     fn cli_is_well_formed() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn discover_flags() {
+        let c = parse(&["discover", "--from", "m.yaml", "--emit-role"]).unwrap();
+        let Command::Discover(d) = c.command else {
+            panic!()
+        };
+        assert!(d.emit_role);
+        assert_eq!(d.service_account, "gloo-mesh/trustkeep");
+        let opts = resolve::discover(&d).unwrap();
+        assert_eq!(
+            opts.emit_role,
+            Some(("gloo-mesh".to_string(), "trustkeep".to_string()))
+        );
+        let c = parse(&["discover", "--emit-role", "--service-account", "a/b/c"]).unwrap();
+        let Command::Discover(d) = c.command else {
+            panic!()
+        };
+        assert!(resolve::discover(&d).is_err(), "NAMESPACE/NAME only");
+        assert!(
+            parse(&["discover", "--service-account", "a/b"]).is_err(),
+            "--service-account needs --emit-role"
+        );
     }
 
     #[test]

@@ -270,18 +270,35 @@ fn retention(a: &RetentionArgs) -> commands::prune::Policy {
     }
 }
 
-/// `--from FILE`, else `--context`/`--kubeconfig` (default: the current context).
-pub fn discover(a: &DiscoverArgs) -> commands::discover::Options {
+/// `--from FILE`, else `--context`/`--kubeconfig` (default: the current context);
+/// `--service-account NAMESPACE/NAME` when `--emit-role`.
+pub fn discover(a: &DiscoverArgs) -> Result<commands::discover::Options> {
     let source = match &a.from {
         Some(f) => Source::File(f.clone()),
         None => Source::Cluster(cluster(&a.cluster)),
     };
-    commands::discover::Options {
+    let emit_role = if a.emit_role {
+        match a.service_account.split_once('/') {
+            Some((ns, name)) if !ns.is_empty() && !name.is_empty() && !name.contains('/') => {
+                Some((ns.to_string(), name.to_string()))
+            }
+            _ => {
+                return Err(Error::Usage(format!(
+                    "--service-account {:?}: expected NAMESPACE/NAME, e.g. gloo-mesh/trustkeep",
+                    a.service_account
+                )))
+            }
+        }
+    } else {
+        None
+    };
+    Ok(commands::discover::Options {
         source,
         namespace: a.namespace.clone(),
         output: a.out.clone(),
         force: a.force,
-    }
+        emit_role,
+    })
 }
 
 pub fn import(a: &ImportArgs) -> Result<commands::import::Options> {

@@ -1,7 +1,9 @@
-//! `trustkeep discover`: reads what a setup says about itself (its Gloo Helm releases and
-//! RootTrustPolicies, from a `--from` file or a live cluster) and prints or writes its
-//! [`Profile`]. The decoding and the rules are [`crate::discover`]'s; this verb reads the
-//! source, writes the file (0600, never over an existing one without `--force`) and renders.
+//! `trustkeep discover`: reads what a setup says about itself (its Gloo Helm releases,
+//! RootTrustPolicies, Gloo Deployments and cert-manager Certificates, from a `--from` file or
+//! a live cluster) and prints or writes its [`Profile`], or with `--emit-role` the Roles and
+//! RoleBindings a backup of that profile needs. The decoding and the rules are
+//! [`crate::discover`]'s; this verb reads the source, writes the file (0600, never over an
+//! existing one without `--force`) and renders.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -23,6 +25,19 @@ pub struct Options {
     pub output: Option<PathBuf>,
     /// Replace an existing `output` file.
     pub force: bool,
+    /// Emit the Roles and RoleBindings for this ServiceAccount (namespace, name) instead of
+    /// the profile.
+    pub emit_role: Option<(String, String)>,
+}
+
+impl Options {
+    /// What is printed or written: the profile, or its RBAC objects.
+    fn document(&self, p: &Profile) -> String {
+        match &self.emit_role {
+            Some((ns, name)) => p.rbac_manifests(ns, name),
+            None => p.to_yaml(),
+        }
+    }
 }
 
 /// Reads the source and makes its profile; writes it when `output` is set.
@@ -31,11 +46,11 @@ pub async fn run(opts: &Options) -> Result<Profile> {
         namespace: opts.namespace.clone(),
         ..SelectOptions::default()
     };
-    let inv = opts.source.read(&select).await?;
+    let inv = opts.source.read_for_discovery(&select).await?;
     let profile = crate::discover::discover(&inv, &opts.namespace)
         .map_err(|e| Error::Usage(format!("{}: {e}", inv.origin)))?;
     if let Some(path) = &opts.output {
-        write_private(path, profile.to_yaml().as_bytes(), opts.force)?;
+        write_private(path, opts.document(&profile).as_bytes(), opts.force)?;
     }
     Ok(profile)
 }
@@ -70,23 +85,29 @@ fn write_private(path: &std::path::Path, bytes: &[u8], force: bool) -> Result<()
     Ok(())
 }
 
-/// Prints the profile (YAML, or JSON with `--output json`), or where it was written.
+/// Prints the profile (YAML, or JSON with `--output json`) or its RBAC objects (YAML), or
+/// where they were written.
 pub fn render(
     out: &mut dyn Write,
     p: &Profile,
-    written: Option<&std::path::Path>,
+    opts: &Options,
     format: OutputFormat,
 ) -> std::io::Result<()> {
-    match (written, format) {
+    let what = if opts.emit_role.is_some() {
+        "RBAC for profile"
+    } else {
+        "profile"
+    };
+    match (&opts.output, format) {
         (Some(path), _) => writeln!(
             out,
-            "wrote profile {} (relay mode {}, {} secrets named) to {}",
+            "wrote {what} {} (relay mode {}, {} secrets named) to {}",
             p.kind,
             p.relay_mode.as_str(),
             p.named().count(),
             path.display()
         ),
-        (None, OutputFormat::Json) => render::json(out, p),
-        (None, _) => out.write_all(p.to_yaml().as_bytes()),
+        (None, OutputFormat::Json) if opts.emit_role.is_none() => render::json(out, p),
+        (None, _) => out.write_all(opts.document(p).as_bytes()),
     }
 }

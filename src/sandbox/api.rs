@@ -255,7 +255,7 @@ fn parse_body(kind: Kind, media: &str, body: &[u8]) -> Result<Value, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::bad_request("the request body is empty"));
     }
-    if media == "application/vnd.kubernetes.protobuf" && !kind.is_custom() {
+    if media == "application/vnd.kubernetes.protobuf" && kind.is_core() {
         return proto::decode(kind, body).map_err(|m| ApiError::undecodable(kind, &m));
     }
     let text = std::str::from_utf8(body)
@@ -437,8 +437,8 @@ impl Shared {
             Route::CoreVersions => discovery::core_versions(&self.address),
             Route::CoreResources => discovery::core_resources(),
             Route::Groups => discovery::groups(self.crd),
-            Route::GlooGroup => discovery::gloo_group_document(),
-            Route::GlooResources => discovery::gloo_resources(),
+            Route::Group(g) => discovery::group_document(g),
+            Route::GroupResources(g) => discovery::group_resources(g),
             Route::OpenApiRoot => discovery::openapi_root(self.crd),
             Route::OpenApi(path) => {
                 discovery::openapi_document(path, self.crd).ok_or_else(ApiError::no_such_path)?

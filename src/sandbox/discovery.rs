@@ -5,7 +5,7 @@
 
 use serde_json::{json, Value};
 
-use super::kinds::{Kind, GLOO_ADMIN_GROUP, GLOO_ADMIN_VERSION};
+use super::kinds::{served_groups, Kind};
 
 /// The Kubernetes version the sandbox claims to be.
 pub const GIT_VERSION: &str = "v1.32.0-trustkeep-sandbox";
@@ -59,27 +59,37 @@ pub fn core_resources() -> Value {
     })
 }
 
-fn gloo_group() -> Value {
-    let gv = json!({
-        "groupVersion": format!("{GLOO_ADMIN_GROUP}/{GLOO_ADMIN_VERSION}"),
-        "version": GLOO_ADMIN_VERSION,
-    });
+/// The kinds of a named group.
+fn kinds_of(group: &str) -> impl Iterator<Item = Kind> + '_ {
+    Kind::ALL.into_iter().filter(move |k| k.group() == group)
+}
+
+fn group_entry(group: &str, version: &str) -> Value {
+    let gv = json!({"groupVersion": format!("{group}/{version}"), "version": version});
     json!({
-        "name": GLOO_ADMIN_GROUP,
+        "name": group,
         "versions": [gv.clone()],
         "preferredVersion": gv,
     })
 }
 
-/// `/apis`: the Gloo admin group unless the CRD is absent.
+/// `/apis`: the served named groups (the CRD-made ones unless the CRDs are absent).
 pub fn groups(crd: bool) -> Value {
-    let groups: Vec<Value> = if crd { vec![gloo_group()] } else { vec![] };
+    let groups: Vec<Value> = served_groups(crd)
+        .into_iter()
+        .map(|(g, v)| group_entry(g, v))
+        .collect();
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
 }
 
-/// `/apis/admin.gloo.solo.io`.
-pub fn gloo_group_document() -> Value {
-    let mut g = gloo_group();
+/// The version served of `group` (one of [`served_groups`]).
+fn version_of(group: &str) -> &'static str {
+    kinds_of(group).next().map_or("v1", Kind::version)
+}
+
+/// `/apis/<group>`, e.g. `/apis/admin.gloo.solo.io`.
+pub fn group_document(group: &str) -> Value {
+    let mut g = group_entry(group, version_of(group));
     if let Some(m) = g.as_object_mut() {
         m.insert("kind".into(), json!("APIGroup"));
         m.insert("apiVersion".into(), json!("v1"));
@@ -87,22 +97,25 @@ pub fn gloo_group_document() -> Value {
     g
 }
 
-/// `/apis/admin.gloo.solo.io/v2`.
-pub fn gloo_resources() -> Value {
+/// `/apis/<group>/<version>`, e.g. `/apis/admin.gloo.solo.io/v2`.
+pub fn group_resources(group: &str) -> Value {
+    let resources: Vec<Value> = kinds_of(group).map(resource).collect();
     json!({
         "kind": "APIResourceList",
         "apiVersion": "v1",
-        "groupVersion": format!("{GLOO_ADMIN_GROUP}/{GLOO_ADMIN_VERSION}"),
-        "resources": [resource(Kind::RootTrustPolicy)],
+        "groupVersion": format!("{group}/{}", version_of(group)),
+        "resources": resources,
     })
 }
 
-/// The OpenAPI v3 group-versions: `api/v1` and, with the CRD, the Gloo admin group.
+/// The OpenAPI v3 group-versions: `api/v1` and the served named groups.
 pub fn openapi_paths(crd: bool) -> Vec<String> {
     let mut paths = vec!["api/v1".to_string()];
-    if crd {
-        paths.push(format!("apis/{GLOO_ADMIN_GROUP}/{GLOO_ADMIN_VERSION}"));
-    }
+    paths.extend(
+        served_groups(crd)
+            .into_iter()
+            .map(|(g, v)| format!("apis/{g}/{v}")),
+    );
     paths
 }
 
@@ -127,7 +140,7 @@ pub fn openapi_document(path: &str, crd: bool) -> Option<Value> {
     let kinds: Vec<Kind> = Kind::ALL
         .into_iter()
         .filter(|k| {
-            let gv = if k.is_custom() {
+            let gv = if !k.is_core() {
                 format!("apis/{}/{}", k.group(), k.version())
             } else {
                 format!("api/{}", k.version())
@@ -151,7 +164,7 @@ pub fn openapi_document(path: &str, crd: bool) -> Option<Value> {
 }
 
 fn item_path(kind: Kind) -> String {
-    let prefix = if kind.is_custom() {
+    let prefix = if !kind.is_core() {
         format!("/apis/{}/{}", kind.group(), kind.version())
     } else {
         "/api/v1".to_string()
@@ -169,7 +182,9 @@ fn item_path(kind: Kind) -> String {
 fn schema_name(kind: Kind) -> String {
     match kind {
         Kind::RootTrustPolicy => format!("io.solo.gloo.admin.{}.{}", kind.version(), kind.kind()),
-        _ => format!("io.k8s.api.core.v1.{}", kind.kind()),
+        Kind::Certificate => format!("io.cert-manager.{}.{}", kind.version(), kind.kind()),
+        Kind::Deployment => format!("io.k8s.api.apps.v1.{}", kind.kind()),
+        Kind::Namespace | Kind::Secret => format!("io.k8s.api.core.v1.{}", kind.kind()),
     }
 }
 
@@ -287,7 +302,7 @@ fn kind_schema(kind: Kind) -> Value {
                 json!({"type": "object", "properties": {"phase": {"type": "string"}}}),
             );
         }
-        Kind::RootTrustPolicy => {
+        Kind::RootTrustPolicy | Kind::Deployment | Kind::Certificate => {
             properties.insert(
                 "spec".into(),
                 json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}),

@@ -17,7 +17,14 @@ const VERBS: &[&str] = &[
     "watch",
     "*",
 ];
-const RESOURCES: &[&str] = &["secrets", "roottrustpolicies", "namespaces", "*"];
+const RESOURCES: &[&str] = &[
+    "secrets",
+    "roottrustpolicies",
+    "namespaces",
+    "deployments",
+    "certificates",
+    "*",
+];
 
 /// One refusal rule. A rule with a namespace matches only requests in that namespace (like a
 /// RoleBinding: listing all namespaces is not "in" any); a rule with a name matches only
@@ -27,7 +34,7 @@ const RESOURCES: &[&str] = &["secrets", "roottrustpolicies", "namespaces", "*"];
 pub struct Forbid {
     /// `get`, `list`, `create`, `update`, `patch`, `delete`, `deletecollection`, `watch` or `*`.
     pub verb: String,
-    /// `secrets`, `roottrustpolicies`, `namespaces` or `*`.
+    /// `secrets`, `roottrustpolicies`, `namespaces`, `deployments`, `certificates` or `*`.
     pub resource: String,
     pub namespace: Option<String>,
     pub name: Option<String>,

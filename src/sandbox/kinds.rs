@@ -1,10 +1,25 @@
-//! The kinds of objects the sandbox serves (Namespace, Secret, RootTrustPolicy) and their API
-//! names: group, version, plural, list kind, scope and verbs.
+//! The kinds of objects the sandbox serves (Namespace, Secret, RootTrustPolicy, Deployment,
+//! cert-manager Certificate), the API groups they belong to, and their API names: group,
+//! version, plural, list kind, scope and verbs.
 
 /// The API group of Gloo Mesh's admin resources.
 pub const GLOO_ADMIN_GROUP: &str = "admin.gloo.solo.io";
 /// The served version of [`GLOO_ADMIN_GROUP`].
 pub const GLOO_ADMIN_VERSION: &str = "v2";
+/// cert-manager's API group (its CRDs).
+pub const CERT_MANAGER_GROUP: &str = "cert-manager.io";
+
+/// The named API groups served, with their one version, in discovery's order. Groups made by
+/// CRDs (Gloo's, cert-manager's) are served only when `crd`; `apps` always is.
+pub fn served_groups(crd: bool) -> Vec<(&'static str, &'static str)> {
+    let mut groups = Vec::new();
+    if crd {
+        groups.push((GLOO_ADMIN_GROUP, GLOO_ADMIN_VERSION));
+        groups.push((CERT_MANAGER_GROUP, "v1"));
+    }
+    groups.push(("apps", "v1"));
+    groups
+}
 
 /// One kind of object the sandbox stores. The order is the storage (and listing) order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -12,11 +27,21 @@ pub enum Kind {
     Namespace,
     Secret,
     RootTrustPolicy,
+    /// `apps/v1` Deployment (read by `trustkeep discover`).
+    Deployment,
+    /// `cert-manager.io/v1` Certificate (read by `trustkeep discover`).
+    Certificate,
 }
 
 impl Kind {
     /// Every kind, core kinds first.
-    pub const ALL: [Kind; 3] = [Kind::Namespace, Kind::Secret, Kind::RootTrustPolicy];
+    pub const ALL: [Kind; 5] = [
+        Kind::Namespace,
+        Kind::Secret,
+        Kind::RootTrustPolicy,
+        Kind::Deployment,
+        Kind::Certificate,
+    ];
 
     /// The `kind` field, e.g. `Secret`.
     pub fn kind(self) -> &'static str {
@@ -24,6 +49,8 @@ impl Kind {
             Kind::Namespace => "Namespace",
             Kind::Secret => "Secret",
             Kind::RootTrustPolicy => "RootTrustPolicy",
+            Kind::Deployment => "Deployment",
+            Kind::Certificate => "Certificate",
         }
     }
 
@@ -33,6 +60,8 @@ impl Kind {
             Kind::Namespace => "namespaces",
             Kind::Secret => "secrets",
             Kind::RootTrustPolicy => "roottrustpolicies",
+            Kind::Deployment => "deployments",
+            Kind::Certificate => "certificates",
         }
     }
 
@@ -41,6 +70,8 @@ impl Kind {
             Kind::Namespace => "namespace",
             Kind::Secret => "secret",
             Kind::RootTrustPolicy => "roottrustpolicy",
+            Kind::Deployment => "deployment",
+            Kind::Certificate => "certificate",
         }
     }
 
@@ -49,12 +80,14 @@ impl Kind {
         match self {
             Kind::Namespace | Kind::Secret => "",
             Kind::RootTrustPolicy => GLOO_ADMIN_GROUP,
+            Kind::Deployment => "apps",
+            Kind::Certificate => CERT_MANAGER_GROUP,
         }
     }
 
     pub fn version(self) -> &'static str {
         match self {
-            Kind::Namespace | Kind::Secret => "v1",
+            Kind::Namespace | Kind::Secret | Kind::Deployment | Kind::Certificate => "v1",
             Kind::RootTrustPolicy => GLOO_ADMIN_VERSION,
         }
     }
@@ -78,13 +111,20 @@ impl Kind {
 
     /// Whether this kind is a custom resource (served by a CRD on a real cluster).
     pub fn is_custom(self) -> bool {
-        !self.group().is_empty()
+        matches!(self, Kind::RootTrustPolicy | Kind::Certificate)
+    }
+
+    /// Whether this kind is in the core group (`/api/v1`), not a named one (`/apis/...`).
+    pub fn is_core(self) -> bool {
+        self.group().is_empty()
     }
 
     /// Abbreviations kubectl accepts (`kubectl get ns`).
     pub fn short_names(self) -> Option<&'static [&'static str]> {
         match self {
             Kind::Namespace => Some(&["ns"]),
+            Kind::Deployment => Some(&["deploy"]),
+            Kind::Certificate => Some(&["cert", "certs"]),
             Kind::Secret | Kind::RootTrustPolicy => None,
         }
     }
@@ -102,7 +142,7 @@ impl Kind {
     pub fn verbs(self) -> &'static [&'static str] {
         match self {
             Kind::Namespace => &["create", "delete", "get", "list", "patch", "update"],
-            Kind::Secret | Kind::RootTrustPolicy => &[
+            Kind::Secret | Kind::RootTrustPolicy | Kind::Deployment | Kind::Certificate => &[
                 "create",
                 "delete",
                 "deletecollection",
@@ -153,5 +193,18 @@ mod tests {
         );
         assert_eq!(Kind::from_plural("configmaps"), None);
         assert_eq!(Kind::RootTrustPolicy.list_kind(), "RootTrustPolicyList");
+        assert_eq!(
+            Kind::from_kind("apps/v1", "Deployment"),
+            Some(Kind::Deployment)
+        );
+        assert_eq!(
+            Kind::from_kind("cert-manager.io/v1", "Certificate"),
+            Some(Kind::Certificate)
+        );
+        assert_eq!(
+            Kind::Certificate.qualified(),
+            "certificates.cert-manager.io"
+        );
+        assert!(!Kind::Deployment.is_custom() && !Kind::Deployment.is_core());
     }
 }

@@ -1,5 +1,5 @@
 //! The sandbox Kubernetes API server: an in-memory, HTTPS-only API server serving Namespaces,
-//! Secrets and Gloo Mesh RootTrustPolicies with the real server's semantics (uids,
+//! Secrets, Gloo Mesh RootTrustPolicies, Deployments and cert-manager Certificates with the real server's semantics (uids,
 //! resourceVersions, conflicts, validation, selectors, patches, Status errors, discovery,
 //! OpenAPI v3 for kubectl), for tests, the demo and operators' restore drills.
 //!
@@ -80,7 +80,8 @@ pub const DEFAULT_NAMESPACES: [&str; 4] = ["default", "kube-system", "gloo-mesh"
 pub struct Options {
     /// Where to listen; port 0 picks a free port.
     pub listen: SocketAddr,
-    /// Objects to serve from the start: Secrets, Namespaces and RootTrustPolicies (lists
+    /// Objects to serve from the start: Secrets, Namespaces, RootTrustPolicies, Deployments
+    /// and Certificates (lists
     /// flattened, see [`load_objects`]). They are kept as given; missing uid,
     /// resourceVersion, creationTimestamp, namespace (`default`) and Secret `type` are filled.
     pub objects: Vec<Value>,
@@ -88,8 +89,9 @@ pub struct Options {
     pub token: Option<String>,
     /// Requests answered 403.
     pub forbid: Vec<Forbid>,
-    /// Serve no `admin.gloo.solo.io` group, like a cluster without the Gloo CRDs (404s,
-    /// absent from discovery). RootTrustPolicies in `objects` are then dropped.
+    /// Serve no CRD-made group (`admin.gloo.solo.io`, `cert-manager.io`), like a cluster
+    /// without the Gloo and cert-manager CRDs (404s, absent from discovery).
+    /// RootTrustPolicies and Certificates in `objects` are then dropped.
     pub without_crd: bool,
     /// Enforce RBAC: answer 403 to whatever these permissions do not allow ([`Rbac`]).
     pub rbac: Option<Rbac>,
@@ -160,10 +162,10 @@ fn describe(object: &Value, index: usize) -> String {
     }
 }
 
-fn is_root_trust_policy(object: &Value) -> bool {
+fn is_custom_resource(object: &Value) -> bool {
     let api_version = objects::str_at(object, &["apiVersion"]).unwrap_or_default();
     let kind = objects::str_at(object, &["kind"]).unwrap_or_default();
-    Kind::from_kind(api_version, kind) == Some(Kind::RootTrustPolicy)
+    Kind::from_kind(api_version, kind).is_some_and(Kind::is_custom)
 }
 
 /// The initial store: the objects given, then the default namespaces (`kube-system` with a
@@ -171,8 +173,8 @@ fn is_root_trust_policy(object: &Value) -> bool {
 fn initial_store(opts: &Options) -> Result<Store, SandboxError> {
     let mut store = Store::new();
     for (i, object) in opts.objects.iter().enumerate() {
-        if opts.without_crd && is_root_trust_policy(object) {
-            tracing::warn!(object = %describe(object, i), "dropped: the sandbox runs without the Gloo CRDs");
+        if opts.without_crd && is_custom_resource(object) {
+            tracing::warn!(object = %describe(object, i), "dropped: the sandbox runs without the Gloo and cert-manager CRDs");
             continue;
         }
         store
@@ -326,7 +328,8 @@ impl Sandbox {
 
     /// Test and drill helper: inserts or replaces an object directly, bypassing the API's
     /// validation; fills what [`Options::objects`] fills and creates its namespace. Fails if
-    /// the object is not a Namespace, Secret or RootTrustPolicy with a name.
+    /// the object is not a Namespace, Secret, RootTrustPolicy, Deployment or Certificate
+    /// with a name.
     pub fn put(&self, object: Value) -> Result<(), SandboxError> {
         let describe = describe(&object, 0);
         lock(&self.shared.store)
@@ -344,7 +347,8 @@ impl Sandbox {
     }
 
     /// Test and drill helper: removes `namespace/name` of resource `kind_plural` (`secrets`,
-    /// `roottrustpolicies`, `namespaces`: namespace ignored, contents kept) directly; whether
+    /// `roottrustpolicies`, `deployments`, `certificates`, `namespaces`: namespace ignored,
+    /// contents kept) directly; whether
     /// it existed.
     pub fn remove(&self, kind_plural: &str, namespace: &str, name: &str) -> bool {
         Kind::from_plural(kind_plural).is_some_and(|kind| {

@@ -97,7 +97,9 @@ fn kind_fields(kind: Kind) -> &'static [(&'static str, Shape)] {
             ("immutable", Shape::Bool),
         ],
         Kind::Namespace => &[("spec", Shape::Object), ("status", Shape::Object)],
-        Kind::RootTrustPolicy => &[("spec", Shape::Any), ("status", Shape::Any)],
+        Kind::RootTrustPolicy | Kind::Deployment | Kind::Certificate => {
+            &[("spec", Shape::Any), ("status", Shape::Any)]
+        }
     }
 }
 
@@ -293,7 +295,7 @@ pub fn normalize(kind: Kind, object: &mut Value) -> Result<(), ApiError> {
             normalize_namespace(object);
             Ok(())
         }
-        Kind::RootTrustPolicy => Ok(()),
+        Kind::RootTrustPolicy | Kind::Deployment | Kind::Certificate => Ok(()),
     }
 }
 
@@ -349,7 +351,9 @@ fn required_keys(secret_type: &str) -> &'static [&'static str] {
 fn validate_name(kind: Kind, name: &str) -> Vec<Cause> {
     let check = match kind {
         Kind::Namespace => names::dns_label(name),
-        Kind::Secret | Kind::RootTrustPolicy => names::dns_subdomain(name),
+        Kind::Secret | Kind::RootTrustPolicy | Kind::Deployment | Kind::Certificate => {
+            names::dns_subdomain(name)
+        }
     };
     match check {
         Ok(()) => vec![],

@@ -267,7 +267,9 @@ pub fn decode(kind: Kind, body: &[u8]) -> Result<Value, String> {
     let mut object = match kind {
         Kind::Secret => secret(raw)?,
         Kind::Namespace => namespace(raw)?,
-        Kind::RootTrustPolicy => return Err("custom resources are not served as protobuf".into()),
+        Kind::RootTrustPolicy | Kind::Deployment | Kind::Certificate => {
+            return Err("only Secrets and Namespaces are decoded from protobuf".into())
+        }
     };
     if !api_version.is_empty() {
         object.insert("apiVersion".into(), json!(api_version));

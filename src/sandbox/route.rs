@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::kinds::{Kind, GLOO_ADMIN_GROUP, GLOO_ADMIN_VERSION};
+use super::kinds::{served_groups, Kind};
 use super::status::{quote, ApiError};
 
 /// A request for objects of one kind: a collection (no name) or one object.
@@ -58,8 +58,10 @@ pub enum Route {
     CoreVersions,
     CoreResources,
     Groups,
-    GlooGroup,
-    GlooResources,
+    /// `/apis/<group>`, for a served group.
+    Group(&'static str),
+    /// `/apis/<group>/<version>`, for a served group.
+    GroupResources(&'static str),
     OpenApiRoot,
     /// An OpenAPI v3 group-version document, e.g. `api/v1`.
     OpenApi(String),
@@ -67,7 +69,7 @@ pub enum Route {
     Unknown,
 }
 
-/// Routes `path`; the Gloo admin group exists only when `crd`.
+/// Routes `path`; the CRD-made groups (Gloo admin, cert-manager) exist only when `crd`.
 pub fn route(path: &str, crd: bool) -> Route {
     let trimmed = path.trim_end_matches('/');
     let segments: Vec<&str> = trimmed.split('/').skip(1).collect();
@@ -77,10 +79,16 @@ pub fn route(path: &str, crd: bool) -> Route {
         ["api", "v1"] => Route::CoreResources,
         ["api", "v1", rest @ ..] => resource_route("", rest),
         ["apis"] => Route::Groups,
-        ["apis", GLOO_ADMIN_GROUP] if crd => Route::GlooGroup,
-        ["apis", GLOO_ADMIN_GROUP, GLOO_ADMIN_VERSION] if crd => Route::GlooResources,
-        ["apis", GLOO_ADMIN_GROUP, GLOO_ADMIN_VERSION, rest @ ..] if crd => {
-            resource_route(GLOO_ADMIN_GROUP, rest)
+        ["apis", group, rest @ ..] => {
+            let Some((g, v)) = served_groups(crd).into_iter().find(|(g, _)| g == group) else {
+                return Route::Unknown;
+            };
+            match rest {
+                [] => Route::Group(g),
+                [version] if *version == v => Route::GroupResources(g),
+                [version, rest @ ..] if *version == v => resource_route(g, rest),
+                _ => Route::Unknown,
+            }
         }
         ["openapi", "v3"] => Route::OpenApiRoot,
         ["openapi", "v3", rest @ ..] => Route::OpenApi(rest.join("/")),

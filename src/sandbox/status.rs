@@ -146,7 +146,7 @@ impl ApiError {
         };
         let mut details = Map::new();
         details.insert("name".into(), json!(name));
-        if kind.is_custom() {
+        if !kind.is_core() {
             details.insert("group".into(), json!(kind.group()));
         }
         details.insert("kind".into(), json!(kind.kind()));
@@ -274,7 +274,7 @@ fn resource_details(kind: Kind, name: Option<&str>) -> Value {
     if let Some(n) = name {
         d.insert("name".into(), json!(n));
     }
-    if kind.is_custom() {
+    if !kind.is_core() {
         d.insert("group".into(), json!(kind.group()));
     }
     d.insert("kind".into(), json!(kind.plural()));

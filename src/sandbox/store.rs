@@ -275,7 +275,7 @@ impl Store {
         let api_version = str_at(&object, &["apiVersion"]).unwrap_or_default();
         let kind_name = str_at(&object, &["kind"]).unwrap_or_default();
         let kind = Kind::from_kind(api_version, kind_name).ok_or_else(|| {
-            format!("kind {kind_name:?} of apiVersion {api_version:?} is not served by the sandbox (only v1 Namespace and Secret, admin.gloo.solo.io/v2 RootTrustPolicy)")
+            format!("kind {kind_name:?} of apiVersion {api_version:?} is not served by the sandbox (only v1 Namespace and Secret, admin.gloo.solo.io/v2 RootTrustPolicy, apps/v1 Deployment, cert-manager.io/v1 Certificate)")
         })?;
         let name = meta_str(&object, "name")
             .ok_or("the object has no metadata.name")?
@@ -390,7 +390,7 @@ impl Store {
         }
         set_meta(&mut object, "uid", json!(uuid::Uuid::new_v4().to_string()));
         set_meta(&mut object, "creationTimestamp", json!(now()));
-        if kind.is_custom() {
+        if !kind.is_core() {
             set_meta(&mut object, "generation", json!(1));
         }
         if !opts.dry_run {
@@ -655,7 +655,7 @@ fn carry_server_fields(kind: Kind, old: &Value, new: &mut Value) {
             set_meta(new, "managedFields", mf.clone());
         }
     }
-    if kind.is_custom() && old.get("spec") != new.get("spec") {
+    if !kind.is_core() && old.get("spec") != new.get("spec") {
         let generation = old
             .get("metadata")
             .and_then(|m| m.get("generation"))

@@ -63,7 +63,7 @@ fn columns(kind: Kind) -> Vec<Value> {
             column("Status", "string", "", "The status of the namespace"),
             age,
         ],
-        Kind::RootTrustPolicy => vec![name, age],
+        Kind::RootTrustPolicy | Kind::Deployment | Kind::Certificate => vec![name, age],
     }
 }
 
@@ -116,7 +116,7 @@ fn cells(kind: Kind, object: &Value, now: DateTime<Utc>) -> Vec<Value> {
             let phase = str_at(object, &["status", "phase"]).unwrap_or("Active");
             vec![name, json!(phase), age]
         }
-        Kind::RootTrustPolicy => vec![name, age],
+        Kind::RootTrustPolicy | Kind::Deployment | Kind::Certificate => vec![name, age],
     }
 }
 

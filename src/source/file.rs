@@ -12,6 +12,7 @@ use serde_json::Value;
 use super::{Inventory, Origin, RootTrustPolicy};
 use crate::error::{Error, Result};
 use crate::secret::SecretRecord;
+use crate::workload::{Certificate, Deployment, Workloads};
 
 /// Largest `--from` file read (Secrets are at most 1 MiB each; a whole namespace fits).
 pub(crate) const MAX_SOURCE_BYTES: u64 = 256 * 1024 * 1024;
@@ -97,6 +98,7 @@ pub(crate) fn parse_objects(
         policies_forbidden: false,
         resource_versions: BTreeMap::new(),
         notes: Vec::new(),
+        workloads: Workloads::default(),
     };
     for doc in docs {
         collect(doc, path, default_namespace, &mut inventory)?;
@@ -148,6 +150,24 @@ fn collect(doc: Value, path: &str, default_namespace: &str, inv: &mut Inventory)
                             }
                         })?;
                     inv.policies.push(pol);
+                    Ok(())
+                }
+                // Read for `discover` only; a malformed one is skipped, never an error for a
+                // backup of the same file.
+                "Deployment" => {
+                    let d = Deployment::from_value(&doc, default_namespace);
+                    inv.workloads.deployments.extend(d);
+                    inv.workloads.deployments_known = true;
+                    Ok(())
+                }
+                "Certificate"
+                    if map
+                        .get("apiVersion")
+                        .and_then(Value::as_str)
+                        .is_some_and(|v| v.starts_with("cert-manager.io/")) =>
+                {
+                    let c = Certificate::from_value(&doc, default_namespace);
+                    inv.workloads.certificates.extend(c);
                     Ok(())
                 }
                 // Other objects (ConfigMaps, the CRD itself...) are not trust material.

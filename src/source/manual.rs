@@ -57,6 +57,7 @@ pub(super) fn read_folders(dirs: &[PathBuf], namespace: &str) -> Result<Inventor
         policies_known: false,
         policies_forbidden: false,
         resource_versions: BTreeMap::new(),
+        workloads: Default::default(),
         notes: findings,
     };
     Ok(inv)

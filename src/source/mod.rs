@@ -20,6 +20,7 @@ use crate::error::Result;
 use crate::findings::Finding;
 use crate::secret::SecretRecord;
 use crate::select::SelectOptions;
+use crate::workload::Workloads;
 pub use file::read_file;
 pub use policy::{RootSource, RootTrustPolicy};
 pub use policy_object::{PolicyMeta, PolicyObject};
@@ -52,6 +53,27 @@ impl Source {
                 inv
             }
         }
+    }
+
+    /// What [`Source::read`] reads, and for a live cluster also its Deployments and
+    /// Certificates ([`Inventory::workloads`]), all in one round of concurrent requests.
+    /// Only `discover` calls this: `backup` and `audit` never read those kinds.
+    pub async fn read_for_discovery(&self, select: &SelectOptions) -> Result<Inventory> {
+        let Source::Cluster(target) = self else {
+            return self.read(select).await;
+        };
+        let c = Cluster::connect(target).await?;
+        let (inv, workloads) = futures::join!(
+            c.read_inventory(select),
+            c.read_workloads(&select.namespace)
+        );
+        tracing::info!(cluster = %c.name(), calls = c.calls().len(), "read the cluster for discovery");
+        for call in c.calls() {
+            tracing::debug!("API call: {} {}", call.verb, call.what);
+        }
+        let mut inv = inv?;
+        inv.workloads = workloads?;
+        Ok(inv)
     }
 
     /// The name a cluster gets when the user gives none, before reading: the file's stem or
@@ -130,4 +152,7 @@ pub struct Inventory {
     pub resource_versions: BTreeMap<String, String>,
     /// What reading found worth reporting (e.g. keys of manual folders), check ids `import.*`.
     pub notes: Vec<Finding>,
+    /// Deployments and cert-manager Certificates, for `discover` only: a file's are parsed,
+    /// a live cluster's are read only by [`Source::read_for_discovery`].
+    pub workloads: Workloads,
 }

@@ -77,6 +77,7 @@ fn main() {
         archives: vec![Location::Local(dir.path().to_path_buf())],
         identities: ids,
         together: false,
+        profile: None,
         check: CheckOptions::at(at),
         strict: false,
         report: None,

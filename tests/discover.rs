@@ -56,7 +56,7 @@ pub(crate) fn helm_release(version: u32, status: &str, config: Value) -> Value {
 
 /// The objects of a sample fixture, lists flattened, without its Deployments (each test
 /// adds the ones it needs).
-fn sample_objects(file: &str) -> Vec<Value> {
+pub(crate) fn sample_objects(file: &str) -> Vec<Value> {
     let text = std::fs::read_to_string(fixture(file)).unwrap();
     let docs: Vec<Value> = serde_saphyr::from_multiple(&text).unwrap();
     let mut items = Vec::new();
@@ -71,7 +71,7 @@ fn sample_objects(file: &str) -> Vec<Value> {
 }
 
 /// Writes `items` as a `List` to `name` in the work directory.
-fn write_list(w: &Work, name: &str, items: Vec<Value>) -> PathBuf {
+pub(crate) fn write_list(w: &Work, name: &str, items: Vec<Value>) -> PathBuf {
     let path = w.path(name);
     let list = json!({"apiVersion": "v1", "kind": "List", "items": items});
     std::fs::write(&path, serde_json::to_string_pretty(&list).unwrap()).unwrap();
@@ -276,23 +276,8 @@ fn backup_with_the_profile_archives_the_renamed_secrets_and_misses_nothing() {
     assert_eq!(r.code, 0, "{r:?}");
     assert!(!r.stdout.contains("selection.missing"), "{}", r.stdout);
     assert!(!r.stdout.contains("profile.drift"), "{}", r.stdout);
-    let names = |m: &Value| -> Vec<String> {
-        m["secrets"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| {
-                format!(
-                    "{}={}",
-                    s["name"].as_str().unwrap(),
-                    s["role"].as_str().unwrap()
-                )
-            })
-            .collect()
-    };
-    let m = w.manifest(&with);
     assert_eq!(
-        names(&m),
+        w.archived(&with),
         [
             format!("{SERVER}=relay-server"),
             format!("{TELEMETRY}=included"),
@@ -304,7 +289,7 @@ fn backup_with_the_profile_archives_the_renamed_secrets_and_misses_nothing() {
     let live = Live::start(&w, &[s(&setup)], &["list:secrets"], false);
     let (lr, archive) = backup_live(&w, &live, "live.age", &["--profile", s(&profile)]);
     assert_eq!(lr.code, 0, "{lr:?}");
-    assert_eq!(names(&w.manifest(&archive)), names(&m));
+    assert_eq!(w.archived(&archive), w.archived(&with));
 }
 
 #[test]

@@ -9,33 +9,16 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
-use crate::discover::helm_release;
+use crate::discover::{helm_release, sample_objects, write_list};
 use crate::live::{backup_live, Live};
 use crate::util::{self, fixture, tk, Work};
-
-/// The objects of a `kubectl get -o yaml|json` file, Lists flattened.
-fn objects(path: &Path) -> Vec<Value> {
-    let text = std::fs::read_to_string(path).unwrap();
-    let docs: Vec<Value> = serde_saphyr::from_multiple(&text).unwrap();
-    let mut out = Vec::new();
-    for doc in docs {
-        match doc["kind"].as_str() {
-            Some("List") => out.extend(doc["items"].as_array().unwrap().iter().cloned()),
-            _ => out.push(doc),
-        }
-    }
-    out
-}
 
 fn name(o: &Value) -> &str {
     o["metadata"]["name"].as_str().unwrap_or("")
 }
 
 fn write(w: &Work, file: &str, items: &[Value]) -> PathBuf {
-    let p = w.path(file);
-    let list = json!({"apiVersion": "v1", "kind": "List", "items": items});
-    std::fs::write(&p, serde_json::to_string_pretty(&list).unwrap()).unwrap();
-    p
+    write_list(w, file, items.to_vec())
 }
 
 fn s(p: &Path) -> &str {
@@ -45,7 +28,7 @@ fn s(p: &Path) -> &str {
 /// The sample management cluster without `drop`ped objects and without its value-less Helm
 /// release, plus a deployed Helm release with `values`.
 fn mgmt_with(drop: &[&str], values: Value) -> Vec<Value> {
-    let mut items: Vec<Value> = objects(&fixture("sample/mgmt.yaml"))
+    let mut items: Vec<Value> = sample_objects("sample/mgmt.yaml")
         .into_iter()
         .filter(|o| !drop.contains(&name(o)) && !name(o).starts_with("sh.helm.release"))
         .collect();
@@ -89,21 +72,6 @@ fn findings(v: &Value) -> Vec<String> {
         .collect()
 }
 
-fn archived(w: &Work, archive: &Path) -> Vec<String> {
-    w.manifest(archive)["secrets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            format!(
-                "{}={}",
-                s["name"].as_str().unwrap(),
-                s["role"].as_str().unwrap()
-            )
-        })
-        .collect()
-}
-
 const RELAY: [&str; 4] = [
     "relay-server-tls-secret",
     "relay-tls-signing-secret",
@@ -140,7 +108,7 @@ fn an_insecure_installation_backs_up_cleanly_with_nothing_missing() {
     assert_eq!(b.code, 0, "{b:?}");
     assert!(!b.stdout.contains("selection.missing"), "{}", b.stdout);
     assert_eq!(
-        archived(&w, &archive),
+        w.archived(&archive),
         ["root-trust-policy.gloo-mesh=root-trust"]
     );
 
@@ -221,7 +189,7 @@ fn a_vault_root_trust_policy_is_absent_by_design_and_its_root_external() {
     let live = Live::start(&w, &[s(&setup)], &[], false);
     let (b, archive) = backup_live(&w, &live, "v.age", &["--profile", s(&profile)]);
     assert_eq!(b.code, 0, "{b:?}");
-    assert_eq!(archived(&w, &archive).len(), 4, "the four relay secrets");
+    assert_eq!(w.archived(&archive).len(), 4, "the four relay secrets");
     let c1 = fixture("sample/cluster-1.yaml");
     let (code, v) = audit(&[&setup, &c1], &["--profile", s(&profile)]);
     assert_eq!(code, 0, "{v}");
@@ -255,7 +223,7 @@ fn the_hybrid_placement_keeps_roots_outside_and_is_not_a_demo_setup() {
     // Gloo signs Istio intermediates with an intermediate CA whose root is kept outside: the
     // RootTrustPolicy names a secret in the cacerts keys (here cluster-1's intermediate, which
     // the sample's Istio root signed). The relay root's key is outside too.
-    let c1 = objects(&fixture("sample/cluster-1.yaml"));
+    let c1 = sample_objects("sample/cluster-1.yaml");
     let cacerts = c1.iter().find(|o| name(o) == "cacerts").unwrap();
     let mut inter = json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
         "metadata": {"name": "istio-intermediate", "namespace": "gloo-mesh"}, "data": {}});
@@ -305,12 +273,13 @@ fn the_hybrid_placement_keeps_roots_outside_and_is_not_a_demo_setup() {
     let b = util::backup(s(&mgmt), &out, &[]);
     assert_eq!(b.code, 0, "{b:?}");
     assert!(
-        archived(&w, &out).contains(&"istio-intermediate=root-trust".to_string()),
+        w.archived(&out)
+            .contains(&"istio-intermediate=root-trust".to_string()),
         "{:?}",
-        archived(&w, &out)
+        w.archived(&out)
     );
     // An intermediate that does not chain to the root beside it is caught.
-    let other = objects(&fixture("defects/foreign-intermediate/cluster-1.yaml"));
+    let other = sample_objects("defects/foreign-intermediate/cluster-1.yaml");
     let foreign = other.iter().find(|o| name(o) == "cacerts").unwrap();
     for o in &mut items {
         if name(o) == "istio-intermediate" {
@@ -379,7 +348,7 @@ fn a_rotation_with_a_passive_root_keeps_both_roots_and_names_the_clusters_on_the
     let live = Live::start(&w, &[s(&m)], &["list:secrets"], false);
     let (b, archive) = backup_live(&w, &live, "r.age", &[]);
     assert_eq!(b.code, 0, "{b:?}");
-    let names = archived(&w, &archive);
+    let names = w.archived(&archive);
     for want in [
         "istio-root-2=root-trust",
         "root-trust-policy.gloo-mesh=root-trust",

@@ -58,6 +58,21 @@ impl Work {
         assert_eq!(r.code, 0, "inspect {archive:?}: {r:?}");
         serde_json::from_str::<serde_json::Value>(&r.stdout).unwrap()["manifest"].clone()
     }
+    /// `name=role` of every secret an archive's manifest lists.
+    pub fn archived(&self, archive: &Path) -> Vec<String> {
+        self.manifest(archive)["secrets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                format!(
+                    "{}={}",
+                    s["name"].as_str().unwrap(),
+                    s["role"].as_str().unwrap()
+                )
+            })
+            .collect()
+    }
     /// Backs up the sample management cluster to `name`; returns its path.
     pub fn backup_sample(&self, name: &str) -> PathBuf {
         let out = self.path(name);

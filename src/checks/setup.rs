@@ -152,7 +152,8 @@ pub(super) struct Seen<'a> {
 }
 
 /// Works out the setup's shape and its demo-only warnings. `mgmt` is the index of the
-/// management cluster in `clusters` (and `parsed`), if one was read; `mode` the profile's.
+/// management cluster in `clusters` (and `parsed`), if one was read; the relay mode is the
+/// profile's that a snapshot carries, else inferred.
 pub(super) fn analyse(
     clusters: &[Snapshot],
     parsed: &[Vec<Parsed>],

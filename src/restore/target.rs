@@ -21,6 +21,9 @@ pub enum TargetRef {
     Manifests(PathBuf),
 }
 
+/// Why each object of a `--to-manifests` restore is written.
+const MANIFEST_WHY: &str = "manifest for review or GitOps";
+
 impl TargetRef {
     /// Connects to the cluster (nothing is sent until the first call).
     pub async fn connect(&self) -> Result<Target> {
@@ -68,15 +71,7 @@ impl Target {
             Target::Cluster(c) => plan_cluster(c, wanted, opts).await,
             Target::Manifests(_) => Ok(wanted
                 .into_iter()
-                .map(|(a, r)| {
-                    item(
-                        a,
-                        r,
-                        Action::Write,
-                        "manifest for review or GitOps".into(),
-                        None,
-                    )
-                })
+                .map(|(a, r)| item(a, r, Action::Write, MANIFEST_WHY.into(), None))
                 .collect()),
         }
     }
@@ -92,10 +87,7 @@ impl Target {
             Target::Cluster(c) => plan_cluster_policies(c, wanted, opts).await,
             Target::Manifests(_) => Ok(wanted
                 .into_iter()
-                .map(|(a, p)| {
-                    let why = "manifest for review or GitOps".to_string();
-                    PolicyItem::new(a, p, Action::Write, why)
-                })
+                .map(|(a, p)| PolicyItem::new(a, p, Action::Write, MANIFEST_WHY.into()))
                 .collect()),
         }
     }

@@ -17,6 +17,7 @@
 // reading and writing archives, the checks, the sources and the sandbox. The rest is
 // crate-internal.
 pub mod archive;
+pub mod catalogue;
 pub mod check_id;
 pub mod checks;
 pub mod cli;
@@ -27,10 +28,12 @@ pub mod error;
 pub mod findings;
 pub(crate) mod metrics;
 pub mod pki;
+pub(crate) mod present;
 pub mod profile;
 pub(crate) mod render;
 pub(crate) mod report;
 pub(crate) mod restore;
+pub mod retention;
 pub mod sample;
 pub mod sandbox;
 pub mod secret;
@@ -38,6 +41,7 @@ pub mod select;
 pub mod snapshot;
 pub mod source;
 pub mod store;
+pub mod verdict;
 pub mod workload;
 pub mod world;
 

@@ -16,10 +16,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::commands::audit::AuditReport;
-use crate::commands::backup::Backup;
-use crate::commands::verify::VerifyReport;
+use crate::catalogue::Backup;
 use crate::error::{Error, Result};
+use crate::verdict::{AuditReport, VerifyReport};
 
 /// Where metrics go; both may be set, neither means no metrics.
 #[derive(Clone, Debug, Default)]

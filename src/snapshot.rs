@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 use crate::findings::Finding;
 use crate::profile::RelayMode;
-use crate::select::{ClusterKind, Selected, Selection};
+use crate::select::{self, ClusterKind, SelectOptions, Selected, Selection};
 use crate::source::{Inventory, Origin, PolicyObject};
 
 /// The trust set of one cluster at one moment.
@@ -33,6 +33,21 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// Selects the trust set of `inventory` and freezes it, named `cluster` (default: the
+    /// source's short name) at `created`: what `backup`, `import` and `audit` take.
+    pub fn take(
+        inventory: &Inventory,
+        select: &SelectOptions,
+        cluster: Option<&str>,
+        created: DateTime<Utc>,
+    ) -> Self {
+        let selection = select::select(inventory, select);
+        let cluster = cluster
+            .map(str::to_string)
+            .unwrap_or_else(|| inventory.origin.short_name());
+        Snapshot::new(inventory, selection, cluster, created)
+    }
+
     /// Freezes a selection made from `inventory`.
     pub fn new(
         inventory: &Inventory,

@@ -272,9 +272,27 @@ pub fn write(snapshot: &Snapshot, enc: &Encryption, armor: bool) -> Result<(Mani
     Ok((manifest, cipher))
 }
 
+/// The `<archive>.sha256` sidecar of a ciphertext: its digest and the line written, in
+/// `sha256sum` format ([`check_sidecar`] reads it back).
+#[derive(Clone, Debug)]
+pub struct Sidecar {
+    /// SHA-256 of the ciphertext, lowercase hex.
+    pub sha256: String,
+    /// `<sha256>  <file name>\n`.
+    pub line: String,
+}
+
+impl Sidecar {
+    pub fn of(ciphertext: &[u8], file_name: &str) -> Sidecar {
+        let sha256 = sha256_hex(ciphertext);
+        let line = format!("{sha256}  {file_name}\n");
+        Sidecar { sha256, line }
+    }
+}
+
 /// The line written to `<archive>.sha256`, in `sha256sum` format.
 pub fn sidecar_line(ciphertext: &[u8], file_name: &str) -> String {
-    format!("{}  {}\n", sha256_hex(ciphertext), file_name)
+    Sidecar::of(ciphertext, file_name).line
 }
 
 /// Checks ciphertext against the content of a `.sha256` sidecar, as `sha256sum -c` would:

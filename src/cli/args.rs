@@ -130,8 +130,8 @@ pub struct RetentionArgs {
     pub keep_yearly: Option<usize>,
     /// Keep every archive younger than DURATION (1y6m, 30d, 48h; a bare number is days),
     /// counted from the cluster's newest archive.
-    #[arg(long, value_name = "DURATION", value_parser = crate::commands::prune::Within::parse)]
-    pub keep_within: Option<crate::commands::prune::Within>,
+    #[arg(long, value_name = "DURATION", value_parser = crate::retention::Within::parse)]
+    pub keep_within: Option<crate::retention::Within>,
 }
 
 #[derive(Debug, Args)]

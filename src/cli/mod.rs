@@ -429,7 +429,7 @@ mod tests {
         let Command::Prune(p) = c.command else {
             panic!()
         };
-        let o = resolve::prune(&p).unwrap();
+        let o = resolve::prune(&p).unwrap().rules;
         assert_eq!(
             (
                 o.policy.last,
@@ -446,10 +446,8 @@ mod tests {
         let Command::Prune(p) = c.command else {
             panic!()
         };
-        assert!(
-            resolve::prune(&p).unwrap().policy.is_empty(),
-            "refused by prune::run"
-        );
+        let refused = resolve::prune(&p).unwrap_err().to_string();
+        assert!(refused.starts_with("no retention rule"), "{refused}");
         let r = include_str!("../../fixtures/identities/test-only-age-recipient.txt").trim();
         let c = parse(&[
             "backup",

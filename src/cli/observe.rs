@@ -106,7 +106,7 @@ pub(super) async fn audit(
     for u in &r.unreadable {
         super::notice(true, &u.error);
     }
-    Ok(rendered.map(|_| audit::outcome(&r)))
+    Ok(rendered.map(|_| r.outcome()))
 }
 
 pub(super) async fn verify(
@@ -126,5 +126,5 @@ pub(super) async fn verify(
         let n = r.unreadable;
         super::notice(true, &format!("{n} archive(s) could not be read"));
     }
-    Ok(rendered.map(|_| verify::outcome(&r)))
+    Ok(rendered.map(|_| r.outcome()))
 }

@@ -16,13 +16,15 @@ use super::args::{
     PruneArgs, RestoreArgs, RetentionArgs, SandboxArgs, SelectArgs, VerifyArgs,
 };
 use crate::archive::{crypto, Encryption, Identities};
+use crate::catalogue::ArchiveOutput;
 use crate::checks::CheckOptions;
 use crate::cluster::{ClusterRef, Patience};
-use crate::commands::{self, backup::ArchiveOutput, ArchiveInput};
+use crate::commands::{self, ArchiveInput};
 use crate::error::{Error, Result};
 use crate::metrics::MetricsOptions;
 use crate::render::OutputFormat;
 use crate::restore::TargetRef;
+use crate::retention;
 use crate::secret::valid_object_name;
 use crate::select::{ClusterKind, SelectOptions};
 use crate::source::Source;
@@ -50,6 +52,8 @@ pub enum FlagError {
     ClusterForFleet,
     #[error("--pushgateway {0}: expected the gateway's http:// or https:// base URL, e.g. http://pushgateway:9091")]
     Pushgateway(String),
+    #[error("no retention rule: pass --keep-last, --keep-hourly, --keep-daily, --keep-weekly, --keep-monthly, --keep-yearly or --keep-within (nothing was deleted)")]
+    NoRetentionRule,
 }
 
 impl From<FlagError> for Error {
@@ -258,8 +262,8 @@ pub fn backup(a: &BackupArgs) -> Result<commands::backup::Options> {
 }
 
 /// The `--keep-*` flags as a retention policy.
-fn retention(a: &RetentionArgs) -> commands::prune::Policy {
-    commands::prune::Policy {
+fn retention(a: &RetentionArgs) -> retention::Policy {
+    retention::Policy {
         last: a.keep_last,
         hourly: a.keep_hourly,
         daily: a.keep_daily,
@@ -412,6 +416,7 @@ pub fn restore(a: &RestoreArgs) -> Result<commands::restore::Options> {
         include_managed: a.include_managed,
         create_namespaces: a.create_namespaces,
         include_policies: a.include_policies,
+        allow_invalid: a.allow_invalid,
     };
     let target = match &a.to_manifests {
         Some(dir) => TargetRef::Manifests(dir.clone()),
@@ -422,7 +427,6 @@ pub fn restore(a: &RestoreArgs) -> Result<commands::restore::Options> {
         target,
         restore,
         dry_run: a.dry_run,
-        allow_invalid: a.allow_invalid,
         latest: a.latest.then(|| commands::restore::Latest {
             cluster: a.latest_cluster.clone(),
         }),
@@ -458,12 +462,19 @@ pub fn export(a: &ExportArgs) -> Result<commands::export::Options> {
 }
 
 pub fn prune(a: &PruneArgs) -> Result<commands::prune::Options> {
+    let dir = Location::parse(&a.dir)?;
+    let policy = retention(&a.retention);
+    if policy.is_empty() {
+        return Err(FlagError::NoRetentionRule.into());
+    }
     Ok(commands::prune::Options {
-        dir: Location::parse(&a.dir)?,
-        policy: retention(&a.retention),
-        cluster: a.cluster.clone(),
+        dir,
+        rules: retention::Rules {
+            policy,
+            cluster: a.cluster.clone(),
+            protect: None,
+        },
         dry_run: a.dry_run,
-        protect: None,
     })
 }
 

@@ -2,25 +2,23 @@
 //!
 //! Each source is one cluster (a `--from` file or a live context, read through the same
 //! [`Source`]); the checks see them together, so cross-cluster trust (shared relay root,
-//! federated Istio root, agent names) is verified too. `verify` reuses the report.
+//! federated Istio root, agent names) is verified too.
 
 use std::io::Write;
 use std::path::PathBuf;
 
-use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use serde::Serialize;
 
-use crate::check_id::CheckId;
-use crate::checks::{self, CertificateRow, CheckOptions, CheckResult, Setup};
+use crate::checks::CheckOptions;
 use crate::error::Result;
-use crate::findings::{Finding, Severity};
-use crate::render::{self, OutputFormat, Table};
-use crate::select::{self, SelectOptions};
+use crate::present;
+use crate::render::{self, OutputFormat};
+use crate::report;
+use crate::select::SelectOptions;
 use crate::snapshot::Snapshot;
-use crate::source::{Inventory, Source};
+use crate::source::Source;
+use crate::verdict::{self, AuditReport, Unreadable};
 use crate::world::World;
-use crate::{report, Outcome};
 
 /// What to audit.
 #[derive(Debug)]
@@ -36,13 +34,6 @@ pub struct Options {
     pub parallel: usize,
     /// Where to write the auditor's report (`.html` or `.md`), if anywhere.
     pub report: Option<PathBuf>,
-}
-
-/// A live cluster that could not be read; the others are audited all the same.
-#[derive(Clone, Debug, Serialize)]
-pub struct Unreadable {
-    pub cluster: String,
-    pub error: String,
 }
 
 /// Reads every source (at most `parallel` at a time), then checks them as one setup. A file
@@ -73,8 +64,11 @@ pub async fn run(opts: &Options, world: &World) -> Result<AuditReport> {
             (Err(e), _) => return Err(e),
         }
     }
-    let snaps = snapshots(named, &opts.select, opts.check.at);
-    let mut r = check(&snaps, &opts.check, opts.strict);
+    let snaps: Vec<Snapshot> = named
+        .iter()
+        .map(|(name, inv)| Snapshot::take(inv, &opts.select, Some(name), opts.check.at))
+        .collect();
+    let mut r = verdict::check(&snaps, &opts.check, opts.strict);
     r.ok &= unreadable.is_empty();
     r.unreadable = unreadable;
     if let Some(path) = &opts.report {
@@ -82,100 +76,6 @@ pub async fn run(opts: &Options, world: &World) -> Result<AuditReport> {
         report::write(path, &evidence)?;
     }
     Ok(r)
-}
-
-/// Exit status: 2 when a cluster could not be read, else 1 on problems.
-pub(crate) fn outcome(r: &AuditReport) -> Outcome {
-    if r.unreadable.is_empty() {
-        Outcome::from_ok(r.ok)
-    } else {
-        Outcome::Incomplete
-    }
-}
-
-/// The JSON report of `audit` and `verify` (documented in docs/checks.md).
-#[derive(Debug, Serialize)]
-pub struct AuditReport {
-    pub ok: bool,
-    pub errors: usize,
-    pub warnings: usize,
-    pub findings: Vec<Finding>,
-    pub certificates: Vec<CertificateRow>,
-    /// One line per cluster and secret: role and worst severity.
-    pub secrets: Vec<SecretStatus>,
-    /// Clusters that could not be read (exit status 2).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub unreadable: Vec<Unreadable>,
-    /// The relay mode, certificate architecture and CA placement (docs/checks.md, "The shape
-    /// of the setup").
-    pub setup: Option<Setup>,
-}
-
-/// The summary line of one secret.
-#[derive(Clone, Debug, Serialize)]
-pub struct SecretStatus {
-    pub cluster: String,
-    pub secret: String,
-    pub role: String,
-    /// `pass`, `warn` or `fail`.
-    pub status: &'static str,
-}
-
-/// Snapshots of named inventories, taken at `at`.
-pub(crate) fn snapshots(
-    sources: Vec<(String, Inventory)>,
-    select: &SelectOptions,
-    at: DateTime<Utc>,
-) -> Vec<Snapshot> {
-    sources
-        .into_iter()
-        .map(|(name, inv)| {
-            let sel = select::select(&inv, select);
-            Snapshot::new(&inv, sel, name, at)
-        })
-        .collect()
-}
-
-/// Checks snapshots and builds the report.
-pub fn check(snapshots: &[Snapshot], opts: &CheckOptions, strict: bool) -> AuditReport {
-    let result = checks::check(snapshots, opts);
-    report(snapshots, result, strict)
-}
-
-/// Turns check results into the report.
-pub fn report(snapshots: &[Snapshot], result: CheckResult, strict: bool) -> AuditReport {
-    let CheckResult {
-        report,
-        certificates,
-        setup,
-    } = result;
-    let mut secrets = Vec::new();
-    for s in snapshots {
-        for sel in &s.secrets {
-            let id = sel.record.id.to_string();
-            let status = match report.worst_for(Some(&s.cluster), &id) {
-                Some(Severity::Error) => "fail",
-                Some(Severity::Warning) => "warn",
-                _ => "pass",
-            };
-            secrets.push(SecretStatus {
-                cluster: s.cluster.clone(),
-                secret: id,
-                role: sel.role.to_string(),
-                status,
-            });
-        }
-    }
-    AuditReport {
-        ok: report.ok(strict),
-        errors: report.errors(),
-        warnings: report.warnings(),
-        findings: report.findings,
-        certificates,
-        secrets,
-        unreadable: Vec::new(),
-        setup,
-    }
 }
 
 /// Prints the report.
@@ -187,45 +87,5 @@ pub(crate) fn render(
     if format == OutputFormat::Json {
         return render::json(out, r);
     }
-    if let Some(setup) = &r.setup {
-        writeln!(out, "setup: {}", render::escape(&setup.summary()))?;
-        writeln!(out)?;
-    }
-    let mut t = Table::new(["CLUSTER", "SECRET", "ROLE", "STATUS"]);
-    for s in &r.secrets {
-        t.row([
-            s.cluster.clone(),
-            s.secret.clone(),
-            s.role.clone(),
-            s.status.to_string(),
-        ]);
-    }
-    if t.is_empty() {
-        writeln!(out, "(no secrets to check)")?;
-    } else {
-        t.write(out)?;
-    }
-    if !r.findings.is_empty() {
-        writeln!(out)?;
-        // The summary heads the output already.
-        for f in r
-            .findings
-            .iter()
-            .filter(|f| f.check != CheckId::SetupSummary)
-        {
-            writeln!(out, "{f}")?;
-        }
-    }
-    for u in &r.unreadable {
-        writeln!(out, "unreadable: cluster {}: {}", u.cluster, u.error)?;
-    }
-    writeln!(out)?;
-    writeln!(
-        out,
-        "{}: {} error(s), {} warning(s), {} certificate(s) checked",
-        if r.ok { "ok" } else { "FAILED" },
-        r.errors,
-        r.warnings,
-        r.certificates.len()
-    )
+    present::audit_report(out, r)
 }

@@ -11,10 +11,9 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
-use super::audit::AuditReport;
-use super::backup::ArchiveOutput;
 use super::ArchiveInput;
 use crate::archive::{crypto, Encryption, Identities};
+use crate::catalogue::{self, ArchiveOutput};
 use crate::checks::CheckOptions;
 use crate::cluster::{Cluster, ClusterRef};
 use crate::error::{Error, Result};
@@ -23,8 +22,10 @@ use crate::restore::{Action, TargetRef};
 use crate::sandbox::{self, Sandbox};
 use crate::secret::{SecretId, SecretRecord};
 use crate::select::SelectOptions;
+use crate::snapshot::Snapshot;
 use crate::source::Inventory;
 use crate::store::Location;
+use crate::verdict::{self, AuditReport};
 use crate::world::World;
 use crate::Outcome;
 
@@ -124,8 +125,8 @@ async fn story(
 /// Audits one inventory as the cluster `mgmt`.
 fn audit_mgmt(inv: Inventory, select: &SelectOptions, now: DateTime<Utc>) -> AuditReport {
     let check = CheckOptions::at(now);
-    let snaps = super::audit::snapshots(vec![("mgmt".to_string(), inv)], select, now);
-    super::audit::check(&snaps, &check, false)
+    let snap = Snapshot::take(&inv, select, Some("mgmt"), now);
+    verdict::check(std::slice::from_ref(&snap), &check, false)
 }
 
 /// Steps 2 and 3: an identity, then a backup of the live cluster. Returns the archive, the
@@ -162,8 +163,8 @@ async fn keygen_and_backup(
         encryption: Encryption::Recipients(vec![crypto::parse_recipient(&g.recipient)?]),
         armor: false,
     };
-    let snap = super::backup::snapshot(&inv, &select, Some("mgmt"), now);
-    let b = super::backup::write(&snap, &output, &world.store, now).await?;
+    let snap = Snapshot::take(&inv, &select, Some("mgmt"), now);
+    let b = catalogue::write(&snap, &output, &world.store, now).await?;
     super::backup::render(out, &b, OutputFormat::Table).map_err(io)?;
     writeln!(out, "({calls} API calls to read the cluster)").map_err(io)?;
     Ok((b.archive, identity, inv.secrets))
@@ -236,7 +237,6 @@ async fn restores(
             target: TargetRef::Cluster(target.clone()),
             restore: Default::default(),
             dry_run,
-            allow_invalid: false,
             latest: None,
         };
         let r = super::restore::run(&ropts, world).await?;

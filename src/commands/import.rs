@@ -9,11 +9,12 @@
 
 use std::path::PathBuf;
 
-use super::backup::{self, ArchiveOutput, Backup};
+use crate::catalogue::{self, ArchiveOutput, Backup};
 use crate::check_id::CheckId;
 use crate::error::Result;
 use crate::findings::Severity;
 use crate::select::SelectOptions;
+use crate::snapshot::Snapshot;
 use crate::source::Source;
 use crate::world::World;
 
@@ -42,7 +43,7 @@ pub async fn run(opts: &Options, world: &World) -> Result<Backup> {
         include: inv.secrets.iter().map(|s| s.id.to_string()).collect(),
         ..folders
     };
-    let mut snap = backup::snapshot(&inv, &select, Some(&opts.cluster), world.now);
+    let mut snap = Snapshot::take(&inv, &select, Some(&opts.cluster), world.now);
     // The folders hold what the manual procedure saved: a secret it did not save is worth a
     // warning, not a failed import, and there are no RootTrustPolicies to list.
     snap.findings
@@ -55,5 +56,5 @@ pub async fn run(opts: &Options, world: &World) -> Result<Backup> {
     let cluster = snap.cluster.clone();
     snap.findings
         .extend(inv.notes.into_iter().map(|f| f.cluster(cluster.clone())));
-    backup::write(&snap, &opts.output, &world.store, world.now).await
+    catalogue::write(&snap, &opts.output, &world.store, world.now).await
 }

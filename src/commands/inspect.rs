@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::ArchiveInput;
 use crate::archive::{manifest::ManifestReport, Opened};
 use crate::error::Result;
+use crate::present;
 use crate::render::{self, OutputFormat, Table};
 use crate::world::World;
 
@@ -55,7 +56,7 @@ pub fn render(
     writeln!(out, "source:   {}", m.source)?;
     writeln!(out, "cluster:  {} ({:?})", m.cluster.name, m.cluster.kind)?;
     writeln!(out)?;
-    super::backup::write_contents(out, m)?;
+    present::write_contents(out, m)?;
     let mut t = Table::new([
         "SECRET",
         "KEY",
@@ -109,5 +110,5 @@ pub fn render(
         writeln!(out)?;
         t.write(out)?;
     }
-    super::backup::write_findings(out, &m.findings)
+    present::write_findings(out, &m.findings)
 }

@@ -19,9 +19,7 @@ pub(crate) mod restore;
 pub(crate) mod sandbox;
 pub mod verify;
 
-use chrono::{DateTime, Utc};
-
-use crate::archive::{manifest::Manifest, Identities, Opened};
+use crate::archive::{Identities, Opened};
 use crate::error::Result;
 use crate::store::Location;
 use crate::world::World;
@@ -36,31 +34,13 @@ pub(crate) struct ArchiveInput {
 impl ArchiveInput {
     /// Reads the archive and its sidecar from the store, decrypts and checks it.
     pub async fn open(&self, world: &World) -> Result<Opened> {
-        world
-            .store
-            .open(&self.location, &self.identities, world.passphrase())
+        self.open_at(&self.location, world).await
+    }
+
+    /// Opens the archive at `location` (found under this input's directory) with these keys.
+    pub async fn open_at(&self, location: &Location, world: &World) -> Result<Opened> {
+        (world.store)
+            .open(location, &self.identities, world.passphrase())
             .await
     }
-}
-
-/// The earliest `not_after` of the certificates of one secret in a manifest, for tables.
-pub(crate) fn earliest_expiry(
-    manifest: &Manifest,
-    namespace: &str,
-    name: &str,
-) -> Option<DateTime<Utc>> {
-    manifest
-        .secrets
-        .iter()
-        .find(|s| s.namespace == namespace && s.name == name)?
-        .data
-        .iter()
-        .flat_map(|d| d.certificates.iter().map(|c| c.not_after))
-        .min()
-}
-
-/// A short date for tables.
-pub(crate) fn short_date(t: Option<DateTime<Utc>>) -> String {
-    t.map(|t| t.format("%Y-%m-%d").to_string())
-        .unwrap_or_else(|| "-".into())
 }

@@ -1,8 +1,8 @@
 //! `trustkeep restore`: store → archive → checks → restore plan → target.
 //!
-//! Opens and verifies the archive, runs the checks on what will be restored (errors block the
-//! restore unless `--allow-invalid`), builds the plan against the target cluster, prints it,
-//! and applies it unless `--dry-run`. `--to-manifests` writes YAML instead of touching a
+//! Opens and verifies the archive, has [`restore::prepare`] plan against the target (the
+//! checks on what will be restored block it unless `--allow-invalid`), prints the plan, and
+//! applies it unless `--dry-run`. `--to-manifests` writes YAML instead of touching a
 //! cluster. The archive's RootTrustPolicies are planned and applied only with
 //! `--include-policies`; without it the report says how many are left out and why.
 
@@ -11,15 +11,13 @@ use std::io::Write;
 use serde::Serialize;
 
 use super::ArchiveInput;
-use crate::check_id::CheckId;
-use crate::checks::{self, CheckOptions};
+use crate::catalogue;
+use crate::checks::CheckOptions;
 use crate::cluster::ApiCall;
 use crate::error::Result;
-use crate::findings::{Finding, Severity};
+use crate::findings::Finding;
 use crate::render::{self, OutputFormat, Table};
-use crate::restore::{self, Action, Item, PolicyItem, TargetRef};
-use crate::select::Selected;
-use crate::snapshot::Snapshot;
+use crate::restore::{self, Action, Item, TargetRef};
 use crate::world::World;
 
 /// How to restore.
@@ -31,8 +29,6 @@ pub struct Options {
     pub restore: restore::Options,
     /// Print the plan and stop.
     pub dry_run: bool,
-    /// Restore even when the checks find errors.
-    pub allow_invalid: bool,
     /// `--latest`: the archive location is a directory or prefix; restore its newest archive
     /// that verifies (of this cluster, when it holds several).
     pub latest: Option<Latest>,
@@ -55,7 +51,7 @@ pub struct RestoreReport {
     pub ok: bool,
     pub plan: Vec<Item>,
     /// The RootTrustPolicies' lines (`--include-policies`).
-    pub policies: Vec<PolicyItem>,
+    pub policies: Vec<Item>,
     /// Why the archive's RootTrustPolicies are not restored, when it holds any and
     /// `--include-policies` was not given.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -66,108 +62,44 @@ pub struct RestoreReport {
     pub api_calls: Vec<ApiCall>,
 }
 
-/// store → archive → checks → restore plan → target: opens the archive, checks what will be
-/// restored, plans against the target and (unless dry-run or blocked) applies the plan.
+/// store → archive → restore plan → target: finds the archive (`--latest`), opens it, plans
+/// ([`restore::prepare`]) and, unless dry-run, applies the plan.
 pub async fn run(opts: &Options, world: &World) -> Result<RestoreReport> {
     let input = &opts.archive;
     let location = match &opts.latest {
         None => input.location.clone(),
         Some(l) => {
-            let check = checks::CheckOptions::at(world.now);
-            let ids = &input.identities;
+            let check = CheckOptions::at(world.now);
+            let judge = catalogue::Judge {
+                identities: Some(&input.identities),
+                check: &check,
+                passphrase: world.passphrase(),
+            };
             let cluster = l.cluster.as_deref();
-            let found = super::list::latest_good(&input.location, cluster, ids, &check, world);
+            let found = catalogue::latest_good(&world.store, &input.location, cluster, &judge);
             let found = found.await?;
             tracing::info!(archive = %found, "newest archive that verifies");
             found
         }
     };
-    let opened = (world.store)
-        .open(&location, &input.identities, world.passphrase())
-        .await?;
-    let archive_name = location.file_name();
+    let opened = input.open_at(&location, world).await?;
+    let archive = location.file_name();
     let target = opts.target.connect().await?;
-    let wanted = restore::targets(&opened.snapshot.secrets, &opts.restore)?;
-    let findings = pre_restore_findings(&opened.snapshot, &opts.restore.only, world);
-    let errors = findings
-        .iter()
-        .filter(|f| f.severity == Severity::Error)
-        .count();
-    let blocked = errors > 0 && !opts.allow_invalid;
-    let mut plan = target.plan(wanted, &opts.restore).await?;
-    restore::hold_managed(&mut plan, opts.restore.include_managed);
-    let archived_policies = &opened.snapshot.policies;
-    let mut policies = match opts.restore.include_policies {
-        true => {
-            let wanted = restore::policy_targets(archived_policies, &opts.restore);
-            target.plan_policies(wanted, &opts.restore).await?
-        }
-        false => Vec::new(),
-    };
-    let policies_not_restored = restore::policies_not_restored(archived_policies, &opts.restore);
-    if blocked {
-        restore::block(
-            &mut plan,
-            &mut policies,
-            &format!(
-                "the archive's secrets fail {errors} check(s); fix them or pass --allow-invalid"
-            ),
-        );
+    let mut plan = restore::prepare(&opened, &archive, target, &opts.restore, world.now).await?;
+    if !opts.dry_run {
+        plan.apply().await?;
     }
-    let extra = restore::provenance(
-        &archive_name,
-        &opened
-            .manifest
-            .created
-            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-    );
-    if !opts.dry_run && !blocked {
-        target.apply(&mut plan, &mut policies, &extra).await?;
-    }
-    let complete = |action: Action, restored: bool| match action {
-        Action::Conflict | Action::Blocked | Action::Rollback => false,
-        // Left to its controller, by design: not a failure of the restore.
-        Action::Managed => true,
-        _ => opts.dry_run || restored,
-    };
-    let ok = !blocked
-        && plan.iter().all(|i| complete(i.action, i.restored))
-        && policies.iter().all(|p| complete(p.action, p.restored));
     Ok(RestoreReport {
-        archive: archive_name,
-        cluster: target.cluster_name(),
+        archive,
+        cluster: plan.cluster_name(),
         dry_run: opts.dry_run,
-        ok,
-        plan,
-        policies,
-        policies_not_restored,
-        findings,
-        api_calls: target.api_calls(),
+        ok: plan.ok(opts.dry_run),
+        api_calls: plan.api_calls(),
+        plan: plan.secrets,
+        policies: plan.policies,
+        policies_not_restored: plan.policies_not_restored,
+        findings: plan.findings,
     })
-}
-
-/// The checks on what will be restored, as archived: errors and warnings.
-fn pre_restore_findings(snapshot: &Snapshot, only: &[String], world: &World) -> Vec<Finding> {
-    let chosen: Vec<Selected> = snapshot
-        .secrets
-        .iter()
-        .filter(|s| only.is_empty() || only.iter().any(|o| s.record.id.matches(o)))
-        .cloned()
-        .collect();
-    let snap = Snapshot {
-        secrets: chosen,
-        findings: Vec::new(),
-        ..snapshot.clone()
-    };
-    let result = checks::check(std::slice::from_ref(&snap), &CheckOptions::at(world.now));
-    result
-        .report
-        .findings
-        .into_iter()
-        .filter(|f| f.severity >= Severity::Warning)
-        // The setup's shape (demo-only placements) is the auditor's matter, not the restore's.
-        .filter(|f| !CheckId::parse(&f.check).is_some_and(CheckId::is_setup))
-        .collect()
 }
 
 /// Prints the plan (and results), then the check findings.
@@ -195,8 +127,8 @@ pub fn render(
     let mut t = Table::new(["SECRET", "TYPE", "ACTION", "RESULT", "REASON"]);
     for i in &r.plan {
         t.row([
-            i.secret.clone(),
-            i.type_.clone(),
+            i.id().to_string(),
+            i.type_.clone().unwrap_or_default(),
             i.action.to_string(),
             i.result.clone().unwrap_or_else(|| "-".into()),
             i.reason.clone(),
@@ -208,7 +140,7 @@ pub fn render(
         let mut t = Table::new(["ROOTTRUSTPOLICY", "ACTION", "RESULT", "REASON"]);
         for p in &r.policies {
             t.row([
-                p.policy.clone(),
+                p.id().to_string(),
                 p.action.to_string(),
                 p.result.clone().unwrap_or_else(|| "-".into()),
                 p.reason.clone(),

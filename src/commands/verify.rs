@@ -4,18 +4,17 @@
 
 use std::io::Write;
 
-use serde::Serialize;
-
 use crate::archive::Identities;
+use crate::catalogue;
 use crate::checks::CheckOptions;
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::present;
 use crate::profile::Profile;
 use crate::render::{self, OutputFormat};
-use crate::store::{Location, Store};
-use crate::world::World;
-
-use super::audit::{self, AuditReport, Unreadable};
 use crate::report;
+use crate::store::Location;
+use crate::verdict::{self, ArchiveResult, AuditReport, Unreadable, VerifyReport};
+use crate::world::World;
 
 /// What to verify.
 #[derive(Debug)]
@@ -32,56 +31,10 @@ pub struct Options {
     pub report: Option<std::path::PathBuf>,
 }
 
-/// The verdict on one archive.
-#[derive(Debug, Serialize)]
-pub struct ArchiveResult {
-    pub archive: String,
-    /// `ok`, or why the archive could not be read.
-    pub integrity: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub report: Option<AuditReport>,
-}
-
-/// The verdict on all archives.
-#[derive(Debug, Serialize)]
-pub struct VerifyReport {
-    pub ok: bool,
-    /// Archives that could not be read (exit status 2).
-    pub unreadable: usize,
-    pub errors: usize,
-    pub warnings: usize,
-    pub archives: Vec<ArchiveResult>,
-    /// With `--together`: the checks over all archives as one setup.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub together: Option<AuditReport>,
-}
-
-/// Expands directories and prefixes into their `*.age` archives, sorted.
-pub(crate) async fn expand(store: &Store, locations: &[Location]) -> Result<Vec<Location>> {
-    let mut out = Vec::new();
-    for l in locations {
-        if l.is_dir() {
-            let found: Vec<Location> = store
-                .list(l)
-                .await?
-                .into_iter()
-                .filter(|f| crate::archive::is_archive_file(&f.file_name()))
-                .collect();
-            if found.is_empty() {
-                return Err(Error::Usage(format!("{l}: no *.age archives here")));
-            }
-            out.extend(found);
-        } else {
-            out.push(l.clone());
-        }
-    }
-    Ok(out)
-}
-
 /// Verifies every archive.
 pub async fn run(opts: &Options, world: &World) -> Result<VerifyReport> {
     let store = &world.store;
-    let paths = expand(store, &opts.archives).await?;
+    let paths = catalogue::archive_files(store, &opts.archives).await?;
     let mut results = Vec::new();
     let mut snapshots = Vec::new();
     for p in &paths {
@@ -95,7 +48,8 @@ pub async fn run(opts: &Options, world: &World) -> Result<VerifyReport> {
                 if !opts.together {
                     // Checks see the archived cluster name (agents' SANs are checked against
                     // it); the report then says which archive each finding came from.
-                    let mut r = audit::check(std::slice::from_ref(&snap), &opts.check, opts.strict);
+                    let mut r =
+                        verdict::check(std::slice::from_ref(&snap), &opts.check, opts.strict);
                     let label = label(&snap.cluster, p);
                     relabel(&mut r, &label);
                     results.push(ArchiveResult {
@@ -125,7 +79,7 @@ pub async fn run(opts: &Options, world: &World) -> Result<VerifyReport> {
     }
     let together = opts
         .together
-        .then(|| audit::check(&snapshots, &opts.check, opts.strict));
+        .then(|| verdict::check(&snapshots, &opts.check, opts.strict));
     if let Some(path) = &opts.report {
         let combined = combined(&results, together.as_ref(), opts.strict);
         let evidence =
@@ -151,15 +105,6 @@ pub async fn run(opts: &Options, world: &World) -> Result<VerifyReport> {
         archives: results,
         together,
     })
-}
-
-/// Exit status: 2 when an archive could not be read, else 1 on problems.
-pub(crate) fn outcome(r: &VerifyReport) -> crate::Outcome {
-    if r.unreadable > 0 {
-        crate::Outcome::Incomplete
-    } else {
-        crate::Outcome::from_ok(r.ok)
-    }
 }
 
 /// One report over every archive for `--report`: the per-archive reports (or the one of
@@ -272,7 +217,7 @@ pub(crate) fn render(
     };
     for rep in detailed {
         writeln!(out)?;
-        audit::render(out, rep, OutputFormat::Table)?;
+        present::audit_report(out, rep)?;
     }
     writeln!(out)?;
     writeln!(

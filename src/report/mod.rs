@@ -15,10 +15,10 @@ use std::path::Path;
 
 use chrono::{DateTime, Utc};
 
-use crate::commands::audit::AuditReport;
 use crate::error::{Error, Result};
 use crate::findings::Severity;
 use crate::snapshot::Snapshot;
+use crate::verdict::AuditReport;
 pub use graph::TrustGraph;
 
 /// Everything a report shows.

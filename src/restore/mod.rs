@@ -1,28 +1,37 @@
-//! Restore planning and applying: from an opened archive to a target cluster (or to manifest
-//! files), never overwriting anything unless asked.
+//! The restore plan: from an opened archive to a target cluster (or to manifest files), never
+//! overwriting anything unless asked.
 //!
-//! This module owns the plan: [`targets`] picks and renames the archived secrets to restore;
-//! [`Target::plan`] compares each with what the target holds and decides one [`Action`]:
-//! `create` (absent), `unchanged` (same type, data, labels and annotations), `conflict` (exists
-//! and differs; refused without `--replace`), `replace` (update in place) or `recreate` (the type
-//! differs, which an update cannot change: delete, then create). [`Target::apply`] carries the
-//! plan out secret by secret; one failure does not stop the others. The plan is serializable so
-//! it can be reviewed (`--dry-run`, `--output json`) before anything is written.
-//! RootTrustPolicies are planned the same way ([`PolicyItem`], [`Target::plan_policies`]), only
-//! with `--include-policies`, and applied after the secrets. The command
-//! that runs the whole chain is [`crate::commands::restore`].
+//! [`prepare`] makes the plan as one value: it picks and renames the archived secrets (and,
+//! with `--include-policies`, RootTrustPolicies) to restore, runs the pre-restore checks
+//! (errors block the plan unless `--allow-invalid`), compares each object with what the target
+//! holds and decides one [`Action`]: `create` (absent), `unchanged` (same type, data, labels
+//! and annotations), `conflict` (exists and differs; refused without `--replace`), `replace`
+//! (update in place), `recreate` (the type differs, which an update cannot change: delete,
+//! then create), `rollback` (an older certificate over a newer one), `managed` (a controller
+//! re-issues it) or `write` (`--to-manifests`). [`Plan::apply`] carries it out object by
+//! object, secrets first; one failure does not stop the others. The plan is serializable so it
+//! can be reviewed (`--dry-run`, `--output json`) before anything is written. The verb that
+//! shows it is `commands/restore.rs`; this module never renders.
 
+mod manifests;
 mod target;
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::archive::Opened;
+use crate::check_id::CheckId;
+use crate::checks::{self, CheckOptions};
+use crate::cluster::ApiCall;
 use crate::error::{Error, Result};
+use crate::findings::{Finding, Severity};
 use crate::secret::{Manager, SecretId, SecretRecord, PROVENANCE_ANNOTATION};
 use crate::select::Selected;
+use crate::snapshot::Snapshot;
 use crate::source::PolicyObject;
-pub use target::TargetRef;
+pub use target::{Target, TargetRef};
 
 /// What will happen to one secret.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -58,34 +67,247 @@ impl std::fmt::Display for Action {
     }
 }
 
-/// One line of the plan.
+/// Which object a line of the plan is about, as it is named in the plan's JSON: a
+/// `"secret"` or a `"policy"` (a RootTrustPolicy), `namespace/name` where it goes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ItemName {
+    Secret(String),
+    Policy(String),
+}
+
+/// The object a line restores.
+#[derive(Clone, Debug)]
+enum Object {
+    Secret(SecretRecord),
+    Policy(PolicyObject),
+}
+
+/// One line of the plan: a secret or a RootTrustPolicy.
 #[derive(Clone, Debug, Serialize)]
 pub struct Item {
     /// Where it goes (`namespace/name`).
-    pub secret: String,
+    #[serde(flatten)]
+    pub name: ItemName,
     /// Where it was archived from, when the namespace was mapped.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub archived_as: Option<String>,
-    #[serde(rename = "type")]
-    pub type_: String,
+    /// The secret's type (none for a policy).
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub type_: Option<String>,
     pub action: Action,
     /// Why this action (what differs, what is not restored).
     pub reason: String,
     /// What happened when applied.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub result: Option<String>,
-    /// Whether the secret ended up as archived (created, replaced, unchanged or written).
+    /// Whether the object ended up as archived (created, replaced, unchanged or written).
     pub restored: bool,
     /// The controller that keeps this secret up to date, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub managed_by: Option<Manager>,
     #[serde(skip)]
-    record: SecretRecord,
+    object: Object,
     #[serde(skip)]
     live_resource_version: Option<String>,
-    /// The namespace is absent and is created before this secret (`--create-namespaces`).
+    /// The namespace is absent and is created before this object (`--create-namespaces`).
     #[serde(skip)]
     namespace_to_create: Option<String>,
+}
+
+impl Item {
+    /// A secret's line. Only a write loses owner references, and says so.
+    fn secret(
+        archived: Option<SecretId>,
+        record: SecretRecord,
+        action: Action,
+        reason: String,
+        live_rv: Option<String>,
+    ) -> Item {
+        let reason = match action {
+            Action::Create | Action::Replace | Action::Recreate | Action::Write => {
+                format!("{reason}{}", notes(&record))
+            }
+            _ => reason,
+        };
+        Item {
+            name: ItemName::Secret(record.id.to_string()),
+            archived_as: archived.map(|a| a.to_string()),
+            type_: Some(record.type_.clone()),
+            action,
+            reason,
+            result: None,
+            restored: false,
+            managed_by: None,
+            object: Object::Secret(record),
+            live_resource_version: live_rv,
+            namespace_to_create: None,
+        }
+    }
+
+    /// A RootTrustPolicy's line.
+    fn policy(
+        archived: Option<String>,
+        object: PolicyObject,
+        action: Action,
+        reason: String,
+        live_rv: Option<String>,
+    ) -> Item {
+        Item {
+            name: ItemName::Policy(object.id()),
+            archived_as: archived,
+            type_: None,
+            action,
+            reason,
+            result: None,
+            restored: false,
+            managed_by: None,
+            object: Object::Policy(object),
+            live_resource_version: live_rv,
+            namespace_to_create: None,
+        }
+    }
+
+    /// `namespace/name` where it goes.
+    pub fn id(&self) -> &str {
+        match &self.name {
+            ItemName::Secret(s) | ItemName::Policy(s) => s,
+        }
+    }
+
+    /// Whether this line, as planned (`dry_run`) or applied, leaves the object as archived or
+    /// rightly left alone: a conflict, a block or a refused rollback is not; a managed secret
+    /// left to its controller is, by design.
+    fn complete(&self, dry_run: bool) -> bool {
+        match self.action {
+            Action::Conflict | Action::Blocked | Action::Rollback => false,
+            Action::Managed => true,
+            _ => dry_run || self.restored,
+        }
+    }
+}
+
+/// The whole restore of one archive into one target, decided before anything is written.
+#[derive(Debug)]
+pub struct Plan {
+    /// The secrets' lines, sorted as archived.
+    pub secrets: Vec<Item>,
+    /// The RootTrustPolicies' lines (`--include-policies`).
+    pub policies: Vec<Item>,
+    /// Why the archive's RootTrustPolicies are not restored, when it holds any and
+    /// `--include-policies` was not given.
+    pub policies_not_restored: Option<String>,
+    /// Errors and warnings of the pre-restore check.
+    pub findings: Vec<Finding>,
+    /// The checks found errors and `--allow-invalid` was not given: nothing is applied.
+    pub blocked: bool,
+    /// The annotation every restored secret carries.
+    provenance: BTreeMap<String, String>,
+    target: Target,
+}
+
+/// Plans the restore of `opened` (the archive `archive_name`) into `target`: the checks run
+/// at `now` on what will be restored, then one LIST per target namespace.
+pub async fn prepare(
+    opened: &Opened,
+    archive_name: &str,
+    target: Target,
+    opts: &Options,
+    now: DateTime<Utc>,
+) -> Result<Plan> {
+    let snapshot = &opened.snapshot;
+    let wanted = targets(&snapshot.secrets, opts)?;
+    let findings = pre_restore_findings(snapshot, &opts.only, now);
+    let errors = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .count();
+    let blocked = errors > 0 && !opts.allow_invalid;
+    let mut secrets = target.plan(wanted, opts).await?;
+    hold_managed(&mut secrets, opts.include_managed);
+    let mut policies = match opts.include_policies {
+        true => {
+            let wanted = policy_targets(&snapshot.policies, opts);
+            target.plan_policies(wanted, opts).await?
+        }
+        false => Vec::new(),
+    };
+    if blocked {
+        let why = format!(
+            "the archive's secrets fail {errors} check(s); fix them or pass --allow-invalid"
+        );
+        block(secrets.iter_mut().chain(policies.iter_mut()), &why);
+    }
+    let created = opened
+        .manifest
+        .created
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    Ok(Plan {
+        secrets,
+        policies,
+        policies_not_restored: policies_not_restored(&snapshot.policies, opts),
+        findings,
+        blocked,
+        provenance: provenance(archive_name, &created),
+        target,
+    })
+}
+
+impl Plan {
+    /// Carries the plan out, secrets first, then policies (so a Gloo Mesh management server
+    /// that sees a policy finds its root already there). A blocked plan writes nothing. On a
+    /// cluster one failure does not stop the others: each line records its result.
+    pub async fn apply(&mut self) -> Result<()> {
+        if self.blocked {
+            return Ok(());
+        }
+        (self.target)
+            .apply(&mut self.secrets, &mut self.policies, &self.provenance)
+            .await
+    }
+
+    /// True when every object is (or, for a `dry_run`, would be) as archived or rightly left
+    /// to its controller, and nothing blocked the plan.
+    pub fn ok(&self, dry_run: bool) -> bool {
+        !self.blocked
+            && (self.secrets.iter())
+                .chain(&self.policies)
+                .all(|i| i.complete(dry_run))
+    }
+
+    /// The target cluster (context or server), or none for manifests.
+    pub fn cluster_name(&self) -> Option<String> {
+        self.target.cluster_name()
+    }
+
+    /// API calls made so far (none for manifests).
+    pub fn api_calls(&self) -> Vec<ApiCall> {
+        self.target.api_calls()
+    }
+}
+
+/// The checks on what will be restored, as archived: errors and warnings.
+fn pre_restore_findings(snapshot: &Snapshot, only: &[String], now: DateTime<Utc>) -> Vec<Finding> {
+    let chosen: Vec<Selected> = snapshot
+        .secrets
+        .iter()
+        .filter(|s| only.is_empty() || only.iter().any(|o| s.record.id.matches(o)))
+        .cloned()
+        .collect();
+    let snap = Snapshot {
+        secrets: chosen,
+        findings: Vec::new(),
+        ..snapshot.clone()
+    };
+    let result = checks::check(std::slice::from_ref(&snap), &CheckOptions::at(now));
+    result
+        .report
+        .findings
+        .into_iter()
+        .filter(|f| f.severity >= Severity::Warning)
+        // The setup's shape (demo-only placements) is the auditor's matter, not the restore's.
+        .filter(|f| !CheckId::parse(&f.check).is_some_and(CheckId::is_setup))
+        .collect()
 }
 
 /// How to restore.
@@ -105,54 +327,12 @@ pub struct Options {
     pub create_namespaces: bool,
     /// Also restore the archive's RootTrustPolicies (usually GitOps config, so off by default).
     pub include_policies: bool,
-}
-
-/// One RootTrustPolicy of the plan (`--include-policies`): `create`, `unchanged`, `conflict`
-/// (refused without `--replace`), `replace` or `write`.
-#[derive(Clone, Debug, Serialize)]
-pub struct PolicyItem {
-    /// Where it goes (`namespace/name`).
-    pub policy: String,
-    /// Where it was archived from, when the namespace was mapped.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub archived_as: Option<String>,
-    pub action: Action,
-    pub reason: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub result: Option<String>,
-    /// Whether the policy ended up as archived.
-    pub restored: bool,
-    #[serde(skip)]
-    object: PolicyObject,
-    #[serde(skip)]
-    live_resource_version: Option<String>,
-    #[serde(skip)]
-    namespace_to_create: Option<String>,
-}
-
-impl PolicyItem {
-    fn new(
-        archived_as: Option<String>,
-        object: PolicyObject,
-        action: Action,
-        reason: String,
-    ) -> Self {
-        PolicyItem {
-            policy: object.id(),
-            archived_as,
-            action,
-            reason,
-            result: None,
-            restored: false,
-            object,
-            live_resource_version: None,
-            namespace_to_create: None,
-        }
-    }
+    /// Restore even when the pre-restore checks find errors.
+    pub allow_invalid: bool,
 }
 
 /// The archive's policies to restore, renamed into their target namespaces (`--namespace-map`).
-pub fn policy_targets(
+fn policy_targets(
     policies: &[PolicyObject],
     opts: &Options,
 ) -> Vec<(Option<String>, PolicyObject)> {
@@ -173,7 +353,7 @@ pub fn policy_targets(
 }
 
 /// What the plan says of policies it does not restore (none without `--include-policies`).
-pub fn policies_not_restored(policies: &[PolicyObject], opts: &Options) -> Option<String> {
+fn policies_not_restored(policies: &[PolicyObject], opts: &Options) -> Option<String> {
     (!opts.include_policies && !policies.is_empty()).then(|| {
         let names: Vec<String> = policies.iter().map(PolicyObject::id).collect();
         format!(
@@ -207,7 +387,7 @@ pub fn rollback(archived: &SecretRecord, live: &SecretRecord) -> Option<String> 
 }
 
 /// The secrets to restore, renamed into their target namespaces.
-pub fn targets(
+pub(crate) fn targets(
     secrets: &[Selected],
     opts: &Options,
 ) -> Result<Vec<(Option<SecretId>, SecretRecord)>> {
@@ -245,52 +425,22 @@ fn notes(r: &SecretRecord) -> String {
     }
 }
 
-pub(crate) fn item(
-    archived: Option<SecretId>,
-    record: SecretRecord,
-    action: Action,
-    reason: String,
-    live_rv: Option<String>,
-) -> Item {
-    // Only a write loses owner references; an unchanged secret keeps what it has.
-    let reason = match action {
-        Action::Create | Action::Replace | Action::Recreate | Action::Write => {
-            format!("{reason}{}", notes(&record))
-        }
-        _ => reason,
-    };
-    Item {
-        secret: record.id.to_string(),
-        archived_as: archived.map(|a| a.to_string()),
-        type_: record.type_.clone(),
-        action,
-        reason,
-        result: None,
-        restored: false,
-        managed_by: None,
-        record,
-        live_resource_version: live_rv,
-        namespace_to_create: None,
-    }
-}
-
 /// Marks every item blocked (the checks found errors).
-pub fn block(items: &mut [Item], policies: &mut [PolicyItem], why: &str) {
+fn block<'a>(items: impl Iterator<Item = &'a mut Item>, why: &str) {
     for i in items {
         i.action = Action::Blocked;
         i.reason = why.to_string();
-    }
-    for p in policies {
-        p.action = Action::Blocked;
-        p.reason = why.to_string();
     }
 }
 
 /// Names the controller of each managed secret; without `include`, plans what would be
 /// written over it as [`Action::Managed`] with the consequence spelled out.
-pub fn hold_managed(items: &mut [Item], include: bool) {
+fn hold_managed(items: &mut [Item], include: bool) {
     for i in items {
-        let Some(m) = Manager::of(&i.record) else {
+        let Object::Secret(record) = &i.object else {
+            continue;
+        };
+        let Some(m) = Manager::of(record) else {
             continue;
         };
         if include {
@@ -311,7 +461,7 @@ pub fn hold_managed(items: &mut [Item], include: bool) {
 }
 
 /// The annotation every restored object carries.
-pub fn provenance(archive_name: &str, created: &str) -> BTreeMap<String, String> {
+fn provenance(archive_name: &str, created: &str) -> BTreeMap<String, String> {
     BTreeMap::from([(
         PROVENANCE_ANNOTATION.to_string(),
         format!("{archive_name} ({created})"),

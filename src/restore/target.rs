@@ -5,10 +5,9 @@
 //! after the secrets. A new kind of target is a new variant here.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use super::{item, Action, Item, Options, PolicyItem};
-use crate::archive;
+use super::{manifests, Action, Item, Object, Options};
 use crate::cluster::{ApiCall, Cluster, ClusterRef};
 use crate::error::{Error, Result};
 use crate::secret::{SecretId, SecretRecord};
@@ -62,7 +61,7 @@ impl Target {
 
     /// Decides an action for each secret: against a cluster, one LIST per target namespace
     /// (GETs when listing is forbidden); for manifests, `write` each.
-    pub async fn plan(
+    pub(super) async fn plan(
         &self,
         wanted: Vec<(Option<SecretId>, SecretRecord)>,
         opts: &Options,
@@ -71,23 +70,23 @@ impl Target {
             Target::Cluster(c) => plan_cluster(c, wanted, opts).await,
             Target::Manifests(_) => Ok(wanted
                 .into_iter()
-                .map(|(a, r)| item(a, r, Action::Write, MANIFEST_WHY.into(), None))
+                .map(|(a, r)| Item::secret(a, r, Action::Write, MANIFEST_WHY.into(), None))
                 .collect()),
         }
     }
 
     /// Decides an action for each RootTrustPolicy: against a cluster, one LIST per target
     /// namespace (GETs when listing is forbidden); for manifests, `write` each.
-    pub async fn plan_policies(
+    pub(super) async fn plan_policies(
         &self,
         wanted: Vec<(Option<String>, PolicyObject)>,
         opts: &Options,
-    ) -> Result<Vec<PolicyItem>> {
+    ) -> Result<Vec<Item>> {
         match self {
             Target::Cluster(c) => plan_cluster_policies(c, wanted, opts).await,
             Target::Manifests(_) => Ok(wanted
                 .into_iter()
-                .map(|(a, p)| PolicyItem::new(a, p, Action::Write, MANIFEST_WHY.into()))
+                .map(|(a, p)| Item::policy(a, p, Action::Write, MANIFEST_WHY.into(), None))
                 .collect()),
         }
     }
@@ -95,20 +94,22 @@ impl Target {
     /// Carries out the plan, secrets first, then policies (so a Gloo Mesh management server
     /// that sees a policy finds its root already there); on a cluster one failure does not
     /// stop the others (each item records its result).
-    pub async fn apply(
+    pub(super) async fn apply(
         &self,
-        items: &mut [Item],
-        policies: &mut [PolicyItem],
+        secrets: &mut [Item],
+        policies: &mut [Item],
         extra: &BTreeMap<String, String>,
     ) -> Result<()> {
+        let items = secrets.iter_mut().chain(policies.iter_mut());
         match self {
             Target::Cluster(c) => {
                 let mut created = BTreeMap::new();
-                apply_cluster(c, items, extra, &mut created).await;
-                apply_cluster_policies(c, policies, &mut created).await;
+                for it in items {
+                    apply_one(c, it, extra, &mut created).await;
+                }
                 Ok(())
             }
-            Target::Manifests(dir) => write_manifests(dir, items, policies, extra).map(|_| ()),
+            Target::Manifests(dir) => manifests::write(dir, items.collect(), extra).map(|_| ()),
         }
     }
 }
@@ -148,7 +149,7 @@ async fn plan_cluster_policies(
     cluster: &Cluster,
     wanted: Vec<(Option<String>, PolicyObject)>,
     opts: &Options,
-) -> Result<Vec<PolicyItem>> {
+) -> Result<Vec<Item>> {
     let mut live = BTreeMap::new();
     let namespaces: BTreeSet<String> = wanted
         .iter()
@@ -179,13 +180,13 @@ async fn plan_cluster_policies(
                     let why = format!(
                         "absent, and namespace {ns} is created first (--create-namespaces)"
                     );
-                    let mut it = PolicyItem::new(archived, p, Action::Create, why);
+                    let mut it = Item::policy(archived, p, Action::Create, why, None);
                     it.namespace_to_create = Some(ns);
                     it
                 }
                 None => {
                     let why = "absent from the cluster".to_string();
-                    PolicyItem::new(archived, p, Action::Create, why)
+                    Item::policy(archived, p, Action::Create, why, None)
                 }
                 Some((l, rv)) => {
                     let (action, why) = match p.differences(l) {
@@ -199,50 +200,11 @@ async fn plan_cluster_policies(
                         ),
                         Some(d) => (Action::Replace, d),
                     };
-                    let mut it = PolicyItem::new(archived, p, action, why);
-                    it.live_resource_version = rv.clone();
-                    it
+                    Item::policy(archived, p, action, why, rv.clone())
                 }
             }
         })
         .collect())
-}
-
-async fn apply_cluster_policies(
-    cluster: &Cluster,
-    policies: &mut [PolicyItem],
-    created: &mut BTreeMap<String, std::result::Result<(), String>>,
-) {
-    for it in policies.iter_mut() {
-        if let Some(ns) = it.namespace_to_create.clone() {
-            if let Err(e) = ensure_namespace(cluster, &ns, created).await {
-                it.result = Some(format!("failed: {e}"));
-                continue;
-            }
-        }
-        let res: Result<&str> = match it.action {
-            Action::Unchanged => Ok("unchanged"),
-            Action::Create => cluster.create_policy(&it.object).await.map(|_| "created"),
-            Action::Replace => {
-                let rv = it.live_resource_version.clone();
-                cluster
-                    .replace_policy(&it.object, rv)
-                    .await
-                    .map(|_| "replaced")
-            }
-            _ => {
-                it.result = Some("not restored".into());
-                continue;
-            }
-        };
-        match res {
-            Ok(r) => {
-                it.result = Some(r.to_string());
-                it.restored = true;
-            }
-            Err(e) => it.result = Some(format!("failed: {e}")),
-        }
-    }
 }
 
 async fn plan_cluster(
@@ -281,7 +243,7 @@ async fn plan_cluster(
         .map(|(archived, r)| match live.get(&r.id) {
             None if missing.contains(&r.id.namespace) => {
                 let ns = r.id.namespace.clone();
-                let mut it = item(
+                let mut it = Item::secret(
                     archived,
                     r,
                     Action::Create,
@@ -291,7 +253,7 @@ async fn plan_cluster(
                 it.namespace_to_create = Some(ns);
                 it
             }
-            None => item(
+            None => Item::secret(
                 archived,
                 r,
                 Action::Create,
@@ -305,14 +267,14 @@ async fn plan_cluster(
                     .then(|| super::rollback(&r, l))
                     .flatten();
                 match r.differences(l) {
-                    None => item(
+                    None => Item::secret(
                         archived,
                         r,
                         Action::Unchanged,
                         "identical type, data, labels and annotations".into(),
                         rv,
                     ),
-                    Some(d) if !opts.replace => item(
+                    Some(d) if !opts.replace => Item::secret(
                         archived,
                         r,
                         Action::Conflict,
@@ -321,9 +283,9 @@ async fn plan_cluster(
                     ),
                     Some(_) if rollback.is_some() => {
                         let why = rollback.unwrap_or_default();
-                        item(archived, r, Action::Rollback, why, rv)
+                        Item::secret(archived, r, Action::Rollback, why, rv)
                     }
-                    Some(d) if l.type_ != r.type_ || l.immutable => item(
+                    Some(d) if l.type_ != r.type_ || l.immutable => Item::secret(
                         archived,
                         r,
                         Action::Recreate,
@@ -337,190 +299,58 @@ async fn plan_cluster(
                         ),
                         rv,
                     ),
-                    Some(d) => item(archived, r, Action::Replace, d, rv),
+                    Some(d) => Item::secret(archived, r, Action::Replace, d, rv),
                 }
             }
         })
         .collect())
 }
 
-async fn apply_cluster(
+/// Carries out one line of the plan on a cluster, recording its result.
+async fn apply_one(
     cluster: &Cluster,
-    items: &mut [Item],
+    it: &mut Item,
     extra: &BTreeMap<String, String>,
     created: &mut BTreeMap<String, std::result::Result<(), String>>,
 ) {
-    for it in items.iter_mut() {
-        if let Some(ns) = it.namespace_to_create.clone() {
-            if let Err(e) = ensure_namespace(cluster, &ns, created).await {
-                it.result = Some(format!("failed: {e}"));
-                continue;
-            }
-        }
-        let mut obj = it.record.to_k8s(extra);
-        let res: Result<&str> = match it.action {
-            Action::Unchanged => Ok("unchanged"),
-            Action::Create => cluster.create_secret(&obj).await.map(|_| "created"),
-            Action::Replace => {
-                obj.metadata.resource_version = it.live_resource_version.clone();
-                cluster.replace_secret(&obj).await.map(|_| "replaced")
-            }
-            Action::Recreate => match cluster.delete_secret(&it.record.id).await {
-                Ok(()) => cluster.create_secret(&obj).await.map(|_| "recreated").map_err(|e| Error::Cluster {
-                    cluster: cluster.name(),
-                    message: format!("{e}; the old secret was deleted and the new one not created: run the restore again (the archive is unchanged)"),
-                }),
-                Err(e) => Err(e),
-            },
-            Action::Conflict | Action::Blocked | Action::Rollback | Action::Managed | Action::Write => {
-                it.result = Some("not restored".into());
-                continue;
-            }
-        };
-        match res {
-            Ok(r) => {
-                it.result = Some(r.to_string());
-                it.restored = true;
-            }
-            Err(e) => it.result = Some(format!("failed: {e}")),
+    if let Some(ns) = it.namespace_to_create.clone() {
+        if let Err(e) = ensure_namespace(cluster, &ns, created).await {
+            it.result = Some(format!("failed: {e}"));
+            return;
         }
     }
-}
-
-/// Which plan line a planned manifest file is for.
-#[derive(Clone, Copy)]
-enum Line {
-    Secret(usize),
-    Policy(usize),
-}
-
-/// Writes every `Write` item as `<dir>/<namespace>/<name>.yaml`, and every `Write` policy as
-/// `<dir>/<namespace>/<name>.roottrustpolicy.yaml` (directories 0700, files 0600) with
-/// export's rules: the whole target is checked before the first write (no symbolic link
-/// followed, no existing file replaced), each file is written atomically, and a failure
-/// part-way removes what this run wrote, so the directory gets all files or none.
-fn write_manifests(
-    dir: &Path,
-    items: &mut [Item],
-    policies: &mut [PolicyItem],
-    extra: &BTreeMap<String, String>,
-) -> Result<Vec<PathBuf>> {
-    let mut planned = Vec::new();
-    for (i, it) in items.iter().enumerate() {
-        if it.action == Action::Write {
-            let sub = dir.join(&it.record.id.namespace);
-            let path = sub.join(format!("{}.yaml", it.record.id.name));
-            planned.push((
-                Line::Secret(i),
-                sub,
-                path,
-                archive::secret_yaml(&it.record, extra)?,
-            ));
+    let rv = it.live_resource_version.clone();
+    let res: Result<&str> = match (&it.object, it.action) {
+        (_, Action::Unchanged) => Ok("unchanged"),
+        (Object::Secret(r), Action::Create) => {
+            cluster.create_secret(&r.to_k8s(extra)).await.map(|_| "created")
         }
-    }
-    for (i, p) in policies.iter().enumerate() {
-        if p.action == Action::Write {
-            let sub = dir.join(&p.object.metadata.namespace);
-            let path = sub.join(format!("{}.roottrustpolicy.yaml", p.object.metadata.name));
-            let yaml = p.object.to_yaml().map_err(Error::Usage)?;
-            planned.push((Line::Policy(i), sub, path, zeroize::Zeroizing::new(yaml)));
+        (Object::Secret(r), Action::Replace) => {
+            let mut obj = r.to_k8s(extra);
+            obj.metadata.resource_version = rv;
+            cluster.replace_secret(&obj).await.map(|_| "replaced")
         }
-    }
-    check_manifest_target(dir, &planned)?;
-    let mut written: Vec<PathBuf> = Vec::new();
-    let mut made_dirs: Vec<PathBuf> = Vec::new();
-    for (_, sub, path, yaml) in &planned {
-        if let Err(e) = write_one(dir, sub, path, yaml.as_bytes(), &mut made_dirs) {
-            for p in &written {
-                let _ = std::fs::remove_file(p);
-            }
-            for d in made_dirs.iter().rev() {
-                let _ = std::fs::remove_dir(d);
-            }
-            return Err(e);
+        (Object::Secret(r), Action::Recreate) => match cluster.delete_secret(&r.id).await {
+            Ok(()) => cluster.create_secret(&r.to_k8s(extra)).await.map(|_| "recreated").map_err(|e| Error::Cluster {
+                cluster: cluster.name(),
+                message: format!("{e}; the old secret was deleted and the new one not created: run the restore again (the archive is unchanged)"),
+            }),
+            Err(e) => Err(e),
+        },
+        (Object::Policy(p), Action::Create) => cluster.create_policy(p).await.map(|_| "created"),
+        (Object::Policy(p), Action::Replace) => {
+            cluster.replace_policy(p, rv).await.map(|_| "replaced")
         }
-        written.push(path.clone());
-    }
-    for (line, _, path, _) in &planned {
-        let (result, restored) = match *line {
-            Line::Secret(i) => (&mut items[i].result, &mut items[i].restored),
-            Line::Policy(i) => (&mut policies[i].result, &mut policies[i].restored),
-        };
-        *result = Some(format!("written to {}", path.display()));
-        *restored = true;
-    }
-    Ok(written)
-}
-
-/// Refuses, before anything is written: `dir` when it is not a directory, a namespace
-/// directory that is a symbolic link or not a directory, and any target file that already exists (of whatever type).
-fn check_manifest_target(
-    dir: &Path,
-    planned: &[(Line, PathBuf, PathBuf, zeroize::Zeroizing<String>)],
-) -> Result<()> {
-    let refuse = |path: &Path, message: &str| Error::Refused {
-        path: path.to_path_buf(),
-        message: message.to_string(),
+        _ => {
+            it.result = Some("not restored".into());
+            return;
+        }
     };
-    // DIR itself is what the user named, so a symbolic link there is followed; nothing inside.
-    match std::fs::metadata(dir) {
-        Ok(m) if !m.is_dir() => return Err(refuse(dir, "exists and is not a directory")),
-        _ => {}
-    }
-    for d in planned.iter().map(|(_, sub, _, _)| sub.as_path()) {
-        match std::fs::symlink_metadata(d) {
-            Ok(m) if m.file_type().is_symlink() => {
-                return Err(refuse(
-                    d,
-                    "is a symbolic link; refusing to write secrets through it",
-                ))
-            }
-            Ok(m) if !m.is_dir() => return Err(refuse(d, "exists and is not a directory")),
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::io("cannot inspect", d, e)),
+    match res {
+        Ok(r) => {
+            it.result = Some(r.to_string());
+            it.restored = true;
         }
+        Err(e) => it.result = Some(format!("failed: {e}")),
     }
-    for (_, _, path, _) in planned {
-        match std::fs::symlink_metadata(path) {
-            Ok(m) if m.file_type().is_symlink() => {
-                return Err(refuse(
-                    path,
-                    "is a symbolic link; refusing to write secrets through it",
-                ))
-            }
-            Ok(_) => {
-                return Err(refuse(
-                    path,
-                    "already exists; refusing to overwrite it (nothing was written)",
-                ))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::io("cannot inspect", path, e)),
-        }
-    }
-    Ok(())
-}
-
-/// Creates `dir` and `sub` (0700) when missing, recording them, then writes `path`
-/// atomically without replacing anything.
-fn write_one(
-    dir: &Path,
-    sub: &Path,
-    path: &Path,
-    bytes: &[u8],
-    made_dirs: &mut Vec<PathBuf>,
-) -> Result<()> {
-    for d in [dir, sub] {
-        if std::fs::symlink_metadata(d).is_err() {
-            let mut b = std::fs::DirBuilder::new();
-            b.recursive(d == dir);
-            #[cfg(unix)]
-            std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
-            b.create(d)
-                .map_err(|e| Error::io("cannot create directory", d, e))?;
-            made_dirs.push(d.to_path_buf());
-        }
-    }
-    crate::store::write_atomic(path, bytes, false)
 }

@@ -20,9 +20,10 @@ use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::gloo;
+use crate::inventory::{Inventory, Origin, PolicyObject, RootTrustPolicy};
 use crate::secret::{SecretId, SecretRecord};
 use crate::select::{self, SelectOptions};
-use crate::source::{Inventory, Origin, PolicyObject, RootTrustPolicy};
 use crate::workload::{Certificate, Deployment, Workloads};
 
 /// Which cluster to talk to: a kubeconfig (default `KUBECONFIG` or `~/.kube/config`, then the
@@ -464,7 +465,7 @@ impl Cluster {
         let certs = match c? {
             Err(403) => {
                 rounds += 1;
-                let namespaces = [ns, select::ISTIO_NAMESPACE];
+                let namespaces = [ns, gloo::ISTIO_NAMESPACE];
                 let lists = namespaces
                     .iter()
                     .map(|n| self.list_dynamic(&certificates, Some(n)));

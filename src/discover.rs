@@ -21,12 +21,13 @@ use base64::Engine;
 use serde_json::Value;
 use zeroize::Zeroizing;
 
+use crate::gloo;
+use crate::gloo::ClusterKind;
+use crate::inventory::{Inventory, RootSource};
 use crate::profile::{
     DeploymentSecrets, Discovered, Entry, IssuerRef, ManagedBy, Profile, ProfileRole, RelayMode,
 };
 use crate::secret::{SecretId, SecretRecord};
-use crate::select::{self, ClusterKind};
-use crate::source::{Inventory, RootSource};
 use crate::workload::{Deployment, AGENT_DEPLOYMENT, MGMT_SERVER_DEPLOYMENT};
 
 /// The type Helm 3 gives its release secrets.
@@ -273,11 +274,11 @@ pub fn discover(inv: &Inventory, ns: &str) -> Result<Profile, DiscoverError> {
         || inv
             .secrets
             .iter()
-            .any(|s| s.id == SecretId::new(select::ISTIO_NAMESPACE, select::CACERTS))
+            .any(|s| s.id == SecretId::new(gloo::ISTIO_NAMESPACE, gloo::CACERTS))
     {
         secrets.push(Entry::named(
             ProfileRole::IstioCacerts,
-            &SecretId::new(select::ISTIO_NAMESPACE, select::CACERTS),
+            &SecretId::new(gloo::ISTIO_NAMESPACE, gloo::CACERTS),
         ));
     } else {
         secrets.push(Entry::absent(
@@ -341,9 +342,9 @@ pub fn discover(inv: &Inventory, ns: &str) -> Result<Profile, DiscoverError> {
 /// user renamed `glooAgent.relay.clientTlsSecret` away from the secret Gloo's token
 /// bootstrap writes, or a cert-manager Certificate issues the agent's client secret.
 fn agent_brings_its_own(inv: &Inventory, a: &Release) -> bool {
-    let client = a.secret("glooAgent.relay.clientTlsSecret", select::RELAY_CLIENT);
-    let renamed = a.set_by_user("glooAgent.relay.clientTlsSecret.name")
-        && client.name != select::RELAY_CLIENT;
+    let client = a.secret("glooAgent.relay.clientTlsSecret", gloo::RELAY_CLIENT);
+    let renamed =
+        a.set_by_user("glooAgent.relay.clientTlsSecret.name") && client.name != gloo::RELAY_CLIENT;
     renamed || managed_by(inv, &client).is_some()
 }
 
@@ -495,8 +496,8 @@ fn values_from_deployments(
         managed_by(inv, &SecretId::new(ns, name)).is_some()
     };
     let byo = !names.contains_key(&ProfileRole::RelaySigning)
-        && (mgmt.is_some() && issued(ProfileRole::RelayServer, select::RELAY_SERVER)
-            || mgmt.is_none() && issued(ProfileRole::RelayClient, select::RELAY_CLIENT));
+        && (mgmt.is_some() && issued(ProfileRole::RelayServer, gloo::RELAY_SERVER)
+            || mgmt.is_none() && issued(ProfileRole::RelayClient, gloo::RELAY_CLIENT));
     if !byo {
         notes.push("no cert-manager Certificate (readable) issues the relay server's or agent's secret: relay mode taken as mtls-generated, Gloo's default".into());
     }
@@ -514,7 +515,7 @@ fn values_from_deployments(
             let client = names
                 .get(&ProfileRole::RelayClient)
                 .cloned()
-                .unwrap_or_else(|| select::RELAY_CLIENT.into());
+                .unwrap_or_else(|| gloo::RELAY_CLIENT.into());
             set(
                 &mut config,
                 "/glooAgent/relay/clientTlsSecret",
@@ -553,7 +554,7 @@ fn relay_entries(
         Some(m) => {
             out.push(Entry::named(
                 RelayServer,
-                &m.secret(&format!("{S}.tlsSecret"), select::RELAY_SERVER),
+                &m.secret(&format!("{S}.tlsSecret"), gloo::RELAY_SERVER),
             ));
             let disable_ca = m.flag(&format!("{S}.disableCa"));
             let no_generation = m.flag(&format!("{S}.disableCaCertGeneration"));
@@ -570,13 +571,13 @@ fn relay_entries(
             } else {
                 out.push(Entry::named(
                     RelaySigning,
-                    &m.secret(&format!("{S}.signingTlsSecret"), select::RELAY_SIGNING),
+                    &m.secret(&format!("{S}.signingTlsSecret"), gloo::RELAY_SIGNING),
                 ));
             }
             if m.set_by_user(&format!("{S}.rootTlsSecret.name")) || !(disable_ca || no_generation) {
                 out.push(Entry::named(
                     RelayRoot,
-                    &m.secret(&format!("{S}.rootTlsSecret"), select::RELAY_ROOT),
+                    &m.secret(&format!("{S}.rootTlsSecret"), gloo::RELAY_ROOT),
                 ));
             } else {
                 out.push(Entry::absent(RelayRoot, format!("{S}.disableCaCertGeneration/disableCa: Gloo generates no relay root; the root CA is kept outside the cluster")));
@@ -586,7 +587,7 @@ fn relay_entries(
             } else {
                 out.push(Entry::named(
                     RelayIdentityToken,
-                    &m.secret(&format!("{S}.tokenSecret"), select::RELAY_TOKEN),
+                    &m.secret(&format!("{S}.tokenSecret"), gloo::RELAY_TOKEN),
                 ));
             }
         }
@@ -606,14 +607,14 @@ fn relay_entries(
             if mgmt.is_none() {
                 out.push(Entry::named(
                     RelayRoot,
-                    &a.secret(&format!("{A}.rootTlsSecret"), select::RELAY_ROOT),
+                    &a.secret(&format!("{A}.rootTlsSecret"), gloo::RELAY_ROOT),
                 ));
                 if mode == RelayMode::MtlsByo {
                     out.push(Entry::absent(RelayIdentityToken, "bring-your-own mTLS: agents authenticate with their own certificates, no token"));
                 } else {
                     out.push(Entry::named(
                         RelayIdentityToken,
-                        &a.secret(&format!("{A}.tokenSecret"), select::RELAY_TOKEN),
+                        &a.secret(&format!("{A}.tokenSecret"), gloo::RELAY_TOKEN),
                     ));
                 }
             }
@@ -625,7 +626,7 @@ fn relay_entries(
             } else {
                 out.push(Entry::named(
                     RelayClient,
-                    &a.secret(&format!("{A}.clientTlsSecret"), select::RELAY_CLIENT),
+                    &a.secret(&format!("{A}.clientTlsSecret"), gloo::RELAY_CLIENT),
                 ));
             }
         }
@@ -661,7 +662,7 @@ fn root_trust_entries(inv: &Inventory, management: bool, out: &mut Vec<Entry>) {
     }
     for rec in &inv.secrets {
         let e = Entry::named(ProfileRole::RootTrust, &rec.id);
-        if rec.type_ == select::GENERATED_SIGNING_CERT && !out[start..].contains(&e) {
+        if rec.type_ == gloo::GENERATED_SIGNING_CERT && !out[start..].contains(&e) {
             out.push(e);
         }
     }
@@ -755,10 +756,10 @@ mod tests {
         assert_eq!(
             names,
             [
-                select::RELAY_SERVER,
-                select::RELAY_SIGNING,
-                select::RELAY_ROOT,
-                select::RELAY_TOKEN
+                gloo::RELAY_SERVER,
+                gloo::RELAY_SIGNING,
+                gloo::RELAY_ROOT,
+                gloo::RELAY_TOKEN
             ]
         );
         let insecure = release_yaml(

@@ -26,6 +26,8 @@ pub mod commands;
 pub mod discover;
 pub mod error;
 pub mod findings;
+pub mod gloo;
+pub mod inventory;
 pub(crate) mod metrics;
 pub mod pki;
 pub(crate) mod present;

@@ -12,8 +12,9 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+pub use crate::gloo::RelayMode;
+use crate::gloo::{ClusterKind, Role};
 use crate::secret::SecretId;
-use crate::select::{ClusterKind, Role};
 
 /// The only `apiVersion` this build writes and reads.
 pub const API_VERSION: &str = "trustkeep.io/v1";
@@ -85,32 +86,6 @@ impl ProfileRole {
 impl std::fmt::Display for ProfileRole {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
-    }
-}
-
-/// How agents and the management server talk (the seed's four relay modes).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RelayMode {
-    /// Plain relay, no relay certificates at all.
-    Insecure,
-    /// Server TLS, agents authenticated by the identity token only.
-    #[serde(rename = "tls+token")]
-    TlsToken,
-    /// mTLS with certificates Gloo generates (the default install).
-    MtlsGenerated,
-    /// mTLS with your own CA (cert-manager, Vault, AWS Private CA): no signing CA in the cluster.
-    MtlsByo,
-}
-
-impl RelayMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RelayMode::Insecure => "insecure",
-            RelayMode::TlsToken => "tls+token",
-            RelayMode::MtlsGenerated => "mtls-generated",
-            RelayMode::MtlsByo => "mtls-byo",
-        }
     }
 }
 

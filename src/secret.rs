@@ -337,7 +337,7 @@ impl Manager {
             .labels
             .get("reconciler.mesh.gloo.solo.io/name")
             .is_some_and(|n| n == "cert-agent");
-        (r.type_ == crate::select::ISSUED_CERTIFICATE || reconciled_by_cert_agent)
+        (r.type_ == crate::gloo::ISSUED_CERTIFICATE || reconciled_by_cert_agent)
             .then_some(Manager::GlooCertAgent)
     }
 
@@ -496,7 +496,7 @@ pub(crate) mod tests {
             }),
             "an issuer without a kind is a namespaced Issuer"
         );
-        let mut c = rec(crate::select::ISSUED_CERTIFICATE, b"x");
+        let mut c = rec(crate::gloo::ISSUED_CERTIFICATE, b"x");
         assert_eq!(Manager::of(&c), Some(Manager::GlooCertAgent));
         c.type_ = "Opaque".into();
         c.labels.insert(

@@ -9,93 +9,18 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
-
 use crate::check_id::CheckId;
 use crate::findings::{Finding, Severity};
-use crate::profile::{Profile, ProfileRole, RelayMode};
+use crate::gloo::RelayMode;
+use crate::inventory::{Inventory, RootSource};
+use crate::profile::{Profile, ProfileRole};
 use crate::secret::{SecretId, SecretRecord};
-use crate::source::{Inventory, RootSource};
 
-pub(crate) const RELAY_SERVER: &str = "relay-server-tls-secret";
-pub(crate) const RELAY_SIGNING: &str = "relay-tls-signing-secret";
-pub(crate) const RELAY_ROOT: &str = "relay-root-tls-secret";
-pub(crate) const RELAY_TOKEN: &str = "relay-identity-token-secret";
-pub(crate) const RELAY_CLIENT: &str = "relay-client-tls-secret";
-pub(crate) const ISTIO_NAMESPACE: &str = "istio-system";
-pub(crate) const CACERTS: &str = "cacerts";
-/// The type Gloo Mesh gives the root-trust secrets it generates.
-pub(crate) const GENERATED_SIGNING_CERT: &str =
-    "certificates.mesh.gloo.solo.io/generated_signing_cert";
-/// The type Gloo Mesh gives `istio-system/cacerts`.
-pub const ISSUED_CERTIFICATE: &str = "certificates.mesh.gloo.solo.io/issued_certificate";
-/// Gloo Mesh's default namespace.
-pub(crate) const DEFAULT_NAMESPACE: &str = "gloo-mesh";
-
-/// What a secret is for in a Gloo Mesh trust setup.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Role {
-    /// `relay-server-tls-secret`: the management server's TLS certificate.
-    RelayServer,
-    /// `relay-tls-signing-secret`: the CA that signs agents' client certificates.
-    RelaySigning,
-    /// `relay-root-tls-secret`: the relay root CA (or a copy of its certificate).
-    RelayRoot,
-    /// `relay-identity-token-secret`: the shared registration token. Archives spell it
-    /// `relay-identity-token`; `relay-token` (once printed and documented) is read too.
-    #[serde(alias = "relay-token")]
-    RelayIdentityToken,
-    /// `relay-client-tls-secret`: an agent's client certificate.
-    RelayClient,
-    /// The Istio root CA made or used by a RootTrustPolicy.
-    RootTrust,
-    /// `istio-system/cacerts`: a workload cluster's Istio intermediate CA.
-    IstioCacerts,
-    /// Added by `--include`.
-    Included,
-}
-
-impl Role {
-    /// The one spelling of the role: printed, and written to archives by serde.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::RelayServer => "relay-server",
-            Role::RelaySigning => "relay-signing",
-            Role::RelayRoot => "relay-root",
-            Role::RelayIdentityToken => "relay-identity-token",
-            Role::RelayClient => "relay-client",
-            Role::RootTrust => "root-trust",
-            Role::IstioCacerts => "istio-cacerts",
-            Role::Included => "included",
-        }
-    }
-}
-
-impl std::fmt::Display for Role {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Which side of Gloo Mesh a cluster is on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ClusterKind {
-    /// Runs gloo-mesh-mgmt-server: relay server, signing CA, roots.
-    Management,
-    /// Runs gloo-mesh-agent and Istio: relay client, `cacerts`.
-    Workload,
-}
-
-impl ClusterKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ClusterKind::Management => "management",
-            ClusterKind::Workload => "workload",
-        }
-    }
-}
+pub use crate::gloo::{ClusterKind, Role};
+pub(crate) use crate::gloo::{
+    CACERTS, DEFAULT_NAMESPACE, GENERATED_SIGNING_CERT, ISTIO_NAMESPACE, RELAY_CLIENT, RELAY_ROOT,
+    RELAY_SERVER, RELAY_SIGNING, RELAY_TOKEN,
+};
 
 /// What the user asked to select.
 #[derive(Clone, Debug)]
@@ -533,7 +458,7 @@ mod tests {
     #[test]
     fn workload_cluster_is_inferred() {
         let y = secret("gloo-mesh", RELAY_CLIENT, "kubernetes.io/tls")
-            + &secret("istio-system", CACERTS, ISSUED_CERTIFICATE);
+            + &secret("istio-system", CACERTS, crate::gloo::ISSUED_CERTIFICATE);
         let inv = parse_objects(y.as_bytes(), "t", "gloo-mesh").unwrap();
         let sel = select(&inv, &SelectOptions::default());
         assert_eq!(sel.kind, ClusterKind::Workload);

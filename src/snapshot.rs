@@ -8,9 +8,10 @@
 use chrono::{DateTime, Utc};
 
 use crate::findings::Finding;
-use crate::profile::RelayMode;
-use crate::select::{self, ClusterKind, SelectOptions, Selected, Selection};
-use crate::source::{Inventory, Origin, PolicyObject};
+use crate::gloo::ClusterKind;
+use crate::gloo::RelayMode;
+use crate::inventory::{Inventory, Origin, PolicyObject};
+use crate::select::{self, SelectOptions, Selected, Selection};
 
 /// The trust set of one cluster at one moment.
 #[derive(Clone, Debug)]

@@ -4,8 +4,9 @@
 
 use std::collections::BTreeSet;
 
+use trustkeep::gloo::Role;
 use trustkeep::pki::{self, Cert};
-use trustkeep::select::{self, Role, SelectOptions};
+use trustkeep::select::{self, SelectOptions};
 use trustkeep::source;
 
 use crate::util::{self, fixture, tk, Work, AT};

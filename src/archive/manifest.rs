@@ -7,9 +7,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::findings::Finding;
+use crate::gloo::{ClusterKind, Role};
+use crate::inventory::Origin;
 use crate::pki::CertSummary;
-use crate::select::{ClusterKind, Role};
-use crate::source::Origin;
 
 /// The value of `format` in every manifest.
 pub(crate) const FORMAT: &str = "trustkeep-archive";

@@ -21,11 +21,11 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
+use crate::inventory::PolicyObject;
 use crate::pki;
 use crate::secret::{valid_data_key, valid_object_name, SecretBytes, SecretId, SecretRecord};
 use crate::select::Selected;
 use crate::snapshot::Snapshot;
-use crate::source::PolicyObject;
 pub use crypto::{Encryption, Identities};
 use manifest::{ClusterInfo, DataEntry, FileEntry, Manifest, PolicyEntry, SecretEntry, Tool};
 pub use name::sidecar_path;

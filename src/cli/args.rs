@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
 
 use crate::checks::DEFAULT_WARN_DAYS;
+use crate::gloo::DEFAULT_NAMESPACE;
 use crate::sandbox::Forbid;
-use crate::select::DEFAULT_NAMESPACE;
 
 /// Keep a Gloo Mesh Enterprise trust setup recoverable: back up, verify and restore the relay
 /// and root-trust secrets.

@@ -21,12 +21,13 @@ use crate::checks::CheckOptions;
 use crate::cluster::{ClusterRef, Patience};
 use crate::commands::{self, ArchiveInput};
 use crate::error::{Error, Result};
+use crate::gloo::ClusterKind;
 use crate::metrics::MetricsOptions;
 use crate::render::OutputFormat;
 use crate::restore::TargetRef;
 use crate::retention;
 use crate::secret::valid_object_name;
-use crate::select::{ClusterKind, SelectOptions};
+use crate::select::SelectOptions;
 use crate::source::Source;
 use crate::store::Location;
 

@@ -27,10 +27,10 @@ use crate::checks::{self, CheckOptions};
 use crate::cluster::ApiCall;
 use crate::error::{Error, Result};
 use crate::findings::{Finding, Severity};
+use crate::inventory::PolicyObject;
 use crate::secret::{Manager, SecretId, SecretRecord, PROVENANCE_ANNOTATION};
 use crate::select::Selected;
 use crate::snapshot::Snapshot;
-use crate::source::PolicyObject;
 pub use target::{Target, TargetRef};
 
 /// What will happen to one secret.
@@ -476,7 +476,7 @@ mod tests {
     #[test]
     fn only_and_namespace_map() {
         let s = vec![Selected {
-            role: crate::select::Role::RelayServer,
+            role: crate::gloo::Role::RelayServer,
             record: rec("Opaque", b"x"),
         }];
         let opts = Options {

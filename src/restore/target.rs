@@ -10,8 +10,8 @@ use std::path::PathBuf;
 use super::{manifests, Action, Item, Object, Options};
 use crate::cluster::{ApiCall, Cluster, ClusterRef};
 use crate::error::{Error, Result};
+use crate::inventory::PolicyObject;
 use crate::secret::{SecretId, SecretRecord};
-use crate::source::PolicyObject;
 
 /// Where a restore goes, before connecting: what the user named.
 #[derive(Clone, Debug)]

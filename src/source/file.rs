@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use k8s_openapi::api::core::v1::Secret;
 use serde_json::Value;
 
-use super::{Inventory, Origin, RootTrustPolicy};
 use crate::error::{Error, Result};
+use crate::inventory::{Inventory, Origin, RootTrustPolicy};
 use crate::secret::SecretRecord;
 use crate::workload::{Certificate, Deployment, Workloads};
 

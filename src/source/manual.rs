@@ -7,11 +7,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::{Inventory, Origin};
 use crate::check_id::CheckId;
 use crate::checks;
 use crate::error::{Error, Result};
 use crate::findings::Finding;
+use crate::inventory::{Inventory, Origin};
 use crate::pki;
 use crate::secret::{
     valid_data_key, valid_object_name, SecretBytes, SecretId, SecretRecord, OPAQUE, TLS,

@@ -153,7 +153,7 @@ pub async fn archive_files(store: &Store, locations: &[Location]) -> Result<Vec<
                 .filter(|f| archive::is_archive_file(&f.file_name()))
                 .collect();
             if found.is_empty() {
-                return Err(Error::Usage(format!("{l}: no *.age archives here")));
+                return Err(Error::NotFound(format!("{l}: no *.age archives here")));
             }
             out.extend(found);
         } else {
@@ -296,7 +296,7 @@ pub async fn latest_good(
     let mut clusters: Vec<&str> = listed.iter().map(|l| l.name.stem.as_str()).collect();
     clusters.dedup();
     if clusters.len() > 1 {
-        return Err(Error::Usage(format!(
+        return Err(Error::Ambiguous(format!(
             "{dir}: holds archives of {} clusters ({}); say which with --cluster",
             clusters.len(),
             clusters.join(", ")
@@ -309,7 +309,7 @@ pub async fn latest_good(
         .map(|e| e.archive)
         .ok_or_else(|| {
             let of = cluster.map(|c| format!(" of cluster {c}")).unwrap_or_default();
-            Error::Usage(format!(
+            Error::NotFound(format!(
                 "{dir}: no archive{of} verifies with the given identities; see trustkeep list {dir} -i FILE"
             ))
         })

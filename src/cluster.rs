@@ -26,6 +26,18 @@ use crate::secret::{SecretId, SecretRecord};
 use crate::select::{self, SelectOptions};
 use crate::workload::{Certificate, Deployment, Workloads};
 
+/// Why a live cluster could not be read or written. The message already says what the
+/// client's own error said (and what to do); the error is kept as the source for programs.
+#[derive(Debug, thiserror::Error)]
+#[error("cluster {cluster}: {message}")]
+pub struct ClusterError {
+    /// The context or server.
+    pub cluster: String,
+    pub message: String,
+    #[source]
+    pub source: Option<kube::Error>,
+}
+
 /// Which cluster to talk to: a kubeconfig (default `KUBECONFIG` or `~/.kube/config`, then the
 /// in-cluster service account) and a context in it (default: the current context).
 #[derive(Clone, Debug, Default)]
@@ -153,9 +165,12 @@ impl Cluster {
             .context
             .clone()
             .unwrap_or_else(|| "current context".into());
-        let err = |message: String| Error::Cluster {
-            cluster: label.clone(),
-            message,
+        let err = |message: String| {
+            Error::from(ClusterError {
+                source: None,
+                cluster: label.clone(),
+                message,
+            })
         };
         let config = if target.kubeconfig.is_none() && target.context.is_none() {
             kube::Config::infer().await.map_err(|e| err(format!("no usable kubeconfig or in-cluster service account ({e}); pass --kubeconfig or --context")))?
@@ -277,10 +292,11 @@ impl Cluster {
             kube::Error::Service(b) if b.downcast_ref::<TimedOut>().is_some() => format!("{object}: {b} from {}; is the API server overloaded or the network slow? raise --request-timeout (or --timeout)", self.server),
             other => format!("{object}: cannot reach the API server at {} ({other}); is it running and is the kubeconfig right?", self.server),
         };
-        Error::Cluster {
+        Error::from(ClusterError {
             cluster: self.name(),
             message,
-        }
+            source: Some(e),
+        })
     }
 
     /// Lists the secrets of a namespace; `None` when RBAC forbids listing.
@@ -311,10 +327,11 @@ impl Cluster {
         match self.get_secret_inner(id).await? {
             Got::Found(s) => Ok(Some(s)),
             Got::Absent => Ok(None),
-            Got::Forbidden => Err(Error::Cluster {
+            Got::Forbidden => Err(Error::from(ClusterError {
+                source: None,
                 cluster: self.name(),
                 message: format!("secret {id}: forbidden (403); grant get on it to this identity"),
-            }),
+            })),
         }
     }
 
@@ -348,10 +365,10 @@ impl Cluster {
                 // Creating a namespace twice is harmless: the 409 above answers the retry.
                 Err(e) if self.again("create namespace", attempt, &e).await => attempt += 1,
                 Err(kube::Error::Api(s)) if s.code == 403 => {
-                    return Err(Error::Cluster {
+                    return Err(Error::from(ClusterError { source: None,
                         cluster: self.name(),
                         message: format!("create namespace {ns}: forbidden (403): {}; grant create on namespaces, or create it first (kubectl create namespace {ns})", s.message),
-                    })
+                    }))
                 }
                 Err(e) => return Err(self.api_error(&format!("create namespace {ns}"), e)),
             }
@@ -607,10 +624,10 @@ impl Cluster {
                     && namespace == relay_ns
                     && self.namespace_exists(relay_ns).await? == Some(false)
                 {
-                    return Err(Error::Cluster {
+                    return Err(Error::from(ClusterError { source: None,
                         cluster: self.name(),
                         message: format!("namespace {relay_ns} does not exist; is Gloo Mesh installed there? (use --namespace)"),
-                    });
+                    }));
                 }
                 return Ok((items, true));
             }
@@ -625,10 +642,10 @@ impl Cluster {
                         (_, Got::Found(s)) => found.push(s),
                         (_, Got::Absent) => {}
                         (id, Got::Forbidden) => {
-                            return Err(Error::Cluster {
+                            return Err(Error::from(ClusterError { source: None,
                                 cluster: self.name(),
                                 message: format!("secret {id}: forbidden (403) and listing is forbidden too; grant get on the Gloo Mesh trust secrets"),
-                            })
+                            }))
                         }
                     }
                 }
@@ -772,10 +789,11 @@ impl Cluster {
         self.record("get", what.to_string());
         match self.read("get", || api.get_opt(name)).await {
             Ok(o) => Ok(o),
-            Err(kube::Error::Api(s)) if s.code == 403 => Err(Error::Cluster {
+            Err(kube::Error::Api(s)) if s.code == 403 => Err(Error::from(ClusterError {
+                source: None,
                 cluster: self.name(),
                 message: format!("{what}: forbidden (403); grant get on it to this identity"),
-            }),
+            })),
             Err(e) => Err(self.api_error(what, e)),
         }
     }
@@ -792,10 +810,10 @@ impl Cluster {
                 l.items.iter().filter_map(|o| live_policy(o, ns)).collect(),
             )),
             Err(kube::Error::Api(s)) if s.code == 403 => Ok(None),
-            Err(kube::Error::Api(s)) if s.code == 404 => Err(Error::Cluster {
+            Err(kube::Error::Api(s)) if s.code == 404 => Err(Error::from(ClusterError { source: None,
                 cluster: self.name(),
                 message: "roottrustpolicies.admin.gloo.solo.io is not served (the CRD is absent): install Gloo Mesh's CRDs first (the gloo-platform-crds chart), or restore without --include-policies".into(),
-            }),
+            })),
             Err(e) => Err(self.api_error(&format!("list roottrustpolicies in namespace {ns}"), e)),
         }
     }

@@ -1,4 +1,6 @@
-//! The error type of the library: one enum for everything that stops a command.
+//! The error type of the library: one enum for everything that stops a command, wrapping
+//! each domain's own error ([`crate::archive::ArchiveError`], [`crate::cluster::ClusterError`],
+//! the store's) so that `?` works across stages and each domain's variants stay its own.
 //!
 //! Problems *found* in secrets (a failed check, a missing secret) are not errors: they are
 //! [`crate::findings::Finding`]s and lead to exit status 1. An [`Error`] means the command
@@ -32,54 +34,14 @@ pub enum Error {
         message: String,
     },
 
-    /// The user's flags do not make sense together, or a value is malformed.
+    /// The user's flags do not make sense together, or a value is malformed. Raised only by
+    /// the CLI (`cli/resolve.rs`'s `FlagError`) and by parsers of values the user typed.
     #[error("{0}")]
     Usage(String),
 
-    /// A recipient string or file could not be used.
-    #[error("recipient {recipient:?}: {message}")]
-    Recipient { recipient: String, message: String },
-
-    /// An identity file could not be used.
-    #[error("identity {path}: {message}")]
-    Identity { path: PathBuf, message: String },
-
-    /// No identity opened the archive.
-    #[error("{archive}: no identity matches this archive; did you pass the key it was encrypted to (-i FILE)?")]
-    NoMatchingIdentity { archive: String },
-
-    /// The archive is encrypted to a passphrase but none was available.
-    #[error("{archive}: this archive is encrypted with a passphrase; set TRUSTKEEP_PASSPHRASE or run from a terminal")]
-    PassphraseNeeded { archive: String },
-
-    /// The archive could not be decrypted or unpacked.
-    #[error("{archive}: {message}")]
-    Corrupt { archive: String, message: String },
-
-    /// The archive's ciphertext does not match its `.sha256` sidecar.
-    #[error("{archive}: ciphertext sha256 {actual} does not match {sidecar} ({expected}); the archive was altered or truncated")]
-    SidecarMismatch {
-        archive: String,
-        sidecar: String,
-        expected: String,
-        actual: String,
-    },
-
-    /// An entry of the archive breaks the format's rules or disagrees with the manifest.
-    #[error("{archive}: entry {entry}: {message}")]
-    Entry {
-        archive: String,
-        entry: String,
-        message: String,
-    },
-
-    /// The manifest's format version is not one this build reads.
-    #[error("{archive}: unknown archive format version {version} (this trustkeep reads versions 1 to {supported}); use a newer trustkeep")]
-    UnknownVersion {
-        archive: String,
-        version: u64,
-        supported: u64,
-    },
+    /// An archive could not be written, opened, decrypted or read back.
+    #[error(transparent)]
+    Archive(#[from] crate::archive::ArchiveError),
 
     /// A refusal to overwrite something the user did not ask to overwrite.
     #[error("{path} {message}")]
@@ -90,16 +52,26 @@ pub enum Error {
     Storage { location: String, message: String },
 
     /// A live cluster refused or could not answer.
-    #[error("cluster {cluster}: {message}")]
-    Cluster { cluster: String, message: String },
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::ClusterError),
 
-    /// The archive could not be assembled in memory.
-    #[error("cannot build the archive of cluster {cluster}: {message}")]
-    Build { cluster: String, message: String },
+    /// What was asked of the data is not in it: a `--only` naming no archived secret, a
+    /// directory or prefix without archives, no archive that verifies.
+    #[error("{0}")]
+    NotFound(String),
 
-    /// Encryption failed.
-    #[error("encryption failed: {0}")]
-    Encrypt(String),
+    /// What was asked matches more than one thing (a store holding several clusters'
+    /// archives and no `--cluster`).
+    #[error("{0}")]
+    Ambiguous(String),
+
+    /// Discovery could not make a profile of what a source holds.
+    #[error("{origin}: {message}")]
+    Discovery { origin: String, message: String },
+
+    /// The embedded sandbox API server (the demo's) could not start.
+    #[error("cannot start the sandbox: {0}")]
+    Sandbox(String),
 
     /// Metrics could not be delivered (`--metrics-file`, `--pushgateway`).
     #[error("metrics {target}: {message}")]

@@ -378,10 +378,12 @@ impl Store {
     pub async fn get(&self, loc: &Location) -> Result<Option<Vec<u8>>> {
         match loc {
             Location::Local(p) => match std::fs::metadata(p) {
-                Ok(m) if m.len() > MAX_ARCHIVE_BYTES => Err(Error::Corrupt {
-                    archive: loc.to_string(),
-                    message: "larger than 1 GiB; not a trustkeep archive".into(),
-                }),
+                Ok(m) if m.len() > MAX_ARCHIVE_BYTES => {
+                    Err(Error::from(crate::archive::ArchiveError::Corrupt {
+                        archive: loc.to_string(),
+                        message: "larger than 1 GiB; not a trustkeep archive".into(),
+                    }))
+                }
                 Ok(_) => std::fs::read(p)
                     .map(Some)
                     .map_err(|e| Error::io("cannot read", p, e)),
@@ -391,10 +393,12 @@ impl Store {
             Location::Object { .. } => {
                 let (s, path) = self.object(loc)?;
                 match s.get(&path).await {
-                    Ok(r) if r.meta.size > MAX_ARCHIVE_BYTES => Err(Error::Corrupt {
-                        archive: loc.to_string(),
-                        message: "larger than 1 GiB; not a trustkeep archive".into(),
-                    }),
+                    Ok(r) if r.meta.size > MAX_ARCHIVE_BYTES => {
+                        Err(Error::from(crate::archive::ArchiveError::Corrupt {
+                            archive: loc.to_string(),
+                            message: "larger than 1 GiB; not a trustkeep archive".into(),
+                        }))
+                    }
                     Ok(r) => r
                         .bytes()
                         .await

@@ -4,6 +4,7 @@
 
 use std::io::Read;
 
+use trustkeep::archive::ArchiveError;
 use trustkeep::archive::{self, crypto, Identities};
 use trustkeep::select::{self, SelectOptions};
 use trustkeep::snapshot::Snapshot;
@@ -261,9 +262,12 @@ fn damaged_tar_contents_are_refused_with_the_right_error() {
             "case {name}: error must name the archive: {msg}"
         );
         let kind_ok = match *name {
-            "unknown version" => matches!(err, Error::UnknownVersion { version: 3, .. }),
-            "empty tar" => matches!(err, Error::Corrupt { .. }),
-            _ => matches!(err, Error::Entry { .. }),
+            "unknown version" => matches!(
+                err,
+                Error::Archive(ArchiveError::UnknownVersion { version: 3, .. })
+            ),
+            "empty tar" => matches!(err, Error::Archive(ArchiveError::Corrupt { .. })),
+            _ => matches!(err, Error::Archive(ArchiveError::Entry { .. })),
         };
         assert!(kind_ok, "case {name}: wrong error kind {err:?}");
     }
@@ -282,7 +286,7 @@ fn damaged_ciphertext_and_wrong_keys_are_refused() {
         (
             "truncated",
             Box::new(|c: &[u8]| c[..c.len() - 200].to_vec()),
-            |e| matches!(e, Error::Corrupt { .. }),
+            |e| matches!(e, Error::Archive(ArchiveError::Corrupt { .. })),
         ),
         (
             "flipped byte in the payload",
@@ -292,7 +296,7 @@ fn damaged_ciphertext_and_wrong_keys_are_refused() {
                 c[n - 500] ^= 0x40;
                 c
             }),
-            |e| matches!(e, Error::Corrupt { .. }),
+            |e| matches!(e, Error::Archive(ArchiveError::Corrupt { .. })),
         ),
         (
             "flipped byte in the header",
@@ -301,20 +305,26 @@ fn damaged_ciphertext_and_wrong_keys_are_refused() {
                 c[60] ^= 0x01;
                 c
             }),
-            |e| matches!(e, Error::Corrupt { .. } | Error::NoMatchingIdentity { .. }),
+            |e| {
+                matches!(
+                    e,
+                    Error::Archive(ArchiveError::Corrupt { .. })
+                        | Error::Archive(ArchiveError::NoMatchingIdentity { .. })
+                )
+            },
         ),
         (
             "not age at all",
             Box::new(|_: &[u8]| b"hello, world\n".to_vec()),
-            |e| matches!(e, Error::Corrupt { .. }),
+            |e| matches!(e, Error::Archive(ArchiveError::Corrupt { .. })),
         ),
         ("empty file", Box::new(|_: &[u8]| Vec::new()), |e| {
-            matches!(e, Error::Corrupt { .. })
+            matches!(e, Error::Archive(ArchiveError::Corrupt { .. }))
         }),
         (
             "age file that is not a tar.gz",
             Box::new(|_: &[u8]| encrypt(b"plain text, not gzip")),
-            |e| matches!(e, Error::Corrupt { .. }),
+            |e| matches!(e, Error::Archive(ArchiveError::Corrupt { .. })),
         ),
     ];
     for (name, damage, kind) in &cases {
@@ -328,7 +338,10 @@ fn damaged_ciphertext_and_wrong_keys_are_refused() {
     let mut other = Identities::default();
     crypto::load_identity(&w.path("other-id.txt"), &mut other).unwrap();
     let err = archive::open(&good[..], &other, &|| None, "case.age").unwrap_err();
-    assert!(matches!(err, Error::NoMatchingIdentity { .. }), "{err:?}");
+    assert!(
+        matches!(err, Error::Archive(ArchiveError::NoMatchingIdentity { .. })),
+        "{err:?}"
+    );
     assert_eq!(
         err.to_string(),
         "case.age: no identity matches this archive; did you pass the key it was encrypted to (-i FILE)?"

@@ -9,6 +9,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use trustkeep::archive::ArchiveError;
 use trustkeep::archive::{self, crypto, Identities};
 use trustkeep::Error;
 
@@ -129,8 +130,8 @@ fn every_hostile_case_gets_its_exact_verdict() {
             (_, Ok(_)) => panic!("case {case} was accepted"),
             (Corrupt(m) | Entry(m), Err(e)) => {
                 let kind_ok = match want {
-                    Corrupt(_) => matches!(e, Error::Corrupt { .. }),
-                    _ => matches!(e, Error::Entry { .. }),
+                    Corrupt(_) => matches!(e, Error::Archive(ArchiveError::Corrupt { .. })),
+                    _ => matches!(e, Error::Archive(ArchiveError::Entry { .. })),
                 };
                 assert!(kind_ok, "case {case}: wrong error kind {e:?}");
                 let msg = e.to_string();

@@ -13,6 +13,7 @@ use std::str::FromStr;
 use age::armor::{ArmoredReader, ArmoredWriter, Format};
 use age::secrecy::SecretString;
 
+use super::ArchiveError;
 use crate::error::{Error, Result};
 
 /// How an archive is encrypted.
@@ -42,9 +43,11 @@ pub fn parse_recipient(s: &str) -> Result<Box<dyn age::Recipient + Send>> {
     } else {
         format!("{}…", s.chars().take(4).collect::<String>())
     };
-    let err = |message: &str| Error::Recipient {
-        recipient: shown.clone(),
-        message: message.to_string(),
+    let err = |message: &str| {
+        Error::from(ArchiveError::Recipient {
+            recipient: shown.clone(),
+            message: message.to_string(),
+        })
     };
     if s.starts_with("age1") {
         age::x25519::Recipient::from_str(s)
@@ -75,18 +78,20 @@ pub(crate) fn read_recipients_file(path: &Path) -> Result<Vec<Box<dyn age::Recip
             continue;
         }
         out.push(parse_recipient(line).map_err(|e| match e {
-            Error::Recipient { recipient, message } => Error::Recipient {
-                recipient: format!("{}:{}: {recipient}", path.display(), i + 1),
-                message,
-            },
+            Error::Archive(ArchiveError::Recipient { recipient, message }) => {
+                Error::from(ArchiveError::Recipient {
+                    recipient: format!("{}:{}: {recipient}", path.display(), i + 1),
+                    message,
+                })
+            }
             e => e,
         })?);
     }
     if out.is_empty() {
-        return Err(Error::Usage(format!(
+        return Err(Error::from(ArchiveError::NoKey(format!(
             "recipients file {} holds no recipient",
             path.display()
-        )));
+        ))));
     }
     Ok(out)
 }
@@ -107,9 +112,11 @@ impl std::fmt::Debug for Identities {
 
 /// Loads an age identity file or an unencrypted SSH private key.
 pub fn load_identity(path: &Path, ids: &mut Identities) -> Result<()> {
-    let err = |message: String| Error::Identity {
-        path: PathBuf::from(path),
-        message,
+    let err = |message: String| {
+        Error::from(ArchiveError::Identity {
+            path: PathBuf::from(path),
+            message,
+        })
     };
     let file = std::fs::File::open(path).map_err(|e| Error::io("cannot read identity", path, e))?;
     #[cfg(unix)]
@@ -185,16 +192,16 @@ pub fn encrypt(plaintext: &[u8], enc: &Encryption, armor: bool) -> Result<Vec<u8
     let encryptor = match enc {
         Encryption::Recipients(rs) => {
             age::Encryptor::with_recipients(rs.iter().map(|r| r.as_ref() as &dyn age::Recipient))
-                .map_err(|e| Error::Encrypt(e.to_string()))?
+                .map_err(|e| Error::from(ArchiveError::Encrypt(e.to_string())))?
         }
         Encryption::Passphrase(p) => {
             let mut r = age::scrypt::Recipient::new(p.clone());
             r.set_work_factor(SCRYPT_WRITE_LOG_N);
             age::Encryptor::with_recipients(std::iter::once(&r as &dyn age::Recipient))
-                .map_err(|e| Error::Encrypt(e.to_string()))?
+                .map_err(|e| Error::from(ArchiveError::Encrypt(e.to_string())))?
         }
     };
-    let io_err = |e: std::io::Error| Error::Encrypt(e.to_string());
+    let io_err = |e: std::io::Error| Error::from(ArchiveError::Encrypt(e.to_string()));
     let format = if armor {
         Format::AsciiArmor
     } else {
@@ -224,9 +231,11 @@ pub fn decrypt<'a, R: BufRead + 'a>(
     passphrase: PassphraseSource<'_>,
     archive: &str,
 ) -> Result<Box<dyn Read + 'a>> {
-    let corrupt = |message: String| Error::Corrupt {
-        archive: archive.to_string(),
-        message,
+    let corrupt = |message: String| {
+        Error::from(ArchiveError::Corrupt {
+            archive: archive.to_string(),
+            message,
+        })
     };
     let decryptor = age::Decryptor::new_buffered(ArmoredReader::new(input)).map_err(|e| {
         corrupt(format!(
@@ -234,14 +243,16 @@ pub fn decrypt<'a, R: BufRead + 'a>(
         ))
     })?;
     let map_err = |e: age::DecryptError| match e {
-        age::DecryptError::NoMatchingKeys => Error::NoMatchingIdentity {
+        age::DecryptError::NoMatchingKeys => Error::from(ArchiveError::NoMatchingIdentity {
             archive: archive.to_string(),
-        },
+        }),
         other => corrupt(format!("cannot decrypt ({other})")),
     };
     if decryptor.is_scrypt() {
-        let pass = passphrase().ok_or_else(|| Error::PassphraseNeeded {
-            archive: archive.to_string(),
+        let pass = passphrase().ok_or_else(|| {
+            Error::from(ArchiveError::PassphraseNeeded {
+                archive: archive.to_string(),
+            })
         })?;
         let mut id = age::scrypt::Identity::new(pass);
         id.set_max_work_factor(SCRYPT_MAX_LOG_N);
@@ -259,9 +270,9 @@ pub fn decrypt<'a, R: BufRead + 'a>(
         return Ok(Box::new(r));
     }
     if ids.keys.is_empty() {
-        return Err(Error::Usage(format!(
+        return Err(Error::from(ArchiveError::NoKey(format!(
             "{archive}: no identity given; pass the key the archive was encrypted to with -i FILE"
-        )));
+        ))));
     }
     let r = decryptor
         .decrypt(ids.keys.iter().map(|k| k.as_ref()))

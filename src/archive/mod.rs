@@ -10,6 +10,7 @@
 //! Plaintext exists only in memory, in zeroizing buffers. See docs/archive-format.md.
 
 pub mod crypto;
+mod error;
 pub mod manifest;
 mod name;
 pub(crate) mod tarball;
@@ -27,6 +28,7 @@ use crate::secret::{valid_data_key, valid_object_name, SecretBytes, SecretId, Se
 use crate::select::Selected;
 use crate::snapshot::Snapshot;
 pub use crypto::{Encryption, Identities};
+pub use error::ArchiveError;
 use manifest::{ClusterInfo, DataEntry, FileEntry, Manifest, PolicyEntry, SecretEntry, Tool};
 pub use name::sidecar_path;
 pub(crate) use name::{is_archive_file, sidecar_of, ArchiveName};
@@ -85,7 +87,12 @@ pub(crate) fn secret_yaml(
     let obj = rec.to_k8s(extra_annotations);
     serde_saphyr::to_string(&obj)
         .map(Zeroizing::new)
-        .map_err(|e| Error::Usage(format!("secret {}: cannot render it as YAML ({e})", rec.id)))
+        .map_err(|e| {
+            Error::from(ArchiveError::Unrepresentable(format!(
+                "secret {}: cannot render it as YAML ({e})",
+                rec.id
+            )))
+        })
 }
 
 /// Builds the manifest and the gzip'd tar of a snapshot (plaintext, in memory).
@@ -99,10 +106,10 @@ pub fn build(snapshot: &Snapshot) -> Result<(Manifest, Zeroizing<Vec<u8>>)> {
     for p in &snapshot.policies {
         let entry = policy_entry(p, &mut files)?;
         if policies.iter().any(|q| q.file.path == entry.file.path) {
-            return Err(Error::Usage(format!(
+            return Err(Error::from(ArchiveError::Unrepresentable(format!(
                 "roottrustpolicy {}: the source holds it twice; keep one",
                 p.id()
-            )));
+            ))));
         }
         policies.push(entry);
     }
@@ -132,9 +139,11 @@ pub fn build(snapshot: &Snapshot) -> Result<(Manifest, Zeroizing<Vec<u8>>)> {
     };
     let mut manifest_json = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
     manifest_json.push(b'\n');
-    let out = pack(&manifest_json, &files, snapshot).map_err(|e| Error::Build {
-        cluster: snapshot.cluster.clone(),
-        message: format!("tar/gzip: {e}"),
+    let out = pack(&manifest_json, &files, snapshot).map_err(|e| {
+        Error::from(ArchiveError::Build {
+            cluster: snapshot.cluster.clone(),
+            message: format!("tar/gzip: {e}"),
+        })
     })?;
     Ok((manifest, out))
 }
@@ -145,9 +154,9 @@ fn ustar_path(what: &str, path: String) -> Result<String> {
     if tarball::fits_ustar(&path) {
         return Ok(path);
     }
-    Err(Error::Usage(format!(
+    Err(Error::from(ArchiveError::Unrepresentable(format!(
         "{what}: archive path {path} is too long for a plain ustar entry (at most 256 bytes, split at a `/` into 155 + 100); the archive format cannot hold it"
-    )))
+    ))))
 }
 
 /// The manifest entry of one RootTrustPolicy; its YAML is added to `files`.
@@ -158,16 +167,16 @@ fn policy_entry(
     let what = format!("roottrustpolicy {}", p.id());
     let (ns, name) = (&p.metadata.namespace, &p.metadata.name);
     if !valid_object_name(ns) || !valid_object_name(name) {
-        return Err(Error::Usage(format!(
+        return Err(Error::from(ArchiveError::Unrepresentable(format!(
             "{what}: namespace and name must be Kubernetes object names"
-        )));
+        ))));
     }
     let yaml = p.to_yaml().map_err(Error::Usage)?;
     if yaml.len() as u64 > MAX_POLICY_BYTES {
-        return Err(Error::Usage(format!(
+        return Err(Error::from(ArchiveError::Unrepresentable(format!(
             "{what}: {} bytes of YAML, over the archive's limit of {MAX_POLICY_BYTES} for a policy",
             yaml.len()
-        )));
+        ))));
     }
     let file = FileEntry {
         path: ustar_path(&what, policy_path(ns, name))?,
@@ -190,9 +199,9 @@ fn secret_entry(
     let id = &record.id;
     let what = format!("secret {id}");
     if !valid_object_name(&id.namespace) || !valid_object_name(&id.name) {
-        return Err(Error::Usage(format!(
+        return Err(Error::from(ArchiveError::Unrepresentable(format!(
             "secret {id}: namespace and name must be Kubernetes object names"
-        )));
+        ))));
     }
     let dir = secret_dir(id);
     let yaml = secret_yaml(record, &BTreeMap::new())?;
@@ -206,14 +215,14 @@ fn secret_entry(
     let mut data = Vec::new();
     for (key, value) in &record.data {
         if !valid_data_key(key) {
-            return Err(Error::Usage(format!(
+            return Err(Error::from(ArchiveError::Unrepresentable(format!(
                 "secret {id}: data key {key:?} is not a valid Kubernetes data key"
-            )));
+            ))));
         }
         if key == SECRET_YAML {
-            return Err(Error::Usage(format!(
+            return Err(Error::from(ArchiveError::Unrepresentable(format!(
                 "secret {id}: a data key named {SECRET_YAML} collides with the archive's manifest file; archive format v1 cannot hold it"
-            )));
+            ))));
         }
         let (certificates, pem_error) = match pki::summarize(value.expose()) {
             None => (Vec::new(), None),
@@ -303,9 +312,13 @@ pub(crate) fn check_sidecar(
     archive: &str,
     sidecar: &str,
 ) -> Result<()> {
-    let refuse = |why: String| Error::Corrupt {
-        archive: archive.to_string(),
-        message: format!("sidecar {sidecar} {why}; `sha256sum -c` would not check this archive"),
+    let refuse = |why: String| {
+        Error::from(ArchiveError::Corrupt {
+            archive: archive.to_string(),
+            message: format!(
+                "sidecar {sidecar} {why}; `sha256sum -c` would not check this archive"
+            ),
+        })
     };
     let line = sidecar_text.strip_suffix('\n').unwrap_or(sidecar_text);
     if line.contains('\n') {
@@ -326,12 +339,12 @@ pub(crate) fn check_sidecar(
     }
     let actual = sha256_hex(ciphertext);
     if expected != actual {
-        return Err(Error::SidecarMismatch {
+        return Err(Error::from(ArchiveError::SidecarMismatch {
             archive: archive.to_string(),
             sidecar: sidecar.to_string(),
             expected,
             actual,
-        });
+        }));
     }
     Ok(())
 }
@@ -349,11 +362,11 @@ pub fn open(
 
 /// An error about one entry; its name comes from the archive, so it is escaped.
 fn entry_err(archive: &str, entry: &str, message: impl Into<String>) -> Error {
-    Error::Entry {
+    Error::from(ArchiveError::Entry {
         archive: archive.to_string(),
         entry: crate::render::escape(entry).into_owned(),
         message: message.into(),
-    }
+    })
 }
 
 /// The dotted path of the first string in `v` holding a character that could forge terminal
@@ -398,10 +411,10 @@ pub(crate) const LIMITS: tarball::Limits = tarball::Limits {
 
 fn tar_err(name: &str, e: tarball::TarError) -> Error {
     match e {
-        tarball::TarError::Corrupt(m) => Error::Corrupt {
+        tarball::TarError::Corrupt(m) => Error::from(ArchiveError::Corrupt {
             archive: name.to_string(),
             message: m,
-        },
+        }),
         tarball::TarError::Entry { entry, message } => entry_err(name, &entry, message),
     }
 }
@@ -424,10 +437,10 @@ pub(crate) fn read_tar(plain: impl Read, name: &str) -> Result<Opened> {
         .next_entry(MAX_MANIFEST_BYTES)
         .map_err(|e| tar_err(name, e))?
     else {
-        return Err(Error::Corrupt {
+        return Err(Error::from(ArchiveError::Corrupt {
             archive: name.to_string(),
             message: "empty archive: no manifest.json".into(),
-        });
+        }));
     };
     if first.path != MANIFEST_PATH {
         return Err(entry_err(
@@ -517,11 +530,11 @@ fn parse_manifest(buf: &[u8], name: &str) -> Result<Manifest> {
     }
     let version = value.get("version").and_then(|v| v.as_u64()).unwrap_or(0);
     if !(manifest::VERSION_1..=manifest::VERSION).contains(&version) {
-        return Err(Error::UnknownVersion {
+        return Err(Error::from(ArchiveError::UnknownVersion {
             archive: name.to_string(),
             version,
             supported: manifest::VERSION,
-        });
+        }));
     }
     let printed_raw = ["format", "tool", "source", "cluster"];
     let raw = printed_raw.iter().find_map(|k| {

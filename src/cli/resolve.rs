@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use super::args::{
     AuditArgs, BackupArgs, CheckArgs, ClusterArgs, DecryptArgs, DiscoverArgs, EncryptArgs,
     ExportArgs, FleetArgs, FormatArg, ImportArgs, KindArg, ListArgs, MetricsArgs, PatienceArgs,
-    PruneArgs, RestoreArgs, RetentionArgs, SandboxArgs, SelectArgs, VerifyArgs,
+    PruneArgs, ReportArgs, RestoreArgs, RetentionArgs, SandboxArgs, SelectArgs, VerifyArgs,
 };
 use crate::archive::{crypto, Encryption, Identities};
 use crate::catalogue::ArchiveOutput;
@@ -53,6 +53,8 @@ pub enum FlagError {
     ClusterForFleet,
     #[error("--pushgateway {0}: expected the gateway's http:// or https:// base URL, e.g. http://pushgateway:9091")]
     Pushgateway(String),
+    #[error("--report {}: name it FILE.html (self-contained page) or FILE.md (Markdown with a Mermaid diagram)", .0.display())]
+    ReportFormat(std::path::PathBuf),
     #[error("no retention rule: pass --keep-last, --keep-hourly, --keep-daily, --keep-weekly, --keep-monthly, --keep-yearly or --keep-within (nothing was deleted)")]
     NoRetentionRule,
 }
@@ -262,6 +264,16 @@ pub fn backup(a: &BackupArgs) -> Result<commands::backup::Options> {
     })
 }
 
+/// `--report FILE.html|FILE.md`, refused before anything runs when named otherwise.
+fn report_path(a: &ReportArgs) -> Result<Option<std::path::PathBuf>, FlagError> {
+    match &a.report {
+        Some(p) if crate::report::Format::of(p).is_none() => {
+            Err(FlagError::ReportFormat(p.clone()))
+        }
+        other => Ok(other.clone()),
+    }
+}
+
 /// The `--keep-*` flags as a retention policy.
 fn retention(a: &RetentionArgs) -> retention::Policy {
     retention::Policy {
@@ -329,7 +341,7 @@ pub fn audit(a: &AuditArgs, now: DateTime<Utc>) -> Result<commands::audit::Optio
         check: check(&a.check, now),
         strict: a.check.strict,
         parallel: usize::from(a.fleet.parallel),
-        report: a.report.report.clone(),
+        report: report_path(&a.report)?,
     })
 }
 
@@ -397,7 +409,7 @@ pub fn verify(a: &VerifyArgs, now: DateTime<Utc>) -> Result<commands::verify::Op
         profile: profile(a.profile.as_deref())?,
         check: check(&a.check, now),
         strict: a.check.strict,
-        report: a.report.report.clone(),
+        report: report_path(&a.report)?,
     })
 }
 

@@ -75,7 +75,7 @@ pub async fn run(opts: &Options, out: &mut dyn Write, world: &World) -> Result<O
         ..Default::default()
     })
     .await
-    .map_err(|e| Error::Usage(format!("cannot start the sandbox: {e}")))?;
+    .map_err(|e| Error::Sandbox(e.to_string()))?;
     let kubeconfig = dir.join("sandbox.kubeconfig");
     crate::store::write_atomic(&kubeconfig, sb.kubeconfig(CONTEXT).as_bytes(), true)?;
     writeln!(

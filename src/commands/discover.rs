@@ -47,8 +47,11 @@ pub async fn run(opts: &Options) -> Result<Profile> {
         ..SelectOptions::default()
     };
     let inv = opts.source.read_for_discovery(&select).await?;
-    let profile = crate::discover::discover(&inv, &opts.namespace)
-        .map_err(|e| Error::Usage(format!("{}: {e}", inv.origin)))?;
+    let profile =
+        crate::discover::discover(&inv, &opts.namespace).map_err(|e| Error::Discovery {
+            origin: inv.origin.to_string(),
+            message: e.to_string(),
+        })?;
     if let Some(path) = &opts.output {
         write_private(path, opts.document(&profile).as_bytes(), opts.force)?;
     }
@@ -59,10 +62,10 @@ pub async fn run(opts: &Options) -> Result<Profile> {
 fn write_private(path: &std::path::Path, bytes: &[u8], force: bool) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     if !force && path.exists() {
-        return Err(Error::Usage(format!(
-            "{} exists; pass --force to replace it",
-            path.display()
-        )));
+        return Err(Error::Refused {
+            path: path.to_path_buf(),
+            message: "exists; pass --force to replace it".into(),
+        });
     }
     let dir = path
         .parent()

@@ -49,7 +49,7 @@ fn write(opened: &Opened, opts: &Options) -> Result<Vec<PathBuf>> {
             .iter()
             .any(|s| s.record.id.matches(o))
         {
-            return Err(Error::Usage(format!(
+            return Err(Error::NotFound(format!(
                 "--only {o}: the archive holds no such secret (see trustkeep inspect)"
             )));
         }

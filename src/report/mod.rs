@@ -219,22 +219,25 @@ pub enum Format {
 }
 
 impl Format {
-    /// `.html`/`.htm` or `.md`; anything else is refused with the choices.
-    pub fn of(path: &Path) -> Result<Format> {
+    /// `.html`/`.htm` or `.md`/`.markdown`; none for anything else (the CLI refuses such a
+    /// `--report` before the audit runs).
+    pub fn of(path: &Path) -> Option<Format> {
         match path.extension().and_then(|e| e.to_str()) {
-            Some("html" | "htm") => Ok(Format::Html),
-            Some("md" | "markdown") => Ok(Format::Markdown),
-            _ => Err(Error::Usage(format!(
-                "--report {}: name it FILE.html (self-contained page) or FILE.md (Markdown with a Mermaid diagram)",
-                path.display()
-            ))),
+            Some("html" | "htm") => Some(Format::Html),
+            Some("md" | "markdown") => Some(Format::Markdown),
+            _ => None,
         }
     }
 }
 
 /// Renders the report in the format its file name asks for.
 pub fn render(path: &Path, e: &Evidence<'_>) -> Result<String> {
-    Ok(match Format::of(path)? {
+    let format = Format::of(path).ok_or_else(|| Error::Refused {
+        path: path.to_path_buf(),
+        message: "is named neither FILE.html nor FILE.md; the report's format comes from its name"
+            .into(),
+    })?;
+    Ok(match format {
         Format::Html => html::page(e),
         Format::Markdown => markdown::document(e),
     })

@@ -394,7 +394,7 @@ pub(crate) fn targets(
     for o in &opts.only {
         let known = secrets.iter().any(|s| s.record.id.matches(o));
         if !known {
-            return Err(Error::Usage(format!(
+            return Err(Error::NotFound(format!(
                 "--only {o}: the archive holds no such secret (see trustkeep inspect)"
             )));
         }

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use super::{manifests, Action, Item, Object, Options};
-use crate::cluster::{ApiCall, Cluster, ClusterRef};
+use crate::cluster::{ApiCall, Cluster, ClusterError, ClusterRef};
 use crate::error::{Error, Result};
 use crate::inventory::PolicyObject;
 use crate::secret::{SecretId, SecretRecord};
@@ -123,10 +123,10 @@ async fn absent_namespace(cluster: &Cluster, ns: &str, opts: &Options) -> Result
     if opts.create_namespaces {
         return Ok(true);
     }
-    Err(Error::Cluster {
+    Err(Error::from(ClusterError { source: None,
         cluster: cluster.name(),
         message: format!("namespace {ns} does not exist; create it first (kubectl create namespace {ns}), pass --create-namespaces (a cluster rebuilt from nothing), or choose another with --namespace-map"),
-    })
+    }))
 }
 
 /// Creates namespace `ns` once per restore (`created` remembers each outcome).
@@ -331,10 +331,10 @@ async fn apply_one(
             cluster.replace_secret(&obj).await.map(|_| "replaced")
         }
         (Object::Secret(r), Action::Recreate) => match cluster.delete_secret(&r.id).await {
-            Ok(()) => cluster.create_secret(&r.to_k8s(extra)).await.map(|_| "recreated").map_err(|e| Error::Cluster {
+            Ok(()) => cluster.create_secret(&r.to_k8s(extra)).await.map(|_| "recreated").map_err(|e| Error::from(ClusterError { source: None,
                 cluster: cluster.name(),
                 message: format!("{e}; the old secret was deleted and the new one not created: run the restore again (the archive is unchanged)"),
-            }),
+            })),
             Err(e) => Err(e),
         },
         (Object::Policy(p), Action::Create) => cluster.create_policy(p).await.map(|_| "created"),

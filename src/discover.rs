@@ -178,16 +178,6 @@ pub fn deployed_releases(inv: &Inventory) -> Vec<&SecretRecord> {
 
 /// The profile of an inventory whose Gloo releases live in namespace `ns`.
 pub fn discover(inv: &Inventory, ns: &str) -> Result<Profile, DiscoverError> {
-    let mut releases = Vec::new();
-    for rec in deployed_releases(inv) {
-        if rec.id.namespace != ns {
-            continue;
-        }
-        let r = decode_release(rec)?;
-        if r.is_gloo() {
-            releases.push(r);
-        }
-    }
     let w = &inv.workloads;
     let find = |component: &str| {
         w.deployments
@@ -196,6 +186,7 @@ pub fn discover(inv: &Inventory, ns: &str) -> Result<Profile, DiscoverError> {
     };
     let (mgmt_dep, agent_dep) = (find(MGMT_SERVER_DEPLOYMENT), find(AGENT_DEPLOYMENT));
     let mut notes = w.notes.clone();
+    let mut releases = gloo_releases(inv, ns)?;
     let helm_releases: Vec<String> = releases
         .iter()
         .map(|r| format!("{}/{} revision {}", r.namespace, r.name, r.version))
@@ -208,14 +199,7 @@ pub fn discover(inv: &Inventory, ns: &str) -> Result<Profile, DiscoverError> {
             inv, ns, mgmt_dep, agent_dep, &mut notes,
         ));
     } else if w.deployments_known {
-        for (path, dep, name) in [
-            ("glooMgmtServer", mgmt_dep, MGMT_SERVER_DEPLOYMENT),
-            ("glooAgent", agent_dep, AGENT_DEPLOYMENT),
-        ] {
-            if dep.is_none() && releases.iter().any(|r| r.flag(&format!("{path}.enabled"))) {
-                notes.push(format!("the Helm release enables {path} but {} has no Deployment {name} in namespace {ns}: not running (or, with --from, not exported)", inv.origin));
-            }
-        }
+        note_missing_deployments(inv, ns, &releases, [mgmt_dep, agent_dep], &mut notes);
     }
     let mgmt = releases.iter().find(|r| r.flag("glooMgmtServer.enabled"));
     let agent = releases.iter().find(|r| r.flag("glooAgent.enabled"));
@@ -226,83 +210,8 @@ pub fn discover(inv: &Inventory, ns: &str) -> Result<Profile, DiscoverError> {
             .collect();
         return Err(DiscoverError::NoComponent(names.join(", ")));
     }
-    let insecure = releases.iter().any(|r| {
-        r.flag("glooMgmtServer.insecure")
-            || r.flag("glooAgent.insecure")
-            || r.flag("global.insecure")
-    });
-    let byo = match mgmt {
-        Some(m) => {
-            m.flag("glooMgmtServer.relay.disableCa")
-                || m.flag("glooMgmtServer.relay.disableCaCertGeneration")
-        }
-        None => agent.is_some_and(|a| agent_brings_its_own(inv, a)),
-    };
-    let token_only = mgmt.is_some_and(|m| {
-        m.string("glooMgmtServer.extraEnvs.RELAY_DISABLE_CLIENT_CERTIFICATE_AUTHENTICATION.value")
-            .is_some_and(|v| v == "true")
-    });
-    let mode = if insecure {
-        RelayMode::Insecure
-    } else if token_only {
-        RelayMode::TlsToken
-    } else if byo {
-        RelayMode::MtlsByo
-    } else {
-        RelayMode::MtlsGenerated
-    };
-    let mut secrets = Vec::new();
-    let relay_roles = [
-        ProfileRole::RelayServer,
-        ProfileRole::RelaySigning,
-        ProfileRole::RelayRoot,
-        ProfileRole::RelayIdentityToken,
-        ProfileRole::RelayClient,
-    ];
-    if insecure {
-        for role in relay_roles {
-            secrets.push(Entry::absent(
-                role,
-                "insecure relay (insecure: true): no relay certificates or token",
-            ));
-        }
-    } else {
-        relay_entries(mgmt, agent, mode, &mut secrets);
-    }
-    root_trust_entries(inv, mgmt.is_some(), &mut secrets);
-    if agent.is_some()
-        || inv
-            .secrets
-            .iter()
-            .any(|s| s.id == SecretId::new(gloo::ISTIO_NAMESPACE, gloo::CACERTS))
-    {
-        secrets.push(Entry::named(
-            ProfileRole::IstioCacerts,
-            &SecretId::new(gloo::ISTIO_NAMESPACE, gloo::CACERTS),
-        ));
-    } else {
-        secrets.push(Entry::absent(
-            ProfileRole::IstioCacerts,
-            "no Gloo agent in this cluster (glooAgent.enabled: false): no Istio intermediate here",
-        ));
-    }
-    match releases.iter().find(|r| r.flag("telemetryGateway.enabled")) {
-        // Made by Gloo, or by cert-manager with telemetryGatewayCustomization.disableCertGeneration:
-        // the same secret to keep either way.
-        Some(r) => secrets.push(Entry::named(
-            ProfileRole::TelemetryGateway,
-            &SecretId::new(r.namespace.clone(), TELEMETRY_GATEWAY_SECRET),
-        )),
-        None => secrets.push(Entry::absent(
-            ProfileRole::TelemetryGateway,
-            "telemetryGateway.enabled: false",
-        )),
-    }
-    let order = |e: &Entry| ProfileRole::ALL.iter().position(|r| *r == e.role);
-    secrets.sort_by_key(order);
-    for e in &mut secrets {
-        e.managed_by = e.id().and_then(|id| managed_by(inv, &id));
-    }
+    let mode = relay_mode(inv, &releases, mgmt, agent);
+    let secrets = entries(inv, &releases, mgmt, agent, mode);
     let deployments = [(mgmt_dep, "mgmt-server"), (agent_dep, "agent")]
         .into_iter()
         .filter_map(|(d, component)| {
@@ -336,6 +245,130 @@ pub fn discover(inv: &Inventory, ns: &str) -> Result<Profile, DiscoverError> {
         ns.to_string(),
         secrets,
     ))
+}
+
+/// The deployed Gloo Helm releases of namespace `ns`.
+fn gloo_releases(inv: &Inventory, ns: &str) -> Result<Vec<Release>, DiscoverError> {
+    let mut releases = Vec::new();
+    for rec in deployed_releases(inv) {
+        if rec.id.namespace != ns {
+            continue;
+        }
+        let r = decode_release(rec)?;
+        if r.is_gloo() {
+            releases.push(r);
+        }
+    }
+    Ok(releases)
+}
+
+/// A note for each component a release enables whose Deployment is not there.
+fn note_missing_deployments(
+    inv: &Inventory,
+    ns: &str,
+    releases: &[Release],
+    [mgmt_dep, agent_dep]: [Option<&Deployment>; 2],
+    notes: &mut Vec<String>,
+) {
+    for (path, dep, name) in [
+        ("glooMgmtServer", mgmt_dep, MGMT_SERVER_DEPLOYMENT),
+        ("glooAgent", agent_dep, AGENT_DEPLOYMENT),
+    ] {
+        if dep.is_none() && releases.iter().any(|r| r.flag(&format!("{path}.enabled"))) {
+            notes.push(format!("the Helm release enables {path} but {} has no Deployment {name} in namespace {ns}: not running (or, with --from, not exported)", inv.origin));
+        }
+    }
+}
+
+/// The relay mode the values say: insecure, TLS with the token only, your own CA, or
+/// Gloo's generated certificates.
+fn relay_mode(
+    inv: &Inventory,
+    releases: &[Release],
+    mgmt: Option<&Release>,
+    agent: Option<&Release>,
+) -> RelayMode {
+    let insecure = releases.iter().any(|r| {
+        r.flag("glooMgmtServer.insecure")
+            || r.flag("glooAgent.insecure")
+            || r.flag("global.insecure")
+    });
+    let byo = match mgmt {
+        Some(m) => {
+            m.flag("glooMgmtServer.relay.disableCa")
+                || m.flag("glooMgmtServer.relay.disableCaCertGeneration")
+        }
+        None => agent.is_some_and(|a| agent_brings_its_own(inv, a)),
+    };
+    let token_only = mgmt.is_some_and(|m| {
+        m.string("glooMgmtServer.extraEnvs.RELAY_DISABLE_CLIENT_CERTIFICATE_AUTHENTICATION.value")
+            .is_some_and(|v| v == "true")
+    });
+    if insecure {
+        RelayMode::Insecure
+    } else if token_only {
+        RelayMode::TlsToken
+    } else if byo {
+        RelayMode::MtlsByo
+    } else {
+        RelayMode::MtlsGenerated
+    }
+}
+
+/// Every role's entry, in [`ProfileRole::ALL`]'s order, each with its issuer when a
+/// cert-manager Certificate issues it.
+fn entries(
+    inv: &Inventory,
+    releases: &[Release],
+    mgmt: Option<&Release>,
+    agent: Option<&Release>,
+    mode: RelayMode,
+) -> Vec<Entry> {
+    let mut secrets = Vec::new();
+    if mode == RelayMode::Insecure {
+        for role in [
+            ProfileRole::RelayServer,
+            ProfileRole::RelaySigning,
+            ProfileRole::RelayRoot,
+            ProfileRole::RelayIdentityToken,
+            ProfileRole::RelayClient,
+        ] {
+            secrets.push(Entry::absent(
+                role,
+                "insecure relay (insecure: true): no relay certificates or token",
+            ));
+        }
+    } else {
+        relay_entries(mgmt, agent, mode, &mut secrets);
+    }
+    root_trust_entries(inv, mgmt.is_some(), &mut secrets);
+    let cacerts = SecretId::new(gloo::ISTIO_NAMESPACE, gloo::CACERTS);
+    if agent.is_some() || inv.secrets.iter().any(|s| s.id == cacerts) {
+        secrets.push(Entry::named(ProfileRole::IstioCacerts, &cacerts));
+    } else {
+        secrets.push(Entry::absent(
+            ProfileRole::IstioCacerts,
+            "no Gloo agent in this cluster (glooAgent.enabled: false): no Istio intermediate here",
+        ));
+    }
+    match releases.iter().find(|r| r.flag("telemetryGateway.enabled")) {
+        // Made by Gloo, or by cert-manager with telemetryGatewayCustomization.disableCertGeneration:
+        // the same secret to keep either way.
+        Some(r) => secrets.push(Entry::named(
+            ProfileRole::TelemetryGateway,
+            &SecretId::new(r.namespace.clone(), TELEMETRY_GATEWAY_SECRET),
+        )),
+        None => secrets.push(Entry::absent(
+            ProfileRole::TelemetryGateway,
+            "telemetryGateway.enabled: false",
+        )),
+    }
+    let order = |e: &Entry| ProfileRole::ALL.iter().position(|r| *r == e.role);
+    secrets.sort_by_key(order);
+    for e in &mut secrets {
+        e.managed_by = e.id().and_then(|id| managed_by(inv, &id));
+    }
+    secrets
 }
 
 /// Whether an agent-only release (a workload cluster) runs with its own certificates: the
@@ -425,66 +458,18 @@ fn values_from_deployments(
         "glooAgent": {"enabled": agent.is_some(), "relay": {}},
         "telemetryGateway": {"enabled": false},
     });
-    let mut names: BTreeMap<ProfileRole, String> = BTreeMap::new();
-    for (d, component) in [(mgmt, MGMT_SERVER_DEPLOYMENT), (agent, AGENT_DEPLOYMENT)] {
-        let Some(d) = d else { continue };
-        let mut by_role: BTreeMap<ProfileRole, Vec<String>> = BTreeMap::new();
-        for r in &d.secrets {
-            if let Some(role) = role_of(component, &r.via.hint(), &r.name) {
-                let list = by_role.entry(role).or_default();
-                if !list.contains(&r.name) {
-                    list.push(r.name.clone());
-                }
-            }
-        }
-        for (role, list) in by_role {
-            match list.as_slice() {
-                [one] => {
-                    names.insert(role, one.clone());
-                }
-                many => notes.push(format!("Deployment {}/{} references several secrets that may be the {role} secret ({}): the profile names the chart's default; edit it if that is wrong", d.namespace, d.name, many.join(", "))),
-            }
-        }
-    }
-    // Sets `path` (its parent object exists) to `v`.
-    let set = |config: &mut Value, path: &str, v: Value| {
-        let (parent, key) = path.rsplit_once('/').expect("an absolute pointer");
-        if let Some(Value::Object(m)) = config.pointer_mut(parent) {
-            m.insert(key.to_string(), v);
-        }
-    };
+    let names = names_from_deployments(mgmt, agent, notes);
+    let set = set_pointer;
+    const MGMT: &str = "/glooMgmtServer/relay";
+    const AGENT: &str = "/glooAgent/relay";
     let paths = [
-        (
-            ProfileRole::RelayServer,
-            "/glooMgmtServer/relay",
-            "tlsSecret",
-        ),
-        (
-            ProfileRole::RelaySigning,
-            "/glooMgmtServer/relay",
-            "signingTlsSecret",
-        ),
-        (
-            ProfileRole::RelayIdentityToken,
-            "/glooMgmtServer/relay",
-            "tokenSecret",
-        ),
-        (
-            ProfileRole::RelayClient,
-            "/glooAgent/relay",
-            "clientTlsSecret",
-        ),
-        (ProfileRole::RelayRoot, "/glooAgent/relay", "rootTlsSecret"),
-        (
-            ProfileRole::RelayRoot,
-            "/glooMgmtServer/relay",
-            "rootTlsSecret",
-        ),
-        (
-            ProfileRole::RelayIdentityToken,
-            "/glooAgent/relay",
-            "tokenSecret",
-        ),
+        (ProfileRole::RelayServer, MGMT, "tlsSecret"),
+        (ProfileRole::RelaySigning, MGMT, "signingTlsSecret"),
+        (ProfileRole::RelayIdentityToken, MGMT, "tokenSecret"),
+        (ProfileRole::RelayClient, AGENT, "clientTlsSecret"),
+        (ProfileRole::RelayRoot, AGENT, "rootTlsSecret"),
+        (ProfileRole::RelayRoot, MGMT, "rootTlsSecret"),
+        (ProfileRole::RelayIdentityToken, AGENT, "tokenSecret"),
     ];
     for (role, at, key) in paths {
         if let Some(name) = names.get(&role) {
@@ -538,6 +523,45 @@ fn values_from_deployments(
         defaults: Value::Null,
         chart: "gloo-platform".into(),
     }
+}
+
+/// Sets the JSON pointer `path` (whose parent object exists) to `v`.
+fn set_pointer(config: &mut Value, path: &str, v: Value) {
+    let (parent, key) = path.rsplit_once('/').expect("an absolute pointer");
+    if let Some(Value::Object(m)) = config.pointer_mut(parent) {
+        m.insert(key.to_string(), v);
+    }
+}
+
+/// The secret each role uses, as the Deployments' pod templates reference them; a role with
+/// several candidates gets a note and no name (the chart's default then stands).
+fn names_from_deployments(
+    mgmt: Option<&Deployment>,
+    agent: Option<&Deployment>,
+    notes: &mut Vec<String>,
+) -> BTreeMap<ProfileRole, String> {
+    let mut names: BTreeMap<ProfileRole, String> = BTreeMap::new();
+    for (d, component) in [(mgmt, MGMT_SERVER_DEPLOYMENT), (agent, AGENT_DEPLOYMENT)] {
+        let Some(d) = d else { continue };
+        let mut by_role: BTreeMap<ProfileRole, Vec<String>> = BTreeMap::new();
+        for r in &d.secrets {
+            if let Some(role) = role_of(component, &r.via.hint(), &r.name) {
+                let list = by_role.entry(role).or_default();
+                if !list.contains(&r.name) {
+                    list.push(r.name.clone());
+                }
+            }
+        }
+        for (role, list) in by_role {
+            match list.as_slice() {
+                [one] => {
+                    names.insert(role, one.clone());
+                }
+                many => notes.push(format!("Deployment {}/{} references several secrets that may be the {role} secret ({}): the profile names the chart's default; edit it if that is wrong", d.namespace, d.name, many.join(", "))),
+            }
+        }
+    }
+    names
 }
 
 /// The five relay roles, from the management server's and the agent's values.

@@ -165,6 +165,12 @@ pub fn render(
             writeln!(out, "  {} {}", c.verb, c.what)?;
         }
     }
+    writeln!(out)?;
+    summary(out, r)
+}
+
+/// The last line: what the dry run found, or what the restore did.
+fn summary(out: &mut dyn Write, r: &RestoreReport) -> std::io::Result<()> {
     let not = r.plan.iter().filter(|i| !i.restored).count();
     let conflicts = r
         .plan
@@ -175,7 +181,6 @@ pub fn render(
             .iter()
             .filter(|p| p.action == Action::Conflict)
             .count();
-    writeln!(out)?;
     if r.dry_run {
         writeln!(
             out,

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use trustkeep::sandbox::FaultAction;
+use trustkeep_sandbox::FaultAction;
 
 use crate::live::{backup_live, essence, Live};
 use crate::util::{self, Work};

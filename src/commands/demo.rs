@@ -10,6 +10,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
+use trustkeep_sandbox::{self as sandbox, Sandbox};
 
 use super::audit::AuditReport;
 use super::backup::ArchiveOutput;
@@ -20,7 +21,6 @@ use crate::cluster::{Cluster, ClusterRef};
 use crate::error::{Error, Result};
 use crate::render::OutputFormat;
 use crate::restore::{Action, TargetRef};
-use crate::sandbox::{self, Sandbox};
 use crate::secret::{SecretId, SecretRecord};
 use crate::select::SelectOptions;
 use crate::source::Inventory;

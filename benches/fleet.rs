@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use trustkeep::sandbox::{self, Sandbox};
+use trustkeep_sandbox::{self as sandbox, Sandbox};
 
 /// Forwards one direction, holding each chunk for `delay` first.
 async fn pipe(

@@ -10,12 +10,11 @@
 //! `restore` plans against and applies to a target. Each verb in [`commands`] runs its chain
 //! of stages over a [`world::World`] (time, store, passphrase); [`cli`] parses flags, resolves
 //! them into typed options and dispatches; `main.rs` maps the outcome to an exit status.
-//! [`sandbox`] is the sandbox API server, which nothing else depends on. See
-//! docs/architecture.md.
+//! The sandbox API server is its own crate, `trustkeep_sandbox` (crates/trustkeep-sandbox),
+//! which depends on nothing here. See docs/architecture.md.
 
 // The public surface is what the binary, the integration tests and the benchmarks use:
-// reading and writing archives, the checks, the sources and the sandbox. The rest is
-// crate-internal.
+// reading and writing archives, the checks and the sources. The rest is crate-internal.
 pub mod archive;
 pub mod catalogue;
 pub mod check_id;
@@ -37,7 +36,6 @@ pub(crate) mod report;
 pub(crate) mod restore;
 pub mod retention;
 pub mod sample;
-pub mod sandbox;
 pub mod secret;
 pub mod select;
 pub mod snapshot;

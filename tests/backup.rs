@@ -245,10 +245,86 @@ fn passphrase_armor_and_ssh_recipients_round_trip() {
         s.to_str().unwrap(),
     ]);
     assert_eq!(r.code, 0, "{r:?}");
+    // Each identity alone opens it: the SSH key, then the age identity.
     let key = w.copy_private("identities/test-only-ssh-ed25519", "ssh-key");
     for id in [key, w.id()] {
-        let r = w.with_id("inspect", &s, &[]);
+        let r = tk(&["inspect", s.to_str().unwrap(), "-i", id.to_str().unwrap()]);
         assert_eq!(r.code, 0, "{id:?}: {r:?}");
+        assert!(
+            r.stdout.contains("relay-server-tls-secret"),
+            "{id:?}: {}",
+            r.stdout
+        );
+    }
+}
+
+#[test]
+fn ssh_rsa_recipients_open_with_the_matching_rsa_key_only() {
+    let w = Work::new();
+    let from = fixture("sample/mgmt.yaml");
+    let rsa_pub = std::fs::read_to_string(fixture("identities/test-only-ssh-rsa.pub")).unwrap();
+    let rsa_pub = rsa_pub.trim();
+    assert!(rsa_pub.starts_with("ssh-rsa "), "{rsa_pub}");
+    let rsa_key = w.copy_private("identities/test-only-ssh-rsa", "rsa-key");
+    let ed_key = w.copy_private("identities/test-only-ssh-ed25519", "ed-key");
+    std::fs::write(w.path("recipients.txt"), format!("{rsa_pub}\n")).unwrap();
+    // To the ssh-rsa key alone, given with -r and with -R.
+    for (name, flag, recipient) in [
+        ("r.age", "-r", rsa_pub.to_string()),
+        (
+            "rr.age",
+            "-R",
+            w.path("recipients.txt").display().to_string(),
+        ),
+    ] {
+        let out = w.path(name);
+        let r = tk(&[
+            "backup",
+            "--from",
+            from.to_str().unwrap(),
+            flag,
+            &recipient,
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(r.code, 0, "{flag}: {r:?}");
+        // The unencrypted RSA private key opens it, every secret intact.
+        let r = tk(&[
+            "verify",
+            out.to_str().unwrap(),
+            "-i",
+            rsa_key.to_str().unwrap(),
+            "--at",
+            util::AT,
+        ]);
+        assert_eq!(r.code, 0, "{flag}: {r:?}");
+        let r = tk(&[
+            "inspect",
+            out.to_str().unwrap(),
+            "-i",
+            rsa_key.to_str().unwrap(),
+            "--output",
+            "json",
+        ]);
+        assert_eq!(r.code, 0, "{flag}: {r:?}");
+        let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        assert_eq!(v["integrity"], "ok");
+        assert_eq!(v["manifest"]["secrets"].as_array().unwrap().len(), 5);
+        // No other key does: it was encrypted to the RSA key only.
+        for other in [&ed_key, &w.id()] {
+            let r = tk(&[
+                "inspect",
+                out.to_str().unwrap(),
+                "-i",
+                other.to_str().unwrap(),
+            ]);
+            assert_eq!(r.code, 2, "{flag} {other:?}: {r:?}");
+            assert!(
+                r.stderr.contains("no identity matches this archive"),
+                "{flag} {other:?}: {}",
+                r.stderr
+            );
+        }
     }
 }
 

@@ -10,10 +10,10 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine;
 use serde_json::{json, Value};
+use trustkeep_sandbox::{self as sandbox, Rbac};
 
 use crate::live::{archived_names, backup_live, Live};
 use crate::util::{self, fixture, tk, Work};
-use trustkeep::sandbox::{self, Rbac};
 
 const LICENSE: &str = "FAKE-LICENSE-trustkeep-discover-test-must-not-leak";
 const SERVER: &str = "gloo-mesh-mgmt-server-tls-secret";

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use trustkeep::sandbox::FaultAction;
+use trustkeep_sandbox::FaultAction;
 
 use crate::live::{backup_live, essence, Live};
 use crate::util::{self, Work};
@@ -187,6 +187,9 @@ fn writes_with_an_unknown_outcome_are_read_back_not_repeated_blindly() {
 #[test]
 fn a_killed_restore_converges_when_run_again() {
     let w = Work::new();
+    // Kills that landed while the restore still ran (as tests/crash.rs counts them), and of
+    // those, the ones that left some secrets restored and others not: a kill between writes.
+    let (mut killed, mut partial_states) = (0, 0);
     for (i, kill_after) in [150u64, 450, 750, 1050].into_iter().enumerate() {
         let live = Live::faulty(
             &w,
@@ -214,9 +217,16 @@ fn a_killed_restore_converges_when_run_again() {
             .spawn()
             .unwrap();
         std::thread::sleep(Duration::from_millis(kill_after));
-        let _ = child.kill();
+        let running = child.try_wait().unwrap().is_none();
+        if running {
+            child.kill().unwrap(); // SIGKILL on Unix
+            killed += 1;
+        }
         let _ = child.wait();
         let partial = state(&live).iter().filter(|s| s[1] != Value::Null).count();
+        if running && 0 < partial && partial < SECRETS.len() {
+            partial_states += 1;
+        }
         let r = live.restore(&w, &archive, &[]);
         assert_eq!(
             r.code, 0,
@@ -236,4 +246,13 @@ fn a_killed_restore_converges_when_run_again() {
             again.stdout
         );
     }
+    println!("killed live restore: 4 kill points ({killed} killed mid-run, {partial_states} with some secrets restored), all converged");
+    assert!(
+        killed > 0,
+        "no restore was killed: every run ended before its kill point"
+    );
+    assert!(
+        partial_states > 0,
+        "no kill landed between two writes: the kill points miss the restore's writes"
+    );
 }

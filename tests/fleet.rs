@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::Utc;
 use serde_json::Value;
-use trustkeep::sandbox::{self, Sandbox};
+use trustkeep_sandbox::{self as sandbox, Sandbox};
 
 use crate::util::{self, fixture, tk, tk_env, Work};
 

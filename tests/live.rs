@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use serde_json::Value;
-use trustkeep::sandbox::{self, Forbid, Sandbox};
+use trustkeep_sandbox::{self as sandbox, Forbid, Sandbox};
 
 use crate::util::{self, fixture, tk, Work};
 

@@ -5,7 +5,7 @@
 //! Role) is taken away.
 
 use serde_json::Value;
-use trustkeep::sandbox::{self, Rbac, Sandbox};
+use trustkeep_sandbox::{self as sandbox, Rbac, Sandbox};
 
 use crate::util::{self, ext, fixture, Run, Work};
 

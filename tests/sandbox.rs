@@ -17,7 +17,7 @@ use kube::api::{
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::Client;
 use serde_json::{json, Value};
-use trustkeep::sandbox::{load_objects, Forbid, Options, Sandbox, SandboxError};
+use trustkeep_sandbox::{load_objects, Forbid, Options, Sandbox, SandboxError};
 
 use crate::util::{ext, fixture, run, Run};
 
@@ -1671,7 +1671,7 @@ fn the_binary_never_overwrites_a_kubeconfig_unless_forced() {
 #[test]
 fn the_binary_stays_quiet_about_reachability_on_loopback() {
     // Which addresses are reachable from the network is unit-tested
-    // (sandbox::tests::reachability); tests never bind a non-loopback address.
+    // (trustkeep_sandbox::tests::reachability); tests never bind a non-loopback address.
     let (mut child, line) = spawn_sandbox(&[]);
     assert!(
         line.starts_with("sandbox listening on https://127.0.0.1:"),

@@ -6,10 +6,10 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
+use trustkeep_sandbox::Forbid;
 
 use crate::checks::DEFAULT_WARN_DAYS;
 use crate::gloo::DEFAULT_NAMESPACE;
-use crate::sandbox::Forbid;
 
 /// Keep a Gloo Mesh Enterprise trust setup recoverable: back up, verify and restore the relay
 /// and root-trust secrets.
@@ -590,7 +590,7 @@ pub struct SandboxArgs {
     /// response off halfway), timeout (never answer). E.g. list:secrets=503x2,
     /// create:secrets=reset@0.3. Repeatable; the first rule that fires wins.
     #[arg(long = "fault", value_name = "RULE")]
-    pub faults: Vec<crate::sandbox::Fault>,
+    pub faults: Vec<trustkeep_sandbox::Fault>,
     /// Seed of the draws of --fault rules with a probability (the same seed and order of
     /// requests give the same faults).
     #[arg(long, value_name = "N", default_value_t = 0)]

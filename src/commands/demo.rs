@@ -10,6 +10,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
+use trustkeep_sandbox::{self as sandbox, Sandbox};
 
 use super::ArchiveInput;
 use crate::archive::{crypto, Encryption, Identities};
@@ -20,7 +21,6 @@ use crate::error::{Error, Result};
 use crate::inventory::Inventory;
 use crate::render::OutputFormat;
 use crate::restore::{Action, TargetRef};
-use crate::sandbox::{self, Sandbox};
 use crate::secret::{SecretId, SecretRecord};
 use crate::select::SelectOptions;
 use crate::snapshot::Snapshot;

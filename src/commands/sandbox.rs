@@ -1,4 +1,4 @@
-//! `trustkeep sandbox`: runs the sandbox Kubernetes API server ([`crate::sandbox`]) in the
+//! `trustkeep sandbox`: runs the sandbox Kubernetes API server ([`trustkeep_sandbox`]) in the
 //! foreground for demos and restore drills: loads objects, writes a kubeconfig (mode 0600,
 //! atomically, never over an existing file without `--force`), prints where it listens, and
 //! serves until Ctrl-C or SIGTERM.
@@ -8,8 +8,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-
-use crate::sandbox::{load_objects, Forbid, Options, Sandbox, SandboxError};
+use trustkeep_sandbox::{load_objects, Forbid, Options, Sandbox, SandboxError};
 
 /// How to serve (see `trustkeep sandbox --help`).
 #[derive(Debug)]
@@ -27,7 +26,7 @@ pub struct ServeOptions {
     pub token: Option<String>,
     pub forbid: Vec<Forbid>,
     pub without_crd: bool,
-    pub faults: Vec<crate::sandbox::Fault>,
+    pub faults: Vec<trustkeep_sandbox::Fault>,
     pub fault_seed: u64,
 }
 
@@ -90,8 +89,9 @@ async fn serve(
         sandbox.shutdown().await;
         return Err(e);
     }
-    // The sandbox logs this warning; say it here when logging would not show it.
-    let logged = tracing::enabled!(target: "trustkeep::sandbox", tracing::Level::WARN);
+    // The sandbox logs this warning (under its crate's target, which the default `trustkeep`
+    // filter covers: filter targets match by prefix); say it here when logging would not show it.
+    let logged = tracing::enabled!(target: "trustkeep_sandbox", tracing::Level::WARN);
     if sandbox.reachable_from_network() && !logged {
         eprintln!(
             "trustkeep: warning: the sandbox is reachable from the network (it listens on {}): anyone with its token can read and change its secrets",

@@ -3,8 +3,9 @@
 //! resourceVersions, conflicts, validation, selectors, patches, Status errors, discovery,
 //! OpenAPI v3 for kubectl), for tests, the demo and operators' restore drills.
 //!
-//! It is independent of the rest of trustkeep: objects are `serde_json::Value`s, kept with
-//! full fidelity. [`Sandbox::start`] generates a CA and a server certificate, listens, and
+//! It is a crate of its own and depends on no trustkeep crate: trustkeep's `sandbox` and
+//! `demo` commands, its integration tests and its benchmarks use it, and the compiler keeps
+//! the boundary. Objects are `serde_json::Value`s, kept with full fidelity. [`Sandbox::start`] generates a CA and a server certificate, listens, and
 //! serves until [`Sandbox::shutdown`] (or drop). Every request needs the bearer token;
 //! [`Options::forbid`] rules answer 403 like RBAC would; [`Options::faults`] inject a flaky
 //! control plane (5xx, 429 with Retry-After, cut connections, silence, delays; see

@@ -353,7 +353,7 @@ mod tests {
     use tokio_rustls::client::TlsStream;
 
     use super::Limits;
-    use crate::sandbox::{Options, Sandbox};
+    use crate::{Options, Sandbox};
 
     const TOKEN: &str = "the-token";
     /// Longer than any limit under test: what "never" means here.

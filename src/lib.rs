@@ -4,14 +4,16 @@
 //!
 //! The data flows source → selection → snapshot → archive → store, and back store → archive
 //! → checks → restore plan → target. Each stage is a module: [`source`] reads secrets (files,
-//! manual folders, live clusters), [`select`] picks the trust set, [`snapshot`] freezes it,
-//! [`archive`] owns the file format and its names, [`store`] moves archives to and from disk
-//! or object storage, [`checks`] produces [`findings`] named by [`check_id::CheckId`], and
-//! `restore` plans against and applies to a target. Each verb in [`commands`] runs its chain
-//! of stages over a [`world::World`] (time, store, passphrase); [`cli`] parses flags, resolves
-//! them into typed options and dispatches; `main.rs` maps the outcome to an exit status.
-//! The sandbox API server is its own crate, `trustkeep_sandbox` (crates/trustkeep-sandbox),
-//! which depends on nothing here. See docs/architecture.md.
+//! manual folders, live clusters) into an [`inventory::Inventory`], [`select`] picks the trust
+//! set, [`snapshot`] freezes it, [`archive`] owns the file format and its names,
+//! [`catalogue`] keeps archives with their sidecars in a [`store`] (disk or object storage),
+//! [`checks`] produces [`findings`] named by [`check_id::CheckId`] and [`verdict`] the
+//! reports, and `restore` prepares one plan and applies it to a target. [`gloo`] is the
+//! vocabulary every stage shares. The verbs in [`commands`] stand on that core over a
+//! [`world::World`] (time, store, passphrase) and never on each other; [`cli`] parses flags,
+//! resolves them into typed options and dispatches; `main.rs` maps the outcome to an exit
+//! status. The sandbox API server is its own crate, `trustkeep_sandbox`
+//! (crates/trustkeep-sandbox), which depends on nothing here. See docs/architecture.md.
 
 // The public surface is what the binary, the integration tests and the benchmarks use:
 // reading and writing archives, the checks and the sources. The rest is crate-internal.

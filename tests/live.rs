@@ -678,7 +678,13 @@ fn cluster_faults_are_clear_errors() {
 #[test]
 fn demo_runs_the_whole_story() {
     let w = Work::new();
+    let started = std::time::Instant::now();
     let r = tk(&["demo", "--dir", w.path("demo").to_str().unwrap()]);
+    // The README's figure for the demo (a measurement, not an assertion).
+    println!(
+        "demo: {:.2} s (this build)",
+        started.elapsed().as_secs_f64()
+    );
     assert_eq!(r.code, 0, "{r:?}");
     for step in 1..=9 {
         assert!(

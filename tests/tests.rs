@@ -4,6 +4,7 @@
 
 mod util;
 
+mod architecture;
 mod archive_errors;
 mod azure;
 mod backup;

@@ -51,7 +51,7 @@ pub enum Command {
     /// Serve a sandbox Kubernetes API (secrets, RootTrustPolicies, Deployments, Certificates)
     /// for tests and restore drills.
     Sandbox(SandboxArgs),
-    /// Run the whole backup → loss → restore story on an embedded sandbox, in a few seconds.
+    /// Run the whole backup → loss → restore story on an embedded sandbox, in under a second.
     Demo(DemoArgs),
     /// Delete old archives of a backup directory, keeping the newest per cluster.
     Prune(PruneArgs),

@@ -366,7 +366,7 @@ fn generic(
 ) {
     for (k, certs) in &p.certs {
         for c in certs {
-            let x = c.parse().expect("parsed");
+            let x = c.x509();
             let name = x.subject().to_string();
             let (nb, na) = (
                 pki::asn1_to_chrono(x.validity().not_before),
@@ -572,7 +572,7 @@ impl Profile {
 }
 
 fn profile(at: &At<'_>, key: &str, c: &Cert, want: Profile, check: CheckId, report: &mut Report) {
-    let x = c.parse().expect("parsed");
+    let x = c.x509();
     let name = x.subject().to_string();
     let bc = x
         .basic_constraints()
@@ -661,7 +661,7 @@ fn self_signed_ca(
     report: &mut Report,
     sig: &pki::SignatureCache,
 ) {
-    let x = c.parse().expect("parsed");
+    let x = c.x509();
     if !sig.issued_by(c, c) {
         report.push(at.f(
             Severity::Error,
@@ -950,7 +950,7 @@ fn istio_cacerts(c: &RoleCtx<'_>, report: &mut Report) {
     let Some(ca) = first(p, form.cert) else {
         return; // present but unparsable: pem.parse said so
     };
-    if !ca.parse().map(|x| x.is_ca()).unwrap_or(false) {
+    if !ca.x509().is_ca() {
         report.push(err(form.cert, format!("{} is an end-entity certificate, not a CA: istiod refuses it (\"certificate is not authorized to sign other certificates\"); put the Istio intermediate CA here, not a workload or server certificate", form.cert)));
     }
     profile(

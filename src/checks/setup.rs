@@ -296,7 +296,7 @@ fn ca_keys(c: &Snapshot, parsed: &[Parsed], sig: &pki::SignatureCache) -> Vec<(C
             else {
                 continue;
             };
-            if !cert.parse().map(|x| x.is_ca()).unwrap_or(false) {
+            if !cert.x509().is_ca() {
                 continue;
             }
             let key = CaKey {

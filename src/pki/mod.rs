@@ -51,32 +51,51 @@ pub enum PkiError {
     UnsupportedAlgorithm(String),
 }
 
-/// One parsed certificate, kept as DER.
+/// One certificate, kept as DER that parses: the only ways to make one are [`Cert::from_der`]
+/// and [`parse_certs`], which parse it first, so [`Cert::x509`] cannot fail.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Cert {
-    pub der: Vec<u8>,
+    der: Vec<u8>,
 }
 
 impl fmt::Debug for Cert {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.parse() {
-            Ok(c) => write!(f, "Cert({})", c.subject()),
-            Err(_) => write!(f, "Cert(<{} bytes>)", self.der.len()),
-        }
+        write!(f, "Cert({})", self.x509().subject())
     }
 }
 
 impl Cert {
-    /// Parses the DER. Certificates in a [`Cert`] were checked on creation, so this only
-    /// fails if the value was built by hand.
-    pub fn parse(&self) -> Result<X509Certificate<'_>, PkiError> {
-        X509Certificate::from_der(&self.der)
-            .map(|(_, c)| c)
-            .map_err(|e| PkiError::BadCertificate {
-                index: 0,
-                label: "CERTIFICATE".into(),
-                reason: e.to_string(),
-            })
+    /// The certificate in `der`, when it is one X.509 certificate and nothing more.
+    pub fn from_der(der: Vec<u8>) -> Result<Cert, PkiError> {
+        Cert::from_block(der, 0, "CERTIFICATE")
+    }
+
+    /// [`Cert::from_der`] for PEM block `index` (labelled `label`), for its error message.
+    fn from_block(der: Vec<u8>, index: usize, label: &str) -> Result<Cert, PkiError> {
+        let bad = |reason: String| PkiError::BadCertificate {
+            index,
+            label: label.to_string(),
+            reason,
+        };
+        match X509Certificate::from_der(&der) {
+            Ok(([], _)) => Ok(Cert { der }),
+            Ok(_) => Err(bad("trailing bytes after the certificate".into())),
+            Err(e) => Err(bad(e.to_string())),
+        }
+    }
+
+    /// The DER of the certificate.
+    pub fn der(&self) -> &[u8] {
+        &self.der
+    }
+
+    /// The parsed certificate. The DER parsed when the `Cert` was made and parsing is
+    /// deterministic, so this cannot fail.
+    pub fn x509(&self) -> X509Certificate<'_> {
+        match X509Certificate::from_der(&self.der) {
+            Ok((_, c)) => c,
+            Err(e) => unreachable!("a Cert holds DER that parsed when it was made: {e}"),
+        }
     }
 
     /// SHA-256 of the DER, lowercase hex.
@@ -86,7 +105,7 @@ impl Cert {
 
     /// The summary recorded in manifests and shown by `inspect`.
     pub(crate) fn summary(&self) -> CertSummary {
-        let c = self.parse().expect("Cert holds parsed DER");
+        let c = self.x509();
         CertSummary {
             subject: c.subject().to_string(),
             issuer: c.issuer().to_string(),
@@ -102,8 +121,7 @@ impl Cert {
 
     /// The certificate's public key, in the form keys are compared in.
     pub(crate) fn public_key(&self) -> Result<PublicKeyId, PkiError> {
-        let c = self.parse()?;
-        spki_to_id(c.public_key())
+        spki_to_id(self.x509().public_key())
     }
 
     /// PEM text of this certificate.
@@ -181,25 +199,7 @@ pub fn parse_certs(bytes: &[u8]) -> Result<Vec<Cert>, PkiError> {
         if pem.label != "CERTIFICATE" {
             continue;
         }
-        match X509Certificate::from_der(&pem.contents) {
-            Ok(([], _)) => out.push(Cert {
-                der: pem.contents.clone(),
-            }),
-            Ok(_) => {
-                return Err(PkiError::BadCertificate {
-                    index,
-                    label: pem.label,
-                    reason: "trailing bytes after the certificate".into(),
-                })
-            }
-            Err(e) => {
-                return Err(PkiError::BadCertificate {
-                    index,
-                    label: pem.label,
-                    reason: e.to_string(),
-                })
-            }
-        }
+        out.push(Cert::from_block(pem.contents, index, &pem.label)?);
     }
     // The PEM iterator stops quietly at text it does not recognise as a header, so a block
     // whose END line is missing must be caught by counting.
@@ -513,6 +513,24 @@ mod tests {
             parse_private_key(enc.as_bytes()),
             Err(PkiError::EncryptedKey)
         );
+    }
+
+    #[test]
+    fn a_cert_is_made_only_of_der_that_parses() {
+        let (cert, _) = gen(&rcgen::PKCS_ECDSA_P256_SHA256);
+        let c = parse_certs(cert.as_bytes()).unwrap().remove(0);
+        assert_eq!(Cert::from_der(c.der().to_vec()).unwrap(), c);
+        let mut trailing = c.der().to_vec();
+        trailing.push(0);
+        assert!(matches!(
+            Cert::from_der(trailing),
+            Err(PkiError::BadCertificate { reason, .. }) if reason.contains("trailing bytes")
+        ));
+        assert!(matches!(
+            Cert::from_der(b"not a cert".to_vec()),
+            Err(PkiError::BadCertificate { .. })
+        ));
+        assert_eq!(c.x509().subject().to_string(), c.summary().subject);
     }
 
     #[test]

@@ -7,8 +7,8 @@
 //! relay root; every workload `cacerts` chains to a root-trust root of the management cluster;
 //! tokens agree. Check ids are stable and documented in docs/checks.md. The checks do not
 //! care where a snapshot came from (file, live cluster, archive) and never print secret values.
-//! The `pem.parse` and `key.parse` findings are made here only ([`pem_parse_finding`],
-//! [`parse_key`]); `backup` and `import` report them through these functions.
+//! The `pem.parse` finding is made here only ([`pem_parse_finding`]), the `key.parse` one in
+//! [`crate::pki`] (`pki::parse_key`); `backup` and `import` report them through these functions.
 
 use std::collections::BTreeMap;
 
@@ -233,7 +233,7 @@ fn parse_secret(
                 Err(e) => out.report.push(at.place(pem_parse_finding(k, e))),
             }
         } else if pki::has_pem_private_key(bytes) || (is_key_key(k) && !bytes.is_empty()) {
-            match parse_key(k, bytes) {
+            match pki::parse_key(k, bytes) {
                 Ok(key) => {
                     keys.insert(k.clone(), key);
                 }
@@ -264,21 +264,6 @@ pub(crate) fn pem_parse_finding(key: &str, error: impl std::fmt::Display) -> Fin
         format!("{key} holds a certificate PEM that does not parse: {error}"),
     )
     .key(key)
-}
-
-/// Parses the private key held in data key `key`; when it does not parse, the `key.parse`
-/// finding instead. The one private key check, shared with `import`; the caller adds cluster
-/// and secret.
-pub(crate) fn parse_key(key: &str, bytes: &[u8]) -> Result<pki::PrivateKey, Box<Finding>> {
-    pki::parse_private_key(bytes).map_err(|e| {
-        Box::new(
-            Finding::error(
-                CheckId::KeyParse,
-                format!("{key} is not a usable private key: {e}"),
-            )
-            .key(key),
-        )
-    })
 }
 
 fn is_key_key(k: &str) -> bool {
@@ -523,7 +508,7 @@ fn keys_match(at: &At<'_>, p: &Parsed, report: &mut Report) {
         let Some(cert) = first(p, cert_key) else {
             continue;
         };
-        if cert.public_key().ok().as_ref() != Some(&key.public) {
+        if !key.matches(cert) {
             let s = cert.summary();
             report.push(at.f(
                 Severity::Error,
@@ -788,7 +773,7 @@ fn relay_root(c: &RoleCtx<'_>, report: &mut Report) {
         p.keys.get("tls.key"),
         key == "ca.crt" && p.certs.contains_key("tls.crt"),
     ) {
-        if root.public_key().ok().as_ref() != Some(&k.public) {
+        if !k.matches(root) {
             report.push(at.f(Severity::Error, CheckId::KeyMatch, Some("tls.key"), format!("tls.key ({}) does not match the relay root in ca.crt ({}); the relay root cannot sign with it", k.public.describe(), root.summary().subject)));
         }
     }
@@ -1137,8 +1122,9 @@ fn aki_findings(at: &At<'_>, key: &str, chain: &pki::Chain, report: &mut Report)
 mod tests {
     use super::*;
 
+    /// The `key.parse` finding's wording is tested beside it, in `pki::key`.
     #[test]
-    fn pem_and_key_findings_have_one_wording() {
+    fn the_pem_finding_has_one_wording() {
         let f = pem_parse_finding("tls.crt", "PEM is truncated");
         assert_eq!(f.check, CheckId::PemParse.as_str());
         assert_eq!(f.severity, Severity::Error);
@@ -1146,17 +1132,6 @@ mod tests {
         assert_eq!(
             f.message,
             "tls.crt holds a certificate PEM that does not parse: PEM is truncated"
-        );
-        let bad = b"-----BEGIN PRIVATE KEY-----\ngarbage\n-----END PRIVATE KEY-----\n";
-        let f = parse_key("tls.key", bad).expect_err("garbage is no key");
-        assert_eq!(f.check, CheckId::KeyParse.as_str());
-        assert_eq!(f.severity, Severity::Error);
-        assert_eq!(f.key.as_deref(), Some("tls.key"));
-        assert!(
-            f.message
-                .starts_with("tls.key is not a usable private key: "),
-            "{}",
-            f.message
         );
         assert_eq!((f.cluster, f.secret), (None, None));
     }

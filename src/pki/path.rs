@@ -159,7 +159,7 @@ fn verify_signature(child: &X509Certificate<'_>, issuer: &X509Certificate<'_>) -
         .parameters
         .as_ref()
         .and_then(|p| p.as_oid().ok());
-    if curve.is_some_and(|c| c.to_id_string() == super::OID_P521) {
+    if curve.is_some_and(|c| c.to_id_string() == super::key::OID_P521) {
         let oid = child.signature_algorithm.algorithm.to_id_string();
         let (pk, msg, sig) = (
             &spki.subject_public_key.data,
@@ -169,7 +169,7 @@ fn verify_signature(child: &X509Certificate<'_>, issuer: &X509Certificate<'_>) -
         return algs::p521_verify(&oid, pk, msg, sig).unwrap_or(false);
     }
     match alg {
-        Some(alg) if spki.algorithm.algorithm.to_id_string() == super::OID_RSA => {
+        Some(alg) if spki.algorithm.algorithm.to_id_string() == super::key::OID_RSA => {
             sig::UnparsedPublicKey::new(alg, &spki.subject_public_key.data)
                 .verify(child.tbs_certificate.as_ref(), &child.signature_value.data)
                 .is_ok()

@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 
 use super::{Inventory, Origin};
 use crate::check_id::CheckId;
-use crate::checks;
 use crate::error::{Error, Result};
 use crate::findings::Finding;
 use crate::pki;
@@ -164,7 +163,7 @@ fn key_findings(data: &BTreeMap<String, SecretBytes>) -> Vec<Finding> {
         if !pki::has_pem_private_key(value.expose()) {
             continue;
         }
-        let private = match checks::parse_key(key, value.expose()) {
+        let private = match pki::parse_key(key, value.expose()) {
             Ok(p) => p,
             Err(finding) => {
                 findings.push(*finding);
@@ -173,7 +172,7 @@ fn key_findings(data: &BTreeMap<String, SecretBytes>) -> Vec<Finding> {
         };
         let matching: Vec<&String> = certs
             .iter()
-            .filter(|(_, c)| c.public_key().map(|p| p == private.public).unwrap_or(false))
+            .filter(|(_, c)| private.matches(c))
             .map(|(k, _)| k)
             .collect();
         if matching.is_empty() {

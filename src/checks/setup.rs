@@ -11,7 +11,9 @@
 
 use serde::Serialize;
 
-use super::{At, Parsed, PAIRS};
+use super::cert::PAIRS;
+use super::parse::Parsed;
+use super::At;
 use crate::check_id::CheckId;
 use crate::findings::{Finding, Severity};
 use crate::pki::{self, Cert};

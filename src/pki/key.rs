@@ -162,7 +162,6 @@ fn key(format: &'static str, public: PublicKeyId) -> PrivateKey {
     PrivateKey { format, public }
 }
 
-
 impl PrivateKey {
     /// Whether this is the private key of `cert`: its public half is the certificate's key.
     pub(crate) fn matches(&self, cert: &Cert) -> bool {

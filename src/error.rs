@@ -85,9 +85,9 @@ pub enum Error {
     #[error("{path} {message}")]
     Refused { path: PathBuf, message: String },
 
-    /// Object storage refused or could not answer.
-    #[error("{location}: {message}")]
-    Storage { location: String, message: String },
+    /// Object storage refused or could not answer (the object_store error is the source).
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
 
     /// A live cluster refused or could not answer.
     #[error("cluster {cluster}: {message}")]

@@ -256,19 +256,71 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// Why object storage could not do what was asked. Each message names the object, says what
+/// went wrong in the service's words, redacted (see [`service_message`]), and ends with a hint
+/// where one helps. The object_store error it came from is kept, unredacted, as the
+/// [`source`](std::error::Error::source), so callers can tell its kind; its words are already
+/// in the message, so a printer shows this error's `Display` (as `cli::report_error` does) and
+/// does not print the source again. `Debug` shows the redacted message only.
+#[derive(thiserror::Error)]
+pub enum StoreError {
+    /// The service refused or could not answer, or its client could not be configured.
+    #[error("{location}: {}", service_message(.location.scheme, .source))]
+    Service {
+        location: ObjectLocation,
+        #[source]
+        source: object_store::Error,
+    },
+    /// A PUT found no bucket (or container) to create the object in.
+    #[error("{location}: {}; create it first", .location.no_bucket())]
+    NoBucket {
+        location: ObjectLocation,
+        #[source]
+        source: object_store::Error,
+    },
+    /// Nothing is at the location of an archive to open.
+    #[error("{location}: no such object")]
+    NoObject { location: ObjectLocation },
+    /// The key is not one object_store can use as an object path.
+    #[error("{location}: not a usable object key ({source})")]
+    Key {
+        location: ObjectLocation,
+        #[source]
+        source: object_store::path::Error,
+    },
+}
+
+impl std::fmt::Debug for StoreError {
+    /// The message only: the source may hold credentials from URLs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("StoreError")
+            .field(&self.to_string())
+            .finish()
+    }
+}
+
 /// The object path of a key, taken as written (no second percent-encoding).
 fn object_path(loc: &ObjectLocation) -> Result<object_store::path::Path> {
-    object_store::path::Path::parse(loc.key.trim_end_matches('/')).map_err(|e| Error::Storage {
-        location: loc.to_string(),
-        message: format!("not a usable object key ({e})"),
+    object_store::path::Path::parse(loc.key.trim_end_matches('/')).map_err(|source| {
+        Error::from(StoreError::Key {
+            location: loc.clone(),
+            source,
+        })
+    })
+}
+
+/// `e` from the service of `loc`, as a [`StoreError::Service`].
+fn storage_err(loc: &ObjectLocation, e: object_store::Error) -> Error {
+    Error::from(StoreError::Service {
+        location: loc.clone(),
+        source: e,
     })
 }
 
 /// An object_store error as users see it: no credentials from URLs, no server body beyond
 /// its error code, and the configuration hint of that service only where credentials (or the
 /// endpoint) are the likely cause.
-fn storage_err(loc: &ObjectLocation, e: object_store::Error) -> Error {
-    let scheme = loc.scheme;
+fn service_message(scheme: Scheme, e: &object_store::Error) -> String {
     let auth = matches!(
         e,
         object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. }
@@ -287,10 +339,7 @@ fn storage_err(loc: &ObjectLocation, e: object_store::Error) -> Error {
         message.push_str("; ");
         message.push_str(scheme.endpoint_hint());
     }
-    Error::Storage {
-        location: loc.to_string(),
-        message,
-    }
+    message
 }
 
 /// Removes `user:password@` from URLs and keeps only `<Code>` of an XML error body. (object_store
@@ -448,10 +497,11 @@ impl Store {
                 message: "was created meanwhile (the server refused a second create); refusing to overwrite it".into(),
             }),
             // A PUT has nothing to miss but the bucket (or container) itself.
-            Err(object_store::Error::NotFound { .. }) => Err(Error::Storage {
-                location: loc.to_string(),
-                message: format!("{}; create it first", loc.no_bucket()),
-            }),
+            Err(source @ object_store::Error::NotFound { .. }) => Err(StoreError::NoBucket {
+                location: loc.clone(),
+                source,
+            }
+            .into()),
             Err(object_store::Error::NotImplemented { .. }) => s
                 .put(&path, PutPayload::from(bytes.to_vec()))
                 .await
@@ -517,10 +567,10 @@ impl Store {
                 p,
                 std::io::Error::from(std::io::ErrorKind::NotFound),
             ),
-            Location::Object(_) => Error::Storage {
-                location: name.clone(),
-                message: "no such object".into(),
-            },
+            Location::Object(o) => StoreError::NoObject {
+                location: o.clone(),
+            }
+            .into(),
         })?;
         let sidecar = loc.sidecar();
         let text = self
@@ -777,6 +827,64 @@ mod tests {
             m.starts_with("az://c/k.age: ") && m.contains("AZURE_STORAGE_ACCOUNT_NAME"),
             "{m}"
         );
+    }
+
+    /// The messages users see (the crate error's `Display`, all `cli::report_error` prints)
+    /// are those of the `Error::Storage { location, message }` this type replaced, written
+    /// down before the change; the object_store error is the source and its words are in the
+    /// message once.
+    #[test]
+    fn store_errors_read_as_before_and_keep_their_cause_once() {
+        use std::error::Error as _;
+        let denied = || object_store::Error::PermissionDenied {
+            path: "k".into(),
+            source: "403 Forbidden".into(),
+        };
+        let e = storage_err(&object("s3://b/k.age"), denied());
+        let m = e.to_string();
+        assert_eq!(m, "s3://b/k.age: The operation lacked the necessary privileges to complete for path k: 403 Forbidden; check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_REGION (and AWS_ENDPOINT_URL for S3-compatible servers)");
+        assert_eq!(m.matches(&denied().to_string()).count(), 1, "{m}");
+        let source = e.source().expect("the object_store error is the source");
+        assert!(matches!(
+            source.downcast_ref::<object_store::Error>(),
+            Some(object_store::Error::PermissionDenied { .. })
+        ));
+        assert_eq!(source.to_string(), denied().to_string());
+
+        let conn = object_store::Error::Generic {
+            store: "S3",
+            source: "error sending request for url (http://user:pw@127.0.0.1:1/b/k)".into(),
+        };
+        let e = storage_err(&object("s3://b/k.age"), conn);
+        assert_eq!(e.to_string(), "s3://b/k.age: Generic S3 error: error sending request for url (http://127.0.0.1:1/b/k); is the endpoint reachable? (AWS_ENDPOINT_URL, AWS_ALLOW_HTTP=true for http://)");
+        assert!(!format!("{e:?}").contains("user:pw"), "{e:?}");
+
+        let nf = || object_store::Error::NotFound {
+            path: "k".into(),
+            source: "404".into(),
+        };
+        let e = storage_err(&object("gs://b/k.age"), nf());
+        assert_eq!(
+            e.to_string(),
+            "gs://b/k.age: Object at location k not found: 404"
+        );
+        let e = Error::from(StoreError::NoBucket {
+            location: object("gs://b/k.age"),
+            source: nf(),
+        });
+        assert_eq!(
+            e.to_string(),
+            "gs://b/k.age: no such bucket b; create it first"
+        );
+        assert!(e.source().is_some());
+        let e = Error::from(StoreError::NoObject {
+            location: object("az://c/gloo/k.age"),
+        });
+        assert_eq!(e.to_string(), "az://c/gloo/k.age: no such object");
+
+        let e = object_path(&object("s3://b/a//b.age")).unwrap_err();
+        assert_eq!(e.to_string(), "s3://b/a//b.age: not a usable object key (Path \"a//b.age\" contained empty path segment)");
+        assert!(e.source().is_some());
     }
 
     #[test]

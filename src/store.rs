@@ -12,7 +12,8 @@
 //! `GOOGLE_SERVICE_ACCOUNT`, `GOOGLE_SERVICE_ACCOUNT_KEY`, `GOOGLE_BASE_URL`), `AZURE_*` for
 //! Azure (`AZURE_STORAGE_ACCOUNT_NAME`, `AZURE_STORAGE_ACCOUNT_KEY`, `AZURE_STORAGE_SAS_TOKEN`,
 //! `AZURE_STORAGE_ENDPOINT`, `AZURE_STORAGE_USE_EMULATOR`). This module moves bytes; the archive
-//! format is [`crate::archive`]'s alone.
+//! format is [`crate::archive`]'s alone. What object storage refuses is a [`StoreError`], whose
+//! message never carries credentials or server bodies.
 
 use std::collections::HashMap;
 use std::io::Write;

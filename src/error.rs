@@ -86,8 +86,10 @@ pub enum Error {
     Refused { path: PathBuf, message: String },
 
     /// Object storage refused or could not answer (the object_store error is the source).
+    /// Boxed: it holds the location and object_store's error, which would make every
+    /// `Result` of the crate larger.
     #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
+    Store(Box<crate::store::StoreError>),
 
     /// A live cluster refused or could not answer.
     #[error("cluster {cluster}: {message}")]
@@ -114,6 +116,12 @@ impl Error {
             path: path.into(),
             source,
         }
+    }
+}
+
+impl From<crate::store::StoreError> for Error {
+    fn from(e: crate::store::StoreError) -> Self {
+        Error::Store(Box::new(e))
     }
 }
 

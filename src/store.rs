@@ -258,7 +258,7 @@ impl std::fmt::Debug for Store {
 }
 
 /// Why object storage could not do what was asked. Each message names the object, says what
-/// went wrong in the service's words, redacted (see [`service_message`]), and ends with a hint
+/// went wrong in the service's words, redacted (see `service_message`), and ends with a hint
 /// where one helps. The object_store error it came from is kept, unredacted, as the
 /// [`source`](std::error::Error::source), so callers can tell its kind; its words are already
 /// in the message, so a printer shows this error's `Display` (as `cli::report_error` does) and

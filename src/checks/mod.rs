@@ -9,11 +9,11 @@
 //! care where a snapshot came from (file, live cluster, archive) and never print secret values.
 //!
 //! This file is the entry point: the options, the result, and [`check`], which runs the
-//! others in order. Parsing a secret is [`parse`] (the one `pem.parse` finding,
-//! [`pem_parse_finding`]; the `key.parse` one is `pki::parse_key`: `backup` and `import`
-//! report them through these functions), the checks of each certificate and key [`cert`],
-//! what each Gloo Mesh role's certificates must look like [`roles`], chains and trust anchors
-//! [`chains`], the lint profile [`lint`] and the shape of the setup [`setup`]. Nothing here
+//! others in order. Parsing a secret is `parse.rs` (the one `pem.parse` finding,
+//! `pem_parse_finding`; the `key.parse` one is `pki::parse_key`: `backup` and `import`
+//! report them through these functions), the checks of each certificate and key `cert.rs`,
+//! what each Gloo Mesh role's certificates must look like `roles.rs`, chains and trust anchors
+//! `chains.rs`, the lint profile `lint.rs` and the shape of the setup `setup.rs`. Nothing here
 //! checks a certificate itself.
 
 mod cert;

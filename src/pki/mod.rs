@@ -1,10 +1,10 @@
 //! Certificates and keys: parsing PEM into [`Cert`]s (DER that always parses), summarising
-//! certificates; keys and their match to certificates are [`key`].
+//! certificates; keys and their match to certificates are `key.rs`.
 //!
 //! This module knows X.509 and key formats (PKCS#1, PKCS#8, SEC1; RSA, ECDSA
 //! P-256/P-384/P-521, Ed25519) and nothing of Gloo Mesh or of archives. Path validation is
-//! [`path`] (rustls-webpki plus Go's deltas), its signature algorithms [`algs`] and its error
-//! messages [`explain`]. It imports nothing from the modules that use it (the checks, sources,
+//! `path.rs` (rustls-webpki plus Go's deltas), its signature algorithms `algs.rs` and its error
+//! messages `explain.rs`. It imports nothing from the modules that use it (the checks, sources,
 //! archives): they stand on it. Private key bytes are held in zeroizing buffers and never
 //! printed; errors describe the format problem, not the contents.
 

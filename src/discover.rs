@@ -23,9 +23,10 @@ use zeroize::Zeroizing;
 
 use crate::gloo;
 use crate::gloo::ClusterKind;
+use crate::gloo::RelayMode;
 use crate::inventory::{Inventory, RootSource};
 use crate::profile::{
-    DeploymentSecrets, Discovered, Entry, IssuerRef, ManagedBy, Profile, ProfileRole, RelayMode,
+    DeploymentSecrets, Discovered, Entry, IssuerRef, ManagedBy, Profile, ProfileRole,
 };
 use crate::secret::{SecretId, SecretRecord};
 use crate::workload::{Deployment, AGENT_DEPLOYMENT, MGMT_SERVER_DEPLOYMENT};

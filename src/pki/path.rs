@@ -82,9 +82,7 @@ impl Chain {
     pub fn aki_mismatches(&self) -> Vec<(String, String)> {
         let mut out = Vec::new();
         for pair in self.path.windows(2) {
-            let (Ok(child), Ok(issuer)) = (pair[0].parse(), pair[1].parse()) else {
-                continue;
-            };
+            let (child, issuer) = (pair[0].x509(), pair[1].x509());
             if let (Some(aki), Some(ski)) = (key_id(&child, false), key_id(&issuer, true)) {
                 if aki != ski {
                     out.push((child.subject().to_string(), issuer.subject().to_string()));
@@ -108,14 +106,11 @@ impl SignatureCache {
         use sha2::{Digest, Sha256};
         let mut h = Sha256::new();
         h.update(b"issued_by");
-        h.update((child.der.len() as u64).to_be_bytes());
-        h.update(&child.der);
-        h.update(&issuer.der);
+        h.update((child.der().len() as u64).to_be_bytes());
+        h.update(child.der());
+        h.update(issuer.der());
         self.memo.get_or(h.finalize().into(), || {
-            match (child.parse(), issuer.parse()) {
-                (Ok(c), Ok(i)) => issued_by(&c, &i),
-                _ => false,
-            }
+            issued_by(&child.x509(), &issuer.x509())
         })
     }
 }
@@ -164,7 +159,7 @@ fn verify_signature(child: &X509Certificate<'_>, issuer: &X509Certificate<'_>) -
         .parameters
         .as_ref()
         .and_then(|p| p.as_oid().ok());
-    if curve.is_some_and(|c| c.to_id_string() == super::OID_P521) {
+    if curve.is_some_and(|c| c.to_id_string() == super::key::OID_P521) {
         let oid = child.signature_algorithm.algorithm.to_id_string();
         let (pk, msg, sig) = (
             &spki.subject_public_key.data,
@@ -174,7 +169,7 @@ fn verify_signature(child: &X509Certificate<'_>, issuer: &X509Certificate<'_>) -
         return algs::p521_verify(&oid, pk, msg, sig).unwrap_or(false);
     }
     match alg {
-        Some(alg) if spki.algorithm.algorithm.to_id_string() == super::OID_RSA => {
+        Some(alg) if spki.algorithm.algorithm.to_id_string() == super::key::OID_RSA => {
             sig::UnparsedPublicKey::new(alg, &spki.subject_public_key.data)
                 .verify(child.tbs_certificate.as_ref(), &child.signature_value.data)
                 .is_ok()
@@ -230,8 +225,7 @@ pub(crate) fn verify_chain_cached(
     usage: Usage,
     cache: &SignatureCache,
 ) -> Result<Chain, ChainError> {
-    let unparsable = |e: super::PkiError| ChainError::Unparsable(e.to_string());
-    let leaf_x = leaf.parse().map_err(unparsable)?;
+    let leaf_x = leaf.x509();
     if anchors.contains(leaf) {
         // Go: a certificate in the root pool is its own chain.
         return Ok(Chain {
@@ -263,11 +257,7 @@ fn candidate_times(leaf: &Cert, intermediates: &[Cert], anchors: &[Cert]) -> Vec
     let mut ts: Vec<DateTime<Utc>> = std::iter::once(leaf)
         .chain(intermediates)
         .chain(anchors)
-        .filter_map(|c| {
-            c.parse()
-                .ok()
-                .map(|x| asn1_to_chrono(x.validity().not_before))
-        })
+        .map(|c| asn1_to_chrono(c.x509().validity().not_before))
         .collect();
     ts.sort_unstable_by(|a, b| b.cmp(a));
     ts.dedup();
@@ -322,19 +312,19 @@ fn verify_at(
     };
     let mut ints: Vec<CertificateDer<'_>> = Vec::new();
     if probe.is_some() {
-        ints.push(CertificateDer::from(leaf.der.as_slice()));
+        ints.push(CertificateDer::from(leaf.der()));
     }
     ints.extend(
         intermediates
             .iter()
             .filter(|c| *c != leaf)
-            .map(|c| CertificateDer::from(c.der.as_slice())),
+            .map(|c| CertificateDer::from(c.der())),
     );
     let ee_der = CertificateDer::from(
         probe
             .as_ref()
             .map(|p| p.der.as_slice())
-            .unwrap_or(&leaf.der),
+            .unwrap_or(leaf.der()),
     );
     let ee = EndEntityCert::try_from(&ee_der)
         .map_err(|e| explain(leaf, intermediates, anchors, e, t))?;
@@ -350,8 +340,12 @@ fn verify_at(
     let check = |p: &webpki::VerifiedPath<'_>| -> Result<(), webpki::Error> {
         let mut path: Vec<Cert> = vec![leaf.clone()];
         let skip = usize::from(probe.is_some());
-        path.extend(p.intermediate_certificates().skip(skip).map(|c| Cert {
-            der: c.der().to_vec(),
+        path.extend(p.intermediate_certificates().skip(skip).map(|c| {
+            intermediates
+                .iter()
+                .find(|i| i.der() == c.der().as_ref())
+                .cloned()
+                .expect("an intermediate from our list")
         }));
         let i = tas
             .iter()
@@ -386,7 +380,7 @@ fn trust_anchors(anchors: &[Cert]) -> (Vec<Cert>, Vec<TrustAnchor<'_>>) {
     let mut certs = Vec::new();
     let mut tas = Vec::new();
     for a in anchors {
-        let der = CertificateDer::from(a.der.as_slice());
+        let der = CertificateDer::from(a.der());
         if let Ok(ta) = webpki::anchor_from_trusted_cert(&der) {
             certs.push(a.clone());
             tas.push(ta.to_owned());
@@ -400,10 +394,7 @@ fn trust_anchors(anchors: &[Cert]) -> (Vec<Cert>, Vec<TrustAnchor<'_>>) {
 /// pathLenConstraint covers the intermediates below it; the anchor is valid at `t`. `probed` means the leaf is a CA
 /// checked through a probe, so it counts as an intermediate.
 fn go_deltas(path: &[Cert], probed: bool, t: DateTime<Utc>) -> Result<(), ChainError> {
-    let xs: Vec<X509Certificate<'_>> = path
-        .iter()
-        .map(|c| c.parse().map_err(|e| ChainError::Unparsable(e.to_string())))
-        .collect::<Result<_, _>>()?;
+    let xs: Vec<X509Certificate<'_>> = path.iter().map(Cert::x509).collect();
     let first_issuer = if probed { 0 } else { 1 };
     for i in first_issuer..xs.len() {
         let x = &xs[i];
@@ -479,7 +470,7 @@ pub(crate) struct Probe {
 fn probe_under(ca: &Cert) -> Result<Probe, ChainError> {
     use x509_cert::der::{asn1, Decode, Encode};
     let bad = |e: x509_cert::der::Error| ChainError::Unparsable(e.to_string());
-    let c = x509_cert::Certificate::from_der(&ca.der).map_err(bad)?;
+    let c = x509_cert::Certificate::from_der(ca.der()).map_err(bad)?;
     let mut tbs = c.tbs_certificate;
     let alg = x509_cert::spki::AlgorithmIdentifierOwned {
         oid: x509_cert::der::oid::ObjectIdentifier::new_unwrap(algs::PROBE_SIG_OID),

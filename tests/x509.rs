@@ -302,6 +302,54 @@ fn istio_setups_of_every_kind_audit_clean_in_both_cacerts_forms() {
 }
 
 #[test]
+#[ignore = "needs go"]
+fn istiods_usage_is_go_default_server_auth() {
+    let w = Work::new();
+    let dir = w.path("x509");
+    generate(&dir);
+    let oracle = go_oracle();
+    let epoch = (chrono::Utc::now() + chrono::Duration::minutes(1))
+        .timestamp()
+        .to_string();
+    let d = dir.join("mesh-eku-client");
+    let f = |n: &str| d.join(n).to_str().unwrap().to_string();
+    let args = |usage: &str| {
+        let mut a = vec![
+            "verify".to_string(),
+            f("root.pem"),
+            f("chain.pem"),
+            f("int.pem"),
+            epoch.clone(),
+        ];
+        a.push(usage.into());
+        a
+    };
+    let run = |a: Vec<String>| {
+        util::ext(
+            oracle.to_str().unwrap(),
+            &a.iter().map(String::as_str).collect::<Vec<_>>(),
+        )
+    };
+    // As istiod asks (Go's default usage) the intermediate is refused; for any usage it is not:
+    // the consumer's usage is what decides, and trustkeep asks istiod's question.
+    let istiod = run(args("default"));
+    assert_eq!(istiod.code, 1, "{istiod:?}");
+    assert!(
+        istiod.stdout.contains("incompatible key usage"),
+        "{istiod:?}"
+    );
+    assert_eq!(run(args("any")).code, 0);
+    let (code, found) = audit_mesh(&dir, "mesh-eku-client", "plug-in");
+    assert_eq!(code, 1, "{found:?}");
+    assert!(
+        found
+            .iter()
+            .any(|(_, k, c, _)| k == "ca-cert.pem" && c == "chain.verify"),
+        "{found:?}"
+    );
+}
+
+#[test]
 #[ignore = "needs openssl"]
 fn istio_intermediates_go_refuses_are_errors_on_cacerts() {
     let w = Work::new();
@@ -312,6 +360,7 @@ fn istio_intermediates_go_refuses_are_errors_on_cacerts() {
         ("mesh-pathlen0", None),
         ("mesh-critext", None),
         ("mesh-sha1", Some("crypto.sha1")),
+        ("mesh-eku-client", None),
     ] {
         let (code, found) = audit_mesh(&dir, case, "plug-in");
         assert_eq!(code, 1, "{case}: {found:?}");

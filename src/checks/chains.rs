@@ -85,14 +85,50 @@ pub(super) fn describe_roots(roots: &[Cert]) -> String {
     names.join(", ")
 }
 
+/// Who verifies a chain at run time, and so for which usage: Go's `x509.Verify` with the
+/// `KeyUsages` each Gloo Mesh or Istio component passes (docs/checks.md, "Who verifies what").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Consumer {
+    /// istiod's plug-in check of `cacerts` (keycertbundle `Verify`: only `Roots` and
+    /// `Intermediates` set, so Go's default, serverAuth).
+    Istiod,
+    /// The agent's TLS client verifying the relay server (serverAuth).
+    Agent,
+    /// The relay server verifying agents' client certificates (clientAuth).
+    RelayServer,
+}
+
+impl Consumer {
+    pub(super) fn usage(self) -> pki::Usage {
+        match self {
+            Consumer::Istiod | Consumer::Agent => pki::Usage::ServerAuth,
+            Consumer::RelayServer => pki::Usage::ClientAuth,
+        }
+    }
+
+    /// How a finding names it.
+    pub(super) fn describe(self) -> &'static str {
+        match self {
+            Consumer::Istiod => "istiod's plug-in certificate check (x509.Verify for serverAuth)",
+            Consumer::Agent => "the agent's TLS client (x509.Verify for serverAuth)",
+            Consumer::RelayServer => {
+                "the relay server's client verification (x509.Verify for clientAuth)"
+            }
+        }
+    }
+}
+
+/// A chain that does not hold, saying which consumer's verification it fails.
 pub(super) fn chain_finding(
     at: &At<'_>,
     key: &str,
     check: CheckId,
     what: &str,
     e: &ChainError,
+    consumer: Consumer,
 ) -> Finding {
-    at.f(Severity::Error, check, Some(key), format!("{what}: {e}"))
+    let message = format!("{what}: {e}; as {} checks it", consumer.describe());
+    at.f(Severity::Error, check, Some(key), message)
 }
 
 /// Which of several trusted roots (a rotation of the `what` roots: relay or Istio) a verified
@@ -136,6 +172,7 @@ pub(super) fn chain_to_relay_root(
     p: &Parsed,
     a: &Anchors,
     what: &str,
+    consumer: Consumer,
     report: &mut Report,
     sig: &pki::SignatureCache,
 ) {
@@ -150,7 +187,7 @@ pub(super) fn chain_to_relay_root(
         &p.rest("tls.crt"),
         &a.relay_roots,
         None,
-        pki::Usage::Any,
+        consumer.usage(),
         sig,
     ) {
         let msg = format!("{what} does not chain to the relay root");
@@ -160,6 +197,7 @@ pub(super) fn chain_to_relay_root(
             CheckId::TrustRelayRoot,
             &msg,
             &e,
+            consumer,
         ));
     }
 }
@@ -169,19 +207,21 @@ pub(super) fn chain_to_own_ca(
     at: &At<'_>,
     p: &Parsed,
     key: &str,
+    consumer: Consumer,
     report: &mut Report,
     sig: &pki::SignatureCache,
 ) {
     let (Some(leaf), Some(ca)) = (p.first(key), p.certs.get("ca.crt")) else {
         return;
     };
-    match pki::verify_chain_cached(leaf, &p.rest(key), ca, None, pki::Usage::Any, sig) {
+    match pki::verify_chain_cached(leaf, &p.rest(key), ca, None, consumer.usage(), sig) {
         Err(e) => report.push(chain_finding(
             at,
             key,
             CheckId::ChainVerify,
             &format!("{key} does not chain to ca.crt"),
             &e,
+            consumer,
         )),
         Ok(chain) => {
             aki_findings(at, key, &chain, report);

@@ -7,7 +7,7 @@
 
 use super::chains::{
     aki_findings, chain_finding, chain_to_own_ca, chain_to_relay_root, describe_roots,
-    rotation_finding, Anchors,
+    rotation_finding, Anchors, Consumer,
 };
 use super::parse::Parsed;
 use super::At;
@@ -212,13 +212,14 @@ fn relay_server(c: &RoleCtx<'_>, report: &mut Report) {
         CheckId::RoleRelayServer,
         report,
     );
-    chain_to_own_ca(at, p, "tls.crt", report, sig);
+    chain_to_own_ca(at, p, "tls.crt", Consumer::Agent, report, sig);
     if let (false, Some(ca)) = (a.relay_roots.is_empty(), p.first("ca.crt")) {
         if !a.relay_roots.contains(ca) {
             report.push(at.f(Severity::Error, CheckId::TrustRelayRoot, Some("ca.crt"), format!("ca.crt ({}) is not the relay root of relay-root-tls-secret ({}); server and agents must share one root", ca.summary().sha256, describe_roots(&a.relay_roots))));
         }
     }
-    chain_to_relay_root(at, p, a, "the relay server certificate", report, sig);
+    let what = "the relay server certificate";
+    chain_to_relay_root(at, p, a, what, Consumer::Agent, report, sig);
 }
 
 fn relay_signing(c: &RoleCtx<'_>, report: &mut Report) {
@@ -234,8 +235,10 @@ fn relay_signing(c: &RoleCtx<'_>, report: &mut Report) {
         CheckId::RoleRelaySigning,
         report,
     );
-    chain_to_own_ca(at, p, "tls.crt", report, sig);
-    chain_to_relay_root(at, p, a, "the relay signing CA", report, sig);
+    // The signing CA sits in every agent's chain, which the relay server verifies.
+    chain_to_own_ca(at, p, "tls.crt", Consumer::RelayServer, report, sig);
+    let what = "the relay signing CA";
+    chain_to_relay_root(at, p, a, what, Consumer::RelayServer, report, sig);
 }
 
 fn relay_root(c: &RoleCtx<'_>, report: &mut Report) {
@@ -302,13 +305,13 @@ fn relay_client(c: &RoleCtx<'_>, report: &mut Report) {
         CheckId::RoleRelayClient,
         report,
     );
-    chain_to_own_ca(at, p, "tls.crt", report, sig);
+    chain_to_own_ca(at, p, "tls.crt", Consumer::RelayServer, report, sig);
     if !a.relay_roots.is_empty() {
         let mut inter = p.rest("tls.crt");
         inter.extend(a.relay_signing.iter().cloned());
         let anchors = &a.relay_roots;
         // As the relay server verifies agents: for client authentication.
-        let usage = pki::Usage::ClientAuth;
+        let usage = Consumer::RelayServer.usage();
         match pki::verify_chain_cached(leaf, &inter, anchors, None, usage, sig) {
             Err(e) => report.push(chain_finding(
                 at,
@@ -316,6 +319,7 @@ fn relay_client(c: &RoleCtx<'_>, report: &mut Report) {
                 CheckId::TrustRelayRoot,
                 "the agent certificate does not chain to the management cluster's relay root",
                 &e,
+                Consumer::RelayServer,
             )),
             Ok(chain) => {
                 if anchors.len() > 1 {
@@ -357,13 +361,15 @@ fn root_trust(c: &RoleCtx<'_>, report: &mut Report) {
     );
     let roots = p.certs.get(key).map(Vec::as_slice).unwrap_or_default();
     let chain = p.rest("cert-chain.pem");
-    match pki::verify_chain_cached(ca, &chain, roots, None, pki::Usage::Any, sig) {
+    let usage = Consumer::Istiod.usage();
+    match pki::verify_chain_cached(ca, &chain, roots, None, usage, sig) {
         Err(e) => report.push(chain_finding(
             at,
             "ca-cert.pem",
             CheckId::ChainVerify,
             &format!("ca-cert.pem does not chain to {key}"),
             &e,
+            Consumer::Istiod,
         )),
         Ok(chain) => aki_findings(at, "ca-cert.pem", &chain, report),
     }
@@ -435,13 +441,15 @@ fn istio_cacerts(c: &RoleCtx<'_>, report: &mut Report) {
     if roots.is_empty() {
         report.push(err(form.root, format!("cacerts has no {}", form.root)));
     } else {
-        match pki::verify_chain_cached(ca, &chain_rest, &roots, None, pki::Usage::Any, sig) {
+        let usage = Consumer::Istiod.usage();
+        match pki::verify_chain_cached(ca, &chain_rest, &roots, None, usage, sig) {
             Err(e) => report.push(chain_finding(
                 at,
                 form.cert,
                 CheckId::ChainVerify,
                 &format!("{} does not chain to {}", form.cert, form.root),
                 &e,
+                Consumer::Istiod,
             )),
             Ok(chain) => aki_findings(at, form.cert, &chain, report),
         }
@@ -461,8 +469,14 @@ fn istio_cacerts(c: &RoleCtx<'_>, report: &mut Report) {
         }
     }
     if !a.root_trust.is_empty() {
-        let verified =
-            pki::verify_chain_cached(ca, &chain_rest, &a.root_trust, None, pki::Usage::Any, sig);
+        let verified = pki::verify_chain_cached(
+            ca,
+            &chain_rest,
+            &a.root_trust,
+            None,
+            Consumer::Istiod.usage(),
+            sig,
+        );
         if let (Ok(chain), true) = (&verified, a.root_trust.len() > 1) {
             report.push(rotation_finding(
                 at,
@@ -474,7 +488,7 @@ fn istio_cacerts(c: &RoleCtx<'_>, report: &mut Report) {
         }
         if let Err(e) = verified {
             let roots = describe_roots(&a.root_trust);
-            report.push(chain_finding(at, form.cert, CheckId::TrustIstioRoot, &format!("the Istio intermediate does not chain to the management cluster's root-trust root {roots}; meshes will not trust each other"), &e));
+            report.push(chain_finding(at, form.cert, CheckId::TrustIstioRoot, &format!("the Istio intermediate does not chain to the management cluster's root-trust root {roots}; meshes will not trust each other"), &e, Consumer::Istiod));
         }
     }
 }

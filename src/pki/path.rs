@@ -273,6 +273,9 @@ pub enum Usage {
     Any,
     /// `ExtKeyUsageClientAuth`, as the relay server verifies agents.
     ClientAuth,
+    /// `ExtKeyUsageServerAuth`, Go's default when `KeyUsages` is empty: as the agent's TLS
+    /// client verifies the relay server, and as istiod checks its plug-in certificates.
+    ServerAuth,
 }
 
 impl ExtendedKeyUsageValidator for Usage {
@@ -280,19 +283,25 @@ impl ExtendedKeyUsageValidator for Usage {
     /// (or anyExtendedKeyUsage).
     fn validate(&self, iter: KeyPurposeIdIter<'_, '_>) -> Result<(), webpki::Error> {
         const CLIENT_AUTH: &[usize] = &[1, 3, 6, 1, 5, 5, 7, 3, 2];
+        const SERVER_AUTH: &[usize] = &[1, 3, 6, 1, 5, 5, 7, 3, 1];
         const ANY: &[usize] = &[2, 5, 29, 37, 0];
+        let wanted = match self {
+            Usage::Any => return Ok(()),
+            Usage::ClientAuth => CLIENT_AUTH,
+            Usage::ServerAuth => SERVER_AUTH,
+        };
         let mut empty = true;
         let mut allowed = false;
         for id in iter {
             let oid = id?.to_decoded_oid();
             empty = false;
-            allowed |= oid == ANY || (*self == Usage::ClientAuth && oid == CLIENT_AUTH);
+            allowed |= oid == ANY || oid == wanted;
         }
-        match self {
-            Usage::Any => Ok(()),
-            Usage::ClientAuth if empty || allowed => Ok(()),
+        if empty || allowed {
+            Ok(())
+        } else {
             #[allow(deprecated)]
-            Usage::ClientAuth => Err(webpki::Error::RequiredEkuNotFound),
+            Err(webpki::Error::RequiredEkuNotFound)
         }
     }
 }

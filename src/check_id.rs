@@ -56,6 +56,8 @@ check_ids! {
         "a source of another cluster kind than the --profile's was selected by the default names";
     PemParse => "pem.parse",
         "a value that should hold PEM certificates does not parse";
+    PemGoRefuses => "pem.go-refuses",
+        "a certificate that Go's x509.ParseCertificate (Gloo Mesh, Istio) refuses to load";
     KeyParse => "key.parse",
         "a private key does not parse";
     KeyMatch => "key.match",

@@ -62,6 +62,7 @@ fn cases() -> Vec<Case> {
     vec![
         ("valid", true, true, Want::Ok, ""),
         ("crit-ext-leaf", false, false, Want::Err(|e| matches!(e, E::CriticalExtension { subject, oid } if subject == "CN=leaf" && oid == "1.3.6.1.4.1.55555.1")), ""),
+        ("crit-ext-root", false, false, Want::Err(|e| matches!(e, E::CriticalExtension { subject, oid } if subject == "CN=root" && oid == "1.3.6.1.4.1.55555.1")), ""),
         ("crit-ext-ca", false, false, Want::Err(|e| matches!(e, E::CriticalExtension { subject, .. } if subject == "CN=int")), ""),
         ("name-constraint", false, false, Want::Err(|e| matches!(e, E::NameConstraints { .. })), ""),
         ("nc-wildcard", true, true, Want::Ok, ""),
@@ -297,6 +298,37 @@ fn istio_setups_of_every_kind_audit_clean_in_both_cacerts_forms() {
         for form in ["plug-in", "tls"] {
             let (code, found) = audit_mesh(&dir, case, form);
             assert_eq!((code, &found), (0, &vec![]), "{case} ({form})");
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs go"]
+fn what_go_refuses_to_parse_trustkeep_refuses_in_go_s_words() {
+    let w = Work::new();
+    let dir = w.path("x509");
+    generate(&dir);
+    let oracle = go_oracle();
+    for (case, refused) in [
+        ("valid", false),
+        ("parse-empty-nc", true),
+        ("parse-bad-dns", true),
+        ("parse-broken-san", true),
+        ("parse-p192", true),
+    ] {
+        let leaf = dir.join(case).join("leaf.pem");
+        let go = util::ext(oracle.to_str().unwrap(), &["parse", leaf.to_str().unwrap()]);
+        assert_eq!(go.code != 0, refused, "{case}: Go's verdict: {go:?}");
+        // The certificate parses for trustkeep (it is archived and shown), and is judged.
+        let ours = certs(&leaf).remove(0);
+        match (pki::go_parse_refusal(&ours), refused) {
+            (None, false) => {}
+            (Some(why), true) => assert!(
+                go.stdout.trim() == format!("error: {why}"),
+                "{case}: Go said {:?}, trustkeep {why:?}",
+                go.stdout
+            ),
+            (v, _) => panic!("{case}: trustkeep said {v:?}, Go {go:?}"),
         }
     }
 }

@@ -60,6 +60,10 @@ pub(super) fn parse_secret(
             match pki::parse_certs(bytes) {
                 Ok(cs) => {
                     for (i, c) in cs.iter().enumerate() {
+                        if let Some(why) = pki::go_parse_refusal(c) {
+                            let s = c.summary();
+                            out.report.push(at.f(Severity::Error, CheckId::PemGoRefuses, Some(k), format!("{k}: certificate {} (#{}) is refused by Go's x509.ParseCertificate, so Gloo Mesh and Istio cannot load it: {why}; reissue it", s.subject, i + 1)));
+                        }
                         out.certificates.push(CertificateRow {
                             cluster: at.cluster.to_string(),
                             secret: at.secret.clone(),

@@ -12,9 +12,11 @@ use std::fmt;
 
 mod algs;
 mod explain;
+mod goparse;
 mod key;
 mod path;
 
+pub use goparse::go_parse_refusal;
 use key::{describe_spki, spki_to_id};
 pub(crate) use key::{parse_key, PrivateKey, PublicKeyId};
 pub(crate) use path::{is_sha1_signature, verify_chain_cached, SignatureCache};

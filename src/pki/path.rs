@@ -431,6 +431,13 @@ fn go_deltas(path: &[Cert], probed: bool, t: DateTime<Utc>) -> Result<(), ChainE
         }
     }
     let anchor = xs.last().expect("non-empty");
+    // webpki takes an anchor as its name and key; Go checks its extensions like any other.
+    if let Some(oid) = super::goparse::unhandled_critical(anchor) {
+        return Err(ChainError::CriticalExtension {
+            subject: anchor.subject().to_string(),
+            oid,
+        });
+    }
     let (nb, na) = (
         asn1_to_chrono(anchor.validity().not_before),
         asn1_to_chrono(anchor.validity().not_after),

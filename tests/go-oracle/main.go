@@ -7,6 +7,7 @@
 //
 //	go-oracle verify ROOTS.pem INTERMEDIATES.pem LEAF.pem UNIX_TIME [client|default]
 //	go-oracle keypair CERT.pem KEY.pem
+//	go-oracle parse CERT.pem
 package main
 
 import (
@@ -80,6 +81,18 @@ func main() {
 		}
 		_, err = leaf.Verify(opts)
 		if err != nil {
+			fail(err)
+		}
+	case "parse":
+		data, err := os.ReadFile(os.Args[2])
+		if err != nil {
+			fail(err)
+		}
+		block, _ := pem.Decode(data)
+		if block == nil {
+			fail(fmt.Errorf("no PEM block"))
+		}
+		if _, err := x509.ParseCertificate(block.Bytes); err != nil {
 			fail(err)
 		}
 	case "keypair":

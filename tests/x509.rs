@@ -688,6 +688,72 @@ fn an_unrelated_root_in_ca_crt_widens_trust() {
 }
 
 #[test]
+fn an_expired_root_left_in_a_bundle_is_a_warning_go_ignores() {
+    let w = Work::new();
+    let dir = w.path("bundle");
+    std::fs::create_dir_all(&dir).unwrap();
+    // An old root that expired in 2025, left in the relay server's ca.crt beside the real one.
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2025, 1, 1);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "old relay root");
+    let old = params.self_signed(&key).unwrap().pem();
+    let inv = trustkeep::source::read_file(
+        util::fixture("sample/mgmt.yaml").to_str().unwrap(),
+        "gloo-mesh",
+    )
+    .unwrap();
+    let srv = inv
+        .secrets
+        .iter()
+        .find(|s| s.id.to_string() == "gloo-mesh/relay-server-tls-secret")
+        .unwrap();
+    let mut bundle = srv.get("ca.crt").unwrap().expose().to_vec();
+    bundle.extend(old.as_bytes());
+    let ca = dir.join("bundle.pem");
+    std::fs::write(&ca, bundle).unwrap();
+    let mgmt = with_secret(
+        "sample/mgmt.yaml",
+        "relay-server-tls-secret",
+        &[("ca.crt", Some(&ca))],
+        &dir.join("mgmt.json"),
+    );
+    let inv = trustkeep::source::read_file(&mgmt, "gloo-mesh").unwrap();
+    let sel = trustkeep::select::select(&inv, &trustkeep::select::SelectOptions::default());
+    let at = chrono::Utc::now();
+    let snap = trustkeep::snapshot::Snapshot::new(&inv, sel, "mgmt", at);
+    let r = trustkeep::checks::check(&[snap], &default_setup_at(at));
+    let mut got: Vec<(String, String)> = r
+        .report
+        .findings
+        .iter()
+        .filter(|f| f.severity != trustkeep::findings::Severity::Info)
+        .map(|f| (f.check.clone(), f.severity.to_string()))
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("chain.extra-root".to_string(), "warning".to_string()),
+            ("validity.expired".to_string(), "warning".to_string()),
+        ],
+        "{:?}",
+        r.report.findings
+    );
+    let left = r
+        .report
+        .findings
+        .iter()
+        .find(|f| f.check == "validity.expired")
+        .unwrap();
+    assert!(left.message.contains("left over"), "{}", left.message);
+}
+
+#[test]
 #[ignore = "needs go"]
 fn client_auth_is_checked_down_the_path_as_go_does() {
     let w = Work::new();

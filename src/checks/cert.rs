@@ -13,6 +13,39 @@ use crate::findings::{Report, Severity};
 use crate::gloo::Role;
 use crate::pki;
 
+/// Whether certificate `i` of data key `k` is a bundle member no chain of the secret needs:
+/// not the secret's own certificate (the first of `tls.crt` or `ca-cert.pem`), and that
+/// certificate still verifies at `at` without it (against `ca.crt`/`root-cert.pem`, through the
+/// rest of `tls.crt` and `cert-chain.pem`). In a secret without such a certificate (a bundle
+/// of roots only), a member is left over when another member of its key is valid at `at`.
+fn left_over(p: &Parsed, k: &str, i: usize, at: chrono::DateTime<chrono::Utc>) -> bool {
+    let leaf_key = ["tls.crt", "ca-cert.pem"]
+        .into_iter()
+        .find(|l| p.first(l).is_some());
+    let Some(leaf_key) = leaf_key else {
+        let others = p.certs.get(k).into_iter().flatten().enumerate();
+        return others
+            .filter(|(j, _)| *j != i)
+            .any(|(_, c)| pki::valid_at(c, at));
+    };
+    if k == leaf_key && i == 0 {
+        return false;
+    }
+    let leaf = p.first(leaf_key).expect("checked above");
+    let without = |key: &str| -> Vec<pki::Cert> {
+        let all = p.certs.get(key).cloned().unwrap_or_default();
+        (all.into_iter().enumerate())
+            .filter(|(j, _)| !(key == k && *j == i))
+            .map(|(_, c)| c)
+            .collect()
+    };
+    let mut inter: Vec<pki::Cert> = without(leaf_key).into_iter().skip(1).collect();
+    inter.extend(without("cert-chain.pem").into_iter().filter(|c| c != leaf));
+    let mut anchors = without("ca.crt");
+    anchors.extend(without("root-cert.pem"));
+    !anchors.is_empty() && pki::verify_chain(leaf, &inter, &anchors, Some(at)).is_ok()
+}
+
 /// Validity window and weak crypto for every certificate.
 pub(super) fn validity_and_crypto(
     at: &At<'_>,
@@ -22,14 +55,25 @@ pub(super) fn validity_and_crypto(
     sig: &pki::SignatureCache,
 ) {
     for (k, certs) in &p.certs {
-        for c in certs {
+        for (i, c) in certs.iter().enumerate() {
             let x = c.x509();
             let name = x.subject().to_string();
             let (nb, na) = (
                 pki::asn1_to_chrono(x.validity().not_before),
                 pki::asn1_to_chrono(x.validity().not_after),
             );
-            if opts.at > na {
+            if opts.at > na && left_over(p, k, i, opts.at) {
+                report.push(at.f(
+                    Severity::Warning,
+                    CheckId::ValidityExpired,
+                    Some(k),
+                    format!(
+                        "{name} expired on {} (checked at {}), but no chain of this secret needs it: a bundle member left over (an old root after a rotation?); Go ignores it; remove it",
+                        rfc(na),
+                        rfc(opts.at)
+                    ),
+                ));
+            } else if opts.at > na {
                 report.push(at.f(
                     Severity::Error,
                     CheckId::ValidityExpired,

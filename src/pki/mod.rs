@@ -167,6 +167,12 @@ pub(crate) fn asn1_to_chrono(t: ASN1Time) -> DateTime<Utc> {
         .unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
+/// Whether `c` is valid at `t` (both ends inclusive).
+pub(crate) fn valid_at(c: &Cert, t: DateTime<Utc>) -> bool {
+    let x = c.x509();
+    asn1_to_chrono(x.validity().not_before) <= t && t <= asn1_to_chrono(x.validity().not_after)
+}
+
 /// DNS names of the subjectAltName extension.
 pub(crate) fn dns_names(c: &X509Certificate<'_>) -> Vec<String> {
     match c.subject_alternative_name() {

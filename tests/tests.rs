@@ -18,6 +18,7 @@ mod gcs;
 mod hostile;
 mod import;
 mod interop;
+mod limbo;
 mod list;
 mod live;
 mod manifests;

@@ -20,7 +20,7 @@ pub use goparse::go_parse_refusal;
 use key::{describe_spki, spki_to_id};
 pub(crate) use key::{parse_key, PrivateKey, PublicKeyId};
 pub(crate) use path::{is_sha1_signature, verify_chain_cached, SignatureCache};
-pub use path::{verify_chain, verify_chain_for, Chain, ChainError, Usage};
+pub use path::{verify_chain, verify_chain_for, verify_peer_for, Chain, ChainError, Usage};
 
 use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};

@@ -227,6 +227,31 @@ pub(crate) fn verify_chain_cached(
     usage: Usage,
     cache: &SignatureCache,
 ) -> Result<Chain, ChainError> {
+    verify_subject(leaf, (intermediates, anchors), at, (usage, false), cache)
+}
+
+/// Validates `leaf` as a TLS peer, as Go's `Verify` does for the certificate a peer presents:
+/// a CA certificate there is judged as an end entity, not by whether it can issue (the
+/// question [`verify_chain_for`] asks of a CA secret). For external suites such as
+/// x509-limbo, whose peers are end entities whatever their basicConstraints say.
+pub fn verify_peer_for(
+    leaf: &Cert,
+    intermediates: &[Cert],
+    anchors: &[Cert],
+    at: Option<DateTime<Utc>>,
+    usage: Usage,
+) -> Result<Chain, ChainError> {
+    let cache = SignatureCache::default();
+    verify_subject(leaf, (intermediates, anchors), at, (usage, true), &cache)
+}
+
+fn verify_subject(
+    leaf: &Cert,
+    (intermediates, anchors): (&[Cert], &[Cert]),
+    at: Option<DateTime<Utc>>,
+    (usage, peer): (Usage, bool),
+    cache: &SignatureCache,
+) -> Result<Chain, ChainError> {
     let leaf_x = leaf.x509();
     if anchors.contains(leaf) {
         // Go: a certificate in the root pool is its own chain.
@@ -240,7 +265,13 @@ pub(crate) fn verify_chain_cached(
     };
     let mut first_err = None;
     for t in times {
-        match verify_at(leaf, &leaf_x, intermediates, anchors, (t, usage), cache) {
+        match verify_at(
+            leaf,
+            &leaf_x,
+            (intermediates, anchors),
+            (t, usage, peer),
+            cache,
+        ) {
             Ok(c) => return Ok(c),
             Err(e @ ChainError::OutsideValidity { .. }) if at.is_none() => {
                 first_err.get_or_insert(e);
@@ -310,20 +341,19 @@ impl ExtendedKeyUsageValidator for Usage {
 fn verify_at(
     leaf: &Cert,
     leaf_x: &X509Certificate<'_>,
-    intermediates: &[Cert],
-    anchors: &[Cert],
-    (t, usage): (DateTime<Utc>, Usage),
+    (intermediates, anchors): (&[Cert], &[Cert]),
+    (t, usage, peer): (DateTime<Utc>, Usage, bool),
     cache: &SignatureCache,
 ) -> Result<Chain, ChainError> {
     let (anchor_certs, tas) = trust_anchors(anchors);
-    let probe = if leaf_x.is_ca() {
+    let probe = if leaf_x.is_ca() && !peer {
         Some(probe_under(leaf)?)
     } else {
         None
     };
-    // A leaf whose names webpki cannot judge as Go does stands in as a copy (see [`StandIn`]).
+    // A leaf webpki cannot judge as Go does stands in as a copy (see [`StandIn`]).
     let stand_in = match probe {
-        None => stand_in(leaf, leaf_x)?,
+        None => stand_in(leaf, leaf_x, peer && leaf_x.is_ca())?,
         Some(_) => None,
     };
     let mut ints: Vec<CertificateDer<'_>> = Vec::new();
@@ -370,7 +400,9 @@ fn verify_at(
             Some(si) => si.holds(&path),
             None => Ok(()),
         };
-        match stood_in.and_then(|()| go_deltas(&path, probe.is_some(), t)) {
+        let go = || go_deltas(&path, probe.is_some(), t);
+        let named = || go_name_constraints(&path);
+        match stood_in.and_then(|()| go()).and_then(|()| named()) {
             Ok(()) => {
                 *accepted.borrow_mut() = path;
                 Ok(())
@@ -542,31 +574,39 @@ struct StandIn {
     der: Vec<u8>,
     tbs: Vec<u8>,
     real: Cert,
-    emails: Vec<String>,
 }
 
 /// The label a wildcard becomes in a stand-in; a DNS label no constraint names in practice.
 const WILDCARD_LABEL: &str = "x--trustkeep-wildcard";
 
-fn stand_in(leaf: &Cert, leaf_x: &X509Certificate<'_>) -> Result<Option<StandIn>, ChainError> {
+fn stand_in(
+    leaf: &Cert,
+    leaf_x: &X509Certificate<'_>,
+    drop_ca: bool,
+) -> Result<Option<StandIn>, ChainError> {
     use x509_cert::der::{asn1, Decode, Encode};
     use x509_cert::ext::pkix::name::GeneralName;
     use x509_cert::ext::pkix::SubjectAltName;
-    let Ok(Some(san)) = leaf_x.subject_alternative_name() else {
-        return Ok(None);
-    };
-    let needs = san.value.general_names.iter().any(|n| match n {
-        x509_parser::extensions::GeneralName::DNSName(d) => d.starts_with("*."),
-        x509_parser::extensions::GeneralName::RFC822Name(_) => true,
+    let names = match leaf_x.subject_alternative_name() {
+        Ok(Some(san)) => san.value.general_names.iter().any(|n| match n {
+            x509_parser::extensions::GeneralName::DNSName(d) => d.starts_with("*."),
+            x509_parser::extensions::GeneralName::RFC822Name(_) => true,
+            _ => false,
+        }),
         _ => false,
-    });
-    if !needs {
+    };
+    if !names && !drop_ca {
         return Ok(None);
     }
     let bad = |e: x509_cert::der::Error| ChainError::Unparsable(e.to_string());
     let c = x509_cert::Certificate::from_der(leaf.der()).map_err(bad)?;
     let mut tbs = c.tbs_certificate;
-    let mut emails = Vec::new();
+    if drop_ca {
+        // A peer is an end entity for Go whatever its basicConstraints say.
+        if let Some(exts) = tbs.extensions.as_mut() {
+            exts.retain(|e| e.extn_id.to_string() != "2.5.29.19");
+        }
+    }
     for ext in tbs.extensions.iter_mut().flatten() {
         if ext.extn_id.to_string() != "2.5.29.17" {
             continue;
@@ -581,7 +621,7 @@ fn stand_in(leaf: &Cert, leaf_x: &X509Certificate<'_>) -> Result<Option<StandIn>
                         asn1::Ia5String::new(&name).map_err(bad)?,
                     ));
                 }
-                GeneralName::Rfc822Name(e) => emails.push(e.as_str().to_string()),
+                GeneralName::Rfc822Name(_) => {}
                 other => kept.push(other),
             }
         }
@@ -603,7 +643,6 @@ fn stand_in(leaf: &Cert, leaf_x: &X509Certificate<'_>) -> Result<Option<StandIn>
         der: cert.to_der().map_err(bad)?,
         tbs: tbs_der,
         real: leaf.clone(),
-        emails,
     }))
 }
 
@@ -622,43 +661,81 @@ impl StandIn {
                 issuer: issuer.subject().to_string(),
             });
         }
-        for ca in &path[1..] {
-            let x = ca.x509();
-            let Ok(Some(nc)) = x.name_constraints() else {
-                continue;
-            };
-            let emails = |trees: &Option<Vec<x509_parser::extensions::GeneralSubtree<'_>>>| {
-                (trees.iter().flatten())
-                    .filter_map(|t| match t.base {
-                        x509_parser::extensions::GeneralName::RFC822Name(c) => Some(c.to_string()),
-                        _ => None,
-                    })
-                    .collect::<Vec<_>>()
-            };
-            let (permitted, excluded) = (
-                emails(&nc.value.permitted_subtrees),
-                emails(&nc.value.excluded_subtrees),
-            );
-            for e in &self.emails {
-                let violates = excluded.iter().any(|c| email_matches(e, c))
-                    || !permitted.is_empty() && !permitted.iter().any(|c| email_matches(e, c));
-                if violates {
-                    return Err(ChainError::NameConstraints {
-                        subject: subject.clone(),
-                    });
+        Ok(())
+    }
+}
+
+/// Go's name constraints (`isValid`, Go 1.19's crypto/x509/verify.go) on DNS and email SANs:
+/// each CA of the path with constraints, trust anchor included, checks the leaf's SANs and its
+/// own (webpki leaves an anchor's constraints aside, reads a leading-period DNS constraint as
+/// openssl does, has no email constraints, and does not check a CA's own names). A name in
+/// an excluded subtree, or outside every permitted subtree of its type, violates them.
+fn go_name_constraints(path: &[Cert]) -> Result<(), ChainError> {
+    use x509_parser::extensions::{GeneralName, GeneralSubtree};
+    let sans = |c: &X509Certificate<'_>| {
+        let (mut dns, mut emails) = (Vec::new(), Vec::new());
+        if let Ok(Some(san)) = c.subject_alternative_name() {
+            for n in &san.value.general_names {
+                match n {
+                    GeneralName::DNSName(d) => dns.push(d.to_string()),
+                    GeneralName::RFC822Name(e) => emails.push(e.to_string()),
+                    _ => {}
                 }
             }
         }
-        Ok(())
+        (dns, emails)
+    };
+    type Trees<'a> = Option<Vec<GeneralSubtree<'a>>>;
+    let of = |trees: &Trees<'_>, email: bool| -> Vec<String> {
+        (trees.iter().flatten())
+            .filter_map(|t| match (&t.base, email) {
+                (GeneralName::DNSName(c), false) | (GeneralName::RFC822Name(c), true) => {
+                    Some(c.to_string())
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    let leaf = path[0].x509();
+    let leaf_names = sans(&leaf);
+    for ca in &path[1..] {
+        let x = ca.x509();
+        let Ok(Some(nc)) = x.name_constraints() else {
+            continue;
+        };
+        let (p, e) = (&nc.value.permitted_subtrees, &nc.value.excluded_subtrees);
+        let own = sans(&x);
+        for (subject, (dns, emails)) in [(&leaf, &leaf_names), (&x, &own)] {
+            for (names, email, matches) in [
+                (dns, false, domain_matches as fn(&str, &str) -> bool),
+                (emails, true, email_matches as fn(&str, &str) -> bool),
+            ] {
+                let (permitted, excluded) = (of(p, email), of(e, email));
+                for n in names {
+                    let violates = excluded.iter().any(|c| matches(n, c))
+                        || !permitted.is_empty() && !permitted.iter().any(|c| matches(n, c));
+                    if violates {
+                        return Err(ChainError::NameConstraints {
+                            subject: subject.subject().to_string(),
+                        });
+                    }
+                }
+            }
+        }
     }
+    Ok(())
 }
 
 /// Go's `matchEmailConstraint`: a constraint with `@` is one mailbox (local part exact,
 /// domain case-insensitive); otherwise a domain, `.`-prefixed for subdomains only.
 fn email_matches(mailbox: &str, constraint: &str) -> bool {
-    let Some((local, domain)) = mailbox.rsplit_once('@') else {
+    let Some((local, domain)) = mailbox.split_once('@') else {
         return false;
     };
+    if domain.contains('@') {
+        // Not an RFC 2821 mailbox: Go permits it under no constraint.
+        return false;
+    }
     match constraint.rsplit_once('@') {
         Some((cl, cd)) => local == cl && domain.eq_ignore_ascii_case(cd),
         None => domain_matches(domain, constraint),

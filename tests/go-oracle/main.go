@@ -13,6 +13,7 @@ package main
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"os"
@@ -95,6 +96,9 @@ func main() {
 		if _, err := x509.ParseCertificate(block.Bytes); err != nil {
 			fail(err)
 		}
+	case "limbo":
+		limbo(os.Args[2])
+		return
 	case "keypair":
 		cert, err := os.ReadFile(os.Args[2])
 		if err != nil {
@@ -111,4 +115,84 @@ func main() {
 		os.Exit(2)
 	}
 	fmt.Println("ok")
+}
+
+// limbo prints, for every x509-limbo test case of the file, one line "<id>\t<ok|error>\t<Go's
+// error>": the case's peer certificate verified as Go does, with its trusted certificates as
+// roots, its untrusted intermediates, its validation time (now when null) and its extended key
+// usages (Go's default, serverAuth, when none). Host names are not checked: trustkeep
+// validates paths, not peer names, so both answer the same question.
+func limbo(path string) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		fail(err)
+	}
+	var suite struct {
+		Testcases []struct {
+			ID                     string   `json:"id"`
+			TrustedCerts           []string `json:"trusted_certs"`
+			UntrustedIntermediates []string `json:"untrusted_intermediates"`
+			PeerCertificate        string   `json:"peer_certificate"`
+			ValidationTime         *string  `json:"validation_time"`
+			ExtendedKeyUsage       []string `json:"extended_key_usage"`
+		} `json:"testcases"`
+	}
+	if err := json.Unmarshal(data, &suite); err != nil {
+		fail(err)
+	}
+	parse := func(p string) (*x509.Certificate, error) {
+		block, _ := pem.Decode([]byte(p))
+		if block == nil {
+			return nil, fmt.Errorf("no PEM block")
+		}
+		return x509.ParseCertificate(block.Bytes)
+	}
+	for _, tc := range suite.Testcases {
+		verdict := func() error {
+			roots, inter := x509.NewCertPool(), x509.NewCertPool()
+			for _, p := range tc.TrustedCerts {
+				c, err := parse(p)
+				if err != nil {
+					return err
+				}
+				roots.AddCert(c)
+			}
+			for _, p := range tc.UntrustedIntermediates {
+				c, err := parse(p)
+				if err != nil {
+					return err
+				}
+				inter.AddCert(c)
+			}
+			leaf, err := parse(tc.PeerCertificate)
+			if err != nil {
+				return err
+			}
+			opts := x509.VerifyOptions{Roots: roots, Intermediates: inter}
+			if tc.ValidationTime != nil {
+				t, err := time.Parse(time.RFC3339, *tc.ValidationTime)
+				if err != nil {
+					return err
+				}
+				opts.CurrentTime = t
+			}
+			for _, u := range tc.ExtendedKeyUsage {
+				switch u {
+				case "serverAuth":
+					opts.KeyUsages = append(opts.KeyUsages, x509.ExtKeyUsageServerAuth)
+				case "clientAuth":
+					opts.KeyUsages = append(opts.KeyUsages, x509.ExtKeyUsageClientAuth)
+				default:
+					opts.KeyUsages = append(opts.KeyUsages, x509.ExtKeyUsageAny)
+				}
+			}
+			_, err = leaf.Verify(opts)
+			return err
+		}()
+		if verdict != nil {
+			fmt.Printf("%s\terror\t%q\n", tc.ID, verdict.Error())
+		} else {
+			fmt.Printf("%s\tok\t\n", tc.ID)
+		}
+	}
 }

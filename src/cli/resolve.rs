@@ -605,7 +605,7 @@ mod tests {
         ]) else {
             panic!()
         };
-        let e = Error::from(audit(&a, now).unwrap_err()).to_string();
+        let e = audit(&a, now).unwrap_err().to_string();
         assert!(e.contains("--cluster names one cluster"), "{e}");
         let Command::Discover(d) = parse(&["discover"]) else {
             panic!()

@@ -14,8 +14,8 @@
 #                          distroless/cc holds for trustkeep (the binary, the shared libraries
 #                          `ldd` names, /etc/ssl/certs/ca-certificates.crt, /etc/passwd and
 #                          /etc/group with the non-root user 65532 `nonroot`, /tmp); no shell.
-#   --binary PATH          local base: the binary to ship (default: cargo build --release
-#                          --locked, then $CARGO_TARGET_DIR/release/trustkeep). Debug
+#   --binary PATH          local base: the binary to ship (default: cargo build --profile
+#                          dist --locked, then $CARGO_TARGET_DIR/dist/trustkeep). Debug
 #                          information is stripped from the copy (the code is unchanged);
 #                          --keep-debug-info keeps it.
 #   --tag REF              the image reference (default: localhost/trustkeep:<version>).
@@ -79,9 +79,9 @@ if [ "$base" = upstream ]; then
     -f "$repo/packaging/Containerfile" -t "$tag" "$repo" >&2
 else
   if [ -z "$binary" ]; then
-    echo "building the release binary" >&2
-    (cd "$repo" && cargo build --release --locked --bin trustkeep >&2)
-    binary="${CARGO_TARGET_DIR:-$repo/target}/release/trustkeep"
+    echo "building the binary (cargo's dist profile, as the Containerfile does)" >&2
+    (cd "$repo" && cargo build --profile dist --locked --bin trustkeep >&2)
+    binary="${CARGO_TARGET_DIR:-$repo/target}/dist/trustkeep"
   fi
   [ -f "$binary" ] && [ -x "$binary" ] || die "--binary $binary: not an executable file"
   certs=/etc/ssl/certs/ca-certificates.crt

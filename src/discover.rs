@@ -23,9 +23,10 @@ use zeroize::Zeroizing;
 
 use crate::gloo;
 use crate::gloo::ClusterKind;
+use crate::gloo::RelayMode;
 use crate::inventory::{Inventory, RootSource};
 use crate::profile::{
-    DeploymentSecrets, Discovered, Entry, IssuerRef, ManagedBy, Profile, ProfileRole, RelayMode,
+    DeploymentSecrets, Discovered, Entry, IssuerRef, ManagedBy, Profile, ProfileRole,
 };
 use crate::secret::{SecretId, SecretRecord};
 use crate::workload::{Deployment, AGENT_DEPLOYMENT, MGMT_SERVER_DEPLOYMENT};
@@ -59,6 +60,125 @@ pub struct Release {
     /// `chart.values`: the chart's defaults.
     defaults: Value,
     chart: String,
+}
+
+/// The Gloo chart generations discovery reads, each with its own value names. Values are
+/// read under gloo-platform's names: [`canonical`] moves an older generation's values there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Generation {
+    /// `gloo-platform` (2.3+): `glooMgmtServer.*`, `glooAgent.*`, `common.insecure`.
+    Platform,
+    /// `gloo-mesh-enterprise` (2.0–2.2): `glooMeshMgmtServer.relay.*`, `insecure`.
+    MeshEnterprise,
+    /// `gloo-mesh-agent` (2.0–2.2): `glooMeshAgent.enabled`, `relay.*`, `insecure`.
+    MeshAgent,
+    /// `enterprise-networking` (1.x): `relayTlsSecret`, `signingTlsSecret`, `tokenSecret`,
+    /// `selfSigned`, `disableRelayCa`, `global.insecure`.
+    Networking,
+    /// `enterprise-agent` (1.x): `relay.clientCertSecret`, `relay.rootTlsSecret`,
+    /// `relay.tokenSecret`, `relay.authority`, `relay.insecure`, `global.insecure`.
+    EnterpriseAgent,
+}
+
+impl Generation {
+    /// The generation of a chart by its name; none for charts that are not Gloo's relay.
+    pub fn of(chart: &str) -> Option<Generation> {
+        Some(match chart {
+            "gloo-platform" => Generation::Platform,
+            "gloo-mesh-enterprise" => Generation::MeshEnterprise,
+            "gloo-mesh-agent" => Generation::MeshAgent,
+            "enterprise-networking" => Generation::Networking,
+            "enterprise-agent" => Generation::EnterpriseAgent,
+            _ => return None,
+        })
+    }
+
+    /// How a note names it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Generation::Platform => "gloo-platform (2.3+)",
+            Generation::MeshEnterprise => "gloo-mesh-enterprise (Gloo Mesh 2.0-2.2)",
+            Generation::MeshAgent => "gloo-mesh-agent (Gloo Mesh 2.0-2.2)",
+            Generation::Networking => "enterprise-networking (Gloo Mesh 1.x)",
+            Generation::EnterpriseAgent => "enterprise-agent (Gloo Mesh 1.x)",
+        }
+    }
+}
+
+/// `values` of a chart of `generation` under gloo-platform's value names: what the
+/// relay's secrets, switches and authority are called there. Values the generation does not
+/// have stay absent (the chart's own defaults, moved the same way, fill them in).
+pub fn canonical(generation: Generation, values: &Value) -> Value {
+    use serde_json::json;
+    let at = |p: &str| values.pointer(p).cloned().unwrap_or(Value::Null);
+    let any_true = |ps: &[&str]| -> Value {
+        let set: Vec<&Value> = ps.iter().filter_map(|p| values.pointer(p)).collect();
+        if set.is_empty() {
+            Value::Null
+        } else {
+            Value::Bool(
+                set.iter()
+                    .any(|v| v.as_bool() == Some(true) || v.as_str() == Some("true")),
+            )
+        }
+    };
+    match generation {
+        Generation::Platform => {
+            let mut v = values.clone();
+            // gloo-platform has no such value; only the Deployments' stand-in sets it.
+            if let Some(Value::Object(relay)) = v.pointer_mut("/glooMgmtServer/relay") {
+                relay.remove("rootTlsSecret");
+            }
+            if let Some(common) = values.pointer("/common/insecure").cloned() {
+                for c in ["glooMgmtServer", "glooAgent"] {
+                    if let Some(Value::Object(m)) = v.get_mut(c) {
+                        m.entry("insecure").or_insert(common.clone());
+                    }
+                }
+            }
+            v
+        }
+        Generation::MeshEnterprise => json!({"glooMgmtServer": {
+            "enabled": at("/glooMeshMgmtServer/enabled"),
+            "insecure": at("/insecure"),
+            "relay": at("/glooMeshMgmtServer/relay"),
+        }}),
+        Generation::MeshAgent => json!({"glooAgent": {
+            "enabled": at("/glooMeshAgent/enabled"),
+            "insecure": at("/insecure"),
+            "relay": {
+                "clientTlsSecret": at("/relay/clientTlsSecret"),
+                "rootTlsSecret": at("/relay/rootTlsSecret"),
+                "tokenSecret": at("/relay/tokenSecret"),
+                "authority": at("/relay/authority"),
+            },
+        }}),
+        Generation::Networking => json!({"glooMgmtServer": {
+            "enabled": true,
+            "insecure": at("/global/insecure"),
+            "relay": {
+                "tlsSecret": at("/relayTlsSecret"),
+                "signingTlsSecret": at("/signingTlsSecret"),
+                "tokenSecret": at("/tokenSecret"),
+                "disableCa": at("/disableRelayCa"),
+                // selfSigned: false: the relay certificates are the user's own.
+                "disableCaCertGeneration": match at("/selfSigned") {
+                    Value::Bool(b) => Value::Bool(!b),
+                    _ => Value::Null,
+                },
+            },
+        }}),
+        Generation::EnterpriseAgent => json!({"glooAgent": {
+            "enabled": true,
+            "insecure": any_true(&["/relay/insecure", "/global/insecure"]),
+            "relay": {
+                "clientTlsSecret": at("/relay/clientCertSecret"),
+                "rootTlsSecret": at("/relay/rootTlsSecret"),
+                "tokenSecret": at("/relay/tokenSecret"),
+                "authority": at("/relay/authority"),
+            },
+        }}),
+    }
 }
 
 impl Release {
@@ -100,9 +220,14 @@ impl Release {
         SecretId::new(ns, name)
     }
     fn is_gloo(&self) -> bool {
-        self.chart.starts_with("gloo-platform") && self.chart != "gloo-platform-crds"
+        Generation::of(&self.chart).is_some()
             || self.get("glooMgmtServer").is_some()
             || self.get("glooAgent").is_some()
+    }
+
+    /// Which chart generation it is, when not gloo-platform's (for the profile's notes).
+    fn older_generation(&self) -> Option<Generation> {
+        Generation::of(&self.chart).filter(|g| *g != Generation::Platform)
     }
 }
 
@@ -134,13 +259,17 @@ pub fn decode_release(rec: &SecretRecord) -> Result<Release, DiscoverError> {
         .map_err(|_| bad("release is not gzip"))?;
     let mut doc: Value = serde_json::from_slice(&json).map_err(|_| bad("release is not JSON"))?;
     let take = |doc: &mut Value, p: &str| doc.pointer_mut(p).map(Value::take).unwrap_or_default();
-    let config = take(&mut doc, "/config");
-    let defaults = take(&mut doc, "/chart/values");
+    let mut config = take(&mut doc, "/config");
+    let mut defaults = take(&mut doc, "/chart/values");
     let chart = doc
         .pointer("/chart/metadata/name")
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_string();
+    if let Some(g) = Generation::of(&chart) {
+        config = canonical(g, &config);
+        defaults = canonical(g, &defaults);
+    }
     let label = |k: &str| rec.labels.get(k).cloned().unwrap_or_default();
     Ok(Release {
         namespace: rec.id.namespace.clone(),
@@ -200,6 +329,11 @@ pub fn discover(inv: &Inventory, ns: &str) -> Result<Profile, DiscoverError> {
         ));
     } else if w.deployments_known {
         note_missing_deployments(inv, ns, &releases, [mgmt_dep, agent_dep], &mut notes);
+    }
+    for r in &releases {
+        if let Some(g) = r.older_generation() {
+            notes.push(format!("Helm release {}/{} is of chart {}: its values were read under their own names (see docs/operations.md, \"Discovery and profiles\")", r.namespace, r.name, g.describe()));
+        }
     }
     let mgmt = releases.iter().find(|r| r.flag("glooMgmtServer.enabled"));
     let agent = releases.iter().find(|r| r.flag("glooAgent.enabled"));
@@ -288,11 +422,11 @@ fn relay_mode(
     mgmt: Option<&Release>,
     agent: Option<&Release>,
 ) -> RelayMode {
-    let insecure = releases.iter().any(|r| {
-        r.flag("glooMgmtServer.insecure")
-            || r.flag("glooAgent.insecure")
-            || r.flag("global.insecure")
-    });
+    // `common.insecure` (gloo-platform), `insecure` (2.0-2.2) and `global.insecure`,
+    // `relay.insecure` (1.x) arrive here under these names ([`canonical`]).
+    let insecure = releases
+        .iter()
+        .any(|r| r.flag("glooMgmtServer.insecure") || r.flag("glooAgent.insecure"));
     let byo = match mgmt {
         Some(m) => {
             m.flag("glooMgmtServer.relay.disableCa")
@@ -722,6 +856,164 @@ mod tests {
         let helm = b64.encode(gz.finish().unwrap());
         let data = b64.encode(helm);
         format!("---\nkind: Secret\nmetadata: {{name: {name}, namespace: gloo-mesh, labels: {{owner: helm, name: gloo-platform, status: {status}, version: \"{version}\"}}}}\ntype: helm.sh/release.v1\ndata: {{release: {data}}}\n")
+    }
+
+    /// A release of `chart` with the chart's `defaults` and the user's `config`.
+    fn chart_release(chart: &str, defaults: Value, config: Value) -> String {
+        let doc = serde_json::json!({"name": chart, "version": 1,
+            "chart": {"metadata": {"name": chart}, "values": defaults}, "config": config});
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(doc.to_string().as_bytes()).unwrap();
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let data = b64.encode(b64.encode(gz.finish().unwrap()));
+        format!("---\nkind: Secret\nmetadata: {{name: sh.helm.release.v1.{chart}.v1, namespace: gloo-mesh, labels: {{owner: helm, name: {chart}, status: deployed, version: \"1\"}}}}\ntype: helm.sh/release.v1\ndata: {{release: {data}}}\n")
+    }
+
+    fn profile_of(chart: &str, defaults: Value, config: Value) -> Profile {
+        let y = chart_release(chart, defaults, config);
+        let inv = parse_objects(y.as_bytes(), "t", "gloo-mesh").unwrap();
+        discover(&inv, "gloo-mesh").unwrap()
+    }
+
+    fn named(p: &Profile) -> Vec<String> {
+        p.named().map(|(id, r)| format!("{r}={id}")).collect()
+    }
+
+    #[test]
+    fn every_chart_generation_is_read_under_its_own_value_names() {
+        use serde_json::json;
+        let token = json!({"name": "relay-identity-token-secret", "namespace": "", "key": "token"});
+        // gloo-mesh-enterprise 2.0-2.2, bring-your-own relay certificates.
+        let p = profile_of(
+            "gloo-mesh-enterprise",
+            json!({"insecure": false, "glooMeshMgmtServer": {"enabled": true, "relay": {
+                "tlsSecret": {"name": "relay-server-tls-secret"},
+                "signingTlsSecret": {"name": "relay-tls-signing-secret"}, "tokenSecret": token,
+                "disableCa": false, "disableTokenGeneration": false, "disableCaCertGeneration": false}}}),
+            json!({"glooMeshMgmtServer": {"relay": {"tlsSecret": {"name": "gloo-server-tls-cert"},
+                "disableCa": true, "disableCaCertGeneration": true, "disableTokenGeneration": true}}}),
+        );
+        assert_eq!(
+            (p.cluster_kind, p.relay_mode),
+            (ClusterKind::Management, RelayMode::MtlsByo)
+        );
+        assert!(
+            named(&p).contains(&"relay-server=gloo-mesh/gloo-server-tls-cert".to_string()),
+            "{:?}",
+            named(&p)
+        );
+        assert!(p.absent_by_design(ProfileRole::RelaySigning));
+        assert!(p
+            .discovered
+            .notes
+            .iter()
+            .any(|n| n.contains("gloo-mesh-enterprise (Gloo Mesh 2.0-2.2)")));
+        // gloo-mesh-agent 2.0-2.2, insecure.
+        let agent_defaults = json!({"insecure": false, "glooMeshAgent": {"enabled": true},
+            "relay": {"clientTlsSecret": {"name": "relay-client-tls-secret"},
+                "rootTlsSecret": {"name": "relay-root-tls-secret"}, "tokenSecret": token,
+                "authority": "gloo-mesh-mgmt-server.gloo-mesh"}});
+        let p = profile_of(
+            "gloo-mesh-agent",
+            agent_defaults.clone(),
+            json!({"insecure": true}),
+        );
+        assert_eq!(
+            (p.cluster_kind, p.relay_mode),
+            (ClusterKind::Workload, RelayMode::Insecure)
+        );
+        // ... and the same chart with renamed agent secrets.
+        let p = profile_of(
+            "gloo-mesh-agent",
+            agent_defaults,
+            json!({"relay": {"clientTlsSecret": {"name": "my-agent-tls"}, "rootTlsSecret": {"name": "my-root"}}}),
+        );
+        assert_eq!(
+            p.relay_mode,
+            RelayMode::MtlsByo,
+            "a renamed client secret is the user's own"
+        );
+        let n = named(&p);
+        assert!(
+            n.contains(&"relay-client=gloo-mesh/my-agent-tls".to_string())
+                && n.contains(&"relay-root=gloo-mesh/my-root".to_string()),
+            "{n:?}"
+        );
+        // enterprise-networking 1.x with its defaults: Gloo's generated relay PKI.
+        let p = profile_of(
+            "enterprise-networking",
+            json!({"global": {"insecure": false}, "relayTlsSecret": {"name": "relay-server-tls-secret"},
+                "signingTlsSecret": {"name": "relay-tls-signing-secret"}, "tokenSecret": token,
+                "selfSigned": true, "disableRelayCa": false}),
+            json!({}),
+        );
+        assert_eq!(
+            (p.cluster_kind, p.relay_mode),
+            (ClusterKind::Management, RelayMode::MtlsGenerated)
+        );
+        let n = named(&p);
+        for want in [
+            "relay-server=gloo-mesh/relay-server-tls-secret",
+            "relay-signing=gloo-mesh/relay-tls-signing-secret",
+            "relay-root=gloo-mesh/relay-root-tls-secret",
+            "relay-identity-token=gloo-mesh/relay-identity-token-secret",
+        ] {
+            assert!(n.contains(&want.to_string()), "{want}: {n:?}");
+        }
+        // ... and global.insecure.
+        let p = profile_of(
+            "enterprise-networking",
+            json!({"global": {"insecure": false}}),
+            json!({"global": {"insecure": true}}),
+        );
+        assert_eq!(p.relay_mode, RelayMode::Insecure);
+        // enterprise-agent 1.x: relay.clientCertSecret, relay.insecure.
+        let p = profile_of(
+            "enterprise-agent",
+            json!({"relay": {"clientCertSecret": {"name": "relay-client-tls-secret"}, "insecure": false,
+                "authority": "enterprise-networking.gloo-mesh"}}),
+            json!({"relay": {"clientCertSecret": {"name": "cluster-1-relay"}}}),
+        );
+        assert_eq!(p.cluster_kind, ClusterKind::Workload);
+        assert!(
+            named(&p).contains(&"relay-client=gloo-mesh/cluster-1-relay".to_string()),
+            "{:?}",
+            named(&p)
+        );
+        let p = profile_of(
+            "enterprise-agent",
+            json!({"relay": {"insecure": false}}),
+            json!({"relay": {"insecure": true}}),
+        );
+        assert_eq!(p.relay_mode, RelayMode::Insecure);
+        // gloo-platform: common.insecure is its insecure switch, global.insecure is not.
+        let p = profile_of(
+            "gloo-platform",
+            json!({"glooMgmtServer": {"enabled": false}}),
+            json!({"common": {"insecure": true}, "glooMgmtServer": {"enabled": true}}),
+        );
+        assert_eq!(p.relay_mode, RelayMode::Insecure);
+        let p = profile_of(
+            "gloo-platform",
+            json!({"glooMgmtServer": {"enabled": false}}),
+            json!({"global": {"insecure": true}, "glooMgmtServer": {"enabled": true}}),
+        );
+        assert_eq!(
+            p.relay_mode,
+            RelayMode::MtlsGenerated,
+            "global.insecure belongs to the 1.x charts"
+        );
+        // gloo-platform has no glooMgmtServer.relay.rootTlsSecret: a value of that name is not read.
+        let p = profile_of(
+            "gloo-platform",
+            json!({"glooMgmtServer": {"enabled": false}}),
+            json!({"glooMgmtServer": {"enabled": true, "relay": {"rootTlsSecret": {"name": "made-up"}}}}),
+        );
+        assert!(
+            named(&p).contains(&"relay-root=gloo-mesh/relay-root-tls-secret".to_string()),
+            "{:?}",
+            named(&p)
+        );
     }
 
     #[test]

@@ -26,6 +26,11 @@ pub enum Error {
     #[error("{path}: not valid YAML or JSON: {message}")]
     Parse { path: String, message: String },
 
+    /// What a source holds cannot be read as secrets (folders of the manual procedure without
+    /// secret folders, invalid names, oversized files).
+    #[error("{0}")]
+    Source(String),
+
     /// A Kubernetes object in a source is not what it should be.
     #[error("{origin}: {object}: {message}")]
     Object {
@@ -47,9 +52,11 @@ pub enum Error {
     #[error("{path} {message}")]
     Refused { path: PathBuf, message: String },
 
-    /// Object storage refused or could not answer.
-    #[error("{location}: {message}")]
-    Storage { location: String, message: String },
+    /// Object storage refused or could not answer (the object_store error is the source).
+    /// Boxed: it holds the location and object_store's error, which would make every
+    /// `Result` of the crate larger.
+    #[error(transparent)]
+    Store(Box<crate::store::StoreError>),
 
     /// A live cluster refused or could not answer.
     #[error(transparent)]
@@ -86,6 +93,12 @@ impl Error {
             path: path.into(),
             source,
         }
+    }
+}
+
+impl From<crate::store::StoreError> for Error {
+    fn from(e: crate::store::StoreError) -> Self {
+        Error::Store(Box::new(e))
     }
 }
 

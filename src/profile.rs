@@ -12,7 +12,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-pub use crate::gloo::RelayMode;
+use crate::gloo::RelayMode;
 use crate::gloo::{ClusterKind, Role};
 use crate::secret::SecretId;
 

@@ -16,10 +16,9 @@ use crate::inventory::{Inventory, RootSource};
 use crate::profile::{Profile, ProfileRole};
 use crate::secret::{SecretId, SecretRecord};
 
-pub use crate::gloo::{ClusterKind, Role};
-pub(crate) use crate::gloo::{
-    CACERTS, DEFAULT_NAMESPACE, GENERATED_SIGNING_CERT, ISTIO_NAMESPACE, RELAY_CLIENT, RELAY_ROOT,
-    RELAY_SERVER, RELAY_SIGNING, RELAY_TOKEN,
+use crate::gloo::{
+    ClusterKind, Role, CACERTS, DEFAULT_NAMESPACE, GENERATED_SIGNING_CERT, ISTIO_NAMESPACE,
+    RELAY_CLIENT, RELAY_ROOT, RELAY_SERVER, RELAY_SIGNING, RELAY_TOKEN,
 };
 
 /// What the user asked to select.

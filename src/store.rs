@@ -12,7 +12,8 @@
 //! `GOOGLE_SERVICE_ACCOUNT`, `GOOGLE_SERVICE_ACCOUNT_KEY`, `GOOGLE_BASE_URL`), `AZURE_*` for
 //! Azure (`AZURE_STORAGE_ACCOUNT_NAME`, `AZURE_STORAGE_ACCOUNT_KEY`, `AZURE_STORAGE_SAS_TOKEN`,
 //! `AZURE_STORAGE_ENDPOINT`, `AZURE_STORAGE_USE_EMULATOR`). This module moves bytes; the archive
-//! format is [`crate::archive`]'s alone.
+//! format is [`crate::archive`]'s alone. What object storage refuses is a [`StoreError`], whose
+//! message never carries credentials or server bodies.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -84,13 +85,43 @@ impl Scheme {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Location {
     Local(PathBuf),
-    /// `s3://bucket/key`, `gs://bucket/key` or `az://container/key`; a key that does not end
-    /// in `.age` (or is empty) is a prefix.
-    Object {
-        scheme: Scheme,
-        bucket: String,
-        key: String,
-    },
+    Object(ObjectLocation),
+}
+
+/// `s3://bucket/key`, `gs://bucket/key` or `az://container/key`; a key that does not end in
+/// `.age` (or is empty) is a prefix.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ObjectLocation {
+    pub scheme: Scheme,
+    /// The bucket (Azure: the container).
+    pub bucket: String,
+    pub key: String,
+}
+
+impl ObjectLocation {
+    /// The same service and bucket, another key.
+    fn with_key(&self, key: String) -> ObjectLocation {
+        ObjectLocation {
+            scheme: self.scheme,
+            bucket: self.bucket.clone(),
+            key,
+        }
+    }
+
+    /// "no such bucket BUCKET" (or container).
+    fn no_bucket(&self) -> String {
+        format!(
+            "no such {} {}",
+            self.scheme.bucket_word().to_ascii_lowercase(),
+            self.bucket
+        )
+    }
+}
+
+impl std::fmt::Display for ObjectLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}{}/{}", self.scheme.prefix(), self.bucket, self.key)
+    }
 }
 
 impl Location {
@@ -101,17 +132,17 @@ impl Location {
             if let Some(rest) = s.strip_prefix(scheme.prefix()) {
                 let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
                 if bucket.is_empty() {
-                    return Err(Error::Usage(format!(
+                    return Err(Error::from(StoreError::BadLocation(format!(
                         "{s}: expected {}{}/KEY",
                         scheme.prefix(),
                         scheme.bucket_word()
-                    )));
+                    ))));
                 }
-                return Ok(Location::Object {
+                return Ok(Location::Object(ObjectLocation {
                     scheme,
                     bucket: bucket.to_string(),
                     key: key.to_string(),
-                });
+                }));
             }
         }
         if let Some((scheme, _)) = s.split_once("://") {
@@ -121,9 +152,9 @@ impl Location {
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
             if looks_like_scheme {
-                return Err(Error::Usage(format!(
+                return Err(Error::from(StoreError::BadLocation(format!(
                     "{s}: unsupported storage scheme {scheme}://; use s3://, gs:// or az:// (or a local path)"
-                )));
+                ))));
             }
         }
         Ok(Location::Local(PathBuf::from(s)))
@@ -135,19 +166,7 @@ impl Location {
     pub(crate) fn is_dir(&self) -> bool {
         match self {
             Location::Local(p) => p.is_dir() || p.as_os_str().to_string_lossy().ends_with('/'),
-            Location::Object { key, .. } => !archive::is_archive_file(key),
-        }
-    }
-
-    /// The same service and bucket, another key.
-    fn with_key(&self, key: String) -> Location {
-        match self {
-            Location::Local(_) => unreachable!("with_key on a local path"),
-            Location::Object { scheme, bucket, .. } => Location::Object {
-                scheme: *scheme,
-                bucket: bucket.clone(),
-                key,
-            },
+            Location::Object(o) => !archive::is_archive_file(&o.key),
         }
     }
 
@@ -155,13 +174,13 @@ impl Location {
     pub fn join(&self, name: &str) -> Location {
         match self {
             Location::Local(p) => Location::Local(p.join(name)),
-            Location::Object { key, .. } => {
-                let sep = if key.is_empty() || key.ends_with('/') {
+            Location::Object(o) => {
+                let sep = if o.key.is_empty() || o.key.ends_with('/') {
                     ""
                 } else {
                     "/"
                 };
-                self.with_key(format!("{key}{sep}{name}"))
+                Location::Object(o.with_key(format!("{}{sep}{name}", o.key)))
             }
         }
     }
@@ -173,7 +192,7 @@ impl Location {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default(),
-            Location::Object { key, .. } => key.rsplit('/').next().unwrap_or("").to_string(),
+            Location::Object(o) => o.key.rsplit('/').next().unwrap_or("").to_string(),
         }
     }
 
@@ -183,10 +202,13 @@ impl Location {
             Location::Local(p) => {
                 Location::Local(p.parent().map(Path::to_path_buf).unwrap_or_default())
             }
-            Location::Object { key, .. } => self.with_key(
-                key.rsplit_once('/')
-                    .map(|(p, _)| format!("{p}/"))
-                    .unwrap_or_default(),
+            Location::Object(o) => Location::Object(
+                o.with_key(
+                    o.key
+                        .rsplit_once('/')
+                        .map(|(p, _)| format!("{p}/"))
+                        .unwrap_or_default(),
+                ),
             ),
         }
     }
@@ -195,7 +217,7 @@ impl Location {
     pub fn sidecar(&self) -> Location {
         match self {
             Location::Local(p) => Location::Local(archive::sidecar_path(p)),
-            Location::Object { key, .. } => self.with_key(archive::sidecar_of(key)),
+            Location::Object(o) => Location::Object(o.with_key(archive::sidecar_of(&o.key))),
         }
     }
 }
@@ -211,11 +233,7 @@ impl std::fmt::Display for Location {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Location::Local(p) => write!(f, "{}", p.display()),
-            Location::Object {
-                scheme,
-                bucket,
-                key,
-            } => write!(f, "{}{bucket}/{key}", scheme.prefix()),
+            Location::Object(o) => o.fmt(f),
         }
     }
 }
@@ -239,22 +257,74 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// Why object storage could not do what was asked. Each message names the object, says what
+/// went wrong in the service's words, redacted (see `service_message`), and ends with a hint
+/// where one helps. The object_store error it came from is kept, unredacted, as the
+/// [`source`](std::error::Error::source), so callers can tell its kind; its words are already
+/// in the message, so a printer shows this error's `Display` (as `cli::report_error` does) and
+/// does not print the source again. `Debug` shows the redacted message only.
+#[derive(thiserror::Error)]
+pub enum StoreError {
+    /// The service refused or could not answer, or its client could not be configured.
+    #[error("{location}: {}", service_message(.location.scheme, .source))]
+    Service {
+        location: ObjectLocation,
+        #[source]
+        source: object_store::Error,
+    },
+    /// A PUT found no bucket (or container) to create the object in.
+    #[error("{location}: {}; create it first", .location.no_bucket())]
+    NoBucket {
+        location: ObjectLocation,
+        #[source]
+        source: object_store::Error,
+    },
+    /// Nothing is at the location of an archive to open.
+    #[error("{location}: no such object")]
+    NoObject { location: ObjectLocation },
+    /// A location as typed is not one trustkeep can use.
+    #[error("{0}")]
+    BadLocation(String),
+    /// The key is not one object_store can use as an object path.
+    #[error("{location}: not a usable object key ({source})")]
+    Key {
+        location: ObjectLocation,
+        #[source]
+        source: object_store::path::Error,
+    },
+}
+
+impl std::fmt::Debug for StoreError {
+    /// The message only: the source may hold credentials from URLs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("StoreError")
+            .field(&self.to_string())
+            .finish()
+    }
+}
+
 /// The object path of a key, taken as written (no second percent-encoding).
-fn object_path(loc: &Location, key: &str) -> Result<object_store::path::Path> {
-    object_store::path::Path::parse(key.trim_end_matches('/')).map_err(|e| Error::Storage {
-        location: loc.to_string(),
-        message: format!("not a usable object key ({e})"),
+fn object_path(loc: &ObjectLocation) -> Result<object_store::path::Path> {
+    object_store::path::Path::parse(loc.key.trim_end_matches('/')).map_err(|source| {
+        Error::from(StoreError::Key {
+            location: loc.clone(),
+            source,
+        })
+    })
+}
+
+/// `e` from the service of `loc`, as a [`StoreError::Service`].
+fn storage_err(loc: &ObjectLocation, e: object_store::Error) -> Error {
+    Error::from(StoreError::Service {
+        location: loc.clone(),
+        source: e,
     })
 }
 
 /// An object_store error as users see it: no credentials from URLs, no server body beyond
 /// its error code, and the configuration hint of that service only where credentials (or the
 /// endpoint) are the likely cause.
-fn storage_err(loc: &Location, e: object_store::Error) -> Error {
-    let scheme = match loc {
-        Location::Object { scheme, .. } => *scheme,
-        Location::Local(_) => Scheme::S3,
-    };
+fn service_message(scheme: Scheme, e: &object_store::Error) -> String {
     let auth = matches!(
         e,
         object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. }
@@ -273,10 +343,7 @@ fn storage_err(loc: &Location, e: object_store::Error) -> Error {
         message.push_str("; ");
         message.push_str(scheme.endpoint_hint());
     }
-    Error::Storage {
-        location: loc.to_string(),
-        message,
-    }
+    message
 }
 
 /// Removes `user:password@` from URLs and keeps only `<Code>` of an XML error body. (object_store
@@ -305,17 +372,6 @@ fn redact_storage_message(msg: &str) -> String {
         }
     }
     out
-}
-
-/// "no such bucket BUCKET" (or container), for an object location.
-fn no_bucket(loc: &Location) -> String {
-    match loc {
-        Location::Object { scheme, bucket, .. } => format!(
-            "no such {} {bucket}",
-            scheme.bucket_word().to_ascii_lowercase()
-        ),
-        Location::Local(_) => unreachable!("no_bucket on a local path"),
-    }
 }
 
 /// A client for one bucket (or container) of one service, configured from the environment.
@@ -354,22 +410,17 @@ impl Store {
     }
 
     /// The client and object path of an object location.
-    fn object(&self, loc: &Location) -> Result<(Arc<dyn ObjectStore>, object_store::path::Path)> {
-        let Location::Object {
-            scheme,
-            bucket,
-            key,
-        } = loc
-        else {
-            unreachable!("object() on a local path");
-        };
-        let path = object_path(loc, key)?;
+    fn object(
+        &self,
+        loc: &ObjectLocation,
+    ) -> Result<(Arc<dyn ObjectStore>, object_store::path::Path)> {
+        let path = object_path(loc)?;
         let mut map = self.buckets.lock().expect("store lock");
-        let id = (*scheme, bucket.clone());
+        let id = (loc.scheme, loc.bucket.clone());
         if let Some(s) = map.get(&id) {
             return Ok((s.clone(), path));
         }
-        let s = client(*scheme, bucket).map_err(|e| storage_err(loc, e))?;
+        let s = client(loc.scheme, &loc.bucket).map_err(|e| storage_err(loc, e))?;
         map.insert(id, s.clone());
         Ok((s, path))
     }
@@ -378,36 +429,28 @@ impl Store {
     pub async fn get(&self, loc: &Location) -> Result<Option<Vec<u8>>> {
         match loc {
             Location::Local(p) => match std::fs::metadata(p) {
-                Ok(m) if m.len() > MAX_ARCHIVE_BYTES => {
-                    Err(Error::from(crate::archive::ArchiveError::Corrupt {
-                        archive: loc.to_string(),
-                        message: "larger than 1 GiB; not a trustkeep archive".into(),
-                    }))
-                }
+                Ok(m) if m.len() > MAX_ARCHIVE_BYTES => Err(too_large(loc)),
                 Ok(_) => std::fs::read(p)
                     .map(Some)
                     .map_err(|e| Error::io("cannot read", p, e)),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
                 Err(e) => Err(Error::io("cannot read", p, e)),
             },
-            Location::Object { .. } => {
-                let (s, path) = self.object(loc)?;
-                match s.get(&path).await {
-                    Ok(r) if r.meta.size > MAX_ARCHIVE_BYTES => {
-                        Err(Error::from(crate::archive::ArchiveError::Corrupt {
-                            archive: loc.to_string(),
-                            message: "larger than 1 GiB; not a trustkeep archive".into(),
-                        }))
-                    }
-                    Ok(r) => r
-                        .bytes()
-                        .await
-                        .map(|b| Some(b.to_vec()))
-                        .map_err(|e| storage_err(loc, e)),
-                    Err(object_store::Error::NotFound { .. }) => Ok(None),
-                    Err(e) => Err(storage_err(loc, e)),
-                }
-            }
+            Location::Object(o) => self.get_object(o).await,
+        }
+    }
+
+    async fn get_object(&self, loc: &ObjectLocation) -> Result<Option<Vec<u8>>> {
+        let (s, path) = self.object(loc)?;
+        match s.get(&path).await {
+            Ok(r) if r.meta.size > MAX_ARCHIVE_BYTES => Err(too_large(loc)),
+            Ok(r) => r
+                .bytes()
+                .await
+                .map(|b| Some(b.to_vec()))
+                .map_err(|e| storage_err(loc, e)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(storage_err(loc, e)),
         }
     }
 
@@ -415,14 +458,16 @@ impl Store {
     pub async fn exists(&self, loc: &Location) -> Result<bool> {
         match loc {
             Location::Local(p) => Ok(p.exists()),
-            Location::Object { .. } => {
-                let (s, path) = self.object(loc)?;
-                match s.head(&path).await {
-                    Ok(_) => Ok(true),
-                    Err(object_store::Error::NotFound { .. }) => Ok(false),
-                    Err(e) => Err(storage_err(loc, e)),
-                }
-            }
+            Location::Object(o) => self.object_exists(o).await,
+        }
+    }
+
+    async fn object_exists(&self, loc: &ObjectLocation) -> Result<bool> {
+        let (s, path) = self.object(loc)?;
+        match s.head(&path).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(storage_err(loc, e)),
         }
     }
 
@@ -430,40 +475,43 @@ impl Store {
     pub(crate) async fn put_new(&self, loc: &Location, bytes: &[u8]) -> Result<()> {
         match loc {
             Location::Local(p) => write_atomic(p, bytes, false),
-            Location::Object { .. } => {
-                let (s, path) = self.object(loc)?;
-                if self.exists(loc).await? {
-                    return Err(refused(loc));
-                }
-                // Conditional create where the server supports it (S3 and Azure: If-None-Match: *,
-                // GCS: x-goog-if-generation-match: 0); the HEAD above covers the rest.
-                let opts = PutOptions {
-                    mode: PutMode::Create,
-                    ..Default::default()
-                };
-                match s
-                    .put_opts(&path, PutPayload::from(bytes.to_vec()), opts)
-                    .await
-                {
-                    Ok(_) => Ok(()),
-                    // Created by someone else between the look and the write.
-                    Err(object_store::Error::AlreadyExists { .. }) => Err(Error::Refused {
-                        path: PathBuf::from(loc.to_string()),
-                        message: "was created meanwhile (the server refused a second create); refusing to overwrite it".into(),
-                    }),
-                    // A PUT has nothing to miss but the bucket (or container) itself.
-                    Err(object_store::Error::NotFound { .. }) => Err(Error::Storage {
-                        location: loc.to_string(),
-                        message: format!("{}; create it first", no_bucket(loc)),
-                    }),
-                    Err(object_store::Error::NotImplemented { .. }) => s
-                        .put(&path, PutPayload::from(bytes.to_vec()))
-                        .await
-                        .map(|_| ())
-                        .map_err(|e| storage_err(loc, e)),
-                    Err(e) => Err(storage_err(loc, e)),
-                }
+            Location::Object(o) => self.put_new_object(o, bytes).await,
+        }
+    }
+
+    async fn put_new_object(&self, loc: &ObjectLocation, bytes: &[u8]) -> Result<()> {
+        let (s, path) = self.object(loc)?;
+        if self.object_exists(loc).await? {
+            return Err(refused(loc));
+        }
+        // Conditional create where the server supports it (S3 and Azure: If-None-Match: *,
+        // GCS: x-goog-if-generation-match: 0); the HEAD above covers the rest.
+        let opts = PutOptions {
+            mode: PutMode::Create,
+            ..Default::default()
+        };
+        match s
+            .put_opts(&path, PutPayload::from(bytes.to_vec()), opts)
+            .await
+        {
+            Ok(_) => Ok(()),
+            // Created by someone else between the look and the write.
+            Err(object_store::Error::AlreadyExists { .. }) => Err(Error::Refused {
+                path: PathBuf::from(loc.to_string()),
+                message: "was created meanwhile (the server refused a second create); refusing to overwrite it".into(),
+            }),
+            // A PUT has nothing to miss but the bucket (or container) itself.
+            Err(source @ object_store::Error::NotFound { .. }) => Err(StoreError::NoBucket {
+                location: loc.clone(),
+                source,
             }
+            .into()),
+            Err(object_store::Error::NotImplemented { .. }) => s
+                .put(&path, PutPayload::from(bytes.to_vec()))
+                .await
+                .map(|_| ())
+                .map_err(|e| storage_err(loc, e)),
+            Err(e) => Err(storage_err(loc, e)),
         }
     }
 
@@ -476,22 +524,24 @@ impl Store {
                 .filter(|e| e.file_type().map(|t| t.is_file()).unwrap_or(false))
                 .map(|e| Location::Local(e.path()))
                 .collect::<Vec<_>>(),
-            Location::Object { key, .. } => {
-                let (s, prefix) = self.object(dir)?;
-                let prefix = (!key.trim_end_matches('/').is_empty()).then_some(prefix);
-                let listed = s
-                    .list_with_delimiter(prefix.as_ref())
-                    .await
-                    .map_err(|e| storage_err(dir, e))?;
-                listed
-                    .objects
-                    .into_iter()
-                    .map(|o| dir.with_key(o.location.as_ref().to_string()))
-                    .collect()
-            }
+            Location::Object(o) => self.list_objects(o).await?,
         };
         out.sort();
         Ok(out)
+    }
+
+    async fn list_objects(&self, dir: &ObjectLocation) -> Result<Vec<Location>> {
+        let (s, prefix) = self.object(dir)?;
+        let prefix = (!dir.key.trim_end_matches('/').is_empty()).then_some(prefix);
+        let listed = s
+            .list_with_delimiter(prefix.as_ref())
+            .await
+            .map_err(|e| storage_err(dir, e))?;
+        Ok(listed
+            .objects
+            .into_iter()
+            .map(|o| Location::Object(dir.with_key(o.location.as_ref().to_string())))
+            .collect())
     }
 
     /// Deletes `loc`.
@@ -500,9 +550,9 @@ impl Store {
             Location::Local(p) => {
                 std::fs::remove_file(p).map_err(|e| Error::io("cannot delete", p, e))
             }
-            Location::Object { .. } => {
-                let (s, path) = self.object(loc)?;
-                s.delete(&path).await.map_err(|e| storage_err(loc, e))
+            Location::Object(o) => {
+                let (s, path) = self.object(o)?;
+                s.delete(&path).await.map_err(|e| storage_err(o, e))
             }
         }
     }
@@ -521,10 +571,10 @@ impl Store {
                 p,
                 std::io::Error::from(std::io::ErrorKind::NotFound),
             ),
-            Location::Object { .. } => Error::Storage {
-                location: name.clone(),
-                message: "no such object".into(),
-            },
+            Location::Object(o) => StoreError::NoObject {
+                location: o.clone(),
+            }
+            .into(),
         })?;
         let sidecar = loc.sidecar();
         let text = self
@@ -575,11 +625,19 @@ fn create_parent(p: &Path) -> Result<()> {
     }
 }
 
-fn refused(loc: &Location) -> Error {
+fn refused(loc: &ObjectLocation) -> Error {
     Error::Refused {
         path: PathBuf::from(loc.to_string()),
         message: "already exists; refusing to overwrite it".into(),
     }
+}
+
+/// A file or object too large to be an archive.
+fn too_large(loc: &impl std::fmt::Display) -> Error {
+    Error::from(crate::archive::ArchiveError::Corrupt {
+        archive: loc.to_string(),
+        message: "larger than 1 GiB; not a trustkeep archive".into(),
+    })
 }
 
 /// Opens a local archive file (checking its sidecar); for callers without an async runtime.
@@ -631,6 +689,14 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8], overwrite: bool) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The object location `s` names.
+    fn object(s: &str) -> ObjectLocation {
+        match Location::parse(s).unwrap() {
+            Location::Object(o) => o,
+            other => panic!("{other} is not an object location"),
+        }
+    }
 
     #[test]
     fn archive_names_in_a_directory() {
@@ -691,11 +757,11 @@ mod tests {
             let s = Location::parse(&format!("{p}b/gloo/m-20261128T000000Z.tar.gz.age")).unwrap();
             assert_eq!(
                 s,
-                Location::Object {
+                Location::Object(ObjectLocation {
                     scheme,
                     bucket: "b".into(),
                     key: "gloo/m-20261128T000000Z.tar.gz.age".into()
-                }
+                })
             );
             // Display round-trips, and derived locations keep the service.
             assert_eq!(Location::parse(&s.to_string()).unwrap(), s);
@@ -750,12 +816,12 @@ mod tests {
             ("gs://b/k.age", "GOOGLE_APPLICATION_CREDENTIALS"),
             ("az://c/k.age", "AZURE_STORAGE_ACCOUNT_KEY"),
         ] {
-            let l = Location::parse(loc).unwrap();
+            let l = object(loc);
             let m = storage_err(&l, denied()).to_string();
             assert!(m.starts_with(&format!("{loc}: ")) && m.contains(var), "{m}");
         }
         // Azure without an account: the builder's error, named and with the variables.
-        let l = Location::parse("az://c/k.age").unwrap();
+        let l = object("az://c/k.age");
         let e = MicrosoftAzureBuilder::new()
             .with_container_name("c")
             .build()
@@ -765,6 +831,64 @@ mod tests {
             m.starts_with("az://c/k.age: ") && m.contains("AZURE_STORAGE_ACCOUNT_NAME"),
             "{m}"
         );
+    }
+
+    /// The messages users see (the crate error's `Display`, all `cli::report_error` prints)
+    /// are those of the `Error::Storage { location, message }` this type replaced, written
+    /// down before the change; the object_store error is the source and its words are in the
+    /// message once.
+    #[test]
+    fn store_errors_read_as_before_and_keep_their_cause_once() {
+        use std::error::Error as _;
+        let denied = || object_store::Error::PermissionDenied {
+            path: "k".into(),
+            source: "403 Forbidden".into(),
+        };
+        let e = storage_err(&object("s3://b/k.age"), denied());
+        let m = e.to_string();
+        assert_eq!(m, "s3://b/k.age: The operation lacked the necessary privileges to complete for path k: 403 Forbidden; check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_REGION (and AWS_ENDPOINT_URL for S3-compatible servers)");
+        assert_eq!(m.matches(&denied().to_string()).count(), 1, "{m}");
+        let source = e.source().expect("the object_store error is the source");
+        assert!(matches!(
+            source.downcast_ref::<object_store::Error>(),
+            Some(object_store::Error::PermissionDenied { .. })
+        ));
+        assert_eq!(source.to_string(), denied().to_string());
+
+        let conn = object_store::Error::Generic {
+            store: "S3",
+            source: "error sending request for url (http://user:pw@127.0.0.1:1/b/k)".into(),
+        };
+        let e = storage_err(&object("s3://b/k.age"), conn);
+        assert_eq!(e.to_string(), "s3://b/k.age: Generic S3 error: error sending request for url (http://127.0.0.1:1/b/k); is the endpoint reachable? (AWS_ENDPOINT_URL, AWS_ALLOW_HTTP=true for http://)");
+        assert!(!format!("{e:?}").contains("user:pw"), "{e:?}");
+
+        let nf = || object_store::Error::NotFound {
+            path: "k".into(),
+            source: "404".into(),
+        };
+        let e = storage_err(&object("gs://b/k.age"), nf());
+        assert_eq!(
+            e.to_string(),
+            "gs://b/k.age: Object at location k not found: 404"
+        );
+        let e = Error::from(StoreError::NoBucket {
+            location: object("gs://b/k.age"),
+            source: nf(),
+        });
+        assert_eq!(
+            e.to_string(),
+            "gs://b/k.age: no such bucket b; create it first"
+        );
+        assert!(e.source().is_some());
+        let e = Error::from(StoreError::NoObject {
+            location: object("az://c/gloo/k.age"),
+        });
+        assert_eq!(e.to_string(), "az://c/gloo/k.age: no such object");
+
+        let e = object_path(&object("s3://b/a//b.age")).unwrap_err();
+        assert_eq!(e.to_string(), "s3://b/a//b.age: not a usable object key (Path \"a//b.age\" contained empty path segment)");
+        assert!(e.source().is_some());
     }
 
     #[test]

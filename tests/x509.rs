@@ -64,6 +64,10 @@ fn cases() -> Vec<Case> {
         ("crit-ext-leaf", false, false, Want::Err(|e| matches!(e, E::CriticalExtension { subject, oid } if subject == "CN=leaf" && oid == "1.3.6.1.4.1.55555.1")), ""),
         ("crit-ext-ca", false, false, Want::Err(|e| matches!(e, E::CriticalExtension { subject, .. } if subject == "CN=int")), ""),
         ("name-constraint", false, false, Want::Err(|e| matches!(e, E::NameConstraints { .. })), ""),
+        ("nc-wildcard", true, true, Want::Ok, ""),
+        ("nc-wildcard-outside", false, false, Want::Err(|e| matches!(e, E::NameConstraints { .. })), ""),
+        ("nc-email", true, true, Want::Ok, ""),
+        ("nc-email-outside", false, false, Want::Err(|e| matches!(e, E::NameConstraints { .. })), ""),
         ("ca-under-pathlen0", false, false, Want::Err(|e| matches!(e, E::PathLen { .. } | E::Rejected { .. })), ""),
         ("ca-under-pathlen0-subject", true, true, Want::Err(|e| matches!(e, E::PathLen { subject, pathlen: 0, below: 1 } if subject == "CN=int1")),
             "a CA is judged by whether it can issue: nothing int2 issues verifies (Go and openssl verify int2 itself as a leaf)"),
@@ -298,6 +302,54 @@ fn istio_setups_of_every_kind_audit_clean_in_both_cacerts_forms() {
 }
 
 #[test]
+#[ignore = "needs go"]
+fn istiods_usage_is_go_default_server_auth() {
+    let w = Work::new();
+    let dir = w.path("x509");
+    generate(&dir);
+    let oracle = go_oracle();
+    let epoch = (chrono::Utc::now() + chrono::Duration::minutes(1))
+        .timestamp()
+        .to_string();
+    let d = dir.join("mesh-eku-client");
+    let f = |n: &str| d.join(n).to_str().unwrap().to_string();
+    let args = |usage: &str| {
+        let mut a = vec![
+            "verify".to_string(),
+            f("root.pem"),
+            f("chain.pem"),
+            f("int.pem"),
+            epoch.clone(),
+        ];
+        a.push(usage.into());
+        a
+    };
+    let run = |a: Vec<String>| {
+        util::ext(
+            oracle.to_str().unwrap(),
+            &a.iter().map(String::as_str).collect::<Vec<_>>(),
+        )
+    };
+    // As istiod asks (Go's default usage) the intermediate is refused; for any usage it is not:
+    // the consumer's usage is what decides, and trustkeep asks istiod's question.
+    let istiod = run(args("default"));
+    assert_eq!(istiod.code, 1, "{istiod:?}");
+    assert!(
+        istiod.stdout.contains("incompatible key usage"),
+        "{istiod:?}"
+    );
+    assert_eq!(run(args("any")).code, 0);
+    let (code, found) = audit_mesh(&dir, "mesh-eku-client", "plug-in");
+    assert_eq!(code, 1, "{found:?}");
+    assert!(
+        found
+            .iter()
+            .any(|(_, k, c, _)| k == "ca-cert.pem" && c == "chain.verify"),
+        "{found:?}"
+    );
+}
+
+#[test]
 #[ignore = "needs openssl"]
 fn istio_intermediates_go_refuses_are_errors_on_cacerts() {
     let w = Work::new();
@@ -308,6 +360,7 @@ fn istio_intermediates_go_refuses_are_errors_on_cacerts() {
         ("mesh-pathlen0", None),
         ("mesh-critext", None),
         ("mesh-sha1", Some("crypto.sha1")),
+        ("mesh-eku-client", None),
     ] {
         let (code, found) = audit_mesh(&dir, case, "plug-in");
         assert_eq!(code, 1, "{case}: {found:?}");
@@ -517,8 +570,9 @@ fn a_corrupt_root_self_signature_is_an_error_go_accepts() {
     for f in ["root.key", "int.pem", "int.key"] {
         std::fs::copy(from.join(f), to.join(f)).unwrap();
     }
-    let mut root = certs(&from.join("root.pem")).remove(0);
-    *root.der.last_mut().unwrap() ^= 1;
+    let mut der = certs(&from.join("root.pem")).remove(0).der().to_vec();
+    *der.last_mut().unwrap() ^= 1;
+    let root = Cert::from_der(der).expect("a flipped signature bit still parses");
     std::fs::write(to.join("root.pem"), root.to_pem()).unwrap();
     let int = std::fs::read_to_string(from.join("int.pem")).unwrap();
     std::fs::write(to.join("chain.pem"), int + &root.to_pem()).unwrap();

@@ -171,7 +171,7 @@ fn policy_entry(
             "{what}: namespace and name must be Kubernetes object names"
         ))));
     }
-    let yaml = p.to_yaml().map_err(Error::Usage)?;
+    let yaml = (p.to_yaml()).map_err(|e| Error::from(ArchiveError::Unrepresentable(e)))?;
     if yaml.len() as u64 > MAX_POLICY_BYTES {
         return Err(Error::from(ArchiveError::Unrepresentable(format!(
             "{what}: {} bytes of YAML, over the archive's limit of {MAX_POLICY_BYTES} for a policy",

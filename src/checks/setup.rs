@@ -11,12 +11,14 @@
 
 use serde::Serialize;
 
-use super::{At, Parsed, PAIRS};
+use super::cert::PAIRS;
+use super::parse::Parsed;
+use super::At;
 use crate::check_id::CheckId;
 use crate::findings::{Finding, Severity};
+use crate::gloo::RelayMode;
+use crate::gloo::{Role, GENERATED_SIGNING_CERT};
 use crate::pki::{self, Cert};
-use crate::profile::RelayMode;
-use crate::select::{Role, GENERATED_SIGNING_CERT};
 use crate::snapshot::Snapshot;
 
 /// Which roots and intermediates the relay and Istio use (the seed's three architectures).
@@ -296,7 +298,7 @@ fn ca_keys(c: &Snapshot, parsed: &[Parsed], sig: &pki::SignatureCache) -> Vec<(C
             else {
                 continue;
             };
-            if !cert.parse().map(|x| x.is_ca()).unwrap_or(false) {
+            if !cert.x509().is_ca() {
                 continue;
             }
             let key = CaKey {

@@ -35,15 +35,11 @@ pub(super) fn explain(
     e: webpki::Error,
     t: DateTime<Utc>,
 ) -> ChainError {
-    let chain_c: Vec<Cert> = std::iter::once(leaf.clone())
-        .chain(intermediates.iter().cloned())
+    let chain: Vec<X509Certificate<'_>> = std::iter::once(leaf)
+        .chain(intermediates)
+        .map(Cert::x509)
         .collect();
-    let chain: Vec<X509Certificate<'_>> = chain_c.iter().filter_map(|c| c.parse().ok()).collect();
-    if chain.is_empty() {
-        return ChainError::Unparsable("the leaf".into());
-    }
-    let anchor_x: Vec<X509Certificate<'_>> =
-        anchors.iter().filter_map(|c| c.parse().ok()).collect();
+    let anchor_x: Vec<X509Certificate<'_>> = anchors.iter().map(Cert::x509).collect();
     let g = Given {
         chain,
         anchors: anchor_x,

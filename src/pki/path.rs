@@ -8,7 +8,9 @@
 //! what Go does and webpki does not: an issuer (trust anchor included) whose keyUsage lacks
 //! keyCertSign cannot issue, a version 3 anchor must have CA:TRUE, an anchor's pathlen holds,
 //! and a CA subject is checked by whether it can *issue* (a probe end-entity certificate under
-//! it must validate, see [`probe_under`]). It then explains a rejection, naming the
+//! it must validate, see [`probe_under`]). A leaf whose names webpki cannot judge as Go does
+//! (a wildcard over one label, email addresses) is validated as a stand-in copy, and what the
+//! copy skipped is checked on the path found (see [`StandIn`]). It then explains a rejection, naming the
 //! certificate, and says when Go is stricter than RFC 5280. It knows nothing of Gloo roles.
 
 use std::cell::RefCell;
@@ -82,9 +84,7 @@ impl Chain {
     pub fn aki_mismatches(&self) -> Vec<(String, String)> {
         let mut out = Vec::new();
         for pair in self.path.windows(2) {
-            let (Ok(child), Ok(issuer)) = (pair[0].parse(), pair[1].parse()) else {
-                continue;
-            };
+            let (child, issuer) = (pair[0].x509(), pair[1].x509());
             if let (Some(aki), Some(ski)) = (key_id(&child, false), key_id(&issuer, true)) {
                 if aki != ski {
                     out.push((child.subject().to_string(), issuer.subject().to_string()));
@@ -108,14 +108,11 @@ impl SignatureCache {
         use sha2::{Digest, Sha256};
         let mut h = Sha256::new();
         h.update(b"issued_by");
-        h.update((child.der.len() as u64).to_be_bytes());
-        h.update(&child.der);
-        h.update(&issuer.der);
+        h.update((child.der().len() as u64).to_be_bytes());
+        h.update(child.der());
+        h.update(issuer.der());
         self.memo.get_or(h.finalize().into(), || {
-            match (child.parse(), issuer.parse()) {
-                (Ok(c), Ok(i)) => issued_by(&c, &i),
-                _ => false,
-            }
+            issued_by(&child.x509(), &issuer.x509())
         })
     }
 }
@@ -164,7 +161,7 @@ fn verify_signature(child: &X509Certificate<'_>, issuer: &X509Certificate<'_>) -
         .parameters
         .as_ref()
         .and_then(|p| p.as_oid().ok());
-    if curve.is_some_and(|c| c.to_id_string() == super::OID_P521) {
+    if curve.is_some_and(|c| c.to_id_string() == super::key::OID_P521) {
         let oid = child.signature_algorithm.algorithm.to_id_string();
         let (pk, msg, sig) = (
             &spki.subject_public_key.data,
@@ -174,7 +171,7 @@ fn verify_signature(child: &X509Certificate<'_>, issuer: &X509Certificate<'_>) -
         return algs::p521_verify(&oid, pk, msg, sig).unwrap_or(false);
     }
     match alg {
-        Some(alg) if spki.algorithm.algorithm.to_id_string() == super::OID_RSA => {
+        Some(alg) if spki.algorithm.algorithm.to_id_string() == super::key::OID_RSA => {
             sig::UnparsedPublicKey::new(alg, &spki.subject_public_key.data)
                 .verify(child.tbs_certificate.as_ref(), &child.signature_value.data)
                 .is_ok()
@@ -230,8 +227,7 @@ pub(crate) fn verify_chain_cached(
     usage: Usage,
     cache: &SignatureCache,
 ) -> Result<Chain, ChainError> {
-    let unparsable = |e: super::PkiError| ChainError::Unparsable(e.to_string());
-    let leaf_x = leaf.parse().map_err(unparsable)?;
+    let leaf_x = leaf.x509();
     if anchors.contains(leaf) {
         // Go: a certificate in the root pool is its own chain.
         return Ok(Chain {
@@ -263,11 +259,7 @@ fn candidate_times(leaf: &Cert, intermediates: &[Cert], anchors: &[Cert]) -> Vec
     let mut ts: Vec<DateTime<Utc>> = std::iter::once(leaf)
         .chain(intermediates)
         .chain(anchors)
-        .filter_map(|c| {
-            c.parse()
-                .ok()
-                .map(|x| asn1_to_chrono(x.validity().not_before))
-        })
+        .map(|c| asn1_to_chrono(c.x509().validity().not_before))
         .collect();
     ts.sort_unstable_by(|a, b| b.cmp(a));
     ts.dedup();
@@ -281,6 +273,9 @@ pub enum Usage {
     Any,
     /// `ExtKeyUsageClientAuth`, as the relay server verifies agents.
     ClientAuth,
+    /// `ExtKeyUsageServerAuth`, Go's default when `KeyUsages` is empty: as the agent's TLS
+    /// client verifies the relay server, and as istiod checks its plug-in certificates.
+    ServerAuth,
 }
 
 impl ExtendedKeyUsageValidator for Usage {
@@ -288,19 +283,25 @@ impl ExtendedKeyUsageValidator for Usage {
     /// (or anyExtendedKeyUsage).
     fn validate(&self, iter: KeyPurposeIdIter<'_, '_>) -> Result<(), webpki::Error> {
         const CLIENT_AUTH: &[usize] = &[1, 3, 6, 1, 5, 5, 7, 3, 2];
+        const SERVER_AUTH: &[usize] = &[1, 3, 6, 1, 5, 5, 7, 3, 1];
         const ANY: &[usize] = &[2, 5, 29, 37, 0];
+        let wanted = match self {
+            Usage::Any => return Ok(()),
+            Usage::ClientAuth => CLIENT_AUTH,
+            Usage::ServerAuth => SERVER_AUTH,
+        };
         let mut empty = true;
         let mut allowed = false;
         for id in iter {
             let oid = id?.to_decoded_oid();
             empty = false;
-            allowed |= oid == ANY || (*self == Usage::ClientAuth && oid == CLIENT_AUTH);
+            allowed |= oid == ANY || oid == wanted;
         }
-        match self {
-            Usage::Any => Ok(()),
-            Usage::ClientAuth if empty || allowed => Ok(()),
+        if empty || allowed {
+            Ok(())
+        } else {
             #[allow(deprecated)]
-            Usage::ClientAuth => Err(webpki::Error::RequiredEkuNotFound),
+            Err(webpki::Error::RequiredEkuNotFound)
         }
     }
 }
@@ -320,27 +321,30 @@ fn verify_at(
     } else {
         None
     };
+    // A leaf whose names webpki cannot judge as Go does stands in as a copy (see [`StandIn`]).
+    let stand_in = match probe {
+        None => stand_in(leaf, leaf_x)?,
+        Some(_) => None,
+    };
     let mut ints: Vec<CertificateDer<'_>> = Vec::new();
     if probe.is_some() {
-        ints.push(CertificateDer::from(leaf.der.as_slice()));
+        ints.push(CertificateDer::from(leaf.der()));
     }
     ints.extend(
         intermediates
             .iter()
             .filter(|c| *c != leaf)
-            .map(|c| CertificateDer::from(c.der.as_slice())),
+            .map(|c| CertificateDer::from(c.der())),
     );
     let ee_der = CertificateDer::from(
-        probe
-            .as_ref()
-            .map(|p| p.der.as_slice())
-            .unwrap_or(&leaf.der),
+        (probe.as_ref().map(|p| p.der.as_slice()))
+            .or(stand_in.as_ref().map(|s| s.der.as_slice()))
+            .unwrap_or(leaf.der()),
     );
     let ee = EndEntityCert::try_from(&ee_der)
         .map_err(|e| explain(leaf, intermediates, anchors, e, t))?;
-    let acceptors = probe
-        .as_ref()
-        .map(|p| algs::probe_acceptors(&p.tbs))
+    let acceptors = (probe.as_ref().map(|p| algs::probe_acceptors(&p.tbs)))
+        .or(stand_in.as_ref().map(|s| algs::probe_acceptors(&s.tbs)))
         .unwrap_or_default();
     let boxed = algs::with_memo(&cache.memo, &acceptors);
     let sigs: Vec<&dyn rustls_pki_types::SignatureVerificationAlgorithm> =
@@ -350,15 +354,23 @@ fn verify_at(
     let check = |p: &webpki::VerifiedPath<'_>| -> Result<(), webpki::Error> {
         let mut path: Vec<Cert> = vec![leaf.clone()];
         let skip = usize::from(probe.is_some());
-        path.extend(p.intermediate_certificates().skip(skip).map(|c| Cert {
-            der: c.der().to_vec(),
+        path.extend(p.intermediate_certificates().skip(skip).map(|c| {
+            intermediates
+                .iter()
+                .find(|i| i.der() == c.der().as_ref())
+                .cloned()
+                .expect("an intermediate from our list")
         }));
         let i = tas
             .iter()
             .position(|a| std::ptr::eq(a, p.anchor()))
             .expect("anchor from our list");
         path.push(anchor_certs[i].clone());
-        match go_deltas(&path, probe.is_some(), t) {
+        let stood_in = match &stand_in {
+            Some(si) => si.holds(&path),
+            None => Ok(()),
+        };
+        match stood_in.and_then(|()| go_deltas(&path, probe.is_some(), t)) {
             Ok(()) => {
                 *accepted.borrow_mut() = path;
                 Ok(())
@@ -386,7 +398,7 @@ fn trust_anchors(anchors: &[Cert]) -> (Vec<Cert>, Vec<TrustAnchor<'_>>) {
     let mut certs = Vec::new();
     let mut tas = Vec::new();
     for a in anchors {
-        let der = CertificateDer::from(a.der.as_slice());
+        let der = CertificateDer::from(a.der());
         if let Ok(ta) = webpki::anchor_from_trusted_cert(&der) {
             certs.push(a.clone());
             tas.push(ta.to_owned());
@@ -400,10 +412,7 @@ fn trust_anchors(anchors: &[Cert]) -> (Vec<Cert>, Vec<TrustAnchor<'_>>) {
 /// pathLenConstraint covers the intermediates below it; the anchor is valid at `t`. `probed` means the leaf is a CA
 /// checked through a probe, so it counts as an intermediate.
 fn go_deltas(path: &[Cert], probed: bool, t: DateTime<Utc>) -> Result<(), ChainError> {
-    let xs: Vec<X509Certificate<'_>> = path
-        .iter()
-        .map(|c| c.parse().map_err(|e| ChainError::Unparsable(e.to_string())))
-        .collect::<Result<_, _>>()?;
+    let xs: Vec<X509Certificate<'_>> = path.iter().map(Cert::x509).collect();
     let first_issuer = if probed { 0 } else { 1 };
     for i in first_issuer..xs.len() {
         let x = &xs[i];
@@ -479,7 +488,7 @@ pub(crate) struct Probe {
 fn probe_under(ca: &Cert) -> Result<Probe, ChainError> {
     use x509_cert::der::{asn1, Decode, Encode};
     let bad = |e: x509_cert::der::Error| ChainError::Unparsable(e.to_string());
-    let c = x509_cert::Certificate::from_der(&ca.der).map_err(bad)?;
+    let c = x509_cert::Certificate::from_der(ca.der()).map_err(bad)?;
     let mut tbs = c.tbs_certificate;
     let alg = x509_cert::spki::AlgorithmIdentifierOwned {
         oid: x509_cert::der::oid::ObjectIdentifier::new_unwrap(algs::PROBE_SIG_OID),
@@ -511,6 +520,159 @@ fn probe_under(ca: &Cert) -> Result<Probe, ChainError> {
         der: cert.to_der().map_err(bad)?,
         tbs: tbs_der,
     })
+}
+
+/// A leaf whose subjectAltName webpki cannot judge as Go does: a wildcard over a single label
+/// (`*.gloo-mesh`, the relay server's own SAN, which webpki calls malformed while Go, openssl
+/// and RFC 5280 accept it) or an email address (webpki has no email name constraints). Webpki
+/// then validates a copy of the leaf: the wildcard label becomes [`WILDCARD_LABEL`] (Go
+/// compares the `*` label literally with constraints, and so does webpki with this one), the
+/// email addresses go, and the copy carries the probe signature that only its own bytes
+/// satisfy. What the copy skipped is checked here on the path webpki found: the leaf's real
+/// signature by its issuer, and its email addresses against every CA's email constraints as
+/// Go's `matchEmailConstraint` does.
+struct StandIn {
+    der: Vec<u8>,
+    tbs: Vec<u8>,
+    real: Cert,
+    emails: Vec<String>,
+}
+
+/// The label a wildcard becomes in a stand-in; a DNS label no constraint names in practice.
+const WILDCARD_LABEL: &str = "x--trustkeep-wildcard";
+
+fn stand_in(leaf: &Cert, leaf_x: &X509Certificate<'_>) -> Result<Option<StandIn>, ChainError> {
+    use x509_cert::der::{asn1, Decode, Encode};
+    use x509_cert::ext::pkix::name::GeneralName;
+    use x509_cert::ext::pkix::SubjectAltName;
+    let Ok(Some(san)) = leaf_x.subject_alternative_name() else {
+        return Ok(None);
+    };
+    let needs = san.value.general_names.iter().any(|n| match n {
+        x509_parser::extensions::GeneralName::DNSName(d) => d.starts_with("*."),
+        x509_parser::extensions::GeneralName::RFC822Name(_) => true,
+        _ => false,
+    });
+    if !needs {
+        return Ok(None);
+    }
+    let bad = |e: x509_cert::der::Error| ChainError::Unparsable(e.to_string());
+    let c = x509_cert::Certificate::from_der(leaf.der()).map_err(bad)?;
+    let mut tbs = c.tbs_certificate;
+    let mut emails = Vec::new();
+    for ext in tbs.extensions.iter_mut().flatten() {
+        if ext.extn_id.to_string() != "2.5.29.17" {
+            continue;
+        }
+        let names = SubjectAltName::from_der(ext.extn_value.as_bytes()).map_err(bad)?;
+        let mut kept = Vec::new();
+        for n in names.0 {
+            match n {
+                GeneralName::DnsName(d) if d.as_str().starts_with("*.") => {
+                    let name = format!("{WILDCARD_LABEL}{}", &d.as_str()[1..]);
+                    kept.push(GeneralName::DnsName(
+                        asn1::Ia5String::new(&name).map_err(bad)?,
+                    ));
+                }
+                GeneralName::Rfc822Name(e) => emails.push(e.as_str().to_string()),
+                other => kept.push(other),
+            }
+        }
+        let value = SubjectAltName(kept).to_der().map_err(bad)?;
+        ext.extn_value = asn1::OctetString::new(value).map_err(bad)?;
+    }
+    let alg = x509_cert::spki::AlgorithmIdentifierOwned {
+        oid: x509_cert::der::oid::ObjectIdentifier::new_unwrap(algs::PROBE_SIG_OID),
+        parameters: None,
+    };
+    tbs.signature = alg.clone();
+    let tbs_der = tbs.to_der().map_err(bad)?;
+    let cert = x509_cert::Certificate {
+        tbs_certificate: tbs,
+        signature_algorithm: alg,
+        signature: asn1::BitString::from_bytes(&[0]).map_err(bad)?,
+    };
+    Ok(Some(StandIn {
+        der: cert.to_der().map_err(bad)?,
+        tbs: tbs_der,
+        real: leaf.clone(),
+        emails,
+    }))
+}
+
+impl StandIn {
+    /// What webpki did not check of the real leaf, on the path it found (`path[0]` the leaf).
+    fn holds(&self, path: &[Cert]) -> Result<(), ChainError> {
+        let leaf = self.real.x509();
+        let subject = leaf.subject().to_string();
+        let issuer = path[1].x509();
+        if is_sha1_signature(&leaf) {
+            return Err(ChainError::Sha1 { subject });
+        }
+        if !verify_signature(&leaf, &issuer) {
+            return Err(ChainError::BadSignature {
+                subject,
+                issuer: issuer.subject().to_string(),
+            });
+        }
+        for ca in &path[1..] {
+            let x = ca.x509();
+            let Ok(Some(nc)) = x.name_constraints() else {
+                continue;
+            };
+            let emails = |trees: &Option<Vec<x509_parser::extensions::GeneralSubtree<'_>>>| {
+                (trees.iter().flatten())
+                    .filter_map(|t| match t.base {
+                        x509_parser::extensions::GeneralName::RFC822Name(c) => Some(c.to_string()),
+                        _ => None,
+                    })
+                    .collect::<Vec<_>>()
+            };
+            let (permitted, excluded) = (
+                emails(&nc.value.permitted_subtrees),
+                emails(&nc.value.excluded_subtrees),
+            );
+            for e in &self.emails {
+                let violates = excluded.iter().any(|c| email_matches(e, c))
+                    || !permitted.is_empty() && !permitted.iter().any(|c| email_matches(e, c));
+                if violates {
+                    return Err(ChainError::NameConstraints {
+                        subject: subject.clone(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Go's `matchEmailConstraint`: a constraint with `@` is one mailbox (local part exact,
+/// domain case-insensitive); otherwise a domain, `.`-prefixed for subdomains only.
+fn email_matches(mailbox: &str, constraint: &str) -> bool {
+    let Some((local, domain)) = mailbox.rsplit_once('@') else {
+        return false;
+    };
+    match constraint.rsplit_once('@') {
+        Some((cl, cd)) => local == cl && domain.eq_ignore_ascii_case(cd),
+        None => domain_matches(domain, constraint),
+    }
+}
+
+/// Go's `matchDomainConstraint`, label by label from the right.
+fn domain_matches(domain: &str, constraint: &str) -> bool {
+    if constraint.is_empty() {
+        return true;
+    }
+    let (must_have_sub, constraint) = match constraint.strip_prefix('.') {
+        Some(c) => (true, c),
+        None => (false, constraint),
+    };
+    let d: Vec<&str> = domain.rsplit('.').collect();
+    let c: Vec<&str> = constraint.rsplit('.').collect();
+    if d.len() < c.len() || must_have_sub && d.len() == c.len() {
+        return false;
+    }
+    c.iter().zip(&d).all(|(c, d)| c.eq_ignore_ascii_case(d))
 }
 
 /// Turns webpki's verdict into a [`ChainError`] that names the certificate at fault.

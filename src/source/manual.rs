@@ -8,15 +8,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::check_id::CheckId;
-use crate::checks;
 use crate::error::{Error, Result};
 use crate::findings::Finding;
+use crate::gloo::{RELAY_CLIENT, RELAY_SERVER, RELAY_SIGNING};
 use crate::inventory::{Inventory, Origin};
 use crate::pki;
 use crate::secret::{
     valid_data_key, valid_object_name, SecretBytes, SecretId, SecretRecord, OPAQUE, TLS,
 };
-use crate::select::{RELAY_CLIENT, RELAY_SERVER, RELAY_SIGNING};
 
 /// Largest file read from a folder (a Secret is at most 1 MiB).
 const MAX_FILE: u64 = 1024 * 1024;
@@ -35,7 +34,7 @@ pub(super) fn read_folders(dirs: &[PathBuf], namespace: &str) -> Result<Inventor
         }
     }
     if secret_dirs.is_empty() {
-        return Err(Error::Usage(format!(
+        return Err(Error::Source(format!(
             "no secret folders found in {}; expected folders such as relay-server-tls-secret/ holding ca.crt and tls.key",
             dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
         )));
@@ -80,7 +79,7 @@ fn read_one(dir: &Path, namespace: &str) -> Result<(SecretRecord, Vec<Finding>)>
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     if !valid_object_name(&name) {
-        return Err(Error::Usage(format!(
+        return Err(Error::Source(format!(
             "folder {}: {name:?} is not a valid secret name",
             dir.display()
         )));
@@ -96,14 +95,14 @@ fn read_one(dir: &Path, namespace: &str) -> Result<(SecretRecord, Vec<Finding>)>
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         if !valid_data_key(&key) {
-            return Err(Error::Usage(format!(
+            return Err(Error::Source(format!(
                 "file {}: {key:?} is not a valid data key name",
                 path.display()
             )));
         }
         let meta = std::fs::metadata(&path).map_err(|e| Error::io("cannot read", &path, e))?;
         if meta.len() > MAX_FILE {
-            return Err(Error::Usage(format!(
+            return Err(Error::Source(format!(
                 "file {} is larger than 1 MiB; not a secret value",
                 path.display()
             )));
@@ -164,7 +163,7 @@ fn key_findings(data: &BTreeMap<String, SecretBytes>) -> Vec<Finding> {
         if !pki::has_pem_private_key(value.expose()) {
             continue;
         }
-        let private = match checks::parse_key(key, value.expose()) {
+        let private = match pki::parse_key(key, value.expose()) {
             Ok(p) => p,
             Err(finding) => {
                 findings.push(*finding);
@@ -173,7 +172,7 @@ fn key_findings(data: &BTreeMap<String, SecretBytes>) -> Vec<Finding> {
         };
         let matching: Vec<&String> = certs
             .iter()
-            .filter(|(_, c)| c.public_key().map(|p| p == private.public).unwrap_or(false))
+            .filter(|(_, c)| private.matches(c))
             .map(|(k, _)| k)
             .collect();
         if matching.is_empty() {

@@ -1,10 +1,11 @@
 // Command go-oracle answers, with Go's own crypto/x509 and crypto/tls, the two questions
 // trustkeep's differential tests ask: does this chain verify (x509.Certificate.Verify with
-// the given intermediates, roots, time and ExtKeyUsageAny, or ExtKeyUsageClientAuth), and does this key match this
+// the given intermediates, roots, time and ExtKeyUsageAny, or ExtKeyUsageClientAuth, or Go's
+// default serverAuth as istiod asks), and does this key match this
 // certificate (tls.X509KeyPair). It prints "ok" (exit 0) or "error: <Go's message>" (exit 1).
 // Test-only; built by tests/x509.rs with the Debian golang-go toolchain.
 //
-//	go-oracle verify ROOTS.pem INTERMEDIATES.pem LEAF.pem UNIX_TIME [client]
+//	go-oracle verify ROOTS.pem INTERMEDIATES.pem LEAF.pem UNIX_TIME [client|default]
 //	go-oracle keypair CERT.pem KEY.pem
 package main
 
@@ -62,16 +63,22 @@ func main() {
 		if err != nil {
 			fail(err)
 		}
-		usage := x509.ExtKeyUsageAny
-		if len(os.Args) > 6 && os.Args[6] == "client" {
-			usage = x509.ExtKeyUsageClientAuth
-		}
-		_, err = leaf.Verify(x509.VerifyOptions{
+		opts := x509.VerifyOptions{
 			Roots:         roots,
 			Intermediates: inter,
 			CurrentTime:   time.Unix(secs, 0),
-			KeyUsages:     []x509.ExtKeyUsage{usage},
-		})
+			KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
+		}
+		if len(os.Args) > 6 {
+			switch os.Args[6] {
+			case "client":
+				opts.KeyUsages = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+			case "default":
+				// istiod's plug-in check: only Roots and Intermediates, Go's default usage.
+				opts.KeyUsages = nil
+			}
+		}
+		_, err = leaf.Verify(opts)
 		if err != nil {
 			fail(err)
 		}

@@ -217,14 +217,14 @@ fn the_packaged_alert_rules_fire_and_resolve() {
 }
 
 /// A peer program on a free loopback port, killed on drop (and by `timeout` after 5 minutes
-/// whatever happens to the test).
-struct Peer {
+/// whatever happens to the test). Also the S3 server and Pushgateway of tests/image.rs.
+pub(crate) struct Peer {
     child: Child,
     port: u16,
 }
 
 impl Peer {
-    fn start(program: &str, args: impl Fn(u16) -> Vec<String>) -> Peer {
+    pub(crate) fn start(program: &str, args: impl Fn(u16) -> Vec<String>) -> Peer {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -248,12 +248,12 @@ impl Peer {
         panic!("{program} did not start on port {port}");
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
     /// GET `path`: the body.
-    fn get(&self, path: &str) -> String {
+    pub(crate) fn get(&self, path: &str) -> String {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
@@ -275,7 +275,7 @@ impl Drop for Peer {
 }
 
 /// The sample of a metric whose labels include all of `labels` (`k="v"` strings).
-fn find(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
+pub(crate) fn find(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
     text.lines()
         .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
         .find(|l| labels.iter().all(|want| l.contains(want)))

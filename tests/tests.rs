@@ -16,6 +16,7 @@ mod fleet;
 mod fuzz;
 mod gcs;
 mod hostile;
+mod image;
 mod import;
 mod interop;
 mod limbo;

@@ -401,16 +401,17 @@ pub struct VerifyArgs {
 pub struct AuditArgs {
     /// A cluster's secrets: [NAME=]FILE as printed by kubectl get -o yaml|json. Repeatable;
     /// NAME (default: the file's stem) must be the cluster's registered name.
-    #[arg(
-        long = "from",
-        value_name = "[NAME=]FILE",
-        required_unless_present_any = ["contexts", "all_contexts", "contexts_file"]
-    )]
+    #[arg(long = "from", value_name = "[NAME=]FILE")]
     pub from: Vec<String>,
     /// A live cluster: [NAME=]CONTEXT of the kubeconfig. Repeatable; NAME defaults to the
-    /// context.
+    /// context. With no --from nor any context flag: the current context (in a pod, the
+    /// in-cluster service account).
     #[arg(long = "context", value_name = "[NAME=]CONTEXT")]
     pub contexts: Vec<String>,
+    /// The cluster's name as Gloo Mesh knows it (default: the file's stem or the context).
+    /// One cluster only.
+    #[arg(long)]
+    pub cluster: Option<String>,
     #[command(flatten)]
     pub fleet: FleetArgs,
     #[command(flatten)]

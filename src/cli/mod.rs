@@ -548,7 +548,7 @@ mod tests {
         assert!(r.dry_run && r.replace && r.allow_invalid);
         assert_eq!(r.namespace_map, ["gloo-mesh=drill"]);
         assert!(parse(&["restore", "a.age", "--to-manifests", "d", "--context", "c"]).is_err());
-        assert!(parse(&["audit"]).is_err(), "--from or --context needed");
+        assert!(parse(&["audit"]).is_ok(), "no flag: the current context");
         assert!(parse(&["audit", "--context", "a=b", "--context", "c"]).is_ok());
     }
 

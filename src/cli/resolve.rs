@@ -238,12 +238,7 @@ pub fn backup(a: &BackupArgs) -> Result<commands::backup::Options> {
         None => fleet(&a.contexts, &a.fleet)?,
     };
     if sources.is_empty() {
-        let current = ClusterRef {
-            kubeconfig: a.fleet.kubeconfig.clone(),
-            context: None,
-            patience: patience(&a.fleet.patience),
-        };
-        sources.push((None, Source::Cluster(current)));
+        sources.push((None, Source::Cluster(current_context(&a.fleet))));
     }
     if sources.len() > 1 {
         if a.cluster.is_some() {
@@ -328,21 +323,41 @@ pub fn import(a: &ImportArgs) -> Result<commands::import::Options> {
 }
 
 /// `--from [NAME=]FILE`, then `--context [NAME=]CONTEXT`, `--contexts-file` and
-/// `--all-contexts`, in that order; a cluster named twice is read once.
+/// `--all-contexts`, in that order; a cluster named twice is read once. With none of them,
+/// the current context (the in-cluster service account in a pod), as `backup` does.
 pub fn audit(a: &AuditArgs, now: DateTime<Utc>) -> Result<commands::audit::Options> {
     let files = a.from.iter().map(|spec| {
         let (name, path) = named(spec);
         (name, Source::File(path))
     });
     let contexts = fleet(&a.contexts, &a.fleet)?;
+    let mut sources: Vec<_> = files.chain(contexts).collect();
+    if sources.is_empty() {
+        sources.push((None, Source::Cluster(current_context(&a.fleet))));
+    }
+    match (&a.cluster, sources.as_mut_slice()) {
+        (None, _) => {}
+        (Some(name), [(given, _)]) => *given = Some(name.clone()),
+        (Some(_), _) => return Err(FlagError::ClusterForFleet.into()),
+    }
     Ok(commands::audit::Options {
-        sources: files.chain(contexts).collect(),
+        sources,
         select: select(&a.select)?,
         check: check(&a.check, now),
         strict: a.check.strict,
         parallel: usize::from(a.fleet.parallel),
         report: report_path(&a.report)?,
     })
+}
+
+/// The kubeconfig's current context, else the in-cluster service account: the cluster a
+/// verb reads when no `--from` nor context flag names one.
+fn current_context(a: &FleetArgs) -> ClusterRef {
+    ClusterRef {
+        kubeconfig: a.kubeconfig.clone(),
+        context: None,
+        patience: patience(&a.patience),
+    }
 }
 
 /// The live clusters of `--context [NAME=]CONTEXT`, `--contexts-file` and `--all-contexts`,
@@ -533,6 +548,88 @@ pub fn sandbox(a: SandboxArgs) -> commands::sandbox::ServeOptions {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::args::{Cli, Command};
+    use clap::Parser;
+
+    fn parse(args: &[&str]) -> Command {
+        Cli::try_parse_from(std::iter::once("trustkeep").chain(args.iter().copied()))
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"))
+            .command
+    }
+
+    /// The live cluster of a source, if it is one: its kubeconfig and context.
+    fn live(source: &Source) -> Option<(Option<std::path::PathBuf>, Option<String>)> {
+        match source {
+            Source::Cluster(c) => Some((c.kubeconfig.clone(), c.context.clone())),
+            _ => None,
+        }
+    }
+
+    /// Every verb that reads a cluster reads the current context (in a pod: the in-cluster
+    /// service account) when no flag names one, as the CronJob's `backup` does.
+    #[test]
+    fn verbs_without_a_cluster_flag_read_the_current_context() {
+        let current = Some((None, None));
+        let now = Utc::now();
+        let Command::Audit(a) = parse(&["audit"]) else {
+            panic!()
+        };
+        let sources = audit(&a, now).unwrap().sources;
+        assert_eq!(sources.len(), 1);
+        assert_eq!(
+            (sources[0].0.clone(), live(&sources[0].1)),
+            (None, current.clone())
+        );
+        let Command::Audit(a) = parse(&["audit", "--kubeconfig", "k", "--cluster", "cluster-1"])
+        else {
+            panic!()
+        };
+        let sources = audit(&a, now).unwrap().sources;
+        assert_eq!(sources[0].0.as_deref(), Some("cluster-1"));
+        assert_eq!(live(&sources[0].1), Some((Some("k".into()), None)));
+        // --cluster names one cluster, a file's as well; never several.
+        let Command::Audit(a) = parse(&["audit", "--from", "m.yaml", "--cluster", "mgmt"]) else {
+            panic!()
+        };
+        let sources = audit(&a, now).unwrap().sources;
+        assert_eq!(sources.len(), 1, "a file given: no live cluster added");
+        assert_eq!(sources[0].0.as_deref(), Some("mgmt"));
+        let Command::Audit(a) = parse(&[
+            "audit",
+            "--from",
+            "a.yaml",
+            "--from",
+            "b.yaml",
+            "--cluster",
+            "x",
+        ]) else {
+            panic!()
+        };
+        let e = audit(&a, now).unwrap_err().to_string();
+        assert!(e.contains("--cluster names one cluster"), "{e}");
+        let Command::Discover(d) = parse(&["discover"]) else {
+            panic!()
+        };
+        assert_eq!(live(&discover(&d).unwrap().source), current);
+        let id = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/identities/test-only-age-identity.txt"
+        );
+        let Command::Restore(r) = parse(&["restore", "a.age", "-i", id, "--dry-run"]) else {
+            panic!()
+        };
+        match restore(&r).unwrap().target {
+            TargetRef::Cluster(c) => assert_eq!((c.kubeconfig, c.context), (None, None)),
+            TargetRef::Manifests(d) => panic!("{d:?}"),
+        }
+        let recipient = include_str!("../../fixtures/identities/test-only-age-recipient.txt");
+        let Command::Backup(b) = parse(&["backup", "-r", recipient.trim(), "-o", "out/"]) else {
+            panic!()
+        };
+        let sources = backup(&b).unwrap().sources;
+        assert_eq!(sources.len(), 1);
+        assert_eq!(live(&sources[0].1), current);
+    }
 
     #[test]
     fn named_specs_and_namespace_maps() {

@@ -24,6 +24,7 @@ mod metrics;
 mod modes;
 mod packaging;
 mod rbac;
+mod roundtrip;
 mod s3;
 mod sandbox;
 mod scale;

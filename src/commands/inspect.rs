@@ -9,7 +9,7 @@ use super::ArchiveInput;
 use crate::archive::{manifest::ManifestReport, Opened};
 use crate::error::Result;
 use crate::present;
-use crate::render::{self, OutputFormat, Table};
+use crate::render::{self, escape, OutputFormat, Table};
 use crate::world::World;
 
 /// Opens the archive, checking its sidecar and every entry.
@@ -42,19 +42,30 @@ pub fn render(
             },
         );
     }
-    writeln!(out, "archive:  {name} (integrity ok)")?;
+    // Names and fields come from the archive (a source path or a cluster name may hold any
+    // character): each is escaped before it reaches the terminal.
+    let esc = |s: &str| escape(s).into_owned();
+    writeln!(out, "archive:  {} (integrity ok)", esc(name))?;
     writeln!(
         out,
         "format:   {} v{}, written by {} {}",
-        m.format, m.version, m.tool.name, m.tool.version
+        esc(&m.format),
+        m.version,
+        esc(&m.tool.name),
+        esc(&m.tool.version)
     )?;
     writeln!(
         out,
         "created:  {}",
         m.created.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
     )?;
-    writeln!(out, "source:   {}", m.source)?;
-    writeln!(out, "cluster:  {} ({:?})", m.cluster.name, m.cluster.kind)?;
+    writeln!(out, "source:   {}", esc(&m.source.to_string()))?;
+    writeln!(
+        out,
+        "cluster:  {} ({:?})",
+        esc(&m.cluster.name),
+        m.cluster.kind
+    )?;
     writeln!(out)?;
     present::write_contents(out, m)?;
     let mut t = Table::new([

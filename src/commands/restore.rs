@@ -116,8 +116,8 @@ pub fn render(
     writeln!(
         out,
         "restore plan: {} -> {}{}",
-        r.archive,
-        target,
+        render::escape(&r.archive),
+        render::escape(&target),
         if r.dry_run {
             " (dry run: nothing written)"
         } else {

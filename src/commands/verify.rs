@@ -187,14 +187,19 @@ pub(crate) fn render(
         return render::json(out, r);
     }
     for a in &r.archives {
+        let name = render::escape(&a.archive);
         match &a.report {
             Some(rep) => writeln!(
                 out,
-                "{}: integrity ok, {} error(s), {} warning(s)",
-                a.archive, rep.errors, rep.warnings
+                "{name}: integrity ok, {} error(s), {} warning(s)",
+                rep.errors, rep.warnings
             )?,
-            None if a.integrity == "ok" => writeln!(out, "{}: integrity ok", a.archive)?,
-            None => writeln!(out, "{}: UNREADABLE: {}", a.archive, a.integrity)?,
+            None if a.integrity == "ok" => writeln!(out, "{name}: integrity ok")?,
+            None => writeln!(
+                out,
+                "{name}: UNREADABLE: {}",
+                render::escape(&a.integrity)
+            )?,
         }
     }
     let detailed: Vec<&AuditReport> = if r.archives.len() == 1 || r.together.is_some() {

@@ -5,7 +5,8 @@
 //! The data flows source → selection → snapshot → archive → store, and back store → archive
 //! → checks → restore plan → target. Each stage is a module: [`source`] reads secrets (files,
 //! manual folders, live clusters), [`select`] picks the trust set, [`snapshot`] freezes it,
-//! [`archive`] owns the file format and its names, [`store`] moves archives to and from disk
+//! [`archive`] owns the file format and its names, [`signature`] the `.sig` beside each
+//! archive and [`trust_policy`] which signers are trusted, [`store`] moves archives to and from disk
 //! or object storage, [`checks`] produces [`findings`] named by [`check_id::CheckId`], and
 //! `restore` plans against and applies to a target. Each verb in [`commands`] runs its chain
 //! of stages over a [`world::World`] (time, store, passphrase); [`cli`] parses flags, resolves
@@ -38,9 +39,11 @@ pub mod retention;
 pub mod sample;
 pub mod secret;
 pub mod select;
+pub mod signature;
 pub mod snapshot;
 pub mod source;
 pub mod store;
+pub mod trust_policy;
 pub mod verdict;
 pub mod workload;
 pub mod world;

@@ -1,5 +1,6 @@
 //! `trustkeep inspect`: what an archive holds (secrets, keys, certificate subjects and
-//! expiry), after checking its integrity. Writes nothing to disk and prints no secret value.
+//! expiry) and who signed it, after checking its origin (with a trust policy) and its
+//! integrity. Writes nothing to disk and prints no secret value.
 
 use std::io::Write;
 
@@ -10,10 +11,11 @@ use crate::archive::{manifest::ManifestReport, Opened};
 use crate::error::Result;
 use crate::present;
 use crate::render::{self, escape, OutputFormat, Table};
+use crate::trust_policy::Provenance;
 use crate::world::World;
 
-/// Opens the archive, checking its sidecar and every entry.
-pub async fn run(archive: &ArchiveInput, world: &World) -> Result<Opened> {
+/// Opens the archive, checking its origin, its sidecar and every entry.
+pub async fn run(archive: &ArchiveInput, world: &World) -> Result<(Opened, Provenance)> {
     archive.open(world).await
 }
 
@@ -21,6 +23,7 @@ pub async fn run(archive: &ArchiveInput, world: &World) -> Result<Opened> {
 struct JsonView<'a> {
     archive: &'a str,
     integrity: &'static str,
+    origin: &'a Provenance,
     manifest: ManifestReport,
 }
 
@@ -28,7 +31,7 @@ struct JsonView<'a> {
 pub fn render(
     out: &mut dyn Write,
     name: &str,
-    opened: &Opened,
+    (opened, origin): &(Opened, Provenance),
     format: OutputFormat,
 ) -> std::io::Result<()> {
     let m = &opened.manifest;
@@ -38,6 +41,7 @@ pub fn render(
             &JsonView {
                 archive: name,
                 integrity: "ok",
+                origin,
                 manifest: m.report(),
             },
         );
@@ -60,6 +64,12 @@ pub fn render(
         m.created.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
     )?;
     writeln!(out, "source:   {}", esc(&m.source.to_string()))?;
+    writeln!(
+        out,
+        "origin:   {}: {}",
+        origin.status.as_str(),
+        esc(&origin.detail)
+    )?;
     writeln!(
         out,
         "cluster:  {} ({:?})",

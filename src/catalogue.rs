@@ -468,13 +468,15 @@ async fn scan_listed(
     Ok(out)
 }
 
-/// A cluster scanned with `latest` and no good archive: its newest is given, not good.
+/// A cluster scanned with `latest` and no good archive: its newest is given, not good, and
+/// the older ones are passed over.
 fn settle(out: &mut Scan, cluster: Option<(String, bool, Vec<Entry>)>) {
     if let Some((_, false, bad)) = cluster {
         let mut bad = bad.into_iter();
         if let Some(newest) = bad.next() {
             out.entries.push(newest);
         }
+        out.passed_over.extend(bad);
     }
 }
 

@@ -28,5 +28,6 @@ mod roundtrip;
 mod s3;
 mod sandbox;
 mod scale;
+mod signing;
 mod sources;
 mod x509;

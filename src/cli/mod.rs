@@ -351,6 +351,24 @@ mod tests {
             b.encrypt.recipients_files,
             [PathBuf::from("/etc/trustkeep/recipients.txt")]
         );
+        // Archives are signed with the key of an optional Secret mounted read-only.
+        let key = b.sign.sign_key.expect("the CronJob signs its archives");
+        let pod = job.pointer("/spec/jobTemplate/spec/template/spec").unwrap();
+        let mount = pod["containers"][0]["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| key.starts_with(m["mountPath"].as_str().unwrap()))
+            .expect("the signing key is mounted");
+        assert_eq!(mount["readOnly"], true);
+        let volume = pod["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == mount["name"])
+            .unwrap();
+        assert_eq!(volume["secret"]["secretName"], "trustkeep-signing-key");
+        assert_eq!(volume["secret"]["optional"], true);
         // The placeholder recipient is refused, so nobody runs it unedited.
         let cm: serde_json::Value = serde_saphyr::from_str(include_str!(
             "../../packaging/kubernetes/base/recipients.yaml"

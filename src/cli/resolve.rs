@@ -143,10 +143,12 @@ fn sign_key(args: &SignArgs) -> Result<Option<SigningKey>> {
     {
         use std::os::unix::fs::PermissionsExt;
         if let Ok(m) = std::fs::metadata(path) {
+            // Group read is how a Kubernetes Secret volume reaches a non-root pod (fsGroup);
+            // read by others is what no key file should allow.
             let mode = m.permissions().mode() & 0o777;
-            if mode & 0o077 != 0 {
+            if mode & 0o007 != 0 {
                 let w = format!(
-                    "signing key {} is readable by group or others (mode {mode:o}); run chmod 600 on it",
+                    "signing key {} is readable by others (mode {mode:o}); run chmod 600 on it",
                     path.display()
                 );
                 tracing::warn!("{w}");

@@ -728,6 +728,64 @@ mod tests {
         assert!(time("2026010", &Utc).is_err());
     }
 
+    /// A small deterministic generator (xorshift), so failures are reproducible.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self, below: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % below
+        }
+    }
+
+    #[test]
+    fn property_mangled_policies_and_signatures_are_refused_never_panic() {
+        let k = key(5);
+        let sig = k.sign(b"x", "a").unwrap();
+        let line = format!(
+            "\"a b\" namespaces=\"trust*,!git\",valid-after=\"20260101Z\",valid-before=\"202701011200\" {} c",
+            k.public_key()
+        );
+        let trust = policy(&line);
+        let now = at("2026-12-01T00:00:00Z");
+        let alphabet = b"\" ,=!*?\\\tZ0129aA-#\n\xc3\xa9";
+        let mut rng = Rng(0x0123_4567_89ab_cdef);
+        for _ in 0..3000 {
+            let mut l = line.clone().into_bytes();
+            let mut g = sig.clone();
+            for _ in 0..1 + rng.next(4) {
+                let (i, j) = (
+                    rng.next(l.len() as u64) as usize,
+                    rng.next(g.len() as u64) as usize,
+                );
+                match rng.next(3) {
+                    0 => l[i] = alphabet[rng.next(alphabet.len() as u64) as usize],
+                    1 => l.truncate(i),
+                    _ => {
+                        l.remove(i);
+                    }
+                }
+                match rng.next(3) {
+                    0 => g[j] = rng.next(256) as u8,
+                    1 => g.truncate(j),
+                    _ => g[j] ^= 1 << rng.next(8),
+                }
+                if l.is_empty() || g.is_empty() {
+                    break;
+                }
+            }
+            let text = String::from_utf8_lossy(&l);
+            let _ = AllowedSigners::parse(&text, "f", &Utc);
+            let p = trust.judge(b"x", Some(&g), now);
+            if p.admitted() {
+                // Only a mangling that left the signature's meaning intact (base64 padding,
+                // line breaks) may still verify, and then it is the same signer.
+                assert_eq!(p.signer.unwrap().key, k.fingerprint());
+            }
+        }
+    }
+
     #[test]
     fn patterns_are_openssh_pattern_lists() {
         assert_eq!(match_pattern_list("trustkeep", "trustkeep"), 1);

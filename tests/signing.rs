@@ -530,6 +530,31 @@ fn every_forgery_is_refused_by_every_reader_before_decryption() {
 }
 
 #[test]
+fn import_signs_too() {
+    let w = Work::new();
+    let k = keys(&w);
+    let out = w.path("import.age");
+    let r = tk(&[
+        "import",
+        s(&fixture("seed-manual")),
+        "-r",
+        &util::recipient(),
+        "-o",
+        s(&out),
+        "--sign-key",
+        s(&k.trusted),
+    ]);
+    assert_eq!(
+        r.code, 1,
+        "mismatches are problems, the archive is written: {r:?}"
+    );
+    assert!(sig_of(&out).exists());
+    let r = with_policy(&w, &k, &["inspect", s(&out), "--output", "json"], true);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(json(&r)["origin"]["status"], "trusted");
+}
+
+#[test]
 fn allow_unsigned_admits_the_unsigned_and_never_a_bad_signature() {
     let w = Work::new();
     let k = keys(&w);

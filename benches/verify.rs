@@ -77,6 +77,7 @@ fn main() {
     let opts = verify::Options {
         archives: vec![Location::Local(dir.path().to_path_buf())],
         identities: ids,
+        trust: Default::default(),
         together: false,
         profile: None,
         check: CheckOptions::at(at),

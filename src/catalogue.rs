@@ -1,22 +1,27 @@
 //! The archives of a store (a directory or an object prefix) as a collection: writing a new
-//! archive with its `.sha256` sidecar, listing what is there by name, reading each with its
-//! sidecar (and with identities, its verdict), and finding the newest good one. `backup`,
-//! `import`, `list`, `prune` (through [`crate::retention`]), `verify` and `restore --latest`
-//! all go through here, so they agree on what an archive of a store is.
+//! archive with its `.sha256` sidecar and (with a signing key) its `.sig`, listing what is
+//! there by name, reading each with its sidecar and signature (its origin judged by the trust
+//! policy before anything is decrypted; with identities, its verdict), and finding the newest
+//! good one. `backup`, `import`, `list`, `prune` (through [`crate::retention`]), `verify`,
+//! `inspect`, `export` and `restore` all go through here, so they agree on what an archive of
+//! a store is and on which archives may be opened.
 //!
-//! It owns no format (that is [`crate::archive`], including the names) and no transport
-//! (that is [`crate::store`]); it never renders.
+//! It owns no format (that is [`crate::archive`], including the names, and
+//! [`crate::signature`]), no trust decision (that is [`crate::trust_policy`]) and no
+//! transport (that is [`crate::store`]); it never renders.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::archive::{self, crypto::PassphraseSource, manifest::Manifest, ArchiveName};
-use crate::archive::{Encryption, Identities};
+use crate::archive::{Encryption, Identities, Opened};
 use crate::checks::{self, CheckOptions};
 use crate::error::{Error, Result};
 use crate::findings::{Finding, Report};
+use crate::signature::{self, SignatureError, SigningKey};
 use crate::snapshot::Snapshot;
 use crate::store::{Location, Store};
+use crate::trust_policy::{Provenance, Trust};
 
 /// Where an archive goes and who can open it.
 #[derive(Debug)]
@@ -26,6 +31,8 @@ pub struct ArchiveOutput {
     pub encryption: Encryption,
     /// ASCII-armored age output.
     pub armor: bool,
+    /// Sign each archive (`<archive>.sig`) with this key.
+    pub sign: Option<SigningKey>,
 }
 
 /// What writing a snapshot into the store produced.
@@ -33,6 +40,12 @@ pub struct ArchiveOutput {
 pub struct Backup {
     pub archive: Location,
     pub sidecar: Location,
+    /// `<archive>.sig`, when the archive was signed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature: Option<Location>,
+    /// The signing key's fingerprint (`SHA256:…`), when the archive was signed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signer: Option<String>,
     /// SHA-256 of the ciphertext.
     pub sha256: String,
     /// Size of the ciphertext.
@@ -52,9 +65,10 @@ fn manifest_report<S: serde::Serializer>(m: &Manifest, s: S) -> Result<S::Ok, S:
 }
 
 /// Writes a snapshot as an archive named `<cluster>-<now>[.N]` (or at the path `output`
-/// names) and its sidecar, never over an existing object: both or neither. The report holds
-/// the snapshot's findings and a finding per value that looks like a certificate but does
-/// not parse (archived as it is: a backup keeps whatever is there).
+/// names), its sidecar and (with a signing key) its `.sig`, never over an existing object:
+/// all or nothing. The report holds the snapshot's findings and a finding per value that
+/// looks like a certificate but does not parse (archived as it is: a backup keeps whatever
+/// is there).
 pub async fn write(
     snapshot: &Snapshot,
     output: &ArchiveOutput,
@@ -68,12 +82,23 @@ pub async fn write(
         .await?;
     let sidecar = path.sidecar();
     let side = archive::Sidecar::of(&cipher, &path.file_name());
-    store.put_new(&path, &cipher).await?;
-    if let Err(e) = store.put_new(&sidecar, side.line.as_bytes()).await {
-        // An archive without its sidecar is half a backup: take it back.
-        let _ = store.delete(&path).await;
-        return Err(e);
+    // Signed before anything is written, so a key that cannot sign leaves nothing behind.
+    let signed = match &output.sign {
+        Some(key) => Some((
+            signature::sig_location(&path),
+            key.sign(&cipher, &path.to_string())?,
+            key.fingerprint(),
+        )),
+        None => None,
+    };
+    let mut files = vec![
+        (path.clone(), cipher.as_slice()),
+        (sidecar.clone(), side.line.as_bytes()),
+    ];
+    if let Some((sig, bytes, _)) = &signed {
+        files.push((sig.clone(), bytes.as_slice()));
     }
+    put_all(store, &files).await?;
     let mut report = Report::default();
     report.extend(snapshot.findings.iter().cloned());
     for s in &manifest.secrets {
@@ -88,9 +113,15 @@ pub async fn write(
         }
     }
     report.sort();
+    let (signature, signer) = match signed {
+        Some((sig, _, fingerprint)) => (Some(sig), Some(fingerprint)),
+        None => (None, None),
+    };
     Ok(Backup {
         archive: path,
         sidecar,
+        signature,
+        signer,
         sha256: side.sha256,
         bytes: cipher.len() as u64,
         ok: report.ok(false),
@@ -98,6 +129,121 @@ pub async fn write(
         manifest,
         pruned: Vec::new(),
     })
+}
+
+/// Writes every file, none over an existing one; on a failure takes back what this call
+/// wrote, so an archive never stays without its sidecar or signature.
+async fn put_all(store: &Store, files: &[(Location, &[u8])]) -> Result<()> {
+    for (i, (loc, bytes)) in files.iter().enumerate() {
+        if let Err(e) = store.put_new(loc, bytes).await {
+            for (written, _) in files[..i].iter().rev() {
+                let _ = store.delete(written).await;
+            }
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// An archive as read from the store, not decrypted: its bytes, its sidecar's text and the
+/// verdict on its origin. [`Fetched::open`] decrypts it only when the origin is admitted.
+#[derive(Debug)]
+pub struct Fetched {
+    pub location: Location,
+    bytes: Vec<u8>,
+    sidecar: Option<String>,
+    pub provenance: Provenance,
+}
+
+/// Reads an archive, its `.sha256` sidecar and its `.sig`, and judges its origin at `now`.
+pub async fn fetch(
+    store: &Store,
+    location: &Location,
+    trust: &Trust,
+    now: DateTime<Utc>,
+) -> Result<Fetched> {
+    let bytes = store
+        .get(location)
+        .await?
+        .ok_or_else(|| missing(location))?;
+    let sidecar = store
+        .get(&location.sidecar())
+        .await?
+        .map(|b| String::from_utf8_lossy(&b).into_owned());
+    let sig = store.get(&signature::sig_location(location)).await?;
+    let provenance = trust.judge(&bytes, sig.as_deref(), now);
+    Ok(Fetched {
+        location: location.clone(),
+        bytes,
+        sidecar,
+        provenance,
+    })
+}
+
+/// The error for an archive that is not there, worded as the store words it.
+fn missing(location: &Location) -> Error {
+    match location {
+        Location::Local(p) => Error::io(
+            "cannot read archive",
+            p,
+            std::io::Error::from(std::io::ErrorKind::NotFound),
+        ),
+        Location::Object(o) => Error::from(crate::store::StoreError::NoObject {
+            location: o.clone(),
+        }),
+    }
+}
+
+impl Fetched {
+    /// The refusal of an archive whose origin the policy refuses (exit status 1).
+    pub fn refusal(&self) -> Option<Error> {
+        (!self.provenance.admitted()).then(|| {
+            Error::from(SignatureError::Refused {
+                archive: self.location.to_string(),
+                reason: self.provenance.detail.clone(),
+            })
+        })
+    }
+
+    /// Checks the sidecar, decrypts and checks every entry, once the origin is admitted.
+    pub fn open(&self, ids: &Identities, passphrase: PassphraseSource<'_>) -> Result<Opened> {
+        if let Some(e) = self.refusal() {
+            return Err(e);
+        }
+        let sidecar = self.location.sidecar().to_string();
+        let side = self.sidecar.as_deref().map(|t| (t, sidecar));
+        archive::open_checked(
+            &self.bytes,
+            side,
+            ids,
+            passphrase,
+            &self.location.to_string(),
+        )
+    }
+
+    /// Size of the ciphertext.
+    pub fn len(&self) -> u64 {
+        self.bytes.len() as u64
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+}
+
+/// Reads an archive, refuses it when the trust policy does (before decrypting it), and
+/// opens it: what `inspect`, `export` and `restore` read.
+pub async fn open(
+    store: &Store,
+    location: &Location,
+    ids: &Identities,
+    passphrase: PassphraseSource<'_>,
+    trust: &Trust,
+    now: DateTime<Utc>,
+) -> Result<(Opened, Provenance)> {
+    let fetched = fetch(store, location, trust, now).await?;
+    let opened = fetched.open(ids, passphrase)?;
+    Ok((opened, fetched.provenance))
 }
 
 /// An archive of a store, known by its name (not opened).
@@ -173,43 +319,73 @@ pub struct Entry {
     pub bytes: u64,
     /// `ok`, `missing` or `mismatch` (the `.sha256` does not match the ciphertext).
     pub sidecar: &'static str,
-    /// With identities: `ok`, `N error(s)`, or why the archive could not be read.
+    /// Who signed it and whether the trust policy admits it.
+    pub origin: Provenance,
+    /// With identities: `ok`, `N error(s)`, or why the archive could not be read; with a
+    /// refused origin, `refused: …` (it was not decrypted).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verdict: Option<String>,
-    /// Sidecar ok and (with identities) verdict ok.
+    /// Sidecar ok, origin admitted and (with identities) verdict ok.
     pub good: bool,
 }
 
-/// How to judge the archives of a store: without identities only the sidecar; with them,
-/// decryption, every entry and the checks (no error finding).
+impl Entry {
+    /// Why the entry is not good, in one line (`None` when it is).
+    pub fn why_not_good(&self) -> Option<String> {
+        if self.good {
+            return None;
+        }
+        if !self.origin.admitted() {
+            return Some(format!("origin refused: {}", self.origin.detail));
+        }
+        if self.sidecar != "ok" {
+            return Some(format!("sidecar {}", self.sidecar));
+        }
+        self.verdict.clone()
+    }
+}
+
+/// How to judge the archives of a store: without identities only the sidecar and the
+/// origin; with them, decryption, every entry and the checks (no error finding). An archive
+/// whose origin the trust policy refuses is never decrypted.
 pub struct Judge<'a> {
     pub identities: Option<&'a Identities>,
     pub check: &'a CheckOptions,
     pub passphrase: PassphraseSource<'a>,
+    pub trust: &'a Trust,
+    /// The time of the run, for the signers' validity windows.
+    pub now: DateTime<Utc>,
 }
 
-/// Reads one archive and its sidecar, and (with identities) verifies it.
+impl Judge<'_> {
+    /// Whether anything beyond the name and the sidecar is asked (keys or a policy): then
+    /// `--latest` passes over archives that are not good.
+    fn judges(&self) -> bool {
+        self.identities.is_some() || self.trust.signers.is_some()
+    }
+}
+
+/// Reads one archive with its sidecar and signature, judges its origin, and (with
+/// identities, when the origin is admitted) verifies it.
 pub async fn examine(store: &Store, listed: Listed, judge: &Judge<'_>) -> Result<Entry> {
     let Listed { name, location, .. } = listed;
-    let bytes = store.get(&location).await?.unwrap_or_default();
-    let sidecar_loc = location.sidecar();
-    let sidecar_text = store
-        .get(&sidecar_loc)
-        .await?
-        .map(|b| String::from_utf8_lossy(&b).into_owned());
+    let fetched = fetch(store, &location, judge.trust, judge.now).await?;
     let label = location.to_string();
-    let sidecar = match &sidecar_text {
+    let sidecar_loc = location.sidecar();
+    let sidecar = match &fetched.sidecar {
         None => "missing",
-        Some(t) => match archive::check_sidecar(&bytes, t, &label, &sidecar_loc.to_string()) {
-            Ok(()) => "ok",
-            Err(_) => "mismatch",
-        },
+        Some(t) => {
+            match archive::check_sidecar(&fetched.bytes, t, &label, &sidecar_loc.to_string()) {
+                Ok(()) => "ok",
+                Err(_) => "mismatch",
+            }
+        }
     };
     let verdict = judge.identities.map(|ids| {
-        let side = sidecar_text
-            .as_deref()
-            .map(|t| (t, sidecar_loc.to_string()));
-        match archive::open_checked(&bytes, side, ids, judge.passphrase, &label) {
+        if !fetched.provenance.admitted() {
+            return format!("refused: {}", fetched.provenance.detail);
+        }
+        match fetched.open(ids, judge.passphrase) {
             Ok(opened) => {
                 let snap = std::slice::from_ref(&opened.snapshot);
                 match checks::check(snap, judge.check).report.errors() {
@@ -221,26 +397,37 @@ pub async fn examine(store: &Store, listed: Listed, judge: &Judge<'_>) -> Result
         }
     });
     Ok(Entry {
-        good: sidecar == "ok" && verdict.as_deref().is_none_or(|v| v == "ok"),
+        good: sidecar == "ok"
+            && fetched.provenance.admitted()
+            && verdict.as_deref().is_none_or(|v| v == "ok"),
         cluster: name.stem,
         created: name.created,
-        bytes: bytes.len() as u64,
+        bytes: fetched.len(),
         sidecar,
+        origin: fetched.provenance,
         verdict,
         archive: location,
     })
 }
 
+/// What a scan found: the entries, and with `latest` the newer archives passed over to reach
+/// each cluster's good one (so the verb can say why).
+#[derive(Debug, Default)]
+pub struct Scan {
+    pub entries: Vec<Entry>,
+    pub passed_over: Vec<Entry>,
+}
+
 /// Reads (and judges) the archives of `dir`. With `latest`, stops at the first archive of
-/// each cluster (with identities: the first good one; when none is good, the newest is
-/// given, not good).
+/// each cluster (with identities or a trust policy: the first good one; when none is good,
+/// the newest is given, not good).
 pub async fn scan(
     store: &Store,
     dir: &Location,
     cluster: Option<&str>,
     latest: bool,
     judge: &Judge<'_>,
-) -> Result<Vec<Entry>> {
+) -> Result<Scan> {
     let listed = list(store, dir, cluster).await?;
     scan_listed(store, listed, latest, judge).await
 }
@@ -250,48 +437,64 @@ async fn scan_listed(
     listed: Vec<Listed>,
     latest: bool,
     judge: &Judge<'_>,
-) -> Result<Vec<Entry>> {
-    let mut out: Vec<Entry> = Vec::new();
-    // The cluster being scanned with `latest`: settled, or its newest (bad) entry so far.
-    let mut current: Option<(String, bool, Option<Entry>)> = None;
+) -> Result<Scan> {
+    let mut out = Scan::default();
+    // The cluster being scanned with `latest`: its entries not good so far, until settled.
+    let mut current: Option<(String, bool, Vec<Entry>)> = None;
     for l in listed {
         if !latest {
-            out.push(examine(store, l, judge).await?);
+            out.entries.push(examine(store, l, judge).await?);
             continue;
         }
         if current.as_ref().is_some_and(|(c, _, _)| *c != l.name.stem) {
-            if let Some((_, false, Some(newest))) = current.take() {
-                out.push(newest);
-            }
-            current = None;
+            settle(&mut out, current.take());
         }
         if current.as_ref().is_some_and(|(_, settled, _)| *settled) {
             continue;
         }
         let e = examine(store, l, judge).await?;
         let stem = e.cluster.clone();
-        if judge.identities.is_none() || e.good {
-            out.push(e);
-            current = Some((stem, true, None));
-        } else if current.is_none() {
-            current = Some((stem, false, Some(e)));
+        let (_, settled, bad) = current.get_or_insert_with(|| (stem, false, Vec::new()));
+        if !judge.judges() || e.good {
+            out.entries.push(e);
+            out.passed_over.append(bad);
+            *settled = true;
+        } else {
+            bad.push(e);
         }
     }
-    if let Some((_, false, Some(newest))) = current {
-        out.push(newest);
-    }
+    settle(&mut out, current);
     Ok(out)
 }
 
-/// The newest archive of `dir` that verifies (sidecar, decryption, entries, no error
-/// finding), for `restore --latest`. With archives of several clusters, `cluster` must say
-/// which.
+/// A cluster scanned with `latest` and no good archive: its newest is given, not good, and
+/// the older ones are passed over.
+fn settle(out: &mut Scan, cluster: Option<(String, bool, Vec<Entry>)>) {
+    if let Some((_, false, bad)) = cluster {
+        let mut bad = bad.into_iter();
+        if let Some(newest) = bad.next() {
+            out.entries.push(newest);
+        }
+        out.passed_over.extend(bad);
+    }
+}
+
+/// The archive `restore --latest` takes, and the newer ones it passed over.
+#[derive(Debug)]
+pub struct Latest {
+    pub archive: Location,
+    pub passed_over: Vec<Entry>,
+}
+
+/// The newest archive of `dir` that verifies (origin admitted, sidecar, decryption, entries,
+/// no error finding), for `restore --latest`. With archives of several clusters, `cluster`
+/// must say which.
 pub async fn latest_good(
     store: &Store,
     dir: &Location,
     cluster: Option<&str>,
     judge: &Judge<'_>,
-) -> Result<Location> {
+) -> Result<Latest> {
     let listed = list(store, dir, cluster).await?;
     let mut clusters: Vec<&str> = listed.iter().map(|l| l.name.stem.as_str()).collect();
     clusters.dedup();
@@ -303,14 +506,24 @@ pub async fn latest_good(
         )));
     }
     let found = scan_listed(store, listed, true, judge).await?;
-    found
-        .into_iter()
-        .find(|e| e.good)
-        .map(|e| e.archive)
-        .ok_or_else(|| {
-            let of = cluster.map(|c| format!(" of cluster {c}")).unwrap_or_default();
-            Error::NotFound(format!(
-                "{dir}: no archive{of} verifies with the given identities; see trustkeep list {dir} -i FILE"
-            ))
-        })
+    let passed_over = found.passed_over;
+    match found.entries.into_iter().find(|e| e.good) {
+        Some(e) => Ok(Latest {
+            archive: e.archive,
+            passed_over,
+        }),
+        None => {
+            let of = cluster
+                .map(|c| format!(" of cluster {c}"))
+                .unwrap_or_default();
+            let policy = if judge.trust.signers.is_some() {
+                " and the --trusted-signers policy"
+            } else {
+                ""
+            };
+            Err(Error::NotFound(format!(
+                "{dir}: no archive{of} verifies with the given identities{policy}; see trustkeep list {dir} -i FILE"
+            )))
+        }
+    }
 }

@@ -138,6 +138,8 @@ check_ids! {
         "(import) a saved private key matches a certificate saved with it";
     ImportRenamed => "import.renamed",
         "(import) a root-trust folder's files were archived under their original names";
+    OriginSignature => "origin.signature",
+        "with --trusted-signers: an archive unsigned, signed by an untrusted key, in another namespace, outside the key's validity or over other bytes";
 }
 
 impl CheckId {

@@ -48,6 +48,11 @@ pub enum Error {
     #[error(transparent)]
     Archive(#[from] crate::archive::ArchiveError),
 
+    /// A signing key or an allowed_signers file could not be used, or the trust policy
+    /// refused an archive (exit status 1, see [`Error::exit_status`]).
+    #[error(transparent)]
+    Signature(#[from] crate::signature::SignatureError),
+
     /// A refusal to overwrite something the user did not ask to overwrite.
     #[error("{path} {message}")]
     Refused { path: PathBuf, message: String },
@@ -86,6 +91,16 @@ pub enum Error {
 }
 
 impl Error {
+    /// The exit status of a command this error stopped: 1 when the trust policy refused an
+    /// archive (a problem found, like a failed check; nothing was decrypted or written), 2
+    /// for everything else (the command could not do its job).
+    pub fn exit_status(&self) -> u8 {
+        match self {
+            Error::Signature(crate::signature::SignatureError::Refused { .. }) => 1,
+            _ => 2,
+        }
+    }
+
     /// Wraps an I/O error with what was being done and to which path.
     pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {

@@ -5,7 +5,8 @@
 //! The data flows source → selection → snapshot → archive → store, and back store → archive
 //! → checks → restore plan → target. Each stage is a module: [`source`] reads secrets (files,
 //! manual folders, live clusters) into an [`inventory::Inventory`], [`select`] picks the trust
-//! set, [`snapshot`] freezes it, [`archive`] owns the file format and its names,
+//! set, [`snapshot`] freezes it, [`archive`] owns the file format and its names, [`signature`]
+//! the `.sig` beside each archive and [`trust_policy`] which signers are trusted,
 //! [`catalogue`] keeps archives with their sidecars in a [`store`] (disk or object storage),
 //! [`checks`] produces [`findings`] named by [`check_id::CheckId`] and [`verdict`] the
 //! reports, and `restore` prepares one plan and applies it to a target. [`gloo`] is the
@@ -40,9 +41,11 @@ pub mod retention;
 pub mod sample;
 pub mod secret;
 pub mod select;
+pub mod signature;
 pub mod snapshot;
 pub mod source;
 pub mod store;
+pub mod trust_policy;
 pub mod verdict;
 pub mod workload;
 pub mod world;

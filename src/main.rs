@@ -18,7 +18,7 @@ fn main() -> ExitCode {
         Ok(trustkeep::Outcome::Incomplete) => ExitCode::from(2),
         Err(e) => {
             trustkeep::cli::report_error(&e);
-            ExitCode::from(2)
+            ExitCode::from(e.exit_status())
         }
     }
 }

@@ -18,6 +18,7 @@ use chrono::{DateTime, Utc};
 
 use crate::catalogue::Backup;
 use crate::error::{Error, Result};
+use crate::trust_policy::Provenance;
 use crate::verdict::{AuditReport, VerifyReport};
 
 /// Where metrics go; both may be set, neither means no metrics.
@@ -44,6 +45,7 @@ pub mod names {
     pub const BACKUP_DURATION: &str = "trustkeep_backup_duration_seconds";
     pub const BACKUP_SECRETS: &str = "trustkeep_backup_secrets";
     pub const BACKUP_BYTES: &str = "trustkeep_backup_bytes";
+    pub const BACKUP_SIGNED: &str = "trustkeep_backup_signed";
     pub const CERT_NOT_AFTER: &str = "trustkeep_certificate_not_after_timestamp_seconds";
     pub const AUDIT_LAST_RUN: &str = "trustkeep_audit_last_run_timestamp_seconds";
     pub const AUDIT_LAST_STATUS: &str = "trustkeep_audit_last_status";
@@ -56,6 +58,8 @@ pub mod names {
     pub const VERIFY_UNREADABLE: &str = "trustkeep_verify_archives_unreadable";
     pub const VERIFY_ERRORS: &str = "trustkeep_verify_errors";
     pub const VERIFY_WARNINGS: &str = "trustkeep_verify_warnings";
+    pub const VERIFY_SIGNED: &str = "trustkeep_verify_archives_signed";
+    pub const VERIFY_REFUSED: &str = "trustkeep_verify_archives_refused";
 
     /// The help text of a family.
     pub fn help(name: &str) -> &'static str {
@@ -67,6 +71,7 @@ pub mod names {
             BACKUP_DURATION => "Duration of the last backup attempt (seconds).",
             BACKUP_SECRETS => "Secrets in the last complete backup of the cluster.",
             BACKUP_BYTES => "Size of the last complete backup archive (bytes of ciphertext).",
+            BACKUP_SIGNED => "1 if the last backup of the cluster was signed (--sign-key), 0 if it was written unsigned.",
             CERT_NOT_AFTER => "Expiry (notAfter) of a certificate in a trust secret (Unix seconds).",
             AUDIT_LAST_RUN => "Time of the last audit (Unix seconds).",
             AUDIT_LAST_STATUS => "1 if the last audit ran and found no error, 0 if it found errors or could not run.",
@@ -79,6 +84,8 @@ pub mod names {
             VERIFY_UNREADABLE => "Archives the last verify run could not read (integrity, key, format).",
             VERIFY_ERRORS => "Error findings of the last verify run.",
             VERIFY_WARNINGS => "Warning findings of the last verify run.",
+            VERIFY_SIGNED => "Archives of the last verify run whose signature verifies, per signer (principal empty without --trusted-signers, key the SHA256 fingerprint).",
+            VERIFY_REFUSED => "Archives the last verify run refused before decryption (origin.signature: unsigned, untrusted key, other namespace, outside validity, other bytes).",
             _ => "trustkeep metric.",
         }
     }
@@ -278,6 +285,8 @@ pub fn backup(run: &BackupRun<'_>) -> Metrics {
         m.set(BACKUP_BYTES, &c(), b.bytes as f64);
     }
     if let Some(b) = run.backup {
+        let signed = if b.signature.is_some() { 1.0 } else { 0.0 };
+        m.set(BACKUP_SIGNED, &c(), signed);
         for s in &b.manifest.secrets {
             for d in &s.data {
                 for summary in &d.certificates {
@@ -334,6 +343,29 @@ pub fn verify(r: &VerifyReport, now: DateTime<Utc>) -> Metrics {
     m.set(VERIFY_UNREADABLE, &[], r.unreadable as f64);
     m.set(VERIFY_ERRORS, &[], r.errors as f64);
     m.set(VERIFY_WARNINGS, &[], r.warnings as f64);
+    let origins: Vec<&Provenance> = r
+        .archives
+        .iter()
+        .filter_map(|a| a.origin.as_ref())
+        .collect();
+    let refused = origins.iter().filter(|o| !o.admitted()).count();
+    m.set(VERIFY_REFUSED, &[], refused as f64);
+    let mut signers: std::collections::BTreeMap<(String, String), usize> = Default::default();
+    for s in origins
+        .iter()
+        .filter(|o| o.admitted())
+        .filter_map(|o| o.signer.as_ref())
+    {
+        let principal = s.principal.clone().unwrap_or_default();
+        *signers.entry((principal, s.key.clone())).or_default() += 1;
+    }
+    for ((principal, key), n) in signers {
+        m.set(
+            VERIFY_SIGNED,
+            &[("principal", principal), ("key", key)],
+            n as f64,
+        );
+    }
     m
 }
 
@@ -476,6 +508,7 @@ fn all_names() -> std::collections::BTreeSet<&'static str> {
         BACKUP_DURATION,
         BACKUP_SECRETS,
         BACKUP_BYTES,
+        BACKUP_SIGNED,
         CERT_NOT_AFTER,
         AUDIT_LAST_RUN,
         AUDIT_LAST_STATUS,
@@ -488,6 +521,8 @@ fn all_names() -> std::collections::BTreeSet<&'static str> {
         VERIFY_UNREADABLE,
         VERIFY_ERRORS,
         VERIFY_WARNINGS,
+        VERIFY_SIGNED,
+        VERIFY_REFUSED,
     ]
     .into()
 }

@@ -274,7 +274,7 @@ fn keep_reasons(list: &[Candidate], policy: &Policy) -> Vec<Vec<String>> {
 }
 
 /// Lists the directory or prefix, decides, and (unless `dry_run`) deletes the archives no
-/// rule keeps, with their sidecars. An empty policy keeps everything here; the CLI refuses one
+/// rule keeps, with their sidecars and signatures. An empty policy keeps everything here; the CLI refuses one
 /// before it gets here, like restic.
 pub async fn apply(
     store: &Store,
@@ -295,6 +295,10 @@ pub async fn apply(
             let sidecar = d.archive.sidecar();
             if present.contains(&sidecar.to_string()) {
                 store.delete(&sidecar).await?;
+            }
+            let sig = crate::signature::sig_location(&d.archive);
+            if present.contains(&sig.to_string()) {
+                store.delete(&sig).await?;
             }
             d.deleted = true;
         }

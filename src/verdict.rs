@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::checks::{self, CertificateRow, CheckOptions, CheckResult, Setup};
 use crate::findings::{Finding, Severity};
 use crate::snapshot::Snapshot;
+use crate::trust_policy::Provenance;
 use crate::Outcome;
 
 /// A live cluster that could not be read; the others are audited all the same.
@@ -48,6 +49,22 @@ pub struct SecretStatus {
 
 /// Exit status: 2 when a cluster could not be read, else 1 on problems.
 impl AuditReport {
+    /// A report of findings about no secret (an archive refused before decryption).
+    pub fn of_findings(findings: Vec<Finding>, strict: bool) -> AuditReport {
+        let mut r = crate::findings::Report::default();
+        r.extend(findings);
+        AuditReport {
+            ok: r.ok(strict),
+            errors: r.errors(),
+            warnings: r.warnings(),
+            findings: r.findings,
+            certificates: Vec::new(),
+            secrets: Vec::new(),
+            unreadable: Vec::new(),
+            setup: None,
+        }
+    }
+
     pub fn outcome(&self) -> Outcome {
         if self.unreadable.is_empty() {
             Outcome::from_ok(self.ok)
@@ -99,14 +116,28 @@ pub fn report(snapshots: &[Snapshot], result: CheckResult, strict: bool) -> Audi
     }
 }
 
+/// The `integrity` of an archive the trust policy refused: it was not decrypted.
+pub const NOT_CHECKED: &str = "not checked: origin refused";
+
 /// The verdict on one archive.
 #[derive(Debug, Serialize)]
 pub struct ArchiveResult {
     pub archive: String,
-    /// `ok`, or why the archive could not be read.
+    /// `ok`, `not checked: origin refused`, or why the archive could not be read.
     pub integrity: String,
+    /// Who signed the archive and whether the trust policy admits it (absent when the
+    /// archive could not be read at all).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Provenance>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub report: Option<AuditReport>,
+}
+
+impl ArchiveResult {
+    /// Could not be read (exit status 2); an archive the policy refused is a finding instead.
+    pub fn unreadable(&self) -> bool {
+        self.integrity != "ok" && self.integrity != NOT_CHECKED
+    }
 }
 
 /// The verdict on all archives.

@@ -531,3 +531,44 @@ fn azure_faults_are_clear_errors() {
         r.stderr
     );
 }
+
+#[test]
+#[ignore = "needs azurite"]
+fn signatures_travel_with_their_archives_and_forged_ones_are_refused() {
+    let w = Work::new();
+    let az = Azurite::start(&w);
+    let k = crate::signing::keys(&w);
+    let from = util::fixture("sample/mgmt.yaml");
+    let signed = |key: &std::path::Path| {
+        let r = az.tk(&[
+            "backup",
+            "--from",
+            from.to_str().unwrap(),
+            "-r",
+            &util::recipient(),
+            "-o",
+            "az://backups/gloo/",
+            "--cluster",
+            "mgmt",
+            "--sign-key",
+            key.to_str().unwrap(),
+        ]);
+        assert_eq!(r.code, 0, "{r:?}");
+        r.stdout.lines().next().unwrap().to_string()
+    };
+    let good = signed(&k.trusted);
+    let forged = signed(&k.foreign);
+    let objects = az.objects("gloo/");
+    assert_eq!(
+        objects.len(),
+        6,
+        "archives, sidecars, signatures: {objects:?}"
+    );
+    let key = good.strip_prefix("az://backups/").unwrap();
+    let sig = String::from_utf8(az.read(&format!("{key}.sig"))).unwrap();
+    assert!(sig.starts_with("-----BEGIN SSH SIGNATURE-----"), "{sig}");
+    crate::signing::check_store(&w, &k, &|a| az.tk(a), "az://backups/gloo/", &good, &forged);
+    let r = az.tk(&["prune", "az://backups/gloo/", "--keep-last", "1"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(az.objects("gloo/").len(), 3, "{:?}", az.objects("gloo/"));
+}

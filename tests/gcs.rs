@@ -360,3 +360,32 @@ fn google_cloud_storage_faults_are_clear_errors() {
     assert!(r.stderr.contains("gs://backups/new/mgmt-"), "{}", r.stderr);
     assert_eq!(gcs.objects("new/"), Vec::<String>::new());
 }
+
+#[test]
+#[ignore = "needs fake-gcs-server"]
+fn signed_archives_in_google_cloud_storage_and_forged_ones_refused() {
+    let w = Work::new();
+    let k = crate::signing::keys(&w);
+    // This emulator takes no uploads from trustkeep: the archives are seeded as files.
+    let seed = w.path("seed");
+    let dir = seed.join(BUCKET).join("gloo/");
+    let mut made = Vec::new();
+    for key in [&k.trusted, &k.foreign] {
+        let args = ["--cluster", "mgmt", "--sign-key", key.to_str().unwrap()];
+        let r = util::backup("sample/mgmt.yaml", &dir, &args);
+        assert_eq!(r.code, 0, "{r:?}");
+        let local = r.stdout.lines().next().unwrap().to_string();
+        let name = local.rsplit('/').next().unwrap().to_string();
+        made.push(format!("gs://{BUCKET}/gloo/{name}"));
+    }
+    let gcs = Gcs::start(&seed);
+    assert_eq!(gcs.objects("gloo/").len(), 6, "{:?}", gcs.objects("gloo/"));
+    crate::signing::check_store(
+        &w,
+        &k,
+        &|a| gcs.tk(a),
+        "gs://backups/gloo/",
+        &made[0],
+        &made[1],
+    );
+}

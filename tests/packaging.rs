@@ -132,6 +132,28 @@ fn every_overlay_renders_into_typed_objects_that_run_unattended() {
         assert!(args.starts_with("Backup("), "{dir}");
         let pod = job.spec.job_template.spec.unwrap().template.spec.unwrap();
         let vols = format!("{:?}", pod.volumes);
+        // Every overlay signs its archives with the key of the optional Secret.
+        assert!(
+            args.contains("sign_key: Some(\"/etc/trustkeep-signing/signing-key\")"),
+            "{dir}: {args}"
+        );
+        let signing = pod
+            .volumes
+            .iter()
+            .flatten()
+            .find_map(|v| {
+                v.secret
+                    .as_ref()
+                    .filter(|s| s.secret_name.as_deref() == Some("trustkeep-signing-key"))
+            })
+            .unwrap_or_else(|| panic!("{dir}: no signing-key Secret volume"));
+        assert_eq!(signing.optional, Some(true), "{dir}");
+        let mounted = pod.containers[0]
+            .volume_mounts
+            .iter()
+            .flatten()
+            .any(|m| m.mount_path == "/etc/trustkeep-signing" && m.read_only == Some(true));
+        assert!(mounted, "{dir}: the signing key is mounted read-only");
         match dir {
             "overlays/pvc" => {
                 assert!(

@@ -291,3 +291,62 @@ fn storage_faults_are_clear_errors() {
     );
     assert_eq!(r.code, 2, "{r:?}");
 }
+
+#[test]
+#[ignore = "needs s3s-fs"]
+fn signatures_travel_with_their_archives_and_forged_ones_are_refused() {
+    let w = Work::new();
+    let s3 = S3::start(&w);
+    let k = crate::signing::keys(&w);
+    let signed = |key: &std::path::Path| {
+        let r = backup(
+            &s3,
+            "sample/mgmt.yaml",
+            &["--sign-key", key.to_str().unwrap()],
+        );
+        assert_eq!(r.code, 0, "{r:?}");
+        r.stdout.lines().next().unwrap().to_string()
+    };
+    let good = signed(&k.trusted);
+    let forged = signed(&k.foreign);
+    let objects = s3.objects("gloo");
+    assert_eq!(
+        objects.len(),
+        6,
+        "archives, sidecars, signatures: {objects:?}"
+    );
+    let name = good.rsplit('/').next().unwrap();
+    assert!(objects.contains(&format!("{name}.sig")), "{objects:?}");
+    crate::signing::check_store(&w, &k, &|a| s3.tk(a), "s3://backups/gloo/", &good, &forged);
+    // Retention deletes an archive's signature with it.
+    let r = s3.tk(&["prune", "s3://backups/gloo/", "--keep-last", "1"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let newest = forged.rsplit('/').next().unwrap();
+    assert_eq!(
+        s3.objects("gloo"),
+        [
+            newest.to_string(),
+            format!("{newest}.sha256"),
+            format!("{newest}.sig")
+        ]
+    );
+    // All or nothing: when the signature cannot be written, archive and sidecar are taken back.
+    let taken = s3.root.join(BUCKET).join("one");
+    std::fs::create_dir_all(&taken).unwrap();
+    std::fs::write(taken.join("a.tar.gz.age.sig"), "not mine").unwrap();
+    let from = util::fixture("sample/mgmt.yaml");
+    let r = s3.tk(&[
+        "backup",
+        "--from",
+        from.to_str().unwrap(),
+        "-r",
+        &util::recipient(),
+        "-o",
+        "s3://backups/one/a.tar.gz.age",
+        "--sign-key",
+        k.trusted.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("a.tar.gz.age.sig"), "{r:?}");
+    assert_eq!(s3.objects("one"), ["a.tar.gz.age.sig"]);
+}

@@ -369,38 +369,6 @@ fn entry_err(archive: &str, entry: &str, message: impl Into<String>) -> Error {
     })
 }
 
-/// The dotted path of the first string in `v` holding a character that could forge terminal
-/// output. Applied to the manifest fields `inspect` prints as they are (`format`, `tool`,
-/// `source`, `cluster`); every other string (subjects, types, findings...) reaches the
-/// terminal through [`crate::render`], which escapes it. Label and annotation values are
-/// exempt: they are restored byte for byte, never printed, and real ones
-/// (`last-applied-configuration`) hold newlines.
-fn unsafe_string(v: &serde_json::Value, at: &str) -> Option<String> {
-    match v {
-        serde_json::Value::String(s) => {
-            (crate::render::escape(s) != s.as_str()).then(|| at.to_string())
-        }
-        serde_json::Value::Array(a) => a
-            .iter()
-            .enumerate()
-            .find_map(|(i, x)| unsafe_string(x, &format!("{at}[{i}]"))),
-        serde_json::Value::Object(m) => m.iter().find_map(|(k, x)| {
-            if crate::render::escape(k) != k.as_str() {
-                return Some(format!("{at}.<key>"));
-            }
-            if k == "labels" || k == "annotations" {
-                let keys = x.as_object().into_iter().flat_map(|m| m.keys());
-                return keys
-                    .into_iter()
-                    .find(|k| crate::render::escape(k) != k.as_str())
-                    .map(|_| format!("{at}.{k}.<key>"));
-            }
-            unsafe_string(x, &format!("{at}.{k}"))
-        }),
-        _ => None,
-    }
-}
-
 /// The limits every reader enforces (docs/archive-format.md lists them).
 pub(crate) const LIMITS: tarball::Limits = tarball::Limits {
     entries: MAX_ENTRIES,
@@ -536,19 +504,9 @@ fn parse_manifest(buf: &[u8], name: &str) -> Result<Manifest> {
             supported: manifest::VERSION,
         }));
     }
-    let printed_raw = ["format", "tool", "source", "cluster"];
-    let raw = printed_raw.iter().find_map(|k| {
-        value
-            .get(*k)
-            .and_then(|v| unsafe_string(v, &format!(".{k}")))
-    });
-    if let Some(at) = raw {
-        return Err(entry_err(
-            name,
-            MANIFEST_PATH,
-            format!("field {at} holds control or bidi characters; refusing a manifest that could forge terminal output"),
-        ));
-    }
+    // Strings are read as the writer wrote them, whatever characters they hold (a source path
+    // or a cluster name may hold any): what is printed is escaped (`render::escape`), and
+    // only what the writer can never produce is refused.
     let m: Manifest = serde_json::from_value(value)
         .map_err(|e| entry_err(name, MANIFEST_PATH, format!("malformed ({e})")))?;
     if m.version == manifest::VERSION_1 && !m.policies.is_empty() {

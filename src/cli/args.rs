@@ -95,7 +95,10 @@ pub struct ListArgs {
     /// Also open and check each archive (the verify verdict).
     #[command(flatten)]
     pub decrypt: DecryptArgs,
-    /// Only the newest archive of each cluster; with -i, the newest that verifies.
+    #[command(flatten)]
+    pub trust: TrustArgs,
+    /// Only the newest archive of each cluster; with -i (or --trusted-signers), the newest
+    /// that verifies (whose origin is trusted).
     #[arg(long)]
     pub latest: bool,
     /// Only this cluster's archives.
@@ -182,6 +185,32 @@ pub struct EncryptArgs {
     /// Write ASCII-armored age output.
     #[arg(short, long)]
     pub armor: bool,
+}
+
+/// Which signers to trust (every verb that opens an archive).
+#[derive(Debug, Args)]
+pub struct TrustArgs {
+    /// Trust only archives signed (`<archive>.sig`, namespace trustkeep) by a key this
+    /// OpenSSH allowed_signers FILE lists for now: any other archive (unsigned, signed by
+    /// another key, in another namespace, outside the key's valid-after/valid-before, or over
+    /// other bytes) is refused before it is decrypted. Without it, nothing is refused and the
+    /// origin is reported unverified.
+    #[arg(long, value_name = "FILE", env = "TRUSTKEEP_TRUSTED_SIGNERS")]
+    pub trusted_signers: Option<PathBuf>,
+    /// With --trusted-signers: also admit archives that have no signature at all (one whose
+    /// signature fails is still refused).
+    #[arg(long)]
+    pub allow_unsigned: bool,
+}
+
+/// Which key signs new archives.
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// Sign each archive with this OpenSSH Ed25519 private key (unencrypted:
+    /// `ssh-keygen -t ed25519 -N '' -f FILE`), writing `<archive>.sig` beside it, which
+    /// `ssh-keygen -Y verify -n trustkeep` and `--trusted-signers` check.
+    #[arg(long, value_name = "FILE")]
+    pub sign_key: Option<PathBuf>,
 }
 
 /// Which keys can open an archive.
@@ -276,6 +305,8 @@ pub struct BackupArgs {
     pub cluster: Option<String>,
     #[command(flatten)]
     pub encrypt: EncryptArgs,
+    #[command(flatten)]
+    pub sign: SignArgs,
     /// Archive file to write, or a directory (or an `s3://`, `gs://` or `az://` prefix) to
     /// name it in (<cluster>-<UTC time>.tar.gz.age).
     #[arg(short = 'o', long = "out", value_name = "PATH")]
@@ -297,6 +328,8 @@ pub struct InspectArgs {
     pub archive: String,
     #[command(flatten)]
     pub decrypt: DecryptArgs,
+    #[command(flatten)]
+    pub trust: TrustArgs,
     /// Report format.
     #[arg(long = "output", value_enum, default_value_t)]
     pub format: FormatArg,
@@ -308,6 +341,8 @@ pub struct ExportArgs {
     pub archive: String,
     #[command(flatten)]
     pub decrypt: DecryptArgs,
+    #[command(flatten)]
+    pub trust: TrustArgs,
     /// Directory to write into (created 0700 if absent).
     #[arg(long, value_name = "DIR")]
     pub dir: PathBuf,
@@ -332,6 +367,8 @@ pub struct ImportArgs {
     pub cluster: String,
     #[command(flatten)]
     pub encrypt: EncryptArgs,
+    #[command(flatten)]
+    pub sign: SignArgs,
     /// Archive file to write, or a directory (or an `s3://`, `gs://` or `az://` prefix) to name
     /// it in.
     #[arg(short = 'o', long = "out", value_name = "PATH")]
@@ -380,6 +417,8 @@ pub struct VerifyArgs {
     pub archives: Vec<String>,
     #[command(flatten)]
     pub decrypt: DecryptArgs,
+    #[command(flatten)]
+    pub trust: TrustArgs,
     /// Check the archives as one trust setup (one cluster each: management and workloads),
     /// adding the cross-cluster checks, instead of one by one.
     #[arg(long)]
@@ -459,6 +498,8 @@ pub struct RestoreArgs {
     pub archive: String,
     #[command(flatten)]
     pub decrypt: DecryptArgs,
+    #[command(flatten)]
+    pub trust: TrustArgs,
     #[command(flatten)]
     pub cluster_args: ClusterArgs,
     /// Only this secret (NAME or NAMESPACE/NAME, as archived). Repeatable.

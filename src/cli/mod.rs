@@ -53,7 +53,7 @@ async fn dispatch(
             backup::render(out, &b, format(a.format)).map(|_| Outcome::from_ok(b.ok))
         }
         Command::Inspect(a) => {
-            let input = resolve::inspect(&a.archive, &a.decrypt)?;
+            let input = resolve::inspect(&a.archive, &a.decrypt, &a.trust)?;
             let opened = inspect::run(&input, world).await?;
             let name = input.location.to_string();
             inspect::render(out, &name, &opened, format(a.format)).map(|_| Outcome::Success)
@@ -85,7 +85,12 @@ async fn dispatch(
             prune::render(out, &ds, opts.dry_run, format(a.format)).map(|_| Outcome::Success)
         }
         Command::List(a) => {
-            let es = list::run(&resolve::list(&a, world.now)?, world).await?;
+            let scan = list::run(&resolve::list(&a, world.now)?, world).await?;
+            for e in &scan.passed_over {
+                let why = e.why_not_good().unwrap_or_default();
+                notice(false, &format!("passed over {}: {why}", e.archive));
+            }
+            let es = scan.entries;
             let ok = es.iter().all(|e| e.good);
             list::render(out, &es, format(a.format)).map(|_| Outcome::from_ok(ok))
         }
@@ -346,6 +351,24 @@ mod tests {
             b.encrypt.recipients_files,
             [PathBuf::from("/etc/trustkeep/recipients.txt")]
         );
+        // Archives are signed with the key of an optional Secret mounted read-only.
+        let key = b.sign.sign_key.expect("the CronJob signs its archives");
+        let pod = job.pointer("/spec/jobTemplate/spec/template/spec").unwrap();
+        let mount = pod["containers"][0]["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| key.starts_with(m["mountPath"].as_str().unwrap()))
+            .expect("the signing key is mounted");
+        assert_eq!(mount["readOnly"], true);
+        let volume = pod["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == mount["name"])
+            .unwrap();
+        assert_eq!(volume["secret"]["secretName"], "trustkeep-signing-key");
+        assert_eq!(volume["secret"]["optional"], true);
         // The placeholder recipient is refused, so nobody runs it unedited.
         let cm: serde_json::Value = serde_saphyr::from_str(include_str!(
             "../../packaging/kubernetes/base/recipients.yaml"
@@ -520,6 +543,81 @@ mod tests {
             assert!(script.contains(verb), "{verb}");
         }
         assert!(script.contains("--namespace-map"));
+    }
+
+    #[test]
+    fn signing_and_trust_flags() {
+        let c = parse(&[
+            "backup",
+            "--from",
+            "m",
+            "-r",
+            "age1x",
+            "-o",
+            "o/",
+            "--sign-key",
+            "k",
+        ]);
+        let Command::Backup(b) = c.unwrap().command else {
+            panic!()
+        };
+        assert_eq!(b.sign.sign_key, Some(PathBuf::from("k")));
+        let c = parse(&["import", "d", "-r", "age1x", "-o", "o/", "--sign-key", "k"]).unwrap();
+        let Command::Import(i) = c.command else {
+            panic!()
+        };
+        assert_eq!(i.sign.sign_key, Some(PathBuf::from("k")));
+        let policy = ["--trusted-signers", "allowed", "--allow-unsigned"];
+        for verb in [
+            &["verify", "a.age"][..],
+            &["inspect", "a.age"],
+            &["export", "a.age", "--dir", "d"],
+            &["list", "d/"],
+            &["restore", "a.age", "--to-manifests", "m"],
+        ] {
+            let mut args = verb.to_vec();
+            args.extend(policy);
+            let t = match parse(&args).unwrap().command {
+                Command::Verify(a) => a.trust,
+                Command::Inspect(a) => a.trust,
+                Command::Export(a) => a.trust,
+                Command::List(a) => a.trust,
+                Command::Restore(a) => a.trust,
+                _ => panic!(),
+            };
+            assert_eq!(
+                t.trusted_signers,
+                Some(PathBuf::from("allowed")),
+                "{verb:?}"
+            );
+            assert!(t.allow_unsigned);
+        }
+        assert!(parse(&[
+            "backup",
+            "--from",
+            "m",
+            "-o",
+            "o/",
+            "--trusted-signers",
+            "x"
+        ])
+        .is_err());
+        assert!(parse(&["verify", "a.age", "--sign-key", "k"]).is_err());
+        let lone = TrustArgs {
+            trusted_signers: None,
+            allow_unsigned: true,
+        };
+        let e = resolve::trust(&lone).unwrap_err().to_string();
+        assert!(e.starts_with("--allow-unsigned admits"), "{e}");
+        let missing = TrustArgs {
+            trusted_signers: Some(PathBuf::from("/nonexistent/allowed_signers")),
+            allow_unsigned: false,
+        };
+        let e = resolve::trust(&missing).unwrap_err().to_string();
+        assert!(
+            e.contains("/nonexistent/allowed_signers: cannot read it"),
+            "{e}"
+        );
     }
 
     #[test]

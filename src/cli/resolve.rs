@@ -13,7 +13,8 @@ use chrono::{DateTime, Utc};
 use super::args::{
     AuditArgs, BackupArgs, CheckArgs, ClusterArgs, DecryptArgs, DiscoverArgs, EncryptArgs,
     ExportArgs, FleetArgs, FormatArg, ImportArgs, KindArg, ListArgs, MetricsArgs, PatienceArgs,
-    PruneArgs, ReportArgs, RestoreArgs, RetentionArgs, SandboxArgs, SelectArgs, VerifyArgs,
+    PruneArgs, ReportArgs, RestoreArgs, RetentionArgs, SandboxArgs, SelectArgs, SignArgs,
+    TrustArgs, VerifyArgs,
 };
 use crate::archive::{crypto, Encryption, Identities};
 use crate::catalogue::ArchiveOutput;
@@ -28,8 +29,10 @@ use crate::restore::TargetRef;
 use crate::retention;
 use crate::secret::valid_object_name;
 use crate::select::SelectOptions;
+use crate::signature::SigningKey;
 use crate::source::Source;
 use crate::store::Location;
+use crate::trust_policy::{AllowedSigners, Trust};
 
 /// Environment variable holding a passphrase for `--passphrase` archives.
 pub const PASSPHRASE_ENV: &str = "TRUSTKEEP_PASSPHRASE";
@@ -57,6 +60,8 @@ pub enum FlagError {
     ReportFormat(std::path::PathBuf),
     #[error("no retention rule: pass --keep-last, --keep-hourly, --keep-daily, --keep-weekly, --keep-monthly, --keep-yearly or --keep-within (nothing was deleted)")]
     NoRetentionRule,
+    #[error("--allow-unsigned admits unsigned archives into a --trusted-signers policy; without one (or TRUSTKEEP_TRUSTED_SIGNERS) nothing is refused")]
+    AllowUnsignedWithoutPolicy,
 }
 
 impl From<FlagError> for Error {
@@ -119,11 +124,54 @@ pub fn encryption(args: &EncryptArgs) -> Result<Encryption> {
     Ok(Encryption::Recipients(rs))
 }
 
-fn output(location: &str, args: &EncryptArgs) -> Result<ArchiveOutput> {
+fn output(location: &str, args: &EncryptArgs, sign: &SignArgs) -> Result<ArchiveOutput> {
     Ok(ArchiveOutput {
         location: Location::parse(location)?,
         encryption: encryption(args)?,
         armor: args.armor,
+        sign: sign_key(sign)?,
+    })
+}
+
+/// `--sign-key FILE`; warns about a key file others can read.
+fn sign_key(args: &SignArgs) -> Result<Option<SigningKey>> {
+    let Some(path) = &args.sign_key else {
+        return Ok(None);
+    };
+    let key = SigningKey::read(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(m) = std::fs::metadata(path) {
+            // Group read is how a Kubernetes Secret volume reaches a non-root pod (fsGroup);
+            // read by others is what no key file should allow.
+            let mode = m.permissions().mode() & 0o777;
+            if mode & 0o007 != 0 {
+                let w = format!(
+                    "signing key {} is readable by others (mode {mode:o}); run chmod 600 on it",
+                    path.display()
+                );
+                tracing::warn!("{w}");
+                eprintln!("trustkeep: warning: {w}");
+            }
+        }
+    }
+    Ok(Some(key))
+}
+
+/// `--trusted-signers FILE` (or TRUSTKEEP_TRUSTED_SIGNERS) and `--allow-unsigned`. Times
+/// without `Z` in the file are local, as `ssh-keygen` reads them.
+pub fn trust(args: &TrustArgs) -> Result<Trust> {
+    let signers = match &args.trusted_signers {
+        Some(p) if !p.as_os_str().is_empty() => Some(AllowedSigners::read(p, &chrono::Local)?),
+        _ => None,
+    };
+    if args.allow_unsigned && signers.is_none() {
+        return Err(FlagError::AllowUnsignedWithoutPolicy.into());
+    }
+    Ok(Trust {
+        signers,
+        allow_unsigned: args.allow_unsigned,
     })
 }
 
@@ -140,10 +188,11 @@ pub fn identities(args: &DecryptArgs) -> Result<Identities> {
     Ok(ids)
 }
 
-fn archive(location: &str, args: &DecryptArgs) -> Result<ArchiveInput> {
+fn archive(location: &str, args: &DecryptArgs, t: &TrustArgs) -> Result<ArchiveInput> {
     Ok(ArchiveInput {
         identities: identities(args)?,
         location: Location::parse(location)?,
+        trust: trust(t)?,
     })
 }
 
@@ -228,7 +277,7 @@ pub fn namespace_map(specs: &[String]) -> Result<BTreeMap<String, String>, FlagE
 
 /// `--from FILE`, else the fleet flags, else the current context: one source per cluster.
 pub fn backup(a: &BackupArgs) -> Result<commands::backup::Options> {
-    let output = output(&a.output, &a.encrypt)?;
+    let output = output(&a.output, &a.encrypt, &a.sign)?;
     let retention = retention(&a.retention);
     if !retention.is_empty() && !output.location.is_dir() {
         return Err(FlagError::KeepLastNeedsDirectory(output.location).into());
@@ -318,7 +367,7 @@ pub fn import(a: &ImportArgs) -> Result<commands::import::Options> {
         dirs: a.dirs.clone(),
         namespace: a.namespace.clone(),
         cluster: a.cluster.clone(),
-        output: output(&a.output, &a.encrypt)?,
+        output: output(&a.output, &a.encrypt, &a.sign)?,
     })
 }
 
@@ -415,6 +464,7 @@ fn all_contexts(kubeconfig: Option<&std::path::Path>) -> Result<Vec<String>> {
 pub fn verify(a: &VerifyArgs, now: DateTime<Utc>) -> Result<commands::verify::Options> {
     Ok(commands::verify::Options {
         identities: identities(&a.decrypt)?,
+        trust: trust(&a.trust)?,
         archives: a
             .archives
             .iter()
@@ -429,7 +479,7 @@ pub fn verify(a: &VerifyArgs, now: DateTime<Utc>) -> Result<commands::verify::Op
 }
 
 pub fn restore(a: &RestoreArgs) -> Result<commands::restore::Options> {
-    let archive = archive(&a.archive, &a.decrypt)?;
+    let archive = archive(&a.archive, &a.decrypt, &a.trust)?;
     if a.latest && !archive.location.is_dir() {
         return Err(Error::Usage(format!(
             "--latest needs a directory or prefix (ending in /), not the archive {}",
@@ -473,16 +523,17 @@ pub fn list(a: &ListArgs, now: DateTime<Utc>) -> Result<commands::list::Options>
         latest: a.latest,
         identities,
         check: CheckOptions::at(now),
+        trust: trust(&a.trust)?,
     })
 }
 
-pub fn inspect(archive_spec: &str, decrypt: &DecryptArgs) -> Result<ArchiveInput> {
-    archive(archive_spec, decrypt)
+pub fn inspect(archive_spec: &str, decrypt: &DecryptArgs, t: &TrustArgs) -> Result<ArchiveInput> {
+    archive(archive_spec, decrypt, t)
 }
 
 pub fn export(a: &ExportArgs) -> Result<commands::export::Options> {
     Ok(commands::export::Options {
-        archive: archive(&a.archive, &a.decrypt)?,
+        archive: archive(&a.archive, &a.decrypt, &a.trust)?,
         dir: a.dir.clone(),
         force: a.force,
         only: a.only.clone(),

@@ -162,6 +162,7 @@ async fn keygen_and_backup(
         location: Location::Local(dir.to_path_buf()),
         encryption: Encryption::Recipients(vec![crypto::parse_recipient(&g.recipient)?]),
         armor: false,
+        sign: None,
     };
     let snap = Snapshot::take(&inv, &select, Some("mgmt"), now);
     let b = catalogue::write(&snap, &output, &world.store, now).await?;
@@ -233,6 +234,7 @@ async fn restores(
             archive: ArchiveInput {
                 location: archive.clone(),
                 identities,
+                trust: Default::default(),
             },
             target: TargetRef::Cluster(target.clone()),
             restore: Default::default(),

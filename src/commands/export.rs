@@ -23,7 +23,7 @@ pub struct Options {
 
 /// Opens the archive and writes its files; returns the paths written.
 pub async fn run(opts: &Options, world: &World) -> Result<Vec<PathBuf>> {
-    let opened = opts.archive.open(world).await?;
+    let (opened, _) = opts.archive.open(world).await?;
     write(&opened, opts)
 }
 

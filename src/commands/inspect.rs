@@ -1,5 +1,6 @@
 //! `trustkeep inspect`: what an archive holds (secrets, keys, certificate subjects and
-//! expiry), after checking its integrity. Writes nothing to disk and prints no secret value.
+//! expiry) and who signed it, after checking its origin (with a trust policy) and its
+//! integrity. Writes nothing to disk and prints no secret value.
 
 use std::io::Write;
 
@@ -9,11 +10,12 @@ use super::ArchiveInput;
 use crate::archive::{manifest::ManifestReport, Opened};
 use crate::error::Result;
 use crate::present;
-use crate::render::{self, OutputFormat, Table};
+use crate::render::{self, escape, OutputFormat, Table};
+use crate::trust_policy::Provenance;
 use crate::world::World;
 
-/// Opens the archive, checking its sidecar and every entry.
-pub async fn run(archive: &ArchiveInput, world: &World) -> Result<Opened> {
+/// Opens the archive, checking its origin, its sidecar and every entry.
+pub async fn run(archive: &ArchiveInput, world: &World) -> Result<(Opened, Provenance)> {
     archive.open(world).await
 }
 
@@ -21,6 +23,7 @@ pub async fn run(archive: &ArchiveInput, world: &World) -> Result<Opened> {
 struct JsonView<'a> {
     archive: &'a str,
     integrity: &'static str,
+    origin: &'a Provenance,
     manifest: ManifestReport,
 }
 
@@ -28,7 +31,7 @@ struct JsonView<'a> {
 pub fn render(
     out: &mut dyn Write,
     name: &str,
-    opened: &Opened,
+    (opened, origin): &(Opened, Provenance),
     format: OutputFormat,
 ) -> std::io::Result<()> {
     let m = &opened.manifest;
@@ -38,23 +41,41 @@ pub fn render(
             &JsonView {
                 archive: name,
                 integrity: "ok",
+                origin,
                 manifest: m.report(),
             },
         );
     }
-    writeln!(out, "archive:  {name} (integrity ok)")?;
+    // Names and fields come from the archive (a source path or a cluster name may hold any
+    // character): each is escaped before it reaches the terminal.
+    let esc = |s: &str| escape(s).into_owned();
+    writeln!(out, "archive:  {} (integrity ok)", esc(name))?;
     writeln!(
         out,
         "format:   {} v{}, written by {} {}",
-        m.format, m.version, m.tool.name, m.tool.version
+        esc(&m.format),
+        m.version,
+        esc(&m.tool.name),
+        esc(&m.tool.version)
     )?;
     writeln!(
         out,
         "created:  {}",
         m.created.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
     )?;
-    writeln!(out, "source:   {}", m.source)?;
-    writeln!(out, "cluster:  {} ({:?})", m.cluster.name, m.cluster.kind)?;
+    writeln!(out, "source:   {}", esc(&m.source.to_string()))?;
+    writeln!(
+        out,
+        "origin:   {}: {}",
+        origin.status.as_str(),
+        esc(&origin.detail)
+    )?;
+    writeln!(
+        out,
+        "cluster:  {} ({:?})",
+        esc(&m.cluster.name),
+        m.cluster.kind
+    )?;
     writeln!(out)?;
     present::write_contents(out, m)?;
     let mut t = Table::new([

@@ -20,27 +20,36 @@ pub(crate) mod sandbox;
 pub mod verify;
 
 use crate::archive::{Identities, Opened};
+use crate::catalogue;
 use crate::error::Result;
 use crate::store::Location;
+use crate::trust_policy::{Provenance, Trust};
 use crate::world::World;
 
-/// An archive to read and the keys to open it with (`inspect`, `export`, `restore`).
+/// An archive to read, the keys to open it with and the signers to trust (`inspect`,
+/// `export`, `restore`).
 #[derive(Debug)]
 pub(crate) struct ArchiveInput {
     pub location: Location,
     pub identities: Identities,
+    pub trust: Trust,
 }
 
 impl ArchiveInput {
-    /// Reads the archive and its sidecar from the store, decrypts and checks it.
-    pub async fn open(&self, world: &World) -> Result<Opened> {
+    /// Reads the archive, its sidecar and signature from the store, refuses it when the trust
+    /// policy does, else decrypts and checks it.
+    pub async fn open(&self, world: &World) -> Result<(Opened, Provenance)> {
         self.open_at(&self.location, world).await
     }
 
     /// Opens the archive at `location` (found under this input's directory) with these keys.
-    pub async fn open_at(&self, location: &Location, world: &World) -> Result<Opened> {
-        (world.store)
-            .open(location, &self.identities, world.passphrase())
-            .await
+    pub async fn open_at(
+        &self,
+        location: &Location,
+        world: &World,
+    ) -> Result<(Opened, Provenance)> {
+        let ids = &self.identities;
+        let pass = world.passphrase();
+        catalogue::open(&world.store, location, ids, pass, &self.trust, world.now).await
     }
 }

@@ -1,6 +1,8 @@
 //! `trustkeep restore`: store → archive → checks → restore plan → target.
 //!
-//! Opens and verifies the archive, has [`restore::prepare`] plan against the target (the
+//! Judges the archive's origin (with `--trusted-signers`, one the policy refuses is not
+//! decrypted and nothing is written: exit 1), opens and verifies it, has
+//! [`restore::prepare`] plan against the target (the
 //! checks on what will be restored block it unless `--allow-invalid`), prints the plan, and
 //! applies it unless `--dry-run`. `--to-manifests` writes YAML instead of touching a
 //! cluster. The archive's RootTrustPolicies are planned and applied only with
@@ -18,6 +20,7 @@ use crate::error::Result;
 use crate::findings::Finding;
 use crate::render::{self, OutputFormat, Table};
 use crate::restore::{self, Action, Item, TargetRef};
+use crate::trust_policy::{Provenance, Status};
 use crate::world::World;
 
 /// How to restore.
@@ -44,6 +47,11 @@ pub struct Latest {
 #[derive(Debug, Serialize)]
 pub struct RestoreReport {
     pub archive: String,
+    /// Who signed the archive and whether the trust policy admits it.
+    pub origin: Provenance,
+    /// With `--latest`: the newer archives passed over, and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub passed_over: Vec<PassedOver>,
     /// The target cluster (context or server), or none with `--to-manifests`.
     pub cluster: Option<String>,
     pub dry_run: bool,
@@ -62,10 +70,18 @@ pub struct RestoreReport {
     pub api_calls: Vec<ApiCall>,
 }
 
+/// A newer archive `--latest` did not take.
+#[derive(Debug, Serialize)]
+pub struct PassedOver {
+    pub archive: String,
+    pub why: String,
+}
+
 /// store → archive → restore plan → target: finds the archive (`--latest`), opens it, plans
 /// ([`restore::prepare`]) and, unless dry-run, applies the plan.
 pub async fn run(opts: &Options, world: &World) -> Result<RestoreReport> {
     let input = &opts.archive;
+    let mut passed_over = Vec::new();
     let location = match &opts.latest {
         None => input.location.clone(),
         Some(l) => {
@@ -74,15 +90,25 @@ pub async fn run(opts: &Options, world: &World) -> Result<RestoreReport> {
                 identities: Some(&input.identities),
                 check: &check,
                 passphrase: world.passphrase(),
+                trust: &input.trust,
+                now: world.now,
             };
             let cluster = l.cluster.as_deref();
             let found = catalogue::latest_good(&world.store, &input.location, cluster, &judge);
             let found = found.await?;
-            tracing::info!(archive = %found, "newest archive that verifies");
-            found
+            tracing::info!(archive = %found.archive, "newest archive that verifies");
+            passed_over = found
+                .passed_over
+                .iter()
+                .map(|e| PassedOver {
+                    archive: e.archive.to_string(),
+                    why: e.why_not_good().unwrap_or_default(),
+                })
+                .collect();
+            found.archive
         }
     };
-    let opened = input.open_at(&location, world).await?;
+    let (opened, origin) = input.open_at(&location, world).await?;
     let archive = location.file_name();
     let target = opts.target.connect().await?;
     let mut plan = restore::prepare(&opened, &archive, target, &opts.restore, world.now).await?;
@@ -91,6 +117,8 @@ pub async fn run(opts: &Options, world: &World) -> Result<RestoreReport> {
     }
     Ok(RestoreReport {
         archive,
+        origin,
+        passed_over,
         cluster: plan.cluster_name(),
         dry_run: opts.dry_run,
         ok: plan.ok(opts.dry_run),
@@ -116,14 +144,23 @@ pub fn render(
     writeln!(
         out,
         "restore plan: {} -> {}{}",
-        r.archive,
-        target,
+        render::escape(&r.archive),
+        render::escape(&target),
         if r.dry_run {
             " (dry run: nothing written)"
         } else {
             ""
         }
     )?;
+    for p in &r.passed_over {
+        writeln!(
+            out,
+            "passed over {}: {}",
+            render::escape(&p.archive),
+            render::escape(&p.why)
+        )?;
+    }
+    writeln!(out, "{}", origin_line(&r.origin))?;
     let mut t = Table::new(["SECRET", "TYPE", "ACTION", "RESULT", "REASON"]);
     for i in &r.plan {
         t.row([
@@ -167,6 +204,18 @@ pub fn render(
     }
     writeln!(out)?;
     summary(out, r)
+}
+
+/// The origin of the archive: who signed it, or a warning that nobody checked.
+pub(crate) fn origin_line(p: &Provenance) -> String {
+    let detail = render::escape(&p.detail);
+    match p.status {
+        Status::Trusted => format!("origin: {detail}"),
+        Status::Unsigned => format!("warning: origin unverified: {detail}"),
+        _ => format!(
+            "warning: origin unverified: {detail}; anyone who can write to the store could have made this archive (see --trusted-signers)"
+        ),
+    }
 }
 
 /// The last line: what the dry run found, or what the restore did.

@@ -1,18 +1,23 @@
-//! `trustkeep verify`: checks archives — integrity first (sidecar, manifest, every entry),
-//! then the same checks as `audit` on the archived secrets. A list of archives (or directories
-//! of `*.age` files) is verified in one process; one unreadable archive does not stop the rest.
+//! `trustkeep verify`: checks archives — origin first (with `--trusted-signers`, an archive
+//! the policy refuses is an `origin.signature` error and is not decrypted), then integrity
+//! (sidecar, manifest, every entry), then the same checks as `audit` on the archived
+//! secrets. A list of archives (or directories of `*.age` files) is verified in one process;
+//! one unreadable or refused archive does not stop the rest.
 
 use std::io::Write;
 
 use crate::archive::Identities;
 use crate::catalogue;
+use crate::check_id::CheckId;
 use crate::checks::CheckOptions;
 use crate::error::Result;
+use crate::findings::Finding;
 use crate::present;
 use crate::profile::Profile;
 use crate::render::{self, OutputFormat};
 use crate::report;
 use crate::store::Location;
+use crate::trust_policy::{Status, Trust};
 use crate::verdict::{self, ArchiveResult, AuditReport, Unreadable, VerifyReport};
 use crate::world::World;
 
@@ -21,6 +26,8 @@ use crate::world::World;
 pub struct Options {
     pub archives: Vec<Location>,
     pub identities: Identities,
+    /// Who may sign archives (`--trusted-signers`, `--allow-unsigned`).
+    pub trust: Trust,
     /// Check all archives as one trust setup (one cluster each), instead of one by one.
     pub together: bool,
     /// `--profile`: the cluster's relay mode and the secrets its archives must hold.
@@ -39,7 +46,32 @@ pub async fn run(opts: &Options, world: &World) -> Result<VerifyReport> {
     let mut snapshots = Vec::new();
     for p in &paths {
         let name = p.to_string();
-        match store.open(p, &opts.identities, world.passphrase()).await {
+        let fetched = match catalogue::fetch(store, p, &opts.trust, world.now).await {
+            Ok(f) => f,
+            Err(e) => {
+                results.push(ArchiveResult {
+                    archive: name,
+                    integrity: e.to_string(),
+                    origin: None,
+                    report: None,
+                });
+                continue;
+            }
+        };
+        let origin = Some(fetched.provenance.clone());
+        if !fetched.provenance.admitted() {
+            // Refused before decryption: a finding, not an unreadable archive.
+            let finding = Finding::error(CheckId::OriginSignature, &fetched.provenance.detail)
+                .cluster(label("?", p));
+            results.push(ArchiveResult {
+                archive: name,
+                integrity: verdict::NOT_CHECKED.into(),
+                origin,
+                report: Some(AuditReport::of_findings(vec![finding], opts.strict)),
+            });
+            continue;
+        }
+        match fetched.open(&opts.identities, world.passphrase()) {
             Ok(opened) => {
                 let mut snap = opened.snapshot;
                 if let Some(profile) = &opts.profile {
@@ -55,6 +87,7 @@ pub async fn run(opts: &Options, world: &World) -> Result<VerifyReport> {
                     results.push(ArchiveResult {
                         archive: name,
                         integrity: "ok".into(),
+                        origin,
                         report: Some(r),
                     });
                     if opts.report.is_some() {
@@ -65,6 +98,7 @@ pub async fn run(opts: &Options, world: &World) -> Result<VerifyReport> {
                     results.push(ArchiveResult {
                         archive: name,
                         integrity: "ok".into(),
+                        origin,
                         report: None,
                     });
                     snapshots.push(snap);
@@ -73,6 +107,7 @@ pub async fn run(opts: &Options, world: &World) -> Result<VerifyReport> {
             Err(e) => results.push(ArchiveResult {
                 archive: name,
                 integrity: e.to_string(),
+                origin,
                 report: None,
             }),
         }
@@ -82,8 +117,13 @@ pub async fn run(opts: &Options, world: &World) -> Result<VerifyReport> {
         .then(|| verdict::check(&snapshots, &opts.check, opts.strict));
     if let Some(path) = &opts.report {
         let combined = combined(&results, together.as_ref(), opts.strict);
+        let origins = results
+            .iter()
+            .filter_map(|r| Some((r.archive.clone(), r.origin.clone()?)))
+            .collect();
         let evidence =
-            report::Evidence::new("verify", world.now, opts.check.at, &snapshots, &combined);
+            report::Evidence::new("verify", world.now, opts.check.at, &snapshots, &combined)
+                .with_origins(origins);
         report::write(path, &evidence)?;
     }
     let reports = results
@@ -96,7 +136,7 @@ pub async fn run(opts: &Options, world: &World) -> Result<VerifyReport> {
         warnings += r.warnings;
         ok &= r.ok;
     }
-    let unreadable = results.iter().filter(|r| r.integrity != "ok").count();
+    let unreadable = results.iter().filter(|r| r.unreadable()).count();
     Ok(VerifyReport {
         ok: ok && unreadable == 0,
         unreadable,
@@ -133,7 +173,7 @@ fn combined(
         all.certificates.extend(r.certificates.iter().cloned());
         all.secrets.extend(r.secrets.iter().cloned());
     }
-    for r in results.iter().filter(|r| r.integrity != "ok") {
+    for r in results.iter().filter(|r| r.unreadable()) {
         all.unreadable.push(Unreadable {
             cluster: r.archive.clone(),
             error: r.integrity.clone(),
@@ -187,14 +227,29 @@ pub(crate) fn render(
         return render::json(out, r);
     }
     for a in &r.archives {
+        let name = render::escape(&a.archive);
+        let signer = match &a.origin {
+            Some(o) if o.status == Status::Refused => " (origin refused, not decrypted)".into(),
+            Some(o) if o.signer.is_some() => {
+                format!(", signed by {}", render::escape(&o.signer_cell()))
+            }
+            Some(o) if o.status == Status::Unsigned => ", unsigned (--allow-unsigned)".into(),
+            _ => String::new(),
+        };
         match &a.report {
+            Some(rep) if a.integrity != "ok" => writeln!(
+                out,
+                "{name}: REFUSED{signer}, {} error(s), {} warning(s)",
+                rep.errors, rep.warnings
+            )?,
             Some(rep) => writeln!(
                 out,
-                "{}: integrity ok, {} error(s), {} warning(s)",
-                a.archive, rep.errors, rep.warnings
+                "{name}: integrity ok{signer}, {} error(s), {} warning(s)",
+                rep.errors, rep.warnings
             )?,
-            None if a.integrity == "ok" => writeln!(out, "{}: integrity ok", a.archive)?,
-            None => writeln!(out, "{}: UNREADABLE: {}", a.archive, a.integrity)?,
+            None if a.integrity == "ok" => writeln!(out, "{name}: integrity ok{signer}")?,
+            None if a.integrity == "ok" => writeln!(out, "{name}: integrity ok")?,
+            None => writeln!(out, "{name}: UNREADABLE: {}", render::escape(&a.integrity))?,
         }
     }
     let detailed: Vec<&AuditReport> = if r.archives.len() == 1 || r.together.is_some() {
@@ -218,6 +273,22 @@ pub(crate) fn render(
     for rep in detailed {
         writeln!(out)?;
         present::audit_report(out, rep)?;
+    }
+    let unverified = r
+        .archives
+        .iter()
+        .filter(|a| {
+            a.origin
+                .as_ref()
+                .is_some_and(|o| o.status == Status::Unverified)
+        })
+        .count();
+    if unverified > 0 {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "warning: the origin of {unverified} archive(s) is unverified: no --trusted-signers (or TRUSTKEEP_TRUSTED_SIGNERS) was given, so an archive anyone who can write to the store made would pass every check"
+        )?;
     }
     writeln!(out)?;
     writeln!(

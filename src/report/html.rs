@@ -53,6 +53,7 @@ pub fn page(e: &Evidence<'_>) -> String {
     graph(&mut h, e);
     timeline(&mut h, e);
     findings(&mut h, e);
+    origins(&mut h, e);
     inventory(&mut h, e);
     h.push_str("</body></html>\n");
     h
@@ -196,6 +197,14 @@ fn findings(h: &mut String, e: &Evidence<'_>) {
         return;
     }
     table(h, "findings", rows::FINDINGS, &rows, Some(0));
+}
+
+fn origins(h: &mut String, e: &Evidence<'_>) {
+    if e.origins.is_empty() {
+        return;
+    }
+    h.push_str("<h2>Origin of the archives</h2>\n<p>Who signed each archive (<code>&lt;archive&gt;.sig</code>) and whether the <code>--trusted-signers</code> policy admits it; a refused archive was not decrypted.</p>\n");
+    table(h, "origins", rows::ORIGINS, &rows::origins(e), Some(1));
 }
 
 fn inventory(h: &mut String, e: &Evidence<'_>) {

@@ -73,6 +73,7 @@ pub fn document(e: &Evidence<'_>) -> String {
     mermaid(&mut m, e);
     timeline(&mut m, e);
     findings(&mut m, e);
+    origins(&mut m, e);
     inventory(&mut m, e);
     m
 }
@@ -162,6 +163,14 @@ fn findings(m: &mut String, e: &Evidence<'_>) {
         return;
     }
     table(m, rows::FINDINGS, &rows, Some(1));
+}
+
+fn origins(m: &mut String, e: &Evidence<'_>) {
+    if e.origins.is_empty() {
+        return;
+    }
+    m.push_str("\n## Origin of the archives\n\nWho signed each archive (`<archive>.sig`) and whether the `--trusted-signers` policy admits it; a refused archive was not decrypted.\n\n");
+    table(m, rows::ORIGINS, &rows::origins(e), None);
 }
 
 fn inventory(m: &mut String, e: &Evidence<'_>) {

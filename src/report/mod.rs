@@ -18,6 +18,7 @@ use chrono::{DateTime, Utc};
 use crate::error::{Error, Result};
 use crate::findings::Severity;
 use crate::snapshot::Snapshot;
+use crate::trust_policy::Provenance;
 use crate::verdict::AuditReport;
 pub use graph::TrustGraph;
 
@@ -33,6 +34,8 @@ pub struct Evidence<'a> {
     pub snapshots: &'a [Snapshot],
     pub report: &'a AuditReport,
     pub graph: TrustGraph,
+    /// `verify`: each archive and its origin (who signed it, whether the policy admits it).
+    pub origins: Vec<(String, Provenance)>,
 }
 
 impl<'a> Evidence<'a> {
@@ -50,7 +53,14 @@ impl<'a> Evidence<'a> {
             snapshots,
             report,
             graph: TrustGraph::new(snapshots, &report.findings),
+            origins: Vec::new(),
         }
+    }
+
+    /// The archives' origins, for a `verify` report.
+    pub fn with_origins(mut self, origins: Vec<(String, Provenance)>) -> Self {
+        self.origins = origins;
+        self
     }
 
     /// Findings of a severity.
@@ -149,6 +159,7 @@ pub(crate) mod rows {
         "finding",
         "what the check is",
     ];
+    pub const ORIGINS: [&str; 5] = ["archive", "origin", "principal", "key", "detail"];
     pub const INVENTORY: [&str; 6] = [
         "cluster",
         "secret",
@@ -173,6 +184,25 @@ pub(crate) mod rows {
                     f.key.clone().unwrap_or_default(),
                     f.message.clone(),
                     about.unwrap_or("").to_string(),
+                ]
+            })
+            .collect()
+    }
+
+    /// `archive, origin, principal, key, detail`: who signed each archive `verify` read.
+    pub fn origins(e: &Evidence<'_>) -> Vec<[String; 5]> {
+        e.origins
+            .iter()
+            .map(|(archive, p)| {
+                let signer = p.signer.as_ref();
+                [
+                    archive.clone(),
+                    p.status.as_str().to_string(),
+                    signer
+                        .and_then(|s| s.principal.clone())
+                        .unwrap_or_else(|| "-".into()),
+                    signer.map(|s| s.key.clone()).unwrap_or_else(|| "-".into()),
+                    p.detail.clone(),
                 ]
             })
             .collect()

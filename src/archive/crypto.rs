@@ -99,7 +99,7 @@ pub(crate) fn read_recipients_file(path: &Path) -> Result<Vec<Box<dyn age::Recip
 /// Identities loaded from `-i` files.
 #[derive(Default)]
 pub struct Identities {
-    pub keys: Vec<Box<dyn age::Identity>>,
+    pub keys: Vec<Box<dyn age::Identity + Send + Sync>>,
     /// Files whose permissions let group or others read them.
     pub warnings: Vec<String>,
 }
@@ -222,7 +222,7 @@ pub(crate) const SCRYPT_WRITE_LOG_N: u8 = 18;
 pub(crate) const SCRYPT_MAX_LOG_N: u8 = 20;
 
 /// How to get a passphrase if the archive turns out to need one.
-pub type PassphraseSource<'a> = &'a dyn Fn() -> Option<SecretString>;
+pub type PassphraseSource<'a> = &'a (dyn Fn() -> Option<SecretString> + Sync);
 
 /// Opens an age file (binary or armored) and returns a reader of its plaintext.
 pub fn decrypt<'a, R: BufRead + 'a>(
@@ -275,7 +275,7 @@ pub fn decrypt<'a, R: BufRead + 'a>(
         ))));
     }
     let r = decryptor
-        .decrypt(ids.keys.iter().map(|k| k.as_ref()))
+        .decrypt(ids.keys.iter().map(|k| k.as_ref() as &dyn age::Identity))
         .map_err(map_err)?;
     Ok(Box::new(r))
 }

@@ -7,7 +7,10 @@ use std::io::Write;
 use serde::Serialize;
 
 use super::ArchiveInput;
-use crate::archive::{manifest::ManifestReport, Opened};
+use crate::archive::{
+    manifest::{Manifest, ManifestReport},
+    Opened,
+};
 use crate::error::Result;
 use crate::present;
 use crate::render::{self, escape, OutputFormat, Table};
@@ -78,6 +81,13 @@ pub fn render(
     )?;
     writeln!(out)?;
     present::write_contents(out, m)?;
+    write_certificates(out, m)?;
+    write_policies(out, m)?;
+    present::write_findings(out, &m.findings)
+}
+
+/// Every certificate of the archive: subject, issuer, expiry, CA, key type.
+fn write_certificates(out: &mut dyn Write, m: &Manifest) -> std::io::Result<()> {
     let mut t = Table::new([
         "SECRET",
         "KEY",
@@ -117,6 +127,11 @@ pub fn render(
         writeln!(out)?;
         t.write(out)?;
     }
+    Ok(())
+}
+
+/// The archived RootTrustPolicies, when there are any.
+fn write_policies(out: &mut dyn Write, m: &Manifest) -> std::io::Result<()> {
     if !m.policies.is_empty() {
         // Archived whole; `restore --include-policies` puts them back.
         let mut t = Table::new(["ROOTTRUSTPOLICY", "BYTES", "RESTORED"]);
@@ -131,5 +146,5 @@ pub fn render(
         writeln!(out)?;
         t.write(out)?;
     }
-    present::write_findings(out, &m.findings)
+    Ok(())
 }

@@ -6,7 +6,9 @@
 
 use std::io::Write;
 
-use crate::archive::Identities;
+use futures::StreamExt;
+
+use crate::archive::{crypto::PassphraseSource, Identities};
 use crate::catalogue;
 use crate::check_id::CheckId;
 use crate::checks::CheckOptions;
@@ -16,6 +18,7 @@ use crate::present;
 use crate::profile::Profile;
 use crate::render::{self, OutputFormat};
 use crate::report;
+use crate::snapshot::Snapshot;
 use crate::store::Location;
 use crate::trust_policy::{Status, Trust};
 use crate::verdict::{self, ArchiveResult, AuditReport, Unreadable, VerifyReport};
@@ -42,74 +45,23 @@ pub struct Options {
 pub async fn run(opts: &Options, world: &World) -> Result<VerifyReport> {
     let store = &world.store;
     let paths = catalogue::archive_files(store, &opts.archives).await?;
+    let workers = std::thread::available_parallelism().map_or(1, usize::from);
     let mut results = Vec::new();
     let mut snapshots = Vec::new();
-    for p in &paths {
-        let name = p.to_string();
-        let fetched = match catalogue::fetch(store, p, &opts.trust, world.now).await {
-            Ok(f) => f,
-            Err(e) => {
-                results.push(ArchiveResult {
-                    archive: name,
-                    integrity: e.to_string(),
-                    origin: None,
-                    report: None,
-                });
-                continue;
-            }
-        };
-        let origin = Some(fetched.provenance.clone());
-        if !fetched.provenance.admitted() {
-            // Refused before decryption: a finding, not an unreadable archive.
-            let finding = Finding::error(CheckId::OriginSignature, &fetched.provenance.detail)
-                .cluster(label("?", p));
-            results.push(ArchiveResult {
-                archive: name,
-                integrity: verdict::NOT_CHECKED.into(),
-                origin,
-                report: Some(AuditReport::of_findings(vec![finding], opts.strict)),
-            });
-            continue;
-        }
-        match fetched.open(&opts.identities, world.passphrase()) {
-            Ok(opened) => {
-                let mut snap = opened.snapshot;
-                if let Some(profile) = &opts.profile {
-                    apply_profile(&mut snap, profile);
-                }
-                if !opts.together {
-                    // Checks see the archived cluster name (agents' SANs are checked against
-                    // it); the report then says which archive each finding came from.
-                    let mut r =
-                        verdict::check(std::slice::from_ref(&snap), &opts.check, opts.strict);
-                    let label = label(&snap.cluster, p);
-                    relabel(&mut r, &label);
-                    results.push(ArchiveResult {
-                        archive: name,
-                        integrity: "ok".into(),
-                        origin,
-                        report: Some(r),
-                    });
-                    if opts.report.is_some() {
-                        snap.cluster = label;
-                        snapshots.push(snap);
-                    }
-                } else {
-                    results.push(ArchiveResult {
-                        archive: name,
-                        integrity: "ok".into(),
-                        origin,
-                        report: None,
-                    });
-                    snapshots.push(snap);
-                }
-            }
-            Err(e) => results.push(ArchiveResult {
-                archive: name,
-                integrity: e.to_string(),
-                origin,
-                report: None,
-            }),
+    // A batch at a time: fetched concurrently (I/O), then judged on every core (decryption,
+    // entries, checks), so memory holds one batch of archives.
+    for batch in paths.chunks(workers * 4) {
+        let fetches = batch
+            .iter()
+            .map(|p| catalogue::fetch(store, p, &opts.trust, world.now));
+        let fetched: Vec<Result<catalogue::Fetched>> = futures::stream::iter(fetches)
+            .buffered(workers * 4)
+            .collect()
+            .await;
+        let judged = judge_all(batch, fetched, opts, world.passphrase(), workers);
+        for (result, snap) in judged {
+            results.push(result);
+            snapshots.extend(snap);
         }
     }
     let together = opts
@@ -145,6 +97,96 @@ pub async fn run(opts: &Options, world: &World) -> Result<VerifyReport> {
         archives: results,
         together,
     })
+}
+
+/// One archive's verdict, and its snapshot when `--together` or `--report` needs it.
+type Judged = (ArchiveResult, Option<Snapshot>);
+
+/// Judges each fetched archive on up to `workers` threads; results in `paths`' order.
+fn judge_all(
+    paths: &[Location],
+    fetched: Vec<Result<catalogue::Fetched>>,
+    opts: &Options,
+    passphrase: PassphraseSource<'_>,
+    workers: usize,
+) -> Vec<Judged> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let slots: Vec<std::sync::Mutex<Option<_>>> = fetched
+        .into_iter()
+        .map(|f| std::sync::Mutex::new(Some(f)))
+        .collect();
+    let done: Vec<std::sync::Mutex<Option<Judged>>> =
+        paths.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..workers.min(paths.len()) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(p) = paths.get(i) else { break };
+                let f = slots[i]
+                    .lock()
+                    .expect("not poisoned")
+                    .take()
+                    .expect("taken once");
+                let judged = judge(p, f, opts, passphrase);
+                *done[i].lock().expect("not poisoned") = Some(judged);
+            });
+        }
+    });
+    done.into_iter()
+        .map(|d| d.into_inner().expect("not poisoned").expect("judged"))
+        .collect()
+}
+
+/// One archive: refused before decryption, unreadable, or opened and checked (alone, or kept
+/// for `--together` and `--report`).
+fn judge(
+    p: &Location,
+    fetched: Result<catalogue::Fetched>,
+    opts: &Options,
+    passphrase: PassphraseSource<'_>,
+) -> Judged {
+    let name = p.to_string();
+    let result = |integrity: String, origin, report| ArchiveResult {
+        archive: name.clone(),
+        integrity,
+        origin,
+        report,
+    };
+    let fetched = match fetched {
+        Ok(f) => f,
+        Err(e) => return (result(e.to_string(), None, None), None),
+    };
+    let origin = Some(fetched.provenance.clone());
+    if !fetched.provenance.admitted() {
+        // Refused before decryption: a finding, not an unreadable archive.
+        let finding = Finding::error(CheckId::OriginSignature, &fetched.provenance.detail)
+            .cluster(label("?", p));
+        let report = AuditReport::of_findings(vec![finding], opts.strict);
+        return (
+            result(verdict::NOT_CHECKED.into(), origin, Some(report)),
+            None,
+        );
+    }
+    let mut snap = match fetched.open(&opts.identities, passphrase) {
+        Ok(opened) => opened.snapshot,
+        Err(e) => return (result(e.to_string(), origin, None), None),
+    };
+    if let Some(profile) = &opts.profile {
+        apply_profile(&mut snap, profile);
+    }
+    if opts.together {
+        return (result("ok".into(), origin, None), Some(snap));
+    }
+    // Checks see the archived cluster name (agents' SANs are checked against it); the report
+    // then says which archive each finding came from.
+    let mut r = verdict::check(std::slice::from_ref(&snap), &opts.check, opts.strict);
+    let label = label(&snap.cluster, p);
+    relabel(&mut r, &label);
+    let kept = opts.report.is_some().then(|| {
+        snap.cluster = label;
+        snap
+    });
+    (result("ok".into(), origin, Some(r)), kept)
 }
 
 /// One report over every archive for `--report`: the per-archive reports (or the one of

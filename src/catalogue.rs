@@ -246,6 +246,20 @@ pub async fn open(
     Ok((opened, fetched.provenance))
 }
 
+/// Opens a local archive file (checking its sidecar; its origin is not judged), for callers
+/// without an async runtime.
+pub fn open_file(
+    path: &std::path::Path,
+    ids: &Identities,
+    passphrase: PassphraseSource<'_>,
+) -> Result<Opened> {
+    let loc = Location::Local(path.to_path_buf());
+    let store = Store::new();
+    let trust = Trust::default();
+    let now = chrono::DateTime::<Utc>::UNIX_EPOCH;
+    futures::executor::block_on(open(&store, &loc, ids, passphrase, &trust, now)).map(|(o, _)| o)
+}
+
 /// An archive of a store, known by its name (not opened).
 #[derive(Clone, Debug)]
 pub struct Listed {

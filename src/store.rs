@@ -25,7 +25,7 @@ use object_store::azure::MicrosoftAzureBuilder;
 use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
-use crate::archive::{self, crypto::PassphraseSource, ArchiveName, Identities, Opened};
+use crate::archive::{self, ArchiveName};
 use crate::error::{Error, Result};
 
 /// Largest archive read (an archive of a whole trust set is a few hundred KiB).
@@ -557,38 +557,6 @@ impl Store {
         }
     }
 
-    /// Reads an archive and its `.sha256` sidecar (when there is one), and opens it.
-    pub async fn open(
-        &self,
-        loc: &Location,
-        ids: &Identities,
-        passphrase: PassphraseSource<'_>,
-    ) -> Result<Opened> {
-        let name = loc.to_string();
-        let bytes = self.get(loc).await?.ok_or_else(|| match loc {
-            Location::Local(p) => Error::io(
-                "cannot read archive",
-                p,
-                std::io::Error::from(std::io::ErrorKind::NotFound),
-            ),
-            Location::Object(o) => StoreError::NoObject {
-                location: o.clone(),
-            }
-            .into(),
-        })?;
-        let sidecar = loc.sidecar();
-        let text = self
-            .get(&sidecar)
-            .await?
-            .map(|b| String::from_utf8_lossy(&b).into_owned());
-        archive::open_checked(
-            &bytes,
-            text.as_deref().map(|t| (t, sidecar.to_string())),
-            ids,
-            passphrase,
-            &name,
-        )
-    }
     /// Where a new archive goes: `output` itself, or `<output>/<ArchiveName>` when `output` is
     /// a directory or prefix (or ends with `/`), with the next free `.N` when that name is
     /// taken. A name is free only when neither the archive nor its sidecar exists. A local
@@ -638,16 +606,6 @@ fn too_large(loc: &impl std::fmt::Display) -> Error {
         archive: loc.to_string(),
         message: "larger than 1 GiB; not a trustkeep archive".into(),
     })
-}
-
-/// Opens a local archive file (checking its sidecar); for callers without an async runtime.
-pub fn open_file(
-    path: &Path,
-    ids: &Identities,
-    passphrase: PassphraseSource<'_>,
-) -> Result<Opened> {
-    let loc = Location::Local(path.to_path_buf());
-    futures::executor::block_on(Store::new().open(&loc, ids, passphrase))
 }
 
 /// Writes bytes to `path` atomically: a temporary file (mode 0600) in the same directory,

@@ -147,7 +147,7 @@ fn restored_secrets_equal_the_source_exactly() {
     let out = w.backup_sample("a.age");
     let mut ids = Identities::default();
     crypto::load_identity(&w.id(), &mut ids).unwrap();
-    let opened = trustkeep::store::open_file(&out, &ids, &|| None).unwrap();
+    let opened = trustkeep::catalogue::open_file(&out, &ids, &|| None).unwrap();
     let inv =
         source::read_file(fixture("sample/mgmt.yaml").to_str().unwrap(), "gloo-mesh").unwrap();
     let sel = select::select(&inv, &SelectOptions::default());
@@ -526,7 +526,7 @@ fn reports_never_show_values_digests_or_kubectls_copy_of_the_data() {
     // The archive itself keeps the annotation exactly, for the restore.
     let mut ids = Identities::default();
     crypto::load_identity(&w.id(), &mut ids).unwrap();
-    let opened = trustkeep::store::open_file(&out, &ids, &|| None).unwrap();
+    let opened = trustkeep::catalogue::open_file(&out, &ids, &|| None).unwrap();
     let ann = &opened.snapshot.secrets[0].record.annotations;
     assert!(ann["kubectl.kubernetes.io/last-applied-configuration"].contains("c2VjcmV0LXRva2Vu"));
 }

@@ -16,7 +16,8 @@ use crate::checks::CheckOptions;
 use crate::cluster::ApiCall;
 use crate::error::Result;
 use crate::findings::Finding;
-use crate::render::{self, OutputFormat, Table};
+use crate::present;
+use crate::render::{self, OutputFormat};
 use crate::restore::{self, Action, Item, TargetRef};
 use crate::world::World;
 
@@ -56,6 +57,9 @@ pub struct RestoreReport {
     /// `--include-policies` was not given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub policies_not_restored: Option<String>,
+    /// Why the archive's offline CA material is not restored, when it holds any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offline_not_restored: Option<String>,
     /// Errors and warnings of the pre-restore check.
     pub findings: Vec<Finding>,
     /// API calls made (shown with --verbose).
@@ -98,6 +102,7 @@ pub async fn run(opts: &Options, world: &World) -> Result<RestoreReport> {
         plan: plan.secrets,
         policies: plan.policies,
         policies_not_restored: plan.policies_not_restored,
+        offline_not_restored: plan.offline_not_restored,
         findings: plan.findings,
     })
 }
@@ -124,31 +129,11 @@ pub fn render(
             ""
         }
     )?;
-    let mut t = Table::new(["SECRET", "TYPE", "ACTION", "RESULT", "REASON"]);
-    for i in &r.plan {
-        t.row([
-            i.id().to_string(),
-            i.type_.clone().unwrap_or_default(),
-            i.action.to_string(),
-            i.result.clone().unwrap_or_else(|| "-".into()),
-            i.reason.clone(),
-        ]);
-    }
-    t.write(out)?;
-    if !r.policies.is_empty() {
-        writeln!(out)?;
-        let mut t = Table::new(["ROOTTRUSTPOLICY", "ACTION", "RESULT", "REASON"]);
-        for p in &r.policies {
-            t.row([
-                p.id().to_string(),
-                p.action.to_string(),
-                p.result.clone().unwrap_or_else(|| "-".into()),
-                p.reason.clone(),
-            ]);
-        }
-        t.write(out)?;
-    }
-    if let Some(why) = &r.policies_not_restored {
+    present::write_plan(out, &r.plan, &r.policies)?;
+    for why in [&r.policies_not_restored, &r.offline_not_restored]
+        .into_iter()
+        .flatten()
+    {
         writeln!(out)?;
         writeln!(out, "{why}")?;
     }

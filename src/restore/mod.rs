@@ -197,6 +197,10 @@ pub struct Plan {
     /// Why the archive's RootTrustPolicies are not restored, when it holds any and
     /// `--include-policies` was not given.
     pub policies_not_restored: Option<String>,
+    /// Why the archive's offline CA material (a birth archive's root keys, see
+    /// [`SecretRecord::is_offline`]) is not restored, when it holds any that `--only` did not
+    /// name.
+    pub offline_not_restored: Option<String>,
     /// Errors and warnings of the pre-restore check.
     pub findings: Vec<Finding>,
     /// The checks found errors and `--allow-invalid` was not given: nothing is applied.
@@ -217,7 +221,7 @@ pub async fn prepare(
 ) -> Result<Plan> {
     let snapshot = &opened.snapshot;
     let wanted = targets(&snapshot.secrets, opts)?;
-    let findings = pre_restore_findings(snapshot, &opts.only, now);
+    let findings = pre_restore_findings(snapshot, opts, now);
     let errors = findings
         .iter()
         .filter(|f| f.severity == Severity::Error)
@@ -246,6 +250,7 @@ pub async fn prepare(
         secrets,
         policies,
         policies_not_restored: policies_not_restored(&snapshot.policies, opts),
+        offline_not_restored: offline_not_restored(&snapshot.secrets, opts),
         findings,
         blocked,
         provenance: provenance(archive_name, &created),
@@ -287,11 +292,13 @@ impl Plan {
 }
 
 /// The checks on what will be restored, as archived: errors and warnings.
-fn pre_restore_findings(snapshot: &Snapshot, only: &[String], now: DateTime<Utc>) -> Vec<Finding> {
+fn pre_restore_findings(snapshot: &Snapshot, opts: &Options, now: DateTime<Utc>) -> Vec<Finding> {
+    let named = |s: &&Selected| named_by_only(&s.record.id, opts);
     let chosen: Vec<Selected> = snapshot
         .secrets
         .iter()
-        .filter(|s| only.is_empty() || only.iter().any(|o| s.record.id.matches(o)))
+        .filter(|s| opts.only.is_empty() || named(s))
+        .filter(|s| !s.record.is_offline() || named(s))
         .cloned()
         .collect();
     let snap = Snapshot {
@@ -364,6 +371,27 @@ fn policies_not_restored(policies: &[PolicyObject], opts: &Options) -> Option<St
     })
 }
 
+/// What the plan says of offline CA material it leaves out (all of it that `--only` does not
+/// name).
+fn offline_not_restored(secrets: &[Selected], opts: &Options) -> Option<String> {
+    let left: Vec<String> = secrets
+        .iter()
+        .filter(|s| s.record.is_offline() && !named_by_only(&s.record.id, opts))
+        .map(|s| s.record.id.to_string())
+        .collect();
+    (!left.is_empty()).then(|| {
+        format!(
+            "the archive holds offline CA material ({}), never restored unless named: keep it out of clusters; restore or export one with --only NAMESPACE/NAME when you mean to",
+            left.join(", ")
+        )
+    })
+}
+
+/// Whether `--only` names `id`.
+fn named_by_only(id: &SecretId, opts: &Options) -> bool {
+    opts.only.iter().any(|o| id.matches(o))
+}
+
 /// Why replacing `live` with `archived` would roll a rotation back, if it would: a data key
 /// both hold certificates in, whose live first certificate (the leaf, or the CA of a bundle)
 /// was issued after the archived one.
@@ -401,7 +429,9 @@ pub(crate) fn targets(
     }
     Ok(secrets
         .iter()
-        .filter(|s| opts.only.is_empty() || opts.only.iter().any(|o| s.record.id.matches(o)))
+        .filter(|s| opts.only.is_empty() || named_by_only(&s.record.id, opts))
+        // Offline CA material goes to a cluster only when named.
+        .filter(|s| !s.record.is_offline() || named_by_only(&s.record.id, opts))
         .map(|s| {
             let mut r = s.record.clone();
             let mapped = opts.namespace_map.get(&r.id.namespace).cloned();

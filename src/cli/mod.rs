@@ -89,6 +89,14 @@ async fn dispatch(
             let ok = es.iter().all(|e| e.good);
             list::render(out, &es, format(a.format)).map(|_| Outcome::from_ok(ok))
         }
+        Command::Pki(args::PkiCommand::Init(a)) => {
+            let r = pki::init(&resolve::pki_init(&a)?, world).await?;
+            pki::render_init(out, &r, format(a.format)).map(|_| Outcome::from_ok(r.ok))
+        }
+        Command::Pki(args::PkiCommand::Reissue(a)) => {
+            let r = pki::reissue(&resolve::pki_reissue(&a)?, world).await?;
+            pki::render_reissue(out, &r, format(a.format)).map(|_| Outcome::from_ok(r.ok))
+        }
         Command::Sandbox(a) => {
             sandbox::run(resolve::sandbox(a), out)
                 .await

@@ -24,6 +24,7 @@ mod manifests;
 mod metrics;
 mod modes;
 mod packaging;
+mod pki;
 mod rbac;
 mod s3;
 mod sandbox;

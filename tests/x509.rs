@@ -12,7 +12,7 @@ use trustkeep::pki::{self, Cert, ChainError};
 use crate::util::{self, Work};
 
 /// Builds tests/go-oracle once per test run, with the Go toolchain on PATH.
-fn go_oracle() -> &'static Path {
+pub(crate) fn go_oracle() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));

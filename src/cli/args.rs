@@ -671,8 +671,8 @@ pub struct PkiInitArgs {
     #[arg(long, value_name = "NAME")]
     pub management: String,
     /// A workload cluster's name as registered in Gloo Mesh (its agent certificate's DNS
-    /// name). Repeatable.
-    #[arg(long = "workload", value_name = "NAME")]
+    /// name). Repeatable; at least one.
+    #[arg(long = "workload", value_name = "NAME", required = true)]
     pub workloads: Vec<String>,
     #[command(flatten)]
     pub encrypt: EncryptArgs,

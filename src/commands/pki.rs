@@ -188,7 +188,8 @@ fn self_audit(
     Ok((r.setup, findings))
 }
 
-/// Where each cluster's birth archive and profile go, checked free before anything is made;
+/// Where each cluster's birth archive and profile go, checked free before anything is made
+/// (and without making anything: a local directory is created only when written to);
 /// `DIR/<cluster>` of `--to-manifests` must not exist either (all or nothing).
 async fn allocate(
     o: &InitOptions,
@@ -196,19 +197,11 @@ async fn allocate(
     world: &World,
 ) -> Result<Vec<(Location, Location)>> {
     let dir = &o.output.location;
-    let mut out = Vec::new();
+    let profile_of = |b: &Born| dir.join(&format!("{}.profile.yaml", b.name));
     for b in clusters {
-        let name = archive::ArchiveName::new(&b.name, world.now);
-        let path = match o.dry_run {
-            true => dir.join(&name.to_string()),
-            false => world.store.allocate(dir, name).await?,
-        };
-        let profile = dir.join(&format!("{}.profile.yaml", b.name));
-        if world.store.exists(&profile).await? {
-            return Err(refused(
-                &profile,
-                "already exists; refusing to overwrite a profile (nothing was written)",
-            ));
+        if world.store.exists(&profile_of(b)).await? {
+            let message = "already exists; refusing to overwrite a profile (nothing was written)";
+            return Err(refused(&profile_of(b), message));
         }
         if let Targets::Manifests(_) = &o.targets {
             let d = manifests_dir(o, &b.name);
@@ -219,7 +212,16 @@ async fn allocate(
                 });
             }
         }
-        out.push((path, profile));
+    }
+    let absent = matches!(dir, Location::Local(p) if !p.exists());
+    let mut out = Vec::new();
+    for b in clusters {
+        let name = archive::ArchiveName::new(&b.name, world.now);
+        let path = match o.dry_run || absent {
+            true => dir.join(&name.to_string()),
+            false => world.store.allocate(dir, name).await?,
+        };
+        out.push((path, profile_of(b)));
     }
     Ok(out)
 }

@@ -11,7 +11,7 @@ use crate::archive::manifest::Manifest;
 use crate::check_id::CheckId;
 use crate::findings::Finding;
 use crate::render::{self, Table};
-use crate::restore::Item;
+use crate::restore::{Item, Restart};
 use crate::verdict::AuditReport;
 
 /// The table of secrets in a manifest (`backup`, `import`, `inspect`).
@@ -59,6 +59,26 @@ pub fn write_plan(out: &mut dyn Write, secrets: &[Item], policies: &[Item]) -> s
             ]);
         }
         t.write(out)?;
+    }
+    Ok(())
+}
+
+/// The Deployments that read restored secrets: what `--restart` did to each, or (without it)
+/// the command that would.
+pub fn write_restarts(out: &mut dyn Write, rs: &[Restart]) -> std::io::Result<()> {
+    if rs.is_empty() {
+        return Ok(());
+    }
+    writeln!(out)?;
+    for r in rs {
+        let (ns, d, why) = (&r.namespace, &r.deployment, r.secrets.join(", "));
+        match &r.result {
+            Some(result) => writeln!(out, "restart deployment {ns}/{d} (reads {why}): {result}")?,
+            None => writeln!(
+                out,
+                "to load {why}: kubectl -n {ns} rollout restart deployment/{d} (or --restart)"
+            )?,
+        }
     }
     Ok(())
 }

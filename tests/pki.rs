@@ -791,3 +791,218 @@ fn cert_or_key(dir: &Path, cluster: &str, rel: &str, key: &str, w: &Work) -> Str
     util::set_mode(&out, 0o600);
     out.to_str().unwrap().to_string()
 }
+
+/// A Deployment `namespace/name` for the sandbox.
+fn deployment(namespace: &str, name: &str) -> Value {
+    serde_json::json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"selector": {"matchLabels": {"app": name}}, "template": {
+            "metadata": {"labels": {"app": name}},
+            "spec": {"containers": [{"name": name, "image": "example"}]}}},
+    })
+}
+
+/// When the sandbox's Deployment `namespace/name` was last restarted.
+fn restarted_at(live: &crate::live::Live, namespace: &str, name: &str) -> Option<String> {
+    live.sb()
+        .objects()
+        .into_iter()
+        .find(|o| {
+            o["kind"] == "Deployment"
+                && o["metadata"]["name"] == name
+                && o["metadata"]["namespace"] == namespace
+        })
+        .and_then(|o| {
+            o["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"]
+                .as_str()
+                .map(str::to_string)
+        })
+}
+
+/// `pki init --context` against live clusters (the sandbox): the management cluster's secrets
+/// and RootTrustPolicy are created; a second setup over it is refused whole (nothing written,
+/// no birth archive); after the server secret is lost, `pki reissue --restart` creates it again
+/// and restarts gloo-mesh-mgmt-server; `restore --restart` of a workload's birth archive
+/// restarts its agent, then istiod, and nothing when nothing was written.
+#[test]
+fn live_clusters_get_a_new_setup_and_their_readers_restarted() {
+    let w = Work::new();
+    let mgmt = crate::live::Live::start(&w, &[], &[], false);
+    mgmt.sb()
+        .put(deployment("gloo-mesh", "gloo-mesh-mgmt-server"))
+        .unwrap();
+    let (birth, r, kc) = (w.path("birth"), util::recipient(), mgmt.kc());
+    let init = |out: &Path| {
+        tk(&[
+            "pki",
+            "init",
+            "--architecture",
+            "shared-root-separate-intermediates",
+            "--placement",
+            "hybrid",
+            "--management",
+            "mgmt",
+            "--workload",
+            "cluster-1",
+            "-r",
+            &r,
+            "-o",
+            out.to_str().unwrap(),
+            "--kubeconfig",
+            &kc,
+            "--context",
+            &format!("mgmt={}", crate::live::CONTEXT),
+        ])
+    };
+    let run = init(&birth);
+    assert_eq!(run.code, 0, "{run:?}");
+    for name in [
+        "relay-server-tls-secret",
+        "relay-tls-signing-secret",
+        "root-trust.root-trust-policy",
+    ] {
+        assert!(mgmt.sb().secret("gloo-mesh", name).is_some(), "{name}");
+    }
+    assert!(mgmt.sb().secret("trustkeep-offline", "root-ca").is_none());
+    assert!(
+        run.stdout.contains("gloo-mesh/root-trust-policy"),
+        "{}",
+        run.stdout
+    );
+    mgmt.sb().reset_requests();
+    let again = w.path("birth-again");
+    let run = init(&again);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stdout.contains("REFUSED"), "{}", run.stdout);
+    assert!(mgmt.writes().is_empty(), "{:?}", mgmt.writes());
+    assert!(!again.exists(), "no birth archive for a refused setup");
+    // The server secret lost; issued again, the management server restarted.
+    assert!(mgmt
+        .sb()
+        .remove("secrets", "gloo-mesh", "relay-server-tls-secret"));
+    let m = Made {
+        w,
+        placement: "hybrid",
+    };
+    let archive = m.birth("mgmt");
+    let id = m.w.id();
+    let run = tk(&[
+        "pki",
+        "reissue",
+        "relay-server",
+        "--cluster",
+        "mgmt",
+        "--from",
+        archive.to_str().unwrap(),
+        "-i",
+        id.to_str().unwrap(),
+        "--kubeconfig",
+        &kc,
+        "--context",
+        crate::live::CONTEXT,
+        "--restart",
+    ]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(mgmt
+        .sb()
+        .secret("gloo-mesh", "relay-server-tls-secret")
+        .is_some());
+    assert!(run.stdout.contains("restart deployment gloo-mesh/gloo-mesh-mgmt-server (reads gloo-mesh/relay-server-tls-secret): restarted"), "{}", run.stdout);
+    assert!(restarted_at(&mgmt, "gloo-mesh", "gloo-mesh-mgmt-server").is_some());
+    // A workload cluster restored from its birth archive: agent first, then istiod.
+    let w2 = Work::new();
+    let wl = crate::live::Live::start(&w2, &[], &[], false);
+    for (ns, d) in [("istio-system", "istiod"), ("gloo-mesh", "gloo-mesh-agent")] {
+        wl.sb().put(deployment(ns, d)).unwrap();
+    }
+    let c1 = m.birth("cluster-1");
+    let restore = |extra: &[&str]| {
+        let mut a = vec!["--include-managed", "--restart"];
+        a.extend_from_slice(extra);
+        wl.restore(&m.w, &c1, &a)
+    };
+    let run = restore(&["--dry-run"]);
+    assert!(
+        run.stdout
+            .contains("to load gloo-mesh/relay-client-tls-secret"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        restarted_at(&wl, "istio-system", "istiod").is_none(),
+        "a dry run restarts nothing"
+    );
+    wl.sb().reset_requests();
+    let run = restore(&[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let patches: Vec<String> = wl
+        .writes()
+        .into_iter()
+        .filter(|w| w.starts_with("patch"))
+        .collect();
+    assert_eq!(patches.len(), 2, "{patches:?}");
+    assert!(
+        patches[0].contains("gloo-mesh-agent") && patches[1].contains("istiod"),
+        "{patches:?}"
+    );
+    wl.sb().reset_requests();
+    let run = restore(&[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        wl.writes().is_empty(),
+        "nothing written, nothing restarted: {:?}",
+        wl.writes()
+    );
+}
+
+/// The sandbox serves and records Deployment patches as real kubectl makes them: `kubectl
+/// rollout restart` and trustkeep's `--restart` leave the same trace (a PATCH of the
+/// Deployment setting the pod template's `kubectl.kubernetes.io/restartedAt`).
+#[test]
+#[ignore = "needs kubectl"]
+fn a_restart_is_what_kubectl_rollout_restart_does() {
+    let w = Work::new();
+    let live = crate::live::Live::start(&w, &[], &[], false);
+    live.sb()
+        .put(deployment("gloo-mesh", "gloo-mesh-mgmt-server"))
+        .unwrap();
+    let r = live.kubectl(&[
+        "-n",
+        "gloo-mesh",
+        "rollout",
+        "restart",
+        "deployment/gloo-mesh-mgmt-server",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let by_kubectl = restarted_at(&live, "gloo-mesh", "gloo-mesh-mgmt-server");
+    assert!(by_kubectl.is_some());
+    let kubectl_trace: Vec<_> = live
+        .sb()
+        .requests()
+        .into_iter()
+        .filter(|q| q.verb == "patch")
+        .map(|q| (q.method, q.resource, q.path))
+        .collect();
+    assert_eq!(kubectl_trace.len(), 1, "{kubectl_trace:?}");
+    live.sb().reset_requests();
+    // trustkeep: the server secret restored from a birth archive, with --restart.
+    let m = Made::init("separate-roots", "hybrid", &[]);
+    let archive = m.birth("mgmt");
+    let run = live.restore(
+        &m.w,
+        &archive,
+        &["--only", "relay-server-tls-secret", "--restart"],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let trace: Vec<_> = live
+        .sb()
+        .requests()
+        .into_iter()
+        .filter(|q| q.verb == "patch")
+        .map(|q| (q.method, q.resource, q.path))
+        .collect();
+    assert_eq!(trace, kubectl_trace);
+    let by_trustkeep = restarted_at(&live, "gloo-mesh", "gloo-mesh-mgmt-server");
+    assert!(by_trustkeep.is_some() && by_trustkeep.unwrap().ends_with('Z'));
+}

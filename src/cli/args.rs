@@ -509,6 +509,11 @@ pub struct RestoreArgs {
     /// directory holds several.
     #[arg(long = "cluster", value_name = "NAME", requires = "latest")]
     pub latest_cluster: Option<String>,
+    /// After restoring, restart the Deployments that read the secrets written, in order:
+    /// gloo-mesh-mgmt-server (relay and root-trust secrets), gloo-mesh-agent (an agent's),
+    /// istiod (cacerts); as `kubectl rollout restart` does.
+    #[arg(long, conflicts_with = "to_manifests")]
+    pub restart: bool,
 }
 
 /// How logs look on stderr.
@@ -746,6 +751,10 @@ pub struct PkiReissueArgs {
     /// Replace the secret if the cluster still has one.
     #[arg(long)]
     pub replace: bool,
+    /// Then restart the Deployment that reads it (gloo-mesh-mgmt-server, gloo-mesh-agent or
+    /// istiod), as `kubectl rollout restart` does.
+    #[arg(long, conflicts_with = "to_manifests")]
+    pub restart: bool,
     /// Issue and plan, write nothing.
     #[arg(long)]
     pub dry_run: bool,

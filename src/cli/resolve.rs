@@ -448,6 +448,7 @@ pub fn restore(a: &RestoreArgs) -> Result<commands::restore::Options> {
         latest: a.latest.then(|| commands::restore::Latest {
             cluster: a.latest_cluster.clone(),
         }),
+        restart: a.restart,
     })
 }
 
@@ -659,6 +660,7 @@ pub fn pki_reissue(a: &PkiReissueArgs) -> Result<commands::pki::ReissueOptions> 
         identities: identities(&a.decrypt)?,
         target,
         replace: a.replace,
+        restart: a.restart,
         dry_run: a.dry_run,
     })
 }

@@ -404,6 +404,8 @@ pub struct ReissueOptions {
     pub target: TargetRef,
     /// Replace the secret if it exists.
     pub replace: bool,
+    /// Restart the Deployment that reads it, after writing it.
+    pub restart: bool,
     pub dry_run: bool,
 }
 
@@ -418,6 +420,8 @@ pub struct ReissueReport {
     pub target: String,
     pub plan: Vec<Item>,
     pub findings: Vec<Finding>,
+    /// The Deployment that reads the new secret, with the result of `--restart`.
+    pub restarts: Vec<restore::Restart>,
 }
 
 /// Opens the archives, issues the certificate again, plans and (unless dry-run) applies it.
@@ -446,6 +450,9 @@ pub async fn reissue(o: &ReissueOptions, world: &World) -> Result<ReissueReport>
         restore::prepare(&archive, &name, target.connect().await?, &opts, world.now).await?;
     if !o.dry_run {
         plan.apply().await?;
+        if o.restart {
+            plan.restart(world.now).await;
+        }
     }
     let target = match (&target, plan.cluster_name()) {
         (_, Some(c)) => format!("cluster {c}"),
@@ -453,7 +460,8 @@ pub async fn reissue(o: &ReissueOptions, world: &World) -> Result<ReissueReport>
         _ => String::new(),
     };
     Ok(ReissueReport {
-        ok: plan.ok(o.dry_run),
+        ok: plan.ok(o.dry_run) && plan.restarts.iter().all(restore::Restart::ok),
+        restarts: plan.restarts.clone(),
         dry_run: o.dry_run,
         target,
         findings: plan.findings.clone(),
@@ -506,18 +514,23 @@ pub fn render_reissue(
     writeln!(out, "-> {}", r.target)?;
     present::write_plan(out, &r.plan, &[])?;
     present::write_findings(out, &r.findings)?;
-    writeln!(out)?;
     let s = &i.restart;
-    writeln!(
-        out,
-        "restart: deployment {}/{} in cluster {}: {}",
-        s.namespace, s.deployment, s.cluster, s.why
-    )?;
-    writeln!(
-        out,
-        "  kubectl --context {} -n {} rollout restart deployment/{}",
-        s.cluster, s.namespace, s.deployment
-    )?;
+    if r.restarts.iter().any(|x| x.result.is_some()) {
+        present::write_restarts(out, &r.restarts)?;
+    } else {
+        writeln!(out)?;
+        let (c, ns, d) = (&s.cluster, &s.namespace, &s.deployment);
+        writeln!(
+            out,
+            "restart: deployment {ns}/{d} in cluster {c}: {}",
+            s.why
+        )?;
+        writeln!(
+            out,
+            "  kubectl --context {c} -n {ns} rollout restart deployment/{d} (or --restart)"
+        )?;
+    }
+    writeln!(out)?;
     writeln!(
         out,
         "{}",

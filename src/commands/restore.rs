@@ -33,6 +33,8 @@ pub struct Options {
     /// `--latest`: the archive location is a directory or prefix; restore its newest archive
     /// that verifies (of this cluster, when it holds several).
     pub latest: Option<Latest>,
+    /// `--restart`: after applying, restart the Deployments that read what was written.
+    pub restart: bool,
 }
 
 /// `restore DIR --latest [--cluster NAME]`.
@@ -62,6 +64,11 @@ pub struct RestoreReport {
     pub offline_not_restored: Option<String>,
     /// Errors and warnings of the pre-restore check.
     pub findings: Vec<Finding>,
+    /// The Deployments that read what was (or would be) written, in restart order, with
+    /// results when `--restart` restarted them.
+    pub restarts: Vec<restore::Restart>,
+    /// Whether `--restart` was given.
+    pub restarted: bool,
     /// API calls made (shown with --verbose).
     pub api_calls: Vec<ApiCall>,
 }
@@ -92,12 +99,18 @@ pub async fn run(opts: &Options, world: &World) -> Result<RestoreReport> {
     let mut plan = restore::prepare(&opened, &archive, target, &opts.restore, world.now).await?;
     if !opts.dry_run {
         plan.apply().await?;
+        if opts.restart {
+            plan.restart(world.now).await;
+        }
     }
+    let restarted = opts.restart && !opts.dry_run;
     Ok(RestoreReport {
         archive,
         cluster: plan.cluster_name(),
         dry_run: opts.dry_run,
-        ok: plan.ok(opts.dry_run),
+        ok: plan.ok(opts.dry_run) && plan.restarts.iter().all(restore::Restart::ok),
+        restarts: plan.restarts.clone(),
+        restarted,
         api_calls: plan.api_calls(),
         plan: plan.secrets,
         policies: plan.policies,
@@ -143,6 +156,7 @@ pub fn render(
             writeln!(out, "{f}")?;
         }
     }
+    present::write_restarts(out, &r.restarts)?;
     if verbose && !r.api_calls.is_empty() {
         writeln!(out)?;
         writeln!(out, "{} API call(s):", r.api_calls.len())?;

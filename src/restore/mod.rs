@@ -14,6 +14,7 @@
 //! shows it is `commands/restore.rs`; this module never renders.
 
 mod manifests;
+mod restart;
 mod target;
 
 use std::collections::BTreeMap;
@@ -31,6 +32,7 @@ use crate::inventory::PolicyObject;
 use crate::secret::{Manager, SecretId, SecretRecord, PROVENANCE_ANNOTATION};
 use crate::select::Selected;
 use crate::snapshot::Snapshot;
+pub use restart::Restart;
 pub use target::{Target, TargetRef};
 
 /// What will happen to one secret.
@@ -113,6 +115,9 @@ pub struct Item {
     /// The namespace is absent and is created before this object (`--create-namespaces`).
     #[serde(skip)]
     namespace_to_create: Option<String>,
+    /// The archived secret's role (none for a policy), for the restarts it calls for.
+    #[serde(skip)]
+    role: Option<crate::gloo::Role>,
 }
 
 impl Item {
@@ -142,6 +147,7 @@ impl Item {
             object: Object::Secret(record),
             live_resource_version: live_rv,
             namespace_to_create: None,
+            role: None,
         }
     }
 
@@ -165,6 +171,7 @@ impl Item {
             object: Object::Policy(object),
             live_resource_version: live_rv,
             namespace_to_create: None,
+            role: None,
         }
     }
 
@@ -203,11 +210,17 @@ pub struct Plan {
     pub offline_not_restored: Option<String>,
     /// Errors and warnings of the pre-restore check.
     pub findings: Vec<Finding>,
+    /// The Deployments that read the secrets written to a cluster when they start, in the
+    /// order to restart them (none for manifests): planned, then (after [`Plan::apply`])
+    /// those whose secrets were written, with results after [`Plan::restart`].
+    pub restarts: Vec<Restart>,
     /// The checks found errors and `--allow-invalid` was not given: nothing is applied.
     pub blocked: bool,
     /// The annotation every restored secret carries.
     provenance: BTreeMap<String, String>,
     target: Target,
+    /// The side of the archived cluster, for the restarts.
+    kind: crate::gloo::ClusterKind,
 }
 
 /// Plans the restore of `opened` (the archive `archive_name`) into `target`: the checks run
@@ -229,6 +242,12 @@ pub async fn prepare(
     let blocked = errors > 0 && !opts.allow_invalid;
     let mut secrets = target.plan(wanted, opts).await?;
     hold_managed(&mut secrets, opts.include_managed);
+    for it in &mut secrets {
+        let archived = it.archived_as.as_deref().unwrap_or(it.id());
+        it.role = (snapshot.secrets.iter())
+            .find(|s| s.record.id.to_string() == archived)
+            .map(|s| s.role);
+    }
     let mut policies = match opts.include_policies {
         true => {
             let wanted = policy_targets(&snapshot.policies, opts);
@@ -246,7 +265,13 @@ pub async fn prepare(
         .manifest
         .created
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let restarts = match target.cluster_name() {
+        Some(_) => restart::needed(&secrets, snapshot.kind, false),
+        None => Vec::new(),
+    };
     Ok(Plan {
+        kind: snapshot.kind,
+        restarts,
         secrets,
         policies,
         policies_not_restored: policies_not_restored(&snapshot.policies, opts),
@@ -268,7 +293,28 @@ impl Plan {
         }
         (self.target)
             .apply(&mut self.secrets, &mut self.policies, &self.provenance)
-            .await
+            .await?;
+        if self.target.cluster_name().is_some() {
+            self.restarts = restart::needed(&self.secrets, self.kind, true);
+        }
+        Ok(())
+    }
+
+    /// Restarts, in order, the Deployments that read what [`Plan::apply`] wrote (see
+    /// [`Plan::restarts`]), stamping their pod template with `at`; each records its result
+    /// and a failure does not stop the next.
+    pub async fn restart(&mut self, at: DateTime<Utc>) {
+        let Target::Cluster(c) = &self.target else {
+            return;
+        };
+        for r in &mut self.restarts {
+            let done = c.restart_deployment(&r.namespace, &r.deployment, at).await;
+            r.result = Some(match done {
+                Ok(true) => "restarted".into(),
+                Ok(false) => "no such deployment: nothing to restart".into(),
+                Err(e) => format!("failed: {e}"),
+            });
+        }
     }
 
     /// True when every object is (or, for a `dry_run`, would be) as archived or rightly left

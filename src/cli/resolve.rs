@@ -536,25 +536,6 @@ pub fn sandbox(a: SandboxArgs) -> commands::sandbox::ServeOptions {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn named_specs_and_namespace_maps() {
-        assert_eq!(named("mgmt=m.yaml"), (Some("mgmt".into()), "m.yaml".into()));
-        assert_eq!(named("m.yaml"), (None, "m.yaml".into()));
-        assert_eq!(named("dir/a=b.yaml"), (None, "dir/a=b.yaml".into()));
-        let m = namespace_map(&["gloo-mesh=drill".into()]).unwrap();
-        assert_eq!(m["gloo-mesh"], "drill");
-        assert!(namespace_map(&["x".into()]).is_err());
-        assert_eq!(
-            Error::from(namespace_map(&["A=b".into()]).unwrap_err()).to_string(),
-            "--namespace-map A=b: expected FROM=TO, two namespace names"
-        );
-    }
-}
-
 /// `pki init`: the design, the birth archives' directory and who opens them, the targets.
 pub fn pki_init(a: &PkiInitArgs) -> Result<commands::pki::InitOptions> {
     use crate::issuer::{Architecture, Design, Placement};
@@ -663,4 +644,23 @@ pub fn pki_reissue(a: &PkiReissueArgs) -> Result<commands::pki::ReissueOptions> 
         restart: a.restart,
         dry_run: a.dry_run,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn named_specs_and_namespace_maps() {
+        assert_eq!(named("mgmt=m.yaml"), (Some("mgmt".into()), "m.yaml".into()));
+        assert_eq!(named("m.yaml"), (None, "m.yaml".into()));
+        assert_eq!(named("dir/a=b.yaml"), (None, "dir/a=b.yaml".into()));
+        let m = namespace_map(&["gloo-mesh=drill".into()]).unwrap();
+        assert_eq!(m["gloo-mesh"], "drill");
+        assert!(namespace_map(&["x".into()]).is_err());
+        assert_eq!(
+            Error::from(namespace_map(&["A=b".into()]).unwrap_err()).to_string(),
+            "--namespace-map A=b: expected FROM=TO, two namespace names"
+        );
+    }
 }

@@ -75,6 +75,8 @@ pub struct InitReport {
     pub key_type: KeyType,
     pub validity: Validity,
     pub dry_run: bool,
+    /// Whether the birth archives and profiles were written (not for a dry run or a refusal).
+    pub written: bool,
     /// True when every plan was (or, with `--dry-run`, would be) carried out.
     pub ok: bool,
     pub cas: Vec<CaSummary>,
@@ -104,7 +106,8 @@ pub async fn init(o: &InitOptions, world: &World) -> Result<InitReport> {
         plans.push(plan);
     }
     let refused = plans.iter().flatten().any(|p| !p.ok(true));
-    if !o.dry_run && !refused {
+    let written = !o.dry_run && !refused;
+    if written {
         write_birth(o, &birth.clusters, &mut names, world).await?;
         apply(o, &birth.clusters, &mut plans).await?;
     }
@@ -140,6 +143,7 @@ pub async fn init(o: &InitOptions, world: &World) -> Result<InitReport> {
         key_type: o.issue.key_type,
         validity: o.issue.validity,
         dry_run: o.dry_run,
+        written,
         ok,
         cas: birth.cas,
         clusters,
@@ -365,11 +369,12 @@ pub fn render_init(
         writeln!(out)?;
         writeln!(
             out,
-            "cluster {} ({}): birth archive {}, profile {}",
+            "cluster {} ({}): birth archive {}, profile {}{}",
             c.cluster,
             c.kind.as_str(),
             c.archive,
-            c.profile
+            c.profile,
+            if r.written { "" } else { " (not written)" }
         )?;
         match &c.target {
             None => writeln!(out, "  no target: restore the birth archive later (trustkeep restore ARCHIVE --include-managed --include-policies)")?,
@@ -385,10 +390,11 @@ pub fn render_init(
     present::write_findings(out, &r.findings)?;
     present::write_findings(out, &r.plan_findings)?;
     writeln!(out)?;
-    let verdict = match (r.ok, r.dry_run) {
-        (true, true) => "ok: dry run",
-        (true, false) => "ok: keep the birth archives safe (the management cluster's holds the offline CA keys); back the clusters up once Gloo Mesh runs",
-        (false, _) => "REFUSED: a target already holds some of these secrets (see the plans); nothing was written",
+    let verdict = match (r.ok, r.dry_run, r.written) {
+        (true, true, _) => "ok: dry run",
+        (true, false, _) => "ok: keep the birth archives safe (the management cluster's holds the offline CA keys); back the clusters up once Gloo Mesh runs",
+        (false, _, false) => "REFUSED: a target already holds some of these secrets, or they fail the checks (see the plans); nothing was written",
+        (false, _, true) => "INCOMPLETE: the birth archives are written, some secrets are not (see the plans): restore the birth archive of each such cluster once the cause is fixed",
     };
     writeln!(out, "{verdict}")
 }

@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Namespace, Secret};
-use kube::api::{Api, DeleteParams, ListParams, PostParams};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
 use serde::Serialize;
@@ -149,6 +149,9 @@ enum Got<T> {
     Absent,
     Forbidden,
 }
+
+/// The pod-template annotation `kubectl rollout restart` sets: changing it replaces the pods.
+pub(crate) const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
 
 /// The group, version and plural of Gloo Mesh's RootTrustPolicy.
 pub fn root_trust_policy_resource() -> ApiResource {
@@ -795,6 +798,39 @@ impl Cluster {
                 message: format!("{what}: forbidden (403); grant get on it to this identity"),
             })),
             Err(e) => Err(self.api_error(what, e)),
+        }
+    }
+
+    /// Restarts Deployment `ns/name` as `kubectl rollout restart` does: a strategic merge
+    /// patch of its pod template's `kubectl.kubernetes.io/restartedAt` annotation to `at`, so
+    /// its pods are replaced and read their secrets again. `Ok(false)` when there is no such
+    /// Deployment. The patch is idempotent, so a transient failure is simply tried again.
+    pub async fn restart_deployment(
+        &self,
+        ns: &str,
+        name: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool> {
+        use k8s_openapi::api::apps::v1::Deployment;
+        let api: Api<Deployment> = Api::namespaced(self.client.clone(), ns);
+        let when = at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let mut annotations = serde_json::Map::new();
+        annotations.insert(RESTARTED_AT.to_string(), when.into());
+        let patch =
+            serde_json::json!({"spec": {"template": {"metadata": {"annotations": annotations}}}});
+        let what = format!("deployment {ns}/{name}");
+        self.record("patch", what.clone());
+        let (pp, patch) = (PatchParams::default(), Patch::Strategic(&patch));
+        let call = || api.patch(name, &pp, &patch);
+        match self.read(&format!("patch {what}"), call).await {
+            Ok(_) => Ok(true),
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),
+            Err(kube::Error::Api(s)) if s.code == 403 => Err(Error::from(ClusterError {
+                source: None,
+                cluster: self.name(),
+                message: format!("patch {what}: forbidden (403); grant patch on deployments.apps in namespace {ns} to restart it, or restart it yourself (kubectl rollout restart)"),
+            })),
+            Err(e) => Err(self.api_error(&format!("patch {what}"), e)),
         }
     }
 

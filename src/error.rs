@@ -77,6 +77,10 @@ pub enum Error {
     #[error("{0}")]
     Ambiguous(String),
 
+    /// Keys or certificates could not be made (`trustkeep pki`).
+    #[error(transparent)]
+    Issue(#[from] crate::issuer::IssueError),
+
     /// Discovery could not make a profile of what a source holds.
     #[error("{origin}: {message}")]
     Discovery { origin: String, message: String },

@@ -18,6 +18,16 @@ pub const GENERATED_SIGNING_CERT: &str = "certificates.mesh.gloo.solo.io/generat
 pub const ISSUED_CERTIFICATE: &str = "certificates.mesh.gloo.solo.io/issued_certificate";
 /// Gloo Mesh's default namespace.
 pub const DEFAULT_NAMESPACE: &str = "gloo-mesh";
+/// The labels Gloo Mesh's cert-agent gives the `cacerts` it issues: istiod, under Gloo Mesh,
+/// looks for them (a `cacerts` without them sent istiod into a restart loop,
+/// "agent.certificates.mesh.gloo.solo.io=gloo-mesh missing on Secret cacerts").
+pub const CACERTS_LABELS: [(&str, &str); 2] = [
+    ("agent.certificates.mesh.gloo.solo.io", DEFAULT_NAMESPACE),
+    ("cluster.multicluster.solo.io", ""),
+];
+/// Istio's control plane Deployment (namespace `istio-system`): it reads `cacerts` when it
+/// starts, so a new `cacerts` takes effect when it restarts.
+pub const ISTIOD_DEPLOYMENT: &str = "istiod";
 
 /// What a secret is for in a Gloo Mesh trust setup.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

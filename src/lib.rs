@@ -10,10 +10,11 @@
 //! [`catalogue`] keeps archives with their sidecars in a [`store`] (disk or object storage),
 //! [`checks`] produces [`findings`] named by [`check_id::CheckId`] and [`verdict`] the
 //! reports, and `restore` prepares one plan and applies it to a target. [`gloo`] is the
-//! vocabulary every stage shares. The verbs in [`commands`] stand on that core over a
-//! [`world::World`] (time, store, passphrase) and never on each other; [`cli`] parses flags,
-//! resolves them into typed options and dispatches; `main.rs` maps the outcome to an exit
-//! status. The sandbox API server is its own crate, `trustkeep_sandbox`
+//! vocabulary every stage shares. [`issuer`] makes keys and certificates (a new setup, a lost
+//! certificate) as snapshots that take the same way. The verbs in [`commands`] stand on that
+//! core over a [`world::World`] (time, store, passphrase) and never on each other; [`cli`]
+//! parses flags, resolves them into typed options and dispatches; `main.rs` maps the outcome
+//! to an exit status. The sandbox API server is its own crate, `trustkeep_sandbox`
 //! (crates/trustkeep-sandbox), which depends on nothing here. See docs/architecture.md.
 
 // The public surface is what the binary, the integration tests and the benchmarks use:
@@ -30,6 +31,7 @@ pub mod error;
 pub mod findings;
 pub mod gloo;
 pub mod inventory;
+pub mod issuer;
 pub(crate) mod metrics;
 pub mod pki;
 pub(crate) mod present;

@@ -11,6 +11,7 @@ use crate::archive::manifest::Manifest;
 use crate::check_id::CheckId;
 use crate::findings::Finding;
 use crate::render::{self, Table};
+use crate::restore::{Item, Restart};
 use crate::verdict::AuditReport;
 
 /// The table of secrets in a manifest (`backup`, `import`, `inspect`).
@@ -31,6 +32,55 @@ pub fn write_contents(out: &mut dyn Write, m: &Manifest) -> std::io::Result<()> 
     } else {
         t.write(out)
     }
+}
+
+/// A restore plan's lines (`restore`, `pki`): the secrets, then the RootTrustPolicies if any.
+pub fn write_plan(out: &mut dyn Write, secrets: &[Item], policies: &[Item]) -> std::io::Result<()> {
+    let mut t = Table::new(["SECRET", "TYPE", "ACTION", "RESULT", "REASON"]);
+    for i in secrets {
+        t.row([
+            i.id().to_string(),
+            i.type_.clone().unwrap_or_default(),
+            i.action.to_string(),
+            i.result.clone().unwrap_or_else(|| "-".into()),
+            i.reason.clone(),
+        ]);
+    }
+    t.write(out)?;
+    if !policies.is_empty() {
+        writeln!(out)?;
+        let mut t = Table::new(["ROOTTRUSTPOLICY", "ACTION", "RESULT", "REASON"]);
+        for p in policies {
+            t.row([
+                p.id().to_string(),
+                p.action.to_string(),
+                p.result.clone().unwrap_or_else(|| "-".into()),
+                p.reason.clone(),
+            ]);
+        }
+        t.write(out)?;
+    }
+    Ok(())
+}
+
+/// The Deployments that read restored secrets: what `--restart` did to each, or (without it)
+/// the command that would.
+pub fn write_restarts(out: &mut dyn Write, rs: &[Restart]) -> std::io::Result<()> {
+    if rs.is_empty() {
+        return Ok(());
+    }
+    writeln!(out)?;
+    for r in rs {
+        let (ns, d, why) = (&r.namespace, &r.deployment, r.secrets.join(", "));
+        match &r.result {
+            Some(result) => writeln!(out, "restart deployment {ns}/{d} (reads {why}): {result}")?,
+            None => writeln!(
+                out,
+                "to load {why}: kubectl -n {ns} rollout restart deployment/{d} (or --restart)"
+            )?,
+        }
+    }
+    Ok(())
 }
 
 /// Findings, one per line, after a blank line.

@@ -207,6 +207,11 @@ impl SecretRecord {
         }
     }
 
+    /// Whether this is offline CA material ([`OFFLINE_LABEL`]), never restored unless named.
+    pub fn is_offline(&self) -> bool {
+        self.labels.get(OFFLINE_LABEL).is_some_and(|v| v == "true")
+    }
+
     /// A data key's bytes, if present.
     pub fn get(&self, key: &str) -> Option<&SecretBytes> {
         self.data.get(key)
@@ -358,6 +363,18 @@ impl Manager {
 
 /// Annotation a restored or exported object carries to say where it came from.
 pub(crate) const PROVENANCE_ANNOTATION: &str = "trustkeep.io/restored-from";
+
+/// The label of CA material an archive keeps *offline* (`trustkeep pki init`'s root keys, and
+/// outside the management-cluster placement every CA key that must not be in a cluster): a
+/// restore leaves such a record out unless `--only` names it.
+pub const OFFLINE_LABEL: &str = "trustkeep.io/offline-ca";
+/// The namespace offline CA material is archived under (it is no namespace of a cluster).
+pub const OFFLINE_NAMESPACE: &str = "trustkeep-offline";
+/// Annotation of an offline CA: the certificates it issues (`relay-server relay-client`,
+/// `istio-cacerts`, `intermediate-cas`), for `trustkeep pki reissue`.
+pub const ISSUES_ANNOTATION: &str = "trustkeep.io/issues";
+/// Annotation of what `trustkeep pki` issued: which command, and the design.
+pub const ISSUED_BY_ANNOTATION: &str = "trustkeep.io/issued-by";
 
 /// Checks a data key the way the API server does (`IsConfigMapKey`), so that it is safe as a
 /// file name: `[-._a-zA-Z0-9]+`, not `.` or `..`, not starting with `..`, at most 253 bytes.

@@ -26,6 +26,7 @@ mod manifests;
 mod metrics;
 mod modes;
 mod packaging;
+mod pki;
 mod rbac;
 mod roundtrip;
 mod s3;

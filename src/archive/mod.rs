@@ -387,6 +387,14 @@ fn tar_err(name: &str, e: tarball::TarError) -> Error {
     }
 }
 
+/// What an archive of `snapshot` holds, opened and checked as a reader opens it (built in
+/// memory, never encrypted or written): how certificates trustkeep issues (`trustkeep pki`)
+/// reach a restore plan exactly as an archived snapshot does. `name` names it in errors.
+pub(crate) fn reopen(snapshot: &Snapshot, name: &str) -> Result<Opened> {
+    let (_, plain) = build(snapshot)?;
+    read_tar(&plain[..], name)
+}
+
 /// Reads an archive's plaintext (age's payload, the gzip'd tar) and checks it exactly as
 /// [`open`] does after decryption; for the fuzz harness. `name` names it in errors.
 #[doc(hidden)]

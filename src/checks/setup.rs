@@ -194,13 +194,14 @@ pub(super) fn analyse(
         }
     }
     istio_inter.retain(|c| !istio_roots.contains(c));
+    let relay_inter = relay_intermediates(clusters, parsed, seen.relay_signing);
     let shared_root = seen.relay_roots.iter().any(|r| istio_roots.contains(r));
     let architecture = match (seen.relay_roots.is_empty(), istio_roots.is_empty()) {
         (true, true) => Architecture::Unknown,
         (false, true) => Architecture::RelayOnly,
         (true, false) => Architecture::IstioOnly,
         _ if !shared_root => Architecture::SeparateRoots,
-        _ if seen.relay_signing.iter().any(|i| istio_inter.contains(i)) => {
+        _ if relay_inter.iter().any(|i| istio_inter.contains(i)) => {
             Architecture::SharedRootSharedIntermediate
         }
         _ => Architecture::SharedRootSeparateIntermediates,
@@ -249,6 +250,25 @@ pub(super) fn analyse(
     (setup, findings)
 }
 
+/// The relay's intermediates: the signing CA, and those the server's and agents' `tls.crt`
+/// bundles carry after their leaf (with the signing CA kept outside the cluster, the external
+/// placement, the bundles are where the relay's intermediate shows).
+fn relay_intermediates(
+    clusters: &[Snapshot],
+    parsed: &[Vec<Parsed>],
+    signing: &[Cert],
+) -> Vec<Cert> {
+    let mut out = signing.to_vec();
+    for (c, per) in clusters.iter().zip(parsed) {
+        for (s, p) in c.secrets.iter().zip(per) {
+            if matches!(s.role, Role::RelayServer | Role::RelayClient) {
+                out.extend(p.rest("tls.crt"));
+            }
+        }
+    }
+    out
+}
+
 fn describe_cert(c: &Cert) -> String {
     format!(
         "{} (sha256 {})",
@@ -280,11 +300,13 @@ fn infer_mode(clusters: &[Snapshot]) -> Option<RelayMode> {
 
 /// The CA private keys of a cluster's secrets (a key beside a CA certificate it matches),
 /// with whether the secret is a root Gloo generated (its type says so). Istio's own
-/// `cacerts` key is not counted: every workload cluster has one by design.
+/// `cacerts` key is not counted: every workload cluster has one by design; nor is an archive's
+/// offline CA material, which no restore puts in a cluster unless named.
 fn ca_keys(c: &Snapshot, parsed: &[Parsed], sig: &pki::SignatureCache) -> Vec<(CaKey, bool)> {
     let mut out = Vec::new();
     for (s, p) in c.secrets.iter().zip(parsed) {
-        if s.role == Role::IstioCacerts {
+        // Offline CA material (a birth archive's) is kept out of every cluster by design.
+        if s.role == Role::IstioCacerts || s.record.is_offline() {
             continue;
         }
         for (key_name, certs) in PAIRS {

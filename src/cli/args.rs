@@ -57,6 +57,10 @@ pub enum Command {
     Prune(PruneArgs),
     /// List the archives of a directory or prefix per cluster (with -i: which verify).
     List(ListArgs),
+    /// Rebuild trust that was not saved: make every key and certificate of a new setup
+    /// (init), or issue one lost certificate again under the CA that issued it (reissue).
+    #[command(subcommand)]
+    Pki(PkiCommand),
     /// Print the manual page (roff), e.g. `trustkeep man > /usr/local/share/man/man1/trustkeep.1`.
     Man,
     /// Print a shell completion script (e.g. `trustkeep completions bash > /etc/bash_completion.d/trustkeep`).
@@ -547,6 +551,11 @@ pub struct RestoreArgs {
     /// directory holds several.
     #[arg(long = "cluster", value_name = "NAME", requires = "latest")]
     pub latest_cluster: Option<String>,
+    /// After restoring, restart the Deployments that read the secrets written, in order:
+    /// gloo-mesh-mgmt-server (relay and root-trust secrets), gloo-mesh-agent (an agent's),
+    /// istiod (cacerts); as `kubectl rollout restart` does.
+    #[arg(long, conflicts_with = "to_manifests")]
+    pub restart: bool,
 }
 
 /// How logs look on stderr.
@@ -637,4 +646,165 @@ pub struct SandboxArgs {
     /// requests give the same faults).
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub fault_seed: u64,
+}
+
+/// `trustkeep pki`.
+#[derive(Debug, Subcommand)]
+pub enum PkiCommand {
+    /// Make every CA, key and certificate of a new setup (one of the seed document's
+    /// architectures and placements), write each cluster's birth archive and profile, and put
+    /// the secrets in place (--to-manifests or --context; created, never over anything).
+    Init(Box<PkiInitArgs>),
+    /// Issue a lost certificate again (relay-server, relay-client or istio-cacerts) under the
+    /// CA an archive holds, with the same subject and DNS names, so nothing else must change.
+    Reissue(Box<PkiReissueArgs>),
+}
+
+/// The seed's certificate architectures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ArchitectureArg {
+    /// One root and one intermediate CA for the relay and Istio.
+    SharedRootSharedIntermediate,
+    /// One root, separate intermediate CAs for the relay and Istio.
+    SharedRootSeparateIntermediates,
+    /// Separate roots (and intermediates) for the relay and Istio.
+    SeparateRoots,
+}
+
+/// The seed's placements of the CAs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PlacementArg {
+    /// Roots and intermediates in the management cluster (the seed: "such as for demo setups").
+    ManagementCluster,
+    /// Roots outside, intermediates in the management cluster: Gloo Mesh keeps issuing.
+    Hybrid,
+    /// Every CA outside the clusters: Gloo Mesh issues nothing.
+    External,
+}
+
+/// Key types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum KeyTypeArg {
+    /// ECDSA P-256.
+    P256,
+    /// ECDSA P-384.
+    P384,
+    /// RSA 2048.
+    Rsa2048,
+    /// RSA 4096 (the seed document's; slow to generate).
+    Rsa4096,
+}
+
+/// What `pki reissue` issues again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReissueRoleArg {
+    /// The management server's relay-server-tls-secret.
+    RelayServer,
+    /// A workload cluster agent's relay-client-tls-secret.
+    RelayClient,
+    /// A workload cluster's Istio intermediate, istio-system/cacerts.
+    IstioCacerts,
+}
+
+#[derive(Debug, Args)]
+pub struct PkiInitArgs {
+    /// How many roots and intermediates (the seed's "Certificate setup architectures").
+    #[arg(long, value_enum)]
+    pub architecture: ArchitectureArg,
+    /// Where the CAs' private keys are kept.
+    #[arg(long, value_enum)]
+    pub placement: PlacementArg,
+    /// The management cluster's name as registered in Gloo Mesh.
+    #[arg(long, value_name = "NAME")]
+    pub management: String,
+    /// A workload cluster's name as registered in Gloo Mesh (its agent certificate's DNS
+    /// name). Repeatable; at least one.
+    #[arg(long = "workload", value_name = "NAME", required = true)]
+    pub workloads: Vec<String>,
+    #[command(flatten)]
+    pub encrypt: EncryptArgs,
+    #[command(flatten)]
+    pub sign: SignArgs,
+    /// Directory (or `s3://`, `gs://`, `az://` prefix) for the birth archives and profiles.
+    #[arg(short = 'o', long = "out", value_name = "DIR")]
+    pub output: String,
+    /// Write each cluster's secrets as YAML manifests under DIR/<cluster>/ (files 0600; all
+    /// clusters or none).
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["contexts", "kubeconfig"])]
+    pub to_manifests: Option<PathBuf>,
+    /// Create each cluster's secrets in a live cluster: NAME=CONTEXT of the kubeconfig, NAME
+    /// one of --management and --workload. Repeatable.
+    #[arg(long = "context", value_name = "NAME=CONTEXT")]
+    pub contexts: Vec<String>,
+    /// Kubeconfig file for --context.
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    #[command(flatten)]
+    pub patience: PatienceArgs,
+    /// Create namespaces missing in the target clusters (gloo-mesh, istio-system).
+    #[arg(long, conflicts_with = "to_manifests")]
+    pub create_namespaces: bool,
+    /// Key type of every key.
+    #[arg(long, value_enum, default_value = "p256")]
+    pub key_type: KeyTypeArg,
+    /// Validity of the root CAs, in days.
+    #[arg(long, value_name = "DAYS", default_value_t = 3650)]
+    pub root_days: u32,
+    /// Validity of the intermediate CAs that issue (relay signing CA, Istio issuing CA), in days.
+    #[arg(long, value_name = "DAYS", default_value_t = 1825)]
+    pub intermediate_days: u32,
+    /// Validity of each workload cluster's Istio intermediate (cacerts), in days.
+    #[arg(long, value_name = "DAYS", default_value_t = 365)]
+    pub cluster_ca_days: u32,
+    /// Validity of the relay server and agent certificates, in days.
+    #[arg(long, value_name = "DAYS", default_value_t = 365)]
+    pub leaf_days: u32,
+    /// Make and plan everything, write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Report format.
+    #[arg(long = "output", value_enum, default_value_t)]
+    pub format: FormatArg,
+}
+
+#[derive(Debug, Args)]
+pub struct PkiReissueArgs {
+    /// The certificate to issue again.
+    #[arg(value_enum)]
+    pub role: ReissueRoleArg,
+    /// The cluster it belongs to, as registered in Gloo Mesh.
+    #[arg(long, value_name = "NAME")]
+    pub cluster: String,
+    /// An archive holding the CA with its key (the management cluster's birth archive, or a
+    /// backup of it), and optionally one holding the old certificate. Repeatable.
+    #[arg(long = "from", value_name = "ARCHIVE", required = true)]
+    pub from: Vec<String>,
+    #[command(flatten)]
+    pub decrypt: DecryptArgs,
+    #[command(flatten)]
+    pub trust: TrustArgs,
+    #[command(flatten)]
+    pub cluster_args: ClusterArgs,
+    /// Write the secret as a YAML manifest under DIR/<cluster>/ instead of into a cluster.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["kubeconfig", "context", "replace"])]
+    pub to_manifests: Option<PathBuf>,
+    /// The new key's type (default: the old certificate's, else the CA's).
+    #[arg(long, value_enum)]
+    pub key_type: Option<KeyTypeArg>,
+    /// Validity of the new certificate, in days.
+    #[arg(long, value_name = "DAYS", default_value_t = 365)]
+    pub days: u32,
+    /// Replace the secret if the cluster still has one.
+    #[arg(long)]
+    pub replace: bool,
+    /// Then restart the Deployment that reads it (gloo-mesh-mgmt-server, gloo-mesh-agent or
+    /// istiod), as `kubectl rollout restart` does.
+    #[arg(long, conflicts_with = "to_manifests")]
+    pub restart: bool,
+    /// Issue and plan, write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Report format.
+    #[arg(long = "output", value_enum, default_value_t)]
+    pub format: FormatArg,
 }

@@ -94,6 +94,14 @@ async fn dispatch(
             let ok = es.iter().all(|e| e.good);
             list::render(out, &es, format(a.format)).map(|_| Outcome::from_ok(ok))
         }
+        Command::Pki(args::PkiCommand::Init(a)) => {
+            let r = pki::init(&resolve::pki_init(&a)?, world).await?;
+            pki::render_init(out, &r, format(a.format)).map(|_| Outcome::from_ok(r.ok))
+        }
+        Command::Pki(args::PkiCommand::Reissue(a)) => {
+            let r = pki::reissue(&resolve::pki_reissue(&a)?, world).await?;
+            pki::render_reissue(out, &r, format(a.format)).map(|_| Outcome::from_ok(r.ok))
+        }
         Command::Sandbox(a) => {
             sandbox::run(resolve::sandbox(a), out)
                 .await
@@ -661,5 +669,112 @@ mod tests {
         );
         assert!(parse(&["keygen", "-o", "k.txt"]).is_ok());
         assert!(parse(&["inspect", "a.age", "-i", "k", "--output", "json"]).is_ok());
+    }
+
+    #[test]
+    fn pki_flags() {
+        let recipient = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/identities/test-only-age-recipient.txt"
+        ))
+        .unwrap();
+        let base = [
+            "pki",
+            "init",
+            "--architecture",
+            "separate-roots",
+            "--placement",
+            "hybrid",
+            "--management",
+            "mgmt",
+            "--workload",
+            "c1",
+            "--workload",
+            "c2",
+            "-r",
+            recipient.trim(),
+            "-o",
+            "birth",
+        ];
+        let c = parse(&[&base[..], &["--to-manifests", "m", "--key-type", "rsa2048"]].concat())
+            .unwrap();
+        let Command::Pki(args::PkiCommand::Init(a)) = c.command else {
+            panic!()
+        };
+        assert_eq!(a.workloads, ["c1", "c2"]);
+        assert_eq!(a.key_type, KeyTypeArg::Rsa2048);
+        assert_eq!(
+            (
+                a.root_days,
+                a.intermediate_days,
+                a.cluster_ca_days,
+                a.leaf_days
+            ),
+            (3650, 1825, 365, 365)
+        );
+        let o = match resolve::pki_init(&a) {
+            Ok(o) => o,
+            Err(e) => panic!("{e}"),
+        };
+        assert!(matches!(o.targets, commands::pki::Targets::Manifests(_)));
+        assert_eq!(o.output.location.to_string(), "birth/", "-o is a directory");
+        let both = [&base[..], &["--to-manifests", "m", "--context", "mgmt=x"]].concat();
+        assert!(parse(&both).is_err(), "manifests or clusters");
+        assert!(
+            parse(&base[..base.len() - 6]).is_err(),
+            "--workload is required"
+        );
+        let c = parse(&[&base[..], &["--context", "nope=ctx"]].concat()).unwrap();
+        let Command::Pki(args::PkiCommand::Init(a)) = c.command else {
+            panic!()
+        };
+        let e = resolve::pki_init(&a).unwrap_err().to_string();
+        assert!(e.contains("--context nope=ctx: NAME must be"), "{e}");
+        let c = parse(&[
+            "pki",
+            "reissue",
+            "istio-cacerts",
+            "--cluster",
+            "c1",
+            "--from",
+            "a.age",
+            "--from",
+            "b.age",
+            "-i",
+            "k",
+            "--context",
+            "ctx",
+            "--restart",
+        ])
+        .unwrap();
+        let Command::Pki(args::PkiCommand::Reissue(a)) = c.command else {
+            panic!()
+        };
+        assert_eq!(
+            (a.role, a.from.len(), a.restart),
+            (ReissueRoleArg::IstioCacerts, 2, true)
+        );
+        assert!(
+            parse(&["pki", "reissue", "relay-server", "--cluster", "m"]).is_err(),
+            "--from is required"
+        );
+        let manifests_restart = [
+            "pki",
+            "reissue",
+            "relay-client",
+            "--cluster",
+            "c",
+            "--from",
+            "a",
+            "--to-manifests",
+            "d",
+            "--restart",
+        ];
+        assert!(
+            parse(&manifests_restart).is_err(),
+            "no restart without a cluster"
+        );
+        assert!(parse(&["restore", "a.age", "--to-manifests", "d", "--restart"]).is_err());
+        assert!(parse(&["restore", "a.age", "--restart"]).is_ok());
     }
 }

@@ -11,6 +11,9 @@ use age::secrecy::SecretString;
 use chrono::{DateTime, Utc};
 
 use super::args::{
+    ArchitectureArg, KeyTypeArg, PkiInitArgs, PkiReissueArgs, PlacementArg, ReissueRoleArg,
+};
+use super::args::{
     AuditArgs, BackupArgs, CheckArgs, ClusterArgs, DecryptArgs, DiscoverArgs, EncryptArgs,
     ExportArgs, FleetArgs, FormatArg, ImportArgs, KindArg, ListArgs, MetricsArgs, PatienceArgs,
     PruneArgs, ReportArgs, RestoreArgs, RetentionArgs, SandboxArgs, SelectArgs, SignArgs,
@@ -62,6 +65,8 @@ pub enum FlagError {
     NoRetentionRule,
     #[error("--allow-unsigned admits unsigned archives into a --trusted-signers policy; without one (or TRUSTKEEP_TRUSTED_SIGNERS) nothing is refused")]
     AllowUnsignedWithoutPolicy,
+    #[error("--context {0}: NAME must be the management cluster or a workload cluster of this setup (--management, --workload)")]
+    PkiContext(String),
 }
 
 impl From<FlagError> for Error {
@@ -508,6 +513,7 @@ pub fn restore(a: &RestoreArgs) -> Result<commands::restore::Options> {
         latest: a.latest.then(|| commands::restore::Latest {
             cluster: a.latest_cluster.clone(),
         }),
+        restart: a.restart,
     })
 }
 
@@ -594,6 +600,117 @@ pub fn sandbox(a: SandboxArgs) -> commands::sandbox::ServeOptions {
         faults: a.faults,
         fault_seed: a.fault_seed,
     }
+}
+
+/// `pki init`: the design, the birth archives' directory and who opens them, the targets.
+pub fn pki_init(a: &PkiInitArgs) -> Result<commands::pki::InitOptions> {
+    use crate::issuer::{Architecture, Design, Placement};
+    let design = Design {
+        architecture: match a.architecture {
+            ArchitectureArg::SharedRootSharedIntermediate => {
+                Architecture::SharedRootSharedIntermediate
+            }
+            ArchitectureArg::SharedRootSeparateIntermediates => {
+                Architecture::SharedRootSeparateIntermediates
+            }
+            ArchitectureArg::SeparateRoots => Architecture::SeparateRoots,
+        },
+        placement: match a.placement {
+            PlacementArg::ManagementCluster => Placement::ManagementCluster,
+            PlacementArg::Hybrid => Placement::Hybrid,
+            PlacementArg::External => Placement::External,
+        },
+    };
+    let clusters: Vec<&String> = std::iter::once(&a.management).chain(&a.workloads).collect();
+    let targets = match (&a.to_manifests, a.contexts.is_empty()) {
+        (Some(dir), _) => commands::pki::Targets::Manifests(dir.clone()),
+        (None, true) => commands::pki::Targets::None,
+        (None, false) => {
+            let mut m = BTreeMap::new();
+            for spec in &a.contexts {
+                let (name, context) = named(spec);
+                let name = name.unwrap_or_else(|| context.clone());
+                if !clusters.contains(&&name) {
+                    return Err(FlagError::PkiContext(spec.clone()).into());
+                }
+                let c = ClusterRef {
+                    kubeconfig: a.kubeconfig.clone(),
+                    context: Some(context),
+                    patience: patience(&a.patience),
+                };
+                m.insert(name, c);
+            }
+            commands::pki::Targets::Clusters(m)
+        }
+    };
+    // -o is a directory (or prefix) even when it does not exist yet.
+    let dir = format!("{}/", a.output.trim_end_matches('/'));
+    Ok(commands::pki::InitOptions {
+        issue: crate::issuer::InitOptions {
+            design,
+            management: a.management.clone(),
+            workloads: a.workloads.clone(),
+            key_type: key_type(a.key_type),
+            validity: crate::issuer::Validity {
+                root_days: a.root_days,
+                intermediate_days: a.intermediate_days,
+                cluster_ca_days: a.cluster_ca_days,
+                leaf_days: a.leaf_days,
+            },
+        },
+        output: output(&dir, &a.encrypt, &a.sign)?,
+        targets,
+        create_namespaces: a.create_namespaces,
+        dry_run: a.dry_run,
+    })
+}
+
+fn key_type(k: KeyTypeArg) -> crate::issuer::KeyType {
+    use crate::issuer::KeyType;
+    match k {
+        KeyTypeArg::P256 => KeyType::P256,
+        KeyTypeArg::P384 => KeyType::P384,
+        KeyTypeArg::Rsa2048 => KeyType::Rsa2048,
+        KeyTypeArg::Rsa4096 => KeyType::Rsa4096,
+    }
+}
+
+/// `pki reissue`: the role, the archives and keys, the target (a cluster, or DIR/<cluster>).
+pub fn pki_reissue(a: &PkiReissueArgs) -> Result<commands::pki::ReissueOptions> {
+    use crate::issuer::ReissueRole;
+    let role = match a.role {
+        ReissueRoleArg::RelayServer => ReissueRole::RelayServer,
+        ReissueRoleArg::RelayClient => ReissueRole::RelayClient,
+        ReissueRoleArg::IstioCacerts => ReissueRole::IstioCacerts,
+    };
+    let validity = crate::issuer::Validity {
+        cluster_ca_days: a.days,
+        leaf_days: a.days,
+        ..Default::default()
+    };
+    let target = match &a.to_manifests {
+        Some(dir) => TargetRef::Manifests(dir.clone()),
+        None => TargetRef::Cluster(cluster(&a.cluster_args)),
+    };
+    Ok(commands::pki::ReissueOptions {
+        reissue: crate::issuer::ReissueOptions {
+            role,
+            cluster: a.cluster.clone(),
+            key_type: a.key_type.map(key_type),
+            validity,
+        },
+        archives: a
+            .from
+            .iter()
+            .map(|s| Location::parse(s))
+            .collect::<Result<Vec<_>>>()?,
+        identities: identities(&a.decrypt)?,
+        trust: trust(&a.trust)?,
+        target,
+        replace: a.replace,
+        restart: a.restart,
+        dry_run: a.dry_run,
+    })
 }
 
 #[cfg(test)]

@@ -240,6 +240,7 @@ async fn restores(
             restore: Default::default(),
             dry_run,
             latest: None,
+            restart: false,
         };
         let r = super::restore::run(&ropts, world).await?;
         super::restore::render(out, &r, OutputFormat::Table, false).map_err(io)?;

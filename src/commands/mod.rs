@@ -14,6 +14,7 @@ pub(crate) mod import;
 pub(crate) mod inspect;
 pub(crate) mod keygen;
 pub(crate) mod list;
+pub(crate) mod pki;
 pub(crate) mod prune;
 pub(crate) mod restore;
 pub(crate) mod sandbox;

@@ -18,7 +18,8 @@ use crate::checks::CheckOptions;
 use crate::cluster::ApiCall;
 use crate::error::Result;
 use crate::findings::Finding;
-use crate::render::{self, OutputFormat, Table};
+use crate::present;
+use crate::render::{self, OutputFormat};
 use crate::restore::{self, Action, Item, TargetRef};
 use crate::trust_policy::{Provenance, Status};
 use crate::world::World;
@@ -35,6 +36,8 @@ pub struct Options {
     /// `--latest`: the archive location is a directory or prefix; restore its newest archive
     /// that verifies (of this cluster, when it holds several).
     pub latest: Option<Latest>,
+    /// `--restart`: after applying, restart the Deployments that read what was written.
+    pub restart: bool,
 }
 
 /// `restore DIR --latest [--cluster NAME]`.
@@ -64,8 +67,16 @@ pub struct RestoreReport {
     /// `--include-policies` was not given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub policies_not_restored: Option<String>,
+    /// Why the archive's offline CA material is not restored, when it holds any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offline_not_restored: Option<String>,
     /// Errors and warnings of the pre-restore check.
     pub findings: Vec<Finding>,
+    /// The Deployments that read what was (or would be) written, in restart order, with
+    /// results when `--restart` restarted them.
+    pub restarts: Vec<restore::Restart>,
+    /// Whether `--restart` was given.
+    pub restarted: bool,
     /// API calls made (shown with --verbose).
     pub api_calls: Vec<ApiCall>,
 }
@@ -114,18 +125,25 @@ pub async fn run(opts: &Options, world: &World) -> Result<RestoreReport> {
     let mut plan = restore::prepare(&opened, &archive, target, &opts.restore, world.now).await?;
     if !opts.dry_run {
         plan.apply().await?;
+        if opts.restart {
+            plan.restart(world.now).await;
+        }
     }
+    let restarted = opts.restart && !opts.dry_run;
     Ok(RestoreReport {
         archive,
         origin,
         passed_over,
         cluster: plan.cluster_name(),
         dry_run: opts.dry_run,
-        ok: plan.ok(opts.dry_run),
+        ok: plan.ok(opts.dry_run) && plan.restarts.iter().all(restore::Restart::ok),
+        restarts: plan.restarts.clone(),
+        restarted,
         api_calls: plan.api_calls(),
         plan: plan.secrets,
         policies: plan.policies,
         policies_not_restored: plan.policies_not_restored,
+        offline_not_restored: plan.offline_not_restored,
         findings: plan.findings,
     })
 }
@@ -161,31 +179,11 @@ pub fn render(
         )?;
     }
     writeln!(out, "{}", origin_line(&r.origin))?;
-    let mut t = Table::new(["SECRET", "TYPE", "ACTION", "RESULT", "REASON"]);
-    for i in &r.plan {
-        t.row([
-            i.id().to_string(),
-            i.type_.clone().unwrap_or_default(),
-            i.action.to_string(),
-            i.result.clone().unwrap_or_else(|| "-".into()),
-            i.reason.clone(),
-        ]);
-    }
-    t.write(out)?;
-    if !r.policies.is_empty() {
-        writeln!(out)?;
-        let mut t = Table::new(["ROOTTRUSTPOLICY", "ACTION", "RESULT", "REASON"]);
-        for p in &r.policies {
-            t.row([
-                p.id().to_string(),
-                p.action.to_string(),
-                p.result.clone().unwrap_or_else(|| "-".into()),
-                p.reason.clone(),
-            ]);
-        }
-        t.write(out)?;
-    }
-    if let Some(why) = &r.policies_not_restored {
+    present::write_plan(out, &r.plan, &r.policies)?;
+    for why in [&r.policies_not_restored, &r.offline_not_restored]
+        .into_iter()
+        .flatten()
+    {
         writeln!(out)?;
         writeln!(out, "{why}")?;
     }
@@ -195,6 +193,7 @@ pub fn render(
             writeln!(out, "{f}")?;
         }
     }
+    present::write_restarts(out, &r.restarts)?;
     if verbose && !r.api_calls.is_empty() {
         writeln!(out)?;
         writeln!(out, "{} API call(s):", r.api_calls.len())?;

@@ -14,6 +14,7 @@
 //! shows it is `commands/restore.rs`; this module never renders.
 
 mod manifests;
+mod restart;
 mod target;
 
 use std::collections::BTreeMap;
@@ -31,6 +32,7 @@ use crate::inventory::PolicyObject;
 use crate::secret::{Manager, SecretId, SecretRecord, PROVENANCE_ANNOTATION};
 use crate::select::Selected;
 use crate::snapshot::Snapshot;
+pub use restart::Restart;
 pub use target::{Target, TargetRef};
 
 /// What will happen to one secret.
@@ -113,6 +115,9 @@ pub struct Item {
     /// The namespace is absent and is created before this object (`--create-namespaces`).
     #[serde(skip)]
     namespace_to_create: Option<String>,
+    /// The archived secret's role (none for a policy), for the restarts it calls for.
+    #[serde(skip)]
+    role: Option<crate::gloo::Role>,
 }
 
 impl Item {
@@ -142,6 +147,7 @@ impl Item {
             object: Object::Secret(record),
             live_resource_version: live_rv,
             namespace_to_create: None,
+            role: None,
         }
     }
 
@@ -165,6 +171,7 @@ impl Item {
             object: Object::Policy(object),
             live_resource_version: live_rv,
             namespace_to_create: None,
+            role: None,
         }
     }
 
@@ -197,13 +204,23 @@ pub struct Plan {
     /// Why the archive's RootTrustPolicies are not restored, when it holds any and
     /// `--include-policies` was not given.
     pub policies_not_restored: Option<String>,
+    /// Why the archive's offline CA material (a birth archive's root keys, see
+    /// [`SecretRecord::is_offline`]) is not restored, when it holds any that `--only` did not
+    /// name.
+    pub offline_not_restored: Option<String>,
     /// Errors and warnings of the pre-restore check.
     pub findings: Vec<Finding>,
+    /// The Deployments that read the secrets written to a cluster when they start, in the
+    /// order to restart them (none for manifests): planned, then (after [`Plan::apply`])
+    /// those whose secrets were written, with results after [`Plan::restart`].
+    pub restarts: Vec<Restart>,
     /// The checks found errors and `--allow-invalid` was not given: nothing is applied.
     pub blocked: bool,
     /// The annotation every restored secret carries.
     provenance: BTreeMap<String, String>,
     target: Target,
+    /// The side of the archived cluster, for the restarts.
+    kind: crate::gloo::ClusterKind,
 }
 
 /// Plans the restore of `opened` (the archive `archive_name`) into `target`: the checks run
@@ -217,7 +234,7 @@ pub async fn prepare(
 ) -> Result<Plan> {
     let snapshot = &opened.snapshot;
     let wanted = targets(&snapshot.secrets, opts)?;
-    let findings = pre_restore_findings(snapshot, &opts.only, now);
+    let findings = pre_restore_findings(snapshot, opts, now);
     let errors = findings
         .iter()
         .filter(|f| f.severity == Severity::Error)
@@ -225,6 +242,12 @@ pub async fn prepare(
     let blocked = errors > 0 && !opts.allow_invalid;
     let mut secrets = target.plan(wanted, opts).await?;
     hold_managed(&mut secrets, opts.include_managed);
+    for it in &mut secrets {
+        let archived = it.archived_as.as_deref().unwrap_or(it.id());
+        it.role = (snapshot.secrets.iter())
+            .find(|s| s.record.id.to_string() == archived)
+            .map(|s| s.role);
+    }
     let mut policies = match opts.include_policies {
         true => {
             let wanted = policy_targets(&snapshot.policies, opts);
@@ -242,10 +265,17 @@ pub async fn prepare(
         .manifest
         .created
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let restarts = match target.cluster_name() {
+        Some(_) => restart::needed(&secrets, snapshot.kind, false),
+        None => Vec::new(),
+    };
     Ok(Plan {
+        kind: snapshot.kind,
+        restarts,
         secrets,
         policies,
         policies_not_restored: policies_not_restored(&snapshot.policies, opts),
+        offline_not_restored: offline_not_restored(&snapshot.secrets, opts),
         findings,
         blocked,
         provenance: provenance(archive_name, &created),
@@ -263,7 +293,28 @@ impl Plan {
         }
         (self.target)
             .apply(&mut self.secrets, &mut self.policies, &self.provenance)
-            .await
+            .await?;
+        if self.target.cluster_name().is_some() {
+            self.restarts = restart::needed(&self.secrets, self.kind, true);
+        }
+        Ok(())
+    }
+
+    /// Restarts, in order, the Deployments that read what [`Plan::apply`] wrote (see
+    /// [`Plan::restarts`]), stamping their pod template with `at`; each records its result
+    /// and a failure does not stop the next.
+    pub async fn restart(&mut self, at: DateTime<Utc>) {
+        let Target::Cluster(c) = &self.target else {
+            return;
+        };
+        for r in &mut self.restarts {
+            let done = c.restart_deployment(&r.namespace, &r.deployment, at).await;
+            r.result = Some(match done {
+                Ok(true) => "restarted".into(),
+                Ok(false) => "no such deployment: nothing to restart".into(),
+                Err(e) => format!("failed: {e}"),
+            });
+        }
     }
 
     /// True when every object is (or, for a `dry_run`, would be) as archived or rightly left
@@ -287,11 +338,13 @@ impl Plan {
 }
 
 /// The checks on what will be restored, as archived: errors and warnings.
-fn pre_restore_findings(snapshot: &Snapshot, only: &[String], now: DateTime<Utc>) -> Vec<Finding> {
+fn pre_restore_findings(snapshot: &Snapshot, opts: &Options, now: DateTime<Utc>) -> Vec<Finding> {
+    let named = |s: &&Selected| named_by_only(&s.record.id, opts);
     let chosen: Vec<Selected> = snapshot
         .secrets
         .iter()
-        .filter(|s| only.is_empty() || only.iter().any(|o| s.record.id.matches(o)))
+        .filter(|s| opts.only.is_empty() || named(s))
+        .filter(|s| !s.record.is_offline() || named(s))
         .cloned()
         .collect();
     let snap = Snapshot {
@@ -364,6 +417,27 @@ fn policies_not_restored(policies: &[PolicyObject], opts: &Options) -> Option<St
     })
 }
 
+/// What the plan says of offline CA material it leaves out (all of it that `--only` does not
+/// name).
+fn offline_not_restored(secrets: &[Selected], opts: &Options) -> Option<String> {
+    let left: Vec<String> = secrets
+        .iter()
+        .filter(|s| s.record.is_offline() && !named_by_only(&s.record.id, opts))
+        .map(|s| s.record.id.to_string())
+        .collect();
+    (!left.is_empty()).then(|| {
+        format!(
+            "the archive holds offline CA material ({}), never restored unless named: keep it out of clusters; restore or export one with --only NAMESPACE/NAME when you mean to",
+            left.join(", ")
+        )
+    })
+}
+
+/// Whether `--only` names `id`.
+fn named_by_only(id: &SecretId, opts: &Options) -> bool {
+    opts.only.iter().any(|o| id.matches(o))
+}
+
 /// Why replacing `live` with `archived` would roll a rotation back, if it would: a data key
 /// both hold certificates in, whose live first certificate (the leaf, or the CA of a bundle)
 /// was issued after the archived one.
@@ -401,7 +475,9 @@ pub(crate) fn targets(
     }
     Ok(secrets
         .iter()
-        .filter(|s| opts.only.is_empty() || opts.only.iter().any(|o| s.record.id.matches(o)))
+        .filter(|s| opts.only.is_empty() || named_by_only(&s.record.id, opts))
+        // Offline CA material goes to a cluster only when named.
+        .filter(|s| !s.record.is_offline() || named_by_only(&s.record.id, opts))
         .map(|s| {
             let mut r = s.record.clone();
             let mapped = opts.namespace_map.get(&r.id.namespace).cloned();

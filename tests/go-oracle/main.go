@@ -1,21 +1,33 @@
-// Command go-oracle answers, with Go's own crypto/x509 and crypto/tls, the two questions
-// trustkeep's differential tests ask: does this chain verify (x509.Certificate.Verify with
-// the given intermediates, roots, time and ExtKeyUsageAny, or ExtKeyUsageClientAuth, or Go's
-// default serverAuth as istiod asks), and does this key match this
-// certificate (tls.X509KeyPair). It prints "ok" (exit 0) or "error: <Go's message>" (exit 1).
-// Test-only; built by tests/x509.rs with the Debian golang-go toolchain.
+// Command go-oracle answers, with Go's own crypto/x509 and crypto/tls, the questions
+// trustkeep's tests ask of Go, the runtime of Gloo Mesh and Istio: does this chain verify
+// (x509.Certificate.Verify with the given intermediates, roots, time and ExtKeyUsageAny, or
+// ExtKeyUsageClientAuth, or Go's default serverAuth as istiod asks), does Go parse this
+// certificate (parse), what Go says of every x509-limbo case (limbo), does this key match this certificate (tls.X509KeyPair), does an
+// agent complete a mutual TLS handshake with the relay server (tls), does istiod accept a
+// plugged-in cacerts (istiod), and does a workload certificate issued by one cluster's Istio
+// intermediate verify against another cluster's root (federation). It prints "ok" (exit 0) or
+// "error: <Go's message>" (exit 1). Test-only; built by tests/x509.rs with the Debian
+// golang-go toolchain.
 //
 //	go-oracle verify ROOTS.pem INTERMEDIATES.pem LEAF.pem UNIX_TIME [client|default]
 //	go-oracle keypair CERT.pem KEY.pem
 //	go-oracle parse CERT.pem
+//	go-oracle tls SERVER_CRT SERVER_KEY SERVER_CA AGENT_CRT AGENT_KEY AGENT_CA SERVER_NAME
+//	go-oracle istiod CA_CERT CA_KEY ROOT_CERT CERT_CHAIN
+//	go-oracle federation CA_CERT CA_KEY CERT_CHAIN OTHER_ROOT_CERT
 package main
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"math/big"
+	"net/url"
 	"os"
 	"strconv"
 	"time"
@@ -41,6 +53,115 @@ func certs(path string) []*x509.Certificate {
 	}
 }
 
+func pool(path string) *x509.CertPool {
+	p := x509.NewCertPool()
+	for _, c := range certs(path) {
+		p.AddCert(c)
+	}
+	return p
+}
+
+func pair(cert, key string) tls.Certificate {
+	p, err := tls.LoadX509KeyPair(cert, key)
+	if err != nil {
+		fail(err)
+	}
+	return p
+}
+
+// handshake runs the relay: a server with the management server's secret, requiring and
+// verifying a client certificate against its ca.crt (as gloo-mesh-mgmt-server does), and an
+// agent with its secret, verifying the server against its ca.crt for SERVER_NAME.
+func handshake(a []string) {
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{
+		Certificates: []tls.Certificate{pair(a[0], a[1])},
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+		ClientCAs:    pool(a[2]),
+	})
+	if err != nil {
+		fail(err)
+	}
+	defer ln.Close()
+	done := make(chan error, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			done <- err
+			return
+		}
+		defer c.Close()
+		tc := c.(*tls.Conn)
+		if err := tc.Handshake(); err != nil {
+			done <- fmt.Errorf("relay server: %v", err)
+			return
+		}
+		buf := make([]byte, 1)
+		if _, err := tc.Read(buf); err != nil {
+			done <- fmt.Errorf("relay server: %v", err)
+			return
+		}
+		done <- nil
+	}()
+	c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{
+		Certificates: []tls.Certificate{pair(a[3], a[4])},
+		RootCAs:      pool(a[5]),
+		ServerName:   a[6],
+	})
+	if err != nil {
+		fail(fmt.Errorf("agent: %v", err))
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("x")); err != nil {
+		fail(fmt.Errorf("agent: %v", err))
+	}
+	if err := <-done; err != nil {
+		fail(err)
+	}
+}
+
+// istiod is istiod's check of plugged-in certificates (keycertbundle Verify): the CA
+// certificate verifies with only Roots and Intermediates set (Go's defaults: serverAuth, now),
+// then the key matches it.
+func istiod(a []string) {
+	ca := certs(a[0])[0]
+	if _, err := ca.Verify(x509.VerifyOptions{Roots: pool(a[2]), Intermediates: pool(a[3])}); err != nil {
+		fail(err)
+	}
+	pair(a[0], a[1])
+}
+
+// federation issues a workload certificate as istiod does (SPIFFE URI, serverAuth and
+// clientAuth) under one cluster's intermediate, and verifies it against another cluster's
+// root with that cluster's chain as intermediates.
+func federation(a []string) {
+	ca := certs(a[0])[0]
+	signer := pair(a[0], a[1])
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		fail(err)
+	}
+	spiffe, _ := url.Parse("spiffe://cluster.local/ns/default/sa/workload")
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		NotBefore:    time.Now().Add(-time.Minute),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		URIs:         []*url.URL{spiffe},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, signer.PrivateKey)
+	if err != nil {
+		fail(err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		fail(err)
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: pool(a[3]), Intermediates: pool(a[2])}); err != nil {
+		fail(err)
+	}
+}
+
 func fail(err error) {
 	fmt.Printf("error: %v\n", err)
 	os.Exit(1)
@@ -48,7 +169,7 @@ func fail(err error) {
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: go-oracle verify|keypair ...")
+		fmt.Fprintln(os.Stderr, "usage: go-oracle verify|keypair|tls|istiod|federation ...")
 		os.Exit(2)
 	}
 	switch os.Args[1] {
@@ -111,6 +232,12 @@ func main() {
 		if _, err := tls.X509KeyPair(cert, key); err != nil {
 			fail(err)
 		}
+	case "tls":
+		handshake(os.Args[2:9])
+	case "istiod":
+		istiod(os.Args[2:6])
+	case "federation":
+		federation(os.Args[2:6])
 	default:
 		os.Exit(2)
 	}

@@ -1,0 +1,550 @@
+//! `trustkeep pki`: rebuild trust that was not saved.
+//!
+//! `pki init` has the issuer ([`crate::issuer::init`]) make a whole setup of the seed's
+//! architectures × placements, audits what it made (the audit must name the same design),
+//! plans each cluster's secrets into its target with [`restore::prepare`] (create, never
+//! clobber: one conflict anywhere and nothing is written), writes each cluster's birth archive
+//! and profile, then applies the plans. `pki reissue` has the issuer issue one lost certificate
+//! again under the CA an archive holds, and plans and applies it the same way. Nothing here
+//! makes a key or a certificate; the plan is [`restore`]'s, the archives [`catalogue`]'s.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::archive::{self, Identities, Opened};
+use crate::catalogue::{self, ArchiveOutput};
+use crate::checks::{self, CheckOptions, Setup};
+use crate::cluster::ClusterRef;
+use crate::error::{Error, Result};
+use crate::findings::{Finding, Severity};
+use crate::gloo::ClusterKind;
+use crate::issuer::{self, Born, CaSummary, Design, KeyType, Validity};
+use crate::present;
+use crate::render::{self, OutputFormat};
+use crate::restore::{self, Item, Plan, Target, TargetRef};
+use crate::store::Location;
+use crate::trust_policy::Trust;
+use crate::world::World;
+
+/// Where `pki` puts what it makes, besides the birth archives.
+#[derive(Debug)]
+pub enum Targets {
+    /// Nothing: the birth archives only (restore them later).
+    None,
+    /// `DIR/<cluster>/<namespace>/<name>.yaml`.
+    Manifests(PathBuf),
+    /// Cluster name → its kubeconfig context.
+    Clusters(BTreeMap<String, ClusterRef>),
+}
+
+/// `pki init`.
+#[derive(Debug)]
+pub struct InitOptions {
+    pub issue: issuer::InitOptions,
+    /// The directory (or prefix) the birth archives and profiles go to.
+    pub output: ArchiveOutput,
+    pub targets: Targets,
+    /// Create missing namespaces in the target clusters.
+    pub create_namespaces: bool,
+    /// Plan only: nothing is written anywhere.
+    pub dry_run: bool,
+}
+
+/// One cluster of a new setup: where its archive and profile went, its plan.
+#[derive(Debug, Serialize)]
+pub struct ClusterReport {
+    pub cluster: String,
+    pub kind: ClusterKind,
+    /// The birth archive (the one it would be, with `--dry-run`).
+    pub archive: Location,
+    pub profile: Location,
+    /// Where its secrets went: `manifests DIR` or `cluster CONTEXT`; none without a target.
+    pub target: Option<String>,
+    pub plan: Vec<Item>,
+    pub policies: Vec<Item>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offline_not_restored: Option<String>,
+}
+
+/// What `pki init` made and did.
+#[derive(Debug, Serialize)]
+pub struct InitReport {
+    pub design: Design,
+    pub key_type: KeyType,
+    pub validity: Validity,
+    pub dry_run: bool,
+    /// Whether the birth archives and profiles were written (not for a dry run or a refusal).
+    pub written: bool,
+    /// True when every plan was (or, with `--dry-run`, would be) carried out.
+    pub ok: bool,
+    pub cas: Vec<CaSummary>,
+    pub clusters: Vec<ClusterReport>,
+    /// The audit's reading of what was made.
+    pub setup: Option<Setup>,
+    /// The audit's warnings about it (the management-cluster placement's root keys).
+    pub findings: Vec<Finding>,
+    /// Errors and warnings of the plans' pre-restore checks.
+    pub plan_findings: Vec<Finding>,
+}
+
+/// Makes a new setup, audits it, plans it, writes the birth archives and profiles, applies.
+pub async fn init(o: &InitOptions, world: &World) -> Result<InitReport> {
+    let birth = issuer::init(&o.issue, world.now)?;
+    let (setup, findings) = self_audit(&birth.design, &birth.clusters, world)?;
+    let mut names = allocate(o, &birth.clusters, world).await?;
+    let mut plans = Vec::new();
+    for (b, (archive, _)) in birth.clusters.iter().zip(&names) {
+        let opened = archive::reopen(&b.snapshot, &archive.file_name())?;
+        let plan = match target_of(o, &b.name) {
+            Some(t) => {
+                Some(plan(&opened, &archive.file_name(), t.connect().await?, o, world).await?)
+            }
+            None => None,
+        };
+        plans.push(plan);
+    }
+    let refused = plans.iter().flatten().any(|p| !p.ok(true));
+    let written = !o.dry_run && !refused;
+    if written {
+        write_birth(o, &birth.clusters, &mut names, world).await?;
+        apply(o, &birth.clusters, &mut plans).await?;
+    }
+    let ok = !refused && plans.iter().flatten().all(|p| p.ok(o.dry_run));
+    let mut plan_findings = Vec::new();
+    let clusters = (birth.clusters.iter().zip(names).zip(plans))
+        .map(|((b, (archive, profile)), plan)| {
+            let target = plan.as_ref().map(|p| match p.cluster_name() {
+                Some(c) => format!("cluster {c}"),
+                None => format!("manifests {}", manifests_dir(o, &b.name).display()),
+            });
+            let (plan, policies, offline_not_restored) = match plan {
+                Some(p) => {
+                    plan_findings.extend(p.findings);
+                    (p.secrets, p.policies, p.offline_not_restored)
+                }
+                None => (Vec::new(), Vec::new(), None),
+            };
+            ClusterReport {
+                cluster: b.name.clone(),
+                kind: b.kind,
+                archive,
+                profile,
+                target,
+                plan,
+                policies,
+                offline_not_restored,
+            }
+        })
+        .collect();
+    Ok(InitReport {
+        design: birth.design,
+        key_type: o.issue.key_type,
+        validity: o.issue.validity,
+        dry_run: o.dry_run,
+        written,
+        ok,
+        cas: birth.cas,
+        clusters,
+        setup,
+        findings,
+        plan_findings,
+    })
+}
+
+/// Audits what was made, as `audit` would read it from the clusters: errors stop everything
+/// (nothing is written), and the audit must name the design asked for.
+fn self_audit(
+    design: &Design,
+    clusters: &[Born],
+    world: &World,
+) -> Result<(Option<Setup>, Vec<Finding>)> {
+    let snaps: Vec<_> = clusters
+        .iter()
+        .map(|b| {
+            let mut s = issuer::in_cluster(&b.snapshot);
+            s.relay_mode = Some(design.relay_mode());
+            s
+        })
+        .collect();
+    let r = checks::check(&snaps, &CheckOptions::at(world.now));
+    let findings: Vec<Finding> = r
+        .report
+        .findings
+        .into_iter()
+        .filter(|f| f.severity >= Severity::Warning)
+        .collect();
+    if let Some(e) = findings.iter().find(|f| f.severity == Severity::Error) {
+        return Err(Error::Usage(format!(
+            "what pki init made fails the audit, so nothing was written (a bug: please report it): {e}"
+        )));
+    }
+    if let Some(s) = &r.setup {
+        if !design.is_seen_in(s) {
+            return Err(Error::Usage(format!(
+                "what pki init made for {} is read by the audit as {}; nothing was written (a bug: please report it)",
+                design.describe(),
+                s.summary()
+            )));
+        }
+    }
+    Ok((r.setup, findings))
+}
+
+/// Where each cluster's birth archive and profile go, checked free before anything is made
+/// (and without making anything: a local directory is created only when written to);
+/// `DIR/<cluster>` of `--to-manifests` must not exist either (all or nothing).
+async fn allocate(
+    o: &InitOptions,
+    clusters: &[Born],
+    world: &World,
+) -> Result<Vec<(Location, Location)>> {
+    let dir = &o.output.location;
+    let profile_of = |b: &Born| dir.join(&format!("{}.profile.yaml", b.name));
+    for b in clusters {
+        if world.store.exists(&profile_of(b)).await? {
+            let message = "already exists; refusing to overwrite a profile (nothing was written)";
+            return Err(refused(&profile_of(b), message));
+        }
+        if let Targets::Manifests(_) = &o.targets {
+            let d = manifests_dir(o, &b.name);
+            if std::fs::symlink_metadata(&d).is_ok() {
+                return Err(Error::Refused {
+                    path: d,
+                    message: "already exists; pki init writes a new setup into a new directory (nothing was written)".into(),
+                });
+            }
+        }
+    }
+    let absent = matches!(dir, Location::Local(p) if !p.exists());
+    let mut out = Vec::new();
+    for b in clusters {
+        let name = archive::ArchiveName::new(&b.name, world.now);
+        let path = match o.dry_run || absent {
+            true => dir.join(&name.to_string()),
+            false => world.store.allocate(dir, name).await?,
+        };
+        out.push((path, profile_of(b)));
+    }
+    Ok(out)
+}
+
+fn refused(l: &Location, message: &str) -> Error {
+    Error::Refused {
+        path: PathBuf::from(l.to_string()),
+        message: message.to_string(),
+    }
+}
+
+fn manifests_dir(o: &InitOptions, cluster: &str) -> PathBuf {
+    match &o.targets {
+        Targets::Manifests(d) => d.join(cluster),
+        _ => PathBuf::new(),
+    }
+}
+
+/// The target of cluster `name`, if it has one.
+fn target_of(o: &InitOptions, name: &str) -> Option<TargetRef> {
+    match &o.targets {
+        Targets::None => None,
+        Targets::Manifests(_) => Some(TargetRef::Manifests(manifests_dir(o, name))),
+        Targets::Clusters(m) => m.get(name).map(|c| TargetRef::Cluster(c.clone())),
+    }
+}
+
+/// The plan of one cluster's birth: every secret and the RootTrustPolicy created (never over
+/// anything), Gloo-managed ones included (a new setup starts with them), offline material
+/// left out.
+async fn plan(
+    opened: &Opened,
+    name: &str,
+    target: Target,
+    o: &InitOptions,
+    world: &World,
+) -> Result<Plan> {
+    let opts = restore::Options {
+        include_managed: true,
+        include_policies: true,
+        create_namespaces: o.create_namespaces,
+        ..restore::Options::default()
+    };
+    let mut p = restore::prepare(opened, name, target, &opts, world.now).await?;
+    // A new setup starts with the secrets a controller keeps up to date afterwards.
+    for i in p.secrets.iter_mut().filter(|i| i.managed_by.is_some()) {
+        let base = i.reason.split("; managed by").next().unwrap_or_default();
+        i.reason = format!("{base}; Gloo Mesh's cert-agent keeps it up to date from here");
+    }
+    Ok(p)
+}
+
+/// Writes each birth archive (with its sidecar) and profile; on a failure, takes back what
+/// this run wrote. Each archive lands on the name [`allocate`] found free (the names the plans
+/// record as provenance), unless another writer took it meanwhile.
+async fn write_birth(
+    o: &InitOptions,
+    clusters: &[Born],
+    names: &mut [(Location, Location)],
+    world: &World,
+) -> Result<()> {
+    let mut written: Vec<Location> = Vec::new();
+    for (b, (archive, profile)) in clusters.iter().zip(names.iter_mut()) {
+        let r = async {
+            let done = catalogue::write(&b.snapshot, &o.output, &world.store, world.now).await?;
+            written.push(done.archive.clone());
+            written.push(done.sidecar.clone());
+            *archive = done.archive;
+            world
+                .store
+                .put_new(profile, b.profile.to_yaml().as_bytes())
+                .await?;
+            written.push(profile.clone());
+            Ok::<(), Error>(())
+        }
+        .await;
+        if let Err(e) = r {
+            for l in &written {
+                let _ = world.store.delete(l).await;
+            }
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// Applies every plan; a manifests target is all or nothing across clusters.
+async fn apply(o: &InitOptions, clusters: &[Born], plans: &mut [Option<Plan>]) -> Result<()> {
+    let mut done: Vec<PathBuf> = Vec::new();
+    for (b, plan) in clusters.iter().zip(plans.iter_mut()) {
+        let Some(plan) = plan else { continue };
+        if let Err(e) = plan.apply().await {
+            for d in &done {
+                let _ = std::fs::remove_dir_all(d);
+            }
+            return Err(e);
+        }
+        if let Targets::Manifests(_) = &o.targets {
+            done.push(manifests_dir(o, &b.name));
+        }
+    }
+    Ok(())
+}
+
+/// Prints what `pki init` made: the design, the CAs and where their keys are, each cluster's
+/// archive, profile and plan, the audit's reading, and what to do next.
+pub fn render_init(
+    out: &mut dyn Write,
+    r: &InitReport,
+    format: OutputFormat,
+) -> std::io::Result<()> {
+    if format == OutputFormat::Json {
+        return render::json(out, r);
+    }
+    writeln!(
+        out,
+        "pki init: {}; keys {}{}",
+        r.design.describe(),
+        r.key_type.as_str(),
+        if r.dry_run {
+            " (dry run: nothing written)"
+        } else {
+            ""
+        }
+    )?;
+    if let Some(s) = &r.setup {
+        writeln!(out, "audit reads it as: {}", render::escape(&s.summary()))?;
+    }
+    writeln!(out)?;
+    let mut t = render::Table::new(["CA", "SUBJECT", "EXPIRES", "PRIVATE KEY IN"]);
+    for c in &r.cas {
+        t.row([
+            c.what.clone(),
+            c.subject.clone(),
+            c.not_after.format("%Y-%m-%d").to_string(),
+            c.key_in.join("; "),
+        ]);
+    }
+    t.write(out)?;
+    for c in &r.clusters {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "cluster {} ({}): birth archive {}, profile {}{}",
+            c.cluster,
+            c.kind.as_str(),
+            c.archive,
+            c.profile,
+            if r.written { "" } else { " (not written)" }
+        )?;
+        match &c.target {
+            None => writeln!(out, "  no target: restore the birth archive later (trustkeep restore ARCHIVE --include-managed --include-policies)")?,
+            Some(t) => {
+                writeln!(out, "  -> {t}")?;
+                present::write_plan(out, &c.plan, &c.policies)?;
+            }
+        }
+        if let Some(why) = &c.offline_not_restored {
+            writeln!(out, "  {why}")?;
+        }
+    }
+    present::write_findings(out, &r.findings)?;
+    present::write_findings(out, &r.plan_findings)?;
+    writeln!(out)?;
+    let verdict = match (r.ok, r.dry_run, r.written) {
+        (true, true, _) => "ok: dry run",
+        (true, false, _) => "ok: keep the birth archives safe (the management cluster's holds the offline CA keys); back the clusters up once Gloo Mesh runs",
+        (false, _, false) => "REFUSED: a target already holds some of these secrets, or they fail the checks (see the plans); nothing was written",
+        (false, _, true) => "INCOMPLETE: the birth archives are written, some secrets are not (see the plans): restore the birth archive of each such cluster once the cause is fixed",
+    };
+    writeln!(out, "{verdict}")
+}
+
+/// `pki reissue`.
+#[derive(Debug)]
+pub struct ReissueOptions {
+    pub reissue: issuer::ReissueOptions,
+    /// The archives holding the CA (and the old certificate, if one does).
+    pub archives: Vec<Location>,
+    pub identities: Identities,
+    /// Which signers' archives are opened (`--trusted-signers`): the CA must come from one.
+    pub trust: Trust,
+    /// A cluster, or `DIR` (written to `DIR/<cluster>/`).
+    pub target: TargetRef,
+    /// Replace the secret if it exists.
+    pub replace: bool,
+    /// Restart the Deployment that reads it, after writing it.
+    pub restart: bool,
+    pub dry_run: bool,
+}
+
+/// What `pki reissue` issued and did.
+#[derive(Debug, Serialize)]
+pub struct ReissueReport {
+    #[serde(flatten)]
+    pub reissued: issuer::Reissued,
+    pub dry_run: bool,
+    pub ok: bool,
+    /// `cluster CONTEXT` or `manifests DIR`.
+    pub target: String,
+    pub plan: Vec<Item>,
+    pub findings: Vec<Finding>,
+    /// The Deployment that reads the new secret, with the result of `--restart`.
+    pub restarts: Vec<restore::Restart>,
+}
+
+/// Opens the archives, issues the certificate again, plans and (unless dry-run) applies it.
+pub async fn reissue(o: &ReissueOptions, world: &World) -> Result<ReissueReport> {
+    let mut opened = Vec::new();
+    for l in &o.archives {
+        let (store, ids, ask) = (&world.store, &o.identities, world.passphrase());
+        let (a, _) = catalogue::open(store, l, ids, ask, &o.trust, world.now).await?;
+        opened.push((l.file_name(), a));
+    }
+    let r = issuer::reissue(&o.reissue, &opened, world.now)?;
+    let name = format!("trustkeep pki reissue {}", r.role.as_str());
+    let archive = archive::reopen(&r.snapshot, &name)?;
+    let target = match &o.target {
+        TargetRef::Manifests(d) => TargetRef::Manifests(d.join(&r.cluster)),
+        t => t.clone(),
+    };
+    let opts = restore::Options {
+        replace: o.replace,
+        include_managed: true,
+        ..restore::Options::default()
+    };
+    let mut plan =
+        restore::prepare(&archive, &name, target.connect().await?, &opts, world.now).await?;
+    if !o.dry_run {
+        plan.apply().await?;
+        if o.restart {
+            plan.restart(world.now).await;
+        }
+    }
+    let target = match (&target, plan.cluster_name()) {
+        (_, Some(c)) => format!("cluster {c}"),
+        (TargetRef::Manifests(d), None) => format!("manifests {}", d.display()),
+        _ => String::new(),
+    };
+    Ok(ReissueReport {
+        ok: plan.ok(o.dry_run) && plan.restarts.iter().all(restore::Restart::ok),
+        restarts: plan.restarts.clone(),
+        dry_run: o.dry_run,
+        target,
+        findings: plan.findings.clone(),
+        plan: plan.secrets,
+        reissued: r,
+    })
+}
+
+/// Prints what was issued, what it replaces, the plan, and who must restart.
+pub fn render_reissue(
+    out: &mut dyn Write,
+    r: &ReissueReport,
+    format: OutputFormat,
+) -> std::io::Result<()> {
+    if format == OutputFormat::Json {
+        return render::json(out, r);
+    }
+    let i = &r.reissued;
+    let c = &i.certificate;
+    writeln!(
+        out,
+        "pki reissue {} of cluster {}{}",
+        i.role.as_str(),
+        i.cluster,
+        if r.dry_run {
+            " (dry run: nothing written)"
+        } else {
+            ""
+        }
+    )?;
+    writeln!(
+        out,
+        "new:      {} (serial {}, {}, DNS {}) valid to {}",
+        c.subject,
+        c.serial,
+        c.key,
+        c.dns_names.join(", "),
+        c.not_after.format("%Y-%m-%d")
+    )?;
+    writeln!(out, "issuer:   {}", i.issuer)?;
+    writeln!(
+        out,
+        "replaces: {}",
+        i.replaces
+            .as_deref()
+            .unwrap_or("(no archive held the old certificate: the profile's subject and names)")
+    )?;
+    writeln!(out, "roots:    unchanged: {}", i.roots.join(", "))?;
+    writeln!(out)?;
+    writeln!(out, "-> {}", r.target)?;
+    present::write_plan(out, &r.plan, &[])?;
+    present::write_findings(out, &r.findings)?;
+    let s = &i.restart;
+    if r.restarts.iter().any(|x| x.result.is_some()) {
+        present::write_restarts(out, &r.restarts)?;
+    } else {
+        writeln!(out)?;
+        let (c, ns, d) = (&s.cluster, &s.namespace, &s.deployment);
+        writeln!(
+            out,
+            "restart: deployment {ns}/{d} in cluster {c}: {}",
+            s.why
+        )?;
+        writeln!(
+            out,
+            "  kubectl --context {c} -n {ns} rollout restart deployment/{d} (or --restart)"
+        )?;
+    }
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{}",
+        match (r.ok, r.dry_run) {
+            (true, true) => "ok: dry run",
+            (true, false) => "ok: back the cluster up now (the new key is in no archive yet)",
+            (false, _) => "REFUSED: see the plan",
+        }
+    )
+}

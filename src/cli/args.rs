@@ -442,9 +442,11 @@ pub struct VerifyArgs {
 
 #[derive(Debug, Args)]
 pub struct AuditArgs {
-    /// A cluster's secrets: [NAME=]FILE as printed by kubectl get -o yaml|json. Repeatable;
-    /// NAME (default: the file's stem) must be the cluster's registered name.
-    #[arg(long = "from", value_name = "[NAME=]FILE")]
+    /// A cluster's secrets: [NAME=]FILE as printed by kubectl get -o yaml|json, or
+    /// [NAME=]DIR of PEM files, a folder per role (relay-server/tls.crt, istio-cacerts/ca-cert.pem,
+    /// ...) to check a bring-your-own set before it becomes Secrets. Repeatable; NAME
+    /// (default: the file's or directory's name) must be the cluster's registered name.
+    #[arg(long = "from", value_name = "[NAME=]FILE|DIR")]
     pub from: Vec<String>,
     /// A live cluster: [NAME=]CONTEXT of the kubeconfig. Repeatable; NAME defaults to the
     /// context. With no --from nor any context flag: the current context (in a pod, the

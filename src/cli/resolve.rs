@@ -288,7 +288,7 @@ pub fn backup(a: &BackupArgs) -> Result<commands::backup::Options> {
         return Err(FlagError::KeepLastNeedsDirectory(output.location).into());
     }
     let mut sources = match &a.from {
-        Some(f) => vec![(None, Source::File(f.clone()))],
+        Some(f) => vec![(None, file_source(f))],
         None => fleet(&a.contexts, &a.fleet)?,
     };
     if sources.is_empty() {
@@ -376,13 +376,23 @@ pub fn import(a: &ImportArgs) -> Result<commands::import::Options> {
     })
 }
 
+/// `--from PATH`: kubectl's output in a file (`-`: standard input), or a directory of PEM
+/// files, a folder per role or secret (a bring-your-own set before it becomes Secrets).
+fn file_source(path: &str) -> Source {
+    if path != "-" && std::path::Path::new(path).is_dir() {
+        Source::PemDir(path.into())
+    } else {
+        Source::File(path.to_string())
+    }
+}
+
 /// `--from [NAME=]FILE`, then `--context [NAME=]CONTEXT`, `--contexts-file` and
 /// `--all-contexts`, in that order; a cluster named twice is read once. With none of them,
 /// the current context (the in-cluster service account in a pod), as `backup` does.
 pub fn audit(a: &AuditArgs, now: DateTime<Utc>) -> Result<commands::audit::Options> {
     let files = a.from.iter().map(|spec| {
         let (name, path) = named(spec);
-        (name, Source::File(path))
+        (name, file_source(&path))
     });
     let contexts = fleet(&a.contexts, &a.fleet)?;
     let mut sources: Vec<_> = files.chain(contexts).collect();

@@ -409,6 +409,11 @@ pub struct CheckArgs {
     /// longer fail --strict. Errors are never accepted.
     #[arg(long, value_name = "CHECK", value_parser = super::resolve::parse_check_id)]
     pub accept: Vec<crate::check_id::CheckId>,
+    /// The name agents dial the relay server by (the agent chart's relay.authority): the
+    /// relay server's certificate must be valid for it, as Go's TLS client checks (default:
+    /// the --profile's, else gloo-mesh-mgmt-server.gloo-mesh).
+    #[arg(long, value_name = "NAME")]
+    pub relay_authority: Option<String>,
     /// Report format.
     #[arg(long = "output", value_enum, default_value_t)]
     pub format: FormatArg,

@@ -238,12 +238,24 @@ fn profile(
         .transpose()
 }
 
+/// The relay authority of `--profile` when `--relay-authority` named none.
+fn with_authority(
+    mut check: CheckOptions,
+    profile: Option<&crate::profile::Profile>,
+) -> CheckOptions {
+    if check.relay_authority.is_none() {
+        check.relay_authority = profile.and_then(|p| p.relay_authority.clone());
+    }
+    check
+}
+
 fn check(args: &CheckArgs, now: DateTime<Utc>) -> CheckOptions {
     CheckOptions {
         at: args.at.unwrap_or(now),
         warn_days: args.warn_days,
         max_leaf_validity_days: args.max_leaf_validity_days,
         accept: args.accept.clone(),
+        relay_authority: args.relay_authority.clone(),
     }
 }
 
@@ -404,10 +416,12 @@ pub fn audit(a: &AuditArgs, now: DateTime<Utc>) -> Result<commands::audit::Optio
         (Some(name), [(given, _)]) => *given = Some(name.clone()),
         (Some(_), _) => return Err(FlagError::ClusterForFleet.into()),
     }
+    let select = select(&a.select)?;
+    let check = with_authority(check(&a.check, now), select.profile.as_deref());
     Ok(commands::audit::Options {
         sources,
-        select: select(&a.select)?,
-        check: check(&a.check, now),
+        select,
+        check,
         strict: a.check.strict,
         parallel: usize::from(a.fleet.parallel),
         report: report_path(&a.report)?,
@@ -477,6 +491,8 @@ fn all_contexts(kubeconfig: Option<&std::path::Path>) -> Result<Vec<String>> {
 }
 
 pub fn verify(a: &VerifyArgs, now: DateTime<Utc>) -> Result<commands::verify::Options> {
+    let profile = profile(a.profile.as_deref())?;
+    let check = with_authority(check(&a.check, now), profile.as_deref());
     Ok(commands::verify::Options {
         identities: identities(&a.decrypt)?,
         trust: trust(&a.trust)?,
@@ -486,8 +502,8 @@ pub fn verify(a: &VerifyArgs, now: DateTime<Utc>) -> Result<commands::verify::Op
             .map(|s| Location::parse(s))
             .collect::<Result<Vec<_>>>()?,
         together: a.together,
-        profile: profile(a.profile.as_deref())?,
-        check: check(&a.check, now),
+        profile,
+        check,
         strict: a.check.strict,
         report: report_path(&a.report)?,
     })

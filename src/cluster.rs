@@ -161,6 +161,43 @@ pub fn root_trust_policy_resource() -> ApiResource {
     )
 }
 
+/// A client for `config` that speaks HTTP/2 to the API server, so that every request to one
+/// cluster shares one TCP and TLS connection (kube's own builder speaks HTTP/1.1: one
+/// connection per concurrent request). The API server's authentication, base URL and extra
+/// headers are kube's own layers. A proxy, a TLS server-name override or a plain-HTTP server
+/// get kube's builder, which handles them.
+fn client(config: kube::Config) -> std::result::Result<kube::Client, kube::Error> {
+    use kube::client::ConfigExt;
+    let plain = config.cluster_url.scheme_str() != Some("https");
+    if config.proxy_url.is_some() || config.tls_server_name.is_some() || plain {
+        return kube::Client::try_from(config);
+    }
+    let tls = config.rustls_client_config()?;
+    let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
+    http.enforce_http(false);
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_only()
+        .enable_http2()
+        .wrap_connector(http);
+    let executor = hyper_util::rt::TokioExecutor::new();
+    let hyper: hyper_util::client::legacy::Client<_, kube::client::Body> =
+        hyper_util::client::legacy::Client::builder(executor)
+            .http2_only(true)
+            .build(https);
+    // kube's retry of 429 and 503 answers, honouring Retry-After, as its builder adds it.
+    let retry = (config.default_retry)
+        .then(|| tower::retry::RetryLayer::new(kube::client::retry::RetryPolicy::server_retry()));
+    let service = tower::ServiceBuilder::new()
+        .layer(config.base_uri_layer())
+        .option_layer(retry)
+        .option_layer(config.auth_layer()?)
+        .layer(config.extra_headers_layer()?)
+        .map_err(tower::BoxError::from)
+        .service(hyper);
+    Ok(kube::Client::new(service, config.default_namespace))
+}
+
 impl Cluster {
     /// Connects (nothing is sent until the first call).
     pub async fn connect(target: &ClusterRef) -> Result<Cluster> {
@@ -204,8 +241,7 @@ impl Cluster {
             .to_string()
             .trim_end_matches('/')
             .to_string();
-        let client = kube::Client::try_from(config)
-            .map_err(|e| err(format!("cannot build a client ({e})")))?;
+        let client = client(config).map_err(|e| err(format!("cannot build a client ({e})")))?;
         Ok(Cluster {
             client,
             context: target.context.clone(),

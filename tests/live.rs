@@ -209,8 +209,15 @@ fn live_backup_equals_file_backup_with_few_api_calls() {
     let w = Work::new();
     let live = Live::start(&w, &["sample/mgmt.yaml"], &[], false);
     live.sb().reset_requests();
+    let before = live.sb().connections();
     let (r, archive) = backup_live(&w, &live, "live.age", &[]);
     assert_eq!(r.code, 0, "{r:?}");
+    // The four requests share one connection (HTTP/2): not one TCP and TLS handshake each.
+    assert_eq!(
+        live.sb().connections() - before,
+        1,
+        "one connection per cluster"
+    );
     // One LIST of policies, one LIST of secrets per namespace, one GET of kube-system, all
     // sent together (so in no fixed order).
     let mut calls: Vec<String> = live

@@ -149,6 +149,9 @@ pub struct Shared {
     crd: bool,
     /// `host:port` the server listens on, for `/api`.
     address: String,
+    /// TCP connections accepted so far (one per client with HTTP/2, one per concurrent
+    /// request with HTTP/1.1).
+    pub connections: std::sync::atomic::AtomicUsize,
 }
 
 fn digest(token: &str) -> [u8; 32] {
@@ -323,6 +326,7 @@ impl Shared {
             faults: Faults::new(Vec::new(), 0),
             crd,
             address,
+            connections: Default::default(),
         }
     }
 

@@ -308,6 +308,11 @@ impl Sandbox {
         self.shared.records()
     }
 
+    /// Test and drill helper: how many TCP connections were accepted so far.
+    pub fn connections(&self) -> usize {
+        (self.shared.connections).load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Test and drill helper: forgets the requests served so far.
     pub fn reset_requests(&self) {
         self.shared.clear_records();

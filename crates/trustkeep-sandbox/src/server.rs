@@ -76,6 +76,7 @@ pub async fn serve(
         tokio::select! {
             accepted = accept(&listener, &slots) => match accepted {
                 Ok((tcp, permit)) => {
+                    shared.connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let conn = connection(tcp, acceptor.clone(), shared.clone(), limits, stop.clone());
                     connections.spawn(async move {
                         conn.await;

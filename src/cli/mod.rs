@@ -84,6 +84,12 @@ async fn dispatch(
             let ds = prune::run(&opts, world).await?;
             prune::render(out, &ds, opts.dry_run, format(a.format)).map(|_| Outcome::Success)
         }
+        Command::Rewrap(a) => {
+            let opts = resolve::rewrap(&a)?;
+            let items = rewrap::run(&opts, world).await?;
+            let outcome = rewrap::outcome(&items);
+            rewrap::render(out, &items, opts.dry_run, format(a.format)).map(|_| outcome)
+        }
         Command::List(a) => {
             let scan = list::run(&resolve::list(&a, world.now)?, world).await?;
             for e in &scan.passed_over {

@@ -559,6 +559,13 @@ impl Fetched {
         self.signed
     }
 
+    /// The recipient stanzas of its age header, sorted (see [`archive::crypto::header_stanzas`]).
+    pub(crate) fn stanzas(&self) -> Option<Vec<(String, String)>> {
+        let mut s = archive::crypto::header_stanzas(&self.bytes)?;
+        s.sort();
+        Some(s)
+    }
+
     /// The archive encrypted again for `enc` (see [`archive::rewrap`]: the plaintext stays
     /// in memory), once its origin is admitted.
     pub(crate) fn rewrap(

@@ -24,6 +24,9 @@ pub struct Keys {
     pub identities: Identities,
     /// The new recipients.
     pub encryption: Encryption,
+    /// The header stanzas of an archive already encrypted for exactly the new recipients,
+    /// sorted, when the header can tell (all of them SSH keys): such archives are skipped.
+    pub stanzas: Option<Vec<(String, String)>>,
     /// Signs each re-encrypted archive (a new `<archive>.sig`).
     pub sign: Option<SigningKey>,
     /// Archives whose origin this refuses are not touched.
@@ -36,6 +39,8 @@ pub struct Keys {
 pub enum Action {
     /// Will be re-encrypted (dry run).
     Rewrap,
+    /// Left as it is: already encrypted for exactly these recipients.
+    Skip,
     /// Was re-encrypted and replaced.
     Rewrapped,
     /// An interrupted earlier run had replaced it; its sidecar and `.sig` were written now.
@@ -111,6 +116,10 @@ async fn one(
     if fetched.is_signed() && keys.sign.is_none() {
         let why = "signed, and no --sign-key to sign it again (its .sig would no longer match)";
         return Ok((Action::Refused, why.into()));
+    }
+    if keys.stanzas.is_some() && fetched.stanzas() == keys.stanzas {
+        let why = "already encrypted for exactly these recipients (its header's SSH key tags)";
+        return Ok((Action::Skip, why.into()));
     }
     let cipher = fetched.rewrap(&keys.identities, passphrase, &keys.encryption)?;
     let to = match &keys.encryption {

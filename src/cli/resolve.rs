@@ -595,6 +595,10 @@ pub fn rewrap(a: &RewrapArgs) -> Result<commands::rewrap::Options> {
         .iter()
         .map(|i| Location::parse(i))
         .collect::<Result<Vec<_>>>()?;
+    let mut lines = a.recipients.clone();
+    for f in &a.recipients_files {
+        lines.extend(crypto::recipient_lines(f)?);
+    }
     let to = EncryptArgs {
         recipients: a.recipients.clone(),
         recipients_files: a.recipients_files.clone(),
@@ -606,6 +610,7 @@ pub fn rewrap(a: &RewrapArgs) -> Result<commands::rewrap::Options> {
         keys: crate::rewrap::Keys {
             identities: identities(&a.decrypt)?,
             encryption: encryption(&to)?,
+            stanzas: crypto::expected_stanzas(&lines),
             sign: sign_key(&a.sign)?,
             trust: trust(&a.trust)?,
         },

@@ -75,6 +75,7 @@ pub fn render(
         })
         .count();
     let refused = items.iter().filter(|i| i.action == Action::Refused).count();
+    let skipped = items.iter().filter(|i| i.action == Action::Skip).count();
     let failed = items.iter().filter(|i| i.action == Action::Failed).count();
     let verb = if dry_run {
         "would be re-encrypted (dry run)"
@@ -83,6 +84,6 @@ pub fn render(
     };
     writeln!(
         out,
-        "{done} archive(s) {verb}, {refused} refused, {failed} failed"
+        "{done} archive(s) {verb}, {skipped} already for these recipients, {refused} refused, {failed} failed"
     )
 }

@@ -152,6 +152,8 @@ pub struct Fetched {
     pub location: Location,
     bytes: Vec<u8>,
     sidecar: Option<String>,
+    /// A `<archive>.sig` is beside it.
+    signed: bool,
     pub provenance: Provenance,
 }
 
@@ -176,6 +178,7 @@ pub async fn fetch(
         location: location.clone(),
         bytes,
         sidecar,
+        signed: sig.is_some(),
         provenance,
     })
 }
@@ -540,4 +543,131 @@ pub async fn latest_good(
             )))
         }
     }
+}
+
+/// Where an archive's re-encrypted bytes wait before they replace it: `<archive>.rewrap`
+/// beside it (not `*.age`, so neither listed nor verified as an archive).
+pub(crate) fn rewrap_temp(archive: &Location) -> Location {
+    archive
+        .parent()
+        .join(&format!("{}.rewrap", archive.file_name()))
+}
+
+impl Fetched {
+    /// Whether a `<archive>.sig` was read beside it.
+    pub(crate) fn is_signed(&self) -> bool {
+        self.signed
+    }
+
+    /// The recipient stanzas of its age header, sorted (see [`archive::crypto::header_stanzas`]).
+    pub(crate) fn stanzas(&self) -> Option<Vec<(String, String)>> {
+        let mut s = archive::crypto::header_stanzas(&self.bytes)?;
+        s.sort();
+        Some(s)
+    }
+
+    /// The archive encrypted again for `enc` (see [`archive::rewrap`]: the plaintext stays
+    /// in memory), once its origin is admitted.
+    pub(crate) fn rewrap(
+        &self,
+        ids: &Identities,
+        passphrase: PassphraseSource<'_>,
+        enc: &Encryption,
+    ) -> Result<Vec<u8>> {
+        if let Some(e) = self.refusal() {
+            return Err(e);
+        }
+        let sidecar = self.location.sidecar().to_string();
+        let side = self.sidecar.as_deref().map(|t| (t, sidecar));
+        let name = self.location.to_string();
+        archive::rewrap(&self.bytes, side, ids, passphrase, enc, &name)
+    }
+}
+
+/// Replaces an archive with `cipher` (the same archive, encrypted for other recipients), its
+/// sidecar and (with a key) its `.sig`, in an order that never loses the only copy:
+///
+/// 1. sign (a key that cannot sign leaves nothing behind);
+/// 2. write `cipher` to `<archive>.rewrap` and read it back: it must be these bytes;
+/// 3. replace the archive (one rename, or one PUT);
+/// 4. replace the sidecar, then 5. the `.sig`;
+/// 6. delete `<archive>.rewrap`.
+///
+/// A crash before 3 leaves the original archive, sidecar and `.sig` untouched (and a stray
+/// `<archive>.rewrap`, removed by the next run); between 3 and 6 the new archive is in place
+/// and `<archive>.rewrap` holds the same bytes: its sidecar (4) or `.sig` (5) may still be
+/// the old one until [`resume`] (run first by the next `rewrap`) writes them.
+pub(crate) async fn replace(
+    store: &Store,
+    location: &Location,
+    cipher: &[u8],
+    sign: Option<&SigningKey>,
+) -> Result<()> {
+    let sig = sign
+        .map(|k| k.sign(cipher, &location.to_string()))
+        .transpose()?;
+    let temp = rewrap_temp(location);
+    if store.exists(&temp).await? {
+        store.delete(&temp).await?;
+    }
+    store.put_new(&temp, cipher).await?;
+    if store.get(&temp).await?.as_deref() != Some(cipher) {
+        return Err(Error::Refused {
+            path: std::path::PathBuf::from(temp.to_string()),
+            message: "does not read back as written; the archive was left as it was".into(),
+        });
+    }
+    store.replace(location, cipher).await?;
+    finish(store, location, cipher, sig.as_deref()).await
+}
+
+/// Steps 4 to 6 of [`replace`]: the sidecar, the `.sig` and the temporary.
+async fn finish(
+    store: &Store,
+    location: &Location,
+    cipher: &[u8],
+    sig: Option<&[u8]>,
+) -> Result<()> {
+    let side = archive::Sidecar::of(cipher, &location.file_name());
+    store
+        .replace(&location.sidecar(), side.line.as_bytes())
+        .await?;
+    if let Some(sig) = sig {
+        store
+            .replace(&signature::sig_location(location), sig)
+            .await?;
+    }
+    store.delete(&rewrap_temp(location)).await
+}
+
+/// What a `<archive>.rewrap` left by an interrupted [`replace`] meant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Resumed {
+    /// There was none.
+    Nothing,
+    /// It was never put in place (the archive is the original): it was deleted.
+    Discarded,
+    /// The archive had been replaced by it: the sidecar and `.sig` are now written.
+    Completed,
+}
+
+/// Finishes or discards what an interrupted [`replace`] of `location` left behind.
+pub(crate) async fn resume(
+    store: &Store,
+    location: &Location,
+    sign: Option<&SigningKey>,
+) -> Result<Resumed> {
+    let temp = rewrap_temp(location);
+    let Some(pending) = store.get(&temp).await? else {
+        return Ok(Resumed::Nothing);
+    };
+    if store.get(location).await?.as_deref() != Some(pending.as_slice()) {
+        store.delete(&temp).await?;
+        return Ok(Resumed::Discarded);
+    }
+    let sig = sign
+        .map(|k| k.sign(&pending, &location.to_string()))
+        .transpose()?;
+    finish(store, location, &pending, sig.as_deref()).await?;
+    Ok(Resumed::Completed)
 }

@@ -40,6 +40,7 @@ pub(crate) mod render;
 pub(crate) mod report;
 pub(crate) mod restore;
 pub mod retention;
+pub mod rewrap;
 pub mod sample;
 pub mod secret;
 pub mod select;

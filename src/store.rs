@@ -515,6 +515,22 @@ impl Store {
         }
     }
 
+    /// Writes `bytes` to `loc`, replacing what is there in one step: a local file through a
+    /// temporary file and a rename, an object with one PUT (readers see the old object or
+    /// the new one, never a mix).
+    pub(crate) async fn replace(&self, loc: &Location, bytes: &[u8]) -> Result<()> {
+        match loc {
+            Location::Local(p) => write_atomic(p, bytes, true),
+            Location::Object(o) => {
+                let (s, path) = self.object(o)?;
+                s.put(&path, PutPayload::from(bytes.to_vec()))
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| storage_err(o, e))
+            }
+        }
+    }
+
     /// The files directly in a directory, or the objects under a prefix, sorted.
     pub async fn list(&self, dir: &Location) -> Result<Vec<Location>> {
         let mut out = match dir {

@@ -9,7 +9,7 @@ use crate::live::Live;
 use crate::util::{self, tk_env, Run, Work};
 
 /// A running s3s-fs with one bucket, killed on drop.
-struct S3 {
+pub(crate) struct S3 {
     child: Child,
     port: u16,
     root: std::path::PathBuf,
@@ -18,7 +18,7 @@ struct S3 {
 const BUCKET: &str = "backups";
 
 impl S3 {
-    fn start(w: &Work) -> S3 {
+    pub(crate) fn start(w: &Work) -> S3 {
         let root = w.path("s3");
         std::fs::create_dir_all(root.join(BUCKET)).unwrap();
         let port = TcpListener::bind("127.0.0.1:0")
@@ -66,12 +66,12 @@ impl S3 {
         ]
     }
 
-    fn tk(&self, args: &[&str]) -> Run {
+    pub(crate) fn tk(&self, args: &[&str]) -> Run {
         util::tk_vars(&self.env(), args)
     }
 
     /// The objects under `prefix/`, as the server stores them (plain files).
-    fn objects(&self, prefix: &str) -> Vec<String> {
+    pub(crate) fn objects(&self, prefix: &str) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(self.root.join(BUCKET).join(prefix))
             .map(|d| {
                 d.map(|e| e.unwrap().file_name().into_string().unwrap())

@@ -68,6 +68,17 @@ pub fn parse_recipient(s: &str) -> Result<Box<dyn age::Recipient + Send>> {
     }
 }
 
+/// The recipients of a recipients file, as lines: `#` comments and blank lines left out.
+pub(crate) fn recipient_lines(path: &Path) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io("cannot read", path, e))?;
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(String::from)
+        .collect())
+}
+
 /// Reads a recipients file: one recipient per line, `#` comments and blank lines ignored.
 pub(crate) fn read_recipients_file(path: &Path) -> Result<Vec<Box<dyn age::Recipient + Send>>> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io("cannot read", path, e))?;
@@ -94,6 +105,69 @@ pub(crate) fn read_recipients_file(path: &Path) -> Result<Vec<Box<dyn age::Recip
         ))));
     }
     Ok(out)
+}
+
+/// The stanza an age header holds for an SSH recipient (`ssh-ed25519 …`, `ssh-rsa …`): its
+/// type and tag (the first four bytes of the SHA-256 of the public key, base64). `None` for
+/// anything else: an X25519 stanza names only an ephemeral key, so the header does not tell
+/// which `age1…` recipient it is for.
+pub(crate) fn ssh_stanza(recipient: &str) -> Option<(String, String)> {
+    use base64::Engine;
+    use sha2::Digest;
+    let mut fields = recipient.split_whitespace();
+    let kind = fields.next()?;
+    if kind != "ssh-ed25519" && kind != "ssh-rsa" {
+        return None;
+    }
+    let wire = base64::engine::general_purpose::STANDARD
+        .decode(fields.next()?)
+        .ok()?;
+    let tag =
+        base64::engine::general_purpose::STANDARD_NO_PAD.encode(&sha2::Sha256::digest(&wire)[..4]);
+    Some((kind.to_string(), tag))
+}
+
+/// The stanzas an archive encrypted to exactly `recipients` holds, sorted, when the header
+/// can tell (every recipient an SSH key); `None` otherwise.
+pub(crate) fn expected_stanzas(recipients: &[String]) -> Option<Vec<(String, String)>> {
+    let mut out = recipients
+        .iter()
+        .map(|r| ssh_stanza(r))
+        .collect::<Option<Vec<_>>>()?;
+    out.sort();
+    out.dedup();
+    (!out.is_empty()).then_some(out)
+}
+
+/// The recipient stanzas of an age file's header (binary or armored), as `(type, first
+/// argument)` in the header's order, grease left out; `None` when the header cannot be read.
+pub(crate) fn header_stanzas(ciphertext: &[u8]) -> Option<Vec<(String, String)>> {
+    let mut header = Vec::new();
+    ArmoredReader::new(ciphertext)
+        .take(64 * 1024)
+        .read_to_end(&mut header)
+        .ok()?;
+    let mut lines = header.split(|b| *b == b'\n');
+    if lines.next()? != b"age-encryption.org/v1" {
+        return None;
+    }
+    let mut out = Vec::new();
+    for line in lines {
+        if line.starts_with(b"---") {
+            return Some(out);
+        }
+        if let Some(stanza) = line.strip_prefix(b"-> ") {
+            let text = std::str::from_utf8(stanza).ok()?;
+            let mut args = text.split(' ');
+            let kind = args.next()?.to_string();
+            // Grease stanzas (`<random>-grease`, which age's SSH recipients add) name nobody.
+            if kind.ends_with("-grease") {
+                continue;
+            }
+            out.push((kind, args.next().unwrap_or_default().to_string()));
+        }
+    }
+    None
 }
 
 /// Identities loaded from `-i` files.
@@ -283,6 +357,30 @@ pub fn decrypt<'a, R: BufRead + 'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ssh_recipients_are_told_from_the_header_and_x25519_ones_are_not() {
+        let ssh = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/identities/test-only-ssh-ed25519.pub"
+        ))
+        .unwrap();
+        let want = expected_stanzas(std::slice::from_ref(&ssh)).unwrap();
+        let enc = Encryption::Recipients(vec![parse_recipient(&ssh).unwrap()]);
+        for armor in [false, true] {
+            let cipher = encrypt(b"x", &enc, armor).unwrap();
+            let mut got = header_stanzas(&cipher).unwrap();
+            got.sort();
+            assert_eq!(got, want, "armor {armor}");
+        }
+        let x = age::x25519::Identity::generate().to_public().to_string();
+        assert_eq!(expected_stanzas(&[ssh.clone(), x.clone()]), None);
+        let enc = Encryption::Recipients(vec![parse_recipient(&x).unwrap()]);
+        let got = header_stanzas(&encrypt(b"x", &enc, false).unwrap()).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].0, "X25519");
+        assert_eq!(header_stanzas(b"not age"), None);
+    }
 
     #[test]
     fn a_secret_key_given_as_recipient_is_not_echoed() {

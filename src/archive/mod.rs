@@ -360,6 +360,37 @@ pub fn open(
     read_tar(plain, name)
 }
 
+/// Re-encrypts an archive for `enc` without its plaintext leaving memory: checks the
+/// ciphertext against its sidecar (when there is one), decrypts the age payload (the gzip'd
+/// tar) into a zeroizing buffer, checks every entry as [`open`] does, and encrypts the very
+/// same bytes again (armored when the original was), so the manifest and every entry stay
+/// byte for byte what they were. `name` names the archive in errors.
+pub(crate) fn rewrap(
+    ciphertext: &[u8],
+    sidecar: Option<(&str, String)>,
+    ids: &Identities,
+    passphrase: crypto::PassphraseSource<'_>,
+    enc: &Encryption,
+    name: &str,
+) -> Result<Vec<u8>> {
+    if let Some((text, sidecar_name)) = sidecar {
+        check_sidecar(ciphertext, text, name, &sidecar_name)?;
+    }
+    let mut plain = Zeroizing::new(Vec::new());
+    crypto::decrypt(ciphertext, ids, passphrase, name)?
+        .take(ciphertext.len() as u64)
+        .read_to_end(&mut plain)
+        .map_err(|e| {
+            Error::from(ArchiveError::Corrupt {
+                archive: name.to_string(),
+                message: format!("cannot decrypt ({e})"),
+            })
+        })?;
+    read_tar(&plain[..], name)?;
+    let armored = ciphertext.starts_with(b"-----BEGIN AGE ENCRYPTED FILE-----");
+    crypto::encrypt(&plain, enc, armored)
+}
+
 /// An error about one entry; its name comes from the archive, so it is escaped.
 fn entry_err(archive: &str, entry: &str, message: impl Into<String>) -> Error {
     Error::from(ArchiveError::Entry {

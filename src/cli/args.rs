@@ -57,6 +57,9 @@ pub enum Command {
     Prune(PruneArgs),
     /// List the archives of a directory or prefix per cluster (with -i: which verify).
     List(ListArgs),
+    /// Encrypt archives again for new recipients (a key was lost, someone left), in memory,
+    /// replacing each with its sidecar and signature; with a plan first.
+    Rewrap(RewrapArgs),
     /// Rebuild trust that was not saved: make every key and certificate of a new setup
     /// (init), or issue one lost certificate again under the CA that issued it (reissue).
     #[command(subcommand)]
@@ -83,6 +86,33 @@ pub struct PruneArgs {
     #[arg(long)]
     pub cluster: Option<String>,
     /// Say what would be deleted, delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Report format.
+    #[arg(long = "output", value_enum, default_value_t)]
+    pub format: FormatArg,
+}
+
+#[derive(Debug, Args)]
+pub struct RewrapArgs {
+    /// Archives, or directories and object prefixes (`s3://bucket/prefix/`, `gs://…`,
+    /// `az://container/…`) whose every `*.age` is re-encrypted.
+    #[arg(value_name = "DIR|ARCHIVE", required = true)]
+    pub inputs: Vec<String>,
+    /// The keys that open the archives now.
+    #[command(flatten)]
+    pub decrypt: DecryptArgs,
+    /// The new recipient: an age recipient (age1…) or SSH public key. Repeatable.
+    #[arg(short = 'r', long = "recipient", value_name = "KEY")]
+    pub recipients: Vec<String>,
+    /// Every new recipient listed in FILE (one per line). Repeatable.
+    #[arg(short = 'R', long = "recipients-file", value_name = "FILE")]
+    pub recipients_files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub sign: SignArgs,
+    #[command(flatten)]
+    pub trust: TrustArgs,
+    /// Print the plan, change nothing.
     #[arg(long)]
     pub dry_run: bool,
     /// Report format.

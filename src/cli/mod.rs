@@ -84,6 +84,12 @@ async fn dispatch(
             let ds = prune::run(&opts, world).await?;
             prune::render(out, &ds, opts.dry_run, format(a.format)).map(|_| Outcome::Success)
         }
+        Command::Rewrap(a) => {
+            let opts = resolve::rewrap(&a)?;
+            let items = rewrap::run(&opts, world).await?;
+            let outcome = rewrap::outcome(&items);
+            rewrap::render(out, &items, opts.dry_run, format(a.format)).map(|_| outcome)
+        }
         Command::List(a) => {
             let scan = list::run(&resolve::list(&a, world.now)?, world).await?;
             for e in &scan.passed_over {
@@ -433,6 +439,61 @@ mod tests {
         assert!(resolve::metrics(&bad).is_err(), "a scheme is needed");
         assert!(parse(&["--log-format", "xml", "keygen"]).is_err());
         assert!(parse(&["restore", "a.age", "--metrics-file", "x"]).is_err());
+    }
+
+    #[test]
+    fn rewrap_flags() {
+        let fx = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/identities/");
+        let id = format!("{fx}test-only-age-identity.txt");
+        let r = include_str!("../../fixtures/identities/test-only-age-recipient.txt").trim();
+        let ssh = format!("{fx}test-only-ssh-ed25519.pub");
+        let c = parse(&[
+            "rewrap",
+            "d/",
+            "a.age",
+            "-i",
+            &id,
+            "-r",
+            r,
+            "-R",
+            &ssh,
+            "--sign-key",
+            "k",
+            "--trusted-signers",
+            "s",
+            "--dry-run",
+            "--output",
+            "json",
+        ])
+        .unwrap();
+        let Command::Rewrap(a) = c.command else {
+            panic!()
+        };
+        assert_eq!(a.inputs, ["d/", "a.age"]);
+        assert_eq!((a.recipients.len(), a.recipients_files.len()), (1, 1));
+        assert_eq!(a.sign.sign_key.as_deref(), Some(std::path::Path::new("k")));
+        assert!(a.trust.trusted_signers.is_some() && a.dry_run);
+        assert!(matches!(a.format, args::FormatArg::Json));
+        // Resolved: an age1 recipient among them, so the header cannot tell.
+        let c = parse(&["rewrap", "d/", "-i", &id, "-r", r, "-R", &ssh]).unwrap();
+        let Command::Rewrap(a) = c.command else {
+            panic!()
+        };
+        let o = resolve::rewrap(&a).unwrap();
+        assert!(o.keys.stanzas.is_none() && !o.dry_run);
+        let c = parse(&["rewrap", "d/", "-i", &id, "-R", &ssh]).unwrap();
+        let Command::Rewrap(a) = c.command else {
+            panic!()
+        };
+        assert_eq!(resolve::rewrap(&a).unwrap().keys.stanzas.unwrap().len(), 1);
+        // No input, or no new recipient: refused.
+        assert!(parse(&["rewrap", "-i", &id, "-r", r]).is_err());
+        let c = parse(&["rewrap", "d/", "-i", &id]).unwrap();
+        let Command::Rewrap(a) = c.command else {
+            panic!()
+        };
+        let refused = resolve::rewrap(&a).unwrap_err().to_string();
+        assert!(refused.starts_with("no recipient"), "{refused}");
     }
 
     #[test]

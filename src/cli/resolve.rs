@@ -16,8 +16,8 @@ use super::args::{
 use super::args::{
     AuditArgs, BackupArgs, CheckArgs, ClusterArgs, DecryptArgs, DiscoverArgs, EncryptArgs,
     ExportArgs, FleetArgs, FormatArg, ImportArgs, KindArg, ListArgs, MetricsArgs, PatienceArgs,
-    PruneArgs, ReportArgs, RestoreArgs, RetentionArgs, SandboxArgs, SelectArgs, SignArgs,
-    TrustArgs, VerifyArgs,
+    PruneArgs, ReportArgs, RestoreArgs, RetentionArgs, RewrapArgs, SandboxArgs, SelectArgs,
+    SignArgs, TrustArgs, VerifyArgs,
 };
 use crate::archive::{crypto, Encryption, Identities};
 use crate::catalogue::ArchiveOutput;
@@ -584,6 +584,35 @@ pub fn prune(a: &PruneArgs) -> Result<commands::prune::Options> {
             policy,
             cluster: a.cluster.clone(),
             protect: None,
+        },
+        dry_run: a.dry_run,
+    })
+}
+
+pub fn rewrap(a: &RewrapArgs) -> Result<commands::rewrap::Options> {
+    let inputs = a
+        .inputs
+        .iter()
+        .map(|i| Location::parse(i))
+        .collect::<Result<Vec<_>>>()?;
+    let mut lines = a.recipients.clone();
+    for f in &a.recipients_files {
+        lines.extend(crypto::recipient_lines(f)?);
+    }
+    let to = EncryptArgs {
+        recipients: a.recipients.clone(),
+        recipients_files: a.recipients_files.clone(),
+        passphrase: false,
+        armor: false,
+    };
+    Ok(commands::rewrap::Options {
+        inputs,
+        keys: crate::rewrap::Keys {
+            identities: identities(&a.decrypt)?,
+            encryption: encryption(&to)?,
+            stanzas: crypto::expected_stanzas(&lines),
+            sign: sign_key(&a.sign)?,
+            trust: trust(&a.trust)?,
         },
         dry_run: a.dry_run,
     })

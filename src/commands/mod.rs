@@ -17,6 +17,7 @@ pub(crate) mod list;
 pub(crate) mod pki;
 pub(crate) mod prune;
 pub(crate) mod restore;
+pub(crate) mod rewrap;
 pub(crate) mod sandbox;
 pub mod verify;
 

@@ -98,6 +98,10 @@ async fn dispatch(
             let r = pki::init(&resolve::pki_init(&a)?, world).await?;
             pki::render_init(out, &r, format(a.format)).map(|_| Outcome::from_ok(r.ok))
         }
+        Command::Pki(args::PkiCommand::Rescue(a)) => {
+            let r = pki::rescue(&resolve::pki_rescue(&a)?, world).await?;
+            pki::render_rescue(out, &r, format(a.format)).map(|_| Outcome::from_ok(r.setup.ok))
+        }
         Command::Pki(args::PkiCommand::Reissue(a)) => {
             let r = pki::reissue(&resolve::pki_reissue(&a)?, world).await?;
             pki::render_reissue(out, &r, format(a.format)).map(|_| Outcome::from_ok(r.ok))

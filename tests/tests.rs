@@ -28,6 +28,7 @@ mod modes;
 mod packaging;
 mod pki;
 mod rbac;
+mod rescue;
 mod roundtrip;
 mod s3;
 mod sandbox;

@@ -51,6 +51,7 @@ pub enum Outcome {
     /// Its key was saved, its certificate found in another folder: used as it is.
     Found,
     /// Issued again by a CA that was kept or found.
+    #[serde(rename = "re-issued")]
     Reissued,
     /// Could not be recovered: made anew.
     Replaced,

@@ -676,6 +676,53 @@ mod tests {
     }
 
     #[test]
+    fn pki_rescue_flags() {
+        let recipient = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/identities/test-only-age-recipient.txt"
+        ))
+        .unwrap();
+        let base = [
+            "pki",
+            "rescue",
+            "saved",
+            "--management",
+            "mgmt",
+            "--workload",
+            "c1",
+            "-r",
+            recipient.trim(),
+            "-o",
+            "birth",
+        ];
+        let c = parse(&[&base[..], &["--context", "mgmt=m", "--dry-run"]].concat()).unwrap();
+        let Command::Pki(args::PkiCommand::Rescue(a)) = c.command else {
+            panic!()
+        };
+        assert_eq!(a.folders, [std::path::PathBuf::from("saved")]);
+        assert!(a.dry_run);
+        let o = match resolve::pki_rescue(&a) {
+            Ok(o) => o,
+            Err(e) => panic!("{e}"),
+        };
+        assert!(matches!(
+            o.init.targets,
+            commands::pki::Targets::Clusters(_)
+        ));
+        assert_eq!(o.init.issue.design, crate::issuer::RESCUE_DESIGN);
+        assert_eq!(o.init.output.location.to_string(), "birth/");
+        assert!(parse(&base[..2]).is_err(), "SEED_DIR is required");
+        let both = [&base[..], &["--to-manifests", "m", "--context", "mgmt=x"]].concat();
+        assert!(parse(&both).is_err(), "manifests or clusters");
+        let c = parse(&[&base[..], &["--context", "nope=ctx"]].concat()).unwrap();
+        let Command::Pki(args::PkiCommand::Rescue(a)) = c.command else {
+            panic!()
+        };
+        let e = resolve::pki_rescue(&a).unwrap_err().to_string();
+        assert!(e.contains("--context nope=ctx: NAME must be"), "{e}");
+    }
+
+    #[test]
     fn pki_flags() {
         let recipient = std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),

@@ -201,7 +201,12 @@ pub fn rescue(
         relay_issuer,
         istio_intermediate: None,
     };
-    let b = birth::build(&io, &cas, RESCUE_ORIGIN, now)?;
+    let mut b = birth::build(&io, &cas, RESCUE_ORIGIN, now)?;
+    for c in &mut b.clusters {
+        c.snapshot.origin = crate::inventory::Origin::File {
+            path: RESCUE_ORIGIN.to_string(),
+        };
+    }
     leaves(&io, &cas, &mut report);
     Ok((b, report))
 }
@@ -395,4 +400,132 @@ fn leaves(o: &InitOptions, cas: &Cas, report: &mut Vec<Rescued>) {
         "not saved by the manual procedure: a new token for the management and workload clusters"
             .into(),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::{check, CheckOptions};
+    use crate::findings::Severity;
+    use crate::issuer::in_cluster;
+    use crate::secret::{SecretBytes, SecretId, SecretRecord};
+
+    fn options() -> RescueOptions {
+        RescueOptions {
+            management: "mgmt".into(),
+            workloads: vec!["cluster-1".into()],
+            key_type: KeyType::P256,
+            validity: Validity::default(),
+        }
+    }
+
+    fn folder(name: &str, files: &[(&str, &[u8])]) -> SecretRecord {
+        SecretRecord {
+            id: SecretId::new("gloo-mesh", name),
+            type_: "Opaque".into(),
+            labels: Default::default(),
+            annotations: Default::default(),
+            data: files
+                .iter()
+                .map(|(k, v)| (k.to_string(), SecretBytes::new(v.to_vec())))
+                .collect(),
+            immutable: false,
+            resource_version: None,
+            owner_references: Vec::new(),
+        }
+    }
+
+    fn inventory(secrets: Vec<SecretRecord>) -> Inventory {
+        Inventory {
+            origin: crate::inventory::Origin::ManualFolders { paths: vec![] },
+            secrets,
+            policies: Vec::new(),
+            policies_known: false,
+            policies_forbidden: false,
+            resource_versions: Default::default(),
+            workloads: Default::default(),
+            notes: Vec::new(),
+        }
+    }
+
+    fn outcomes(r: &[Rescued]) -> Vec<(&str, Outcome)> {
+        r.iter().map(|x| (x.what.as_str(), x.outcome)).collect()
+    }
+
+    /// Whatever was saved, the setup made passes the audit (the demo placement's warnings
+    /// aside) and every CA says what became of it.
+    fn audited(b: &Birth) {
+        let snaps: Vec<_> = b.clusters.iter().map(|c| in_cluster(&c.snapshot)).collect();
+        let r = check(&snaps, &CheckOptions::at(Utc::now()));
+        let bad: Vec<_> = (r.report.findings.iter())
+            .filter(|f| f.severity >= Severity::Warning)
+            .filter(|f| f.check.as_str() != "setup.root-key-in-cluster")
+            .map(|f| f.to_string())
+            .collect();
+        assert!(bad.is_empty(), "{bad:?}");
+    }
+
+    /// Nothing saved: every CA is replaced, with the reason.
+    #[test]
+    fn nothing_saved_replaces_everything() {
+        let (b, r) = rescue(&options(), &inventory(vec![]), Utc::now()).unwrap();
+        audited(&b);
+        let o = outcomes(&r);
+        assert!(o.contains(&("Istio root", Outcome::Replaced)), "{o:?}");
+        assert!(o.contains(&("relay root", Outcome::Replaced)), "{o:?}");
+        assert!(
+            o.contains(&("relay signing CA", Outcome::Replaced)),
+            "{o:?}"
+        );
+        assert!(
+            r[0].why.contains("no root-trust.<policy> folder"),
+            "{}",
+            r[0].why
+        );
+    }
+
+    /// A root-trust folder whose key is not its certificate's: the Istio root is replaced,
+    /// not kept with a key that cannot sign for it.
+    #[test]
+    fn a_root_trust_pair_that_does_not_match_is_replaced() {
+        let now = Utc::now();
+        let v = Validity::default();
+        let root = |relay| {
+            Ca::root(
+                &request(CertProfile::Root { relay }, now),
+                &v,
+                KeyType::P256,
+            )
+        };
+        let (a, b) = (root(false).unwrap(), root(false).unwrap());
+        let saved = folder(
+            "root-trust.gloo-mesh",
+            &[
+                ("root-cert.pem", a.cert().to_pem().as_bytes()),
+                ("key.pem", b.key.pem().as_bytes()),
+            ],
+        );
+        let (birth, r) = rescue(&options(), &inventory(vec![saved]), now).unwrap();
+        audited(&birth);
+        assert_eq!(r[0].outcome, Outcome::Replaced);
+        assert!(
+            r[0].why.contains("matches no self-signed CA"),
+            "{}",
+            r[0].why
+        );
+        let kept = folder(
+            "root-trust.gloo-mesh",
+            &[
+                ("root-cert.pem", a.cert().to_pem().as_bytes()),
+                ("key.pem", a.key.pem().as_bytes()),
+            ],
+        );
+        let (birth, r) = rescue(&options(), &inventory(vec![kept]), now).unwrap();
+        audited(&birth);
+        assert_eq!(r[0].outcome, Outcome::Kept);
+        assert_eq!(
+            r[0].sha256.as_deref(),
+            Some(a.cert().summary().sha256.as_str())
+        );
+    }
 }

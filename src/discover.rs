@@ -372,13 +372,9 @@ pub fn discover(inv: &Inventory, ns: &str) -> Result<Profile, DiscoverError> {
     } else {
         ClusterKind::Workload
     };
-    Ok(Profile::new(
-        discovered,
-        kind,
-        mode,
-        ns.to_string(),
-        secrets,
-    ))
+    let mut profile = Profile::new(discovered, kind, mode, ns.to_string(), secrets);
+    profile.relay_authority = agent.and_then(|a| a.string("glooAgent.relay.authority"));
+    Ok(profile)
 }
 
 /// The deployed Gloo Helm releases of namespace `ns`.

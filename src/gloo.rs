@@ -16,6 +16,9 @@ pub const CACERTS: &str = "cacerts";
 pub const GENERATED_SIGNING_CERT: &str = "certificates.mesh.gloo.solo.io/generated_signing_cert";
 /// The type Gloo Mesh gives `istio-system/cacerts`.
 pub const ISSUED_CERTIFICATE: &str = "certificates.mesh.gloo.solo.io/issued_certificate";
+/// The name agents dial and verify the relay server's certificate for (the agent charts'
+/// `relay.authority` default, Go's `tls.Config.ServerName`).
+pub const DEFAULT_RELAY_AUTHORITY: &str = "gloo-mesh-mgmt-server.gloo-mesh";
 /// Gloo Mesh's default namespace.
 pub const DEFAULT_NAMESPACE: &str = "gloo-mesh";
 /// The labels Gloo Mesh's cert-agent gives the `cacerts` it issues: istiod, under Gloo Mesh,

@@ -226,6 +226,10 @@ pub struct Profile {
     pub secrets: Vec<Entry>,
     /// What a backup of exactly these secrets needs: a Role per namespace.
     pub rbac: Vec<NamespaceRules>,
+    /// The name agents dial the relay server by (`relay.authority`), when the values set
+    /// one; the relay server's certificate must be valid for it. Optional (added in v1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relay_authority: Option<String>,
 }
 
 impl Profile {
@@ -247,6 +251,7 @@ impl Profile {
             namespace,
             secrets,
             rbac,
+            relay_authority: None,
         }
     }
 

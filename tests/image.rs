@@ -310,6 +310,14 @@ impl<'a> Pod<'a> {
             } else if v["emptyDir"].is_object() || v["persistentVolumeClaim"].is_object() {
                 // fsGroup: the volume's group, group-writable, setgid.
                 chown_to(&host, fs_group, 0o2775);
+            } else if v["secret"]["secretName"] == "trustkeep-signing-key" {
+                // The signing key's Secret as kubelet mounts it with fsGroup: root-owned,
+                // readable by the pod's group only (the test-only key of fixtures/signing).
+                let key = host.join("signing-key");
+                let fixture = util::fixture("signing/test-only-signing-ed25519");
+                std::fs::copy(fixture, &key).unwrap();
+                chown_to(&key, fs_group, 0o440);
+                chown_to(&host, fs_group, 0o755);
             } else {
                 panic!("{}: volume {v} is not a kind this test provides", ov.name);
             }
@@ -535,6 +543,9 @@ fn archives_in(dir: &Path) -> Vec<PathBuf> {
     for a in &found {
         let sidecar = PathBuf::from(format!("{}.sha256", a.display()));
         assert!(sidecar.exists(), "{} has no sidecar", a.display());
+        // The CronJob signs every archive with the mounted key.
+        let sig = PathBuf::from(format!("{}.sig", a.display()));
+        assert!(sig.exists(), "{} has no signature", a.display());
     }
     found
 }

@@ -146,3 +146,113 @@ fn the_final_error_line_cannot_paint_the_terminal() {
         r.stderr
     );
 }
+
+/// The sample's trust secrets written as a PEM directory, a folder per role, as a user would
+/// lay out certificates from Vault or an offline CA (no Kubernetes YAML).
+fn pem_dir(w: &Work, sample: &str, dir: &str) -> std::path::PathBuf {
+    let inv = trustkeep::source::read_file(fixture(sample).to_str().unwrap(), "gloo-mesh").unwrap();
+    let sel = trustkeep::select::select(&inv, &trustkeep::select::SelectOptions::default());
+    let root = w.path(dir);
+    for s in &sel.secrets {
+        let folder = match s.record.id.name.as_str() {
+            "relay-server-tls-secret" => "relay-server".to_string(),
+            "relay-tls-signing-secret" => "relay-signing".into(),
+            "relay-root-tls-secret" => "relay-root".into(),
+            "relay-client-tls-secret" => "relay-client".into(),
+            "relay-identity-token-secret" => "relay-identity-token".into(),
+            "cacerts" => "istio-cacerts".into(),
+            n if n.starts_with("root-trust") => "root-trust".into(),
+            other => other.to_string(),
+        };
+        let d = root.join(folder);
+        std::fs::create_dir_all(&d).unwrap();
+        for (k, v) in &s.record.data {
+            std::fs::write(d.join(k), v.expose()).unwrap();
+        }
+    }
+    root
+}
+
+#[test]
+fn a_pem_directory_gets_the_same_verdicts_as_the_secrets_it_becomes() {
+    let w = Work::new();
+    let mgmt = pem_dir(&w, "sample/mgmt.yaml", "pem-mgmt");
+    let c1 = pem_dir(&w, "sample/cluster-1.yaml", "pem-c1");
+    let at = ["--at", "2026-12-01T00:00:00Z", "--output", "json"];
+    let pem = |extra: &[&str]| {
+        let m = format!("mgmt={}", mgmt.display());
+        let c = format!("cluster-1={}", c1.display());
+        let mut args = vec!["audit", "--from", &m, "--from", &c];
+        args.extend(at);
+        args.extend(extra);
+        util::tk(&args)
+    };
+    let r = pem(&[]);
+    let yaml = util::tk(
+        &[
+            &[
+                "audit",
+                "--from",
+                &format!("mgmt={}", fixture("sample/mgmt.yaml").display()),
+            ][..],
+            &[
+                "--from",
+                &format!("cluster-1={}", fixture("sample/cluster-1.yaml").display()),
+            ][..],
+            &at[..],
+        ]
+        .concat(),
+    );
+    let ids = |out: &str| {
+        let v: serde_json::Value = serde_json::from_str(out).unwrap();
+        let mut f: Vec<String> = v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            // Errors: warnings about RootTrustPolicies (a generated root) need the cluster.
+            .filter(|f| f["severity"] == "error")
+            .map(|f| format!("{} {} {}", f["severity"], f["check"], f["secret"]))
+            .collect();
+        f.sort();
+        let mut secrets: Vec<String> = v["secrets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            // By role: the root-trust folder's secret is named root-trust.byo.
+            .map(|s| format!("{} {}", s["cluster"], s["role"]))
+            .collect();
+        secrets.sort();
+        let certificates = v["certificates"].as_array().unwrap().len();
+        (
+            v["ok"].clone(),
+            v["errors"].clone(),
+            f,
+            secrets,
+            certificates,
+        )
+    };
+    assert_eq!(r.code, yaml.code, "{r:?}");
+    assert_eq!(
+        ids(&r.stdout),
+        ids(&yaml.stdout),
+        "the same verdicts as from the secrets"
+    );
+    // A broken set: the server's key is another key's. Caught before it reaches a cluster.
+    std::fs::copy(
+        mgmt.join("relay-signing/tls.key"),
+        mgmt.join("relay-server/tls.key"),
+    )
+    .unwrap();
+    let r = pem(&[]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stdout.contains("key.match"), "{}", r.stdout);
+    // A folder that is neither a role nor a secret name is named.
+    std::fs::create_dir_all(mgmt.join("Not A Role")).unwrap();
+    let r = pem(&[]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr.contains("\"Not A Role\" is neither a role"),
+        "{}",
+        r.stderr
+    );
+}

@@ -335,6 +335,83 @@ fn what_go_refuses_to_parse_trustkeep_refuses_in_go_s_words() {
 
 #[test]
 #[ignore = "needs go"]
+fn the_relay_server_name_is_the_authority_agents_dial_as_go_checks_it() {
+    let w = Work::new();
+    let dir = w.path("authority");
+    std::fs::create_dir_all(&dir).unwrap();
+    // The sample's relay server and agent as files, for Go's own handshake.
+    let secret = |file: &str, name: &str| {
+        let inv = trustkeep::source::read_file(util::fixture(file).to_str().unwrap(), "gloo-mesh")
+            .unwrap();
+        inv.secrets.into_iter().find(|s| s.id.name == name).unwrap()
+    };
+    let (srv, agent) = (
+        secret("sample/mgmt.yaml", "relay-server-tls-secret"),
+        secret("sample/cluster-1.yaml", "relay-client-tls-secret"),
+    );
+    let root = secret("sample/mgmt.yaml", "relay-root-tls-secret");
+    let put = |name: &str, s: &trustkeep::secret::SecretRecord, key: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, s.get(key).unwrap().expose()).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let (sc, sk) = (
+        put("srv.crt", &srv, "tls.crt"),
+        put("srv.key", &srv, "tls.key"),
+    );
+    let (ac, ak) = (
+        put("agent.crt", &agent, "tls.crt"),
+        put("agent.key", &agent, "tls.key"),
+    );
+    let ca = put("root.crt", &root, "ca.crt");
+    let oracle = go_oracle();
+    let go = |name: &str| {
+        util::ext(
+            oracle.to_str().unwrap(),
+            &["tls", &sc, &sk, &ca, &ac, &ak, &ca, name],
+        )
+    };
+    let audit = |extra: &[&str]| {
+        let m = format!("mgmt={}", util::fixture("sample/mgmt.yaml").display());
+        let c = format!(
+            "cluster-1={}",
+            util::fixture("sample/cluster-1.yaml").display()
+        );
+        let mut args = vec![
+            "audit",
+            "--from",
+            &m,
+            "--from",
+            &c,
+            "--at",
+            "2026-12-01T00:00:00Z",
+        ];
+        args.extend(extra);
+        util::tk(&args)
+    };
+    // The default authority: Go's handshake completes, trustkeep agrees.
+    let ok = go("gloo-mesh-mgmt-server.gloo-mesh");
+    assert_eq!(ok.code, 0, "{ok:?}");
+    let r = audit(&[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    // An authority the certificate is not valid for: Go refuses, so does trustkeep.
+    let refused = go("relay.example.com");
+    assert_eq!(refused.code, 1, "{refused:?}");
+    assert!(
+        refused.stdout.contains("not relay.example.com"),
+        "{refused:?}"
+    );
+    let r = audit(&["--relay-authority", "relay.example.com"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stdout.contains("role.relay-server") && r.stdout.contains("relay.example.com"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+#[ignore = "needs go"]
 fn istiods_usage_is_go_default_server_auth() {
     let w = Work::new();
     let dir = w.path("x509");

@@ -52,6 +52,9 @@ pub struct CheckOptions {
     /// Warnings the user knows of and accepts (`--accept CHECK`): reported as info, so they
     /// no longer fail `--strict`. Errors are never accepted.
     pub accept: Vec<CheckId>,
+    /// The name agents dial the relay server by (`--relay-authority`, or the profile's);
+    /// `None`: Gloo's default, [`crate::gloo::DEFAULT_RELAY_AUTHORITY`].
+    pub relay_authority: Option<String>,
 }
 
 impl CheckOptions {
@@ -62,6 +65,7 @@ impl CheckOptions {
             warn_days: DEFAULT_WARN_DAYS,
             max_leaf_validity_days: None,
             accept: Vec::new(),
+            relay_authority: None,
         }
     }
 }
@@ -165,6 +169,8 @@ pub fn check(clusters: &[Snapshot], opts: &CheckOptions) -> CheckResult {
                 a: &anchors,
                 token: s.record.get("token").map(|t| t.expose()),
                 sig: &sig,
+                authority: (opts.relay_authority.as_deref())
+                    .unwrap_or(crate::gloo::DEFAULT_RELAY_AUTHORITY),
             };
             roles::check_role(&ctx, s.role, &mut out.report);
         }

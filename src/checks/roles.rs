@@ -173,6 +173,8 @@ pub(super) struct RoleCtx<'c> {
     pub(super) a: &'c Anchors,
     pub(super) token: Option<&'c [u8]>,
     pub(super) sig: &'c pki::SignatureCache,
+    /// The name agents dial the relay server by.
+    pub(super) authority: &'c str,
 }
 
 impl RoleCtx<'_> {
@@ -201,17 +203,25 @@ fn relay_server(c: &RoleCtx<'_>, report: &mut Report) {
     let Some(leaf) = p.first("tls.crt") else {
         return;
     };
+    // The name is what the agent's TLS client checks (Go's VerifyHostname on the authority it
+    // dials); the seed's `*.gloo-mesh` is one SAN that satisfies the default authority.
     check_profile(
         at,
         "tls.crt",
         leaf,
         RoleProfile {
             server_auth: true,
+            dns: None,
             ..RoleProfile::leaf(RELAY_SERVER_SAN)
         },
         CheckId::RoleRelayServer,
         report,
     );
+    let names = pki::dns_names(&leaf.x509());
+    if !names.iter().any(|n| go_matches_hostname(n, c.authority)) {
+        let name = leaf.summary().subject;
+        report.push(at.f(Severity::Error, CheckId::RoleRelayServer, Some("tls.crt"), format!("{name} is not valid for {}, the name agents dial the relay server by (relay.authority; Go's TLS client refuses the handshake): its DNS SANs are [{}]; the seed's profile gives it {RELAY_SERVER_SAN}", c.authority, names.join(", "))));
+    }
     chain_to_own_ca(at, p, "tls.crt", Consumer::Agent, report, sig);
     if let (false, Some(ca)) = (a.relay_roots.is_empty(), p.first("ca.crt")) {
         if !a.relay_roots.contains(ca) {
@@ -500,5 +510,38 @@ fn relay_identity_token(c: &RoleCtx<'_>, report: &mut Report) {
         if t != mt.expose() {
             report.push(at.f(Severity::Error, CheckId::TrustToken, Some("token"), "the relay identity token differs from the management cluster's; the agent cannot register"));
         }
+    }
+}
+
+/// Go's `matchHostnames` for a DNS SAN `pattern` and the host dialled: case-insensitive,
+/// label by label, a `*` only as the whole leftmost label and matching exactly one label.
+fn go_matches_hostname(pattern: &str, host: &str) -> bool {
+    let host = host.trim_end_matches('.');
+    let p: Vec<&str> = pattern.split('.').collect();
+    let h: Vec<&str> = host.split('.').collect();
+    if p.len() != h.len() || p.iter().any(|l| l.is_empty()) {
+        return false;
+    }
+    p.iter()
+        .zip(&h)
+        .enumerate()
+        .all(|(i, (p, h))| (i == 0 && *p == "*") || p.eq_ignore_ascii_case(h))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::go_matches_hostname as m;
+
+    #[test]
+    fn hostnames_match_as_go_matches_them() {
+        assert!(m("*.gloo-mesh", "gloo-mesh-mgmt-server.gloo-mesh"));
+        assert!(m(
+            "gloo-mesh-mgmt-server.gloo-mesh",
+            "GLOO-MESH-MGMT-SERVER.gloo-mesh."
+        ));
+        assert!(!m("*.gloo-mesh", "gloo-mesh"));
+        assert!(!m("*.gloo-mesh", "a.b.gloo-mesh"));
+        assert!(!m("a.*.gloo-mesh", "a.b.gloo-mesh"));
+        assert!(!m("*.gloo-mesh", "relay.example.com"));
     }
 }

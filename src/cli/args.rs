@@ -409,6 +409,11 @@ pub struct CheckArgs {
     /// longer fail --strict. Errors are never accepted.
     #[arg(long, value_name = "CHECK", value_parser = super::resolve::parse_check_id)]
     pub accept: Vec<crate::check_id::CheckId>,
+    /// The name agents dial the relay server by (the agent chart's relay.authority): the
+    /// relay server's certificate must be valid for it, as Go's TLS client checks (default:
+    /// the --profile's, else gloo-mesh-mgmt-server.gloo-mesh).
+    #[arg(long, value_name = "NAME")]
+    pub relay_authority: Option<String>,
     /// Report format.
     #[arg(long = "output", value_enum, default_value_t)]
     pub format: FormatArg,
@@ -442,9 +447,11 @@ pub struct VerifyArgs {
 
 #[derive(Debug, Args)]
 pub struct AuditArgs {
-    /// A cluster's secrets: [NAME=]FILE as printed by kubectl get -o yaml|json. Repeatable;
-    /// NAME (default: the file's stem) must be the cluster's registered name.
-    #[arg(long = "from", value_name = "[NAME=]FILE")]
+    /// A cluster's secrets: [NAME=]FILE as printed by kubectl get -o yaml|json, or
+    /// [NAME=]DIR of PEM files, a folder per role (relay-server/tls.crt, istio-cacerts/ca-cert.pem,
+    /// ...) to check a bring-your-own set before it becomes Secrets. Repeatable; NAME
+    /// (default: the file's or directory's name) must be the cluster's registered name.
+    #[arg(long = "from", value_name = "[NAME=]FILE|DIR")]
     pub from: Vec<String>,
     /// A live cluster: [NAME=]CONTEXT of the kubeconfig. Repeatable; NAME defaults to the
     /// context. With no --from nor any context flag: the current context (in a pod, the

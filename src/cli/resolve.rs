@@ -240,12 +240,24 @@ fn profile(
         .transpose()
 }
 
+/// The relay authority of `--profile` when `--relay-authority` named none.
+fn with_authority(
+    mut check: CheckOptions,
+    profile: Option<&crate::profile::Profile>,
+) -> CheckOptions {
+    if check.relay_authority.is_none() {
+        check.relay_authority = profile.and_then(|p| p.relay_authority.clone());
+    }
+    check
+}
+
 fn check(args: &CheckArgs, now: DateTime<Utc>) -> CheckOptions {
     CheckOptions {
         at: args.at.unwrap_or(now),
         warn_days: args.warn_days,
         max_leaf_validity_days: args.max_leaf_validity_days,
         accept: args.accept.clone(),
+        relay_authority: args.relay_authority.clone(),
     }
 }
 
@@ -290,7 +302,7 @@ pub fn backup(a: &BackupArgs) -> Result<commands::backup::Options> {
         return Err(FlagError::KeepLastNeedsDirectory(output.location).into());
     }
     let mut sources = match &a.from {
-        Some(f) => vec![(None, Source::File(f.clone()))],
+        Some(f) => vec![(None, file_source(f))],
         None => fleet(&a.contexts, &a.fleet)?,
     };
     if sources.is_empty() {
@@ -378,13 +390,23 @@ pub fn import(a: &ImportArgs) -> Result<commands::import::Options> {
     })
 }
 
+/// `--from PATH`: kubectl's output in a file (`-`: standard input), or a directory of PEM
+/// files, a folder per role or secret (a bring-your-own set before it becomes Secrets).
+fn file_source(path: &str) -> Source {
+    if path != "-" && std::path::Path::new(path).is_dir() {
+        Source::PemDir(path.into())
+    } else {
+        Source::File(path.to_string())
+    }
+}
+
 /// `--from [NAME=]FILE`, then `--context [NAME=]CONTEXT`, `--contexts-file` and
 /// `--all-contexts`, in that order; a cluster named twice is read once. With none of them,
 /// the current context (the in-cluster service account in a pod), as `backup` does.
 pub fn audit(a: &AuditArgs, now: DateTime<Utc>) -> Result<commands::audit::Options> {
     let files = a.from.iter().map(|spec| {
         let (name, path) = named(spec);
-        (name, Source::File(path))
+        (name, file_source(&path))
     });
     let contexts = fleet(&a.contexts, &a.fleet)?;
     let mut sources: Vec<_> = files.chain(contexts).collect();
@@ -396,10 +418,12 @@ pub fn audit(a: &AuditArgs, now: DateTime<Utc>) -> Result<commands::audit::Optio
         (Some(name), [(given, _)]) => *given = Some(name.clone()),
         (Some(_), _) => return Err(FlagError::ClusterForFleet.into()),
     }
+    let select = select(&a.select)?;
+    let check = with_authority(check(&a.check, now), select.profile.as_deref());
     Ok(commands::audit::Options {
         sources,
-        select: select(&a.select)?,
-        check: check(&a.check, now),
+        select,
+        check,
         strict: a.check.strict,
         parallel: usize::from(a.fleet.parallel),
         report: report_path(&a.report)?,
@@ -469,6 +493,8 @@ fn all_contexts(kubeconfig: Option<&std::path::Path>) -> Result<Vec<String>> {
 }
 
 pub fn verify(a: &VerifyArgs, now: DateTime<Utc>) -> Result<commands::verify::Options> {
+    let profile = profile(a.profile.as_deref())?;
+    let check = with_authority(check(&a.check, now), profile.as_deref());
     Ok(commands::verify::Options {
         identities: identities(&a.decrypt)?,
         trust: trust(&a.trust)?,
@@ -478,8 +504,8 @@ pub fn verify(a: &VerifyArgs, now: DateTime<Utc>) -> Result<commands::verify::Op
             .map(|s| Location::parse(s))
             .collect::<Result<Vec<_>>>()?,
         together: a.together,
-        profile: profile(a.profile.as_deref())?,
-        check: check(&a.check, now),
+        profile,
+        check,
         strict: a.check.strict,
         report: report_path(&a.report)?,
     })

@@ -25,6 +25,8 @@ pub enum Origin {
     File { path: String },
     /// Folders made by the seed document's manual backup procedure.
     ManualFolders { paths: Vec<String> },
+    /// A directory of PEM files, a folder per role or secret.
+    PemDir { path: String },
     /// A live cluster read through the Kubernetes API.
     Cluster {
         context: Option<String>,
@@ -44,6 +46,10 @@ impl Origin {
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "source".into()),
             Origin::ManualFolders { .. } => "import".to_string(),
+            Origin::PemDir { path } => Path::new(path.trim_end_matches('/'))
+                .file_name()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "pem".into()),
             Origin::Cluster { context, .. } => {
                 context.clone().unwrap_or_else(|| "cluster".to_string())
             }
@@ -56,6 +62,7 @@ impl std::fmt::Display for Origin {
         match self {
             Origin::File { path } => write!(f, "file {path}"),
             Origin::ManualFolders { paths } => write!(f, "folders {}", paths.join(", ")),
+            Origin::PemDir { path } => write!(f, "PEM directory {path}"),
             Origin::Cluster {
                 context, server, ..
             } => match context {

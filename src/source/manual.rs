@@ -62,7 +62,7 @@ pub(super) fn read_folders(dirs: &[PathBuf], namespace: &str) -> Result<Inventor
     Ok(inv)
 }
 
-fn list(dir: &Path) -> Result<Vec<PathBuf>> {
+pub(super) fn list(dir: &Path) -> Result<Vec<PathBuf>> {
     let rd = std::fs::read_dir(dir).map_err(|e| Error::io("cannot read folder", dir, e))?;
     let mut out = Vec::new();
     for e in rd {
@@ -85,6 +85,39 @@ fn read_one(dir: &Path, namespace: &str) -> Result<(SecretRecord, Vec<Finding>)>
         )));
     }
     let id = SecretId::new(namespace, name.clone());
+    let mut data = read_data(dir)?;
+    let mut findings = Vec::new();
+    let f = |f: Finding| f.secret(&id);
+    if name.starts_with("root-trust.") {
+        findings.extend(restore_root_trust_names(&mut data).map(f));
+    }
+    findings.extend(key_findings(&data).into_iter().map(f));
+    let (type_, missing) = secret_type(&name, &data);
+    findings.extend(missing.map(f));
+    Ok((record(id, type_, data), findings))
+}
+
+/// A secret as a folder holds it: no labels or annotations (where it came from is in the
+/// manifest's source; nothing local goes into the cluster).
+pub(super) fn record(
+    id: SecretId,
+    type_: &str,
+    data: BTreeMap<String, SecretBytes>,
+) -> SecretRecord {
+    SecretRecord {
+        id,
+        type_: type_.to_string(),
+        labels: BTreeMap::new(),
+        annotations: BTreeMap::new(),
+        data,
+        immutable: false,
+        resource_version: None,
+        owner_references: Vec::new(),
+    }
+}
+
+/// The files of one secret's folder, by file name (each a data key, at most 1 MiB).
+pub(super) fn read_data(dir: &Path) -> Result<BTreeMap<String, SecretBytes>> {
     let mut data: BTreeMap<String, SecretBytes> = BTreeMap::new();
     for path in list(dir)? {
         if !path.is_file() {
@@ -110,26 +143,7 @@ fn read_one(dir: &Path, namespace: &str) -> Result<(SecretRecord, Vec<Finding>)>
         let bytes = std::fs::read(&path).map_err(|e| Error::io("cannot read", &path, e))?;
         data.insert(key, SecretBytes::new(bytes));
     }
-    let mut findings = Vec::new();
-    let f = |f: Finding| f.secret(&id);
-    if name.starts_with("root-trust.") {
-        findings.extend(restore_root_trust_names(&mut data).map(f));
-    }
-    findings.extend(key_findings(&data).into_iter().map(f));
-    let (type_, missing) = secret_type(&name, &data);
-    findings.extend(missing.map(f));
-    let rec = SecretRecord {
-        id: id.clone(),
-        type_: type_.to_string(),
-        labels: BTreeMap::new(),
-        // Where it came from is in the manifest's source; nothing local goes into the cluster.
-        annotations: BTreeMap::new(),
-        data,
-        immutable: false,
-        resource_version: None,
-        owner_references: Vec::new(),
-    };
-    Ok((rec, findings))
+    Ok(data)
 }
 
 /// The seed saved a root-trust secret's root-cert.pem as ca.crt and key.pem as tls.key:

@@ -7,6 +7,7 @@
 
 pub(crate) mod file;
 mod manual;
+mod pem;
 
 use std::path::PathBuf;
 
@@ -23,6 +24,8 @@ pub enum Source {
     File(String),
     /// Folders made by the seed document's manual backup procedure.
     ManualFolders(Vec<PathBuf>),
+    /// A bring-your-own set as PEM files: a folder per role or secret (`source/pem.rs`).
+    PemDir(PathBuf),
     /// A live cluster through the Kubernetes API.
     Cluster(ClusterRef),
 }
@@ -34,6 +37,7 @@ impl Source {
         match self {
             Source::File(path) => read_file(path, &select.namespace),
             Source::ManualFolders(dirs) => manual::read_folders(dirs, &select.namespace),
+            Source::PemDir(dir) => pem::read_pem_dir(dir, &select.namespace),
             Source::Cluster(target) => {
                 let c = Cluster::connect(target).await?;
                 let inv = c.read_inventory(select).await;
@@ -73,6 +77,12 @@ impl Source {
         match self {
             Source::File(path) => Some(Origin::File { path: path.clone() }.short_name()),
             Source::Cluster(t) => t.context.clone(),
+            Source::PemDir(dir) => Some(
+                Origin::PemDir {
+                    path: dir.display().to_string(),
+                }
+                .short_name(),
+            ),
             Source::ManualFolders(_) => None,
         }
     }

@@ -22,16 +22,16 @@ const ARCHITECTURES: [&str; 3] = [
 const PLACEMENTS: [&str; 3] = ["management-cluster", "hybrid", "external"];
 const CLUSTERS: [&str; 3] = ["mgmt", "cluster-1", "cluster-2"];
 /// What the agents dial: `gloo-mesh-mgmt-server.gloo-mesh`, covered by `*.gloo-mesh`.
-const RELAY_AUTHORITY: &str = "gloo-mesh-mgmt-server.gloo-mesh";
+pub(crate) const RELAY_AUTHORITY: &str = "gloo-mesh-mgmt-server.gloo-mesh";
 
 /// A setup `pki init` made: birth archives in `birth/`, manifests in `m/<cluster>/`.
-struct Made {
-    w: Work,
-    placement: &'static str,
+pub(crate) struct Made {
+    pub(crate) w: Work,
+    pub(crate) placement: &'static str,
 }
 
 impl Made {
-    fn init(architecture: &str, placement: &'static str, extra: &[&str]) -> Made {
+    pub(crate) fn init(architecture: &str, placement: &'static str, extra: &[&str]) -> Made {
         let w = Work::new();
         let (birth, m, r) = (w.path("birth"), w.path("m"), util::recipient());
         let mut args = vec![
@@ -105,7 +105,7 @@ impl Made {
     }
 
     /// The secrets in `cluster`'s manifests.
-    fn secrets(&self, cluster: &str) -> Vec<SecretRecord> {
+    pub(crate) fn secrets(&self, cluster: &str) -> Vec<SecretRecord> {
         self.manifest_files(cluster)
             .iter()
             .filter(|f| !f.to_string_lossy().ends_with(".roottrustpolicy.yaml"))
@@ -116,7 +116,7 @@ impl Made {
     }
 
     /// `audit --strict --profile birth/mgmt.profile.yaml --from` every cluster's manifests.
-    fn audit(&self, extra: &[&str]) -> util::Run {
+    pub(crate) fn audit(&self, extra: &[&str]) -> util::Run {
         let profile = self.w.path("birth/mgmt.profile.yaml");
         let mut args = vec![
             "audit".to_string(),
@@ -170,7 +170,7 @@ impl Made {
     }
 }
 
-fn json(r: &util::Run) -> Value {
+pub(crate) fn json(r: &util::Run) -> Value {
     serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {r:?}"))
 }
 
@@ -783,7 +783,7 @@ fn go_runs_the_relay_and_istio_on_every_design() {
 }
 
 /// Data key `key` of manifest `rel` of `cluster` under `dir`, written to a 0600 file.
-fn cert_or_key(dir: &Path, cluster: &str, rel: &str, key: &str, w: &Work) -> String {
+pub(crate) fn cert_or_key(dir: &Path, cluster: &str, rel: &str, key: &str, w: &Work) -> String {
     let text = std::fs::read_to_string(dir.join(cluster).join(rel)).unwrap();
     let r = SecretRecord::from_yaml(&text, "default").unwrap();
     let out = w.path(&format!("go-{cluster}-{}-{key}", rel.replace('/', "_")));

@@ -28,6 +28,7 @@ mod modes;
 mod packaging;
 mod pki;
 mod rbac;
+mod rescue;
 mod rewrap;
 mod roundtrip;
 mod s3;

@@ -695,6 +695,11 @@ pub enum PkiCommand {
     /// Issue a lost certificate again (relay-server, relay-client or istio-cacerts) under the
     /// CA an archive holds, with the same subject and DNS names, so nothing else must change.
     Reissue(Box<PkiReissueArgs>),
+    /// Rebuild a working setup from the seed document's manual backup folders: keep what was
+    /// saved whole (the Istio root), find a saved key's certificate elsewhere in the folders,
+    /// re-issue what a saved CA can, replace what cannot be recovered (the relay PKI), and
+    /// write birth archives as pki init does.
+    Rescue(Box<PkiRescueArgs>),
 }
 
 /// The seed's certificate architectures.
@@ -796,6 +801,50 @@ pub struct PkiInitArgs {
     /// Validity of the relay server and agent certificates, in days.
     #[arg(long, value_name = "DAYS", default_value_t = 365)]
     pub leaf_days: u32,
+    /// Make and plan everything, write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Report format.
+    #[arg(long = "output", value_enum, default_value_t)]
+    pub format: FormatArg,
+}
+
+#[derive(Debug, Args)]
+pub struct PkiRescueArgs {
+    /// The folders the manual procedure left: a folder of secret folders, or secret folders
+    /// (relay-server-tls-secret/, relay-tls-signing-secret/, root-trust.<policy>/).
+    #[arg(value_name = "SEED_DIR", required = true)]
+    pub folders: Vec<PathBuf>,
+    /// The management cluster's name as registered in Gloo Mesh.
+    #[arg(long, value_name = "NAME")]
+    pub management: String,
+    /// A workload cluster's name as registered in Gloo Mesh. Repeatable; at least one.
+    #[arg(long = "workload", value_name = "NAME", required = true)]
+    pub workloads: Vec<String>,
+    #[command(flatten)]
+    pub encrypt: EncryptArgs,
+    #[command(flatten)]
+    pub sign: SignArgs,
+    /// Directory (or `s3://`, `gs://`, `az://` prefix) for the birth archives and profiles.
+    #[arg(short = 'o', long = "out", value_name = "DIR")]
+    pub output: String,
+    /// Write each cluster's secrets as YAML manifests under DIR/<cluster>/.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["contexts", "kubeconfig"])]
+    pub to_manifests: Option<PathBuf>,
+    /// Create each cluster's secrets in a live cluster: NAME=CONTEXT. Repeatable.
+    #[arg(long = "context", value_name = "NAME=CONTEXT")]
+    pub contexts: Vec<String>,
+    /// Kubeconfig file for --context.
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    #[command(flatten)]
+    pub patience: PatienceArgs,
+    /// Create namespaces missing in the target clusters (gloo-mesh, istio-system).
+    #[arg(long, conflicts_with = "to_manifests")]
+    pub create_namespaces: bool,
+    /// Key type of every new key (kept keys keep theirs).
+    #[arg(long, value_enum, default_value = "p256")]
+    pub key_type: KeyTypeArg,
     /// Make and plan everything, write nothing.
     #[arg(long)]
     pub dry_run: bool,

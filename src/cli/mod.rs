@@ -104,6 +104,10 @@ async fn dispatch(
             let r = pki::init(&resolve::pki_init(&a)?, world).await?;
             pki::render_init(out, &r, format(a.format)).map(|_| Outcome::from_ok(r.ok))
         }
+        Command::Pki(args::PkiCommand::Rescue(a)) => {
+            let r = pki::rescue(&resolve::pki_rescue(&a)?, world).await?;
+            pki::render_rescue(out, &r, format(a.format)).map(|_| Outcome::from_ok(r.setup.ok))
+        }
         Command::Pki(args::PkiCommand::Reissue(a)) => {
             let r = pki::reissue(&resolve::pki_reissue(&a)?, world).await?;
             pki::render_reissue(out, &r, format(a.format)).map(|_| Outcome::from_ok(r.ok))
@@ -730,6 +734,53 @@ mod tests {
         );
         assert!(parse(&["keygen", "-o", "k.txt"]).is_ok());
         assert!(parse(&["inspect", "a.age", "-i", "k", "--output", "json"]).is_ok());
+    }
+
+    #[test]
+    fn pki_rescue_flags() {
+        let recipient = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/identities/test-only-age-recipient.txt"
+        ))
+        .unwrap();
+        let base = [
+            "pki",
+            "rescue",
+            "saved",
+            "--management",
+            "mgmt",
+            "--workload",
+            "c1",
+            "-r",
+            recipient.trim(),
+            "-o",
+            "birth",
+        ];
+        let c = parse(&[&base[..], &["--context", "mgmt=m", "--dry-run"]].concat()).unwrap();
+        let Command::Pki(args::PkiCommand::Rescue(a)) = c.command else {
+            panic!()
+        };
+        assert_eq!(a.folders, [std::path::PathBuf::from("saved")]);
+        assert!(a.dry_run);
+        let o = match resolve::pki_rescue(&a) {
+            Ok(o) => o,
+            Err(e) => panic!("{e}"),
+        };
+        assert!(matches!(
+            o.init.targets,
+            commands::pki::Targets::Clusters(_)
+        ));
+        assert_eq!(o.init.issue.design, crate::issuer::RESCUE_DESIGN);
+        assert_eq!(o.init.output.location.to_string(), "birth/");
+        assert!(parse(&base[..2]).is_err(), "SEED_DIR is required");
+        let both = [&base[..], &["--to-manifests", "m", "--context", "mgmt=x"]].concat();
+        assert!(parse(&both).is_err(), "manifests or clusters");
+        let c = parse(&[&base[..], &["--context", "nope=ctx"]].concat()).unwrap();
+        let Command::Pki(args::PkiCommand::Rescue(a)) = c.command else {
+            panic!()
+        };
+        let e = resolve::pki_rescue(&a).unwrap_err().to_string();
+        assert!(e.contains("--context nope=ctx: NAME must be"), "{e}");
     }
 
     #[test]

@@ -6,12 +6,14 @@
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
+use std::path::PathBuf;
 
 use age::secrecy::SecretString;
 use chrono::{DateTime, Utc};
 
 use super::args::{
-    ArchitectureArg, KeyTypeArg, PkiInitArgs, PkiReissueArgs, PlacementArg, ReissueRoleArg,
+    ArchitectureArg, KeyTypeArg, PkiInitArgs, PkiReissueArgs, PkiRescueArgs, PlacementArg,
+    ReissueRoleArg,
 };
 use super::args::{
     AuditArgs, BackupArgs, CheckArgs, ClusterArgs, DecryptArgs, DiscoverArgs, EncryptArgs,
@@ -676,28 +678,14 @@ pub fn pki_init(a: &PkiInitArgs) -> Result<commands::pki::InitOptions> {
             PlacementArg::External => Placement::External,
         },
     };
-    let clusters: Vec<&String> = std::iter::once(&a.management).chain(&a.workloads).collect();
-    let targets = match (&a.to_manifests, a.contexts.is_empty()) {
-        (Some(dir), _) => commands::pki::Targets::Manifests(dir.clone()),
-        (None, true) => commands::pki::Targets::None,
-        (None, false) => {
-            let mut m = BTreeMap::new();
-            for spec in &a.contexts {
-                let (name, context) = named(spec);
-                let name = name.unwrap_or_else(|| context.clone());
-                if !clusters.contains(&&name) {
-                    return Err(FlagError::PkiContext(spec.clone()).into());
-                }
-                let c = ClusterRef {
-                    kubeconfig: a.kubeconfig.clone(),
-                    context: Some(context),
-                    patience: patience(&a.patience),
-                };
-                m.insert(name, c);
-            }
-            commands::pki::Targets::Clusters(m)
-        }
-    };
+    let targets = pki_targets(
+        &a.management,
+        &a.workloads,
+        &a.to_manifests,
+        &a.contexts,
+        &a.kubeconfig,
+        &a.patience,
+    )?;
     // -o is a directory (or prefix) even when it does not exist yet.
     let dir = format!("{}/", a.output.trim_end_matches('/'));
     Ok(commands::pki::InitOptions {
@@ -717,6 +705,68 @@ pub fn pki_init(a: &PkiInitArgs) -> Result<commands::pki::InitOptions> {
         targets,
         create_namespaces: a.create_namespaces,
         dry_run: a.dry_run,
+    })
+}
+
+/// Where `pki init` and `pki rescue` put each cluster's secrets.
+fn pki_targets(
+    management: &String,
+    workloads: &[String],
+    to_manifests: &Option<PathBuf>,
+    contexts: &[String],
+    kubeconfig: &Option<PathBuf>,
+    patience_args: &PatienceArgs,
+) -> Result<commands::pki::Targets> {
+    let clusters: Vec<&String> = std::iter::once(management).chain(workloads).collect();
+    Ok(match (to_manifests, contexts.is_empty()) {
+        (Some(dir), _) => commands::pki::Targets::Manifests(dir.clone()),
+        (None, true) => commands::pki::Targets::None,
+        (None, false) => {
+            let mut m = BTreeMap::new();
+            for spec in contexts {
+                let (name, context) = named(spec);
+                let name = name.unwrap_or_else(|| context.clone());
+                if !clusters.contains(&&name) {
+                    return Err(FlagError::PkiContext(spec.clone()).into());
+                }
+                let c = ClusterRef {
+                    kubeconfig: kubeconfig.clone(),
+                    context: Some(context),
+                    patience: patience(patience_args),
+                };
+                m.insert(name, c);
+            }
+            commands::pki::Targets::Clusters(m)
+        }
+    })
+}
+
+/// `pki rescue`: `pki init`'s options for the rescue's design, and the folders.
+pub fn pki_rescue(a: &PkiRescueArgs) -> Result<commands::pki::RescueOptions> {
+    let targets = pki_targets(
+        &a.management,
+        &a.workloads,
+        &a.to_manifests,
+        &a.contexts,
+        &a.kubeconfig,
+        &a.patience,
+    )?;
+    let dir = format!("{}/", a.output.trim_end_matches('/'));
+    Ok(commands::pki::RescueOptions {
+        init: commands::pki::InitOptions {
+            issue: crate::issuer::InitOptions {
+                design: crate::issuer::RESCUE_DESIGN,
+                management: a.management.clone(),
+                workloads: a.workloads.clone(),
+                key_type: key_type(a.key_type),
+                validity: crate::issuer::Validity::default(),
+            },
+            output: output(&dir, &a.encrypt, &a.sign)?,
+            targets,
+            create_namespaces: a.create_namespaces,
+            dry_run: a.dry_run,
+        },
+        folders: a.folders.clone(),
     })
 }
 

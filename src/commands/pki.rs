@@ -5,7 +5,9 @@
 //! plans each cluster's secrets into its target with [`restore::prepare`] (create, never
 //! clobber: one conflict anywhere and nothing is written), writes each cluster's birth archive
 //! and profile, then applies the plans. `pki reissue` has the issuer issue one lost certificate
-//! again under the CA an archive holds, and plans and applies it the same way. Nothing here
+//! again under the CA an archive holds, and plans and applies it the same way. `pki rescue`
+//! reads the seed's manual backup folders, has the issuer keep what they saved whole
+//! ([`issuer::rescue`]) and lands the setup as `pki init` does. Nothing here
 //! makes a key or a certificate; the plan is [`restore`]'s, the archives [`catalogue`]'s.
 
 use std::collections::BTreeMap;
@@ -93,6 +95,12 @@ pub struct InitReport {
 /// Makes a new setup, audits it, plans it, writes the birth archives and profiles, applies.
 pub async fn init(o: &InitOptions, world: &World) -> Result<InitReport> {
     let birth = issuer::init(&o.issue, world.now)?;
+    land(o, birth, world).await
+}
+
+/// Audits a new setup, plans it, writes the birth archives and profiles, applies the plans:
+/// what `pki init` and `pki rescue` do with the setup the issuer made.
+async fn land(o: &InitOptions, birth: issuer::Birth, world: &World) -> Result<InitReport> {
     let (setup, findings) = self_audit(&birth.design, &birth.clusters, world)?;
     let mut names = allocate(o, &birth.clusters, world).await?;
     let mut plans = Vec::new();
@@ -398,6 +406,84 @@ pub fn render_init(
         (false, _, true) => "INCOMPLETE: the birth archives are written, some secrets are not (see the plans): restore the birth archive of each such cluster once the cause is fixed",
     };
     writeln!(out, "{verdict}")
+}
+
+/// `pki rescue`: `init`'s options (the design is [`issuer::RESCUE_DESIGN`]) and the folders.
+#[derive(Debug)]
+pub struct RescueOptions {
+    pub init: InitOptions,
+    /// The folders the seed's manual procedure left (what `import` reads).
+    pub folders: Vec<PathBuf>,
+}
+
+/// What `pki rescue` kept, found, re-issued and replaced, and the setup it made.
+#[derive(Debug, Serialize)]
+pub struct RescueReport {
+    pub rescued: Vec<issuer::Rescued>,
+    /// What the manual folders' reader said of them (keys that do not match, files missing).
+    pub folder_notes: Vec<Finding>,
+    #[serde(flatten)]
+    pub setup: InitReport,
+}
+
+/// Reads the manual backup's folders, has the issuer keep what is whole and make the rest,
+/// then lands the setup as `pki init` does.
+pub async fn rescue(o: &RescueOptions, world: &World) -> Result<RescueReport> {
+    let source = crate::source::Source::ManualFolders(o.folders.clone());
+    let inv = source.read(&Default::default()).await?;
+    let i = &o.init.issue;
+    let ro = issuer::RescueOptions {
+        management: i.management.clone(),
+        workloads: i.workloads.clone(),
+        key_type: i.key_type,
+        validity: i.validity,
+    };
+    let (birth, rescued) = issuer::rescue(&ro, &inv, world.now)?;
+    let setup = land(&o.init, birth, world).await?;
+    let folder_notes = inv
+        .notes
+        .into_iter()
+        .filter(|f| f.severity >= Severity::Warning)
+        .collect();
+    Ok(RescueReport {
+        rescued,
+        folder_notes,
+        setup,
+    })
+}
+
+/// Prints what became of each CA and certificate, and why, then the setup as `pki init` does.
+pub fn render_rescue(
+    out: &mut dyn Write,
+    r: &RescueReport,
+    format: OutputFormat,
+) -> std::io::Result<()> {
+    if format == OutputFormat::Json {
+        return render::json(out, r);
+    }
+    writeln!(
+        out,
+        "pki rescue: what the manual backup saved, and what was made"
+    )?;
+    let mut t = render::Table::new(["WHAT", "OUTCOME", "WHY"]);
+    for x in &r.rescued {
+        t.row([
+            x.what.clone(),
+            x.outcome.as_str().to_string(),
+            render::escape(&x.why).into_owned(),
+        ]);
+    }
+    t.write(out)?;
+    if !r.folder_notes.is_empty() {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "the folders as saved (why they could not be restored as they are):"
+        )?;
+        present::write_findings(out, &r.folder_notes)?;
+    }
+    writeln!(out)?;
+    render_init(out, &r.setup, format)
 }
 
 /// `pki reissue`.

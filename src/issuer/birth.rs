@@ -72,16 +72,16 @@ pub struct Birth {
 }
 
 /// The CAs of a design.
-struct Cas {
-    relay_root: Ca,
+pub(crate) struct Cas {
+    pub(crate) relay_root: Ca,
     /// `None`: the relay root is shared.
-    istio_root: Option<Ca>,
+    pub(crate) istio_root: Option<Ca>,
     /// Signs the relay server's and agents' certificates (the shared intermediate, or the relay
     /// signing CA).
-    relay_issuer: Ca,
+    pub(crate) relay_issuer: Ca,
     /// Istio's own issuing intermediate (hybrid and external placements, separate
     /// intermediates or roots).
-    istio_intermediate: Option<Ca>,
+    pub(crate) istio_intermediate: Option<Ca>,
 }
 
 impl Cas {
@@ -100,7 +100,7 @@ impl Cas {
 }
 
 /// A request for `profile`, valid from `now` less five minutes (clock skew).
-fn request(profile: CertProfile, now: DateTime<Utc>) -> Request {
+pub(crate) fn request(profile: CertProfile, now: DateTime<Utc>) -> Request {
     Request {
         profile,
         subject: None,
@@ -150,7 +150,7 @@ fn make_cas(o: &InitOptions, now: DateTime<Utc>) -> Result<Cas, IssueError> {
 }
 
 /// Checks the clusters' names: each a DNS name (the agent's SAN, a directory name), distinct.
-fn check_names(o: &InitOptions) -> Result<(), IssueError> {
+pub(crate) fn check_names(o: &InitOptions) -> Result<(), IssueError> {
     let all: Vec<&String> = std::iter::once(&o.management).chain(&o.workloads).collect();
     for (i, n) in all.iter().enumerate() {
         if !valid_object_name(n) {
@@ -167,11 +167,22 @@ fn check_names(o: &InitOptions) -> Result<(), IssueError> {
 /// profile.
 pub fn init(o: &InitOptions, now: DateTime<Utc>) -> Result<Birth, IssueError> {
     check_names(o)?;
-    let d = o.design;
     let cas = make_cas(o, now)?;
-    let by = format!("{ORIGIN} ({})", d.describe());
+    build(o, &cas, ORIGIN, now)
+}
+
+/// Every cluster's birth snapshot and profile of `o.design` from its CAs (new ones, or those
+/// `pki rescue` kept); `origin` is what the secrets' `trustkeep.io/issued-by` names.
+pub(crate) fn build(
+    o: &InitOptions,
+    cas: &Cas,
+    origin: &str,
+    now: DateTime<Utc>,
+) -> Result<Birth, IssueError> {
+    let d = o.design;
+    let by = format!("{origin} ({})", d.describe());
     let token = d.gloo_issues().then(records::new_token).transpose()?;
-    let mgmt = management_secrets(o, &cas, token.as_deref(), &by, now)?;
+    let mgmt = management_secrets(o, cas, token.as_deref(), &by, now)?;
     let mut policies = Vec::new();
     if d.gloo_issues() {
         policies.push(root_trust_policy(&by));
@@ -185,12 +196,12 @@ pub fn init(o: &InitOptions, now: DateTime<Utc>) -> Result<Birth, IssueError> {
         now,
     )];
     for w in &o.workloads {
-        let secrets = workload_secrets(o, &cas, w, token.as_deref(), &by, now)?;
+        let secrets = workload_secrets(o, cas, w, token.as_deref(), &by, now)?;
         clusters.push(born(o, w, ClusterKind::Workload, secrets, Vec::new(), now));
     }
     Ok(Birth {
         design: d,
-        cas: summaries(&d, &cas, &o.management),
+        cas: summaries(&d, cas, &o.management),
         clusters,
     })
 }

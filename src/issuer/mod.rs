@@ -8,7 +8,8 @@
 //! like any archive. `profiles.rs` is the one place each certificate profile is decided,
 //! `keys.rs` makes and reads private keys, `ca.rs` signs, `records.rs` shapes the secrets as
 //! Gloo Mesh and Istio read them, `birth.rs` makes a whole setup, `profile_of.rs` its
-//! profiles, `reissue.rs` finds CAs in archives. Key material lives in zeroizing buffers and
+//! profiles, `reissue.rs` finds CAs in archives, `rescue.rs` keeps what the seed's manual
+//! backup saved and makes the rest. Key material lives in zeroizing buffers and
 //! is never logged or printed.
 
 mod birth;
@@ -19,12 +20,14 @@ mod profile_of;
 mod profiles;
 mod records;
 mod reissue;
+mod rescue;
 
 pub use birth::{init, Birth, Born, CaSummary, InitOptions, ROOT_TRUST_POLICY, ROOT_TRUST_SECRET};
 pub use design::{Architecture, Design, Placement};
 pub use keys::KeyType;
 pub use profiles::Validity;
 pub use reissue::{reissue, ReissueOptions, ReissueRole, Reissued, Restart};
+pub use rescue::{rescue, Outcome, RescueOptions, Rescued, RESCUE_DESIGN};
 
 use crate::snapshot::Snapshot;
 

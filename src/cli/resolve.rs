@@ -63,6 +63,8 @@ pub enum FlagError {
     Pushgateway(String),
     #[error("--report {}: name it FILE.html (self-contained page) or FILE.md (Markdown with a Mermaid diagram)", .0.display())]
     ReportFormat(std::path::PathBuf),
+    #[error("rewrap needs the new recipients: pass -r KEY or -R FILE (the archives are encrypted to them instead)")]
+    RewrapNoRecipient,
     #[error("no retention rule: pass --keep-last, --keep-hourly, --keep-daily, --keep-weekly, --keep-monthly, --keep-yearly or --keep-within (nothing was deleted)")]
     NoRetentionRule,
     #[error("--allow-unsigned admits unsigned archives into a --trusted-signers policy; without one (or TRUSTKEEP_TRUSTED_SIGNERS) nothing is refused")]
@@ -600,6 +602,9 @@ pub fn rewrap(a: &RewrapArgs) -> Result<commands::rewrap::Options> {
     let mut lines = a.recipients.clone();
     for f in &a.recipients_files {
         lines.extend(crypto::recipient_lines(f)?);
+    }
+    if a.recipients.is_empty() && a.recipients_files.is_empty() {
+        return Err(FlagError::RewrapNoRecipient.into());
     }
     let to = EncryptArgs {
         recipients: a.recipients.clone(),

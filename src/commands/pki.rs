@@ -185,17 +185,17 @@ fn self_audit(
         .filter(|f| f.severity >= Severity::Warning)
         .collect();
     if let Some(e) = findings.iter().find(|f| f.severity == Severity::Error) {
-        return Err(Error::Usage(format!(
-            "what pki init made fails the audit, so nothing was written (a bug: please report it): {e}"
-        )));
+        return Err(Error::from(issuer::IssueError::SelfCheck(format!(
+            "what trustkeep made fails the audit, so nothing was written (a bug: please report it): {e}"
+        ))));
     }
     if let Some(s) = &r.setup {
         if !design.is_seen_in(s) {
-            return Err(Error::Usage(format!(
-                "what pki init made for {} is read by the audit as {}; nothing was written (a bug: please report it)",
+            return Err(Error::from(issuer::IssueError::SelfCheck(format!(
+                "what trustkeep made for {} is read by the audit as {}; nothing was written (a bug: please report it)",
                 design.describe(),
                 s.summary()
-            )));
+            ))));
         }
     }
     Ok((r.setup, findings))
@@ -221,7 +221,7 @@ async fn allocate(
             if std::fs::symlink_metadata(&d).is_ok() {
                 return Err(Error::Refused {
                     path: d,
-                    message: "already exists; pki init writes a new setup into a new directory (nothing was written)".into(),
+                    message: "already exists; a new setup goes into a new directory (nothing was written)".into(),
                 });
             }
         }

@@ -46,6 +46,9 @@ pub enum IssueError {
     /// The archives given hold no CA that can issue what was asked, or not the right one.
     #[error("{0}")]
     NoIssuer(String),
+    /// What was made does not pass the audit it was made to pass (a bug; nothing is written).
+    #[error("{0}")]
+    SelfCheck(String),
 }
 
 /// Fills `buf` from the operating system's random source.

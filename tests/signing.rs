@@ -368,34 +368,13 @@ const FORGERIES: &[(&str, Plant, &str)] = &[
     ),
     (
         "altered ciphertext with a re-made sidecar and the original signature",
-        |_, k, dir, _| {
-            let bad = backup(dir, Some(&k.trusted));
-            let mut bytes = std::fs::read(&bad).unwrap();
-            let n = bytes.len();
-            bytes[n - 30] ^= 0x40;
-            std::fs::write(&bad, &bytes).unwrap();
-            std::fs::write(
-                sidecar_of(&bad),
-                trustkeep::archive::sidecar_line(&bytes, &name(&bad)),
-            )
-            .unwrap();
-            bad
-        },
+        |_, k, dir, _| altered_with_a_remade_sidecar(dir, &k.trusted).0,
         "not over this archive's bytes",
     ),
     (
         "altered ciphertext with a re-made sidecar and a stranger's signature over it",
         |_, k, dir, _| {
-            let bad = backup(dir, Some(&k.trusted));
-            let mut bytes = std::fs::read(&bad).unwrap();
-            let n = bytes.len();
-            bytes[n - 30] ^= 0x40;
-            std::fs::write(&bad, &bytes).unwrap();
-            std::fs::write(
-                sidecar_of(&bad),
-                trustkeep::archive::sidecar_line(&bytes, &name(&bad)),
-            )
-            .unwrap();
+            let (bad, bytes) = altered_with_a_remade_sidecar(dir, &k.trusted);
             let stranger = trustkeep::signature::SigningKey::read(&k.foreign).unwrap();
             std::fs::write(sig_of(&bad), stranger.sign(&bytes, "bad").unwrap()).unwrap();
             bad
@@ -408,6 +387,20 @@ const FORGERIES: &[(&str, Plant, &str)] = &[
         "unsigned (no .sig beside it)",
     ),
 ];
+
+/// An archive signed by `key` whose ciphertext is then altered, with a sidecar made anew for
+/// the altered bytes (what an attacker with write access can do without the signing key);
+/// the path and the altered bytes.
+fn altered_with_a_remade_sidecar(dir: &Path, key: &Path) -> (PathBuf, Vec<u8>) {
+    let bad = backup(dir, Some(key));
+    let mut bytes = std::fs::read(&bad).unwrap();
+    let n = bytes.len();
+    bytes[n - 30] ^= 0x40;
+    std::fs::write(&bad, &bytes).unwrap();
+    let line = trustkeep::archive::sidecar_line(&bytes, &name(&bad));
+    std::fs::write(sidecar_of(&bad), line).unwrap();
+    (bad, bytes)
+}
 
 /// A good signed archive and, newer, a bad one, in `b/`.
 fn plant(w: &Work, k: &Keys, how: Plant) -> (PathBuf, PathBuf, PathBuf) {

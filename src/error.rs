@@ -96,11 +96,13 @@ pub enum Error {
 
 impl Error {
     /// The exit status of a command this error stopped: 1 when the trust policy refused an
-    /// archive (a problem found, like a failed check; nothing was decrypted or written), 2
+    /// archive or a rotation phase came out of order (a problem found, like a failed check;
+    /// nothing was decrypted or written), 2
     /// for everything else (the command could not do its job).
     pub fn exit_status(&self) -> u8 {
         match self {
             Error::Signature(crate::signature::SignatureError::Refused { .. }) => 1,
+            Error::Issue(crate::issuer::IssueError::OutOfOrder(_)) => 1,
             _ => 2,
         }
     }

@@ -9,7 +9,8 @@
 //! `keys.rs` makes and reads private keys, `ca.rs` signs, `records.rs` shapes the secrets as
 //! Gloo Mesh and Istio read them, `birth.rs` makes a whole setup, `profile_of.rs` its
 //! profiles, `reissue.rs` finds CAs in archives, `rescue.rs` keeps what the seed's manual
-//! backup saved and makes the rest. Key material lives in zeroizing buffers and
+//! backup saved and makes the rest, `rotate.rs` rotates a root phase by phase (and an
+//! intermediate in one step). Key material lives in zeroizing buffers and
 //! is never logged or printed.
 
 mod birth;
@@ -21,6 +22,7 @@ mod profiles;
 mod records;
 mod reissue;
 mod rescue;
+mod rotate;
 
 pub use birth::{init, Birth, Born, CaSummary, InitOptions, ROOT_TRUST_POLICY, ROOT_TRUST_SECRET};
 pub use design::{Architecture, Design, Placement};
@@ -28,6 +30,7 @@ pub use keys::KeyType;
 pub use profiles::Validity;
 pub use reissue::{reissue, ReissueOptions, ReissueRole, Reissued, Restart};
 pub use rescue::{rescue, Outcome, RescueOptions, Rescued, RESCUE_DESIGN};
+pub use rotate::{rotate, ClusterChange, Phase, RotateOptions, Rotated, Rotation, Standing};
 
 use crate::snapshot::Snapshot;
 
@@ -49,6 +52,10 @@ pub enum IssueError {
     /// What was made does not pass the audit it was made to pass (a bug; nothing is written).
     #[error("{0}")]
     SelfCheck(String),
+    /// A rotation phase asked out of order (a switch before the add, a remove before every
+    /// cluster switched): what is missing and the fix. Nothing is made or written.
+    #[error("refused: {0}")]
+    OutOfOrder(String),
 }
 
 /// Fills `buf` from the operating system's random source.

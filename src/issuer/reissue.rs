@@ -103,17 +103,17 @@ pub struct Reissued {
 }
 
 /// A CA found in an archive, with its key.
-struct Found {
-    archive: String,
-    secret: SecretId,
-    role: Role,
+pub(super) struct Found {
+    pub(super) archive: String,
+    pub(super) secret: SecretId,
+    pub(super) role: Role,
     /// The offline CA's `trustkeep.io/issues`.
-    issues: Vec<String>,
-    ca: Ca,
+    pub(super) issues: Vec<String>,
+    pub(super) ca: Ca,
 }
 
 impl Found {
-    fn describe(&self) -> String {
+    pub(super) fn describe(&self) -> String {
         let s = self.ca.cert().summary();
         format!(
             "{} (sha256 {}), secret {} of {}",
@@ -206,7 +206,7 @@ const FORMS: [(&str, &str, &[&str]); 4] = [
 ];
 
 /// Every CA of the archives whose private key is beside it, with its path to its root.
-fn find_cas(archives: &[(String, Opened)]) -> Result<Vec<Found>, IssueError> {
+pub(super) fn find_cas(archives: &[(String, Opened)]) -> Result<Vec<Found>, IssueError> {
     let sig = SignatureCache::default();
     let mut out: Vec<Found> = Vec::new();
     for (name, opened) in archives {
@@ -409,7 +409,7 @@ fn dn_of(name: &X509Name<'_>) -> Result<DistinguishedName, IssueError> {
 }
 
 /// The key type of a certificate's key, when trustkeep can make one like it.
-fn key_type_of(c: &Cert) -> Option<KeyType> {
+pub(super) fn key_type_of(c: &Cert) -> Option<KeyType> {
     match c.public_key().ok()? {
         PublicKeyId::P256(_) => Some(KeyType::P256),
         PublicKeyId::P384(_) => Some(KeyType::P384),

@@ -132,7 +132,8 @@ pub(super) fn chain_finding(
 }
 
 /// Which of several trusted roots (a rotation of the `what` roots: relay or Istio) a verified
-/// chain ends in, and whether it is the newest.
+/// chain ends in, and so where this cluster stands: switched (its certificate chains to the
+/// newest root, by notBefore) or not yet, with the next step of `trustkeep pki rotate`.
 pub(super) fn rotation_finding(
     at: &At<'_>,
     key: &str,
@@ -144,23 +145,35 @@ pub(super) fn rotation_finding(
     let used = chain.path.last();
     let describe = |r: &Cert| {
         let s = r.summary();
-        format!("{} (issued {})", s.subject, s.not_before.format("%Y-%m-%d"))
+        format!(
+            "{} (sha256 {}, issued {})",
+            s.subject,
+            &s.sha256[..16],
+            s.not_before.format("%Y-%m-%d %H:%M:%S")
+        )
     };
-    let which = match (used, newest) {
-        (Some(u), Some(n)) if u == n => "the newest root".to_string(),
-        (Some(_), Some(n)) => format!(
-            "an older root: re-issue it from the newest, {}, before the old root is removed",
-            describe(n)
+    let verb = format!("trustkeep pki rotate {}-root", what.to_lowercase());
+    let stands = match (used, newest) {
+        (Some(u), Some(n)) if u == n => format!(
+            "cluster {} has switched: this certificate chains to the new root {}; once every cluster has switched, drop the old root ({verb} --phase remove)",
+            at.cluster,
+            describe(u)
         ),
-        _ => "an unknown root".to_string(),
+        (Some(u), Some(n)) => format!(
+            "cluster {} has not switched: this certificate chains to the old root {}; issue it from the new root {} ({verb} --phase switch --cluster {}) before the old root is removed",
+            at.cluster,
+            describe(u),
+            describe(n),
+            at.cluster
+        ),
+        _ => "this certificate chains to an unknown root".to_string(),
     };
-    let used = used.map(describe).unwrap_or_default();
     at.f(
         Severity::Info,
         CheckId::TrustRotation,
         Some(key),
         format!(
-            "a root rotation is in progress: {} {what} roots are trusted; this certificate chains to {used}, {which}",
+            "a rotation of the {what} root is in progress ({} roots trusted): {stands}",
             roots.len()
         ),
     )
@@ -203,11 +216,14 @@ pub(super) fn chain_to_relay_root(
 }
 
 /// The chain of `key` (leaf first, then its bundle) must lead to the secret's own `ca.crt`.
+/// `rotation`: the relay roots of the management cluster; when it holds several (a rotation),
+/// a `ca.crt` that trusts them all is what the rotation asks for, not a widened trust.
 pub(super) fn chain_to_own_ca(
     at: &At<'_>,
     p: &Parsed,
     key: &str,
     consumer: Consumer,
+    rotation: &[Cert],
     report: &mut Report,
     sig: &pki::SignatureCache,
 ) {
@@ -225,14 +241,25 @@ pub(super) fn chain_to_own_ca(
         )),
         Ok(chain) => {
             aki_findings(at, key, &chain, report);
-            extra_roots(at, &chain, ca, report);
+            extra_roots(at, &chain, ca, rotation, report);
         }
     }
 }
 
-/// Roots in a `ca.crt` bundle that the verified chain does not use: trust is widened.
-fn extra_roots(at: &At<'_>, chain: &pki::Chain, ca: &[Cert], report: &mut Report) {
+/// Roots in a `ca.crt` bundle that the verified chain does not use: trust is widened, unless
+/// the root is one of a rotation's (`rotation`, several roots).
+fn extra_roots(
+    at: &At<'_>,
+    chain: &pki::Chain,
+    ca: &[Cert],
+    rotation: &[Cert],
+    report: &mut Report,
+) {
     for r in ca.iter().filter(|r| !chain.path.contains(r)) {
+        if rotation.len() > 1 && rotation.contains(r) {
+            report.push(at.f(Severity::Info, CheckId::TrustRotation, Some("ca.crt"), format!("ca.crt also trusts {} (sha256 {}), the other root of the relay root rotation in progress: kept until trustkeep pki rotate relay-root --phase remove", r.summary().subject, &r.fingerprint()[..16])));
+            continue;
+        }
         report.push(at.f(Severity::Warning, CheckId::ChainExtraRoot, Some("ca.crt"), format!("ca.crt also trusts {} (sha256 {}), which the chain does not use: trust is wider than needed; remove it unless a rotation is under way", r.summary().subject, &r.fingerprint()[..16])));
     }
 }

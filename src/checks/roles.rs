@@ -222,7 +222,28 @@ fn relay_server(c: &RoleCtx<'_>, report: &mut Report) {
         let name = leaf.summary().subject;
         report.push(at.f(Severity::Error, CheckId::RoleRelayServer, Some("tls.crt"), format!("{name} is not valid for {}, the name agents dial the relay server by (relay.authority; Go's TLS client refuses the handshake): its DNS SANs are [{}]; the seed's profile gives it {RELAY_SERVER_SAN}", c.authority, names.join(", "))));
     }
-    chain_to_own_ca(at, p, "tls.crt", Consumer::Agent, report, sig);
+    chain_to_own_ca(
+        at,
+        p,
+        "tls.crt",
+        Consumer::Agent,
+        &a.relay_roots,
+        report,
+        sig,
+    );
+    if a.relay_roots.len() > 1 {
+        let usage = Consumer::Agent.usage();
+        let rest = p.rest("tls.crt");
+        if let Ok(chain) = pki::verify_chain_cached(leaf, &rest, &a.relay_roots, None, usage, sig) {
+            report.push(rotation_finding(
+                at,
+                "tls.crt",
+                "relay",
+                &a.relay_roots,
+                &chain,
+            ));
+        }
+    }
     if let (false, Some(ca)) = (a.relay_roots.is_empty(), p.first("ca.crt")) {
         if !a.relay_roots.contains(ca) {
             report.push(at.f(Severity::Error, CheckId::TrustRelayRoot, Some("ca.crt"), format!("ca.crt ({}) is not the relay root of relay-root-tls-secret ({}); server and agents must share one root", ca.summary().sha256, describe_roots(&a.relay_roots))));
@@ -246,7 +267,15 @@ fn relay_signing(c: &RoleCtx<'_>, report: &mut Report) {
         report,
     );
     // The signing CA sits in every agent's chain, which the relay server verifies.
-    chain_to_own_ca(at, p, "tls.crt", Consumer::RelayServer, report, sig);
+    chain_to_own_ca(
+        at,
+        p,
+        "tls.crt",
+        Consumer::RelayServer,
+        &a.relay_roots,
+        report,
+        sig,
+    );
     let what = "the relay signing CA";
     chain_to_relay_root(at, p, a, what, Consumer::RelayServer, report, sig);
 }
@@ -315,7 +344,15 @@ fn relay_client(c: &RoleCtx<'_>, report: &mut Report) {
         CheckId::RoleRelayClient,
         report,
     );
-    chain_to_own_ca(at, p, "tls.crt", Consumer::RelayServer, report, sig);
+    chain_to_own_ca(
+        at,
+        p,
+        "tls.crt",
+        Consumer::RelayServer,
+        &a.relay_roots,
+        report,
+        sig,
+    );
     if !a.relay_roots.is_empty() {
         let mut inter = p.rest("tls.crt");
         inter.extend(a.relay_signing.iter().cloned());
@@ -332,10 +369,15 @@ fn relay_client(c: &RoleCtx<'_>, report: &mut Report) {
                 Consumer::RelayServer,
             )),
             Ok(chain) => {
+                // During a rotation an agent not yet switched is issued by the old root's
+                // signing CA, which the management cluster no longer holds.
+                let not_switched = anchors.len() > 1
+                    && chain.path.last() != anchors.iter().max_by_key(|r| r.summary().not_before);
                 if anchors.len() > 1 {
                     report.push(rotation_finding(at, "tls.crt", "relay", anchors, &chain));
                 }
                 if !a.relay_signing.is_empty()
+                    && !not_switched
                     && !chain.path.iter().any(|c| a.relay_signing.contains(c))
                 {
                     report.push(at.f(Severity::Error, CheckId::RoleRelayClient, Some("tls.crt"), "the agent certificate is not issued through the relay signing CA of relay-tls-signing-secret"));
@@ -461,7 +503,14 @@ fn istio_cacerts(c: &RoleCtx<'_>, report: &mut Report) {
                 &e,
                 Consumer::Istiod,
             )),
-            Ok(chain) => aki_findings(at, form.cert, &chain, report),
+            Ok(chain) => {
+                aki_findings(at, form.cert, &chain, report);
+                // No root-trust secret to read the rotation from (Gloo issues nothing, the
+                // external placement): the cluster's own bundle says it.
+                if a.root_trust.is_empty() && roots.len() > 1 {
+                    report.push(rotation_finding(at, form.cert, "Istio", &roots, &chain));
+                }
+            }
         }
     }
     if let (Some(chain), "cert-chain.pem") = (p.certs.get(form.chain), form.chain) {

@@ -700,6 +700,33 @@ pub enum PkiCommand {
     /// re-issue what a saved CA can, replace what cannot be recovered (the relay PKI), and
     /// write birth archives as pki init does.
     Rescue(Box<PkiRescueArgs>),
+    /// Rotate a root without an outage, one phase at a time (add: trust both roots; switch:
+    /// issue from the new one, cluster by cluster; remove: drop the old one), or an Istio
+    /// intermediate in one step; each phase a plan applied as a restore is, with a new archive
+    /// of each cluster it changes.
+    Rotate(Box<PkiRotateArgs>),
+}
+
+/// What `pki rotate` rotates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RotationArg {
+    /// The Istio root (every cacerts root-cert.pem, the RootTrustPolicy's CAs).
+    IstioRoot,
+    /// The relay root (every relay ca.crt, the server and signing CA, the agents).
+    RelayRoot,
+    /// Workload clusters' Istio intermediates, under the same root (--cluster; no phase).
+    IstioIntermediate,
+}
+
+/// A phase of a root rotation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PhaseArg {
+    /// Trust the new root beside the old one in every bundle.
+    Add,
+    /// Issue from the new root (--cluster: these clusters only).
+    Switch,
+    /// Drop the old root everywhere (once every cluster has switched).
+    Remove,
 }
 
 /// The seed's certificate architectures.
@@ -888,6 +915,72 @@ pub struct PkiReissueArgs {
     #[arg(long, conflicts_with = "to_manifests")]
     pub restart: bool,
     /// Issue and plan, write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Report format.
+    #[arg(long = "output", value_enum, default_value_t)]
+    pub format: FormatArg,
+}
+
+#[derive(Debug, Args)]
+pub struct PkiRotateArgs {
+    /// What to rotate.
+    #[arg(value_enum)]
+    pub rotation: RotationArg,
+    /// The phase (roots only).
+    #[arg(long, value_enum)]
+    pub phase: Option<PhaseArg>,
+    /// Switch (or, for istio-intermediate, re-issue) only this cluster, as registered in Gloo
+    /// Mesh. Repeatable; default: every cluster still to switch.
+    #[arg(long = "cluster", value_name = "NAME")]
+    pub clusters: Vec<String>,
+    /// Archives (or directories of them) of the clusters: each cluster's newest is its state;
+    /// the management cluster's birth archive (or the previous phase's) holds the offline CA
+    /// keys. Repeatable.
+    #[arg(long = "from", value_name = "ARCHIVE", required = true)]
+    pub from: Vec<String>,
+    #[command(flatten)]
+    pub decrypt: DecryptArgs,
+    #[command(flatten)]
+    pub trust: TrustArgs,
+    #[command(flatten)]
+    pub encrypt: EncryptArgs,
+    #[command(flatten)]
+    pub sign: SignArgs,
+    /// Directory (or `s3://`, `gs://`, `az://` prefix) for each changed cluster's new archive.
+    #[arg(short = 'o', long = "out", value_name = "DIR")]
+    pub output: String,
+    /// Write each changed cluster's secrets as YAML manifests under DIR/<cluster>/.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["contexts", "kubeconfig", "restart"])]
+    pub to_manifests: Option<PathBuf>,
+    /// Write each changed cluster's secrets into a live cluster: NAME=CONTEXT. Repeatable.
+    #[arg(long = "context", value_name = "NAME=CONTEXT")]
+    pub contexts: Vec<String>,
+    /// Kubeconfig file for --context.
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    #[command(flatten)]
+    pub patience: PatienceArgs,
+    /// The new keys' type (default: the old root's).
+    #[arg(long, value_enum)]
+    pub key_type: Option<KeyTypeArg>,
+    /// Validity of a new root, in days.
+    #[arg(long, value_name = "DAYS", default_value_t = 3650)]
+    pub root_days: u32,
+    /// Validity of a new issuing intermediate (relay signing CA, Istio issuing CA), in days.
+    #[arg(long, value_name = "DAYS", default_value_t = 1825)]
+    pub intermediate_days: u32,
+    /// Validity of a workload cluster's new Istio intermediate, in days.
+    #[arg(long, value_name = "DAYS", default_value_t = 365)]
+    pub cluster_ca_days: u32,
+    /// Validity of a new relay server or agent certificate, in days.
+    #[arg(long, value_name = "DAYS", default_value_t = 365)]
+    pub leaf_days: u32,
+    /// Then restart what reads the secrets written (istiod, gloo-mesh-mgmt-server,
+    /// gloo-mesh-agent), as `kubectl rollout restart` does.
+    #[arg(long)]
+    pub restart: bool,
+    /// Make and plan the phase, write nothing.
     #[arg(long)]
     pub dry_run: bool,
     /// Report format.

@@ -108,6 +108,10 @@ async fn dispatch(
             let r = pki::rescue(&resolve::pki_rescue(&a)?, world).await?;
             pki::render_rescue(out, &r, format(a.format)).map(|_| Outcome::from_ok(r.setup.ok))
         }
+        Command::Pki(args::PkiCommand::Rotate(a)) => {
+            let r = pki::rotate(&resolve::pki_rotate(&a)?, world).await?;
+            pki::render_rotate(out, &r, format(a.format)).map(|_| Outcome::from_ok(r.ok))
+        }
         Command::Pki(args::PkiCommand::Reissue(a)) => {
             let r = pki::reissue(&resolve::pki_reissue(&a)?, world).await?;
             pki::render_reissue(out, &r, format(a.format)).map(|_| Outcome::from_ok(r.ok))
@@ -892,5 +896,81 @@ mod tests {
         );
         assert!(parse(&["restore", "a.age", "--to-manifests", "d", "--restart"]).is_err());
         assert!(parse(&["restore", "a.age", "--restart"]).is_ok());
+    }
+
+    #[test]
+    fn pki_rotate_flags() {
+        let c = parse(&[
+            "pki",
+            "rotate",
+            "istio-root",
+            "--phase",
+            "switch",
+            "--cluster",
+            "c1",
+            "--from",
+            "birth/",
+            "--from",
+            "p.age",
+            "-i",
+            "k",
+            "-r",
+            "age1x",
+            "-o",
+            "rot",
+            "--sign-key",
+            "s",
+            "--context",
+            "c1=ctx",
+            "--restart",
+        ])
+        .unwrap();
+        let Command::Pki(args::PkiCommand::Rotate(a)) = c.command else {
+            panic!()
+        };
+        assert_eq!(
+            (
+                a.rotation,
+                a.phase,
+                a.clusters.len(),
+                a.from.len(),
+                a.restart
+            ),
+            (
+                args::RotationArg::IstioRoot,
+                Some(args::PhaseArg::Switch),
+                1,
+                2,
+                true
+            )
+        );
+        assert!(a.sign.sign_key.is_some());
+        let o = match resolve::pki_rotate(&a) {
+            Ok(o) => o,
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(o.output.location.to_string(), "rot/", "-o is a directory");
+        assert!(
+            matches!(o.targets, commands::pki::Targets::Clusters(ref m) if m.contains_key("c1"))
+        );
+        assert_eq!(o.rotate.phase, Some(crate::issuer::Phase::Switch));
+        let base = [
+            "pki",
+            "rotate",
+            "relay-root",
+            "--phase",
+            "add",
+            "--from",
+            "a",
+            "-o",
+            "o",
+        ];
+        assert!(parse(&base).is_ok());
+        assert!(parse(&base[..base.len() - 2]).is_err(), "-o is required");
+        assert!(parse(&[&base[..], &["--phase", "drop"]].concat()).is_err());
+        let m = [&base[..], &["--to-manifests", "d", "--restart"]].concat();
+        assert!(parse(&m).is_err(), "no restart without a cluster");
+        let m = [&base[..], &["--to-manifests", "d", "--context", "a=b"]].concat();
+        assert!(parse(&m).is_err(), "manifests or clusters");
     }
 }

@@ -12,8 +12,8 @@ use age::secrecy::SecretString;
 use chrono::{DateTime, Utc};
 
 use super::args::{
-    ArchitectureArg, KeyTypeArg, PkiInitArgs, PkiReissueArgs, PkiRescueArgs, PlacementArg,
-    ReissueRoleArg,
+    ArchitectureArg, KeyTypeArg, PhaseArg, PkiInitArgs, PkiReissueArgs, PkiRescueArgs,
+    PkiRotateArgs, PlacementArg, ReissueRoleArg, RotationArg,
 };
 use super::args::{
     AuditArgs, BackupArgs, CheckArgs, ClusterArgs, DecryptArgs, DiscoverArgs, EncryptArgs,
@@ -683,9 +683,9 @@ pub fn pki_init(a: &PkiInitArgs) -> Result<commands::pki::InitOptions> {
             PlacementArg::External => Placement::External,
         },
     };
+    let clusters: Vec<&String> = std::iter::once(&a.management).chain(&a.workloads).collect();
     let targets = pki_targets(
-        &a.management,
-        &a.workloads,
+        Some(&clusters),
         &a.to_manifests,
         &a.contexts,
         &a.kubeconfig,
@@ -713,16 +713,15 @@ pub fn pki_init(a: &PkiInitArgs) -> Result<commands::pki::InitOptions> {
     })
 }
 
-/// Where `pki init` and `pki rescue` put each cluster's secrets.
+/// Where `pki init`, `pki rescue` and `pki rotate` put each cluster's secrets; `clusters`: the
+/// names a `--context NAME=` may take, when they are known from the flags.
 fn pki_targets(
-    management: &String,
-    workloads: &[String],
+    clusters: Option<&[&String]>,
     to_manifests: &Option<PathBuf>,
     contexts: &[String],
     kubeconfig: &Option<PathBuf>,
     patience_args: &PatienceArgs,
 ) -> Result<commands::pki::Targets> {
-    let clusters: Vec<&String> = std::iter::once(management).chain(workloads).collect();
     Ok(match (to_manifests, contexts.is_empty()) {
         (Some(dir), _) => commands::pki::Targets::Manifests(dir.clone()),
         (None, true) => commands::pki::Targets::None,
@@ -731,7 +730,7 @@ fn pki_targets(
             for spec in contexts {
                 let (name, context) = named(spec);
                 let name = name.unwrap_or_else(|| context.clone());
-                if !clusters.contains(&&name) {
+                if clusters.is_some_and(|c| !c.contains(&&name)) {
                     return Err(FlagError::PkiContext(spec.clone()).into());
                 }
                 let c = ClusterRef {
@@ -748,9 +747,9 @@ fn pki_targets(
 
 /// `pki rescue`: `pki init`'s options for the rescue's design, and the folders.
 pub fn pki_rescue(a: &PkiRescueArgs) -> Result<commands::pki::RescueOptions> {
+    let clusters: Vec<&String> = std::iter::once(&a.management).chain(&a.workloads).collect();
     let targets = pki_targets(
-        &a.management,
-        &a.workloads,
+        Some(&clusters),
         &a.to_manifests,
         &a.contexts,
         &a.kubeconfig,
@@ -783,6 +782,52 @@ fn key_type(k: KeyTypeArg) -> crate::issuer::KeyType {
         KeyTypeArg::Rsa2048 => KeyType::Rsa2048,
         KeyTypeArg::Rsa4096 => KeyType::Rsa4096,
     }
+}
+
+/// `pki rotate`: what and which phase, the archives and keys, the new archives, the targets.
+pub fn pki_rotate(a: &PkiRotateArgs) -> Result<commands::pki::RotateOptions> {
+    use crate::issuer::{Phase, Rotation};
+    let targets = pki_targets(
+        None,
+        &a.to_manifests,
+        &a.contexts,
+        &a.kubeconfig,
+        &a.patience,
+    )?;
+    let dir = format!("{}/", a.output.trim_end_matches('/'));
+    Ok(commands::pki::RotateOptions {
+        rotate: crate::issuer::RotateOptions {
+            rotation: match a.rotation {
+                RotationArg::IstioRoot => Rotation::IstioRoot,
+                RotationArg::RelayRoot => Rotation::RelayRoot,
+                RotationArg::IstioIntermediate => Rotation::IstioIntermediate,
+            },
+            phase: a.phase.map(|p| match p {
+                PhaseArg::Add => Phase::Add,
+                PhaseArg::Switch => Phase::Switch,
+                PhaseArg::Remove => Phase::Remove,
+            }),
+            clusters: a.clusters.clone(),
+            key_type: a.key_type.map(key_type),
+            validity: crate::issuer::Validity {
+                root_days: a.root_days,
+                intermediate_days: a.intermediate_days,
+                cluster_ca_days: a.cluster_ca_days,
+                leaf_days: a.leaf_days,
+            },
+        },
+        archives: a
+            .from
+            .iter()
+            .map(|s| Location::parse(s))
+            .collect::<Result<Vec<_>>>()?,
+        identities: identities(&a.decrypt)?,
+        trust: trust(&a.trust)?,
+        output: output(&dir, &a.encrypt, &a.sign)?,
+        targets,
+        restart: a.restart,
+        dry_run: a.dry_run,
+    })
 }
 
 /// `pki reissue`: the role, the archives and keys, the target (a cluster, or DIR/<cluster>).

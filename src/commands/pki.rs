@@ -27,6 +27,7 @@ use crate::issuer::{self, Born, CaSummary, Design, KeyType, Validity};
 use crate::present;
 use crate::render::{self, OutputFormat};
 use crate::restore::{self, Item, Plan, Target, TargetRef};
+use crate::snapshot::Snapshot;
 use crate::store::Location;
 use crate::trust_policy::Trust;
 use crate::world::World;
@@ -102,11 +103,12 @@ pub async fn init(o: &InitOptions, world: &World) -> Result<InitReport> {
 /// what `pki init` and `pki rescue` do with the setup the issuer made.
 async fn land(o: &InitOptions, birth: issuer::Birth, world: &World) -> Result<InitReport> {
     let (setup, findings) = self_audit(&birth.design, &birth.clusters, world)?;
-    let mut names = allocate(o, &birth.clusters, world).await?;
+    let clusters: Vec<&str> = birth.clusters.iter().map(|b| b.name.as_str()).collect();
+    let mut names = allocate(&o.output, &o.targets, o.dry_run, &clusters, true, world).await?;
     let mut plans = Vec::new();
     for (b, (archive, _)) in birth.clusters.iter().zip(&names) {
         let opened = archive::reopen(&b.snapshot, &archive.file_name())?;
-        let plan = match target_of(o, &b.name) {
+        let plan = match target_of(&o.targets, &b.name) {
             Some(t) => {
                 Some(plan(&opened, &archive.file_name(), t.connect().await?, o, world).await?)
             }
@@ -117,8 +119,11 @@ async fn land(o: &InitOptions, birth: issuer::Birth, world: &World) -> Result<In
     let refused = plans.iter().flatten().any(|p| !p.ok(true));
     let written = !o.dry_run && !refused;
     if written {
-        write_birth(o, &birth.clusters, &mut names, world).await?;
-        apply(o, &birth.clusters, &mut plans).await?;
+        let made: Vec<(&Snapshot, Option<String>)> = (birth.clusters.iter())
+            .map(|b| (&b.snapshot, Some(b.profile.to_yaml())))
+            .collect();
+        write_archives(&o.output, &made, &mut names, world).await?;
+        apply(&o.targets, &clusters, &mut plans).await?;
     }
     let ok = !refused && plans.iter().flatten().all(|p| p.ok(o.dry_run));
     let mut plan_findings = Vec::new();
@@ -126,7 +131,7 @@ async fn land(o: &InitOptions, birth: issuer::Birth, world: &World) -> Result<In
         .map(|((b, (archive, profile)), plan)| {
             let target = plan.as_ref().map(|p| match p.cluster_name() {
                 Some(c) => format!("cluster {c}"),
-                None => format!("manifests {}", manifests_dir(o, &b.name).display()),
+                None => format!("manifests {}", manifests_dir(&o.targets, &b.name).display()),
             });
             let (plan, policies, offline_not_restored) = match plan {
                 Some(p) => {
@@ -203,38 +208,42 @@ fn self_audit(
 
 /// Where each cluster's birth archive and profile go, checked free before anything is made
 /// (and without making anything: a local directory is created only when written to);
-/// `DIR/<cluster>` of `--to-manifests` must not exist either (all or nothing).
+/// `DIR/<cluster>` of `--to-manifests` must not exist either (all or nothing). `profiles`:
+/// whether each cluster also gets a profile (a new setup), which must not exist.
 async fn allocate(
-    o: &InitOptions,
-    clusters: &[Born],
+    output: &ArchiveOutput,
+    targets: &Targets,
+    dry_run: bool,
+    clusters: &[&str],
+    profiles: bool,
     world: &World,
 ) -> Result<Vec<(Location, Location)>> {
-    let dir = &o.output.location;
-    let profile_of = |b: &Born| dir.join(&format!("{}.profile.yaml", b.name));
-    for b in clusters {
-        if world.store.exists(&profile_of(b)).await? {
+    let dir = &output.location;
+    let profile_of = |c: &str| dir.join(&format!("{c}.profile.yaml"));
+    for c in clusters {
+        if profiles && world.store.exists(&profile_of(c)).await? {
             let message = "already exists; refusing to overwrite a profile (nothing was written)";
-            return Err(refused(&profile_of(b), message));
+            return Err(refused(&profile_of(c), message));
         }
-        if let Targets::Manifests(_) = &o.targets {
-            let d = manifests_dir(o, &b.name);
+        if let Targets::Manifests(_) = targets {
+            let d = manifests_dir(targets, c);
             if std::fs::symlink_metadata(&d).is_ok() {
                 return Err(Error::Refused {
                     path: d,
-                    message: "already exists; a new setup goes into a new directory (nothing was written)".into(),
+                    message: "already exists; what pki writes goes into a new directory (nothing was written)".into(),
                 });
             }
         }
     }
     let absent = matches!(dir, Location::Local(p) if !p.exists());
     let mut out = Vec::new();
-    for b in clusters {
-        let name = archive::ArchiveName::new(&b.name, world.now);
-        let path = match o.dry_run || absent {
+    for c in clusters {
+        let name = archive::ArchiveName::new(c, world.now);
+        let path = match dry_run || absent {
             true => dir.join(&name.to_string()),
             false => world.store.allocate(dir, name).await?,
         };
-        out.push((path, profile_of(b)));
+        out.push((path, profile_of(c)));
     }
     Ok(out)
 }
@@ -246,18 +255,18 @@ fn refused(l: &Location, message: &str) -> Error {
     }
 }
 
-fn manifests_dir(o: &InitOptions, cluster: &str) -> PathBuf {
-    match &o.targets {
+fn manifests_dir(targets: &Targets, cluster: &str) -> PathBuf {
+    match targets {
         Targets::Manifests(d) => d.join(cluster),
         _ => PathBuf::new(),
     }
 }
 
 /// The target of cluster `name`, if it has one.
-fn target_of(o: &InitOptions, name: &str) -> Option<TargetRef> {
-    match &o.targets {
+fn target_of(targets: &Targets, name: &str) -> Option<TargetRef> {
+    match targets {
         Targets::None => None,
-        Targets::Manifests(_) => Some(TargetRef::Manifests(manifests_dir(o, name))),
+        Targets::Manifests(_) => Some(TargetRef::Manifests(manifests_dir(targets, name))),
         Targets::Clusters(m) => m.get(name).map(|c| TargetRef::Cluster(c.clone())),
     }
 }
@@ -287,27 +296,26 @@ async fn plan(
     Ok(p)
 }
 
-/// Writes each birth archive (with its sidecar) and profile; on a failure, takes back what
-/// this run wrote. Each archive lands on the name [`allocate`] found free (the names the plans
-/// record as provenance), unless another writer took it meanwhile.
-async fn write_birth(
-    o: &InitOptions,
-    clusters: &[Born],
+/// Writes each archive (with its sidecar and signature) and profile, if it has one; on a
+/// failure, takes back what this run wrote. Each archive lands on the name [`allocate`] found
+/// free (the names the plans record as provenance), unless another writer took it meanwhile.
+async fn write_archives(
+    output: &ArchiveOutput,
+    made: &[(&Snapshot, Option<String>)],
     names: &mut [(Location, Location)],
     world: &World,
 ) -> Result<()> {
     let mut written: Vec<Location> = Vec::new();
-    for (b, (archive, profile)) in clusters.iter().zip(names.iter_mut()) {
+    for ((snapshot, profile_yaml), (archive, profile)) in made.iter().zip(names.iter_mut()) {
         let r = async {
-            let done = catalogue::write(&b.snapshot, &o.output, &world.store, world.now).await?;
+            let done = catalogue::write(snapshot, output, &world.store, world.now).await?;
             written.push(done.archive.clone());
             written.push(done.sidecar.clone());
             *archive = done.archive;
-            world
-                .store
-                .put_new(profile, b.profile.to_yaml().as_bytes())
-                .await?;
-            written.push(profile.clone());
+            if let Some(yaml) = profile_yaml {
+                world.store.put_new(profile, yaml.as_bytes()).await?;
+                written.push(profile.clone());
+            }
             Ok::<(), Error>(())
         }
         .await;
@@ -322,9 +330,9 @@ async fn write_birth(
 }
 
 /// Applies every plan; a manifests target is all or nothing across clusters.
-async fn apply(o: &InitOptions, clusters: &[Born], plans: &mut [Option<Plan>]) -> Result<()> {
+async fn apply(targets: &Targets, clusters: &[&str], plans: &mut [Option<Plan>]) -> Result<()> {
     let mut done: Vec<PathBuf> = Vec::new();
-    for (b, plan) in clusters.iter().zip(plans.iter_mut()) {
+    for (c, plan) in clusters.iter().zip(plans.iter_mut()) {
         let Some(plan) = plan else { continue };
         if let Err(e) = plan.apply().await {
             for d in &done {
@@ -332,8 +340,8 @@ async fn apply(o: &InitOptions, clusters: &[Born], plans: &mut [Option<Plan>]) -
             }
             return Err(e);
         }
-        if let Targets::Manifests(_) = &o.targets {
-            done.push(manifests_dir(o, &b.name));
+        if let Targets::Manifests(_) = targets {
+            done.push(manifests_dir(targets, c));
         }
     }
     Ok(())
@@ -633,4 +641,276 @@ pub fn render_reissue(
             (false, _) => "REFUSED: see the plan",
         }
     )
+}
+
+/// `pki rotate`.
+#[derive(Debug)]
+pub struct RotateOptions {
+    pub rotate: issuer::RotateOptions,
+    /// Archives (or directories of them): each cluster's newest is its state; the management
+    /// cluster's birth archive (or an earlier phase's archive) holds the offline CA keys.
+    pub archives: Vec<Location>,
+    pub identities: Identities,
+    /// Which signers' archives are opened (`--trusted-signers`).
+    pub trust: Trust,
+    /// Where each changed cluster's new archive goes (the management cluster's holds the new
+    /// CA keys kept offline), and who opens it.
+    pub output: ArchiveOutput,
+    pub targets: Targets,
+    /// Restart what reads the secrets written (cluster targets).
+    pub restart: bool,
+    pub dry_run: bool,
+}
+
+/// One cluster of a phase: what changes, its new archive, its plan.
+#[derive(Debug, Serialize)]
+pub struct RotateClusterReport {
+    #[serde(flatten)]
+    pub change: issuer::ClusterChange,
+    /// The cluster's archive after the phase (the one it would be, with `--dry-run`).
+    pub archive: Location,
+    /// `manifests DIR` or `cluster CONTEXT`; none without a target.
+    pub target: Option<String>,
+    pub plan: Vec<Item>,
+    pub policies: Vec<Item>,
+    /// With `--restart`: each Deployment restarted and how it went.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub restarted: Vec<restore::Restart>,
+}
+
+/// What a phase of `pki rotate` made and did.
+#[derive(Debug, Serialize)]
+pub struct RotateReport {
+    pub rotation: issuer::Rotation,
+    pub phase: Option<issuer::Phase>,
+    pub old_root: Option<String>,
+    pub new_root: Option<String>,
+    pub dry_run: bool,
+    /// Whether the archives were written and the plans applied.
+    pub written: bool,
+    pub ok: bool,
+    pub clusters: Vec<RotateClusterReport>,
+    /// Where each cluster stands after the phase.
+    pub standings: Vec<issuer::Standing>,
+    pub next: String,
+    /// The audit's warnings about the clusters as the phase leaves them.
+    pub findings: Vec<Finding>,
+    /// Errors and warnings of the plans' pre-restore checks.
+    pub plan_findings: Vec<Finding>,
+}
+
+/// Opens the archives, has the issuer make the phase, audits the clusters as it leaves them,
+/// plans each changed cluster's secrets (replacing what the phase changes), then (unless a
+/// dry run or a refusal) writes each changed cluster's archive and applies the plans.
+pub async fn rotate(o: &RotateOptions, world: &World) -> Result<RotateReport> {
+    let files = catalogue::archive_files(&world.store, &o.archives).await?;
+    let mut opened = Vec::new();
+    for l in &files {
+        let (store, ids, ask) = (&world.store, &o.identities, world.passphrase());
+        let (a, _) = catalogue::open(store, l, ids, ask, &o.trust, world.now).await?;
+        opened.push((l.file_name(), a));
+    }
+    let r = issuer::rotate(&o.rotate, &opened, world.now)?;
+    let findings = rotation_self_audit(&r.fleet_after, world)?;
+    let clusters: Vec<&str> = r.clusters.iter().map(|c| c.cluster.as_str()).collect();
+    let mut names = allocate(&o.output, &o.targets, o.dry_run, &clusters, false, world).await?;
+    let mut plans = Vec::new();
+    for (c, (archive, _)) in r.clusters.iter().zip(&names) {
+        let plan = match target_of(&o.targets, &c.cluster) {
+            Some(t) => {
+                Some(rotation_plan(c, &archive.file_name(), t.connect().await?, world).await?)
+            }
+            None => None,
+        };
+        plans.push(plan);
+    }
+    let refused = plans.iter().flatten().any(|p| !p.ok(true));
+    let written = !o.dry_run && !refused;
+    if written {
+        let made: Vec<(&Snapshot, Option<String>)> =
+            r.clusters.iter().map(|c| (&c.after, None)).collect();
+        write_archives(&o.output, &made, &mut names, world).await?;
+        apply(&o.targets, &clusters, &mut plans).await?;
+        if o.restart {
+            for p in plans.iter_mut().flatten() {
+                p.restart(world.now).await;
+            }
+        }
+    }
+    let ok = !refused && plans.iter().flatten().all(|p| p.ok(o.dry_run));
+    let mut plan_findings = Vec::new();
+    let reports = (r.clusters.into_iter().zip(names).zip(plans))
+        .map(|((change, (archive, _)), plan)| {
+            let target = plan.as_ref().map(|p| match p.cluster_name() {
+                Some(c) => format!("cluster {c}"),
+                None => format!(
+                    "manifests {}",
+                    manifests_dir(&o.targets, &change.cluster).display()
+                ),
+            });
+            let (plan, policies, restarted) = match plan {
+                Some(p) => {
+                    plan_findings.extend(p.findings);
+                    let done = p
+                        .restarts
+                        .into_iter()
+                        .filter(|x| x.result.is_some())
+                        .collect();
+                    (p.secrets, p.policies, done)
+                }
+                None => (Vec::new(), Vec::new(), Vec::new()),
+            };
+            RotateClusterReport {
+                change,
+                archive,
+                target,
+                plan,
+                policies,
+                restarted,
+            }
+        })
+        .collect();
+    Ok(RotateReport {
+        rotation: r.rotation,
+        phase: r.phase,
+        old_root: r.old_root,
+        new_root: r.new_root,
+        dry_run: o.dry_run,
+        written,
+        ok,
+        clusters: reports,
+        standings: r.standings,
+        next: r.next,
+        findings,
+        plan_findings,
+    })
+}
+
+/// The audit of every cluster as the phase leaves it: an error stops everything (nothing is
+/// written; a phase must never leave a broken setup); the warnings are reported.
+fn rotation_self_audit(after: &[Snapshot], world: &World) -> Result<Vec<Finding>> {
+    let r = checks::check(after, &CheckOptions::at(world.now));
+    let findings: Vec<Finding> = (r.report.findings.into_iter())
+        .filter(|f| f.severity >= Severity::Warning || f.check == "trust.rotation")
+        .collect();
+    if let Some(e) = findings.iter().find(|f| f.severity == Severity::Error) {
+        return Err(Error::from(issuer::IssueError::SelfCheck(format!(
+            "the clusters as this phase would leave them fail the audit, so nothing was written: {e}; run trustkeep audit on the clusters (or their archives) and fix that first"
+        ))));
+    }
+    Ok(findings)
+}
+
+/// The plan of one cluster's phase: what the phase changes replaces what is there (Gloo's
+/// cert-agent's secrets and the RootTrustPolicy included), never the offline material.
+async fn rotation_plan(
+    c: &issuer::ClusterChange,
+    name: &str,
+    target: Target,
+    world: &World,
+) -> Result<Plan> {
+    let opened = archive::reopen(&c.writes, name)?;
+    let opts = restore::Options {
+        replace: true,
+        include_managed: true,
+        include_policies: true,
+        allow_rollback: c.rollback_on_purpose,
+        ..restore::Options::default()
+    };
+    restore::prepare(&opened, name, target, &opts, world.now).await
+}
+
+/// Prints the phase: the roots, each changed cluster's changes, archive and plan, what to
+/// delete and restart, where each cluster stands, and what comes next.
+pub fn render_rotate(
+    out: &mut dyn Write,
+    r: &RotateReport,
+    format: OutputFormat,
+) -> std::io::Result<()> {
+    if format == OutputFormat::Json {
+        return render::json(out, r);
+    }
+    let phase = r
+        .phase
+        .map(|p| format!(" --phase {}", p.as_str()))
+        .unwrap_or_default();
+    let dry = if r.dry_run {
+        " (dry run: nothing written)"
+    } else {
+        ""
+    };
+    writeln!(out, "pki rotate {}{phase}{dry}", r.rotation.as_str())?;
+    for (what, root) in [("old root", &r.old_root), ("new root", &r.new_root)] {
+        if let Some(x) = root {
+            writeln!(out, "{what}: {x}")?;
+        }
+    }
+    for c in &r.clusters {
+        render_rotate_cluster(out, c, r.written)?;
+    }
+    present::write_findings(out, &r.plan_findings)?;
+    writeln!(out)?;
+    let mut t = render::Table::new(["CLUSTER", "STANDS"]);
+    for s in &r.standings {
+        t.row([s.cluster.clone(), s.stands.clone()]);
+    }
+    t.write(out)?;
+    let warnings: Vec<Finding> = r
+        .findings
+        .iter()
+        .filter(|f| f.severity >= Severity::Warning)
+        .cloned()
+        .collect();
+    present::write_findings(out, &warnings)?;
+    writeln!(out)?;
+    writeln!(out, "next: {}", r.next)?;
+    let verdict = match (r.ok, r.dry_run, r.written) {
+        (true, true, _) => "ok: dry run",
+        (true, false, _) => "ok: check with trustkeep audit before the next phase; the archives written are this phase's rollback point and the next phase's input",
+        (false, _, false) => "REFUSED: a plan could not be carried out (see the plans); nothing was written",
+        (false, _, true) => "INCOMPLETE: the archives are written, some secrets are not (see the plans): restore them once the cause is fixed",
+    };
+    writeln!(out, "{verdict}")
+}
+
+fn render_rotate_cluster(
+    out: &mut dyn Write,
+    c: &RotateClusterReport,
+    written: bool,
+) -> std::io::Result<()> {
+    let ch = &c.change;
+    writeln!(out)?;
+    let note = if written { "" } else { " (not written)" };
+    writeln!(
+        out,
+        "cluster {} ({}): archive {}{note}",
+        ch.cluster,
+        ch.kind.as_str(),
+        c.archive
+    )?;
+    for x in &ch.changes {
+        writeln!(out, "  {}", render::escape(x))?;
+    }
+    match &c.target {
+        None => writeln!(out, "  no target: apply later with trustkeep restore ARCHIVE --replace --include-managed --include-policies")?,
+        Some(t) => {
+            writeln!(out, "  -> {t}")?;
+            present::write_plan(out, &c.plan, &c.policies)?;
+        }
+    }
+    for d in &ch.delete {
+        writeln!(out, "  delete: {}", render::escape(d))?;
+    }
+    if !c.restarted.is_empty() {
+        present::write_restarts(out, &c.restarted)?;
+    } else {
+        for s in &ch.restarts {
+            writeln!(
+                out,
+                "  restart: deployment {}/{} in cluster {}: {}",
+                s.namespace, s.deployment, s.cluster, s.why
+            )?;
+        }
+    }
+    Ok(())
 }

@@ -24,7 +24,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, SubsecRound, Utc};
 use serde::Serialize;
 
 use super::birth::request;
@@ -171,7 +171,11 @@ pub fn rotate(
         o,
         now,
         by: match o.phase {
-            Some(p) => format!("trustkeep pki rotate {} --phase {}", o.rotation.as_str(), p.as_str()),
+            Some(p) => format!(
+                "trustkeep pki rotate {} --phase {}",
+                o.rotation.as_str(),
+                p.as_str()
+            ),
             None => format!("trustkeep pki rotate {}", o.rotation.as_str()),
         },
     };
@@ -369,7 +373,8 @@ impl Edits {
     /// Keeps `ca` offline as `trustkeep-offline/<name>` (issuing `issues`).
     pub(super) fn offline_add(&mut self, name: &str, ca: &Ca, issues: &str, by: &str) {
         let r = records::offline(name, ca, issues, by);
-        self.offline_changed.push(format!("{}: kept offline, in this archive only", r.id));
+        self.offline_changed
+            .push(format!("{}: kept offline, in this archive only", r.id));
         self.offline.retain(|s| s.record.id != r.id);
         self.offline.push(Selected {
             role: Role::Included,
@@ -480,7 +485,12 @@ pub(super) fn certs(r: &SecretRecord, key: &str) -> Vec<Cert> {
 
 /// The root the first certificate of `key` chains to among `roots`, the rest of `key` and
 /// `more` as intermediates.
-pub(super) fn chain_root(r: &SecretRecord, key: &str, more: &[Cert], roots: &[Cert]) -> Option<Cert> {
+pub(super) fn chain_root(
+    r: &SecretRecord,
+    key: &str,
+    more: &[Cert],
+    roots: &[Cert],
+) -> Option<Cert> {
     let all = certs(r, key);
     let (leaf, rest) = all.split_first()?;
     let mut inter = rest.to_vec();
@@ -491,7 +501,11 @@ pub(super) fn chain_root(r: &SecretRecord, key: &str, more: &[Cert], roots: &[Ce
 
 /// `subject (sha256 prefix)`.
 pub(super) fn describe(c: &Cert) -> String {
-    format!("{} (sha256 {})", c.summary().subject, &c.fingerprint()[..16])
+    format!(
+        "{} (sha256 {})",
+        c.summary().subject,
+        &c.fingerprint()[..16]
+    )
 }
 
 /// The distinct roots of `bundles`, oldest first (by notBefore, then as found).
@@ -545,10 +559,15 @@ pub(super) fn new_root(
     profile: CertProfile,
     old: &Cert,
 ) -> Result<(Ca, KeyType), IssueError> {
-    let kt = ctx.o.key_type.or_else(|| key_type_of(old)).unwrap_or_default();
+    let kt = ctx
+        .o
+        .key_type
+        .or_else(|| key_type_of(old))
+        .unwrap_or_default();
     let mut req = request(profile, ctx.now);
     let old_nb = old.summary().not_before;
-    if req.not_before <= old_nb {
+    // Certificates hold whole seconds.
+    if req.not_before.trunc_subsecs(0) <= old_nb {
         req.not_before = old_nb + Duration::seconds(1);
     }
     Ok((Ca::root(&req, &ctx.o.validity, kt)?, kt))
@@ -655,7 +674,10 @@ fn policy_view(f: &Fleet) -> Result<Option<PolicyView<'_>>, IssueError> {
         let Some(active) = policy.root_secret().as_ref().and_then(find) else {
             continue;
         };
-        let passive = policy.passive_secrets().filter_map(|id| find(&id)).collect();
+        let passive = policy
+            .passive_secrets()
+            .filter_map(|id| find(&id))
+            .collect();
         return Ok(Some(PolicyView {
             object,
             active,
@@ -731,7 +753,11 @@ fn istio_add(
     let [old] = v.roots.as_slice() else {
         return Err(refuse(format!("an Istio root rotation is already in progress: old root {}, new root {}; next: --phase switch (or --phase remove once every cluster has switched)", describe(&v.roots[0]), describe(&v.roots[v.roots.len() - 1]))));
     };
-    if let Some(w) = v.workloads.iter().find(|w| w.chains_to.as_ref() != Some(old)) {
+    if let Some(w) = v
+        .workloads
+        .iter()
+        .find(|w| w.chains_to.as_ref() != Some(old))
+    {
         return Err(IssueError::Design(format!("cluster {}: its Istio intermediate does not chain to the Istio root {}; fix the setup (trustkeep audit) before rotating", w.cluster, describe(old))));
     }
     let (root, kt) = new_root(ctx, CertProfile::Root { relay: false }, old)?;
@@ -744,26 +770,50 @@ fn istio_add(
         )?),
     };
     let fp = short(root.cert());
-    e.offline_add(&format!("istio-root-ca-{fp}"), &root, "intermediate-cas", &ctx.by);
+    e.offline_add(
+        &format!("istio-root-ca-{fp}"),
+        &root,
+        "intermediate-cas",
+        &ctx.by,
+    );
     let mgmt = f.management().map(|m| m.name.clone()).unwrap_or_default();
     match &v.policy {
         Some(p) => {
             let ca = issuer.as_ref().unwrap_or(&root);
             let id = passive_id(p);
-            let rec = like_new(p.active, id.clone(), records::root_trust(id.clone(), ca, &ctx.by));
-            e.secret(&mgmt, Role::RootTrust, rec, "new: the new CA, trusted (passive) but not signing yet");
+            let rec = like_new(
+                p.active,
+                id.clone(),
+                records::root_trust(id.clone(), ca, &ctx.by),
+            );
+            e.secret(
+                &mgmt,
+                Role::RootTrust,
+                rec,
+                "new: the new CA, trusted (passive) but not signing yet",
+            );
             let pol = with_passive(p.object, Some(&id), &ctx.by);
             e.policy(&mgmt, pol, &format!("passiveCertificateAuthorities: {id}"));
         }
         None => {
             if let Some(ca) = &issuer {
-                e.offline_add(&format!("istio-issuing-ca-{fp}"), ca, "istio-cacerts", &ctx.by);
+                e.offline_add(
+                    &format!("istio-issuing-ca-{fp}"),
+                    ca,
+                    "istio-cacerts",
+                    &ctx.by,
+                );
             }
         }
     }
     for w in &v.workloads {
         let rec = with_bundle(w.record, "root-cert.pem", &[old, root.cert()], &ctx.by);
-        e.secret(w.cluster, Role::IstioCacerts, rec, "root-cert.pem: the old root (still issuing) then the new one");
+        e.secret(
+            w.cluster,
+            Role::IstioCacerts,
+            rec,
+            "root-cert.pem: the old root (still issuing) then the new one",
+        );
     }
     Ok((Some(old.clone()), Some(root.cert().clone())))
 }
@@ -796,7 +846,11 @@ fn istio_switch(
     if let Some(w) = v.workloads.iter().find(|w| !w.bundle.contains(&new)) {
         return Err(refuse(format!("cluster {}: istio-system/cacerts root-cert.pem does not trust the new root {} yet: --phase add has not reached it; apply the add phase's archive of {} (trustkeep restore … --replace --include-managed) before switching", w.cluster, describe(&new), w.cluster)));
     }
-    let pending: Vec<&CacertsView<'_>> = v.workloads.iter().filter(|w| w.chains_to.as_ref() != Some(&new)).collect();
+    let pending: Vec<&CacertsView<'_>> = v
+        .workloads
+        .iter()
+        .filter(|w| w.chains_to.as_ref() != Some(&new))
+        .collect();
     let chosen: Vec<&CacertsView<'_>> = match ctx.o.clusters.is_empty() {
         true => pending.clone(),
         false => {
@@ -805,11 +859,18 @@ fn istio_switch(
                     return Err(refuse(format!("--cluster {c}: not a workload cluster waiting to switch (those are: {}); a switched cluster is not switched again", names(&pending))));
                 }
             }
-            pending.iter().copied().filter(|w| ctx.o.clusters.iter().any(|c| c == w.cluster)).collect()
+            pending
+                .iter()
+                .copied()
+                .filter(|w| ctx.o.clusters.iter().any(|c| c == w.cluster))
+                .collect()
         }
     };
     if chosen.is_empty() {
-        return Err(refuse("every workload cluster already chains to the new Istio root: next is --phase remove".into()));
+        return Err(refuse(
+            "every workload cluster already chains to the new Istio root: next is --phase remove"
+                .into(),
+        ));
     }
     let issuer = ca_of(f, |c| {
         c.ca.root_cert() == &new
@@ -827,8 +888,21 @@ fn istio_switch(
         let issued = issuer.ca.issue(req, &ctx.o.validity, kt)?;
         let gloo = Manager::of(w.record) == Some(Manager::GlooCertAgent);
         let made = records::cacerts(&issued, &issuer.ca, gloo, &ctx.by);
-        let rec = with_bundle(&like(w.record, made, &ctx.by), "root-cert.pem", &[&new, &old], &ctx.by);
-        e.secret(w.cluster, Role::IstioCacerts, rec, &format!("a new intermediate from {}; root-cert.pem: the new root then the old one", issuer.ca.cert().summary().subject));
+        let rec = with_bundle(
+            &like(w.record, made, &ctx.by),
+            "root-cert.pem",
+            &[&new, &old],
+            &ctx.by,
+        );
+        e.secret(
+            w.cluster,
+            Role::IstioCacerts,
+            rec,
+            &format!(
+                "a new intermediate from {}; root-cert.pem: the new root then the old one",
+                issuer.ca.cert().summary().subject
+            ),
+        );
     }
     Ok((Some(old), Some(new)))
 }
@@ -839,7 +913,11 @@ fn swap_policy_cas(ctx: &Ctx<'_>, p: &PolicyView<'_>, new: &Cert, mgmt: &str, e:
     if certs(p.active, "root-cert.pem").first() == Some(new) {
         return;
     }
-    let Some(passive) = p.passive.iter().find(|r| certs(r, "root-cert.pem").first() == Some(new)) else {
+    let Some(passive) = p
+        .passive
+        .iter()
+        .find(|r| certs(r, "root-cert.pem").first() == Some(new))
+    else {
         return;
     };
     let mut active = p.active.clone();
@@ -848,8 +926,18 @@ fn swap_policy_cas(ctx: &Ctx<'_>, p: &PolicyView<'_>, new: &Cert, mgmt: &str, e:
     let mut old = (*passive).clone();
     old.data = p.active.data.clone();
     mark(&mut old, &ctx.by);
-    e.secret(mgmt, Role::RootTrust, active, "the new CA: Gloo Mesh issues from it from now on");
-    e.secret(mgmt, Role::RootTrust, old, "the old CA: trusted (passive), no longer signing");
+    e.secret(
+        mgmt,
+        Role::RootTrust,
+        active,
+        "the new CA: Gloo Mesh issues from it from now on",
+    );
+    e.secret(
+        mgmt,
+        Role::RootTrust,
+        old,
+        "the old CA: trusted (passive), no longer signing",
+    );
     e.rollback_on_purpose(mgmt);
 }
 
@@ -867,9 +955,16 @@ fn istio_remove(
     e: &mut Edits,
 ) -> Result<(Option<Cert>, Option<Cert>), IssueError> {
     let (old, new) = two(&v.roots, "istio", Phase::Remove)?;
-    let pending: Vec<&CacertsView<'_>> = v.workloads.iter().filter(|w| w.chains_to.as_ref() != Some(&new)).collect();
+    let pending: Vec<&CacertsView<'_>> = v
+        .workloads
+        .iter()
+        .filter(|w| w.chains_to.as_ref() != Some(&new))
+        .collect();
     if !pending.is_empty() {
-        let fix: Vec<String> = pending.iter().map(|w| format!("--phase switch --cluster {}", w.cluster)).collect();
+        let fix: Vec<String> = pending
+            .iter()
+            .map(|w| format!("--phase switch --cluster {}", w.cluster))
+            .collect();
         return Err(refuse(format!("the old Istio root {} still issues for cluster(s) {}: removing it now would break their workloads' trust; first trustkeep pki rotate istio-root {}", describe(&old), names(&pending), fix.join(", then "))));
     }
     let mgmt = f.management().map(|m| m.name.clone()).unwrap_or_default();
@@ -877,14 +972,23 @@ fn istio_remove(
         if certs(p.active, "root-cert.pem").first() != Some(&new) {
             return Err(refuse(format!("the management cluster's root-trust secret {} still signs with the old root: run --phase switch first", p.active.id)));
         }
-        e.policy(&mgmt, with_passive(p.object, None, &ctx.by), "no passive CA");
+        e.policy(
+            &mgmt,
+            with_passive(p.object, None, &ctx.by),
+            "no passive CA",
+        );
         for r in &p.passive {
             e.delete(&mgmt, format!("secret {}: holds the old CA (and its key), no longer referenced by the RootTrustPolicy: kubectl -n {} delete secret {}", r.id, r.id.namespace, r.id.name));
         }
     }
     for w in &v.workloads {
         let rec = with_bundle(w.record, "root-cert.pem", &[&new], &ctx.by);
-        e.secret(w.cluster, Role::IstioCacerts, rec, "root-cert.pem: the new root only");
+        e.secret(
+            w.cluster,
+            Role::IstioCacerts,
+            rec,
+            "root-cert.pem: the new root only",
+        );
     }
     e.offline_drop_root(&old);
     Ok((Some(old), Some(new)))
@@ -898,29 +1002,51 @@ fn intermediates(
     e: &mut Edits,
 ) -> Result<(Option<Cert>, Option<Cert>), IssueError> {
     if ctx.o.clusters.is_empty() {
-        return Err(IssueError::Design("istio-intermediate: which cluster? --cluster NAME (repeatable)".into()));
+        return Err(IssueError::Design(
+            "istio-intermediate: which cluster? --cluster NAME (repeatable)".into(),
+        ));
     }
     let sig = pki::SignatureCache::default();
     let mut root = None;
     for c in &ctx.o.clusters {
         let m = f.members.iter().find(|m| &m.name == c).expect("checked");
         let Some(r) = m.secret(Role::IstioCacerts) else {
-            return Err(IssueError::Design(format!("cluster {c}: its archive holds no istio-system/cacerts")));
+            return Err(IssueError::Design(format!(
+                "cluster {c}: its archive holds no istio-system/cacerts"
+            )));
         };
         let Some(current) = certs(r, "ca-cert.pem").into_iter().next() else {
-            return Err(IssueError::Design(format!("cluster {c}: istio-system/cacerts has no ca-cert.pem")));
+            return Err(IssueError::Design(format!(
+                "cluster {c}: istio-system/cacerts has no ca-cert.pem"
+            )));
         };
         let issuer = ca_of(f, |x| x.role != Role::IstioCacerts && sig.issued_by(&current, x.ca.cert()))
             .ok_or_else(|| IssueError::NoIssuer(format!("cluster {c}: the CA that issued its Istio intermediate ({}) is in no archive given with its key: pass the management cluster's birth archive or a backup of it (--from)", current.summary().issuer)))?;
-        let kt = ctx.o.key_type.or_else(|| key_type_of(&current)).unwrap_or_default();
+        let kt = ctx
+            .o
+            .key_type
+            .or_else(|| key_type_of(&current))
+            .unwrap_or_default();
         let req = request(CertProfile::IstioCluster(c.clone()), ctx.now);
         let issued = issuer.ca.issue(req, &ctx.o.validity, kt)?;
         let gloo = Manager::of(r) == Some(Manager::GlooCertAgent);
-        let mut rec = like(r, records::cacerts(&issued, &issuer.ca, gloo, &ctx.by), &ctx.by);
+        let mut rec = like(
+            r,
+            records::cacerts(&issued, &issuer.ca, gloo, &ctx.by),
+            &ctx.by,
+        );
         if let Some(b) = r.get("root-cert.pem") {
             rec.data.insert("root-cert.pem".into(), b.clone());
         }
-        e.secret(c, Role::IstioCacerts, rec, &format!("a new intermediate (new key) from {}, the same root", issuer.describe()));
+        e.secret(
+            c,
+            Role::IstioCacerts,
+            rec,
+            &format!(
+                "a new intermediate (new key) from {}, the same root",
+                issuer.describe()
+            ),
+        );
         root = Some(issuer.ca.root_cert().clone());
     }
     Ok((root, None))
@@ -949,14 +1075,22 @@ fn istio_standings(v: &IstioView<'_>, rotation: Rotation) -> (Vec<Standing>, Str
         };
         out.push(Standing {
             cluster: format!("{} (RootTrustPolicy {})", p.active.id, p.object.id()),
-            stands: format!("Gloo Mesh issues from {which}; passive CAs: {}", p.passive.len()),
+            stands: format!(
+                "Gloo Mesh issues from {which}; passive CAs: {}",
+                p.passive.len()
+            ),
         });
     }
     for w in &v.workloads {
         let stands = match (new, &w.chains_to) {
             (None, _) => "one root, no rotation in progress".to_string(),
-            (Some(n), _) if !w.bundle.contains(n) => "does not trust the new root yet (add)".to_string(),
-            (Some(n), Some(c)) if c == n => format!("switched: issues from the new root, trusts {} root(s)", w.bundle.len()),
+            (Some(n), _) if !w.bundle.contains(n) => {
+                "does not trust the new root yet (add)".to_string()
+            }
+            (Some(n), Some(c)) if c == n => format!(
+                "switched: issues from the new root, trusts {} root(s)",
+                w.bundle.len()
+            ),
             _ => "not switched: issues from the old root, trusts both".to_string(),
         };
         out.push(Standing {
@@ -964,7 +1098,12 @@ fn istio_standings(v: &IstioView<'_>, rotation: Rotation) -> (Vec<Standing>, Str
             stands,
         });
     }
-    let pending: Vec<&str> = v.workloads.iter().filter(|w| new.is_some() && w.chains_to.as_ref() != new).map(|w| w.cluster).collect();
+    let pending: Vec<&str> = v
+        .workloads
+        .iter()
+        .filter(|w| new.is_some() && w.chains_to.as_ref() != new)
+        .map(|w| w.cluster)
+        .collect();
     let next = match (rotation, new) {
         (Rotation::IstioIntermediate, _) => "restart istiod in each cluster; workloads renew from the new intermediate as their certificates expire".to_string(),
         (_, None) => "the rotation is complete: every bundle holds one root; back the clusters up".to_string(),

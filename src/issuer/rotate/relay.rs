@@ -55,7 +55,8 @@ fn view(f: &Fleet) -> Result<RelayView<'_>, IssueError> {
     let agents = f
         .workloads()
         .map(|m| {
-            let root = (m.secret(Role::RelayClient)).and_then(|r| chain_root(r, "tls.crt", &[], &roots));
+            let root =
+                (m.secret(Role::RelayClient)).and_then(|r| chain_root(r, "tls.crt", &[], &roots));
             (m, root)
         })
         .collect();
@@ -116,8 +117,19 @@ fn add(
     };
     let (root, _) = new_root(ctx, CertProfile::Root { relay: true }, old)?;
     let fp = short(root.cert());
-    e.offline_add(&format!("relay-root-ca-{fp}"), &root, "intermediate-cas", &ctx.by);
-    bundles(ctx, f, &[old, root.cert()], "ca.crt: the old root (still issuing) then the new one", e);
+    e.offline_add(
+        &format!("relay-root-ca-{fp}"),
+        &root,
+        "intermediate-cas",
+        &ctx.by,
+    );
+    bundles(
+        ctx,
+        f,
+        &[old, root.cert()],
+        "ca.crt: the old root (still issuing) then the new one",
+        e,
+    );
     Ok((Some(old.clone()), Some(root.cert().clone())))
 }
 
@@ -141,7 +153,10 @@ fn chosen<'a>(
     }
     let take_mgmt = ctx.o.clusters.contains(&v.mgmt.name);
     if take_mgmt && !mgmt_pending {
-        return Err(refuse(format!("--cluster {}: the relay server already chains to the new relay root", v.mgmt.name)));
+        return Err(refuse(format!(
+            "--cluster {}: the relay server already chains to the new relay root",
+            v.mgmt.name
+        )));
     }
     let mut agents = Vec::new();
     for c in ctx.o.clusters.iter().filter(|c| **c != v.mgmt.name) {
@@ -217,28 +232,57 @@ fn switch_mgmt(
         .ok_or_else(|| IssueError::NoIssuer(format!("no archive given holds the new relay root {} with its key: pass the management cluster's archive written by --phase add (--from)", describe(new))))?;
     let kt: KeyType = key_type_of(new).unwrap_or_default();
     let v = &ctx.o.validity;
-    let signing = root.ca.issue_ca(request(CertProfile::RelaySigning { shared: false }, ctx.now), v, kt)?;
+    let signing = root.ca.issue_ca(
+        request(CertProfile::RelaySigning { shared: false }, ctx.now),
+        v,
+        kt,
+    )?;
     let both = [new, old];
     let why = "ca.crt: the new root then the old one";
     match m.secret(Role::RelaySigning) {
         Some(r) => {
             let made = records::relay_signing(&r.id.namespace, &signing, &ctx.by);
             let rec = with_bundle(&like(r, made, &ctx.by), "ca.crt", &both, &ctx.by);
-            e.secret(&m.name, Role::RelaySigning, rec, &format!("a new signing CA under the new root; {why}"));
+            e.secret(
+                &m.name,
+                Role::RelaySigning,
+                rec,
+                &format!("a new signing CA under the new root; {why}"),
+            );
         }
-        None => e.offline_add(&format!("relay-signing-ca-{}", short(signing.cert())), &signing, "relay-server relay-client", &ctx.by),
+        None => e.offline_add(
+            &format!("relay-signing-ca-{}", short(signing.cert())),
+            &signing,
+            "relay-server relay-client",
+            &ctx.by,
+        ),
     }
     let server = m.secret(Role::RelayServer).expect("checked by view");
     let old_cert = certs(server, "tls.crt").into_iter().next();
-    let issued = signing.issue(request_like(CertProfile::RelayServer, old_cert.as_ref(), ctx), v, kt)?;
+    let issued = signing.issue(
+        request_like(CertProfile::RelayServer, old_cert.as_ref(), ctx),
+        v,
+        kt,
+    )?;
     let made = records::relay_tls(server.id.clone(), &issued, &signing, &ctx.by);
     let rec = with_bundle(&like(server, made, &ctx.by), "ca.crt", &both, &ctx.by);
-    e.secret(&m.name, Role::RelayServer, rec, &format!("a new server certificate from the new signing CA; {why}"));
+    e.secret(
+        &m.name,
+        Role::RelayServer,
+        rec,
+        &format!("a new server certificate from the new signing CA; {why}"),
+    );
     if let Some(r) = m.secret(Role::RelayRoot) {
         let mut rec = with_bundle(r, "ca.crt", &both, &ctx.by);
         if r.get("tls.key").is_some() {
-            rec.data.insert("tls.crt".into(), SecretBytes::new(new.to_pem().into_bytes()));
-            rec.data.insert("tls.key".into(), SecretBytes::new(root.ca.key.pem().as_bytes().to_vec()));
+            rec.data.insert(
+                "tls.crt".into(),
+                SecretBytes::new(new.to_pem().into_bytes()),
+            );
+            rec.data.insert(
+                "tls.key".into(),
+                SecretBytes::new(root.ca.key.pem().as_bytes().to_vec()),
+            );
         }
         e.secret(&m.name, Role::RelayRoot, rec, why);
     }
@@ -257,19 +301,36 @@ fn switch_agent(
 ) -> Result<(), IssueError> {
     let both = [new, old];
     let Some(client) = m.secret(Role::RelayClient) else {
-        return Err(IssueError::Design(format!("cluster {}: its archive holds no gloo-mesh/relay-client-tls-secret", m.name)));
+        return Err(IssueError::Design(format!(
+            "cluster {}: its archive holds no gloo-mesh/relay-client-tls-secret",
+            m.name
+        )));
     };
     let old_cert = certs(client, "tls.crt").into_iter().next();
     let kt = old_cert.as_ref().and_then(key_type_of).unwrap_or_default();
-    let req = request_like(CertProfile::RelayClient(m.name.clone()), old_cert.as_ref(), ctx);
+    let req = request_like(
+        CertProfile::RelayClient(m.name.clone()),
+        old_cert.as_ref(),
+        ctx,
+    );
     let issued = signing.issue(req, &ctx.o.validity, kt)?;
     let id = SecretId::new(client.id.namespace.clone(), client.id.name.clone());
     let made = records::relay_tls(id, &issued, signing, &ctx.by);
     let rec = with_bundle(&like(client, made, &ctx.by), "ca.crt", &both, &ctx.by);
-    e.secret(&m.name, Role::RelayClient, rec, "a new agent certificate from the new signing CA; ca.crt: the new root then the old one");
+    e.secret(
+        &m.name,
+        Role::RelayClient,
+        rec,
+        "a new agent certificate from the new signing CA; ca.crt: the new root then the old one",
+    );
     if let Some(r) = m.secret(Role::RelayRoot) {
         let rec = with_bundle(r, "ca.crt", &both, &ctx.by);
-        e.secret(&m.name, Role::RelayRoot, rec, "ca.crt: the new root then the old one");
+        e.secret(
+            &m.name,
+            Role::RelayRoot,
+            rec,
+            "ca.crt: the new root then the old one",
+        );
     }
     Ok(())
 }
@@ -285,7 +346,11 @@ fn remove(
     if v.server.as_ref() != Some(&new) {
         pending.push(v.mgmt.name.clone());
     }
-    pending.extend((v.agents.iter()).filter(|(_, r)| r.as_ref() != Some(&new)).map(|(m, _)| m.name.clone()));
+    pending.extend(
+        (v.agents.iter())
+            .filter(|(_, r)| r.as_ref() != Some(&new))
+            .map(|(m, _)| m.name.clone()),
+    );
     if !pending.is_empty() {
         return Err(refuse(format!("the old relay root {} still issues the certificates of cluster(s) {}: removing it now would cut them off the relay; first trustkeep pki rotate relay-root --phase switch --cluster {}", describe(&old), pending.join(", "), pending.join(" --cluster "))));
     }
@@ -315,7 +380,10 @@ pub(super) fn standings(f: &Fleet) -> (Vec<Standing>, String) {
             stands: stand(r, "the agent certificate"),
         });
     }
-    let pending: Vec<&str> = (v.agents.iter()).filter(|(_, r)| new.is_some() && r.as_ref() != new).map(|(m, _)| m.name.as_str()).collect();
+    let pending: Vec<&str> = (v.agents.iter())
+        .filter(|(_, r)| new.is_some() && r.as_ref() != new)
+        .map(|(m, _)| m.name.as_str())
+        .collect();
     let next = match new {
         None => "the rotation is complete: every relay bundle holds one root; back the clusters up".to_string(),
         Some(n) if v.server.as_ref() != Some(n) => format!("once the agents and the server have restarted and the audit is clean: --phase switch --cluster {} (the relay server and signing CA first)", v.mgmt.name),

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use trustkeep::secret::SecretRecord;
 
-use crate::util::{self, tk, Work};
+use crate::util::{self, cert_or_key, json, tk, Made, Work, CLUSTERS};
 
 const ARCHITECTURES: [&str; 3] = [
     "shared-root-shared-intermediate",
@@ -20,118 +20,10 @@ const ARCHITECTURES: [&str; 3] = [
     "separate-roots",
 ];
 const PLACEMENTS: [&str; 3] = ["management-cluster", "hybrid", "external"];
-const CLUSTERS: [&str; 3] = ["mgmt", "cluster-1", "cluster-2"];
-/// What the agents dial: `gloo-mesh-mgmt-server.gloo-mesh`, covered by `*.gloo-mesh`.
-pub(crate) const RELAY_AUTHORITY: &str = "gloo-mesh-mgmt-server.gloo-mesh";
-
-/// A setup `pki init` made: birth archives in `birth/`, manifests in `m/<cluster>/`.
-pub(crate) struct Made {
-    pub(crate) w: Work,
-    pub(crate) placement: &'static str,
-}
 
 impl Made {
-    pub(crate) fn init(architecture: &str, placement: &'static str, extra: &[&str]) -> Made {
-        let w = Work::new();
-        let (birth, m, r) = (w.path("birth"), w.path("m"), util::recipient());
-        let mut args = vec![
-            "pki",
-            "init",
-            "--architecture",
-            architecture,
-            "--placement",
-            placement,
-            "--management",
-            "mgmt",
-            "--workload",
-            "cluster-1",
-            "--workload",
-            "cluster-2",
-            "-r",
-            &r,
-            "-o",
-            birth.to_str().unwrap(),
-            "--to-manifests",
-            m.to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
-        let run = tk(&args);
-        assert_eq!(run.code, 0, "{architecture} {placement}: {run:?}");
-        Made { w, placement }
-    }
-
     fn demo(&self) -> bool {
         self.placement == "management-cluster"
-    }
-
-    /// The birth archive of `cluster`.
-    fn birth(&self, cluster: &str) -> PathBuf {
-        let found: Vec<PathBuf> = std::fs::read_dir(self.w.path("birth"))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| {
-                let n = p.file_name().unwrap().to_string_lossy().into_owned();
-                n.starts_with(&format!("{cluster}-2")) && n.ends_with(".tar.gz.age")
-            })
-            .collect();
-        assert_eq!(found.len(), 1, "{cluster}: {found:?}");
-        found[0].clone()
-    }
-
-    /// Every manifest of `cluster`, sorted by path.
-    fn manifest_files(&self, cluster: &str) -> Vec<PathBuf> {
-        let mut out = Vec::new();
-        let dir = self.w.path("m").join(cluster);
-        for ns in std::fs::read_dir(&dir).unwrap() {
-            for f in std::fs::read_dir(ns.unwrap().path()).unwrap() {
-                out.push(f.unwrap().path());
-            }
-        }
-        out.sort();
-        out
-    }
-
-    /// The manifests of `cluster` as one multi-document file, as `kubectl get -o yaml` would
-    /// give them: what `audit --from` reads.
-    fn cluster_file(&self, cluster: &str) -> PathBuf {
-        let mut text = String::new();
-        for f in self.manifest_files(cluster) {
-            text.push_str("---\n");
-            text.push_str(&std::fs::read_to_string(f).unwrap());
-        }
-        let out = self.w.path(&format!("{cluster}.yaml"));
-        std::fs::write(&out, text).unwrap();
-        out
-    }
-
-    /// The secrets in `cluster`'s manifests.
-    pub(crate) fn secrets(&self, cluster: &str) -> Vec<SecretRecord> {
-        self.manifest_files(cluster)
-            .iter()
-            .filter(|f| !f.to_string_lossy().ends_with(".roottrustpolicy.yaml"))
-            .map(|f| {
-                SecretRecord::from_yaml(&std::fs::read_to_string(f).unwrap(), "default").unwrap()
-            })
-            .collect()
-    }
-
-    /// `audit --strict --profile birth/mgmt.profile.yaml --from` every cluster's manifests.
-    pub(crate) fn audit(&self, extra: &[&str]) -> util::Run {
-        let profile = self.w.path("birth/mgmt.profile.yaml");
-        let mut args = vec![
-            "audit".to_string(),
-            "--strict".into(),
-            "--profile".into(),
-            profile.to_str().unwrap().into(),
-            "--output".into(),
-            "json".into(),
-        ];
-        for c in CLUSTERS {
-            args.push("--from".into());
-            args.push(format!("{c}={}", self.cluster_file(c).display()));
-        }
-        args.extend(extra.iter().map(|s| s.to_string()));
-        tk(&args.iter().map(String::as_str).collect::<Vec<_>>())
     }
 
     /// `cluster`'s birth archive exported (0600 files) under `export-<cluster>/`.
@@ -168,10 +60,6 @@ impl Made {
             .map(|p| std::fs::read(p.join("tls.key")).unwrap())
             .collect()
     }
-}
-
-pub(crate) fn json(r: &util::Run) -> Value {
-    serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {r:?}"))
 }
 
 /// Every design: `audit --strict` passes on what `pki init` wrote and names the design (the
@@ -697,62 +585,23 @@ fn openssl_reads_the_seeds_extensions() {
     }
 }
 
-/// Go, as Gloo Mesh and Istio run it, for every design: an agent (cluster-1's secret) and the
-/// relay server (the management cluster's) complete a mutual TLS handshake, the agent dialling
+/// Go, as Gloo Mesh and Istio run it, for every design ([`util::go_runs_the_setup`]): each
+/// agent and the relay server complete a mutual TLS handshake, the agent dialling
 /// `gloo-mesh-mgmt-server.gloo-mesh`; istiod's check accepts each cluster's `cacerts`; a
-/// workload certificate issued under cluster-1's intermediate verifies against cluster-2's
-/// root. After the server certificate and cluster-1's `cacerts` are issued again, the old
+/// workload certificate issued under one cluster's intermediate verifies against the other's
+/// root, both ways. After the server certificate and cluster-1's `cacerts` are issued again, the old
 /// agent certificate still handshakes with the new server, and federation still holds.
 #[test]
 #[ignore = "needs go"]
 fn go_runs_the_relay_and_istio_on_every_design() {
     let oracle = crate::x509::go_oracle().to_str().unwrap().to_string();
-    let go = |args: &[&str]| {
-        let r = util::ext(&oracle, args);
-        assert_eq!(r.code, 0, "go-oracle {args:?}: {r:?}");
-    };
-    let check = |m: &Made, at: &str| {
-        let dir = m.w.path("m");
-        let s = |c: &str, rel: &str, k: &str| cert_or_key(&dir, c, rel, k, &m.w);
-        let server = "gloo-mesh/relay-server-tls-secret.yaml";
-        let agent = "gloo-mesh/relay-client-tls-secret.yaml";
-        let root = "gloo-mesh/relay-root-tls-secret.yaml";
-        go(&[
-            "tls",
-            &s("mgmt", server, "tls.crt"),
-            &s("mgmt", server, "tls.key"),
-            &s("mgmt", server, "ca.crt"),
-            &s("cluster-1", agent, "tls.crt"),
-            &s("cluster-1", agent, "tls.key"),
-            &s("cluster-1", root, "ca.crt"),
-            RELAY_AUTHORITY,
-        ]);
-        let cacerts = "istio-system/cacerts.yaml";
-        for c in ["cluster-1", "cluster-2"] {
-            go(&[
-                "istiod",
-                &s(c, cacerts, "ca-cert.pem"),
-                &s(c, cacerts, "ca-key.pem"),
-                &s(c, cacerts, "root-cert.pem"),
-                &s(c, cacerts, "cert-chain.pem"),
-            ]);
-        }
-        go(&[
-            "federation",
-            &s("cluster-1", cacerts, "ca-cert.pem"),
-            &s("cluster-1", cacerts, "ca-key.pem"),
-            &s("cluster-1", cacerts, "cert-chain.pem"),
-            &s("cluster-2", cacerts, "root-cert.pem"),
-        ]);
-        eprintln!("go: relay handshake, istiod and federation ok ({at})");
-    };
     for a in ARCHITECTURES {
         for p in PLACEMENTS {
             let m = Made::init(a, p, &[]);
-            check(&m, &format!("{a} {p}"));
+            util::go_runs_the_setup(&m, &format!("{a} {p}"));
             if (a, p) == ("shared-root-separate-intermediates", "external") {
                 reissue_lost(&m);
-                check(&m, &format!("{a} {p}, after reissue"));
+                util::go_runs_the_setup(&m, &format!("{a} {p}, after reissue"));
                 // The oracle can fail: an agent dialling another name is refused.
                 let dir = m.w.path("m");
                 let s = |c: &str, rel: &str, k: &str| cert_or_key(&dir, c, rel, k, &m.w);
@@ -780,16 +629,6 @@ fn go_runs_the_relay_and_istio_on_every_design() {
             }
         }
     }
-}
-
-/// Data key `key` of manifest `rel` of `cluster` under `dir`, written to a 0600 file.
-pub(crate) fn cert_or_key(dir: &Path, cluster: &str, rel: &str, key: &str, w: &Work) -> String {
-    let text = std::fs::read_to_string(dir.join(cluster).join(rel)).unwrap();
-    let r = SecretRecord::from_yaml(&text, "default").unwrap();
-    let out = w.path(&format!("go-{cluster}-{}-{key}", rel.replace('/', "_")));
-    std::fs::write(&out, r.get(key).unwrap().expose()).unwrap();
-    util::set_mode(&out, 0o600);
-    out.to_str().unwrap().to_string()
 }
 
 /// A Deployment `namespace/name` for the sandbox.

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use trustkeep::secret::SecretRecord;
 
-use crate::pki::{cert_or_key, json, Made, RELAY_AUTHORITY};
 use crate::util::{self, tk, Work};
+use crate::util::{cert_or_key, json, Made, RELAY_AUTHORITY};
 
 const ACCEPT: [&str; 2] = ["--accept", "setup.root-key-in-cluster"];
 

@@ -30,6 +30,7 @@ mod pki;
 mod rbac;
 mod rescue;
 mod rewrap;
+mod rotate;
 mod roundtrip;
 mod s3;
 mod sandbox;

@@ -1,10 +1,14 @@
 //! Helpers shared by the integration tests: fixture paths, temporary directories, running the
-//! `trustkeep` binary, and the test-only identities.
+//! `trustkeep` binary, the test-only identities, and a setup `pki init` made ([`Made`]) with
+//! what the pki, rescue and rotate tests check of it (its audit, Go's runtime).
 
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+use serde_json::Value;
+use trustkeep::secret::SecretRecord;
 
 /// The fixed "now" every fixture is made for.
 pub const AT: &str = "2026-12-01T00:00:00Z";
@@ -209,4 +213,180 @@ pub fn http10(
         .and_then(|c| c.parse().ok())
         .expect("a status code");
     (status, reply[split + 4..].to_vec())
+}
+
+/// The clusters of the setups the pki tests make.
+pub const CLUSTERS: [&str; 3] = ["mgmt", "cluster-1", "cluster-2"];
+/// What the agents dial: `gloo-mesh-mgmt-server.gloo-mesh`, covered by `*.gloo-mesh`.
+pub const RELAY_AUTHORITY: &str = "gloo-mesh-mgmt-server.gloo-mesh";
+
+/// A setup `pki init` made: birth archives in `birth/`, manifests in `m/<cluster>/`.
+pub struct Made {
+    pub w: Work,
+    pub placement: &'static str,
+}
+
+impl Made {
+    pub fn init(architecture: &str, placement: &'static str, extra: &[&str]) -> Made {
+        let w = Work::new();
+        let (birth, m, r) = (w.path("birth"), w.path("m"), recipient());
+        let mut args = vec![
+            "pki",
+            "init",
+            "--architecture",
+            architecture,
+            "--placement",
+            placement,
+            "--management",
+            "mgmt",
+            "--workload",
+            "cluster-1",
+            "--workload",
+            "cluster-2",
+            "-r",
+            &r,
+            "-o",
+            birth.to_str().unwrap(),
+            "--to-manifests",
+            m.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let run = tk(&args);
+        assert_eq!(run.code, 0, "{architecture} {placement}: {run:?}");
+        Made { w, placement }
+    }
+
+    /// The birth archive of `cluster`.
+    pub fn birth(&self, cluster: &str) -> PathBuf {
+        let found: Vec<PathBuf> = std::fs::read_dir(self.w.path("birth"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                let n = p.file_name().unwrap().to_string_lossy().into_owned();
+                n.starts_with(&format!("{cluster}-2")) && n.ends_with(".tar.gz.age")
+            })
+            .collect();
+        assert_eq!(found.len(), 1, "{cluster}: {found:?}");
+        found[0].clone()
+    }
+
+    /// Every manifest of `cluster`, sorted by path.
+    pub fn manifest_files(&self, cluster: &str) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        let dir = self.w.path("m").join(cluster);
+        for ns in std::fs::read_dir(&dir).unwrap() {
+            for f in std::fs::read_dir(ns.unwrap().path()).unwrap() {
+                out.push(f.unwrap().path());
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// The manifests of `cluster` as one multi-document file, as `kubectl get -o yaml` would
+    /// give them: what `audit --from` reads.
+    pub fn cluster_file(&self, cluster: &str) -> PathBuf {
+        let mut text = String::new();
+        for f in self.manifest_files(cluster) {
+            text.push_str("---\n");
+            text.push_str(&std::fs::read_to_string(f).unwrap());
+        }
+        let out = self.w.path(&format!("{cluster}.yaml"));
+        std::fs::write(&out, text).unwrap();
+        out
+    }
+
+    /// The secrets in `cluster`'s manifests.
+    pub fn secrets(&self, cluster: &str) -> Vec<SecretRecord> {
+        self.manifest_files(cluster)
+            .iter()
+            .filter(|f| !f.to_string_lossy().ends_with(".roottrustpolicy.yaml"))
+            .map(|f| {
+                SecretRecord::from_yaml(&std::fs::read_to_string(f).unwrap(), "default").unwrap()
+            })
+            .collect()
+    }
+
+    /// `audit --strict --profile birth/mgmt.profile.yaml --from` every cluster's manifests.
+    pub fn audit(&self, extra: &[&str]) -> Run {
+        let profile = self.w.path("birth/mgmt.profile.yaml");
+        let mut args = vec![
+            "audit".to_string(),
+            "--strict".into(),
+            "--profile".into(),
+            profile.to_str().unwrap().into(),
+            "--output".into(),
+            "json".into(),
+        ];
+        for c in CLUSTERS {
+            args.push("--from".into());
+            args.push(format!("{c}={}", self.cluster_file(c).display()));
+        }
+        args.extend(extra.iter().map(|s| s.to_string()));
+        tk(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    }
+}
+
+pub fn json(r: &Run) -> Value {
+    serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {r:?}"))
+}
+
+/// Data key `key` of manifest `rel` of `cluster` under `dir`, written to a 0600 file.
+pub fn cert_or_key(dir: &Path, cluster: &str, rel: &str, key: &str, w: &Work) -> String {
+    let text = std::fs::read_to_string(dir.join(cluster).join(rel)).unwrap();
+    let r = SecretRecord::from_yaml(&text, "default").unwrap();
+    let out = w.path(&format!("go-{cluster}-{}-{key}", rel.replace('/', "_")));
+    std::fs::write(&out, r.get(key).unwrap().expose()).unwrap();
+    set_mode(&out, 0o600);
+    out.to_str().unwrap().to_string()
+}
+
+/// Go, as Gloo Mesh and Istio run it (tests/go-oracle), over the manifests of `m`: each
+/// workload cluster's agent and the relay server complete a mutual TLS handshake (the server
+/// verifying agents by its `ca.crt`, the agent the server by its `relay-root-tls-secret`,
+/// dialling [`RELAY_AUTHORITY`]); istiod's plug-in check accepts each cluster's `cacerts`; a
+/// workload certificate issued under one cluster's intermediate verifies against the other's
+/// `root-cert.pem`, both ways. `at` names the step in messages.
+pub fn go_runs_the_setup(m: &Made, at: &str) {
+    let oracle = crate::x509::go_oracle().to_str().unwrap().to_string();
+    let go = |args: &[&str]| {
+        let r = ext(&oracle, args);
+        assert_eq!(r.code, 0, "{at}: go-oracle {args:?}: {r:?}");
+    };
+    let dir = m.w.path("m");
+    let s = |c: &str, rel: &str, k: &str| cert_or_key(&dir, c, rel, k, &m.w);
+    let server = "gloo-mesh/relay-server-tls-secret.yaml";
+    let agent = "gloo-mesh/relay-client-tls-secret.yaml";
+    let root = "gloo-mesh/relay-root-tls-secret.yaml";
+    let cacerts = "istio-system/cacerts.yaml";
+    let workloads = &CLUSTERS[1..];
+    for c in workloads {
+        go(&[
+            "tls",
+            &s("mgmt", server, "tls.crt"),
+            &s("mgmt", server, "tls.key"),
+            &s("mgmt", server, "ca.crt"),
+            &s(c, agent, "tls.crt"),
+            &s(c, agent, "tls.key"),
+            &s(c, root, "ca.crt"),
+            RELAY_AUTHORITY,
+        ]);
+        go(&[
+            "istiod",
+            &s(c, cacerts, "ca-cert.pem"),
+            &s(c, cacerts, "ca-key.pem"),
+            &s(c, cacerts, "root-cert.pem"),
+            &s(c, cacerts, "cert-chain.pem"),
+        ]);
+    }
+    for (from, to) in [(workloads[0], workloads[1]), (workloads[1], workloads[0])] {
+        go(&[
+            "federation",
+            &s(from, cacerts, "ca-cert.pem"),
+            &s(from, cacerts, "ca-key.pem"),
+            &s(from, cacerts, "cert-chain.pem"),
+            &s(to, cacerts, "root-cert.pem"),
+        ]);
+    }
+    eprintln!("go: relay handshakes, istiod and federation both ways ok ({at})");
 }

@@ -853,8 +853,9 @@ fn a_root_rotation_is_understood_and_the_clusters_on_the_old_root_are_named() {
     assert_eq!(rotation[0]["cluster"], name.as_str());
     let msg = rotation[0]["message"].as_str().unwrap();
     assert!(
-        msg.contains("2 Istio roots are trusted")
-            && msg.contains("an older root: re-issue it from the newest"),
+        msg.contains("a rotation of the Istio root is in progress (2 roots trusted)")
+            && msg.contains(&format!("cluster {name} has not switched"))
+            && msg.contains("--phase switch --cluster"),
         "{msg}"
     );
 }

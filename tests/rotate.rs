@@ -390,14 +390,23 @@ fn a_shared_root_is_refused() {
 }
 
 /// `istio-intermediate`: a new intermediate (new key, new serial) for one cluster under the
-/// same root, the other cluster untouched; the audit passes and Go federates.
+/// same root, the other cluster untouched; the audit passes; the archive it writes is signed
+/// with `--sign-key`, and a reader that trusts the key opens it.
 #[test]
 fn an_istio_intermediate_is_issued_again_under_the_same_root() {
     let m = Made::init("separate-roots", "external", &[]);
     let before = |c: &str| certs(&m, c, CACERTS, "ca-cert.pem");
     let (c1, c2) = (before("cluster-1"), before("cluster-2"));
     let root = certs(&m, "cluster-1", CACERTS, "root-cert.pem");
-    let r = phase(&m, "istio-intermediate", &["--cluster", "cluster-1"]);
+    let key =
+        m.w.copy_private("identities/test-only-ssh-ed25519", "signing-key");
+    let sign = [
+        "--cluster",
+        "cluster-1",
+        "--sign-key",
+        key.to_str().unwrap(),
+    ];
+    let r = phase(&m, "istio-intermediate", &sign);
     assert!(
         r.stdout
             .contains("restart: deployment istio-system/istiod in cluster cluster-1"),
@@ -412,6 +421,21 @@ fn an_istio_intermediate_is_issued_again_under_the_same_root() {
     assert_eq!(before("cluster-2"), c2);
     assert_eq!(certs(&m, "cluster-1", CACERTS, "root-cert.pem"), root);
     clean_audit(&m, "after istio-intermediate");
+    // The phase's archive is signed as pki init's are: a reader trusting the key opens it.
+    let archive = std::fs::read_dir(m.w.path("rot"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(".tar.gz.age"))
+        .unwrap();
+    let public =
+        std::fs::read_to_string(util::fixture("identities/test-only-ssh-ed25519.pub")).unwrap();
+    let allowed = m.w.path("allowed_signers");
+    let line = format!("rotate@test namespaces=\"trustkeep\" {}", public.trim());
+    std::fs::write(&allowed, line).unwrap();
+    let trusted = ["--trusted-signers", allowed.to_str().unwrap()];
+    let r = m.w.with_id("inspect", &archive, &trusted);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(std::path::Path::new(&format!("{}.sig", archive.display())).exists());
     let (r, _) = rotate(
         &m,
         "istio-intermediate",

@@ -945,6 +945,31 @@ mod tests {
             )
         );
         assert!(a.sign.sign_key.is_some());
+        // Resolved: without the files -i and --sign-key name, with a real recipient.
+        let recipient = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/identities/test-only-age-recipient.txt"
+        ))
+        .unwrap();
+        let c = parse(&[
+            "pki",
+            "rotate",
+            "istio-root",
+            "--phase",
+            "switch",
+            "--from",
+            "birth/",
+            "-r",
+            recipient.trim(),
+            "-o",
+            "rot",
+            "--context",
+            "c1=ctx",
+        ])
+        .unwrap();
+        let Command::Pki(args::PkiCommand::Rotate(a)) = c.command else {
+            panic!()
+        };
         let o = match resolve::pki_rotate(&a) {
             Ok(o) => o,
             Err(e) => panic!("{e}"),

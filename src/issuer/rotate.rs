@@ -584,7 +584,7 @@ pub(super) fn refuse(why: String) -> IssueError {
 }
 
 /// The CA with its key, found in the archives, whose certificate is `cert`.
-pub(super) fn ca_of<'a>(f: &'a Fleet, pred: impl Fn(&Found) -> bool) -> Option<&'a Found> {
+pub(super) fn ca_of(f: &Fleet, pred: impl Fn(&Found) -> bool) -> Option<&Found> {
     f.cas.iter().find(|c| pred(c))
 }
 

@@ -1107,7 +1107,8 @@ fn istio_standings(v: &IstioView<'_>, rotation: Rotation) -> (Vec<Standing>, Str
     let next = match (rotation, new) {
         (Rotation::IstioIntermediate, _) => "restart istiod in each cluster; workloads renew from the new intermediate as their certificates expire".to_string(),
         (_, None) => "the rotation is complete: every bundle holds one root; back the clusters up".to_string(),
-        (_, Some(_)) if !pending.is_empty() => format!("once istiod has restarted and workloads renewed (their certificate lifetime, 24 h by default) and the audit is clean: --phase switch (--cluster {} one at a time, or all)", pending.join(", ")),
+        (_, Some(_)) if pending.len() == v.workloads.len() => format!("once istiod has restarted in every cluster (every proxy then holds both roots) and the audit is clean: --phase switch (--cluster {} one at a time, or all)", pending.join(", --cluster ")),
+        (_, Some(_)) if !pending.is_empty() => format!("once istiod has restarted in the switched clusters and the audit is clean: --phase switch --cluster {}", pending.join(" --cluster ")),
         (_, Some(_)) => "once every workload has renewed from the new intermediates (24 h by default) and the audit is clean: --phase remove".to_string(),
     };
     (out, next)

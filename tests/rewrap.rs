@@ -236,7 +236,20 @@ fn the_next_run_completes_an_archive_replaced_before_its_sidecar() {
     let new = std::fs::read(&copy).unwrap();
     std::fs::write(&first, &new).unwrap();
     std::fs::write(format!("{}.rewrap", first.display()), &new).unwrap();
-    assert_ne!(tk(&["inspect", s(&first), "-i", s(&b)]).code, 0, "sidecar");
+    // Until then, readers refuse it and say what to do.
+    let inspect = tk(&["inspect", s(&first), "-i", s(&b)]);
+    assert_eq!(inspect.code, 2, "{inspect:?}");
+    assert!(
+        inspect
+            .stderr
+            .contains("a `trustkeep rewrap` was interrupted; run the same rewrap again"),
+        "{inspect:?}"
+    );
+    let list = tk(&["list", s(&dir)]);
+    assert!(
+        list.stdout.contains("interrupted rewrap: run it again"),
+        "{list:?}"
+    );
     let r = rewrap(&[s(&first)], &[&a], &[]);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.stdout.contains("completed"), "{r:?}");

@@ -255,7 +255,7 @@ fn audit_mesh_findings(
         ("ca-key.pem", Some(f("int.key"))),
         ("root-cert.pem", Some(f("root.pem"))),
         ("cert-chain.pem", Some(f("chain.pem"))),
-        ("ca-crl.pem", crl),
+        ("ca-crl.pem", crl.clone()),
     ];
     let tls = [
         ("ca-cert.pem", None),
@@ -266,6 +266,7 @@ fn audit_mesh_findings(
         ("tls.crt", Some(f("chain.pem"))),
         ("tls.key", Some(f("int.key"))),
         ("ca.crt", Some(f("root.pem"))),
+        ("ca-crl.pem", crl.clone()),
     ];
     let data: Vec<(&str, Option<&Path>)> = match form {
         "plug-in" => plug_in.iter().map(|(k, v)| (*k, v.as_deref())).collect(),
@@ -544,6 +545,16 @@ fn ca_crl_pem_is_judged_as_istiod_checks_it_and_as_envoy_applies_it() {
                 assert_eq!(findings.len(), 1, "{case}: {findings:?}");
             }
         }
+        // In the tls.crt form istiod does not read ca-crl.pem: a warning says so, whatever it holds.
+        let (code, findings) = audit_mesh_findings(&dir, case, "tls");
+        assert_eq!(code, 0, "{case} (tls): {findings:?}");
+        assert!(
+            findings.len() == 1
+                && findings[0].check == "chain.crl"
+                && findings[0].severity == trustkeep::findings::Severity::Warning
+                && findings[0].message.starts_with("ca-crl.pem is ignored"),
+            "{case} (tls): {findings:?}"
+        );
         if !istiod_ok {
             // istiod's own reason, as Go words it, is in trustkeep's message.
             let go_reason = go.stdout.trim().trim_start_matches("error: ");

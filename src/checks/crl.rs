@@ -12,8 +12,12 @@ use crate::check_id::CheckId;
 use crate::findings::{Report, Severity};
 use crate::pki::{Cert, Crl, NotSigner};
 
+/// The chain's data key in the plug-in form, the one form istiod reads `ca-crl.pem` in.
+const PLUG_IN_CHAIN: &str = "cert-chain.pem";
+
 /// The `chain.crl` findings of one `cacerts` secret at time `now`; nothing without a
-/// `ca-crl.pem`. `chain_key` is the data key whose certificates istiod takes as the chain.
+/// `ca-crl.pem`. `chain_key` is the data key whose certificates istiod takes as the chain
+/// (`cert-chain.pem`, or `tls.crt` in the other form, where istiod ignores the CRLs).
 pub(super) fn istio_crl(
     at: &At<'_>,
     p: &Parsed,
@@ -25,6 +29,10 @@ pub(super) fn istio_crl(
         return;
     };
     let err = |msg: String| at.f(Severity::Error, CheckId::ChainCrl, Some(CRL_KEY), msg);
+    if chain_key != PLUG_IN_CHAIN {
+        report.push(at.f(Severity::Warning, CheckId::ChainCrl, Some(CRL_KEY), format!("{CRL_KEY} is ignored: istiod reads it only beside the plug-in keys (ca-cert.pem, cert-chain.pem), not in the {chain_key} form; move to the plug-in keys, or remove {CRL_KEY}")));
+        return;
+    }
     let crls = match parsed {
         Ok(crls) => crls,
         Err(e) => {

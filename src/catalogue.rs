@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::archive::{self, crypto::PassphraseSource, manifest::Manifest, ArchiveName};
-use crate::archive::{Encryption, Identities, Opened};
+use crate::archive::{ArchiveError, Encryption, Identities, Opened};
 use crate::checks::{self, CheckOptions};
 use crate::error::{Error, Result};
 use crate::findings::{Finding, Report};
@@ -155,6 +155,9 @@ pub struct Fetched {
     /// A `<archive>.sig` is beside it.
     signed: bool,
     pub provenance: Provenance,
+    /// Its sidecar or `.sig` disagrees with it and the `<archive>.rewrap` of an interrupted
+    /// `rewrap` is beside it.
+    rewrap_pending: bool,
 }
 
 /// Reads an archive, its `.sha256` sidecar and its `.sig`, and judges its origin at `now`.
@@ -173,14 +176,33 @@ pub async fn fetch(
         .await?
         .map(|b| String::from_utf8_lossy(&b).into_owned());
     let sig = store.get(&signature::sig_location(location)).await?;
-    let provenance = trust.judge(&bytes, sig.as_deref(), now);
-    Ok(Fetched {
+    let mut provenance = trust.judge(&bytes, sig.as_deref(), now);
+    let mut fetched = Fetched {
         location: location.clone(),
         bytes,
         sidecar,
         signed: sig.is_some(),
-        provenance,
-    })
+        provenance: provenance.clone(),
+        rewrap_pending: false,
+    };
+    let disagree = !fetched.sidecar_matches() || !provenance.admitted();
+    if disagree && store.exists(&rewrap_temp(location)).await? {
+        fetched.rewrap_pending = true;
+        if !provenance.admitted() {
+            provenance.detail = format!("{}; {}", provenance.detail, rewrap_hint(location));
+            fetched.provenance = provenance;
+        }
+    }
+    Ok(fetched)
+}
+
+/// What to do about an archive whose sidecar or `.sig` disagrees with it while the
+/// `<archive>.rewrap` of an interrupted `rewrap` is beside it (see [`replace`]).
+fn rewrap_hint(location: &Location) -> String {
+    format!(
+        "{} is still beside it: a `trustkeep rewrap` was interrupted; run the same rewrap again (with the old and the new identities) to finish it",
+        rewrap_temp(location)
+    )
 }
 
 /// The error for an archive that is not there, worded as the store words it.
@@ -208,10 +230,28 @@ impl Fetched {
         })
     }
 
+    /// Whether the sidecar, when there is one, describes these bytes.
+    fn sidecar_matches(&self) -> bool {
+        let (archive, sidecar) = (self.location.to_string(), self.location.sidecar());
+        self.sidecar.as_deref().is_none_or(|t| {
+            archive::check_sidecar(&self.bytes, t, &archive, &sidecar.to_string()).is_ok()
+        })
+    }
+
     /// Checks the sidecar, decrypts and checks every entry, once the origin is admitted.
     pub fn open(&self, ids: &Identities, passphrase: PassphraseSource<'_>) -> Result<Opened> {
         if let Some(e) = self.refusal() {
             return Err(e);
+        }
+        if self.rewrap_pending && !self.sidecar_matches() {
+            return Err(Error::from(ArchiveError::Corrupt {
+                archive: self.location.to_string(),
+                message: format!(
+                    "its sidecar {} describes other bytes, and {}",
+                    self.location.sidecar(),
+                    rewrap_hint(&self.location)
+                ),
+            }));
         }
         let sidecar = self.location.sidecar().to_string();
         let side = self.sidecar.as_deref().map(|t| (t, sidecar));
@@ -394,6 +434,7 @@ pub async fn examine(store: &Store, listed: Listed, judge: &Judge<'_>) -> Result
         Some(t) => {
             match archive::check_sidecar(&fetched.bytes, t, &label, &sidecar_loc.to_string()) {
                 Ok(()) => "ok",
+                Err(_) if fetched.rewrap_pending => "mismatch (interrupted rewrap: run it again)",
                 Err(_) => "mismatch",
             }
         }

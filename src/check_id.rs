@@ -82,6 +82,8 @@ check_ids! {
         "a verified chain whose authorityKeyIdentifier differs from its issuer's subjectKeyIdentifier";
     ChainExtraRoot => "chain.extra-root",
         "a ca.crt bundle holds roots the verified chain does not use";
+    ChainCrl => "chain.crl",
+        "istio cacerts' ca-crl.pem as istiod and Envoy read it: every CA of cert-chain.pem signed a CRL there, none revoked, none past its next update";
     CaConstraints => "ca.constraints",
         "a certificate that must be a CA is not one, or a leaf is a CA";
     LintSkiMissing => "lint.ski-missing",

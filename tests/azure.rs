@@ -31,13 +31,13 @@ fn azurite_blob() -> PathBuf {
 }
 
 /// A running Azurite (blob service only) with one container, killed on drop.
-struct Azurite {
+pub(crate) struct Azurite {
     child: Child,
     port: u16,
 }
 
 impl Azurite {
-    fn start(w: &Work) -> Azurite {
+    pub(crate) fn start(w: &Work) -> Azurite {
         let root = w.path("azurite");
         std::fs::create_dir_all(&root).unwrap();
         let bin = azurite_blob();
@@ -106,7 +106,7 @@ impl Azurite {
         ]
     }
 
-    fn tk(&self, args: &[&str]) -> Run {
+    pub(crate) fn tk(&self, args: &[&str]) -> Run {
         tk_vars(&self.env(), args)
     }
 
@@ -181,7 +181,7 @@ impl Azurite {
     }
 
     /// The blob names under `prefix`, as the service lists them.
-    fn objects(&self, prefix: &str) -> Vec<String> {
+    pub(crate) fn objects(&self, prefix: &str) -> Vec<String> {
         let (status, body) = self.request(
             "GET",
             CONTAINER,

@@ -268,7 +268,18 @@ impl Peer {
 }
 
 impl Drop for Peer {
+    /// SIGTERM to `timeout`, which passes it on to the peer and exits: a SIGKILL would end
+    /// `timeout` alone and leave the peer running, holding whatever it inherited.
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        for _ in 0..100 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -350,3 +350,74 @@ fn signatures_travel_with_their_archives_and_forged_ones_are_refused() {
     assert!(r.stderr.contains("a.tar.gz.age.sig"), "{r:?}");
     assert_eq!(s3.objects("one"), ["a.tar.gz.age.sig"]);
 }
+
+/// `pki init` writes its birth archives (signed, with sidecars) to object storage like a
+/// backup, and `pki reissue` reads the CA back from there, admitted by the trust policy.
+#[test]
+#[ignore = "needs s3s-fs"]
+fn birth_archives_go_to_s3_and_reissue_reads_them_back() {
+    let w = Work::new();
+    let s3 = S3::start(&w);
+    let k = crate::signing::keys(&w);
+    let (r, id, m) = (util::recipient(), w.id(), w.path("m"));
+    let s = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    let run = s3.tk(&[
+        "pki",
+        "init",
+        "--architecture",
+        "separate-roots",
+        "--placement",
+        "external",
+        "--management",
+        "mgmt",
+        "--workload",
+        "cluster-1",
+        "-r",
+        &r,
+        "-o",
+        "s3://backups/birth/",
+        "--sign-key",
+        &s(&k.trusted),
+        "--to-manifests",
+        &s(&m),
+    ]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let objects = s3.objects("birth");
+    assert_eq!(
+        objects.iter().filter(|o| o.ends_with(".age")).count(),
+        objects.len() / 3,
+        "each archive with its sidecar and .sig: {objects:?}"
+    );
+    let signers = s(&k.allowed);
+    let verify = s3.tk(&[
+        "verify",
+        "s3://backups/birth/",
+        "-i",
+        &s(&id),
+        "--trusted-signers",
+        &signers,
+    ]);
+    assert_eq!(verify.code, 0, "{verify:?}");
+    let mgmt = objects
+        .iter()
+        .find(|o| o.starts_with("mgmt-") && o.ends_with(".age"))
+        .expect("the management cluster's birth archive");
+    let out = w.path("reissued");
+    let reissue = s3.tk(&[
+        "pki",
+        "reissue",
+        "relay-server",
+        "--cluster",
+        "mgmt",
+        "--from",
+        &format!("s3://backups/birth/{mgmt}"),
+        "-i",
+        &s(&id),
+        "--trusted-signers",
+        &signers,
+        "--to-manifests",
+        &s(&out),
+    ]);
+    assert_eq!(reissue.code, 0, "{reissue:?}");
+    assert!(out.join("mgmt").exists(), "{reissue:?}");
+}

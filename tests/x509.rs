@@ -215,6 +215,29 @@ fn with_secret(file: &str, name: &str, data: &[(&str, Option<&Path>)], out: &Pat
 /// `mesh-*` setup `case` of gen.sh (`form` "plug-in" or "tls"); (exit code, findings as
 /// (secret, key, check, severity)).
 fn audit_mesh(dir: &Path, case: &str, form: &str) -> (i32, Vec<(String, String, String, String)>) {
+    let (code, findings) = audit_mesh_findings(dir, case, form);
+    let found = findings
+        .iter()
+        .map(|f| {
+            let s = |v: &Option<String>| v.clone().unwrap_or_default();
+            (
+                s(&f.secret),
+                s(&f.key),
+                f.check.clone(),
+                f.severity.to_string(),
+            )
+        })
+        .collect();
+    (code, found)
+}
+
+/// [`audit_mesh`] with the findings (other than info) whole. A case with a `crl.pem` has it
+/// as `ca-crl.pem` in the plug-in form.
+fn audit_mesh_findings(
+    dir: &Path,
+    case: &str,
+    form: &str,
+) -> (i32, Vec<trustkeep::findings::Finding>) {
     let d = dir.join(case);
     let f = |n: &str| d.join(n);
     let mgmt = with_secret(
@@ -226,11 +249,13 @@ fn audit_mesh(dir: &Path, case: &str, form: &str) -> (i32, Vec<(String, String, 
         ],
         &dir.join(format!("{case}-{form}-mgmt.json")),
     );
+    let crl = Some(f("crl.pem")).filter(|p| p.exists());
     let plug_in = [
         ("ca-cert.pem", Some(f("int.pem"))),
         ("ca-key.pem", Some(f("int.key"))),
         ("root-cert.pem", Some(f("root.pem"))),
         ("cert-chain.pem", Some(f("chain.pem"))),
+        ("ca-crl.pem", crl.clone()),
     ];
     let tls = [
         ("ca-cert.pem", None),
@@ -241,6 +266,7 @@ fn audit_mesh(dir: &Path, case: &str, form: &str) -> (i32, Vec<(String, String, 
         ("tls.crt", Some(f("chain.pem"))),
         ("tls.key", Some(f("int.key"))),
         ("ca.crt", Some(f("root.pem"))),
+        ("ca-crl.pem", crl.clone()),
     ];
     let data: Vec<(&str, Option<&Path>)> = match form {
         "plug-in" => plug_in.iter().map(|(k, v)| (*k, v.as_deref())).collect(),
@@ -275,15 +301,7 @@ fn audit_mesh(dir: &Path, case: &str, form: &str) -> (i32, Vec<(String, String, 
         .findings
         .iter()
         .filter(|f| f.severity != trustkeep::findings::Severity::Info)
-        .map(|f| {
-            let s = |v: &Option<String>| v.clone().unwrap_or_default();
-            (
-                s(&f.secret),
-                s(&f.key),
-                f.check.clone(),
-                f.severity.to_string(),
-            )
-        })
+        .cloned()
         .collect();
     (i32::from(r.report.errors() > 0), found)
 }
@@ -456,6 +474,98 @@ fn istiods_usage_is_go_default_server_auth() {
             .any(|(_, k, c, _)| k == "ca-cert.pem" && c == "chain.verify"),
         "{found:?}"
     );
+}
+
+/// `ca-crl.pem` (gen.sh's `mesh-crl*` cases, made with `openssl ca -gencrl`): istiod's verdict
+/// (the Go oracle runs its keycertbundle check with the CRL) is trustkeep's, in istiod's words;
+/// beyond istiod, what Envoy refuses with the same lists (a revoked intermediate, an expired
+/// list) is an error that names Envoy.
+#[test]
+#[ignore = "needs go and openssl"]
+fn ca_crl_pem_is_judged_as_istiod_checks_it_and_as_envoy_applies_it() {
+    let w = Work::new();
+    let dir = w.path("x509");
+    generate(&dir);
+    let oracle = go_oracle();
+    for (case, istiod_ok, want) in [
+        ("mesh-crl", true, None),
+        (
+            "mesh-crl-missing",
+            false,
+            Some("(\"missing CRL signed by certificates\")"),
+        ),
+        (
+            "mesh-crl-nocrlsign",
+            false,
+            Some("keyUsage without cRLSign"),
+        ),
+        (
+            "mesh-crl-bad",
+            false,
+            Some("x509: malformed tbs crl: istiod refuses"),
+        ),
+        (
+            "mesh-crl-revoked",
+            true,
+            Some("is revoked by the CRL of O=Istio, CN=Root CA"),
+        ),
+        (
+            "mesh-crl-expired",
+            true,
+            Some("Envoy refuses the workload certificates under a CA whose CRL has expired"),
+        ),
+    ] {
+        let d = dir.join(case);
+        let f = |n: &str| d.join(n).to_str().unwrap().to_string();
+        let go = util::ext(
+            oracle.to_str().unwrap(),
+            &[
+                "istiod",
+                &f("int.pem"),
+                &f("int.key"),
+                &f("root.pem"),
+                &f("chain.pem"),
+                &f("crl.pem"),
+            ],
+        );
+        assert_eq!(go.code == 0, istiod_ok, "{case}: istiod (Go) said {go:?}");
+        let (code, findings) = audit_mesh_findings(&dir, case, "plug-in");
+        let crl: Vec<&trustkeep::findings::Finding> =
+            findings.iter().filter(|f| f.check == "chain.crl").collect();
+        match want {
+            None => assert_eq!((code, findings.len()), (0, 0), "{case}: {findings:?}"),
+            Some(words) => {
+                assert_eq!(code, 1, "{case}: {findings:?}");
+                assert!(
+                    crl.len() == 1 && crl[0].message.contains(words),
+                    "{case}: want one chain.crl error with {words:?}, got {findings:?}"
+                );
+                assert_eq!(crl[0].key.as_deref(), Some("ca-crl.pem"), "{case}");
+                // Only the CRL is wrong: no other error.
+                assert_eq!(findings.len(), 1, "{case}: {findings:?}");
+            }
+        }
+        // In the tls.crt form istiod does not read ca-crl.pem: a warning says so, whatever it holds.
+        let (code, findings) = audit_mesh_findings(&dir, case, "tls");
+        assert_eq!(code, 0, "{case} (tls): {findings:?}");
+        assert!(
+            findings.len() == 1
+                && findings[0].check == "chain.crl"
+                && findings[0].severity == trustkeep::findings::Severity::Warning
+                && findings[0].message.starts_with("ca-crl.pem is ignored"),
+            "{case} (tls): {findings:?}"
+        );
+        if !istiod_ok {
+            // istiod's own reason, as Go words it, is in trustkeep's message.
+            let go_reason = go.stdout.trim().trim_start_matches("error: ");
+            let go_words = go_reason.split(':').next().unwrap();
+            let ours = &crl[0].message;
+            assert!(
+                ours.contains(go_words),
+                "{case}: Go said {go_reason:?}, trustkeep {ours:?}"
+            );
+        }
+    }
 }
 
 #[test]

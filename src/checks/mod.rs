@@ -13,11 +13,12 @@
 //! `pem_parse_finding`; the `key.parse` one is `pki::parse_key`: `backup` and `import`
 //! report them through these functions), the checks of each certificate and key `cert.rs`,
 //! what each Gloo Mesh role's certificates must look like `roles.rs`, chains and trust anchors
-//! `chains.rs`, the lint profile `lint.rs` and the shape of the setup `setup.rs`. Nothing here
+//! `chains.rs`, `cacerts`' CRLs `crl.rs`, the lint profile `lint.rs` and the shape of the setup `setup.rs`. Nothing here
 //! checks a certificate itself.
 
 mod cert;
 mod chains;
+mod crl;
 mod lint;
 mod parse;
 mod roles;
@@ -171,6 +172,7 @@ pub fn check(clusters: &[Snapshot], opts: &CheckOptions) -> CheckResult {
                 sig: &sig,
                 authority: (opts.relay_authority.as_deref())
                     .unwrap_or(crate::gloo::DEFAULT_RELAY_AUTHORITY),
+                now: opts.at,
             };
             roles::check_role(&ctx, s.role, &mut out.report);
         }

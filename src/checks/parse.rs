@@ -18,6 +18,8 @@ pub(super) struct Parsed {
     pub(super) present: Vec<String>,
     pub(super) certs: BTreeMap<String, Vec<Cert>>,
     pub(super) keys: BTreeMap<String, pki::PrivateKey>,
+    /// Certificate revocation lists by key (`ca-crl.pem`), or why Go would not parse them.
+    pub(super) crls: BTreeMap<String, Result<Vec<pki::Crl>, pki::CrlError>>,
 }
 
 impl Parsed {
@@ -54,9 +56,15 @@ pub(super) fn parse_secret(
 ) -> Parsed {
     let mut certs = BTreeMap::new();
     let mut keys = BTreeMap::new();
+    let mut crls = BTreeMap::new();
     for (k, v) in data {
         let bytes = v.expose();
-        if pki::has_pem_certificate(bytes) {
+        if k == CRL_KEY {
+            // istiod reads it only when it is not empty.
+            if !bytes.is_empty() {
+                crls.insert(k.clone(), pki::parse_crls(bytes));
+            }
+        } else if pki::has_pem_certificate(bytes) {
             match pki::parse_certs(bytes) {
                 Ok(cs) => {
                     for (i, c) in cs.iter().enumerate() {
@@ -96,6 +104,7 @@ pub(super) fn parse_secret(
         present: data.keys().cloned().collect(),
         certs,
         keys,
+        crls,
     }
 }
 
@@ -109,6 +118,9 @@ pub(crate) fn pem_parse_finding(key: &str, error: impl std::fmt::Display) -> Fin
     )
     .key(key)
 }
+
+/// The data key of the CRLs istiod reads beside plugged-in certificates.
+pub(super) const CRL_KEY: &str = "ca-crl.pem";
 
 fn is_key_key(k: &str) -> bool {
     matches!(k, "tls.key" | "key.pem" | "ca-key.pem")

@@ -175,6 +175,8 @@ pub(super) struct RoleCtx<'c> {
     pub(super) sig: &'c pki::SignatureCache,
     /// The name agents dial the relay server by.
     pub(super) authority: &'c str,
+    /// The time the checks run at.
+    pub(super) now: chrono::DateTime<chrono::Utc>,
 }
 
 impl RoleCtx<'_> {
@@ -488,6 +490,7 @@ fn istio_cacerts(c: &RoleCtx<'_>, report: &mut Report) {
         CheckId::RoleIstioCacerts,
         report,
     );
+    super::crl::istio_crl(at, p, form.chain, c.now, report);
     let roots: Vec<Cert> = p.certs.get(form.root).cloned().unwrap_or_default();
     let chain_rest = p.rest(form.chain);
     if roots.is_empty() {

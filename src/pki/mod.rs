@@ -11,11 +11,13 @@
 use std::fmt;
 
 mod algs;
+mod crl;
 mod explain;
 mod goparse;
 mod key;
 mod path;
 
+pub(crate) use crl::{parse_crls, Crl, CrlError, NotSigner};
 pub use goparse::go_parse_refusal;
 use key::{describe_spki, spki_to_id};
 pub(crate) use key::{parse_key, PrivateKey, PublicKeyId};

@@ -144,39 +144,49 @@ pub(crate) fn key_id<'a>(c: &'a X509Certificate<'_>, subject: bool) -> Option<&'
         })
 }
 
-/// Verifies `child`'s signature with `issuer`'s key; RSA PKCS#1 from 1024 bits through ring,
-/// P-521 through `p521`, the rest through x509-parser.
+/// Verifies `child`'s signature with `issuer`'s key.
 fn verify_signature(child: &X509Certificate<'_>, issuer: &X509Certificate<'_>) -> bool {
-    use ring::signature as sig;
-    let alg: Option<&'static dyn sig::VerificationAlgorithm> =
-        match child.signature_algorithm.algorithm.to_id_string().as_str() {
-            "1.2.840.113549.1.1.5" => Some(&sig::RSA_PKCS1_1024_8192_SHA1_FOR_LEGACY_USE_ONLY),
-            "1.2.840.113549.1.1.11" => Some(&sig::RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY),
-            "1.2.840.113549.1.1.13" => Some(&sig::RSA_PKCS1_1024_8192_SHA512_FOR_LEGACY_USE_ONLY),
-            _ => None,
-        };
-    let spki = issuer.public_key();
+    signature_verifies(
+        &child.signature_algorithm,
+        child.tbs_certificate.as_ref(),
+        &child.signature_value,
+        issuer.public_key(),
+    )
+}
+
+/// Whether `sig` over `tbs` by algorithm `alg` verifies with key `spki` (a certificate's or a
+/// CRL's signature); RSA PKCS#1 from 1024 bits through ring, P-521 through `p521`, the rest
+/// through x509-parser.
+pub(crate) fn signature_verifies(
+    alg: &AlgorithmIdentifier<'_>,
+    tbs: &[u8],
+    sig: &x509_parser::der_parser::asn1_rs::BitString<'_>,
+    spki: &SubjectPublicKeyInfo<'_>,
+) -> bool {
+    use ring::signature as ring_sig;
+    let oid = alg.algorithm.to_id_string();
+    let rsa: Option<&'static dyn ring_sig::VerificationAlgorithm> = match oid.as_str() {
+        "1.2.840.113549.1.1.5" => Some(&ring_sig::RSA_PKCS1_1024_8192_SHA1_FOR_LEGACY_USE_ONLY),
+        "1.2.840.113549.1.1.11" => Some(&ring_sig::RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY),
+        "1.2.840.113549.1.1.13" => Some(&ring_sig::RSA_PKCS1_1024_8192_SHA512_FOR_LEGACY_USE_ONLY),
+        _ => None,
+    };
     let curve = spki
         .algorithm
         .parameters
         .as_ref()
         .and_then(|p| p.as_oid().ok());
+    let pk = &spki.subject_public_key.data;
     if curve.is_some_and(|c| c.to_id_string() == super::key::OID_P521) {
-        let oid = child.signature_algorithm.algorithm.to_id_string();
-        let (pk, msg, sig) = (
-            &spki.subject_public_key.data,
-            child.tbs_certificate.as_ref(),
-            &child.signature_value.data,
-        );
-        return algs::p521_verify(&oid, pk, msg, sig).unwrap_or(false);
+        return algs::p521_verify(&oid, pk, tbs, &sig.data).unwrap_or(false);
     }
-    match alg {
-        Some(alg) if spki.algorithm.algorithm.to_id_string() == super::key::OID_RSA => {
-            sig::UnparsedPublicKey::new(alg, &spki.subject_public_key.data)
-                .verify(child.tbs_certificate.as_ref(), &child.signature_value.data)
+    match rsa {
+        Some(rsa) if spki.algorithm.algorithm.to_id_string() == super::key::OID_RSA => {
+            ring_sig::UnparsedPublicKey::new(rsa, pk)
+                .verify(tbs, &sig.data)
                 .is_ok()
         }
-        _ => child.verify_signature(Some(spki)).is_ok(),
+        _ => x509_parser::verify::verify_signature(spki, alg, sig, tbs).is_ok(),
     }
 }
 

@@ -4,7 +4,7 @@
 //! `relay-root`, `relay-client`, `relay-identity-token`, `istio-cacerts`, `root-trust`) or
 //! after the secret itself (`relay-server-tls-secret`, `cacerts`, `root-trust.<policy>`);
 //! the files in it are named as the secret's data keys (`tls.crt`, `tls.key`, `ca.crt`;
-//! `ca-cert.pem`, `ca-key.pem`, `root-cert.pem`, `cert-chain.pem`; `root-cert.pem`,
+//! `ca-cert.pem`, `ca-key.pem`, `root-cert.pem`, `cert-chain.pem`, `ca-crl.pem`; `root-cert.pem`,
 //! `key.pem`; `token`). Nothing is written; no value is logged.
 
 use std::collections::BTreeMap;

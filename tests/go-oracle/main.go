@@ -13,7 +13,7 @@
 //	go-oracle keypair CERT.pem KEY.pem
 //	go-oracle parse CERT.pem
 //	go-oracle tls SERVER_CRT SERVER_KEY SERVER_CA AGENT_CRT AGENT_KEY AGENT_CA SERVER_NAME
-//	go-oracle istiod CA_CERT CA_KEY ROOT_CERT CERT_CHAIN
+//	go-oracle istiod CA_CERT CA_KEY ROOT_CERT CERT_CHAIN [CA_CRL]
 //	go-oracle federation CA_CERT CA_KEY CERT_CHAIN OTHER_ROOT_CERT
 package main
 
@@ -121,13 +121,56 @@ func handshake(a []string) {
 
 // istiod is istiod's check of plugged-in certificates (keycertbundle Verify): the CA
 // certificate verifies with only Roots and Intermediates set (Go's defaults: serverAuth, now),
-// then the key matches it.
+// then the key matches it; with a ca-crl.pem, every PEM block of it parses as a CRL and every
+// certificate of cert-chain.pem signed at least one of them (RevocationList.CheckSignatureFrom).
 func istiod(a []string) {
 	ca := certs(a[0])[0]
 	if _, err := ca.Verify(x509.VerifyOptions{Roots: pool(a[2]), Intermediates: pool(a[3])}); err != nil {
 		fail(err)
 	}
 	pair(a[0], a[1])
+	if len(a) > 4 {
+		crl, err := os.ReadFile(a[4])
+		if err != nil {
+			fail(err)
+		}
+		if len(crl) > 0 {
+			crlSigners(certs(a[3]), crl)
+		}
+	}
+}
+
+// crlSigners fails unless every certificate of chain signed one of the CRLs in crl.
+func crlSigners(chain []*x509.Certificate, crl []byte) {
+	var lists []*x509.RevocationList
+	for rest := crl; ; {
+		block, more := pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		l, err := x509.ParseRevocationList(block.Bytes)
+		if err != nil {
+			fail(fmt.Errorf("failed to parse CRL PEM: %w", err))
+		}
+		lists = append(lists, l)
+		rest = more
+	}
+	var missing []string
+	for _, c := range chain {
+		signed := false
+		for _, l := range lists {
+			if l.CheckSignatureFrom(c) == nil {
+				signed = true
+				break
+			}
+		}
+		if !signed {
+			missing = append(missing, c.Subject.String())
+		}
+	}
+	if len(missing) > 0 {
+		fail(fmt.Errorf("missing CRL signed by certificates: %v", missing))
+	}
 }
 
 // federation issues a workload certificate as istiod does (SPIFFE URI, serverAuth and
@@ -235,7 +278,7 @@ func main() {
 	case "tls":
 		handshake(os.Args[2:9])
 	case "istiod":
-		istiod(os.Args[2:6])
+		istiod(os.Args[2:])
 	case "federation":
 		federation(os.Args[2:6])
 	default:

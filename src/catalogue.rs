@@ -348,22 +348,47 @@ pub async fn list(store: &Store, dir: &Location, cluster: Option<&str>) -> Resul
 pub async fn archive_files(store: &Store, locations: &[Location]) -> Result<Vec<Location>> {
     let mut out = Vec::new();
     for l in locations {
-        if l.is_dir() {
-            let found: Vec<Location> = store
-                .list(l)
-                .await?
-                .into_iter()
-                .filter(|f| archive::is_archive_file(&f.file_name()))
-                .collect();
-            if found.is_empty() {
-                return Err(Error::NotFound(format!("{l}: no *.age archives here")));
-            }
-            out.extend(found);
-        } else {
-            out.push(l.clone());
+        let found = files_at(store, l).await?;
+        if found.is_empty() {
+            return Err(Error::NotFound(format!("{l}: no *.age archives here")));
         }
+        out.extend(found);
     }
     Ok(out)
+}
+
+/// [`archive_files`] for locations read together (`pki rotate`'s `--from birth/ --from
+/// rotation/`, the second still empty before the first phase): an empty directory is an
+/// error only when none of them holds an archive.
+pub async fn archive_files_together(
+    store: &Store,
+    locations: &[Location],
+) -> Result<Vec<Location>> {
+    let mut out = Vec::new();
+    for l in locations {
+        out.extend(files_at(store, l).await?);
+    }
+    if out.is_empty() {
+        let named: Vec<String> = locations.iter().map(ToString::to_string).collect();
+        return Err(Error::NotFound(format!(
+            "{}: no *.age archives here",
+            named.join(", ")
+        )));
+    }
+    Ok(out)
+}
+
+/// The archive files of directory or prefix `l`, or `l` itself when it names a file.
+async fn files_at(store: &Store, l: &Location) -> Result<Vec<Location>> {
+    if !l.is_dir() {
+        return Ok(vec![l.clone()]);
+    }
+    Ok(store
+        .list(l)
+        .await?
+        .into_iter()
+        .filter(|f| archive::is_archive_file(&f.file_name()))
+        .collect())
 }
 
 /// One archive as read from the store.

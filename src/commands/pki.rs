@@ -703,7 +703,7 @@ pub struct RotateReport {
 /// plans each changed cluster's secrets (replacing what the phase changes), then (unless a
 /// dry run or a refusal) writes each changed cluster's archive and applies the plans.
 pub async fn rotate(o: &RotateOptions, world: &World) -> Result<RotateReport> {
-    let files = catalogue::archive_files(&world.store, &o.archives).await?;
+    let files = catalogue::archive_files_together(&world.store, &o.archives).await?;
     let mut opened = Vec::new();
     for l in &files {
         let (store, ids, ask) = (&world.store, &o.identities, world.passphrase());

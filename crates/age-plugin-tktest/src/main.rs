@@ -78,7 +78,10 @@ impl recipient::RecipientPluginV1 for Wrap {
         plugin_name: &str,
         bytes: &[u8],
     ) -> Result<(), recipient::Error> {
-        match (plugin_name == NAME).then(|| x25519_recipient(bytes)).flatten() {
+        match (plugin_name == NAME)
+            .then(|| x25519_recipient(bytes))
+            .flatten()
+        {
             Some(r) => {
                 self.recipients.push(r);
                 Ok(())
@@ -156,7 +159,10 @@ impl identity::IdentityPluginV1 for Unwrap {
         plugin_name: &str,
         bytes: &[u8],
     ) -> Result<(), identity::Error> {
-        match (plugin_name == NAME).then(|| x25519_identity(bytes)).flatten() {
+        match (plugin_name == NAME)
+            .then(|| x25519_identity(bytes))
+            .flatten()
+        {
             Some(i) => {
                 self.identities.push(i);
                 Ok(())

@@ -309,21 +309,28 @@ impl age::Callbacks for NoCallbacks {
     }
 }
 
+/// An age error's words without the Unicode isolation marks (U+2068, U+2069) its localized
+/// messages put around each value (a plugin's name, its message), which a terminal does not
+/// show and trustkeep's escaping would print as `\u{2068}`.
+fn words(e: &impl std::fmt::Display) -> String {
+    e.to_string().replace(['\u{2068}', '\u{2069}'], "")
+}
+
 /// Encrypts `plaintext` into an age file in memory.
 pub fn encrypt(plaintext: &[u8], enc: &Encryption, armor: bool) -> Result<Vec<u8>> {
     let encryptor = match enc {
         Encryption::Recipients(rs) => {
             age::Encryptor::with_recipients(rs.iter().map(|r| r.as_ref() as &dyn age::Recipient))
-                .map_err(|e| Error::from(ArchiveError::Encrypt(e.to_string())))?
+                .map_err(|e| Error::from(ArchiveError::Encrypt(words(&e))))?
         }
         Encryption::Passphrase(p) => {
             let mut r = age::scrypt::Recipient::new(p.clone());
             r.set_work_factor(SCRYPT_WRITE_LOG_N);
             age::Encryptor::with_recipients(std::iter::once(&r as &dyn age::Recipient))
-                .map_err(|e| Error::from(ArchiveError::Encrypt(e.to_string())))?
+                .map_err(|e| Error::from(ArchiveError::Encrypt(words(&e))))?
         }
     };
-    let io_err = |e: std::io::Error| Error::from(ArchiveError::Encrypt(e.to_string()));
+    let io_err = |e: std::io::Error| Error::from(ArchiveError::Encrypt(words(&e)));
     let format = if armor {
         Format::AsciiArmor
     } else {
@@ -371,14 +378,14 @@ pub fn decrypt<'a, R: BufRead + 'a>(
         age::DecryptError::Io(e) if plugin::failure(&e).is_some() => {
             Error::from(ArchiveError::Plugin {
                 archive: archive.to_string(),
-                message: e.to_string(),
+                message: words(&e),
             })
         }
         e @ age::DecryptError::Plugin(_) => Error::from(ArchiveError::Plugin {
             archive: archive.to_string(),
-            message: e.to_string(),
+            message: words(&e),
         }),
-        other => corrupt(format!("cannot decrypt ({other})")),
+        other => corrupt(format!("cannot decrypt ({})", words(&other))),
     };
     if decryptor.is_scrypt() {
         let pass = passphrase().ok_or_else(|| {

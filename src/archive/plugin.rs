@@ -117,7 +117,7 @@ impl Callbacks {
     fn unanswered<T>(&self, answer: Option<T>, what: &str, text: &str) -> Option<T> {
         if answer.is_none() {
             let asked = format!("asked for {what} ({text:?})");
-            tracing::warn!(plugin = %self.binary, "{asked}; nobody can answer");
+            tracing::debug!(plugin = %self.binary, "{asked}; nobody can answer");
             if let Ok(mut u) = self.unanswered.lock() {
                 u.push((std::thread::current().id(), asked));
             }

@@ -499,3 +499,65 @@ fn on_a_terminal_the_plugin_shows_its_message_and_asks_for_the_pin() {
         "no isolation marks: {screen}"
     );
 }
+
+/// `pki init -r` writes birth archives to a plugin recipient, and `pki reissue -i` issues a
+/// lost certificate again from them with the plugin identity.
+#[test]
+fn pki_init_and_reissue_take_plugin_keys() {
+    let (w, p) = (Work::new(), Plugin::installed());
+    let (id, recipient) = new_identity(&w);
+    let (birth, m) = (w.path("birth"), w.path("m"));
+    let r = tk_with(
+        p.path(),
+        &[
+            "pki",
+            "init",
+            "--architecture",
+            "shared-root-shared-intermediate",
+            "--placement",
+            "hybrid",
+            "--management",
+            "mgmt",
+            "--workload",
+            "cluster-1",
+            "-r",
+            &recipient,
+            "-o",
+            s(&birth),
+            "--to-manifests",
+            s(&m),
+        ],
+        &[],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    let mgmt = std::fs::read_dir(&birth)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            let n = p.file_name().unwrap().to_string_lossy().into_owned();
+            n.starts_with("mgmt-2") && n.ends_with(".tar.gz.age")
+        })
+        .expect("the management cluster's birth archive");
+    assert_eq!(stanzas(&mgmt), ["tktest"]);
+    let server = m.join("mgmt/gloo-mesh/relay-server-tls-secret.yaml");
+    std::fs::remove_file(&server).unwrap();
+    let r = tk_with(
+        p.path(),
+        &[
+            "pki",
+            "reissue",
+            "relay-server",
+            "--cluster",
+            "mgmt",
+            "--from",
+            s(&mgmt),
+            "-i",
+            s(&id),
+            "--to-manifests",
+            s(&m),
+        ],
+        &[],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(server.exists(), "the server certificate was issued again");
+}

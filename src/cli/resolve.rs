@@ -109,12 +109,20 @@ pub fn passphrase_from_world(confirm: bool) -> Option<SecretString> {
 /// Answers age plugins' requests (a PIN, a confirmation) on the terminal, as the passphrase
 /// is asked; without a terminal (a CronJob, a pipe) nothing is asked, and the request fails
 /// at once with an error naming the plugin and what it asked for. Plugin messages ("touch
-/// your key") go to stderr, their control characters neutralised.
+/// your key") go to stderr, their control characters neutralised. Answers are never kept: a
+/// wrong PIN repeated for every archive would lock a token.
 struct TerminalPrompt;
 
+/// One question on the terminal at a time (`verify` opens several archives at once).
+static TERMINAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 impl TerminalPrompt {
-    fn interactive() -> bool {
-        std::io::stdin().is_terminal()
+    /// Whether there is a terminal to ask on; while the guard lives, nobody else asks.
+    fn interactive() -> Option<std::sync::MutexGuard<'static, ()>> {
+        if !std::io::stdin().is_terminal() {
+            return None;
+        }
+        Some(TERMINAL.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     fn read_line(prompt: &str) -> Option<String> {
@@ -132,24 +140,18 @@ impl PluginPrompt for TerminalPrompt {
         super::notice(false, &format!("{binary}: {text}"));
     }
     fn confirm(&self, binary: &str, text: &str, yes: &str, no: Option<&str>) -> Option<bool> {
-        if !Self::interactive() {
-            return None;
-        }
+        let _one_at_a_time = Self::interactive()?;
         let (text, yes) = (crate::render::escape(text), crate::render::escape(yes));
         let no = crate::render::escape(no.unwrap_or("no")).into_owned();
         let answer = Self::read_line(&format!("{binary}: {text} [{yes}/{no}]: "))?;
         Some(answer.trim() == yes.trim() || answer.trim().eq_ignore_ascii_case("y"))
     }
     fn public(&self, binary: &str, text: &str) -> Option<String> {
-        if !Self::interactive() {
-            return None;
-        }
+        let _one_at_a_time = Self::interactive()?;
         Self::read_line(&format!("{binary}: {}: ", crate::render::escape(text)))
     }
     fn secret(&self, binary: &str, text: &str) -> Option<SecretString> {
-        if !Self::interactive() {
-            return None;
-        }
+        let _one_at_a_time = Self::interactive()?;
         let prompt = format!("{binary}: {}: ", crate::render::escape(text));
         let p = zeroize::Zeroizing::new(rpassword::prompt_password(prompt).ok()?);
         Some(SecretString::from(p.to_string()))

@@ -26,6 +26,8 @@ pub struct Keys {
     pub encryption: Encryption,
     /// The header stanzas of an archive already encrypted for exactly the new recipients,
     /// sorted, when the header can tell (all of them SSH keys): such archives are skipped.
+    /// Never for X25519 or age plugin recipients, whose stanzas do not name the recipient:
+    /// those archives are always rewrapped.
     pub stanzas: Option<Vec<(String, String)>>,
     /// Signs each re-encrypted archive (a new `<archive>.sig`).
     pub sign: Option<SigningKey>,

@@ -27,6 +27,7 @@ mod metrics;
 mod modes;
 mod packaging;
 mod pki;
+mod plugin;
 mod rbac;
 mod rescue;
 mod rewrap;

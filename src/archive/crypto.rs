@@ -1,10 +1,12 @@
 //! age encryption for archives: parsing recipients and identities, and the two directions of
 //! the age stream (with optional ASCII armor).
 //!
-//! Recipients are age X25519 (`age1…`) or SSH public keys (`ssh-ed25519`, `ssh-rsa`); a
-//! passphrase (scrypt) is the alternative and cannot be mixed with them. Identities are age
-//! identity files or unencrypted SSH private keys. Passphrases are [`SecretString`]s and are
-//! asked for through an injected callback, so the library never touches a terminal.
+//! Recipients are age X25519 (`age1…`), age plugin recipients (`age1NAME1…`, held in hardware:
+//! see [`super::plugin`]) or SSH public keys (`ssh-ed25519`, `ssh-rsa`); a passphrase (scrypt)
+//! is the alternative and cannot be mixed with them. Identities are age identity files (with
+//! `AGE-SECRET-KEY-1…` and `AGE-PLUGIN-NAME-1…` lines) or unencrypted SSH private keys.
+//! Passphrases are [`SecretString`]s and are asked for through an injected callback, and
+//! plugins' requests through an injected [`PluginUi`], so the library never touches a terminal.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -13,6 +15,7 @@ use std::str::FromStr;
 use age::armor::{ArmoredReader, ArmoredWriter, Format};
 use age::secrecy::SecretString;
 
+use super::plugin::{self, PluginIdentities, PluginUi};
 use super::ArchiveError;
 use crate::error::{Error, Result};
 
@@ -33,8 +36,15 @@ impl std::fmt::Debug for Encryption {
     }
 }
 
-/// Parses one recipient: `age1…`, `ssh-ed25519 …` or `ssh-rsa …`.
+/// Parses one recipient: `age1…`, `age1NAME1…` (an age plugin's, whose binary
+/// `age-plugin-NAME` must be on PATH), `ssh-ed25519 …` or `ssh-rsa …`. A plugin's requests go
+/// unanswered: [`parse_recipient_with`] names who answers them.
 pub fn parse_recipient(s: &str) -> Result<Box<dyn age::Recipient + Send>> {
+    parse_recipient_with(s, &PluginUi::unattended())
+}
+
+/// [`parse_recipient`], a plugin recipient asking through `ui` (the CLI's terminal).
+pub fn parse_recipient_with(s: &str, ui: &PluginUi) -> Result<Box<dyn age::Recipient + Send>> {
     let s = s.trim();
     // Public keys are echoed to say which one failed; anything else may be a secret pasted in
     // the wrong place, so only its first characters are shown.
@@ -50,9 +60,15 @@ pub fn parse_recipient(s: &str) -> Result<Box<dyn age::Recipient + Send>> {
         })
     };
     if s.starts_with("age1") {
-        age::x25519::Recipient::from_str(s)
-            .map(|r| Box::new(r) as _)
-            .map_err(|e| err(&format!("not a valid age X25519 recipient ({e})")))
+        match age::x25519::Recipient::from_str(s) {
+            Ok(r) => Ok(Box::new(r) as _),
+            Err(e) => match plugin::recipient(s, ui) {
+                Some(r) => r.map_err(|m| err(&m)),
+                None => Err(err(&format!(
+                    "not a valid age X25519 recipient ({e}) nor an age plugin recipient (age1NAME1…)"
+                ))),
+            },
+        }
     } else if s.starts_with("ssh-") {
         age::ssh::Recipient::from_str(s)
             .map(|r| Box::new(r) as _)
@@ -63,7 +79,7 @@ pub fn parse_recipient(s: &str) -> Result<Box<dyn age::Recipient + Send>> {
         ))
     } else {
         Err(err(
-            "expected an age recipient (age1…) or an SSH public key (ssh-ed25519 …, ssh-rsa …)",
+            "expected an age recipient (age1…, or age1NAME1… of an age plugin) or an SSH public key (ssh-ed25519 …, ssh-rsa …)",
         ))
     }
 }
@@ -80,7 +96,10 @@ pub(crate) fn recipient_lines(path: &Path) -> Result<Vec<String>> {
 }
 
 /// Reads a recipients file: one recipient per line, `#` comments and blank lines ignored.
-pub(crate) fn read_recipients_file(path: &Path) -> Result<Vec<Box<dyn age::Recipient + Send>>> {
+pub(crate) fn read_recipients_file(
+    path: &Path,
+    ui: &PluginUi,
+) -> Result<Vec<Box<dyn age::Recipient + Send>>> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io("cannot read", path, e))?;
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
@@ -88,7 +107,7 @@ pub(crate) fn read_recipients_file(path: &Path) -> Result<Vec<Box<dyn age::Recip
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        out.push(parse_recipient(line).map_err(|e| match e {
+        out.push(parse_recipient_with(line, ui).map_err(|e| match e {
             Error::Archive(ArchiveError::Recipient { recipient, message }) => {
                 Error::from(ArchiveError::Recipient {
                     recipient: format!("{}:{}: {recipient}", path.display(), i + 1),
@@ -184,8 +203,15 @@ impl std::fmt::Debug for Identities {
     }
 }
 
-/// Loads an age identity file or an unencrypted SSH private key.
+/// Loads an age identity file or an unencrypted SSH private key. Plugin identities
+/// (`AGE-PLUGIN-NAME-1…`) need `age-plugin-NAME` on PATH; their requests go unanswered:
+/// [`load_identity_with`] names who answers them.
 pub fn load_identity(path: &Path, ids: &mut Identities) -> Result<()> {
+    load_identity_with(path, ids, &PluginUi::unattended())
+}
+
+/// [`load_identity`], plugin identities asking through `ui` (the CLI's terminal).
+pub fn load_identity_with(path: &Path, ids: &mut Identities, ui: &PluginUi) -> Result<()> {
     let err = |message: String| {
         Error::from(ArchiveError::Identity {
             path: PathBuf::from(path),
@@ -228,21 +254,43 @@ pub fn load_identity(path: &Path, ids: &mut Identities) -> Result<()> {
             }
         }
     } else {
-        let file = age::IdentityFile::from_buffer(&data[..])
-            .map_err(|e| err(format!("not an age identity file ({e})")))?;
-        let keys = file
-            .into_identities()
-            .map_err(|e| err(format!("cannot use identity ({e})")))?;
+        let keys = age_identity_file(&text, ui).map_err(err)?;
         if keys.is_empty() {
             return Err(err(
-                "holds no identity (expected a line starting with AGE-SECRET-KEY-1)".into(),
+                "holds no identity (expected a line starting with AGE-SECRET-KEY-1 or AGE-PLUGIN-)"
+                    .into(),
             ));
         }
-        for k in keys {
-            ids.keys.push(k);
-        }
+        ids.keys.extend(keys);
         Ok(())
     }
+}
+
+/// The identities of an age identity file: native ones read by the age crate, plugin ones
+/// (`AGE-PLUGIN-NAME-1…`) one per plugin, its binary found on PATH.
+fn age_identity_file(
+    text: &str,
+    ui: &PluginUi,
+) -> std::result::Result<Vec<Box<dyn age::Identity + Send + Sync>>, String> {
+    let mut plugins = PluginIdentities::default();
+    // What the age crate reads: the file with its plugin lines blanked, so that its line
+    // numbers stay the file's.
+    let mut native = zeroize::Zeroizing::new(String::with_capacity(text.len()));
+    for (i, line) in text.lines().enumerate() {
+        match plugins.take(line.trim()) {
+            Some(Err(message)) => return Err(format!("line {}: {message}", i + 1)),
+            Some(Ok(())) => native.push('#'),
+            None => native.push_str(line),
+        }
+        native.push('\n');
+    }
+    let file = age::IdentityFile::from_buffer(native.as_bytes())
+        .map_err(|e| format!("not an age identity file ({e})"))?;
+    let mut keys = file
+        .into_identities()
+        .map_err(|e| format!("cannot use identity ({e})"))?;
+    keys.extend(plugins.resolve(ui)?);
+    Ok(keys)
 }
 
 #[derive(Clone, Copy)]
@@ -261,21 +309,28 @@ impl age::Callbacks for NoCallbacks {
     }
 }
 
+/// An age error's words without the Unicode isolation marks (U+2068, U+2069) its localized
+/// messages put around each value (a plugin's name, its message), which a terminal does not
+/// show and trustkeep's escaping would print as `\u{2068}`.
+fn words(e: &impl std::fmt::Display) -> String {
+    e.to_string().replace(['\u{2068}', '\u{2069}'], "")
+}
+
 /// Encrypts `plaintext` into an age file in memory.
 pub fn encrypt(plaintext: &[u8], enc: &Encryption, armor: bool) -> Result<Vec<u8>> {
     let encryptor = match enc {
         Encryption::Recipients(rs) => {
             age::Encryptor::with_recipients(rs.iter().map(|r| r.as_ref() as &dyn age::Recipient))
-                .map_err(|e| Error::from(ArchiveError::Encrypt(e.to_string())))?
+                .map_err(|e| Error::from(ArchiveError::Encrypt(words(&e))))?
         }
         Encryption::Passphrase(p) => {
             let mut r = age::scrypt::Recipient::new(p.clone());
             r.set_work_factor(SCRYPT_WRITE_LOG_N);
             age::Encryptor::with_recipients(std::iter::once(&r as &dyn age::Recipient))
-                .map_err(|e| Error::from(ArchiveError::Encrypt(e.to_string())))?
+                .map_err(|e| Error::from(ArchiveError::Encrypt(words(&e))))?
         }
     };
-    let io_err = |e: std::io::Error| Error::from(ArchiveError::Encrypt(e.to_string()));
+    let io_err = |e: std::io::Error| Error::from(ArchiveError::Encrypt(words(&e)));
     let format = if armor {
         Format::AsciiArmor
     } else {
@@ -320,7 +375,17 @@ pub fn decrypt<'a, R: BufRead + 'a>(
         age::DecryptError::NoMatchingKeys => Error::from(ArchiveError::NoMatchingIdentity {
             archive: archive.to_string(),
         }),
-        other => corrupt(format!("cannot decrypt ({other})")),
+        age::DecryptError::Io(e) if plugin::failure(&e).is_some() => {
+            Error::from(ArchiveError::Plugin {
+                archive: archive.to_string(),
+                message: words(&e),
+            })
+        }
+        e @ age::DecryptError::Plugin(_) => Error::from(ArchiveError::Plugin {
+            archive: archive.to_string(),
+            message: words(&e),
+        }),
+        other => corrupt(format!("cannot decrypt ({})", words(&other))),
     };
     if decryptor.is_scrypt() {
         let pass = passphrase().ok_or_else(|| {

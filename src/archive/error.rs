@@ -20,6 +20,10 @@ pub enum ArchiveError {
     #[error("{archive}: no identity matches this archive; did you pass the key it was encrypted to (-i FILE)?")]
     NoMatchingIdentity { archive: String },
 
+    /// An age plugin (a key held in hardware) could not unwrap the archive's key.
+    #[error("{archive}: {message}")]
+    Plugin { archive: String, message: String },
+
     /// The archive is encrypted to a passphrase but none was available.
     #[error("{archive}: this archive is encrypted with a passphrase; set TRUSTKEEP_PASSPHRASE or run from a terminal")]
     PassphraseNeeded { archive: String },

@@ -13,6 +13,7 @@ pub mod crypto;
 mod error;
 pub mod manifest;
 mod name;
+pub mod plugin;
 pub(crate) mod tarball;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -32,6 +33,7 @@ pub use error::ArchiveError;
 use manifest::{ClusterInfo, DataEntry, FileEntry, Manifest, PolicyEntry, SecretEntry, Tool};
 pub use name::sidecar_path;
 pub(crate) use name::{is_archive_file, sidecar_of, ArchiveName};
+pub use plugin::{PluginPrompt, PluginUi};
 
 /// Name of the first entry.
 pub(crate) const MANIFEST_PATH: &str = "manifest.json";

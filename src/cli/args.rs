@@ -102,7 +102,8 @@ pub struct RewrapArgs {
     /// The keys that open the archives now.
     #[command(flatten)]
     pub decrypt: DecryptArgs,
-    /// The new recipient: an age recipient (age1…) or SSH public key. Repeatable.
+    /// The new recipient: an age recipient (age1…), an age plugin's (age1yubikey1…: a key held
+    /// in hardware, age-plugin-NAME on PATH) or SSH public key. Repeatable.
     #[arg(short = 'r', long = "recipient", value_name = "KEY")]
     pub recipients: Vec<String>,
     /// Every new recipient listed in FILE (one per line). Repeatable.
@@ -207,7 +208,8 @@ pub struct PatienceArgs {
 /// Who can open the archive.
 #[derive(Debug, Args)]
 pub struct EncryptArgs {
-    /// Encrypt to this age recipient (age1…) or SSH public key (ssh-ed25519, ssh-rsa). Repeatable.
+    /// Encrypt to this age recipient (age1…), age plugin recipient (age1yubikey1…: a key held in
+    /// hardware, age-plugin-NAME on PATH) or SSH public key (ssh-ed25519, ssh-rsa). Repeatable.
     #[arg(short = 'r', long = "recipient", value_name = "KEY")]
     pub recipients: Vec<String>,
     /// Encrypt to every recipient listed in FILE (one per line). Repeatable.
@@ -250,7 +252,8 @@ pub struct SignArgs {
 /// Which keys can open an archive.
 #[derive(Debug, Args)]
 pub struct DecryptArgs {
-    /// An age identity file or unencrypted SSH private key. Repeatable.
+    /// An age identity file (AGE-SECRET-KEY-1… or, held in hardware, AGE-PLUGIN-NAME-1… lines
+    /// with age-plugin-NAME on PATH) or unencrypted SSH private key. Repeatable.
     #[arg(short = 'i', long = "identity", value_name = "FILE")]
     pub identities: Vec<PathBuf>,
 }

@@ -21,7 +21,7 @@ use super::args::{
     PruneArgs, ReportArgs, RestoreArgs, RetentionArgs, RewrapArgs, SandboxArgs, SelectArgs,
     SignArgs, TrustArgs, VerifyArgs,
 };
-use crate::archive::{crypto, Encryption, Identities};
+use crate::archive::{crypto, Encryption, Identities, PluginPrompt, PluginUi};
 use crate::catalogue::ArchiveOutput;
 use crate::checks::CheckOptions;
 use crate::cluster::{ClusterRef, Patience};
@@ -106,6 +106,63 @@ pub fn passphrase_from_world(confirm: bool) -> Option<SecretString> {
     (!p.is_empty()).then(|| SecretString::from(p.to_string()))
 }
 
+/// Answers age plugins' requests (a PIN, a confirmation) on the terminal, as the passphrase
+/// is asked; without a terminal (a CronJob, a pipe) nothing is asked, and the request fails
+/// at once with an error naming the plugin and what it asked for. Plugin messages ("touch
+/// your key") go to stderr, their control characters neutralised. Answers are never kept: a
+/// wrong PIN repeated for every archive would lock a token.
+struct TerminalPrompt;
+
+/// One question on the terminal at a time (`verify` opens several archives at once).
+static TERMINAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+impl TerminalPrompt {
+    /// Whether there is a terminal to ask on; while the guard lives, nobody else asks.
+    fn interactive() -> Option<std::sync::MutexGuard<'static, ()>> {
+        if !std::io::stdin().is_terminal() {
+            return None;
+        }
+        Some(TERMINAL.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn read_line(prompt: &str) -> Option<String> {
+        use std::io::Write;
+        eprint!("{prompt}");
+        std::io::stderr().flush().ok()?;
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).ok()?;
+        Some(line.trim_end_matches(['\r', '\n']).to_string())
+    }
+}
+
+impl PluginPrompt for TerminalPrompt {
+    fn message(&self, binary: &str, text: &str) {
+        super::notice(false, &format!("{binary}: {text}"));
+    }
+    fn confirm(&self, binary: &str, text: &str, yes: &str, no: Option<&str>) -> Option<bool> {
+        let _one_at_a_time = Self::interactive()?;
+        let (text, yes) = (crate::render::escape(text), crate::render::escape(yes));
+        let no = crate::render::escape(no.unwrap_or("no")).into_owned();
+        let answer = Self::read_line(&format!("{binary}: {text} [{yes}/{no}]: "))?;
+        Some(answer.trim() == yes.trim() || answer.trim().eq_ignore_ascii_case("y"))
+    }
+    fn public(&self, binary: &str, text: &str) -> Option<String> {
+        let _one_at_a_time = Self::interactive()?;
+        Self::read_line(&format!("{binary}: {}: ", crate::render::escape(text)))
+    }
+    fn secret(&self, binary: &str, text: &str) -> Option<SecretString> {
+        let _one_at_a_time = Self::interactive()?;
+        let prompt = format!("{binary}: {}: ", crate::render::escape(text));
+        let p = zeroize::Zeroizing::new(rpassword::prompt_password(prompt).ok()?);
+        Some(SecretString::from(p.to_string()))
+    }
+}
+
+/// Who answers age plugins' requests in this run: the terminal, when there is one.
+fn plugin_ui() -> PluginUi {
+    PluginUi::new(TerminalPrompt)
+}
+
 /// `--output`.
 pub fn format(f: FormatArg) -> OutputFormat {
     match f {
@@ -122,10 +179,10 @@ pub fn encryption(args: &EncryptArgs) -> Result<Encryption> {
     }
     let mut rs = Vec::new();
     for r in &args.recipients {
-        rs.push(crypto::parse_recipient(r)?);
+        rs.push(crypto::parse_recipient_with(r, &plugin_ui())?);
     }
     for f in &args.recipients_files {
-        rs.extend(crypto::read_recipients_file(f)?);
+        rs.extend(crypto::read_recipients_file(f, &plugin_ui())?);
     }
     if rs.is_empty() {
         return Err(FlagError::NoRecipient.into());
@@ -188,7 +245,7 @@ pub fn trust(args: &TrustArgs) -> Result<Trust> {
 pub fn identities(args: &DecryptArgs) -> Result<Identities> {
     let mut ids = Identities::default();
     for p in &args.identities {
-        crypto::load_identity(p, &mut ids)?;
+        crypto::load_identity_with(p, &mut ids, &plugin_ui())?;
     }
     for w in &ids.warnings {
         tracing::warn!("{w}");

@@ -531,3 +531,85 @@ fn a_phase_goes_to_a_live_cluster_through_the_restore_plan() {
         done.stdout
     );
 }
+
+/// `relay-signing`: a new relay signing CA (new key) under the same root and a server
+/// certificate from it, in one step, in each placement; agents keep the certificates the
+/// earlier signing CA issued. The audit passes (each agent's certificate from the earlier CA
+/// is info, not an error), and with Go the relay handshake of every not-renewed agent with
+/// the new server certificate succeeds: nothing has to change at the same time.
+fn relay_signing_alone(m: &Made, go: bool) {
+    const SERVER: &str = "gloo-mesh/relay-server-tls-secret.yaml";
+    const AGENT: &str = "gloo-mesh/relay-client-tls-secret.yaml";
+    let server = certs(m, "mgmt", SERVER, "tls.crt");
+    let agent = certs(m, "cluster-1", AGENT, "tls.crt");
+    let r = phase(m, "relay-signing", &[]);
+    assert!(
+        r.stdout
+            .contains("a new server certificate from the new signing CA"),
+        "{}",
+        r.stdout
+    );
+    // The signing CA is in the cluster where Gloo Mesh issues agents' certificates, else
+    // kept offline with the other CAs.
+    let in_cluster =
+        m.w.path("m/mgmt/gloo-mesh/relay-tls-signing-secret.yaml")
+            .exists();
+    let signing = match in_cluster {
+        true => {
+            "gloo-mesh/relay-tls-signing-secret: a new signing CA (a new key) under the same root"
+        }
+        false => "trustkeep-offline/relay-signing-ca-",
+    };
+    assert!(r.stdout.contains(signing), "{}", r.stdout);
+    let now = certs(m, "mgmt", SERVER, "tls.crt");
+    assert_ne!(now[0], server[0], "a new server certificate");
+    assert_ne!(now[1..], server[1..], "from a new signing CA");
+    assert_eq!(
+        now.last().unwrap().x509().issuer().to_string(),
+        server.last().unwrap().x509().issuer().to_string(),
+        "under the same root"
+    );
+    assert_eq!(
+        certs(m, "cluster-1", AGENT, "tls.crt"),
+        agent,
+        "agents untouched"
+    );
+    let v = clean_audit(m, "after relay-signing");
+    let earlier = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["check"] == "role.relay-client" && f["severity"] == "info")
+        .count();
+    let want = if in_cluster { 2 } else { 0 };
+    assert_eq!(
+        earlier, want,
+        "an info per agent on the earlier signing CA: {v}"
+    );
+    if go {
+        util::go_runs_the_setup(m, &format!("{} relay-signing", m.placement));
+    }
+    // A relay root rotation in progress is finished first.
+    phase(m, "relay-root", &["--phase", "add"]);
+    refused(
+        m,
+        "relay-signing",
+        &[],
+        "a relay root rotation is in progress",
+    );
+}
+
+#[test]
+fn the_relay_signing_ca_alone_is_issued_again_under_the_same_root() {
+    for p in PLACEMENTS {
+        relay_signing_alone(&Made::init("separate-roots", p, &[]), false);
+    }
+}
+
+#[test]
+#[ignore = "needs go"]
+fn go_accepts_earlier_agents_after_a_relay_signing_rotation() {
+    for p in ["hybrid", "external"] {
+        relay_signing_alone(&Made::init("separate-roots", p, &[]), true);
+    }
+}

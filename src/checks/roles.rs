@@ -382,10 +382,25 @@ fn relay_client(c: &RoleCtx<'_>, report: &mut Report) {
                     && !not_switched
                     && !chain.path.iter().any(|c| a.relay_signing.contains(c))
                 {
-                    report.push(at.f(Severity::Error, CheckId::RoleRelayClient, Some("tls.crt"), "the agent certificate is not issued through the relay signing CA of relay-tls-signing-secret"));
+                    report.push(earlier_signing_ca(at, &chain.path));
                 }
             }
         }
+    }
+}
+
+/// An agent certificate that chains to the relay root but not through the signing CA of
+/// relay-tls-signing-secret. Through an earlier signing CA under the same root (the signing
+/// CA was rotated: `pki rotate relay-signing`) the relay server still accepts it and the next
+/// one comes from the current CA: info. Any other way (issued by the root itself) is an error.
+fn earlier_signing_ca(at: &super::At<'_>, path: &[Cert]) -> crate::findings::Finding {
+    let issuer = path.get(1).filter(|_| path.len() > 2);
+    match issuer {
+        Some(earlier) => {
+            let s = earlier.summary();
+            at.f(Severity::Info, CheckId::RoleRelayClient, Some("tls.crt"), format!("the agent certificate is issued by an earlier relay signing CA ({}, sha256 {}), not the one of relay-tls-signing-secret; it still chains to the relay root, so the relay server accepts it, and the agent's next certificate comes from the current signing CA", s.subject, &s.sha256[..16]))
+        }
+        None => at.f(Severity::Error, CheckId::RoleRelayClient, Some("tls.crt"), "the agent certificate is not issued through the relay signing CA of relay-tls-signing-secret"),
     }
 }
 

@@ -719,6 +719,8 @@ pub enum RotationArg {
     RelayRoot,
     /// Workload clusters' Istio intermediates, under the same root (--cluster; no phase).
     IstioIntermediate,
+    /// The relay signing CA and the server certificate, under the same root (no phase).
+    RelaySigning,
 }
 
 /// A phase of a root rotation.

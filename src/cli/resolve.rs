@@ -858,6 +858,7 @@ pub fn pki_rotate(a: &PkiRotateArgs) -> Result<commands::pki::RotateOptions> {
                 RotationArg::IstioRoot => Rotation::IstioRoot,
                 RotationArg::RelayRoot => Rotation::RelayRoot,
                 RotationArg::IstioIntermediate => Rotation::IstioIntermediate,
+                RotationArg::RelaySigning => Rotation::RelaySigning,
             },
             phase: a.phase.map(|p| match p {
                 PhaseArg::Add => Phase::Add,

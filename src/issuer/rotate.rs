@@ -55,6 +55,8 @@ pub enum Rotation {
     RelayRoot,
     /// Workload clusters' Istio intermediates under the same root.
     IstioIntermediate,
+    /// The relay signing CA (the relay's intermediate) under the same root.
+    RelaySigning,
 }
 
 impl Rotation {
@@ -63,6 +65,7 @@ impl Rotation {
             Rotation::IstioRoot => "istio-root",
             Rotation::RelayRoot => "relay-root",
             Rotation::IstioIntermediate => "istio-intermediate",
+            Rotation::RelaySigning => "relay-signing",
         }
     }
 }
@@ -184,6 +187,7 @@ pub fn rotate(
         (Rotation::IstioRoot, Some(p)) => istio_phase(&ctx, &f, p, &mut e)?,
         (Rotation::RelayRoot, Some(p)) => relay::phase(&ctx, &f, p, &mut e)?,
         (Rotation::IstioIntermediate, None) => intermediates(&ctx, &f, &mut e)?,
+        (Rotation::RelaySigning, None) => relay::signing_alone(&ctx, &f, &mut e)?,
         (r, p) => {
             return Err(IssueError::Design(format!(
                 "{}: {}",
@@ -1056,6 +1060,7 @@ fn intermediates(
 fn standings(rotation: Rotation, f: &Fleet) -> Result<(Vec<Standing>, String), IssueError> {
     match rotation {
         Rotation::RelayRoot => Ok(relay::standings(f)),
+        Rotation::RelaySigning => Ok((relay::standings(f).0, "restart gloo-mesh-mgmt-server: it then serves the new certificate and signs agents' certificates with the new CA; agents' current certificates still chain to the root, and are renewed from the new CA as they expire".to_string())),
         _ => {
             let v = istio_view(f)?;
             Ok(istio_standings(&v, rotation))

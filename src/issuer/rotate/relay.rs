@@ -230,24 +230,50 @@ fn switch_mgmt(
 ) -> Result<Ca, IssueError> {
     let root = super::ca_of(f, |c| c.ca.path.len() == 1 && c.ca.cert() == new)
         .ok_or_else(|| IssueError::NoIssuer(format!("no archive given holds the new relay root {} with its key: pass the management cluster's archive written by --phase add (--from)", describe(new))))?;
+    let bundle = Bundle {
+        roots: &[new, old],
+        why: "ca.crt: the new root then the old one",
+        signing: "a new signing CA under the new root",
+    };
+    issue_mgmt(ctx, m, &root.ca, &bundle, e)
+}
+
+/// The relay bundle the management cluster's new secrets carry, and what to say of them.
+struct Bundle<'a> {
+    roots: &'a [&'a Cert],
+    why: &'a str,
+    signing: &'a str,
+}
+
+/// A new signing CA under `root` (in relay-tls-signing-secret, or offline where the design
+/// keeps it out of the cluster), a new server certificate from it, and the relay root
+/// secret's bundle (and, where it holds the root's key, the root), all with `b`'s `ca.crt`.
+fn issue_mgmt(
+    ctx: &Ctx<'_>,
+    m: &Member,
+    root: &Ca,
+    b: &Bundle<'_>,
+    e: &mut Edits,
+) -> Result<Ca, IssueError> {
+    let new = root.cert();
     let kt: KeyType = key_type_of(new).unwrap_or_default();
     let v = &ctx.o.validity;
-    let signing = root.ca.issue_ca(
+    let signing = root.issue_ca(
         request(CertProfile::RelaySigning { shared: false }, ctx.now),
         v,
         kt,
     )?;
-    let both = [new, old];
-    let why = "ca.crt: the new root then the old one";
+    let both = b.roots;
+    let why = b.why;
     match m.secret(Role::RelaySigning) {
         Some(r) => {
             let made = records::relay_signing(&r.id.namespace, &signing, &ctx.by);
-            let rec = with_bundle(&like(r, made, &ctx.by), "ca.crt", &both, &ctx.by);
+            let rec = with_bundle(&like(r, made, &ctx.by), "ca.crt", both, &ctx.by);
             e.secret(
                 &m.name,
                 Role::RelaySigning,
                 rec,
-                &format!("a new signing CA under the new root; {why}"),
+                &format!("{}; {why}", b.signing),
             );
         }
         None => e.offline_add(
@@ -265,15 +291,19 @@ fn switch_mgmt(
         kt,
     )?;
     let made = records::relay_tls(server.id.clone(), &issued, &signing, &ctx.by);
-    let rec = with_bundle(&like(server, made, &ctx.by), "ca.crt", &both, &ctx.by);
+    let rec = with_bundle(&like(server, made, &ctx.by), "ca.crt", both, &ctx.by);
     e.secret(
         &m.name,
         Role::RelayServer,
         rec,
         &format!("a new server certificate from the new signing CA; {why}"),
     );
-    if let Some(r) = m.secret(Role::RelayRoot) {
-        let mut rec = with_bundle(r, "ca.crt", &both, &ctx.by);
+    if let Some(r) = m.secret(Role::RelayRoot).filter(|r| {
+        certs(r, "ca.crt") != both.iter().map(|c| (*c).clone()).collect::<Vec<_>>()
+            || r.get("tls.key")
+                .is_some_and(|_| certs(r, "tls.crt").first() != Some(new))
+    }) {
+        let mut rec = with_bundle(r, "ca.crt", both, &ctx.by);
         if r.get("tls.key").is_some() {
             rec.data.insert(
                 "tls.crt".into(),
@@ -281,7 +311,7 @@ fn switch_mgmt(
             );
             rec.data.insert(
                 "tls.key".into(),
-                SecretBytes::new(root.ca.key.pem().as_bytes().to_vec()),
+                SecretBytes::new(root.key.pem().as_bytes().to_vec()),
             );
         }
         e.secret(&m.name, Role::RelayRoot, rec, why);
@@ -357,6 +387,34 @@ fn remove(
     bundles(ctx, f, &[&new], "ca.crt: the new root only", e);
     e.offline_drop_root(&old);
     Ok((Some(old), Some(new)))
+}
+
+/// `relay-signing`: the relay's intermediate alone, in one step: a new signing CA (a new key)
+/// under the same relay root and the server certificate from it. Every bundle keeps its one
+/// root, so agents trust the new server certificate at once, and their own certificates,
+/// issued by the old signing CA, still chain to the root until the management server issues
+/// them again from the new one.
+pub(super) fn signing_alone(
+    ctx: &Ctx<'_>,
+    f: &Fleet,
+    e: &mut Edits,
+) -> Result<(Option<Cert>, Option<Cert>), IssueError> {
+    let v = view(f)?;
+    let [root] = v.roots.as_slice() else {
+        return Err(refuse(format!("{} relay roots are trusted: a relay root rotation is in progress; its switch of the management cluster issues a new signing CA anyway: finish it (--phase switch, --phase remove) first", v.roots.len())));
+    };
+    if !ctx.o.clusters.is_empty() && ctx.o.clusters != [v.mgmt.name.clone()] {
+        return Err(IssueError::Design(format!("relay-signing: the signing CA lives with the management cluster: --cluster {} or no --cluster", v.mgmt.name)));
+    }
+    let ca = super::ca_of(f, |c| c.ca.path.len() == 1 && c.ca.cert() == root)
+        .ok_or_else(|| IssueError::NoIssuer(format!("no archive given holds the relay root {} with its key: pass the management cluster's birth archive (or the archive that keeps the root offline) with --from", describe(root))))?;
+    let bundle = Bundle {
+        roots: &[root],
+        why: "ca.crt: the same root",
+        signing: "a new signing CA (a new key) under the same root",
+    };
+    issue_mgmt(ctx, v.mgmt, &ca.ca, &bundle, e)?;
+    Ok((Some(root.clone()), None))
 }
 
 /// Where the relay server and each agent stand, and the next step.

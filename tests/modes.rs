@@ -383,7 +383,7 @@ fn a_rotation_with_a_passive_root_keeps_both_roots_and_names_the_clusters_on_the
         .collect();
     assert_eq!(rotation.len(), 2, "{rotation:?}");
     for (cluster, msg) in &rotation {
-        let old = msg.contains("an older root: re-issue it from the newest");
+        let old = msg.contains("has not switched: this certificate chains to the old root");
         assert_eq!(old, cluster == &n2, "{cluster}: {msg}");
     }
 }

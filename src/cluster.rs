@@ -54,9 +54,11 @@ pub struct ClusterRef {
 /// the [`ClusterRef`]s cloned from one another. What was read is kept with the file it came
 /// from: a cluster naming another kubeconfig reads its own.
 #[derive(Clone, Default)]
-pub struct SharedKubeconfig(
-    Arc<OnceLock<(Option<PathBuf>, std::result::Result<Kubeconfig, String>)>>,
-);
+pub struct SharedKubeconfig(Arc<OnceLock<ReadKubeconfig>>);
+
+/// What one read gave: the file it came from (`None`: `KUBECONFIG`, else `~/.kube/config`)
+/// and the kubeconfig, or the reader's error.
+type ReadKubeconfig = (Option<PathBuf>, std::result::Result<Kubeconfig, String>);
 
 impl std::fmt::Debug for SharedKubeconfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -253,6 +253,10 @@ fn client(config: kube::Config) -> std::result::Result<kube::Client, kube::Error
     let tls = config.rustls_client_config()?;
     let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
     http.enforce_http(false);
+    // No Nagle delay (as Go's clients, kubectl among them, have by default): HTTP/2
+    // sends a request as several small frames, and Nagle would hold the later ones back
+    // until the server's delayed ACK (about 40 ms per exchange).
+    http.set_nodelay(true);
     let https = hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(tls)
         .https_only()

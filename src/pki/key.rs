@@ -316,7 +316,7 @@ mod tests {
         let other = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).unwrap();
         let mut forged = der.clone();
         let at = forged.windows(with.len()).position(|w| w == with).unwrap();
-        forged[at..at + with.len()].copy_from_slice(&other.public_key_raw());
+        forged[at..at + with.len()].copy_from_slice(other.public_key_raw());
         assert!(p384::SecretKey::from_pkcs8_der(&forged).is_err());
         assert!(matches!(
             pkcs8_public(&forged),

@@ -9,8 +9,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
-use std::path::PathBuf;
-use std::sync::Mutex;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Namespace, Secret};
@@ -45,6 +45,84 @@ pub struct ClusterRef {
     pub kubeconfig: Option<PathBuf>,
     pub context: Option<String>,
     pub patience: Patience,
+    /// The kubeconfig as read by the first cluster of a fleet, shared by the others (clones
+    /// share it): a fleet reads and parses its kubeconfig once, not once per cluster.
+    pub loaded: SharedKubeconfig,
+}
+
+/// A kubeconfig read at most once (from `KUBECONFIG`'s files or a named file) and shared by
+/// the [`ClusterRef`]s cloned from one another. What was read is kept with the file it came
+/// from: a cluster naming another kubeconfig reads its own.
+#[derive(Clone, Default)]
+pub struct SharedKubeconfig(Arc<OnceLock<ReadKubeconfig>>);
+
+/// What one read gave: the file it came from (`None`: `KUBECONFIG`, else `~/.kube/config`)
+/// and the kubeconfig, or the reader's error.
+type ReadKubeconfig = (Option<PathBuf>, std::result::Result<Kubeconfig, String>);
+
+impl std::fmt::Debug for SharedKubeconfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let read = self.0.get().is_some();
+        write!(f, "SharedKubeconfig {{ read: {read} }}")
+    }
+}
+
+impl SharedKubeconfig {
+    /// One already read from `path` (`None`: `KUBECONFIG`, else `~/.kube/config`).
+    pub fn with(path: Option<PathBuf>, kubeconfig: Kubeconfig) -> Self {
+        let cell = OnceLock::new();
+        let _ = cell.set((path, Ok(kubeconfig)));
+        SharedKubeconfig(Arc::new(cell))
+    }
+
+    /// The kubeconfig of `path`, reduced to `context` (else the current context): read on
+    /// the first call, copied from what was read after that. The error says what the
+    /// client's reader said.
+    fn for_context(
+        &self,
+        path: Option<&Path>,
+        context: Option<&str>,
+    ) -> std::result::Result<Kubeconfig, String> {
+        let read = || {
+            let kc = match path {
+                Some(p) => Kubeconfig::read_from(p),
+                None => Kubeconfig::read(),
+            };
+            (path.map(Path::to_path_buf), kc.map_err(|e| e.to_string()))
+        };
+        let (from, kc) = self.0.get_or_init(read);
+        if from.as_deref() != path {
+            return read().1.map(|kc| only_context(&kc, context));
+        }
+        kc.as_ref()
+            .map(|kc| only_context(kc, context))
+            .map_err(Clone::clone)
+    }
+}
+
+/// The part of `kc` that kube's loader reads for `context` (else the current context): that
+/// context, the first cluster and user of the names it gives, and the file-wide fields. Kube
+/// picks the first entry of a name too, so the result configures the same client, while a
+/// fleet of N clusters copies N entries instead of N² (the rest is left out).
+fn only_context(kc: &Kubeconfig, context: Option<&str>) -> Kubeconfig {
+    let name = context.or(kc.current_context.as_deref());
+    let named = kc.contexts.iter().find(|c| Some(c.name.as_str()) == name);
+    let inner = named.and_then(|c| c.context.as_ref());
+    let cluster = inner.and_then(|i| kc.clusters.iter().find(|c| c.name == i.cluster));
+    let user = inner
+        .and_then(|i| i.user.as_ref())
+        .and_then(|u| kc.auth_infos.iter().find(|a| &a.name == u));
+    Kubeconfig {
+        preferences: kc.preferences.clone(),
+        clusters: cluster.into_iter().cloned().collect(),
+        auth_infos: user.into_iter().cloned().collect(),
+        contexts: named.into_iter().cloned().collect(),
+        current_context: kc.current_context.clone(),
+        extensions: kc.extensions.clone(),
+        kind: kc.kind.clone(),
+        api_version: kc.api_version.clone(),
+        other: kc.other.clone(),
+    }
 }
 
 /// How long to wait and how often to try again. Every attempt of an API call is bounded by
@@ -175,6 +253,10 @@ fn client(config: kube::Config) -> std::result::Result<kube::Client, kube::Error
     let tls = config.rustls_client_config()?;
     let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
     http.enforce_http(false);
+    // No Nagle delay (as Go's clients, kubectl among them, have by default): HTTP/2
+    // sends a request as several small frames, and Nagle would hold the later ones back
+    // until the server's delayed ACK (about 40 ms per exchange).
+    http.set_nodelay(true);
     let https = hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(tls)
         .https_only()
@@ -215,15 +297,16 @@ impl Cluster {
         let config = if target.kubeconfig.is_none() && target.context.is_none() {
             kube::Config::infer().await.map_err(|e| err(format!("no usable kubeconfig or in-cluster service account ({e}); pass --kubeconfig or --context")))?
         } else {
-            let kc = match &target.kubeconfig {
-                Some(p) => Kubeconfig::read_from(p)
-                    .map_err(|e| err(format!("cannot read kubeconfig {} ({e})", p.display())))?,
-                None => Kubeconfig::read().map_err(|e| {
-                    err(format!(
+            let path = target.kubeconfig.as_deref();
+            let kc = target
+                .loaded
+                .for_context(path, target.context.as_deref())
+                .map_err(|e| match path {
+                    Some(p) => err(format!("cannot read kubeconfig {} ({e})", p.display())),
+                    None => err(format!(
                         "cannot read the kubeconfig ({e}); pass --kubeconfig"
-                    ))
-                })?,
-            };
+                    )),
+                })?;
             let opts = KubeConfigOptions {
                 context: target.context.clone(),
                 ..Default::default()
@@ -992,4 +1075,93 @@ fn id_of(s: &Secret) -> SecretId {
         s.metadata.namespace.clone().unwrap_or_default(),
         s.metadata.name.clone().unwrap_or_default(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two contexts; the cluster `cb` is named twice, as merged files can name it (kube takes
+    /// the first entry of a name).
+    const KUBECONFIG: &str = "
+apiVersion: v1
+kind: Config
+current-context: a
+clusters:
+- name: ca
+  cluster: {server: 'https://127.0.0.1:1001'}
+- name: cb
+  cluster: {server: 'https://127.0.0.1:1002'}
+- name: cb
+  cluster: {server: 'https://127.0.0.1:9999'}
+users:
+- name: ua
+  user: {token: token-a}
+- name: ub
+  user: {token: token-b}
+contexts:
+- name: a
+  context: {cluster: ca, user: ua, namespace: na}
+- name: b
+  context: {cluster: cb, user: ub}
+";
+
+    #[tokio::test]
+    async fn one_context_configures_the_client_the_whole_file_does() {
+        let kc = Kubeconfig::from_yaml(KUBECONFIG).unwrap();
+        for context in [None, Some("a"), Some("b")] {
+            let part = only_context(&kc, context);
+            assert_eq!(part.contexts.len(), 1);
+            assert_eq!(part.clusters.len(), 1);
+            assert_eq!(part.auth_infos.len(), 1);
+            let opts = KubeConfigOptions {
+                context: context.map(str::to_string),
+                ..Default::default()
+            };
+            let whole = kube::Config::from_custom_kubeconfig(kc.clone(), &opts)
+                .await
+                .unwrap();
+            let reduced = kube::Config::from_custom_kubeconfig(part, &opts)
+                .await
+                .unwrap();
+            assert_eq!(whole.cluster_url, reduced.cluster_url, "{context:?}");
+            assert_eq!(whole.default_namespace, reduced.default_namespace);
+            assert!(whole.auth_info.token.is_some() && reduced.auth_info.token.is_some());
+        }
+        let b = only_context(&kc, Some("b"));
+        assert_eq!(
+            b.clusters[0].cluster.as_ref().unwrap().server.as_deref(),
+            Some("https://127.0.0.1:1002"),
+            "the first cluster of a name, as kube picks it"
+        );
+        let missing = only_context(&kc, Some("nope"));
+        let opts = KubeConfigOptions {
+            context: Some("nope".into()),
+            ..Default::default()
+        };
+        let e = kube::Config::from_custom_kubeconfig(missing, &opts)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("nope"), "{e}");
+    }
+
+    #[test]
+    fn a_fleet_reads_its_kubeconfig_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config");
+        std::fs::write(&path, KUBECONFIG).unwrap();
+        let shared = SharedKubeconfig::default();
+        let copy = shared.clone();
+        assert!(shared.for_context(Some(&path), Some("a")).is_ok());
+        std::fs::remove_file(&path).unwrap();
+        // Read already: the file is not read again, by this reference or a clone of it.
+        let b = copy.for_context(Some(&path), Some("b")).unwrap();
+        assert_eq!(b.contexts[0].name, "b");
+        // Another file is its own, read when asked for.
+        let other = dir.path().join("other");
+        let e = copy.for_context(Some(&other), Some("a")).unwrap_err();
+        assert!(!e.is_empty());
+        assert!(format!("{copy:?}").contains("read: true"));
+        assert!(!format!("{copy:?}").contains("token"));
+    }
 }

@@ -80,6 +80,17 @@ pub fn check(snapshots: &[Snapshot], opts: &CheckOptions, strict: bool) -> Audit
     report(snapshots, result, strict)
 }
 
+/// [`check`], with signature verdicts shared through `sig` (see [`checks::check_with`]).
+pub(crate) fn check_with(
+    snapshots: &[Snapshot],
+    opts: &CheckOptions,
+    strict: bool,
+    sig: &crate::pki::SignatureCache,
+) -> AuditReport {
+    let result = checks::check_with(snapshots, opts, sig);
+    report(snapshots, result, strict)
+}
+
 /// Turns check results into the report.
 pub fn report(snapshots: &[Snapshot], result: CheckResult, strict: bool) -> AuditReport {
     let CheckResult {

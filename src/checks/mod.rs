@@ -125,8 +125,18 @@ impl At<'_> {
 /// `relay-server-tls-secret` (or marked as management); the others are workload clusters whose
 /// name is checked against their agent's certificate.
 pub fn check(clusters: &[Snapshot], opts: &CheckOptions) -> CheckResult {
+    check_with(clusters, opts, &pki::SignatureCache::default())
+}
+
+/// [`check`], with signature verdicts shared through `sig` beyond this call (`verify` shares
+/// one over all the archives of a run: a store of one cluster's backups holds the same
+/// certificates again and again, whose signatures are then verified once).
+pub(crate) fn check_with(
+    clusters: &[Snapshot],
+    opts: &CheckOptions,
+    sig: &pki::SignatureCache,
+) -> CheckResult {
     let mut out = CheckResult::default();
-    let sig = pki::SignatureCache::default();
     let mgmt = clusters
         .iter()
         .find(|c| c.secrets.iter().any(|s| s.role == Role::RelayServer))
@@ -159,7 +169,7 @@ pub fn check(clusters: &[Snapshot], opts: &CheckOptions) -> CheckResult {
                 cluster: &c.cluster,
                 secret: s.record.id.to_string(),
             };
-            cert::validity_and_crypto(&at, p, opts, &mut out.report, &sig);
+            cert::validity_and_crypto(&at, p, opts, &mut out.report, sig);
             cert::keys_match(&at, p, &mut out.report);
             cert::keys_present(&at, s.role, p, &mut out.report);
             cert::lints(&at, s.role, p, opts, &mut out.report);
@@ -169,7 +179,7 @@ pub fn check(clusters: &[Snapshot], opts: &CheckOptions) -> CheckResult {
                 cluster: &c.cluster,
                 a: &anchors,
                 token: s.record.get("token").map(|t| t.expose()),
-                sig: &sig,
+                sig,
                 authority: (opts.relay_authority.as_deref())
                     .unwrap_or(crate::gloo::DEFAULT_RELAY_AUTHORITY),
                 now: opts.at,
@@ -182,7 +192,7 @@ pub fn check(clusters: &[Snapshot], opts: &CheckOptions) -> CheckResult {
         istio_roots: &anchors.root_trust,
         relay_signing: &anchors.relay_signing,
     };
-    let (shape, findings) = setup::analyse(clusters, &parsed_all, mgmt_index, seen, &sig);
+    let (shape, findings) = setup::analyse(clusters, &parsed_all, mgmt_index, seen, sig);
     out.report.extend(findings);
     out.setup = Some(shape);
     accept(&mut out.report, &opts.accept);

@@ -24,7 +24,7 @@ use super::args::{
 use crate::archive::{crypto, Encryption, Identities, PluginPrompt, PluginUi};
 use crate::catalogue::ArchiveOutput;
 use crate::checks::CheckOptions;
-use crate::cluster::{ClusterRef, Patience};
+use crate::cluster::{ClusterRef, Patience, SharedKubeconfig};
 use crate::commands::{self, ArchiveInput};
 use crate::error::{Error, Result};
 use crate::gloo::ClusterKind;
@@ -267,6 +267,7 @@ fn cluster(args: &ClusterArgs) -> ClusterRef {
         kubeconfig: args.kubeconfig.clone(),
         context: args.context.clone(),
         patience: patience(&args.patience),
+        loaded: Default::default(),
     }
 }
 
@@ -496,6 +497,7 @@ fn current_context(a: &FleetArgs) -> ClusterRef {
         kubeconfig: a.kubeconfig.clone(),
         context: None,
         patience: patience(&a.patience),
+        loaded: Default::default(),
     }
 }
 
@@ -506,8 +508,12 @@ fn fleet(contexts: &[String], a: &FleetArgs) -> Result<Vec<(Option<String>, Sour
     if let Some(path) = &a.contexts_file {
         specs.extend(contexts_file(path)?);
     }
+    // Every cluster of the fleet shares one reading of the kubeconfig.
+    let mut loaded = SharedKubeconfig::default();
     if a.all_contexts {
-        specs.extend(all_contexts(a.kubeconfig.as_deref())?);
+        let kc = read_kubeconfig(a.kubeconfig.as_deref())?;
+        specs.extend(all_contexts(&kc)?);
+        loaded = SharedKubeconfig::with(a.kubeconfig.clone(), kc);
     }
     let mut seen = std::collections::BTreeSet::new();
     Ok(specs
@@ -519,6 +525,7 @@ fn fleet(contexts: &[String], a: &FleetArgs) -> Result<Vec<(Option<String>, Sour
                 kubeconfig: a.kubeconfig.clone(),
                 context: Some(context),
                 patience: patience(&a.patience),
+                loaded: loaded.clone(),
             };
             (name, Source::Cluster(target))
         })
@@ -537,14 +544,18 @@ fn contexts_file(path: &std::path::Path) -> Result<Vec<String>> {
         .collect())
 }
 
-/// `--all-contexts`: every context of the kubeconfig (or of `KUBECONFIG`'s files).
-fn all_contexts(kubeconfig: Option<&std::path::Path>) -> Result<Vec<String>> {
-    let kc = match kubeconfig {
+/// The kubeconfig `--all-contexts` lists (or `KUBECONFIG`'s files).
+fn read_kubeconfig(kubeconfig: Option<&std::path::Path>) -> Result<kube::config::Kubeconfig> {
+    match kubeconfig {
         Some(p) => kube::config::Kubeconfig::read_from(p),
         None => kube::config::Kubeconfig::read(),
     }
-    .map_err(|e| Error::Usage(format!("--all-contexts: cannot read the kubeconfig ({e})")))?;
-    let names: Vec<String> = kc.contexts.into_iter().map(|c| c.name).collect();
+    .map_err(|e| Error::Usage(format!("--all-contexts: cannot read the kubeconfig ({e})")))
+}
+
+/// `--all-contexts`: every context of the kubeconfig.
+fn all_contexts(kc: &kube::config::Kubeconfig) -> Result<Vec<String>> {
+    let names: Vec<String> = kc.contexts.iter().map(|c| c.name.clone()).collect();
     if names.is_empty() {
         return Err(FlagError::NoContexts.into());
     }
@@ -784,6 +795,7 @@ fn pki_targets(
         (None, true) => commands::pki::Targets::None,
         (None, false) => {
             let mut m = BTreeMap::new();
+            let loaded = SharedKubeconfig::default();
             for spec in contexts {
                 let (name, context) = named(spec);
                 let name = name.unwrap_or_else(|| context.clone());
@@ -794,6 +806,7 @@ fn pki_targets(
                     kubeconfig: kubeconfig.clone(),
                     context: Some(context),
                     patience: patience(patience_args),
+                    loaded: loaded.clone(),
                 };
                 m.insert(name, c);
             }

@@ -48,6 +48,8 @@ pub async fn run(opts: &Options, world: &World) -> Result<VerifyReport> {
     let workers = std::thread::available_parallelism().map_or(1, usize::from);
     let mut results = Vec::new();
     let mut snapshots = Vec::new();
+    // One run's signature verdicts, shared by every archive it checks.
+    let sig = crate::pki::SignatureCache::default();
     // A batch at a time: fetched concurrently (I/O), then judged on every core (decryption,
     // entries, checks), so memory holds one batch of archives.
     for batch in paths.chunks(workers * 4) {
@@ -58,7 +60,7 @@ pub async fn run(opts: &Options, world: &World) -> Result<VerifyReport> {
             .buffered(workers * 4)
             .collect()
             .await;
-        let judged = judge_all(batch, fetched, opts, world.passphrase(), workers);
+        let judged = judge_all(batch, fetched, opts, (world.passphrase(), &sig), workers);
         for (result, snap) in judged {
             results.push(result);
             snapshots.extend(snap);
@@ -66,7 +68,7 @@ pub async fn run(opts: &Options, world: &World) -> Result<VerifyReport> {
     }
     let together = opts
         .together
-        .then(|| verdict::check(&snapshots, &opts.check, opts.strict));
+        .then(|| verdict::check_with(&snapshots, &opts.check, opts.strict, &sig));
     if let Some(path) = &opts.report {
         let combined = combined(&results, together.as_ref(), opts.strict);
         let origins = results
@@ -107,7 +109,7 @@ fn judge_all(
     paths: &[Location],
     fetched: Vec<Result<catalogue::Fetched>>,
     opts: &Options,
-    passphrase: PassphraseSource<'_>,
+    shared: (PassphraseSource<'_>, &crate::pki::SignatureCache),
     workers: usize,
 ) -> Vec<Judged> {
     let next = std::sync::atomic::AtomicUsize::new(0);
@@ -127,7 +129,7 @@ fn judge_all(
                     .expect("not poisoned")
                     .take()
                     .expect("taken once");
-                let judged = judge(p, f, opts, passphrase);
+                let judged = judge(p, f, opts, shared);
                 *done[i].lock().expect("not poisoned") = Some(judged);
             });
         }
@@ -143,7 +145,7 @@ fn judge(
     p: &Location,
     fetched: Result<catalogue::Fetched>,
     opts: &Options,
-    passphrase: PassphraseSource<'_>,
+    (passphrase, sig): (PassphraseSource<'_>, &crate::pki::SignatureCache),
 ) -> Judged {
     let name = p.to_string();
     let result = |integrity: String, origin, report| ArchiveResult {
@@ -179,7 +181,7 @@ fn judge(
     }
     // Checks see the archived cluster name (agents' SANs are checked against it); the report
     // then says which archive each finding came from.
-    let mut r = verdict::check(std::slice::from_ref(&snap), &opts.check, opts.strict);
+    let mut r = verdict::check_with(std::slice::from_ref(&snap), &opts.check, opts.strict, sig);
     let label = label(&snap.cluster, p);
     relabel(&mut r, &label);
     let kept = opts.report.is_some().then(|| {

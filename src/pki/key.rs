@@ -208,10 +208,10 @@ fn sec1_public(der: &[u8]) -> Result<PublicKeyId, PkiError> {
         .unwrap_or_default();
     match curve.as_str() {
         OID_P256 => p256::SecretKey::from_sec1_der(der)
-            .map(|s| PublicKeyId::P256(sec1_uncompressed_p256(&s.public_key())))
+            .map(|s| PublicKeyId::P256(ec_public(&s, k.public_key)))
             .map_err(|e| bad(e.to_string())),
         OID_P384 => p384::SecretKey::from_sec1_der(der)
-            .map(|s| PublicKeyId::P384(sec1_uncompressed_p384(&s.public_key())))
+            .map(|s| PublicKeyId::P384(ec_public(&s, k.public_key)))
             .map_err(|e| bad(e.to_string())),
         OID_P521 => p521::SecretKey::from_sec1_der(der)
             .map(|s| PublicKeyId::P521(sec1_uncompressed_p521(&s.public_key())))
@@ -220,6 +220,33 @@ fn sec1_public(der: &[u8]) -> Result<PublicKeyId, PkiError> {
             "EC curve {other:?}"
         ))),
     }
+}
+
+/// The public key an EC private key file carries beside its scalar (SEC1's optional
+/// `publicKey`), from the `ECPrivateKey` inside a PKCS#8 document; `None` when absent.
+fn carried(ec_private_key: &[u8]) -> Option<&[u8]> {
+    sec1::EcPrivateKey::try_from(ec_private_key)
+        .ok()
+        .and_then(|k| k.public_key)
+}
+
+/// The public half of `secret` as uncompressed SEC1. When the file carried its public key,
+/// the RustCrypto parse that made `secret` has already multiplied the scalar out and refused
+/// the file unless the carried point is that product (`validate_public_key`): the carried
+/// point is then used as it is, not derived a second time (the scalar multiplication is most
+/// of what checking a P-384 key costs). Otherwise it is derived from the scalar.
+fn ec_public<C>(secret: &p256::elliptic_curve::SecretKey<C>, carried: Option<&[u8]>) -> Vec<u8>
+where
+    C: p256::elliptic_curve::CurveArithmetic,
+    p256::elliptic_curve::AffinePoint<C>: p256::elliptic_curve::sec1::FromEncodedPoint<C>
+        + p256::elliptic_curve::sec1::ToEncodedPoint<C>,
+    p256::elliptic_curve::FieldBytesSize<C>: p256::elliptic_curve::sec1::ModulusSize,
+{
+    use p256::elliptic_curve::sec1::ToEncodedPoint;
+    let public = carried
+        .and_then(|b| p256::elliptic_curve::PublicKey::<C>::from_sec1_bytes(b).ok())
+        .unwrap_or_else(|| secret.public_key());
+    public.to_encoded_point(false).as_bytes().to_vec()
 }
 
 fn pkcs8_public(der: &[u8]) -> Result<PublicKeyId, PkiError> {
@@ -241,13 +268,13 @@ fn pkcs8_public(der: &[u8]) -> Result<PublicKeyId, PkiError> {
                 OID_P256 => {
                     use p256::pkcs8::DecodePrivateKey;
                     p256::SecretKey::from_pkcs8_der(der)
-                        .map(|s| PublicKeyId::P256(sec1_uncompressed_p256(&s.public_key())))
+                        .map(|s| PublicKeyId::P256(ec_public(&s, carried(info.private_key))))
                         .map_err(|e| bad(e.to_string()))
                 }
                 OID_P384 => {
                     use p384::pkcs8::DecodePrivateKey;
                     p384::SecretKey::from_pkcs8_der(der)
-                        .map(|s| PublicKeyId::P384(sec1_uncompressed_p384(&s.public_key())))
+                        .map(|s| PublicKeyId::P384(ec_public(&s, carried(info.private_key))))
                         .map_err(|e| bad(e.to_string()))
                 }
                 OID_P521 => {
@@ -274,6 +301,28 @@ fn pkcs8_public(der: &[u8]) -> Result<PublicKeyId, PkiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_carried_public_key_is_used_only_as_the_scalar_s_own() {
+        use p384::pkcs8::DecodePrivateKey;
+        let kp = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).unwrap();
+        let der = kp.serialize_der();
+        let info = pkcs8::PrivateKeyInfo::try_from(der.as_slice()).unwrap();
+        let with = carried(info.private_key).expect("ring's PKCS#8 carries the public key");
+        let s = p384::SecretKey::from_pkcs8_der(&der).unwrap();
+        assert_eq!(ec_public(&s, Some(with)), ec_public(&s, None));
+        assert_eq!(ec_public(&s, None), kp.public_key_raw());
+        // Another key's point in the file: the parse itself refuses it.
+        let other = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).unwrap();
+        let mut forged = der.clone();
+        let at = forged.windows(with.len()).position(|w| w == with).unwrap();
+        forged[at..at + with.len()].copy_from_slice(other.public_key_raw());
+        assert!(p384::SecretKey::from_pkcs8_der(&forged).is_err());
+        assert!(matches!(
+            pkcs8_public(&forged),
+            Err(PkiError::BadKey { .. })
+        ));
+    }
     use crate::findings::Severity;
     use crate::pki::parse_certs;
 

@@ -184,6 +184,9 @@ async fn connection(
     limits: Limits,
     mut stop: watch::Receiver<bool>,
 ) {
+    // As Go's net package (the real API server) does: no Nagle delay, so a response's
+    // frames are not held back waiting for the client's delayed ACK (about 40 ms).
+    let _ = tcp.set_nodelay(true);
     let tls = match tokio::time::timeout(limits.handshake, acceptor.accept(tcp)).await {
         Ok(Ok(tls)) => tls,
         Ok(Err(e)) => {

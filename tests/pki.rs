@@ -659,8 +659,9 @@ fn restarted_at(live: &crate::live::Live, namespace: &str, name: &str) -> Option
         })
 }
 
-/// `pki init --context` against live clusters (the sandbox): the management cluster's secrets
-/// and RootTrustPolicy are created; a second setup over it is refused whole (nothing written,
+/// `pki init --context --restart` against live clusters (the sandbox): the management
+/// cluster's secrets and RootTrustPolicy are created and gloo-mesh-mgmt-server restarted; a
+/// second setup over it is refused whole (nothing written,
 /// no birth archive); after the server secret is lost, `pki reissue --restart` creates it again
 /// and restarts gloo-mesh-mgmt-server; `restore --restart` of a workload's birth archive
 /// restarts its agent, then istiod, and nothing when nothing was written.
@@ -692,10 +693,23 @@ fn live_clusters_get_a_new_setup_and_their_readers_restarted() {
             &kc,
             "--context",
             &format!("mgmt={}", crate::live::CONTEXT),
+            "--restart",
         ])
     };
     let run = init(&birth);
     assert_eq!(run.code, 0, "{run:?}");
+    // What reads the new secrets is restarted (--restart).
+    assert!(
+        run.stdout
+            .contains("restart deployment gloo-mesh/gloo-mesh-mgmt-server"),
+        "{}",
+        run.stdout
+    );
+    assert!(restarted_at(&mgmt, "gloo-mesh", "gloo-mesh-mgmt-server").is_some());
+    mgmt.sb()
+        .put(deployment("gloo-mesh", "gloo-mesh-mgmt-server"))
+        .unwrap();
+    assert!(restarted_at(&mgmt, "gloo-mesh", "gloo-mesh-mgmt-server").is_none());
     for name in [
         "relay-server-tls-secret",
         "relay-tls-signing-secret",

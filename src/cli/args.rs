@@ -836,6 +836,10 @@ pub struct PkiInitArgs {
     /// Make and plan everything, write nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Then restart what reads the secrets written (gloo-mesh-mgmt-server, gloo-mesh-agent,
+    /// istiod), as `kubectl rollout restart` does.
+    #[arg(long, conflicts_with = "to_manifests")]
+    pub restart: bool,
     /// Report format.
     #[arg(long = "output", value_enum, default_value_t)]
     pub format: FormatArg,
@@ -880,6 +884,10 @@ pub struct PkiRescueArgs {
     /// Make and plan everything, write nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Then restart what reads the secrets written (gloo-mesh-mgmt-server, gloo-mesh-agent,
+    /// istiod), as `kubectl rollout restart` does.
+    #[arg(long, conflicts_with = "to_manifests")]
+    pub restart: bool,
     /// Report format.
     #[arg(long = "output", value_enum, default_value_t)]
     pub format: FormatArg,

@@ -778,6 +778,7 @@ pub fn pki_init(a: &PkiInitArgs) -> Result<commands::pki::InitOptions> {
         targets,
         create_namespaces: a.create_namespaces,
         dry_run: a.dry_run,
+        restart: a.restart,
     })
 }
 
@@ -839,6 +840,7 @@ pub fn pki_rescue(a: &PkiRescueArgs) -> Result<commands::pki::RescueOptions> {
             targets,
             create_namespaces: a.create_namespaces,
             dry_run: a.dry_run,
+            restart: a.restart,
         },
         folders: a.folders.clone(),
     })

@@ -54,6 +54,8 @@ pub struct InitOptions {
     pub create_namespaces: bool,
     /// Plan only: nothing is written anywhere.
     pub dry_run: bool,
+    /// Then restart what reads the secrets written (`--context` targets only).
+    pub restart: bool,
 }
 
 /// One cluster of a new setup: where its archive and profile went, its plan.
@@ -70,6 +72,9 @@ pub struct ClusterReport {
     pub policies: Vec<Item>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub offline_not_restored: Option<String>,
+    /// With `--restart`: each Deployment restarted and how it went.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub restarted: Vec<restore::Restart>,
 }
 
 /// What `pki init` made and did.
@@ -124,8 +129,15 @@ async fn land(o: &InitOptions, birth: issuer::Birth, world: &World) -> Result<In
             .collect();
         write_archives(&o.output, &made, &mut names, world).await?;
         apply(&o.targets, &clusters, &mut plans).await?;
+        if o.restart {
+            for p in plans.iter_mut().flatten() {
+                p.restart(world.now).await;
+            }
+        }
     }
-    let ok = !refused && plans.iter().flatten().all(|p| p.ok(o.dry_run));
+    let ok = !refused
+        && (plans.iter().flatten())
+            .all(|p| p.ok(o.dry_run) && p.restarts.iter().all(restore::Restart::ok));
     let mut plan_findings = Vec::new();
     let clusters = (birth.clusters.iter().zip(names).zip(plans))
         .map(|((b, (archive, profile)), plan)| {
@@ -133,12 +145,15 @@ async fn land(o: &InitOptions, birth: issuer::Birth, world: &World) -> Result<In
                 Some(c) => format!("cluster {c}"),
                 None => format!("manifests {}", manifests_dir(&o.targets, &b.name).display()),
             });
-            let (plan, policies, offline_not_restored) = match plan {
+            let (plan, policies, offline_not_restored, restarted) = match plan {
                 Some(p) => {
                     plan_findings.extend(p.findings);
-                    (p.secrets, p.policies, p.offline_not_restored)
+                    let done = (p.restarts.into_iter())
+                        .filter(|x| x.result.is_some())
+                        .collect();
+                    (p.secrets, p.policies, p.offline_not_restored, done)
                 }
-                None => (Vec::new(), Vec::new(), None),
+                None => (Vec::new(), Vec::new(), None, Vec::new()),
             };
             ClusterReport {
                 cluster: b.name.clone(),
@@ -149,6 +164,7 @@ async fn land(o: &InitOptions, birth: issuer::Birth, world: &World) -> Result<In
                 plan,
                 policies,
                 offline_not_restored,
+                restarted,
             }
         })
         .collect();
@@ -403,6 +419,7 @@ pub fn render_init(
         if let Some(why) = &c.offline_not_restored {
             writeln!(out, "  {why}")?;
         }
+        present::write_restarts(out, &c.restarted)?;
     }
     present::write_findings(out, &r.findings)?;
     present::write_findings(out, &r.plan_findings)?;

@@ -780,6 +780,32 @@ pub enum ReissueRoleArg {
     IstioCacerts,
 }
 
+/// Where `pki init`, `pki rescue` and `pki rotate` put the secrets they make: manifests, or
+/// live clusters (then optionally restarted); a dry run writes nothing.
+#[derive(Debug, Args)]
+pub struct PkiTargetArgs {
+    /// Write each cluster's secrets as YAML manifests under DIR/<cluster>/ (files 0600; all
+    /// clusters or none).
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["contexts", "kubeconfig", "restart"])]
+    pub to_manifests: Option<PathBuf>,
+    /// Write each cluster's secrets into a live cluster: NAME=CONTEXT of the kubeconfig, NAME
+    /// a cluster of the setup (--management, --workload, or the archives'). Repeatable.
+    #[arg(long = "context", value_name = "NAME=CONTEXT")]
+    pub contexts: Vec<String>,
+    /// Kubeconfig file for --context.
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    #[command(flatten)]
+    pub patience: PatienceArgs,
+    /// Then restart what reads the secrets written (gloo-mesh-mgmt-server, gloo-mesh-agent,
+    /// istiod), as `kubectl rollout restart` does.
+    #[arg(long)]
+    pub restart: bool,
+    /// Make and plan everything, write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
 #[derive(Debug, Args)]
 pub struct PkiInitArgs {
     /// How many roots and intermediates (the seed's "Certificate setup architectures").
@@ -802,19 +828,8 @@ pub struct PkiInitArgs {
     /// Directory (or `s3://`, `gs://`, `az://` prefix) for the birth archives and profiles.
     #[arg(short = 'o', long = "out", value_name = "DIR")]
     pub output: String,
-    /// Write each cluster's secrets as YAML manifests under DIR/<cluster>/ (files 0600; all
-    /// clusters or none).
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["contexts", "kubeconfig"])]
-    pub to_manifests: Option<PathBuf>,
-    /// Create each cluster's secrets in a live cluster: NAME=CONTEXT of the kubeconfig, NAME
-    /// one of --management and --workload. Repeatable.
-    #[arg(long = "context", value_name = "NAME=CONTEXT")]
-    pub contexts: Vec<String>,
-    /// Kubeconfig file for --context.
-    #[arg(long, value_name = "FILE")]
-    pub kubeconfig: Option<PathBuf>,
     #[command(flatten)]
-    pub patience: PatienceArgs,
+    pub target: PkiTargetArgs,
     /// Create namespaces missing in the target clusters (gloo-mesh, istio-system).
     #[arg(long, conflicts_with = "to_manifests")]
     pub create_namespaces: bool,
@@ -833,13 +848,6 @@ pub struct PkiInitArgs {
     /// Validity of the relay server and agent certificates, in days.
     #[arg(long, value_name = "DAYS", default_value_t = 365)]
     pub leaf_days: u32,
-    /// Make and plan everything, write nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Then restart what reads the secrets written (gloo-mesh-mgmt-server, gloo-mesh-agent,
-    /// istiod), as `kubectl rollout restart` does.
-    #[arg(long, conflicts_with = "to_manifests")]
-    pub restart: bool,
     /// Report format.
     #[arg(long = "output", value_enum, default_value_t)]
     pub format: FormatArg,
@@ -864,30 +872,14 @@ pub struct PkiRescueArgs {
     /// Directory (or `s3://`, `gs://`, `az://` prefix) for the birth archives and profiles.
     #[arg(short = 'o', long = "out", value_name = "DIR")]
     pub output: String,
-    /// Write each cluster's secrets as YAML manifests under DIR/<cluster>/.
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["contexts", "kubeconfig"])]
-    pub to_manifests: Option<PathBuf>,
-    /// Create each cluster's secrets in a live cluster: NAME=CONTEXT. Repeatable.
-    #[arg(long = "context", value_name = "NAME=CONTEXT")]
-    pub contexts: Vec<String>,
-    /// Kubeconfig file for --context.
-    #[arg(long, value_name = "FILE")]
-    pub kubeconfig: Option<PathBuf>,
     #[command(flatten)]
-    pub patience: PatienceArgs,
+    pub target: PkiTargetArgs,
     /// Create namespaces missing in the target clusters (gloo-mesh, istio-system).
     #[arg(long, conflicts_with = "to_manifests")]
     pub create_namespaces: bool,
     /// Key type of every new key (kept keys keep theirs).
     #[arg(long, value_enum, default_value = "p256")]
     pub key_type: KeyTypeArg,
-    /// Make and plan everything, write nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Then restart what reads the secrets written (gloo-mesh-mgmt-server, gloo-mesh-agent,
-    /// istiod), as `kubectl rollout restart` does.
-    #[arg(long, conflicts_with = "to_manifests")]
-    pub restart: bool,
     /// Report format.
     #[arg(long = "output", value_enum, default_value_t)]
     pub format: FormatArg,
@@ -963,17 +955,8 @@ pub struct PkiRotateArgs {
     /// Directory (or `s3://`, `gs://`, `az://` prefix) for each changed cluster's new archive.
     #[arg(short = 'o', long = "out", value_name = "DIR")]
     pub output: String,
-    /// Write each changed cluster's secrets as YAML manifests under DIR/<cluster>/.
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["contexts", "kubeconfig", "restart"])]
-    pub to_manifests: Option<PathBuf>,
-    /// Write each changed cluster's secrets into a live cluster: NAME=CONTEXT. Repeatable.
-    #[arg(long = "context", value_name = "NAME=CONTEXT")]
-    pub contexts: Vec<String>,
-    /// Kubeconfig file for --context.
-    #[arg(long, value_name = "FILE")]
-    pub kubeconfig: Option<PathBuf>,
     #[command(flatten)]
-    pub patience: PatienceArgs,
+    pub target: PkiTargetArgs,
     /// The new keys' type (default: the old root's).
     #[arg(long, value_enum)]
     pub key_type: Option<KeyTypeArg>,
@@ -989,13 +972,6 @@ pub struct PkiRotateArgs {
     /// Validity of a new relay server or agent certificate, in days.
     #[arg(long, value_name = "DAYS", default_value_t = 365)]
     pub leaf_days: u32,
-    /// Then restart what reads the secrets written (istiod, gloo-mesh-mgmt-server,
-    /// gloo-mesh-agent), as `kubectl rollout restart` does.
-    #[arg(long)]
-    pub restart: bool,
-    /// Make and plan the phase, write nothing.
-    #[arg(long)]
-    pub dry_run: bool,
     /// Report format.
     #[arg(long = "output", value_enum, default_value_t)]
     pub format: FormatArg,

@@ -769,7 +769,7 @@ mod tests {
             panic!()
         };
         assert_eq!(a.folders, [std::path::PathBuf::from("saved")]);
-        assert!(a.dry_run);
+        assert!(a.target.dry_run);
         let o = match resolve::pki_rescue(&a) {
             Ok(o) => o,
             Err(e) => panic!("{e}"),
@@ -934,7 +934,7 @@ mod tests {
                 a.phase,
                 a.clusters.len(),
                 a.from.len(),
-                a.restart
+                a.target.restart
             ),
             (
                 args::RotationArg::IstioRoot,

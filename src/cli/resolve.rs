@@ -6,14 +6,13 @@
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
-use std::path::PathBuf;
 
 use age::secrecy::SecretString;
 use chrono::{DateTime, Utc};
 
 use super::args::{
     ArchitectureArg, KeyTypeArg, PhaseArg, PkiInitArgs, PkiReissueArgs, PkiRescueArgs,
-    PkiRotateArgs, PlacementArg, ReissueRoleArg, RotationArg,
+    PkiRotateArgs, PkiTargetArgs, PlacementArg, ReissueRoleArg, RotationArg,
 };
 use super::args::{
     AuditArgs, BackupArgs, CheckArgs, ClusterArgs, DecryptArgs, DiscoverArgs, EncryptArgs,
@@ -752,13 +751,7 @@ pub fn pki_init(a: &PkiInitArgs) -> Result<commands::pki::InitOptions> {
         },
     };
     let clusters: Vec<&String> = std::iter::once(&a.management).chain(&a.workloads).collect();
-    let targets = pki_targets(
-        Some(&clusters),
-        &a.to_manifests,
-        &a.contexts,
-        &a.kubeconfig,
-        &a.patience,
-    )?;
+    let targets = pki_targets(Some(&clusters), &a.target)?;
     // -o is a directory (or prefix) even when it does not exist yet.
     let dir = format!("{}/", a.output.trim_end_matches('/'));
     Ok(commands::pki::InitOptions {
@@ -777,21 +770,16 @@ pub fn pki_init(a: &PkiInitArgs) -> Result<commands::pki::InitOptions> {
         output: output(&dir, &a.encrypt, &a.sign)?,
         targets,
         create_namespaces: a.create_namespaces,
-        dry_run: a.dry_run,
-        restart: a.restart,
+        dry_run: a.target.dry_run,
+        restart: a.target.restart,
     })
 }
 
 /// Where `pki init`, `pki rescue` and `pki rotate` put each cluster's secrets; `clusters`: the
 /// names a `--context NAME=` may take, when they are known from the flags.
-fn pki_targets(
-    clusters: Option<&[&String]>,
-    to_manifests: &Option<PathBuf>,
-    contexts: &[String],
-    kubeconfig: &Option<PathBuf>,
-    patience_args: &PatienceArgs,
-) -> Result<commands::pki::Targets> {
-    Ok(match (to_manifests, contexts.is_empty()) {
+fn pki_targets(clusters: Option<&[&String]>, t: &PkiTargetArgs) -> Result<commands::pki::Targets> {
+    let (contexts, kubeconfig) = (&t.contexts, &t.kubeconfig);
+    Ok(match (&t.to_manifests, contexts.is_empty()) {
         (Some(dir), _) => commands::pki::Targets::Manifests(dir.clone()),
         (None, true) => commands::pki::Targets::None,
         (None, false) => {
@@ -806,7 +794,7 @@ fn pki_targets(
                 let c = ClusterRef {
                     kubeconfig: kubeconfig.clone(),
                     context: Some(context),
-                    patience: patience(patience_args),
+                    patience: patience(&t.patience),
                     loaded: loaded.clone(),
                 };
                 m.insert(name, c);
@@ -819,13 +807,7 @@ fn pki_targets(
 /// `pki rescue`: `pki init`'s options for the rescue's design, and the folders.
 pub fn pki_rescue(a: &PkiRescueArgs) -> Result<commands::pki::RescueOptions> {
     let clusters: Vec<&String> = std::iter::once(&a.management).chain(&a.workloads).collect();
-    let targets = pki_targets(
-        Some(&clusters),
-        &a.to_manifests,
-        &a.contexts,
-        &a.kubeconfig,
-        &a.patience,
-    )?;
+    let targets = pki_targets(Some(&clusters), &a.target)?;
     let dir = format!("{}/", a.output.trim_end_matches('/'));
     Ok(commands::pki::RescueOptions {
         init: commands::pki::InitOptions {
@@ -839,8 +821,8 @@ pub fn pki_rescue(a: &PkiRescueArgs) -> Result<commands::pki::RescueOptions> {
             output: output(&dir, &a.encrypt, &a.sign)?,
             targets,
             create_namespaces: a.create_namespaces,
-            dry_run: a.dry_run,
-            restart: a.restart,
+            dry_run: a.target.dry_run,
+            restart: a.target.restart,
         },
         folders: a.folders.clone(),
     })
@@ -859,13 +841,7 @@ fn key_type(k: KeyTypeArg) -> crate::issuer::KeyType {
 /// `pki rotate`: what and which phase, the archives and keys, the new archives, the targets.
 pub fn pki_rotate(a: &PkiRotateArgs) -> Result<commands::pki::RotateOptions> {
     use crate::issuer::{Phase, Rotation};
-    let targets = pki_targets(
-        None,
-        &a.to_manifests,
-        &a.contexts,
-        &a.kubeconfig,
-        &a.patience,
-    )?;
+    let targets = pki_targets(None, &a.target)?;
     let dir = format!("{}/", a.output.trim_end_matches('/'));
     Ok(commands::pki::RotateOptions {
         rotate: crate::issuer::RotateOptions {
@@ -898,8 +874,8 @@ pub fn pki_rotate(a: &PkiRotateArgs) -> Result<commands::pki::RotateOptions> {
         trust: trust(&a.trust)?,
         output: output(&dir, &a.encrypt, &a.sign)?,
         targets,
-        restart: a.restart,
-        dry_run: a.dry_run,
+        restart: a.target.restart,
+        dry_run: a.target.dry_run,
     })
 }
 

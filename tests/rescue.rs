@@ -48,36 +48,12 @@ fn manual_backup(m: &Made, into: &Path) {
 /// `pki rescue SEED --management mgmt --workload cluster-1 --workload cluster-2` into a new
 /// work directory (`birth/`, `m/`), as [`Made`] so the pki tests' checks apply.
 fn rescue(seed: &Path, extra: &[&str]) -> (Made, Value) {
-    let w = Work::new();
-    let (birth, m, r) = (w.path("birth"), w.path("m"), util::recipient());
-    let mut args = vec![
-        "pki",
-        "rescue",
-        seed.to_str().unwrap(),
-        "--management",
-        "mgmt",
-        "--workload",
-        "cluster-1",
-        "--workload",
-        "cluster-2",
-        "-r",
-        &r,
-        "-o",
-        birth.to_str().unwrap(),
-        "--to-manifests",
-        m.to_str().unwrap(),
-        "--output",
-        "json",
-    ];
-    args.extend_from_slice(extra);
-    let run = tk(&args);
+    let mut more = vec!["--output", "json"];
+    more.extend_from_slice(extra);
+    let head = ["rescue", seed.to_str().unwrap()];
+    let (made, run) = Made::make(&head, "management-cluster", &more);
     assert_eq!(run.code, 0, "{run:?}");
-    let v = json(&run);
-    let made = Made {
-        w,
-        placement: "management-cluster",
-    };
-    (made, v)
+    (made, json(&run))
 }
 
 /// The outcome the report gives `what`.

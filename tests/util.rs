@@ -228,15 +228,26 @@ pub struct Made {
 
 impl Made {
     pub fn init(architecture: &str, placement: &'static str, extra: &[&str]) -> Made {
-        let w = Work::new();
-        let (birth, m, r) = (w.path("birth"), w.path("m"), recipient());
-        let mut args = vec![
-            "pki",
+        let head = [
             "init",
             "--architecture",
             architecture,
             "--placement",
             placement,
+        ];
+        let (made, run) = Made::make(&head, placement, extra);
+        assert_eq!(run.code, 0, "{architecture} {placement}: {run:?}");
+        made
+    }
+
+    /// `pki HEAD… --management mgmt --workload cluster-1 --workload cluster-2 -r R -o birth/
+    /// --to-manifests m/ EXTRA…` in a new work directory (`pki init`, `pki rescue`).
+    pub fn make(head: &[&str], placement: &'static str, extra: &[&str]) -> (Made, Run) {
+        let w = Work::new();
+        let (birth, m, r) = (w.path("birth"), w.path("m"), recipient());
+        let mut args = vec!["pki"];
+        args.extend_from_slice(head);
+        args.extend([
             "--management",
             "mgmt",
             "--workload",
@@ -249,11 +260,10 @@ impl Made {
             birth.to_str().unwrap(),
             "--to-manifests",
             m.to_str().unwrap(),
-        ];
+        ]);
         args.extend_from_slice(extra);
         let run = tk(&args);
-        assert_eq!(run.code, 0, "{architecture} {placement}: {run:?}");
-        Made { w, placement }
+        (Made { w, placement }, run)
     }
 
     /// The birth archive of `cluster`.

@@ -155,6 +155,9 @@ pub struct Fetched {
     /// A `<archive>.sig` is beside it.
     signed: bool,
     pub provenance: Provenance,
+    /// Whether the sidecar describes these bytes: `None` without a sidecar. Judged once, in
+    /// [`fetch`].
+    sidecar_ok: Option<bool>,
     /// Its sidecar or `.sig` disagrees with it and the `<archive>.rewrap` of an interrupted
     /// `rewrap` is beside it.
     rewrap_pending: bool,
@@ -177,15 +180,20 @@ pub async fn fetch(
         .map(|b| String::from_utf8_lossy(&b).into_owned());
     let sig = store.get(&signature::sig_location(location)).await?;
     let mut provenance = trust.judge(&bytes, sig.as_deref(), now);
+    let sidecar_ok = sidecar.as_deref().map(|t| {
+        let (archive, side) = (location.to_string(), location.sidecar().to_string());
+        archive::check_sidecar(&bytes, t, &archive, &side).is_ok()
+    });
     let mut fetched = Fetched {
         location: location.clone(),
         bytes,
         sidecar,
         signed: sig.is_some(),
         provenance: provenance.clone(),
+        sidecar_ok,
         rewrap_pending: false,
     };
-    let disagree = !fetched.sidecar_matches() || !provenance.admitted();
+    let disagree = sidecar_ok == Some(false) || !provenance.admitted();
     if disagree && store.exists(&rewrap_temp(location)).await? {
         fetched.rewrap_pending = true;
         if !provenance.admitted() {
@@ -230,20 +238,17 @@ impl Fetched {
         })
     }
 
-    /// Whether the sidecar, when there is one, describes these bytes.
-    fn sidecar_matches(&self) -> bool {
-        let (archive, sidecar) = (self.location.to_string(), self.location.sidecar());
-        self.sidecar.as_deref().is_none_or(|t| {
-            archive::check_sidecar(&self.bytes, t, &archive, &sidecar.to_string()).is_ok()
-        })
-    }
-
     /// Checks the sidecar, decrypts and checks every entry, once the origin is admitted.
     pub fn open(&self, ids: &Identities, passphrase: PassphraseSource<'_>) -> Result<Opened> {
         if let Some(e) = self.refusal() {
             return Err(e);
         }
-        if self.rewrap_pending && !self.sidecar_matches() {
+        let name = self.location.to_string();
+        if self.sidecar_ok == Some(true) {
+            // Checked in `fetch`: not hashed again.
+            return archive::open(&self.bytes[..], ids, passphrase, &name);
+        }
+        if self.rewrap_pending && self.sidecar_ok == Some(false) {
             return Err(Error::from(ArchiveError::Corrupt {
                 archive: self.location.to_string(),
                 message: format!(
@@ -452,17 +457,11 @@ impl Judge<'_> {
 pub async fn examine(store: &Store, listed: Listed, judge: &Judge<'_>) -> Result<Entry> {
     let Listed { name, location, .. } = listed;
     let fetched = fetch(store, &location, judge.trust, judge.now).await?;
-    let label = location.to_string();
-    let sidecar_loc = location.sidecar();
-    let sidecar = match &fetched.sidecar {
+    let sidecar = match fetched.sidecar_ok {
         None => "missing",
-        Some(t) => {
-            match archive::check_sidecar(&fetched.bytes, t, &label, &sidecar_loc.to_string()) {
-                Ok(()) => "ok",
-                Err(_) if fetched.rewrap_pending => "mismatch (interrupted rewrap: run it again)",
-                Err(_) => "mismatch",
-            }
-        }
+        Some(true) => "ok",
+        Some(false) if fetched.rewrap_pending => "mismatch (interrupted rewrap: run it again)",
+        Some(false) => "mismatch",
     };
     let verdict = judge.identities.map(|ids| {
         if !fetched.provenance.admitted() {

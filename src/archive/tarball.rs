@@ -71,7 +71,7 @@ pub(crate) fn pack(
     let gz = flate2::GzBuilder::new()
         .mtime(0)
         .operating_system(255)
-        .write(Vec::with_capacity(capacity), flate2::Compression::default());
+        .write(Vec::with_capacity(capacity), flate2::Compression::fast());
     let mut tar = tar::Builder::new(gz);
     for (path, bytes) in files {
         let mut h = tar::Header::new_ustar();

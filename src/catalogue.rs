@@ -98,7 +98,7 @@ pub async fn write(
     if let Some((sig, bytes, _)) = &signed {
         files.push((sig.clone(), bytes.as_slice()));
     }
-    put_all(store, &files).await?;
+    store.put_new_all(&files).await?;
     let mut report = Report::default();
     report.extend(snapshot.findings.iter().cloned());
     for s in &manifest.secrets {
@@ -129,20 +129,6 @@ pub async fn write(
         manifest,
         pruned: Vec::new(),
     })
-}
-
-/// Writes every file, none over an existing one; on a failure takes back what this call
-/// wrote, so an archive never stays without its sidecar or signature.
-async fn put_all(store: &Store, files: &[(Location, &[u8])]) -> Result<()> {
-    for (i, (loc, bytes)) in files.iter().enumerate() {
-        if let Err(e) = store.put_new(loc, bytes).await {
-            for (written, _) in files[..i].iter().rev() {
-                let _ = store.delete(written).await;
-            }
-            return Err(e);
-        }
-    }
-    Ok(())
 }
 
 /// An archive as read from the store, not decrypted: its bytes, its sidecar's text and the

@@ -479,6 +479,35 @@ impl Store {
         }
     }
 
+    /// Writes every file, none over an existing one, all or nothing: on a failure what this
+    /// call wrote is taken back, so an archive never stays without its sidecar or signature.
+    /// Files of one local directory share one directory sync.
+    pub(crate) async fn put_new_all(&self, files: &[(Location, &[u8])]) -> Result<()> {
+        let local: Option<Vec<(&Path, &[u8])>> = files
+            .iter()
+            .map(|(loc, b)| match loc {
+                Location::Local(p) => Some((p.as_path(), *b)),
+                Location::Object(_) => None,
+            })
+            .collect();
+        if let Some(local) = local {
+            let mut dirs = local.iter().map(|(p, _)| parent_dir(p));
+            let first = dirs.next();
+            if dirs.all(|d| Some(d) == first) {
+                return write_all_new(&local);
+            }
+        }
+        for (i, (loc, bytes)) in files.iter().enumerate() {
+            if let Err(e) = self.put_new(loc, bytes).await {
+                for (written, _) in files[..i].iter().rev() {
+                    let _ = self.delete(written).await;
+                }
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
     async fn put_new_object(&self, loc: &ObjectLocation, bytes: &[u8]) -> Result<()> {
         let (s, path) = self.object(loc)?;
         if self.object_exists(loc).await? {
@@ -627,10 +656,44 @@ fn too_large(loc: &impl std::fmt::Display) -> Error {
 /// Writes bytes to `path` atomically: a temporary file (mode 0600) in the same directory,
 /// fsync, rename. With `overwrite` false an existing file is never replaced.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8], overwrite: bool) -> Result<()> {
-    let dir = match path.parent() {
+    let staged = stage(path, bytes)?;
+    commit(staged, path, overwrite)?;
+    sync_dir(parent_dir(path));
+    Ok(())
+}
+
+/// Writes several new files of one directory, none over an existing one, all or nothing:
+/// each into a synced temporary file first, then renamed in order (on a refusal the ones
+/// already renamed are removed), then the directory synced once.
+fn write_all_new(files: &[(&Path, &[u8])]) -> Result<()> {
+    let staged = files
+        .iter()
+        .map(|(p, b)| stage(p, b))
+        .collect::<Result<Vec<_>>>()?;
+    for (i, (tmp, (path, _))) in staged.into_iter().zip(files).enumerate() {
+        if let Err(e) = commit(tmp, path, false) {
+            for (done, _) in &files[..i] {
+                let _ = std::fs::remove_file(done);
+            }
+            return Err(e);
+        }
+    }
+    if let Some((first, _)) = files.first() {
+        sync_dir(parent_dir(first));
+    }
+    Ok(())
+}
+
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
-    };
+    }
+}
+
+/// `bytes` in a synced temporary file (mode 0600) beside `path`, removed if dropped.
+fn stage(path: &Path, bytes: &[u8]) -> Result<tempfile::NamedTempFile> {
+    let dir = parent_dir(path);
     let mut tmp = tempfile::Builder::new()
         .prefix(".trustkeep-")
         .suffix(".tmp")
@@ -639,6 +702,11 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8], overwrite: bool) -> Result
     tmp.write_all(bytes)
         .and_then(|_| tmp.as_file().sync_all())
         .map_err(|e| Error::io("cannot write", tmp.path().to_path_buf(), e))?;
+    Ok(tmp)
+}
+
+/// Renames a staged file to `path`; without `overwrite`, never over an existing file.
+fn commit(tmp: tempfile::NamedTempFile, path: &Path, overwrite: bool) -> Result<()> {
     if overwrite {
         tmp.persist(path)
             .map_err(|e| Error::io("cannot rename into", path, e.error))?;
@@ -654,10 +722,14 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8], overwrite: bool) -> Result
             }
         })?;
     }
+    Ok(())
+}
+
+/// Makes a directory's entries (a rename) durable; best effort.
+fn sync_dir(dir: &Path) {
     if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -710,6 +710,11 @@ fn archive_sidecar_and_signature_are_written_all_or_nothing() {
     );
     assert!(!a.exists() && !sidecar_of(&a).exists());
     assert_eq!(std::fs::read_to_string(sig_of(&a)).unwrap(), "not mine");
+    let left: Vec<_> = std::fs::read_dir(a.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left.len(), 1, "no temporary file is left: {left:?}");
     // Retention deletes an archive's signature with it.
     let dir = w.path("b/");
     let first = backup(&dir, Some(&k.trusted));

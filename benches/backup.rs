@@ -15,7 +15,8 @@
 //! Each is run once first, untimed (kubectl's discovery cache and the page cache are warm
 //! after it, which favours the manual procedure), then `BENCH_BACKUPS` times (default 20),
 //! alternating. Without kubectl or base64 the manual side is skipped with the reason printed.
-//! Run: `cargo bench --bench backup`. Figures go in the README; nothing here asserts a time.
+//! Run: `cargo bench --bench backup` (`BENCH_SERVE=SECONDS` only serves the cluster that long
+//! and prints its kubeconfig, for a profiler). Figures go in the README; nothing here asserts a time.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -58,6 +59,16 @@ fn main() {
         .unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
     std::fs::write(&kubeconfig, sb.kubeconfig("mgmt")).unwrap();
+    if let Some(secs) = std::env::var("BENCH_SERVE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        // For profiling: serve the cluster for that many seconds and print its kubeconfig
+        // (`perf record trustkeep backup --context mgmt ...` with KUBECONFIG set to it).
+        println!("serving; KUBECONFIG={}", kubeconfig.display());
+        std::thread::sleep(Duration::from_secs(secs));
+        return;
+    }
     let manual_ok = ["kubectl", "base64", "bash"].iter().all(|p| {
         let found = Command::new(p).arg("--help").output().is_ok();
         if !found {

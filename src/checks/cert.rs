@@ -131,7 +131,7 @@ pub(super) fn validity_and_crypto(
                     format!("{name} has a key of an unsupported type"),
                 ));
             }
-            if pki::is_sha1_signature(&x) && !sig.issued_by(c, c) {
+            if pki::is_sha1_signature(x) && !sig.issued_by(c, c) {
                 report.push(at.f(
                     Severity::Error,
                     CheckId::CryptoSha1,

@@ -62,9 +62,9 @@ pub fn lint_cert(c: &Cert, usage: LintUse) -> Vec<(CheckId, String)> {
                 );
             }
         }
-        eku(&x, usage, &mut warn);
+        eku(x, usage, &mut warn);
     }
-    serial(&x, &mut warn);
+    serial(x, &mut warn);
     if let Ok(x509_parser::public_key::PublicKey::RSA(rsa)) = x.public_key().parsed() {
         let e = rsa
             .exponent

@@ -149,7 +149,7 @@ pub(crate) fn check_with(
                 cluster: &c.cluster,
                 secret: s.record.id.to_string(),
             };
-            per.push(parse::parse_secret(&at, &s.record.data, &mut out));
+            per.push(parse::parse_secret(&at, &s.record.data, &mut out, sig));
         }
         parsed_all.push(per);
     }

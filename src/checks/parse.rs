@@ -53,6 +53,7 @@ pub(super) fn parse_secret(
     at: &At<'_>,
     data: &BTreeMap<String, SecretBytes>,
     out: &mut CheckResult,
+    memo: &pki::SignatureCache,
 ) -> Parsed {
     let mut certs = BTreeMap::new();
     let mut keys = BTreeMap::new();
@@ -85,7 +86,7 @@ pub(super) fn parse_secret(
                 Err(e) => out.report.push(at.place(pem_parse_finding(k, e))),
             }
         } else if pki::has_pem_private_key(bytes) || (is_key_key(k) && !bytes.is_empty()) {
-            match pki::parse_key(k, bytes) {
+            match memo.parse_key(k, bytes) {
                 Ok(key) => {
                     keys.insert(k.clone(), key);
                 }

@@ -108,7 +108,7 @@ fn check_profile(
         }
     }
     if let Some(dns) = &want.dns {
-        let names = pki::dns_names(&x);
+        let names = pki::dns_names(x);
         if !names.iter().any(|n| n == dns) {
             report.push(at.f(
                 Severity::Error,
@@ -219,7 +219,7 @@ fn relay_server(c: &RoleCtx<'_>, report: &mut Report) {
         CheckId::RoleRelayServer,
         report,
     );
-    let names = pki::dns_names(&leaf.x509());
+    let names = pki::dns_names(leaf.x509());
     if !names.iter().any(|n| go_matches_hostname(n, c.authority)) {
         let name = leaf.summary().subject;
         report.push(at.f(Severity::Error, CheckId::RoleRelayServer, Some("tls.crt"), format!("{name} is not valid for {}, the name agents dial the relay server by (relay.authority; Go's TLS client refuses the handshake): its DNS SANs are [{}]; the seed's profile gives it {RELAY_SERVER_SAN}", c.authority, names.join(", "))));

@@ -354,7 +354,7 @@ fn request(
     let (subject, dns_names) = match old {
         Some(old) => {
             let x = old.x509();
-            let dns = pki::dns_names(&x);
+            let dns = pki::dns_names(x);
             (Some(dn_of(x.subject())?), (!dns.is_empty()).then_some(dns))
         }
         None => (None, None),

@@ -14,16 +14,16 @@ use super::{asn1_to_chrono, Cert};
 /// The certificates of a failed validation, parsed.
 struct Given<'a> {
     /// Leaf first, then the intermediates.
-    chain: Vec<X509Certificate<'a>>,
-    anchors: Vec<X509Certificate<'a>>,
+    chain: Vec<&'a X509Certificate<'a>>,
+    anchors: Vec<&'a X509Certificate<'a>>,
 }
 
 impl Given<'_> {
     fn all(&self) -> impl Iterator<Item = &X509Certificate<'_>> {
-        self.chain.iter().chain(&self.anchors)
+        self.chain.iter().chain(&self.anchors).copied()
     }
     fn leaf(&self) -> &X509Certificate<'_> {
-        &self.chain[0]
+        self.chain[0]
     }
 }
 
@@ -35,11 +35,11 @@ pub(super) fn explain(
     e: webpki::Error,
     t: DateTime<Utc>,
 ) -> ChainError {
-    let chain: Vec<X509Certificate<'_>> = std::iter::once(leaf)
+    let chain: Vec<&X509Certificate<'_>> = std::iter::once(leaf)
         .chain(intermediates)
         .map(Cert::x509)
         .collect();
-    let anchor_x: Vec<X509Certificate<'_>> = anchors.iter().map(Cert::x509).collect();
+    let anchor_x: Vec<&X509Certificate<'_>> = anchors.iter().map(Cert::x509).collect();
     let g = Given {
         chain,
         anchors: anchor_x,
@@ -201,6 +201,7 @@ fn algorithm(g: &Given<'_>) -> ChainError {
     let c = g
         .chain
         .iter()
+        .copied()
         .find(|c| !KNOWN.iter().any(|(o, _)| *o == oid(c)))
         .unwrap_or(g.leaf());
     let algorithm = match oid(c).as_str() {

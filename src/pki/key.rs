@@ -355,6 +355,24 @@ mod tests {
     }
 
     #[test]
+    fn a_run_remembers_key_parses_as_they_were_made() {
+        let memo = super::super::SignatureCache::default();
+        let (_, pem) = gen(&rcgen::PKCS_ECDSA_P384_SHA384);
+        for _ in 0..2 {
+            assert_eq!(
+                memo.parse_key("tls.key", pem.as_bytes()),
+                parse_key("tls.key", pem.as_bytes())
+            );
+        }
+        let bad = b"-----BEGIN PRIVATE KEY-----\ngarbage\n-----END PRIVATE KEY-----\n";
+        for name in ["tls.key", "key.pem", "tls.key"] {
+            let f = memo.parse_key(name, bad).expect_err("garbage is no key");
+            assert_eq!(f, parse_key(name, bad).unwrap_err(), "{name}");
+            assert!(f.message.starts_with(name), "{}", f.message);
+        }
+    }
+
+    #[test]
     fn the_key_finding_has_one_wording() {
         let bad = b"-----BEGIN PRIVATE KEY-----\ngarbage\n-----END PRIVATE KEY-----\n";
         let f = parse_key("tls.key", bad).expect_err("garbage is no key");

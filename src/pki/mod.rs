@@ -58,12 +58,29 @@ pub enum PkiError {
     UnsupportedAlgorithm(String),
 }
 
-/// One certificate, kept as DER that parses: the only ways to make one are [`Cert::from_der`]
-/// and [`parse_certs`], which parse it first, so [`Cert::x509`] cannot fail.
-#[derive(Clone, PartialEq, Eq)]
+self_cell::self_cell!(
+    /// A certificate's DER and its parse, which borrows from it.
+    struct Parsed {
+        owner: Vec<u8>,
+        #[covariant]
+        dependent: X509Certificate,
+    }
+);
+
+/// One certificate, kept as DER with its parse: the only ways to make one are
+/// [`Cert::from_der`] and [`parse_certs`], which parse it once; clones share both.
+#[derive(Clone)]
 pub struct Cert {
-    der: Vec<u8>,
+    inner: std::sync::Arc<Parsed>,
 }
+
+impl PartialEq for Cert {
+    fn eq(&self, other: &Cert) -> bool {
+        self.der() == other.der()
+    }
+}
+
+impl Eq for Cert {}
 
 impl fmt::Debug for Cert {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -84,30 +101,29 @@ impl Cert {
             label: label.to_string(),
             reason,
         };
-        match X509Certificate::from_der(&der) {
-            Ok(([], _)) => Ok(Cert { der }),
+        let parsed = Parsed::try_new(der, |der| match X509Certificate::from_der(der) {
+            Ok(([], c)) => Ok(c),
             Ok(_) => Err(bad("trailing bytes after the certificate".into())),
             Err(e) => Err(bad(e.to_string())),
-        }
+        })?;
+        Ok(Cert {
+            inner: std::sync::Arc::new(parsed),
+        })
     }
 
     /// The DER of the certificate.
     pub fn der(&self) -> &[u8] {
-        &self.der
+        self.inner.borrow_owner()
     }
 
-    /// The parsed certificate. The DER parsed when the `Cert` was made and parsing is
-    /// deterministic, so this cannot fail.
-    pub fn x509(&self) -> X509Certificate<'_> {
-        match X509Certificate::from_der(&self.der) {
-            Ok((_, c)) => c,
-            Err(e) => unreachable!("a Cert holds DER that parsed when it was made: {e}"),
-        }
+    /// The parsed certificate (parsed once, when the `Cert` was made).
+    pub fn x509(&self) -> &X509Certificate<'_> {
+        self.inner.borrow_dependent()
     }
 
     /// SHA-256 of the DER, lowercase hex.
     pub(crate) fn fingerprint(&self) -> String {
-        hex::encode(Sha256::digest(&self.der))
+        hex::encode(Sha256::digest(self.der()))
     }
 
     /// The summary recorded in manifests and shown by `inspect`.
@@ -122,7 +138,7 @@ impl Cert {
             sha256: self.fingerprint(),
             is_ca: c.is_ca(),
             key: describe_spki(c.public_key()),
-            dns_names: dns_names(&c),
+            dns_names: dns_names(c),
         }
     }
 
@@ -134,7 +150,7 @@ impl Cert {
     /// PEM text of this certificate.
     pub fn to_pem(&self) -> String {
         use base64::Engine;
-        let b64 = base64::engine::general_purpose::STANDARD.encode(&self.der);
+        let b64 = base64::engine::general_purpose::STANDARD.encode(self.der());
         let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
         for chunk in b64.as_bytes().chunks(64) {
             out.push_str(std::str::from_utf8(chunk).expect("base64 is ASCII"));

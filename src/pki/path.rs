@@ -85,7 +85,7 @@ impl Chain {
         let mut out = Vec::new();
         for pair in self.path.windows(2) {
             let (child, issuer) = (pair[0].x509(), pair[1].x509());
-            if let (Some(aki), Some(ski)) = (key_id(&child, false), key_id(&issuer, true)) {
+            if let (Some(aki), Some(ski)) = (key_id(child, false), key_id(issuer, true)) {
                 if aki != ski {
                     out.push((child.subject().to_string(), issuer.subject().to_string()));
                 }
@@ -95,14 +95,44 @@ impl Chain {
     }
 }
 
+/// A private key's parse: its public half, or the `key.parse` finding.
+type KeyVerdict = Result<super::PrivateKey, Box<crate::findings::Finding>>;
+
 /// Remembers signature verdicts within one run of the checks, where the same root signs and
-/// is checked many times (a management set verifies each relay-root signature 3 times).
+/// is checked many times (a management set verifies each relay-root signature 3 times), and
+/// private key parses, where `verify` meets the same keys in every archive of a cluster.
 #[derive(Default)]
 pub(crate) struct SignatureCache {
     memo: SigMemo,
+    /// Key parses by SHA-256 of the data key's name and bytes: only the public half and the
+    /// finding are kept, never the key.
+    keys: std::sync::Mutex<std::collections::HashMap<[u8; 32], KeyVerdict>>,
 }
 
 impl SignatureCache {
+    /// [`super::parse_key`], remembered: checking an EC key against its scalar is most of
+    /// what verifying an archive costs (a P-384 multiplication per key), and the keys of one
+    /// cluster's archives stay the same until they are rotated.
+    pub(crate) fn parse_key(
+        &self,
+        key: &str,
+        bytes: &[u8],
+    ) -> Result<super::PrivateKey, Box<crate::findings::Finding>> {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update((key.len() as u64).to_be_bytes());
+        h.update(key.as_bytes());
+        h.update(bytes);
+        let id: [u8; 32] = h.finalize().into();
+        let lock = || self.keys.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(v) = lock().get(&id) {
+            return v.clone();
+        }
+        let v = super::parse_key(key, bytes);
+        lock().insert(id, v.clone());
+        v
+    }
+
     /// `issued_by`, remembered by the two certificates' DER.
     pub(crate) fn issued_by(&self, child: &Cert, issuer: &Cert) -> bool {
         use sha2::{Digest, Sha256};
@@ -112,7 +142,7 @@ impl SignatureCache {
         h.update(child.der());
         h.update(issuer.der());
         self.memo.get_or(h.finalize().into(), || {
-            issued_by(&child.x509(), &issuer.x509())
+            issued_by(child.x509(), issuer.x509())
         })
     }
 
@@ -126,7 +156,7 @@ impl SignatureCache {
         h.update(child.der());
         h.update(issuer.der());
         self.memo.get_or(h.finalize().into(), || {
-            verify_signature(&child.x509(), &issuer.x509())
+            verify_signature(child.x509(), issuer.x509())
         })
     }
 }
@@ -291,7 +321,7 @@ fn verify_subject(
     for t in times {
         match verify_at(
             leaf,
-            &leaf_x,
+            leaf_x,
             (intermediates, anchors),
             (t, usage, peer),
             cache,
@@ -468,7 +498,7 @@ fn trust_anchors(anchors: &[Cert]) -> (Vec<Cert>, Vec<TrustAnchor<'_>>) {
 /// pathLenConstraint covers the intermediates below it; the anchor is valid at `t`. `probed` means the leaf is a CA
 /// checked through a probe, so it counts as an intermediate.
 fn go_deltas(path: &[Cert], probed: bool, t: DateTime<Utc>) -> Result<(), ChainError> {
-    let xs: Vec<X509Certificate<'_>> = path.iter().map(Cert::x509).collect();
+    let xs: Vec<&X509Certificate<'_>> = path.iter().map(Cert::x509).collect();
     let first_issuer = if probed { 0 } else { 1 };
     for i in first_issuer..xs.len() {
         let x = &xs[i];
@@ -677,7 +707,7 @@ impl StandIn {
         let leaf = self.real.x509();
         let subject = leaf.subject().to_string();
         let issuer = path[1].x509();
-        if is_sha1_signature(&leaf) {
+        if is_sha1_signature(leaf) {
             return Err(ChainError::Sha1 { subject });
         }
         if !cache.signed(&self.real, &path[1]) {
@@ -722,14 +752,14 @@ fn go_name_constraints(path: &[Cert]) -> Result<(), ChainError> {
             .collect()
     };
     let leaf = path[0].x509();
-    let leaf_names = sans(&leaf);
+    let leaf_names = sans(leaf);
     for ca in &path[1..] {
         let x = ca.x509();
         let Ok(Some(nc)) = x.name_constraints() else {
             continue;
         };
         let (p, e) = (&nc.value.permitted_subtrees, &nc.value.excluded_subtrees);
-        let own = sans(&x);
+        let own = sans(x);
         for (subject, (dns, emails)) in [(&leaf, &leaf_names), (&x, &own)] {
             for (names, email, matches) in [
                 (dns, false, domain_matches as fn(&str, &str) -> bool),

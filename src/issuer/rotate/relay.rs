@@ -209,7 +209,7 @@ fn switch(
 /// A request for `profile` with the DNS names of the certificate it replaces.
 fn request_like(profile: CertProfile, old: Option<&Cert>, ctx: &Ctx<'_>) -> Request {
     let mut r = request(profile, ctx.now);
-    let dns = old.map(|c| pki::dns_names(&c.x509())).unwrap_or_default();
+    let dns = old.map(|c| pki::dns_names(c.x509())).unwrap_or_default();
     if !dns.is_empty() {
         r.dns_names = Some(dns);
     }

@@ -217,6 +217,13 @@ impl SecretRecord {
         self.data.get(key)
     }
 
+    /// The Secret a parsed YAML or JSON document holds, `None` when it holds none (see
+    /// [`SecretRecord::from_yaml`] for why).
+    pub(crate) fn from_value(doc: serde_json::Value, default_namespace: &str) -> Option<Self> {
+        let secret: Secret = serde_json::from_value(doc).ok()?;
+        Some(SecretRecord::from_k8s(secret, default_namespace))
+    }
+
     /// Reads the one Secret of a `secret.yaml` (as [`SecretRecord::to_k8s`] renders it).
     /// The error never quotes the input.
     pub fn from_yaml(text: &str, default_namespace: &str) -> Result<Self, String> {

@@ -152,6 +152,28 @@ fn the_genuine_archive_opens() {
     );
 }
 
+/// A `secret.yaml` other than the one this writer renders (another writer's layout, a
+/// comment, keys in another order, flow style) opens when it holds the same Secret: only
+/// the writer's own rendering skips the parse.
+#[test]
+fn a_secret_yaml_laid_out_otherwise_opens_when_it_holds_the_same_secret() {
+    let w = Work::new();
+    let mut e = genuine();
+    rewrite_yaml(&mut e, "relay-server-tls-secret", |y| {
+        let doc: serde_json::Value = serde_saphyr::from_str(&y).unwrap();
+        format!(
+            "# written by another tool\n{}\n",
+            serde_json::to_string(&doc).unwrap()
+        )
+    });
+    let opened = open(&w, &encrypt(&pack(&e))).unwrap();
+    let plain = open(&w, &encrypt(&pack(&genuine()))).unwrap();
+    assert_eq!(opened.snapshot.secrets.len(), 5);
+    for (a, b) in opened.snapshot.secrets.iter().zip(&plain.snapshot.secrets) {
+        assert!(a.record.identical(&b.record), "{}", a.record.id);
+    }
+}
+
 /// A version 1 archive written before policies were archived (a committed fixture: the v1
 /// writer's archive of the sample cluster) still opens, with its secrets and no policies.
 #[test]

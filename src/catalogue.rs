@@ -149,6 +149,13 @@ pub struct Fetched {
     rewrap_pending: bool,
 }
 
+impl Fetched {
+    /// The archive's size in bytes.
+    pub fn size(&self) -> u64 {
+        self.bytes.len() as u64
+    }
+}
+
 /// Reads an archive, its `.sha256` sidecar and its `.sig`, and judges its origin at `now`.
 pub async fn fetch(
     store: &Store,

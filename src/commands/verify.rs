@@ -41,6 +41,11 @@ pub struct Options {
     pub report: Option<std::path::PathBuf>,
 }
 
+/// Most archives a batch holds per core.
+const BATCH_ARCHIVES: usize = 32;
+/// The archive bytes after which a batch is judged whatever its count.
+const BATCH_BYTES: u64 = 256 * 1024 * 1024;
+
 /// Verifies every archive.
 pub async fn run(opts: &Options, world: &World) -> Result<VerifyReport> {
     let store = &world.store;
@@ -51,19 +56,34 @@ pub async fn run(opts: &Options, world: &World) -> Result<VerifyReport> {
     // One run's signature verdicts, shared by every archive it checks.
     let sig = crate::pki::SignatureCache::default();
     // A batch at a time: fetched concurrently (I/O), then judged on every core (decryption,
-    // entries, checks), so memory holds one batch of archives.
-    for batch in paths.chunks(workers * 4) {
-        let fetches = batch
-            .iter()
-            .map(|p| catalogue::fetch(store, p, &opts.trust, world.now));
-        let fetched: Vec<Result<catalogue::Fetched>> = futures::stream::iter(fetches)
-            .buffered(workers * 4)
-            .collect()
-            .await;
-        let judged = judge_all(batch, fetched, opts, (world.passphrase(), &sig), workers);
-        for (result, snap) in judged {
-            results.push(result);
-            snapshots.extend(snap);
+    // entries, checks), so memory holds one batch of archives: at most BATCH_ARCHIVES per
+    // core, and no more once it holds BATCH_BYTES. Large batches keep the cores busy (each
+    // batch ends with one core finishing the last archive alone).
+    let fetches = paths
+        .iter()
+        .map(|p| catalogue::fetch(store, p, &opts.trust, world.now));
+    let mut fetched = futures::stream::iter(fetches).buffered(workers * 4);
+    let (mut start, mut batch, mut bytes) = (0, Vec::new(), 0u64);
+    loop {
+        let next = fetched.next().await;
+        let done = next.is_none();
+        if let Some(f) = next {
+            bytes += f.as_ref().map_or(0, catalogue::Fetched::size);
+            batch.push(f);
+        }
+        let full = batch.len() >= BATCH_ARCHIVES * workers || bytes >= BATCH_BYTES;
+        if (done || full) && !batch.is_empty() {
+            let end = start + batch.len();
+            let taken = std::mem::take(&mut batch);
+            let shared = (world.passphrase(), &sig);
+            for (result, snap) in judge_all(&paths[start..end], taken, opts, shared, workers) {
+                results.push(result);
+                snapshots.extend(snap);
+            }
+            (start, bytes) = (end, 0);
+        }
+        if done {
+            break;
         }
     }
     let together = opts

@@ -61,72 +61,114 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(200);
+    let clusters: usize = std::env::var("BENCH_CLUSTERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20)
+        .clamp(1, n.max(1));
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let at = chrono::DateTime::parse_from_rfc3339(AT)
         .unwrap()
         .with_timezone(&chrono::Utc);
     let dir = tempfile::tempdir().unwrap();
-    let archives = dir.path().join("archives");
-    std::fs::create_dir(&archives).unwrap();
     let inv = source::read_file(
         root.join("fixtures/sample/mgmt.yaml").to_str().unwrap(),
         "gloo-mesh",
     )
     .unwrap();
-    write_archives(&inv, &archives, n, at);
+    // One cluster's store: n backups of the same secrets (the same keys and certificates,
+    // as between two rotations).
+    let one = dir.path().join("one-cluster");
+    std::fs::create_dir(&one).unwrap();
+    write_archives(&[("mgmt".into(), inv.clone())], &one, n, at);
+    // A fleet's store: n backups spread over `clusters` management clusters, each with keys
+    // and certificates of its own (only what is the same within a cluster can be shared).
+    let fleet = dir.path().join("fleet");
+    std::fs::create_dir(&fleet).unwrap();
+    let setups: Vec<(String, Inventory)> = (0..clusters)
+        .map(|j| (format!("mgmt-{j:02}"), generated(dir.path(), j, at)))
+        .collect();
+    write_archives(&setups, &fleet, n, at);
     let identity = root.join("fixtures/identities/test-only-age-identity.txt");
     if std::env::var_os("BENCH_KEEP").is_some() {
         // For profiling (`perf record trustkeep verify DIR/ -i ... --at ...`).
-        println!("archives kept in {}", archives.display());
+        println!("archives kept in {} and {}", one.display(), fleet.display());
         let _ = dir.keep();
         return;
     }
 
-    let cli = cli(&archives, &identity, n);
-    let lib = library(&archives, &identity, n, at);
-    let manual = manual(&archives, &identity, &dir.path().join("manual"), at);
-    let openssl = openssl_alone(&inv, &dir.path().join("pem"), n, at);
-
+    let lib = library(&one, &identity, n, at);
     println!("archives: {n} (management set: 5 secrets, {lib} certificates each)");
+    let openssl = openssl_alone(&inv, &dir.path().join("pem"), n, at);
     let rate = |d: Duration| n as f64 / d.as_secs_f64();
-    if let Some(c) = &cli {
-        println!(
-            "trustkeep verify DIR/, 1 process: {:.2} s, {:.0} archives/s{}",
-            c.wall.as_secs_f64(),
-            rate(c.wall),
-            c.cpu
-                .map(|(u, s)| format!(
-                    " (user {u:.2} s + sys {s:.2} s = {:.2} cores busy)",
-                    (u + s) / c.wall.as_secs_f64()
-                ))
-                .unwrap_or_default()
-        );
-    }
-    let tk = cli.as_ref().map(|c| c.wall);
-    for (what, took) in [
-        ("manual pipeline (sha256sum -c, age -d | tar xz, openssl verify per chain), 1 bash loop", manual),
-        ("openssl verify alone, 1 process per chain (chains only)", openssl),
+    for (store, archives) in [
+        ("1 cluster".to_string(), &one),
+        (format!("{clusters} clusters"), &fleet),
     ] {
-        let Some(took) = took else { continue };
-        let vs = tk
-            .map(|t| format!("; trustkeep verify is {:.1}x faster", took.as_secs_f64() / t.as_secs_f64()))
-            .unwrap_or_default();
-        println!("{what}: {:.2} s, {:.1} archives/s{vs}", took.as_secs_f64(), rate(took));
+        let cli = cli(archives, &identity, n);
+        let out = dir
+            .path()
+            .join(format!("manual-{}", store.replace(' ', "-")));
+        let manual = manual(archives, &identity, &out, at);
+        if let Some(c) = &cli {
+            println!(
+                "[{store}] trustkeep verify DIR/, 1 process: {:.2} s, {:.0} archives/s{}",
+                c.wall.as_secs_f64(),
+                rate(c.wall),
+                c.cpu
+                    .map(|(u, s)| format!(
+                        " (user {u:.2} s + sys {s:.2} s = {:.2} cores busy)",
+                        (u + s) / c.wall.as_secs_f64()
+                    ))
+                    .unwrap_or_default()
+            );
+        }
+        let tk = cli.as_ref().map(|c| c.wall);
+        for (what, took) in [
+            ("manual pipeline (sha256sum -c, age -d | tar xz, openssl verify per chain), 1 bash loop", manual),
+            ("openssl verify alone, 1 process per chain (chains only)", openssl),
+        ] {
+            let Some(took) = took else { continue };
+            let vs = tk
+                .map(|t| format!("; trustkeep verify is {:.1}x faster", took.as_secs_f64() / t.as_secs_f64()))
+                .unwrap_or_default();
+            println!("[{store}] {what}: {:.2} s, {:.1} archives/s{vs}", took.as_secs_f64(), rate(took));
+        }
     }
 }
 
-/// `n` archives of the sample management cluster and their sidecars (setup, not timed).
-fn write_archives(inv: &Inventory, dir: &Path, n: usize, at: chrono::DateTime<chrono::Utc>) {
+/// A management cluster of its own (keys and certificates made now, valid at `at`), read the
+/// way the sample file is.
+fn generated(dir: &Path, j: usize, at: chrono::DateTime<chrono::Utc>) -> Inventory {
+    let setup = trustkeep::sample::generate(at - chrono::Duration::days(30 + j as i64), 0);
+    let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": setup.mgmt});
+    let path = dir.join(format!("cluster-{j}.json"));
+    std::fs::write(&path, list.to_string()).unwrap();
+    let inv = source::read_file(path.to_str().unwrap(), "gloo-mesh").unwrap();
+    std::fs::remove_file(&path).unwrap();
+    inv
+}
+
+/// `n` archives, one per cluster of `setups` in turn, and their sidecars (setup, not
+/// timed); each a different hour before `at`.
+fn write_archives(
+    setups: &[(String, Inventory)],
+    dir: &Path,
+    n: usize,
+    at: chrono::DateTime<chrono::Utc>,
+) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let recipient =
         std::fs::read_to_string(root.join("fixtures/identities/test-only-age-recipient.txt"))
             .unwrap();
     let enc = archive::Encryption::Recipients(vec![crypto::parse_recipient(&recipient).unwrap()]);
     for i in 0..n {
+        let (cluster, inv) = &setups[i % setups.len()];
         let sel = select::select(inv, &SelectOptions::default());
-        let snap = Snapshot::new(inv, sel, "mgmt", at);
+        let created = at - chrono::Duration::hours(i as i64);
+        let snap = Snapshot::new(inv, sel, cluster, created);
         let (_, cipher) = archive::write(&snap, &enc, false).unwrap();
-        let name = format!("mgmt-{i:05}.tar.gz.age");
+        let name = format!("{cluster}-{i:05}.tar.gz.age");
         let path = dir.join(&name);
         std::fs::write(&path, &cipher).unwrap();
         std::fs::write(

@@ -27,39 +27,87 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// A subcommand's arguments, declared to clap only when that subcommand is the one given:
+/// building every flag of every command took half a millisecond of each run
+/// (`trustkeep backup` is a CronJob's whole job; see the README's Performance). Reads as
+/// the arguments themselves.
+#[derive(Debug)]
+pub struct Lazy<T>(T);
+
+impl<T> Lazy<T> {
+    /// The arguments, by value.
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> std::ops::Deref for Lazy<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: Args> Args for Lazy<T> {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        cmd.defer(T::augment_args)
+    }
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        cmd.defer(T::augment_args_for_update)
+    }
+    fn group_id() -> Option<clap::Id> {
+        T::group_id()
+    }
+}
+
+impl<T: clap::FromArgMatches> clap::FromArgMatches for Lazy<T> {
+    fn from_arg_matches(m: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        T::from_arg_matches(m).map(Lazy)
+    }
+    fn from_arg_matches_mut(m: &mut clap::ArgMatches) -> Result<Self, clap::Error> {
+        T::from_arg_matches_mut(m).map(Lazy)
+    }
+    fn update_from_arg_matches(&mut self, m: &clap::ArgMatches) -> Result<(), clap::Error> {
+        self.0.update_from_arg_matches(m)
+    }
+    fn update_from_arg_matches_mut(&mut self, m: &mut clap::ArgMatches) -> Result<(), clap::Error> {
+        self.0.update_from_arg_matches_mut(m)
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Back up a cluster's trust secrets into an encrypted archive.
-    Backup(Box<BackupArgs>),
+    Backup(Lazy<Box<BackupArgs>>),
     /// Show what an archive holds, after checking its integrity.
-    Inspect(InspectArgs),
+    Inspect(Lazy<InspectArgs>),
     /// Write an archive's files to a directory (the only way to get plaintext on disk).
-    Export(ExportArgs),
+    Export(Lazy<ExportArgs>),
     /// Archive folders made by the manual backup procedure, checking their keys.
-    Import(ImportArgs),
+    Import(Lazy<ImportArgs>),
     /// Generate an age identity for encrypting archives.
-    Keygen(KeygenArgs),
+    Keygen(Lazy<KeygenArgs>),
     /// Check archives: integrity, then every chain, key and expiry.
-    Verify(VerifyArgs),
+    Verify(Lazy<VerifyArgs>),
     /// Check the trust secrets of one or more clusters as they are now.
-    Audit(AuditArgs),
+    Audit(Lazy<AuditArgs>),
     /// Learn a setup's secret names and relay mode from its Helm release, Deployments and
     /// Certificates: print a profile (or, with --emit-role, the Role that backs it up).
-    Discover(DiscoverArgs),
+    Discover(Lazy<DiscoverArgs>),
     /// Restore secrets from an archive into a cluster, with a plan first.
-    Restore(RestoreArgs),
+    Restore(Lazy<RestoreArgs>),
     /// Serve a sandbox Kubernetes API (secrets, RootTrustPolicies, Deployments, Certificates)
     /// for tests and restore drills.
-    Sandbox(SandboxArgs),
+    Sandbox(Lazy<SandboxArgs>),
     /// Run the whole backup → loss → restore story on an embedded sandbox, in under a second.
-    Demo(DemoArgs),
+    Demo(Lazy<DemoArgs>),
     /// Delete old archives of a backup directory, keeping the newest per cluster.
-    Prune(PruneArgs),
+    Prune(Lazy<PruneArgs>),
     /// List the archives of a directory or prefix per cluster (with -i: which verify).
-    List(ListArgs),
+    List(Lazy<ListArgs>),
     /// Encrypt archives again for new recipients (a key was lost, someone left), in memory,
     /// replacing each with its sidecar and signature; with a plan first.
-    Rewrap(RewrapArgs),
+    Rewrap(Lazy<RewrapArgs>),
     /// Rebuild trust that was not saved: make every key and certificate of a new setup
     /// (init), or issue one lost certificate again under the CA that issued it (reissue).
     #[command(subcommand)]
@@ -694,20 +742,20 @@ pub enum PkiCommand {
     /// Make every CA, key and certificate of a new setup (one of the seed document's
     /// architectures and placements), write each cluster's birth archive and profile, and put
     /// the secrets in place (--to-manifests or --context; created, never over anything).
-    Init(Box<PkiInitArgs>),
+    Init(Lazy<Box<PkiInitArgs>>),
     /// Issue a lost certificate again (relay-server, relay-client or istio-cacerts) under the
     /// CA an archive holds, with the same subject and DNS names, so nothing else must change.
-    Reissue(Box<PkiReissueArgs>),
+    Reissue(Lazy<Box<PkiReissueArgs>>),
     /// Rebuild a working setup from the seed document's manual backup folders: keep what was
     /// saved whole (the Istio root), find a saved key's certificate elsewhere in the folders,
     /// re-issue what a saved CA can, replace what cannot be recovered (the relay PKI), and
     /// write birth archives as pki init does.
-    Rescue(Box<PkiRescueArgs>),
+    Rescue(Lazy<Box<PkiRescueArgs>>),
     /// Rotate a root without an outage, one phase at a time (add: trust both roots; switch:
     /// issue from the new one, cluster by cluster; remove: drop the old one), or an Istio
     /// intermediate in one step; each phase a plan applied as a restore is, with a new archive
     /// of each cluster it changes.
-    Rotate(Box<PkiRotateArgs>),
+    Rotate(Lazy<Box<PkiRotateArgs>>),
 }
 
 /// What `pki rotate` rotates.

@@ -143,26 +143,33 @@ async fn dispatch(
             pki::render_reissue(out, &r, format(a.format)).map(|_| Outcome::from_ok(r.ok))
         }
         Command::Sandbox(a) => {
-            sandbox::run(resolve::sandbox(a), out)
+            sandbox::run(resolve::sandbox(a.into_inner()), out)
                 .await
                 .map_err(|e| Error::Usage(e.to_string()))?;
             Ok(Outcome::Success)
         }
         Command::Demo(a) => {
-            let opts = demo::Options { dir: a.dir };
+            let opts = demo::Options {
+                dir: a.into_inner().dir,
+            };
             Ok(demo::run(&opts, out, world).await?)
         }
-        Command::Man => {
-            use clap::CommandFactory;
-            let page = clap_mangen::Man::new(Cli::command());
-            page.render(out).map(|_| Outcome::Success)
-        }
+        Command::Man => man(out).map(|_| Outcome::Success),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(shell, &mut Cli::command(), "trustkeep", out);
             Ok(Outcome::Success)
         }
     })
+}
+
+/// The manual page (roff), whole: every subcommand's flags are declared only when the
+/// command is built (`args::Lazy`), so it is built first.
+fn man(out: &mut dyn Write) -> std::io::Result<()> {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    cmd.build();
+    clap_mangen::Man::new(cmd).render(out)
 }
 
 /// Sets up logging on stderr; `-v` raises the level, `RUST_LOG` overrides it. JSON logs are
@@ -239,6 +246,25 @@ mod tests {
     fn cli_is_well_formed() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    /// Subcommands' flags are declared lazily (`args::Lazy`): help, completions and the
+    /// manual page still hold them.
+    #[test]
+    fn lazily_declared_flags_reach_help_and_completions() {
+        use clap::CommandFactory;
+        let help = parse(&["backup", "--help"]).unwrap_err();
+        assert_eq!(help.kind(), clap::error::ErrorKind::DisplayHelp);
+        assert!(help.to_string().contains("--all-contexts"), "{help}");
+        let help = parse(&["pki", "rotate", "--help"]).unwrap_err().to_string();
+        assert!(help.contains("--phase"), "{help}");
+        let mut out = Vec::new();
+        let mut cmd = Cli::command();
+        clap_complete::generate(clap_complete::Shell::Bash, &mut cmd, "trustkeep", &mut out);
+        let bash = String::from_utf8(out).unwrap();
+        assert!(bash.contains("--all-contexts") && bash.contains("--phase"));
+        let typo = parse(&["backup", "--all-context"]).unwrap_err().to_string();
+        assert!(typo.contains("--all-contexts"), "a suggestion: {typo}");
     }
 
     #[test]
@@ -400,7 +426,11 @@ mod tests {
             [PathBuf::from("/etc/trustkeep/recipients.txt")]
         );
         // Archives are signed with the key of an optional Secret mounted read-only.
-        let key = b.sign.sign_key.expect("the CronJob signs its archives");
+        let key = b
+            .sign
+            .sign_key
+            .clone()
+            .expect("the CronJob signs its archives");
         let pod = job.pointer("/spec/jobTemplate/spec/template/spec").unwrap();
         let mount = pod["containers"][0]["volumeMounts"]
             .as_array()
@@ -457,9 +487,9 @@ mod tests {
             let c = parse(&args).unwrap();
             assert_eq!(c.log.log_format, LogFormatArg::Json);
             let m = match c.command {
-                Command::Backup(a) => a.metrics,
-                Command::Verify(a) => a.metrics,
-                Command::Audit(a) => a.metrics,
+                Command::Backup(a) => a.into_inner().metrics,
+                Command::Verify(a) => a.into_inner().metrics,
+                Command::Audit(a) => a.into_inner().metrics,
                 _ => panic!(),
             };
             assert_eq!(m.metrics_file, Some(PathBuf::from("t.prom")));
@@ -685,11 +715,11 @@ mod tests {
             let mut args = verb.to_vec();
             args.extend(policy);
             let t = match parse(&args).unwrap().command {
-                Command::Verify(a) => a.trust,
-                Command::Inspect(a) => a.trust,
-                Command::Export(a) => a.trust,
-                Command::List(a) => a.trust,
-                Command::Restore(a) => a.trust,
+                Command::Verify(a) => a.into_inner().trust,
+                Command::Inspect(a) => a.into_inner().trust,
+                Command::Export(a) => a.into_inner().trust,
+                Command::List(a) => a.into_inner().trust,
+                Command::Restore(a) => a.into_inner().trust,
                 _ => panic!(),
             };
             assert_eq!(

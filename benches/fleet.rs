@@ -7,6 +7,9 @@
 //!
 //! Everything listens on 127.0.0.1 only; the run is bounded by the fleet sizes.
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -103,7 +106,8 @@ fn fleet(verb: &str, k: usize, delay: Duration, dir: &Path, rt: &tokio::runtime:
     };
     let start = Instant::now();
     let out = Command::new("/usr/bin/time")
-        .args(["-f", "peak-kib %M", env!("CARGO_BIN_EXE_trustkeep")])
+        .args(["-f", "peak-kib %M"])
+        .arg(common::trustkeep_bin())
         .args([verb, "--all-contexts", "--parallel", "100"])
         .args(args)
         .args(["--output", "json"])

@@ -18,6 +18,9 @@
 //! The manual pipeline writes decrypted keys into this run's temporary directory, as the
 //! manual way does; it is removed at the end.
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -98,7 +101,10 @@ fn main() {
     }
 
     let lib = library(&one, &identity, n, at);
-    println!("archives: {n} (management set: 5 secrets, {lib} certificates each)");
+    println!(
+        "archives: {n} (management set: 5 secrets, {lib} certificates each), with {}",
+        common::trustkeep_bin().display()
+    );
     let openssl = openssl_alone(&inv, &dir.path().join("pem"), n, at);
     let rate = |d: Duration| n as f64 / d.as_secs_f64();
     for (store, archives) in [
@@ -200,10 +206,10 @@ fn cli(archives: &Path, identity: &Path, n: usize) -> Option<Cli> {
     if !timed {
         eprintln!("no /usr/bin/time (Debian package time): trustkeep's CPU time is not shown");
     }
-    let bin = env!("CARGO_BIN_EXE_trustkeep");
+    let bin = common::trustkeep_bin();
     let mut cmd = if timed {
         let mut c = Command::new("/usr/bin/time");
-        c.args(["-f", "cpu %U %S", bin]);
+        c.args(["-f", "cpu %U %S"]).arg(bin);
         c
     } else {
         Command::new(bin)

@@ -248,6 +248,37 @@ mod tests {
         Cli::command().debug_assert();
     }
 
+    /// One cluster runs on the calling thread; fleets and servers get worker threads.
+    #[test]
+    fn only_fleets_and_servers_start_worker_threads() {
+        let runs = |args: &[&str]| fans_out(&parse(args).unwrap().command);
+        assert!(!runs(&[
+            "backup",
+            "--context",
+            "a",
+            "-r",
+            "age1x",
+            "-o",
+            "d/"
+        ]));
+        assert!(!runs(&["audit", "--context", "a"]));
+        assert!(!runs(&["verify", "d/"]));
+        assert!(runs(&[
+            "backup",
+            "--context",
+            "a",
+            "--context",
+            "b",
+            "-r",
+            "age1x",
+            "-o",
+            "d/"
+        ]));
+        assert!(runs(&["audit", "--all-contexts"]));
+        assert!(runs(&["audit", "--from", "a.yaml", "--from", "b.yaml"]));
+        assert!(runs(&["sandbox"]));
+    }
+
     /// Subcommands' flags are declared lazily (`args::Lazy`): help, completions and the
     /// manual page still hold them.
     #[test]

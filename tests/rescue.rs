@@ -12,7 +12,7 @@ use serde_json::Value;
 use trustkeep::secret::SecretRecord;
 
 use crate::util::{self, tk, Work};
-use crate::util::{cert_or_key, json, Made, RELAY_AUTHORITY};
+use crate::util::{cert_or_key, json, Made};
 
 const ACCEPT: [&str; 2] = ["--accept", "setup.root-key-in-cluster"];
 
@@ -232,9 +232,10 @@ fn rescue_never_clobbers_and_dry_run_writes_nothing() {
     assert!(!birth.exists());
 }
 
-/// Go, as Gloo Mesh and Istio run it, on the rescued set: the relay handshake, istiod's check
-/// of each `cacerts`, and federation both ways between the two workload clusters, and with a
-/// cluster of the setup before the loss (the Istio root was kept, so old and new federate).
+/// Go, as Gloo Mesh and Istio run it, on the rescued set ([`util::go_runs_the_setup`]: the
+/// relay handshake, istiod's check of each `cacerts`, federation both ways between the two
+/// workload clusters), and federation with a cluster of the setup before the loss (the Istio
+/// root was kept, so old and new federate).
 #[test]
 #[ignore = "needs go"]
 fn go_runs_the_rescued_set() {
@@ -247,44 +248,10 @@ fn go_runs_the_rescued_set() {
     let seed = old.w.path("seed");
     manual_backup(&old, &seed);
     let (made, _) = rescue(&seed, &[]);
+    util::go_runs_the_setup(&made, "the rescued set");
     let dir = made.w.path("m");
     let s = |c: &str, rel: &str, k: &str| cert_or_key(&dir, c, rel, k, &made.w);
-    let (server, agent, root) = (
-        "gloo-mesh/relay-server-tls-secret.yaml",
-        "gloo-mesh/relay-client-tls-secret.yaml",
-        "gloo-mesh/relay-root-tls-secret.yaml",
-    );
-    for c in ["cluster-1", "cluster-2"] {
-        go(&[
-            "tls",
-            &s("mgmt", server, "tls.crt"),
-            &s("mgmt", server, "tls.key"),
-            &s("mgmt", server, "ca.crt"),
-            &s(c, agent, "tls.crt"),
-            &s(c, agent, "tls.key"),
-            &s(c, root, "ca.crt"),
-            RELAY_AUTHORITY,
-        ]);
-    }
     let cacerts = "istio-system/cacerts.yaml";
-    for c in ["cluster-1", "cluster-2"] {
-        go(&[
-            "istiod",
-            &s(c, cacerts, "ca-cert.pem"),
-            &s(c, cacerts, "ca-key.pem"),
-            &s(c, cacerts, "root-cert.pem"),
-            &s(c, cacerts, "cert-chain.pem"),
-        ]);
-    }
-    for (a, b) in [("cluster-1", "cluster-2"), ("cluster-2", "cluster-1")] {
-        go(&[
-            "federation",
-            &s(a, cacerts, "ca-cert.pem"),
-            &s(a, cacerts, "ca-key.pem"),
-            &s(a, cacerts, "cert-chain.pem"),
-            &s(b, cacerts, "root-cert.pem"),
-        ]);
-    }
     let odir: PathBuf = old.w.path("m");
     let o = |c: &str, rel: &str, k: &str| cert_or_key(&odir, c, rel, k, &old.w);
     go(&[

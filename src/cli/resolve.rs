@@ -561,17 +561,18 @@ fn all_contexts(kc: &kube::config::Kubeconfig) -> Result<Vec<String>> {
     Ok(names)
 }
 
+/// Archive locations as typed (files, directories, `s3://…`, `gs://…`, `az://…`).
+fn locations(typed: &[String]) -> Result<Vec<Location>> {
+    typed.iter().map(|s| Location::parse(s)).collect()
+}
+
 pub fn verify(a: &VerifyArgs, now: DateTime<Utc>) -> Result<commands::verify::Options> {
     let profile = profile(a.profile.as_deref())?;
     let check = with_authority(check(&a.check, now), profile.as_deref());
     Ok(commands::verify::Options {
         identities: identities(&a.decrypt)?,
         trust: trust(&a.trust)?,
-        archives: a
-            .archives
-            .iter()
-            .map(|s| Location::parse(s))
-            .collect::<Result<Vec<_>>>()?,
+        archives: locations(&a.archives)?,
         together: a.together,
         profile,
         check,
@@ -661,11 +662,7 @@ pub fn prune(a: &PruneArgs) -> Result<commands::prune::Options> {
 }
 
 pub fn rewrap(a: &RewrapArgs) -> Result<commands::rewrap::Options> {
-    let inputs = a
-        .inputs
-        .iter()
-        .map(|i| Location::parse(i))
-        .collect::<Result<Vec<_>>>()?;
+    let inputs = locations(&a.inputs)?;
     let mut lines = a.recipients.clone();
     for f in &a.recipients_files {
         lines.extend(crypto::recipient_lines(f)?);
@@ -865,11 +862,7 @@ pub fn pki_rotate(a: &PkiRotateArgs) -> Result<commands::pki::RotateOptions> {
                 leaf_days: a.leaf_days,
             },
         },
-        archives: a
-            .from
-            .iter()
-            .map(|s| Location::parse(s))
-            .collect::<Result<Vec<_>>>()?,
+        archives: locations(&a.from)?,
         identities: identities(&a.decrypt)?,
         trust: trust(&a.trust)?,
         output: output(&dir, &a.encrypt, &a.sign)?,
@@ -903,11 +896,7 @@ pub fn pki_reissue(a: &PkiReissueArgs) -> Result<commands::pki::ReissueOptions> 
             key_type: a.key_type.map(key_type),
             validity,
         },
-        archives: a
-            .from
-            .iter()
-            .map(|s| Location::parse(s))
-            .collect::<Result<Vec<_>>>()?,
+        archives: locations(&a.from)?,
         identities: identities(&a.decrypt)?,
         trust: trust(&a.trust)?,
         target,

@@ -687,11 +687,17 @@ fn write_all_new(files: &[(&Path, &[u8])]) -> Result<()> {
 /// Runs file work that waits for the disk (fsync) without stalling the other tasks of a
 /// multi-thread runtime: the worker hands them on first.
 fn blocking<T>(f: impl FnOnce() -> T) -> T {
-    use tokio::runtime::{Handle, RuntimeFlavor};
-    match Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
-        _ => f(),
+    if on_multi_thread_runtime() {
+        tokio::task::block_in_place(f)
+    } else {
+        f()
     }
+}
+
+/// Whether this runs on a multi-thread tokio runtime (a fleet's, see `cli::fans_out`).
+fn on_multi_thread_runtime() -> bool {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread)
 }
 
 /// [`write_all_new`] on the blocking pool when a multi-thread runtime runs this, so the syncs
@@ -700,27 +706,24 @@ fn blocking<T>(f: impl FnOnce() -> T) -> T {
 /// the workers, 1.6-2.2x with them here (`FLEET_SIZES=1,100 cargo bench --bench fleet`; the
 /// goal is 3x).
 async fn write_all_new_off_thread(files: Vec<(&Path, &[u8])>) -> Result<()> {
-    use tokio::runtime::{Handle, RuntimeFlavor};
-    match Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
-            // Ciphertext and sidecars only: nothing here is plaintext.
-            let owned: Vec<(PathBuf, Vec<u8>)> = files
-                .iter()
-                .map(|(p, b)| (p.to_path_buf(), b.to_vec()))
-                .collect();
-            let first = owned.first().map(|(p, _)| p.clone()).unwrap_or_default();
-            tokio::task::spawn_blocking(move || {
-                let borrowed: Vec<(&Path, &[u8])> = owned
-                    .iter()
-                    .map(|(p, b)| (p.as_path(), b.as_slice()))
-                    .collect();
-                write_all_new(&borrowed)
-            })
-            .await
-            .map_err(|e| Error::io("cannot write", first, std::io::Error::other(e)))?
-        }
-        _ => write_all_new(&files),
+    if !on_multi_thread_runtime() {
+        return write_all_new(&files);
     }
+    // Ciphertext and sidecars only: nothing here is plaintext.
+    let owned: Vec<(PathBuf, Vec<u8>)> = files
+        .iter()
+        .map(|(p, b)| (p.to_path_buf(), b.to_vec()))
+        .collect();
+    let first = owned.first().map(|(p, _)| p.clone()).unwrap_or_default();
+    tokio::task::spawn_blocking(move || {
+        let borrowed: Vec<(&Path, &[u8])> = owned
+            .iter()
+            .map(|(p, b)| (p.as_path(), b.as_slice()))
+            .collect();
+        write_all_new(&borrowed)
+    })
+    .await
+    .map_err(|e| Error::io("cannot write", first, std::io::Error::other(e)))?
 }
 
 fn parent_dir(path: &Path) -> &Path {

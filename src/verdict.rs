@@ -85,7 +85,7 @@ pub(crate) fn check_with(
     snapshots: &[Snapshot],
     opts: &CheckOptions,
     strict: bool,
-    sig: &crate::pki::SignatureCache,
+    sig: &crate::pki::RunCache,
 ) -> AuditReport {
     let result = checks::check_with(snapshots, opts, sig);
     report(snapshots, result, strict)

@@ -52,7 +52,7 @@ pub(super) fn validity_and_crypto(
     p: &Parsed,
     opts: &CheckOptions,
     report: &mut Report,
-    sig: &pki::SignatureCache,
+    sig: &pki::RunCache,
 ) {
     for (k, certs) in &p.certs {
         for (i, c) in certs.iter().enumerate() {

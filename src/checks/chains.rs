@@ -187,7 +187,7 @@ pub(super) fn chain_to_relay_root(
     what: &str,
     consumer: Consumer,
     report: &mut Report,
-    sig: &pki::SignatureCache,
+    sig: &pki::RunCache,
 ) {
     let Some(leaf) = p.first("tls.crt") else {
         return;
@@ -225,7 +225,7 @@ pub(super) fn chain_to_own_ca(
     consumer: Consumer,
     rotation: &[Cert],
     report: &mut Report,
-    sig: &pki::SignatureCache,
+    sig: &pki::RunCache,
 ) {
     let (Some(leaf), Some(ca)) = (p.first(key), p.certs.get("ca.crt")) else {
         return;

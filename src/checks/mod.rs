@@ -125,7 +125,7 @@ impl At<'_> {
 /// `relay-server-tls-secret` (or marked as management); the others are workload clusters whose
 /// name is checked against their agent's certificate.
 pub fn check(clusters: &[Snapshot], opts: &CheckOptions) -> CheckResult {
-    check_with(clusters, opts, &pki::SignatureCache::default())
+    check_with(clusters, opts, &pki::RunCache::default())
 }
 
 /// [`check`], with signature verdicts shared through `sig` beyond this call (`verify` shares
@@ -134,7 +134,7 @@ pub fn check(clusters: &[Snapshot], opts: &CheckOptions) -> CheckResult {
 pub(crate) fn check_with(
     clusters: &[Snapshot],
     opts: &CheckOptions,
-    sig: &pki::SignatureCache,
+    sig: &pki::RunCache,
 ) -> CheckResult {
     let mut out = CheckResult::default();
     let mgmt = clusters

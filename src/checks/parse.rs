@@ -53,7 +53,7 @@ pub(super) fn parse_secret(
     at: &At<'_>,
     data: &BTreeMap<String, SecretBytes>,
     out: &mut CheckResult,
-    memo: &pki::SignatureCache,
+    memo: &pki::RunCache,
 ) -> Parsed {
     let mut certs = BTreeMap::new();
     let mut keys = BTreeMap::new();

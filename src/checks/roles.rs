@@ -141,7 +141,7 @@ fn self_signed_ca(
     c: &Cert,
     check: CheckId,
     report: &mut Report,
-    sig: &pki::SignatureCache,
+    sig: &pki::RunCache,
 ) {
     let x = c.x509();
     if !sig.issued_by(c, c) {
@@ -164,7 +164,8 @@ fn self_signed_ca(
 }
 
 /// What the per-role checks read: where findings go, the secret's parsed values, its
-/// cluster, the management cluster's anchors and token, and the signature cache.
+/// cluster, the management cluster's anchors and token, and the run's cache of signature
+/// and key verdicts.
 #[derive(Clone, Copy)]
 pub(super) struct RoleCtx<'c> {
     pub(super) at: &'c At<'c>,
@@ -172,7 +173,7 @@ pub(super) struct RoleCtx<'c> {
     pub(super) cluster: &'c str,
     pub(super) a: &'c Anchors,
     pub(super) token: Option<&'c [u8]>,
-    pub(super) sig: &'c pki::SignatureCache,
+    pub(super) sig: &'c pki::RunCache,
     /// The name agents dial the relay server by.
     pub(super) authority: &'c str,
     /// The time the checks run at.

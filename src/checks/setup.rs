@@ -161,7 +161,7 @@ pub(super) fn analyse(
     parsed: &[Vec<Parsed>],
     mgmt: Option<usize>,
     seen: Seen<'_>,
-    sig: &pki::SignatureCache,
+    sig: &pki::RunCache,
 ) -> (Setup, Vec<Finding>) {
     let mut findings = Vec::new();
     let profile_mode = clusters.iter().find_map(|c| c.relay_mode);
@@ -302,7 +302,7 @@ fn infer_mode(clusters: &[Snapshot]) -> Option<RelayMode> {
 /// with whether the secret is a root Gloo generated (its type says so). Istio's own
 /// `cacerts` key is not counted: every workload cluster has one by design; nor is an archive's
 /// offline CA material, which no restore puts in a cluster unless named.
-fn ca_keys(c: &Snapshot, parsed: &[Parsed], sig: &pki::SignatureCache) -> Vec<(CaKey, bool)> {
+fn ca_keys(c: &Snapshot, parsed: &[Parsed], sig: &pki::RunCache) -> Vec<(CaKey, bool)> {
     let mut out = Vec::new();
     for (s, p) in c.secrets.iter().zip(parsed) {
         // Offline CA material (a birth archive's) is kept out of every cluster by design.

@@ -54,7 +54,7 @@ pub async fn run(opts: &Options, world: &World) -> Result<VerifyReport> {
     let mut results = Vec::new();
     let mut snapshots = Vec::new();
     // One run's signature verdicts, shared by every archive it checks.
-    let sig = crate::pki::SignatureCache::default();
+    let sig = crate::pki::RunCache::default();
     // A batch at a time: fetched concurrently (I/O), then judged on every core (decryption,
     // entries, checks), so memory holds one batch of archives: at most BATCH_ARCHIVES per
     // core, and no more once it holds BATCH_BYTES. Large batches keep the cores busy (each
@@ -129,7 +129,7 @@ fn judge_all(
     paths: &[Location],
     fetched: Vec<Result<catalogue::Fetched>>,
     opts: &Options,
-    shared: (PassphraseSource<'_>, &crate::pki::SignatureCache),
+    shared: (PassphraseSource<'_>, &crate::pki::RunCache),
     workers: usize,
 ) -> Vec<Judged> {
     let next = std::sync::atomic::AtomicUsize::new(0);
@@ -165,7 +165,7 @@ fn judge(
     p: &Location,
     fetched: Result<catalogue::Fetched>,
     opts: &Options,
-    (passphrase, sig): (PassphraseSource<'_>, &crate::pki::SignatureCache),
+    (passphrase, sig): (PassphraseSource<'_>, &crate::pki::RunCache),
 ) -> Judged {
     let name = p.to_string();
     let result = |integrity: String, origin, report| ArchiveResult {

@@ -23,7 +23,7 @@ use super::profiles::{Profile as CertProfile, Request, Validity};
 use super::{records, IssueError};
 use crate::archive::Opened;
 use crate::gloo::{self, ClusterKind, Role, DEFAULT_NAMESPACE};
-use crate::pki::{self, Cert, CertSummary, PublicKeyId, SignatureCache};
+use crate::pki::{self, Cert, CertSummary, PublicKeyId, RunCache};
 use crate::secret::{
     Manager, SecretId, SecretRecord, ISSUED_BY_ANNOTATION, ISSUES_ANNOTATION, PROVENANCE_ANNOTATION,
 };
@@ -207,7 +207,7 @@ const FORMS: [(&str, &str, &[&str]); 4] = [
 
 /// Every CA of the archives whose private key is beside it, with its path to its root.
 pub(super) fn find_cas(archives: &[(String, Opened)]) -> Result<Vec<Found>, IssueError> {
-    let sig = SignatureCache::default();
+    let sig = RunCache::default();
     let mut out: Vec<Found> = Vec::new();
     for (name, opened) in archives {
         for s in &opened.snapshot.secrets {
@@ -245,7 +245,7 @@ fn ca_path(
     cert_key: &str,
     key_key: &str,
     bundle_keys: &[&str],
-    sig: &SignatureCache,
+    sig: &RunCache,
 ) -> Option<Vec<Cert>> {
     let ca = pki::parse_certs(r.get(cert_key)?.expose())
         .ok()?
@@ -314,7 +314,7 @@ fn choose<'a>(
     role: ReissueRole,
     old: Option<&Cert>,
 ) -> Result<&'a Found, IssueError> {
-    let sig = SignatureCache::default();
+    let sig = RunCache::default();
     if let Some(old) = old {
         return found.iter().find(|f| sig.issued_by(old, f.ca.cert())).ok_or_else(|| {
             let s = old.summary();

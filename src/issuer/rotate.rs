@@ -1010,7 +1010,7 @@ fn intermediates(
             "istio-intermediate: which cluster? --cluster NAME (repeatable)".into(),
         ));
     }
-    let sig = pki::SignatureCache::default();
+    let sig = pki::RunCache::default();
     let mut root = None;
     for c in &ctx.o.clusters {
         let m = f.members.iter().find(|m| &m.name == c).expect("checked");

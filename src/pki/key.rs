@@ -356,7 +356,7 @@ mod tests {
 
     #[test]
     fn a_run_remembers_key_parses_as_they_were_made() {
-        let memo = super::super::SignatureCache::default();
+        let memo = super::super::RunCache::default();
         let (_, pem) = gen(&rcgen::PKCS_ECDSA_P384_SHA384);
         for _ in 0..2 {
             assert_eq!(

@@ -21,7 +21,7 @@ pub(crate) use crl::{parse_crls, Crl, CrlError, NotSigner};
 pub use goparse::go_parse_refusal;
 use key::{describe_spki, spki_to_id};
 pub(crate) use key::{parse_key, PrivateKey, PublicKeyId};
-pub(crate) use path::{is_sha1_signature, verify_chain_cached, SignatureCache};
+pub(crate) use path::{is_sha1_signature, verify_chain_cached, RunCache};
 pub use path::{verify_chain, verify_chain_for, verify_peer_for, Chain, ChainError, Usage};
 
 use chrono::{DateTime, TimeZone, Utc};

@@ -102,14 +102,14 @@ type KeyVerdict = Result<super::PrivateKey, Box<crate::findings::Finding>>;
 /// is checked many times (a management set verifies each relay-root signature 3 times), and
 /// private key parses, where `verify` meets the same keys in every archive of a cluster.
 #[derive(Default)]
-pub(crate) struct SignatureCache {
+pub(crate) struct RunCache {
     memo: SigMemo,
     /// Key parses by SHA-256 of the data key's name and bytes: only the public half and the
     /// finding are kept, never the key.
     keys: std::sync::Mutex<std::collections::HashMap<[u8; 32], KeyVerdict>>,
 }
 
-impl SignatureCache {
+impl RunCache {
     /// [`super::parse_key`], remembered: checking an EC key against its scalar is most of
     /// what verifying an archive costs (a P-384 multiplication per key), and the keys of one
     /// cluster's archives stay the same until they are rotated.
@@ -256,7 +256,7 @@ pub fn verify_chain(
     anchors: &[Cert],
     at: Option<DateTime<Utc>>,
 ) -> Result<Chain, ChainError> {
-    let cache = SignatureCache::default();
+    let cache = RunCache::default();
     verify_chain_cached(leaf, intermediates, anchors, at, Usage::Any, &cache)
 }
 
@@ -268,7 +268,7 @@ pub fn verify_chain_for(
     at: Option<DateTime<Utc>>,
     usage: Usage,
 ) -> Result<Chain, ChainError> {
-    let cache = SignatureCache::default();
+    let cache = RunCache::default();
     verify_chain_cached(leaf, intermediates, anchors, at, usage, &cache)
 }
 
@@ -279,7 +279,7 @@ pub(crate) fn verify_chain_cached(
     anchors: &[Cert],
     at: Option<DateTime<Utc>>,
     usage: Usage,
-    cache: &SignatureCache,
+    cache: &RunCache,
 ) -> Result<Chain, ChainError> {
     verify_subject(leaf, (intermediates, anchors), at, (usage, false), cache)
 }
@@ -295,7 +295,7 @@ pub fn verify_peer_for(
     at: Option<DateTime<Utc>>,
     usage: Usage,
 ) -> Result<Chain, ChainError> {
-    let cache = SignatureCache::default();
+    let cache = RunCache::default();
     verify_subject(leaf, (intermediates, anchors), at, (usage, true), &cache)
 }
 
@@ -304,7 +304,7 @@ fn verify_subject(
     (intermediates, anchors): (&[Cert], &[Cert]),
     at: Option<DateTime<Utc>>,
     (usage, peer): (Usage, bool),
-    cache: &SignatureCache,
+    cache: &RunCache,
 ) -> Result<Chain, ChainError> {
     let leaf_x = leaf.x509();
     if anchors.contains(leaf) {
@@ -397,7 +397,7 @@ fn verify_at(
     leaf_x: &X509Certificate<'_>,
     (intermediates, anchors): (&[Cert], &[Cert]),
     (t, usage, peer): (DateTime<Utc>, Usage, bool),
-    cache: &SignatureCache,
+    cache: &RunCache,
 ) -> Result<Chain, ChainError> {
     let (anchor_certs, tas) = trust_anchors(anchors);
     let probe = if leaf_x.is_ca() && !peer {
@@ -703,7 +703,7 @@ fn stand_in(
 impl StandIn {
     /// What webpki did not check of the real leaf, on the path it found (`path[0]` the leaf).
     /// The leaf's signature verdict goes through `cache`, as webpki's do.
-    fn holds(&self, path: &[Cert], cache: &SignatureCache) -> Result<(), ChainError> {
+    fn holds(&self, path: &[Cert], cache: &RunCache) -> Result<(), ChainError> {
         let leaf = self.real.x509();
         let subject = leaf.subject().to_string();
         let issuer = path[1].x509();

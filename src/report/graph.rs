@@ -122,7 +122,7 @@ impl TrustGraph {
                 }
             }
         }
-        let sig = pki::SignatureCache::default();
+        let sig = pki::RunCache::default();
         let summaries: Vec<CertSummary> = certs.iter().map(Cert::summary).collect();
         let mut edges = Vec::new();
         let mut nodes = Vec::new();

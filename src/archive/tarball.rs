@@ -63,34 +63,50 @@ pub(crate) fn fits_ustar(path: &str) -> bool {
 }
 
 /// The deterministic gzip'd ustar of `files` (mode 0600, owner 0:0, the given mtime).
+///
+/// The tar is laid out whole in one zeroizing buffer of exactly its size (never
+/// reallocated, so no copy of the plaintext is left behind) and handed to gzip in one write:
+/// fed tar's 512-byte headers and paddings one by one, flate2 zeroed its 32 KiB output
+/// buffer before each of them (60 times for a management cluster, 15% of a backup's
+/// instructions). `capacity` sizes the compressed output.
 pub(crate) fn pack(
     files: &[(&str, &[u8])],
     mtime: u64,
     capacity: usize,
 ) -> io::Result<Zeroizing<Vec<u8>>> {
-    let gz = flate2::GzBuilder::new()
+    let size = files
+        .iter()
+        .map(|(_, b)| BLOCK + b.len().div_ceil(BLOCK) * BLOCK)
+        .sum::<usize>()
+        + 2 * BLOCK;
+    let mut plain = Zeroizing::new(Vec::with_capacity(size));
+    {
+        let mut tar = tar::Builder::new(&mut *plain);
+        for (path, bytes) in files {
+            let mut h = tar::Header::new_ustar();
+            if !fits_ustar(path) {
+                return Err(io::Error::other(format!(
+                    "path {path} does not fit a ustar header"
+                )));
+            }
+            h.set_path(path)?;
+            h.set_size(bytes.len() as u64);
+            h.set_mode(0o600);
+            h.set_mtime(mtime);
+            h.set_uid(0);
+            h.set_gid(0);
+            h.set_entry_type(tar::EntryType::Regular);
+            h.set_cksum();
+            tar.append(&h, *bytes)?;
+        }
+        tar.finish()?;
+    }
+    debug_assert_eq!(plain.len(), size, "the tar's size was computed in advance");
+    let mut gz = flate2::GzBuilder::new()
         .mtime(0)
         .operating_system(255)
         .write(Vec::with_capacity(capacity), flate2::Compression::fast());
-    let mut tar = tar::Builder::new(gz);
-    for (path, bytes) in files {
-        let mut h = tar::Header::new_ustar();
-        if !fits_ustar(path) {
-            return Err(io::Error::other(format!(
-                "path {path} does not fit a ustar header"
-            )));
-        }
-        h.set_path(path)?;
-        h.set_size(bytes.len() as u64);
-        h.set_mode(0o600);
-        h.set_mtime(mtime);
-        h.set_uid(0);
-        h.set_gid(0);
-        h.set_entry_type(tar::EntryType::Regular);
-        h.set_cksum();
-        tar.append(&h, *bytes)?;
-    }
-    let gz = tar.into_inner()?;
+    io::Write::write_all(&mut gz, &plain)?;
     Ok(Zeroizing::new(gz.finish()?))
 }
 

@@ -12,12 +12,17 @@ use crate::world::World;
 use crate::Outcome;
 use std::io::Write;
 
-/// Publishes the metrics of a run that ended with `result`; logs a metrics error when the
-/// run failed anyway.
-async fn finish<T>(opts: &MetricsOptions, m: Metrics, result: Result<T>) -> Result<T> {
+/// Publishes the metrics `m` makes of a run that ended with `result` (made only when they
+/// go somewhere); logs a metrics error when the run failed anyway.
+async fn finish<T>(
+    opts: &MetricsOptions,
+    m: impl FnOnce(&Result<T>) -> Metrics,
+    result: Result<T>,
+) -> Result<T> {
     if opts.is_empty() {
         return result;
     }
+    let m = m(&result);
     finish_with(result, metrics::publish(opts, m).await)
 }
 
@@ -43,20 +48,20 @@ pub(super) async fn backup(
     let opts = resolve::backup(a)?;
     let fleet = opts.sources.len() > 1;
     let attempts = backup::run(&opts, world).await;
-    let runs = attempts
-        .iter()
-        .map(|at| {
-            metrics::backup(&BackupRun {
-                cluster: &at.cluster,
-                backup: at.result.as_ref().ok(),
-                now: world.now,
-                duration: at.duration,
-            })
-        })
-        .collect();
     let published = if m_opts.is_empty() {
         Ok(())
     } else {
+        let runs = attempts
+            .iter()
+            .map(|at| {
+                metrics::backup(&BackupRun {
+                    cluster: &at.cluster,
+                    backup: at.result.as_ref().ok(),
+                    now: world.now,
+                    duration: at.duration,
+                })
+            })
+            .collect();
         metrics::publish_all(&m_opts, runs).await
     };
     for b in attempts.iter().filter_map(|at| at.result.as_ref().ok()) {
@@ -97,7 +102,7 @@ pub(super) async fn audit(
 ) -> Result<std::io::Result<Outcome>> {
     let m_opts = resolve::metrics(&a.metrics)?;
     let result = audit::run(&resolve::audit(a, world.now)?, world).await;
-    let m = match &result {
+    let m = |result: &Result<_>| match result {
         Ok(r) => metrics::audit(r, world.now),
         Err(_) => metrics::audit_failed(world.now),
     };
@@ -116,7 +121,7 @@ pub(super) async fn verify(
 ) -> Result<std::io::Result<Outcome>> {
     let m_opts = resolve::metrics(&a.metrics)?;
     let result = verify::run(&resolve::verify(a, world.now)?, world).await;
-    let m = match &result {
+    let m = |result: &Result<_>| match result {
         Ok(r) => metrics::verify(r, world.now),
         Err(_) => metrics::verify_failed(world.now),
     };

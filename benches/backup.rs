@@ -17,7 +17,10 @@
 //! the manual procedure): run by run, alternating; and in blocks of 5 per side, alternating
 //! block by block (each block after one untimed run), as hyperfine would. Without kubectl or base64 the manual side is skipped with the reason printed.
 //! Run: `cargo bench --bench backup` (`BENCH_SERVE=SECONDS` only serves the cluster that long
-//! and prints its kubeconfig, for a profiler). Figures go in the README; nothing here asserts a time.
+//! and prints its kubeconfig, for a profiler; `BENCH_AGAINST=OTHER_TRUSTKEEP` times another
+//! build as a third side of the blocks, so a change is measured against its parent in the same
+//! minutes: this machine's speed drifts by a fifth from one run to the next). Figures go in
+//! the README; nothing here asserts a time.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -96,11 +99,25 @@ fn main() {
                 run_by_run.0 += took;
             }
         }
-        let took = trustkeep(dir.path(), &kubeconfig, &format!("r{i}"));
+        let took = trustkeep(
+            &common::trustkeep_bin(),
+            dir.path(),
+            &kubeconfig,
+            &format!("r{i}"),
+        );
         if timed {
             run_by_run.1 += took;
         }
     }
+    let against = std::env::var_os("BENCH_AGAINST").map(std::path::PathBuf::from);
+    if let Some(other) = &against {
+        assert!(
+            other.is_file(),
+            "BENCH_AGAINST {} is not a file",
+            other.display()
+        );
+    }
+    let mut against_time = Duration::ZERO;
     let mut blocks = (Duration::ZERO, Duration::ZERO);
     for b in 0..reps.div_ceil(BLOCK) {
         let runs = BLOCK.min(reps - b * BLOCK);
@@ -113,9 +130,22 @@ fn main() {
             }
         }
         for i in 0..=runs {
-            let took = trustkeep(dir.path(), &kubeconfig, &format!("b{b}-{i}"));
+            let took = trustkeep(
+                &common::trustkeep_bin(),
+                dir.path(),
+                &kubeconfig,
+                &format!("b{b}-{i}"),
+            );
             if i > 0 {
                 blocks.1 += took;
+            }
+        }
+        if let Some(other) = &against {
+            for i in 0..=runs {
+                let took = trustkeep(other, dir.path(), &kubeconfig, &format!("a{b}-{i}"));
+                if i > 0 {
+                    against_time += took;
+                }
             }
         }
     }
@@ -142,8 +172,16 @@ fn main() {
             );
         }
     }
+    if let Some(other) = &against {
+        println!(
+            "[in blocks of {BLOCK}] {} (BENCH_AGAINST): {:.1} ms per backup; the build above takes {:.1}% of its time",
+            other.display(),
+            per(against_time),
+            100.0 * blocks.1.as_secs_f64() / against_time.as_secs_f64()
+        );
+    }
     println!(
-        "API requests, both sides, untimed runs included: {requests} ({} backups each)",
+        "API requests, every side, untimed runs included: {requests} ({} backups per side)",
         reps + 1 + reps + reps.div_ceil(BLOCK)
     );
 }
@@ -176,8 +214,8 @@ fn manual(dir: &Path, kubeconfig: &Path, i: &str) -> Duration {
     took
 }
 
-/// One `trustkeep backup` into a fresh directory.
-fn trustkeep(dir: &Path, kubeconfig: &Path, i: &str) -> Duration {
+/// One `trustkeep backup` by `bin` into a fresh directory.
+fn trustkeep(bin: &Path, dir: &Path, kubeconfig: &Path, i: &str) -> Duration {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let recipient =
         std::fs::read_to_string(root.join("fixtures/identities/test-only-age-recipient.txt"))
@@ -185,7 +223,7 @@ fn trustkeep(dir: &Path, kubeconfig: &Path, i: &str) -> Duration {
     let out_dir = dir.join(format!("archives-{i}"));
     std::fs::create_dir(&out_dir).unwrap();
     let t = Instant::now();
-    let out = Command::new(common::trustkeep_bin())
+    let out = Command::new(bin)
         .args(["backup", "--context", "mgmt", "-r", recipient.trim(), "-o"])
         .arg(format!("{}/", out_dir.display()))
         .env("KUBECONFIG", kubeconfig)

@@ -118,12 +118,7 @@ impl RunCache {
         key: &str,
         bytes: &[u8],
     ) -> Result<super::PrivateKey, Box<crate::findings::Finding>> {
-        use sha2::{Digest, Sha256};
-        let mut h = Sha256::new();
-        h.update((key.len() as u64).to_be_bytes());
-        h.update(key.as_bytes());
-        h.update(bytes);
-        let id: [u8; 32] = h.finalize().into();
+        let id = memo_id(b"key", key.as_bytes(), bytes);
         let lock = || self.keys.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(v) = lock().get(&id) {
             return v.clone();
@@ -135,30 +130,30 @@ impl RunCache {
 
     /// `issued_by`, remembered by the two certificates' DER.
     pub(crate) fn issued_by(&self, child: &Cert, issuer: &Cert) -> bool {
-        use sha2::{Digest, Sha256};
-        let mut h = Sha256::new();
-        h.update(b"issued_by");
-        h.update((child.der().len() as u64).to_be_bytes());
-        h.update(child.der());
-        h.update(issuer.der());
-        self.memo.get_or(h.finalize().into(), || {
-            issued_by(child.x509(), issuer.x509())
-        })
+        let id = memo_id(b"issued_by", child.der(), issuer.der());
+        self.memo
+            .get_or(id, || issued_by(child.x509(), issuer.x509()))
     }
 
     /// Whether `issuer`'s key verifies `child`'s signature (names aside), remembered by the
     /// two certificates' DER.
     fn signed(&self, child: &Cert, issuer: &Cert) -> bool {
-        use sha2::{Digest, Sha256};
-        let mut h = Sha256::new();
-        h.update(b"signed");
-        h.update((child.der().len() as u64).to_be_bytes());
-        h.update(child.der());
-        h.update(issuer.der());
-        self.memo.get_or(h.finalize().into(), || {
-            verify_signature(child.x509(), issuer.x509())
-        })
+        let id = memo_id(b"signed", child.der(), issuer.der());
+        self.memo
+            .get_or(id, || verify_signature(child.x509(), issuer.x509()))
     }
+}
+
+/// What a [`RunCache`] entry is remembered by: SHA-256 of what was asked and its two
+/// inputs, the first length-prefixed so no two pairs run together the same.
+fn memo_id(what: &[u8], first: &[u8], second: &[u8]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(what);
+    h.update((first.len() as u64).to_be_bytes());
+    h.update(first);
+    h.update(second);
+    h.finalize().into()
 }
 
 /// True when `issuer` issued `child`: names match byte for byte, key identifiers agree when

@@ -79,6 +79,7 @@ fn main() {
         std::thread::sleep(Duration::from_secs(secs));
         return;
     }
+    let bin = common::trustkeep_bin();
     let manual_ok = ["kubectl", "base64", "bash"].iter().all(|p| {
         let found = Command::new(p).arg("--help").output().is_ok();
         if !found {
@@ -99,12 +100,7 @@ fn main() {
                 run_by_run.0 += took;
             }
         }
-        let took = trustkeep(
-            &common::trustkeep_bin(),
-            dir.path(),
-            &kubeconfig,
-            &format!("r{i}"),
-        );
+        let took = trustkeep(&bin, dir.path(), &kubeconfig, &format!("r{i}"));
         if timed {
             run_by_run.1 += took;
         }
@@ -130,12 +126,7 @@ fn main() {
             }
         }
         for i in 0..=runs {
-            let took = trustkeep(
-                &common::trustkeep_bin(),
-                dir.path(),
-                &kubeconfig,
-                &format!("b{b}-{i}"),
-            );
+            let took = trustkeep(&bin, dir.path(), &kubeconfig, &format!("b{b}-{i}"));
             if i > 0 {
                 blocks.1 += took;
             }
@@ -154,7 +145,7 @@ fn main() {
     let per = |d: Duration| d.as_secs_f64() * 1000.0 / reps as f64;
     println!(
         "backup of a live management cluster (sandbox on 127.0.0.1), {reps} backups each, with {}",
-        common::trustkeep_bin().display()
+        bin.display()
     );
     for (schedule, (manual_time, trustkeep_time)) in
         [("run by run", run_by_run), ("in blocks of {BLOCK}", blocks)]

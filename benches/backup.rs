@@ -18,8 +18,8 @@
 //! block by block (each block after one untimed run), as hyperfine would. Without kubectl or base64 the manual side is skipped with the reason printed.
 //! Run: `cargo bench --bench backup` (`BENCH_SERVE=SECONDS` only serves the cluster that long
 //! and prints its kubeconfig, for a profiler; `BENCH_AGAINST=OTHER_TRUSTKEEP` times another
-//! build as a third side of the blocks, so a change is measured against its parent in the same
-//! minutes: this machine's speed drifts by a fifth from one run to the next). Figures go in
+//! build as a third side of both schedules, so a change is measured against its parent in the
+//! same minutes: this machine's speed drifts by a fifth from one run to the next). Figures go in
 //! the README; nothing here asserts a time.
 
 #[path = "common/mod.rs"]
@@ -87,24 +87,6 @@ fn main() {
         }
         found
     });
-    // Run by run: each side starts right after the other's processes, which leaves a short
-    // process cold (kubectl's Go runtime has just filled the caches), while five of the six
-    // kubectl run after a kubectl. In blocks: BLOCK timed runs of a side after one untimed,
-    // the sides alternating block by block, as hyperfine times commands.
-    let mut run_by_run = (Duration::ZERO, Duration::ZERO);
-    for i in 0..=reps {
-        let timed = i > 0;
-        if manual_ok {
-            let took = manual(dir.path(), &kubeconfig, &format!("r{i}"));
-            if timed {
-                run_by_run.0 += took;
-            }
-        }
-        let took = trustkeep(&bin, dir.path(), &kubeconfig, &format!("r{i}"));
-        if timed {
-            run_by_run.1 += took;
-        }
-    }
     let against = std::env::var_os("BENCH_AGAINST").map(std::path::PathBuf::from);
     if let Some(other) = &against {
         assert!(
@@ -112,6 +94,37 @@ fn main() {
             "BENCH_AGAINST {} is not a file",
             other.display()
         );
+    }
+    // Run by run: each side starts right after the other's processes, which leaves a short
+    // process cold (kubectl's Go runtime has just filled the caches), while five of the six
+    // kubectl run after a kubectl. With BENCH_AGAINST the other build also runs after a
+    // manual backup of its own, so both builds start equally cold. In blocks: BLOCK timed
+    // runs of a side after one untimed, the sides alternating block by block, as hyperfine
+    // times commands.
+    let mut run_by_run = (Duration::ZERO, Duration::ZERO);
+    let mut against_run_by_run = Duration::ZERO;
+    let mut manual_runs = 0u32;
+    for i in 0..=reps {
+        let timed = i > 0;
+        let builds = std::iter::once((&bin, &mut run_by_run.1, "r"))
+            .chain(against.as_ref().map(|o| (o, &mut against_run_by_run, "ra")));
+        for (build, total, tag) in builds {
+            if manual_ok {
+                let took = manual(dir.path(), &kubeconfig, &format!("{tag}{i}"));
+                if timed {
+                    run_by_run.0 += took;
+                    manual_runs += 1;
+                }
+            }
+            let took = trustkeep(build, dir.path(), &kubeconfig, &format!("{tag}{i}"));
+            if timed {
+                *total += took;
+            }
+        }
+    }
+    // The manual side's mean per backup over as many runs as the first build's.
+    if manual_runs > 0 {
+        run_by_run.0 = run_by_run.0 * reps as u32 / manual_runs;
     }
     let mut against_time = Duration::ZERO;
     let mut blocks = (Duration::ZERO, Duration::ZERO);
@@ -164,12 +177,17 @@ fn main() {
         }
     }
     if let Some(other) = &against {
-        println!(
-            "[in blocks of {BLOCK}] {} (BENCH_AGAINST): {:.1} ms per backup; the build above takes {:.1}% of its time",
-            other.display(),
-            per(against_time),
-            100.0 * blocks.1.as_secs_f64() / against_time.as_secs_f64()
-        );
+        for (schedule, first, theirs) in [
+            ("run by run".to_string(), run_by_run.1, against_run_by_run),
+            (format!("in blocks of {BLOCK}"), blocks.1, against_time),
+        ] {
+            println!(
+                "[{schedule}] {} (BENCH_AGAINST): {:.1} ms per backup; the build above takes {:.1}% of its time",
+                other.display(),
+                per(theirs),
+                100.0 * first.as_secs_f64() / theirs.as_secs_f64()
+            );
+        }
     }
     println!(
         "API requests, every side, untimed runs included: {requests} ({} backups per side)",

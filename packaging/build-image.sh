@@ -5,7 +5,8 @@
 #   packaging/build-image.sh                      # upstream bases: packaging/Containerfile
 #                                                 # (rust builder + distroless/cc, nonroot)
 #   packaging/build-image.sh --base local         # no registry: a base assembled here from
-#                                                 # the binary, its libraries, CA certificates
+#                                                 # the binary, its libraries (none for the
+#                                                 # static `cargo dist` build), CA certificates
 #   packaging/build-image.sh --base local --binary target/debug/trustkeep --tag localhost/trustkeep:dev
 #
 # Options:
@@ -14,8 +15,9 @@
 #                          distroless/cc holds for trustkeep (the binary, the shared libraries
 #                          `ldd` names, /etc/ssl/certs/ca-certificates.crt, /etc/passwd and
 #                          /etc/group with the non-root user 65532 `nonroot`, /tmp); no shell.
-#   --binary PATH          local base: the binary to ship (default: cargo build --profile
-#                          dist --locked, then $CARGO_TARGET_DIR/dist/trustkeep). Debug
+#   --binary PATH          local base: the binary to ship (default: `cargo dist`, the dist
+#                          profile statically linked (.cargo/config.toml), then
+#                          $CARGO_TARGET_DIR/<host triple>/dist/trustkeep). Debug
 #                          information is stripped from the copy (the code is unchanged);
 #                          --keep-debug-info keeps it.
 #   --tag REF              the image reference (default: localhost/trustkeep:<version>).
@@ -79,9 +81,9 @@ if [ "$base" = upstream ]; then
     -f "$repo/packaging/Containerfile" -t "$tag" "$repo" >&2
 else
   if [ -z "$binary" ]; then
-    echo "building the binary (cargo's dist profile, as the Containerfile does)" >&2
-    (cd "$repo" && cargo build --profile dist --locked --bin trustkeep >&2)
-    binary="${CARGO_TARGET_DIR:-$repo/target}/dist/trustkeep"
+    echo "building the binary (cargo dist: the dist profile, statically linked, as the Containerfile does)" >&2
+    (cd "$repo" && cargo dist >&2)
+    binary="${CARGO_TARGET_DIR:-$repo/target}/$(rustc -vV | sed -n 's/^host: //p')/dist/trustkeep"
   fi
   [ -f "$binary" ] && [ -x "$binary" ] || die "--binary $binary: not an executable file"
   certs=/etc/ssl/certs/ca-certificates.crt

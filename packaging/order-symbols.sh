@@ -2,10 +2,11 @@
 # Writes packaging/dist.order: the functions the CronJob's and the on-call's short runs execute
 # (a backup of the sample management cluster, then a verify of that archive), one linker
 # symbol per line, most executed first. build.rs hands the file to lld for `cargo dist` (and
-# any `cargo static` build), which lays those functions out together at the start of the code:
+# any static x86_64 build), which lays those functions out together at the start of the code:
 # a run then faults in a few contiguous pages of code instead of pages spread over 18 MB.
 #
-#   packaging/order-symbols.sh        # needs valgrind (Debian: valgrind); about 5 minutes
+#   packaging/order-symbols.sh && cargo dist   # needs valgrind (Debian: valgrind); about 5
+#                                              # minutes, then the link with the new order
 #
 # Run it again when the backup path changes much: a name the file lists that a build no longer
 # has is skipped (the layout falls back to the linker's own order for it), so a stale file
@@ -21,8 +22,10 @@ command -v valgrind >/dev/null || die "valgrind is not installed (Debian: apt-ge
 
 work="$(mktemp -d)"
 sandbox_pid=""
+staged=""
 cleanup() {
   if [ -n "$sandbox_pid" ]; then kill "$sandbox_pid" 2>/dev/null || true; wait "$sandbox_pid" 2>/dev/null || true; fi
+  if [ -n "$staged" ]; then rm -f "$staged"; fi
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -50,7 +53,7 @@ trace verify "$bin" verify -i "$work/identity" "$work/archives/"
 # valgrind loads the binary at some base: the first block executed is the ELF entry point.
 entry="$(readelf -h "$bin" | awk '/Entry point address/ {print $4}')"
 out="$repo/packaging/dist.order"
-awk -v entry="$entry" -v out="$out.tmp" '
+awk -v entry="$entry" -v out="$work/counts" '
   function hex(s,   i, v) {
     sub(/^0x/, "", s); s = tolower(s); v = 0
     for (i = 1; i <= length(s); i++) v = v * 16 + index("0123456789abcdef", substr(s, i, 1)) - 1
@@ -99,15 +102,18 @@ awk -v entry="$entry" -v out="$out.tmp" '
     }
   }
 ' "$work/trustkeep.map" "$work/trace.backup" "$work/trace.verify"
-sort -k1,1nr -k2 "$out.tmp" | awk '{print $2}' >"$out.sorted"
-rm "$out.tmp"
-lines="$(wc -l <"$out.sorted")"
+sort -k1,1nr -k2 "$work/counts" | awk '{print $2}' >"$work/sorted"
+lines="$(wc -l <"$work/sorted")"
 [ "$lines" -gt 100 ] || die "only $lines functions matched: is the map's format what this script reads?"
 {
   echo "# Written by packaging/order-symbols.sh: the functions a backup and a verify execute,"
   echo "# most executed first, then their variants for other CPUs ($lines). lld lays them out"
   echo "# first (build.rs)."
-  cat "$out.sorted"
-} >"$out"
-rm "$out.sorted"
-echo "$out: $lines functions" >&2
+  cat "$work/sorted"
+} >"$work/order"
+# Into place whole: a temporary file beside it, renamed.
+staged="$(mktemp "$out.XXXXXX")"
+cat "$work/order" >"$staged"
+chmod 0644 "$staged"
+mv "$staged" "$out"
+echo "$out: $lines functions; \`cargo dist\` links with them" >&2

@@ -83,7 +83,7 @@ else
   if [ -z "$binary" ]; then
     echo "building the binary (cargo dist: the dist profile, statically linked, as the Containerfile does)" >&2
     (cd "$repo" && cargo dist >&2)
-    binary="${CARGO_TARGET_DIR:-$repo/target}/$(rustc -vV | sed -n 's/^host: //p')/dist/trustkeep"
+    binary="$("$repo/packaging/static-binary.sh" dist)"
   fi
   [ -f "$binary" ] && [ -x "$binary" ] || die "--binary $binary: not an executable file"
   certs=/etc/ssl/certs/ca-certificates.crt

@@ -32,7 +32,7 @@ trap cleanup EXIT
 
 echo "building with cargo dist and the linker's map" >&2
 (cd "$repo" && TRUSTKEEP_LINK_MAP="$work/trustkeep.map" cargo dist >&2)
-bin="${CARGO_TARGET_DIR:-$repo/target}/$(rustc -vV | sed -n 's/^host: //p')/dist/trustkeep"
+bin="$("$repo/packaging/static-binary.sh" dist)"
 [ -s "$work/trustkeep.map" ] || die "lld wrote no map (is this a static x86_64 Linux build? see build.rs)"
 
 "$bin" sandbox --load "$repo/fixtures/sample/mgmt.yaml" --context mgmt \

@@ -674,6 +674,9 @@ fn write_all_new(files: &[(&Path, &[u8])]) -> Result<()> {
         .map(|(p, b)| stage(p, b))
         .collect::<Result<Vec<_>>>()?;
     for tmp in &staged {
+        start_writeback(tmp.as_file());
+    }
+    for tmp in &staged {
         sync(tmp)?;
     }
     for (i, (tmp, (path, _))) in staged.into_iter().zip(files).enumerate() {
@@ -739,8 +742,8 @@ fn parent_dir(path: &Path) -> &Path {
     }
 }
 
-/// `bytes` in a temporary file (mode 0600) beside `path`, removed if dropped, its writeback
-/// started; [`sync`] waits for it.
+/// `bytes` in a temporary file (mode 0600) beside `path`, removed if dropped; not yet synced
+/// ([`sync`]).
 fn stage(path: &Path, bytes: &[u8]) -> Result<tempfile::NamedTempFile> {
     let dir = parent_dir(path);
     let mut tmp = tempfile::Builder::new()
@@ -750,7 +753,6 @@ fn stage(path: &Path, bytes: &[u8]) -> Result<tempfile::NamedTempFile> {
         .map_err(|e| Error::io("cannot create a temporary file in", dir, e))?;
     tmp.write_all(bytes)
         .map_err(|e| Error::io("cannot write", tmp.path().to_path_buf(), e))?;
-    start_writeback(tmp.as_file());
     Ok(tmp)
 }
 
